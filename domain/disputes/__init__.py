@@ -1,0 +1,1 @@
+"""Disputes: lifecycle, the evidence trident, outcomes and their execution plans."""
