@@ -1,0 +1,156 @@
+"""Posting rules: how each business event moves money (SPEC §4, §5).
+
+Every amount here is derived from the order snapshot; nothing is typed in. Sign
+conventions are handled by :class:`LegBuilder`, so a share that turns negative (a
+seller whose discount exceeds their share of a refund, say) is posted on the other side
+of the right account instead of producing a negative posting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.ledger.accounts import Account
+from domain.ledger.transactions import LedgerTransaction, LegBuilder, Posting, TransactionKind
+from domain.shared import BASIS_POINTS, CountryCode, Currency, InvariantViolation, Money
+from domain.snapshots import OrderSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class RefundSplit:
+    """Who bears a refund: ``refund == seller_bears + platform_bears``."""
+
+    refund: Money
+    seller_bears: Money
+    platform_bears: Money
+
+
+def full_refund_split(snapshot: OrderSnapshot) -> RefundSplit:
+    """A full refund returns the total charged; each party gives back what it would take."""
+    return RefundSplit(snapshot.total_charged, snapshot.seller_payout, snapshot.platform_take)
+
+
+def partial_refund_split(snapshot: OrderSnapshot, tier_bp: int) -> RefundSplit:
+    """R = round(S × tier), capped at the total charged; the seller bears R × (1 − c)."""
+    if not 0 < tier_bp < BASIS_POINTS:
+        raise InvariantViolation(f"tier out of range: {tier_bp}")
+    refund = snapshot.items_subtotal.times_basis_points(tier_bp).min(snapshot.total_charged)
+    seller_bears = refund.times_basis_points(BASIS_POINTS - snapshot.commission_bp)
+    return RefundSplit(refund, seller_bears, refund - seller_bears)
+
+
+def _transaction(
+    snapshot: OrderSnapshot,
+    key: str,
+    kind: TransactionKind,
+    postings: tuple[Posting, ...],
+    memo: str,
+) -> LedgerTransaction:
+    return LedgerTransaction(
+        idempotency_key=key,
+        kind=kind,
+        country=snapshot.country,
+        currency=snapshot.currency,
+        postings=postings,
+        memo=memo,
+    )
+
+
+def _seller_leg(legs: LegBuilder, snapshot: OrderSnapshot, amount: Money) -> None:
+    """Credit what the seller is owed; a negative share becomes a receivable from them."""
+    if amount.is_negative:
+        legs.debit(Account.seller_receivable(snapshot.seller_id), -amount)
+    else:
+        legs.credit(Account.seller_payable(snapshot.seller_id), amount)
+
+
+def _platform_leg(legs: LegBuilder, amount: Money) -> None:
+    """Credit the platform's revenue; a negative share is absorbed as goodwill expense."""
+    if amount.is_negative:
+        legs.debit(Account.goodwill_expense(), -amount)
+    else:
+        legs.credit(Account.commission_revenue(), amount)
+
+
+def capture(snapshot: OrderSnapshot, key: str) -> LedgerTransaction:
+    """Payment captured: Dr psp:clearing / Cr escrow:order, the total charged."""
+    legs = LegBuilder(snapshot.currency)
+    legs.debit(Account.psp_clearing(), snapshot.total_charged)
+    legs.credit(Account.escrow(snapshot.order_id), snapshot.total_charged)
+    return _transaction(snapshot, key, TransactionKind.CAPTURE, legs.postings(), "payment captured")
+
+
+def release(
+    snapshot: OrderSnapshot,
+    key: str,
+    *,
+    already_refunded: RefundSplit | None = None,
+    forced: bool = False,
+) -> LedgerTransaction:
+    """Release what is left in escrow: the seller's payout and the platform's take.
+
+    After a partial refund the remainder is released "as usual": each party receives its
+    normal share less the part of the refund it bears.
+    """
+    seller = snapshot.seller_payout
+    platform = snapshot.platform_take
+    held = snapshot.total_charged
+    if already_refunded is not None:
+        seller = seller - already_refunded.seller_bears
+        platform = platform - already_refunded.platform_bears
+        held = held - already_refunded.refund
+    legs = LegBuilder(snapshot.currency)
+    legs.debit(Account.escrow(snapshot.order_id), held)
+    _seller_leg(legs, snapshot, seller)
+    _platform_leg(legs, platform)
+    kind = TransactionKind.FORCED_RELEASE if forced else TransactionKind.RELEASE
+    memo = "escrow released (forced by L3)" if forced else "escrow released"
+    return _transaction(snapshot, key, kind, legs.postings(), memo)
+
+
+def refund_from_escrow(snapshot: OrderSnapshot, split: RefundSplit, key: str) -> LedgerTransaction:
+    """Refund while the money is still held: Dr escrow / Cr psp:clearing."""
+    legs = LegBuilder(snapshot.currency)
+    legs.debit(Account.escrow(snapshot.order_id), split.refund)
+    legs.credit(Account.psp_clearing(), split.refund)
+    kind = (
+        TransactionKind.REFUND if split.refund == snapshot.total_charged else TransactionKind.PARTIAL_REFUND
+    )
+    return _transaction(snapshot, key, kind, legs.postings(), "refund to the buyer's card")
+
+
+def refund_with_clawback(snapshot: OrderSnapshot, split: RefundSplit, key: str) -> LedgerTransaction:
+    """Refund after release: claw the seller's share back into seller:receivable and
+    reverse the platform's share of revenue; the money leaves psp:clearing."""
+    legs = LegBuilder(snapshot.currency)
+    legs.debit(Account.seller_receivable(snapshot.seller_id), split.seller_bears)
+    legs.debit(Account.commission_revenue(), split.platform_bears)
+    legs.credit(Account.psp_clearing(), split.refund)
+    return _transaction(
+        snapshot, key, TransactionKind.CLAWBACK, legs.postings(), "refund after release: clawback"
+    )
+
+
+def store_credit(snapshot: OrderSnapshot, amount: Money, key: str) -> LedgerTransaction:
+    """Goodwill credit: Dr platform:expense:goodwill / Cr buyer:credit."""
+    legs = LegBuilder(snapshot.currency)
+    legs.debit(Account.goodwill_expense(), amount)
+    legs.credit(Account.buyer_credit(snapshot.buyer_id), amount)
+    return _transaction(snapshot, key, TransactionKind.STORE_CREDIT, legs.postings(), "store credit issued")
+
+
+def payout(
+    *, country: CountryCode, currency: Currency, seller_id: str, amount: Money, key: str
+) -> LedgerTransaction:
+    """Seller paid out: Dr seller:payable / Cr psp:clearing."""
+    legs = LegBuilder(currency)
+    legs.debit(Account.seller_payable(seller_id), amount)
+    legs.credit(Account.psp_clearing(), amount)
+    return LedgerTransaction(
+        idempotency_key=key,
+        kind=TransactionKind.PAYOUT,
+        country=country,
+        currency=currency,
+        postings=legs.postings(),
+        memo="seller payout",
+    )
