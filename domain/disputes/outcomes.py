@@ -275,10 +275,9 @@ def plan_execution(  # noqa: PLR0912 - one branch per closed outcome code
                         PostLedger(rules.refund_with_clawback(snapshot, split, b.key("ledger_clawback"))),
                     )
             if held and outcome is OutcomeCode.PARTIAL_REFUND:
-                b.add(
-                    "ledger_release",
-                    PostLedger(rules.release(snapshot, b.key("ledger_release"), already_refunded=split)),
-                )
+                remainder = rules.release_remainder(snapshot, split, b.key("ledger_release"))
+                if remainder is not None:
+                    b.add("ledger_release", PostLedger(remainder))
             b.add("notify_buyer", Notify("BUYER", buyer, f"outcome.{outcome.value.lower()}.buyer"))
             b.add("notify_seller", Notify("SELLER", seller, f"outcome.{outcome.value.lower()}.seller"))
         case OutcomeCode.STORE_CREDIT:

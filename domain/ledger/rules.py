@@ -80,32 +80,36 @@ def capture(snapshot: OrderSnapshot, key: str) -> LedgerTransaction:
     return _transaction(snapshot, key, TransactionKind.CAPTURE, legs.postings(), "payment captured")
 
 
-def release(
-    snapshot: OrderSnapshot,
-    key: str,
-    *,
-    already_refunded: RefundSplit | None = None,
-    forced: bool = False,
-) -> LedgerTransaction:
-    """Release what is left in escrow: the seller's payout and the platform's take.
-
-    After a partial refund the remainder is released "as usual": each party receives its
-    normal share less the part of the refund it bears.
-    """
-    seller = snapshot.seller_payout
-    platform = snapshot.platform_take
-    held = snapshot.total_charged
-    if already_refunded is not None:
-        seller = seller - already_refunded.seller_bears
-        platform = platform - already_refunded.platform_bears
-        held = held - already_refunded.refund
+def _release_legs(
+    snapshot: OrderSnapshot, held: Money, seller: Money, platform: Money
+) -> tuple[Posting, ...]:
     legs = LegBuilder(snapshot.currency)
     legs.debit(Account.escrow(snapshot.order_id), held)
     _seller_leg(legs, snapshot, seller)
     _platform_leg(legs, platform)
+    return legs.postings()
+
+
+def release(snapshot: OrderSnapshot, key: str, *, forced: bool = False) -> LedgerTransaction:
+    """Release the escrow: the seller's payout and the platform's take."""
+    postings = _release_legs(snapshot, snapshot.total_charged, snapshot.seller_payout, snapshot.platform_take)
     kind = TransactionKind.FORCED_RELEASE if forced else TransactionKind.RELEASE
     memo = "escrow released (forced by L3)" if forced else "escrow released"
-    return _transaction(snapshot, key, kind, legs.postings(), memo)
+    return _transaction(snapshot, key, kind, postings, memo)
+
+
+def release_remainder(snapshot: OrderSnapshot, refunded: RefundSplit, key: str) -> LedgerTransaction | None:
+    """After a partial refund, release the rest "as usual": each party receives its normal
+    share less the part of the refund it bears. ``None`` when nothing is left to move."""
+    postings = _release_legs(
+        snapshot,
+        snapshot.total_charged - refunded.refund,
+        snapshot.seller_payout - refunded.seller_bears,
+        snapshot.platform_take - refunded.platform_bears,
+    )
+    if not postings:
+        return None
+    return _transaction(snapshot, key, TransactionKind.RELEASE, postings, "remainder released")
 
 
 def refund_from_escrow(snapshot: OrderSnapshot, split: RefundSplit, key: str) -> LedgerTransaction:

@@ -231,3 +231,13 @@ def test_zero_decimal_currency_partial_refund() -> None:
     # R = round(3 × 0.5) = round(1.5) = 2 CLP; seller bears round(2 × 0.5) = 1.
     p = plan_execution(reference=REF, snapshot=s, outcome=OutcomeCode.PARTIAL_REFUND, tier_bp=5_000).unwrap()
     assert (p.refund_to_card.minor, p.seller_bears.minor, p.platform_bears.minor) == (2, 1, 1)
+
+
+def test_partial_refund_that_takes_everything_leaves_nothing_to_release() -> None:
+    # T = 400 after a seller-funded discount; a 50 % tier of S (500) is capped at T.
+    s = snapshot(items=1_000, delivery=0, service=0, tax=0, discount=600, commission_bp=0)
+    p = plan(s, OutcomeCode.PARTIAL_REFUND, 5_000)
+    assert p.refund_to_card.minor == 400
+    assert [st.name for st in p.steps] == ["provider_refund", "ledger_refund", "notify_buyer", "notify_seller"]
+    book = run(s, p)
+    assert bal(book, Account.escrow("ord_1")) == 0
