@@ -1,0 +1,33 @@
+"""Audit log ports (SPEC §9).
+
+``AuditLog`` is what a unit of work exposes as ``uow.audit``: ``append`` writes an entry
+in the unit of work's transaction, so the entry commits or rolls back with the change it
+records. ``AuditReader`` streams the chain in sequence order for verification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from domain.audit import AuditDraft, AuditEntry, UnreadableAuditEntry
+
+
+class AuditReader(Protocol):
+    def entries(self, *, batch_size: int = 1000) -> AsyncIterator[AuditEntry | UnreadableAuditEntry]:
+        """Every entry in ascending sequence order, fetched ``batch_size`` at a time.
+
+        A stored row that cannot be read back as an entry (tampered types) is yielded as
+        an ``UnreadableAuditEntry`` so verification can report it instead of crashing.
+        """
+        ...
+
+
+class AuditLog(AuditReader, Protocol):
+    async def append(self, draft: AuditDraft) -> AuditEntry:
+        """Seal ``draft`` as the next link of the chain, inside the current transaction.
+
+        Append as the last write of a unit of work: on PostgreSQL the chain's tail is
+        locked from the append until the transaction ends.
+        """
+        ...

@@ -1,0 +1,48 @@
+"""UnitOfWork port: one transaction, the repositories that work inside it.
+
+Usage in a use case::
+
+    async with uow_factory() as uow:
+        ...                                   # read and change aggregates
+        await uow.audit.append(draft)         # same transaction as the change
+        await uow.commit()                    # nothing is kept without this
+
+Leaving the ``async with`` block without ``commit()`` (an early ``return Failure(...)``,
+an exception) rolls everything back. Repositories never commit.
+
+Adding a repository: declare it here as a read-only property returning its port
+(``@property def orders(self) -> OrderRepository: ...``) and bind it in the adapter's
+``SqlAlchemyUnitOfWork._bind_repositories``; in-memory fakes add a plain attribute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Protocol, Self
+
+from application.ports.audit import AuditLog
+
+
+class UnitOfWork(Protocol):
+    @property
+    def audit(self) -> AuditLog: ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Roll back whatever was not committed, then release the connection."""
+        ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+UnitOfWorkFactory = Callable[[], UnitOfWork]
+"""A fresh unit of work per use-case call (``async with uow_factory() as uow:``)."""
