@@ -1,0 +1,60 @@
+# Support OS — the two commands are `make run` and `make test`.
+# Needs only Python 3.11 and make; everything else is installed into .venv from pyproject.toml.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+BIN := $(VENV)/bin
+# python3.11 if present, else python3 (which must then be a 3.11)
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev/null)
+# re-install only when pyproject.toml is newer than this stamp
+STAMP := $(VENV)/.supportos-installed
+
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: help venv run test lint fmt clean
+
+help:
+	@echo "make run    create .venv, install, start the service on http://$(HOST):$(PORT)"
+	@echo "make test   create .venv, install, then ruff, ruff format --check, mypy --strict, lint-imports, pytest"
+	@echo "make lint   static checks only (no pytest)"
+	@echo "make fmt    format and auto-fix with ruff"
+	@echo "make clean  remove .venv and caches (keeps var/, the local database)"
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@if [ -z "$(PYTHON)" ]; then echo "error: python3.11 (or python3) not found on PATH" >&2; exit 1; fi
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' \
+		|| { echo "error: $(PYTHON) is not Python 3.11; install python3.11 or run: make PYTHON=/path/to/python3.11 ..." >&2; exit 1; }
+	@if [ ! -x "$(BIN)/python" ]; then echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); fi
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: venv
+	@# (later issues) database migrations and demo data run here, before serve:
+	@#   $(BIN)/supportos migrate && $(BIN)/supportos seed-demo
+	$(BIN)/supportos serve --host $(HOST) --port $(PORT)
+
+test: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+	$(BIN)/lint-imports
+	$(BIN)/pytest
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+	$(BIN)/lint-imports
+
+fmt: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache build dist *.egg-info
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,34 @@
+"""The ``supportos`` command: one entry point for every operational task.
+
+Each command (or command group) lives in its own module under ``interfaces/cli/``
+and is registered here:
+
+- a single command: ``app.command(name="migrate")(migrate.migrate)``
+- a group of commands: ``app.add_typer(dlq.app, name="dlq")`` where ``dlq.app`` is a ``typer.Typer``
+"""
+
+from __future__ import annotations
+
+import typer
+
+from interfaces.cli import serve
+
+app = typer.Typer(
+    name="supportos",
+    help="Support OS: incidents, disputes, exactly-once money and evidence.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+@app.callback()
+def main() -> None:
+    """Support OS operational commands."""
+
+
+app.command(name="serve")(serve.serve)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

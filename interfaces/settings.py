@@ -1,0 +1,88 @@
+"""Runtime configuration, read from ``SUPPORTOS_*`` environment variables.
+
+The defaults run the embedded mode: SQLite under ``./var/``, development
+environment, a development-only JWT secret. Production refuses that secret.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Final, Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL: Final = "sqlite+aiosqlite:///./var/supportos.sqlite3"
+DEV_JWT_SECRET: Final = "supportos-development-only-jwt-secret-do-not-use-in-production"  # noqa: S105
+MIN_PRODUCTION_SECRET_LENGTH: Final = 32
+
+Environment = Literal["development", "production"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Settings(BaseSettings):
+    """Every setting of the service; one immutable object built at start-up."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SUPPORTOS_",
+        env_file=None,
+        extra="ignore",
+        frozen=True,
+        case_sensitive=False,
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    environment: Environment = "development"
+    log_level: LogLevel = "INFO"
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def _production_needs_a_real_secret(self) -> Self:
+        if self.is_production:
+            secret = self.jwt_secret.get_secret_value()
+            if secret == DEV_JWT_SECRET:
+                raise ValueError(
+                    "SUPPORTOS_JWT_SECRET must be set in production (the development default is refused)"
+                )
+            if len(secret) < MIN_PRODUCTION_SECRET_LENGTH:
+                raise ValueError(
+                    "SUPPORTOS_JWT_SECRET must be at least "
+                    f"{MIN_PRODUCTION_SECRET_LENGTH} characters in production"
+                )
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        """The in-browser GraphQL IDE is a development tool only."""
+        return not self.is_production
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file when the URL names an on-disk SQLite database, else ``None``."""
+        scheme, sep, rest = self.database_url.partition("://")
+        if not sep or scheme.split("+", 1)[0] != "sqlite":
+            return None
+        # sqlite:///relative.db -> rest "/relative.db"; sqlite:////abs.db -> rest "//abs.db"
+        path = rest.removeprefix("/").split("?", 1)[0]
+        if path in {"", ":memory:"} or path.startswith("file:"):
+            return None
+        return Path(path)
+
+    def ensure_database_directory(self) -> None:
+        """Create the directory of an on-disk SQLite database (``./var/`` by default)."""
+        path = self.sqlite_path
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment once."""
+    return Settings()

@@ -1,0 +1,12 @@
+"""The installed version of Support OS, as recorded in the package metadata."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+
+def supportos_version() -> str:
+    try:
+        return version("supportos")
+    except PackageNotFoundError:  # running from a checkout that was never installed
+        return "0.0.0+unknown"
