@@ -11,13 +11,10 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev
 # re-install only when pyproject.toml is newer than this stamp
 STAMP := $(VENV)/.supportos-installed
 
-HOST ?= 127.0.0.1
-PORT ?= 8000
-
 .PHONY: help venv run test lint fmt clean
 
 help:
-	@echo "make run    create .venv, install, start the service on http://$(HOST):$(PORT)"
+	@echo "make run    create .venv, install, start the service on http://127.0.0.1:8000 (SUPPORTOS_HOST/SUPPORTOS_PORT)"
 	@echo "make test   create .venv, install, then ruff, ruff format --check, mypy --strict, lint-imports, pytest"
 	@echo "make lint   static checks only (no pytest)"
 	@echo "make fmt    format and auto-fix with ruff"
@@ -29,14 +26,18 @@ $(STAMP): pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then echo "error: python3.11 (or python3) not found on PATH" >&2; exit 1; fi
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else 1)' \
 		|| { echo "error: $(PYTHON) is not Python 3.11; install python3.11 or run: make PYTHON=/path/to/python3.11 ..." >&2; exit 1; }
-	@if [ ! -x "$(BIN)/python" ]; then echo "creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); fi
+	@if [ ! -x "$(BIN)/python" ]; then \
+		echo "creating $(VENV) with $(PYTHON)"; \
+		$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+			echo "error: could not create $(VENV) (on Debian/Ubuntu: apt install python3.11-venv)" >&2; exit 1; }; \
+	fi
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
 run: venv
 	@# (later issues) database migrations and demo data run here, before serve:
 	@#   $(BIN)/supportos migrate && $(BIN)/supportos seed-demo
-	$(BIN)/supportos serve --host $(HOST) --port $(PORT)
+	$(BIN)/supportos serve
 
 test: venv
 	$(BIN)/ruff check .
