@@ -1,0 +1,197 @@
+"""The audit log on SQLAlchemy: appending links to the chain, streaming it back.
+
+Appending is safe under concurrency. The new entry's previous hash is the current last
+entry's hash and its sequence is last + 1 (not a database sequence, so a rolled-back
+transaction leaves no gap); both are read and written in the appender's transaction
+while no other appender can run:
+
+- PostgreSQL: ``pg_advisory_xact_lock(AUDIT_CHAIN_LOCK_KEY)`` before reading the tail. It
+  is held until commit or rollback, and at READ COMMITTED the tail is read after the lock
+  is granted, so it sees the previous holder's committed entry. Append last in a unit of
+  work: the lock serialises every auditing transaction from the append to its end.
+- SQLite: every transaction starts with ``BEGIN IMMEDIATE`` (see ``database.py``), so the
+  transaction already holds SQLite's single write lock when it reads the tail.
+
+Either way, the primary key on ``sequence`` and the unique ``previous_hash`` and
+``entry_hash`` make a forked chain impossible even if the lock were bypassed.
+
+Reading is defensive: rows are read without SQLAlchemy's JSON and datetime processing and
+mapped by hand, so a row tampered into something that is not an entry becomes an
+``UnreadableAuditEntry`` for the verifier instead of an exception.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sqlalchemy import Row, Select, Text, insert, select, text, type_coerce
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from adapters.persistence.tables import audit_log
+from domain.audit import GENESIS_HASH, AuditDraft, AuditEntry, UnreadableAuditEntry, seal
+from domain.shared import CountryCode, InvariantViolation
+from domain.shared.ids import ActorId
+
+AUDIT_CHAIN_LOCK_KEY: Final = 0x5355_4F53_4155_4454  # "SUOSAUDT": one chain, one lock
+DEFAULT_BATCH_SIZE: Final = 1000
+
+_STRING_COLUMNS: Final = (
+    "actor_id",
+    "actor_role",
+    "action",
+    "target_type",
+    "target_id",
+    "request_id",
+    "previous_hash",
+    "entry_hash",
+)
+
+
+class SqlAlchemyAuditLog:
+    """``AuditLog`` port inside a unit of work's session. Never commits."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def append(self, draft: AuditDraft) -> AuditEntry:
+        connection = await self._session.connection()
+        if connection.dialect.name == "postgresql":
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_CHAIN_LOCK_KEY}
+            )
+        tail = (
+            await connection.execute(
+                select(audit_log.c.sequence, audit_log.c.entry_hash)
+                .order_by(audit_log.c.sequence.desc())
+                .limit(1)
+            )
+        ).first()
+        if tail is None:
+            entry = seal(draft, sequence=1, previous_hash=GENESIS_HASH)
+        else:
+            entry = seal(draft, sequence=int(tail.sequence) + 1, previous_hash=str(tail.entry_hash))
+        await connection.execute(insert(audit_log).values(entry_to_row(entry)))
+        return entry
+
+    async def entries(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[AuditEntry | UnreadableAuditEntry]:
+        """The chain in sequence order, as this transaction sees it."""
+        after: Any = 0
+        while True:
+            rows = (await self._session.execute(_batch_query(after, batch_size))).all()
+            for row in rows:
+                yield row_to_entry(row)
+            if len(rows) < batch_size:
+                return
+            after = rows[-1].sequence
+
+
+class SqlAlchemyAuditReader:
+    """``AuditReader`` port outside any unit of work: each batch is its own short read."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def entries(
+        self, *, batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> AsyncIterator[AuditEntry | UnreadableAuditEntry]:
+        after: Any = 0
+        while True:
+            async with self._engine.connect() as connection:
+                rows = await _fetch(connection, after, batch_size)
+            for row in rows:
+                yield row_to_entry(row)
+            if len(rows) < batch_size:
+                return
+            after = rows[-1].sequence
+
+
+async def _fetch(connection: AsyncConnection, after: Any, batch_size: int) -> list[Row[Any]]:
+    return list((await connection.execute(_batch_query(after, batch_size))).all())
+
+
+def _batch_query(after: Any, batch_size: int) -> Select[Any]:
+    if batch_size < 1:
+        raise ValueError("batch_size must be positive")
+    raw = [
+        type_coerce(column, Text()).label(column.name)
+        if column.name in {"before_state", "after_state", "occurred_at"}
+        else column
+        for column in audit_log.columns
+    ]
+    return select(*raw).where(audit_log.c.sequence > after).order_by(audit_log.c.sequence).limit(batch_size)
+
+
+def entry_to_row(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "sequence": entry.sequence,
+        "country_code": entry.country.value,
+        "actor_id": entry.actor_id,
+        "actor_role": entry.actor_role,
+        "action": entry.action,
+        "target_type": entry.target_type,
+        "target_id": entry.target_id,
+        "before_state": entry.before,
+        "after_state": entry.after,
+        "request_id": entry.request_id,
+        "occurred_at": entry.occurred_at,
+        "previous_hash": entry.previous_hash,
+        "entry_hash": entry.entry_hash,
+    }
+
+
+def row_to_entry(row: Row[Any]) -> AuditEntry | UnreadableAuditEntry:
+    """Map a raw row by hand; anything that is not what was written becomes unreadable."""
+    values = row._mapping
+    sequence = values["sequence"]
+    if type(sequence) is not int:
+        return UnreadableAuditEntry(None, f"sequence {sequence!r} is not an integer")
+    try:
+        for name in _STRING_COLUMNS:
+            if not isinstance(values[name], str):
+                raise TypeError(f"{name} is {type(values[name]).__name__}, not text")
+        return AuditEntry(
+            sequence=sequence,
+            actor_id=ActorId(values["actor_id"]),
+            actor_role=values["actor_role"],
+            country=CountryCode(values["country_code"]),
+            action=values["action"],
+            target_type=values["target_type"],
+            target_id=values["target_id"],
+            before=_json_object(values["before_state"], "before"),
+            after=_json_object(values["after_state"], "after"),
+            request_id=values["request_id"],
+            occurred_at=_utc(values["occurred_at"]),
+            previous_hash=values["previous_hash"],
+            entry_hash=values["entry_hash"],
+        )
+    except (InvariantViolation, ValueError, TypeError) as error:
+        return UnreadableAuditEntry(sequence, str(error))
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json_object(raw: object, field: str) -> Mapping[str, Any] | None:
+    if raw is None:
+        return None
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8")
+    parsed = json.loads(raw, parse_constant=_refuse_constant) if isinstance(raw, str) else raw
+    if parsed is None:
+        return None
+    if not isinstance(parsed, dict):
+        raise TypeError(f"{field} is {type(parsed).__name__}, not a JSON object")
+    return parsed
+
+
+def _utc(raw: object) -> datetime:
+    moment = datetime.fromisoformat(raw) if isinstance(raw, str) else raw
+    if not isinstance(moment, datetime):
+        raise TypeError(f"occurred_at is {type(raw).__name__}, not a timestamp")
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)

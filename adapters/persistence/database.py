@@ -1,0 +1,132 @@
+"""Engines and sessions: SQLite through aiosqlite (the embedded default), PostgreSQL through asyncpg.
+
+URLs
+    ``sqlite+aiosqlite:///path/to/file.db`` and ``postgresql+asyncpg://user@host:5432/db``.
+    ``sqlite://`` / ``sqlite:///...``, ``postgresql://`` and ``postgres://`` are accepted and
+    given the async driver. A PostgreSQL URL may carry ``?search_path=schema[,schema]``: it
+    is not passed to asyncpg as is but set as the ``search_path`` of every connection
+    (so migrations, the app and ``audit-verify`` can all be pointed at one schema by URL).
+
+SQLite
+    Every connection gets ``foreign_keys=ON``, ``journal_mode=WAL`` and a ``busy_timeout``.
+    SQLAlchemy, not the ``sqlite3`` driver, emits ``BEGIN``: by default ``BEGIN IMMEDIATE``,
+    so a transaction takes SQLite's single write lock when it starts. Writers are therefore
+    serialised for their whole transaction (what the audit chain's read-the-tail-then-append
+    relies on), wait for each other through ``busy_timeout`` instead of failing with
+    ``SQLITE_BUSY`` when a read turns into a write, and DDL is transactional. Read-only
+    tools may pass ``sqlite_begin="DEFERRED"``. Do not use the ``isolation_level`` execution
+    option on SQLite engines (only ``"AUTOCOMMIT"`` is honoured, by skipping the BEGIN).
+
+PostgreSQL
+    A bounded pool (10 + 10 overflow), ``pool_pre_ping``, connections recycled after 30
+    minutes; ``application_name`` is ``supportos``. Transactions run at READ COMMITTED
+    (the server default), which the audit chain's advisory lock relies on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final, Literal
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry
+
+SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
+POSTGRES_POOL_DEFAULTS: Final[dict[str, Any]] = {
+    "pool_size": 10,
+    "max_overflow": 10,
+    "pool_timeout": 30,
+    "pool_recycle": 1800,
+    "pool_pre_ping": True,
+}
+_DRIVERS: Final = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+}
+
+SqliteBegin = Literal["IMMEDIATE", "DEFERRED", "EXCLUSIVE"]
+
+
+def normalise_url(url: str | URL) -> URL:
+    """``url`` with the async driver this project uses (aiosqlite or asyncpg)."""
+    raw = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    scheme, separator, rest = raw.partition("://")
+    if not separator:
+        raise ValueError(f"not a database URL: {raw!r}")
+    name, _, driver = scheme.partition("+")
+    expected = _DRIVERS.get(name)
+    if expected is None:
+        raise ValueError(f"unsupported database {name!r}: use sqlite+aiosqlite:// or postgresql+asyncpg://")
+    if driver and driver != expected.partition("+")[2]:
+        raise ValueError(f"unsupported driver {driver!r} for {name}: use {expected}://")
+    return make_url(f"{expected}://{rest}")
+
+
+def backend_name(url: str | URL) -> Literal["sqlite", "postgresql"]:
+    return "sqlite" if normalise_url(url).get_backend_name() == "sqlite" else "postgresql"
+
+
+def create_engine(
+    url: str | URL,
+    *,
+    echo: bool = False,
+    sqlite_begin: SqliteBegin = "IMMEDIATE",
+    sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS,
+    **engine_kwargs: Any,
+) -> AsyncEngine:
+    """An ``AsyncEngine`` configured for this project; ``engine_kwargs`` go to SQLAlchemy.
+
+    Pass ``poolclass=NullPool`` for short-lived tools (migrations, CLIs).
+    """
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed, echo, sqlite_begin, sqlite_busy_timeout_ms, engine_kwargs)
+    return _postgres_engine(parsed, echo, engine_kwargs)
+
+
+def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions for units of work: objects stay readable after commit; no implicit commits."""
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def _sqlite_engine(
+    url: URL, echo: bool, begin: SqliteBegin, busy_timeout_ms: int, engine_kwargs: dict[str, Any]
+) -> AsyncEngine:
+    engine = create_async_engine(url, echo=echo, **engine_kwargs)
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # Take BEGIN away from the sqlite3 driver (its legacy mode begins lazily, before
+        # DML only); SQLAlchemy emits it in ``_on_begin`` below.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA foreign_keys = ON")
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            cursor.execute("PRAGMA journal_mode = WAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+            return
+        connection.exec_driver_sql(f"BEGIN {begin}")
+
+    return engine
+
+
+def _postgres_engine(url: URL, echo: bool, engine_kwargs: dict[str, Any]) -> AsyncEngine:
+    search_path = url.query.get("search_path")
+    url = url.difference_update_query(["search_path"])
+    connect_args = dict(engine_kwargs.pop("connect_args", {}))
+    server_settings = {"application_name": "supportos", **connect_args.get("server_settings", {})}
+    if search_path:
+        paths = [search_path] if isinstance(search_path, str) else list(search_path)
+        server_settings["search_path"] = ",".join(paths)
+    connect_args["server_settings"] = server_settings
+    options: dict[str, Any] = {} if "poolclass" in engine_kwargs else dict(POSTGRES_POOL_DEFAULTS)
+    options.update(engine_kwargs)
+    return create_async_engine(url, echo=echo, connect_args=connect_args, **options)

@@ -1,0 +1,77 @@
+"""Alembic environment, async-capable.
+
+Two ways in:
+
+- programmatic (``adapters.persistence.migrate``): the caller passes an open synchronous
+  connection (from ``AsyncConnection.run_sync``) in ``config.attributes["connection"]``
+  and owns its transaction;
+- the ``alembic`` command line (``alembic upgrade head`` from the repository root): the
+  URL comes from ``config.attributes["url"]``, else ``SUPPORTOS_DATABASE_URL``, else
+  ``sqlalchemy.url`` in ``alembic.ini``; migrations run in one transaction on an engine
+  made by ``adapters.persistence.database.create_engine`` (same URL handling as the app).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from logging.config import fileConfig
+
+from alembic import context
+from sqlalchemy import pool
+from sqlalchemy.engine import Connection
+
+from adapters.persistence.database import create_engine, normalise_url
+from adapters.persistence.tables import metadata
+
+config = context.config
+
+if config.config_file_name is not None and config.attributes.get("connection") is None:
+    fileConfig(config.config_file_name, disable_existing_loggers=False)
+
+
+def _url() -> str:
+    url = config.attributes.get("url") or os.environ.get("SUPPORTOS_DATABASE_URL")
+    url = url or config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("no database URL: set SUPPORTOS_DATABASE_URL")
+    return str(url)
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=metadata,
+        compare_type=True,
+        render_as_batch=connection.dialect.name == "sqlite",
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def _run_online() -> None:
+    engine = create_engine(_url(), poolclass=pool.NullPool)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_run)
+    finally:
+        await engine.dispose()
+
+
+def _run_offline() -> None:
+    context.configure(
+        url=normalise_url(_url()).difference_update_query(["search_path"]),
+        target_metadata=metadata,
+        literal_binds=True,
+        dialect_opts={"paramstyle": "named"},
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+if context.is_offline_mode():
+    _run_offline()
+elif (shared := config.attributes.get("connection")) is not None:
+    _run(shared)
+else:
+    asyncio.run(_run_online())

@@ -1,0 +1,76 @@
+"""``UnitOfWork`` on an ``AsyncSession``: one transaction, its repositories, no implicit commit.
+
+    uow_factory = unit_of_work_factory(create_session_factory(engine))
+    async with uow_factory() as uow:
+        await uow.audit.append(draft)
+        await uow.commit()
+
+Leaving the block rolls back whatever was not committed and returns the connection to
+the pool. Repositories receive the session and never commit.
+
+To add a repository: annotate it on the class, construct it in ``_bind_repositories``,
+and declare it on the ``UnitOfWork`` port (``application/ports/unit_of_work.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.persistence.audit_log import SqlAlchemyAuditLog
+
+
+class SqlAlchemyUnitOfWork:
+    audit: SqlAlchemyAuditLog
+
+    def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
+        self._session_factory = session_factory
+        self._session: AsyncSession | None = None
+
+    def _bind_repositories(self, session: AsyncSession) -> None:
+        self.audit = SqlAlchemyAuditLog(session)
+
+    @property
+    def session(self) -> AsyncSession:
+        """The open session, for adapters that work inside this unit of work (never for use cases)."""
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open: use `async with uow:`")
+        return self._session
+
+    async def __aenter__(self) -> Self:
+        if self._session is not None:
+            raise RuntimeError("this unit of work is already open; make one per use-case call")
+        self._session = self._session_factory()
+        self._bind_repositories(self._session)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        session, self._session = self._session, None
+        if session is None:
+            return
+        try:
+            await session.rollback()
+        finally:
+            await session.close()
+
+    async def commit(self) -> None:
+        await self.session.commit()
+
+    async def rollback(self) -> None:
+        await self.session.rollback()
+
+
+def unit_of_work_factory(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> Callable[[], SqlAlchemyUnitOfWork]:
+    """A new ``SqlAlchemyUnitOfWork`` per call (satisfies ``UnitOfWorkFactory``)."""
+    return partial(SqlAlchemyUnitOfWork, session_factory)
