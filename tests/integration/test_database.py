@@ -1,0 +1,46 @@
+"""Engine configuration: URL handling, SQLite pragmas, PostgreSQL search_path."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.persistence.database import normalise_url
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("sqlite:///var/supportos.db", "sqlite+aiosqlite:///var/supportos.db"),
+        ("sqlite+aiosqlite:////tmp/x.db", "sqlite+aiosqlite:////tmp/x.db"),
+        ("postgres://app@db:5432/supportos", "postgresql+asyncpg://app@db:5432/supportos"),
+        (
+            "postgresql://app:pw@db/supportos?search_path=s1",
+            "postgresql+asyncpg://app:pw@db/supportos?search_path=s1",
+        ),
+    ],
+)
+def test_urls_get_the_async_driver(given: str, expected: str) -> None:
+    assert normalise_url(given).render_as_string(hide_password=False) == expected
+
+
+@pytest.mark.parametrize(
+    "given", ["mysql://db/x", "postgresql+psycopg://db/x", "sqlite+pysqlite:///x.db", "nonsense"]
+)
+def test_other_databases_and_drivers_are_refused(given: str) -> None:
+    with pytest.raises(ValueError, match=r"unsupported|not a database URL"):
+        normalise_url(given)
+
+
+async def test_connections_are_configured_for_the_backend(engine: AsyncEngine, backend: str) -> None:
+    async with engine.connect() as connection:
+        if backend == "sqlite":
+            assert await connection.scalar(text("PRAGMA foreign_keys")) == 1
+            assert await connection.scalar(text("PRAGMA journal_mode")) == "wal"
+            assert await connection.scalar(text("PRAGMA busy_timeout")) == 30_000
+        else:
+            # the URL's ?search_path= (a fresh t_... schema per test) became a server setting
+            assert (await connection.scalar(text("SHOW search_path"))).startswith("t_")
+            assert await connection.scalar(text("SHOW application_name")) == "supportos"
+            assert await connection.scalar(text("SHOW transaction_isolation")) == "read committed"
