@@ -1,0 +1,45 @@
+"""Ledger persistence port."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from returns.result import Result
+
+from domain.ledger import (
+    Account,
+    AlreadyPosted,
+    Balance,
+    BalanceSnapshot,
+    EscrowOverdrawn,
+    LedgerTransaction,
+    Posted,
+)
+from domain.shared import CountryCode, Currency
+
+
+class LedgerRepository(Protocol):
+    """Append-only ledger storage, scoped by country.
+
+    ``post`` records a balanced transaction at most once per idempotency key (a unique
+    constraint in the database, not a check-then-insert), refuses one that would drive an
+    escrow account negative, and never commits: the unit of work does.
+    """
+
+    async def post(
+        self, transaction: LedgerTransaction
+    ) -> Result[Posted | AlreadyPosted, EscrowOverdrawn]: ...
+
+    async def get(self, country: CountryCode, idempotency_key: str) -> LedgerTransaction | None: ...
+
+    async def balance(self, country: CountryCode, account: Account, currency: Currency) -> Balance:
+        """The latest balance snapshot plus the postings after it (never a scan of history)."""
+        ...
+
+    async def checkpoint(self, country: CountryCode, account: Account, currency: Currency) -> BalanceSnapshot:
+        """Write a new balance snapshot for the account and return it."""
+        ...
+
+    async def transactions_for(self, country: CountryCode, key_prefix: str) -> list[LedgerTransaction]:
+        """Transactions whose idempotency key starts with ``key_prefix`` (e.g. ``dispute:d1/``)."""
+        ...

@@ -1,0 +1,107 @@
+"""Transactional outbox: jobs written in the same transaction as the change that asks
+for them, then claimed and carried out by workers.
+
+A job is unique by its idempotency key: enqueuing the same step twice is a no-op. A
+claimed job carries a lease and a fencing token; only the holder of the current token
+can complete or fail it, so a worker that lost its lease cannot overwrite the result of
+the worker that took over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Protocol
+
+from domain.shared import CountryCode
+
+JsonObject = dict[str, Any]
+
+
+class JobStatus(StrEnum):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    DONE = "DONE"
+    DEAD = "DEAD"  # in the dead-letter queue
+    DISCARDED = "DISCARDED"
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    country: CountryCode
+    idempotency_key: str
+    kind: str  # e.g. "dispute.step"
+    provider: str  # "payments", "notifications", "internal"
+    reference: str  # what it belongs to, e.g. "dispute:dsp_1"
+    payload: JsonObject
+    available_at: datetime
+    max_attempts: int = 8
+
+
+@dataclass(frozen=True, slots=True)
+class JobError:
+    at: datetime
+    attempt: int
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: int
+    country: CountryCode
+    idempotency_key: str
+    kind: str
+    provider: str
+    reference: str
+    payload: JsonObject
+    status: JobStatus
+    attempts: int
+    max_attempts: int
+    available_at: datetime
+    created_at: datetime
+    lease_owner: str | None = None
+    lease_until: datetime | None = None
+    fencing_token: int = 0
+    errors: tuple[JobError, ...] = field(default_factory=tuple)
+
+
+class Outbox(Protocol):
+    """Outbox repository (inside a unit of work; it never commits)."""
+
+    async def enqueue(self, job: NewJob, *, now: datetime) -> bool:
+        """Add a job; ``False`` if a job with the same idempotency key already exists."""
+        ...
+
+    async def claim(
+        self,
+        *,
+        worker_id: str,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        providers: tuple[str, ...] | None = None,
+    ) -> list[Job]:
+        """Lease up to ``limit`` due jobs: PENDING ones whose ``available_at`` passed and
+        RUNNING ones whose lease expired. Each claim bumps the job's fencing token and
+        attempt count. Uses ``FOR UPDATE SKIP LOCKED`` where the database has it."""
+        ...
+
+    async def complete(self, job_id: int, fencing_token: int, *, now: datetime) -> bool:
+        """Mark DONE if the token is still current; ``False`` means the lease was lost."""
+        ...
+
+    async def retry_later(
+        self, job_id: int, fencing_token: int, *, now: datetime, error: JobError, available_at: datetime
+    ) -> bool: ...
+
+    async def dead_letter(
+        self, job_id: int, fencing_token: int, *, now: datetime, error: JobError
+    ) -> bool: ...
+
+    async def get(self, job_id: int) -> Job | None: ...
+
+    async def by_key(self, idempotency_key: str) -> Job | None: ...
+
+    async def jobs_for(self, reference: str) -> list[Job]: ...
