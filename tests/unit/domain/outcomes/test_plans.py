@@ -238,6 +238,11 @@ def test_partial_refund_that_takes_everything_leaves_nothing_to_release() -> Non
     s = snapshot(items=1_000, delivery=0, service=0, tax=0, discount=600, commission_bp=0)
     p = plan(s, OutcomeCode.PARTIAL_REFUND, 5_000)
     assert p.refund_to_card.minor == 400
-    assert [st.name for st in p.steps] == ["provider_refund", "ledger_refund", "notify_buyer", "notify_seller"]
+    assert [st.name for st in p.steps] == [
+        "provider_refund",
+        "ledger_refund",
+        "notify_buyer",
+        "notify_seller",
+    ]
     book = run(s, p)
     assert bal(book, Account.escrow("ord_1")) == 0
