@@ -1,0 +1,179 @@
+"""Typed, expected failures of the Order aggregate (codes catalogued in ``docs/errors.md``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import ClassVar
+
+from domain.orders.status import OrderOperation, OrderStatus
+from domain.shared.errors import DomainError, InvalidInput
+from domain.shared.ids import OrderId
+
+
+@dataclass(frozen=True, slots=True)
+class IllegalOrderTransition(DomainError):
+    """``from_status -> to_status`` is not a legal move for this order."""
+
+    code: ClassVar[str] = "ILLEGAL_ORDER_TRANSITION"
+    from_status: OrderStatus
+    to_status: OrderStatus
+
+    @property
+    def message(self) -> str:
+        return f"an order cannot go from {self.from_status} to {self.to_status}"
+
+
+@dataclass(frozen=True, slots=True)
+class DedicatedOperationRequired(DomainError):
+    """The move is legal, but only through its own operation (e.g. PAID via capture_payment)."""
+
+    code: ClassVar[str] = "DEDICATED_OPERATION_REQUIRED"
+    from_status: OrderStatus
+    to_status: OrderStatus
+    operation: OrderOperation
+
+    @property
+    def message(self) -> str:
+        return f"{self.from_status} -> {self.to_status} must be done with {self.operation}"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAlreadyCaptured(DomainError):
+    """A payment was already captured for this order; a snapshot is frozen only once."""
+
+    code: ClassVar[str] = "ORDER_ALREADY_CAPTURED"
+    order_id: OrderId
+
+    @property
+    def message(self) -> str:
+        return f"payment for order {self.order_id} was already captured"
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotMismatch(DomainError):
+    """The snapshot offered at capture belongs to another order, country or party."""
+
+    code: ClassVar[str] = "SNAPSHOT_MISMATCH"
+    field: str
+    expected: str
+    actual: str
+
+    @property
+    def message(self) -> str:
+        return f"snapshot {self.field} is {self.actual!r}, the order's is {self.expected!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAlreadyFrozen(DomainError):
+    """The order is already on a live-incident hold, for another incident."""
+
+    code: ClassVar[str] = "ORDER_ALREADY_FROZEN"
+    incident_ref: str
+
+    @property
+    def message(self) -> str:
+        return f"the order is already frozen by incident {self.incident_ref}"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderNotFrozen(DomainError):
+    code: ClassVar[str] = "ORDER_NOT_FROZEN"
+    status: OrderStatus
+
+    @property
+    def message(self) -> str:
+        return f"the order is {self.status}, not FROZEN"
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAlreadyForceCompleted(DomainError):
+    """Force-complete happens at most once per order."""
+
+    code: ClassVar[str] = "ORDER_ALREADY_FORCE_COMPLETED"
+    order_id: OrderId
+
+    @property
+    def message(self) -> str:
+        return f"order {self.order_id} was already force-completed"
+
+
+@dataclass(frozen=True, slots=True)
+class ForceCompleteNotEligible(DomainError):
+    """A FROZEN order can be force-completed only if it was frozen from IN_TRANSIT or DELIVERED."""
+
+    code: ClassVar[str] = "FORCE_COMPLETE_NOT_ELIGIBLE"
+    frozen_from: OrderStatus
+
+    @property
+    def message(self) -> str:
+        return (
+            f"the order was frozen from {self.frozen_from}; only an order frozen in transit "
+            "or after delivery can be force-completed"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonRequired(DomainError):
+    code: ClassVar[str] = "REASON_REQUIRED"
+
+    @property
+    def message(self) -> str:
+        return "a reason is required"
+
+
+@dataclass(frozen=True, slots=True)
+class ReasonTooLong(DomainError):
+    code: ClassVar[str] = "REASON_TOO_LONG"
+    length: int
+    max_length: int
+
+    @property
+    def message(self) -> str:
+        return f"the reason has {self.length} characters; at most {self.max_length} are allowed"
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeWindowStillOpen(DomainError):
+    """DELIVERED -> COMPLETED happens only once the dispute window has closed."""
+
+    code: ClassVar[str] = "DISPUTE_WINDOW_STILL_OPEN"
+    closes_at: datetime
+
+    @property
+    def message(self) -> str:
+        return f"the dispute window is open until {self.closes_at.isoformat()}"
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeWindowClosed(DomainError):
+    """DELIVERED -> DISPUTED happens only while the dispute window is open."""
+
+    code: ClassVar[str] = "DISPUTE_WINDOW_CLOSED"
+    closed_at: datetime
+
+    @property
+    def message(self) -> str:
+        return f"the dispute window closed at {self.closed_at.isoformat()}"
+
+
+CaptureError = InvalidInput | IllegalOrderTransition | OrderAlreadyCaptured | SnapshotMismatch
+TransitionError = (
+    InvalidInput
+    | IllegalOrderTransition
+    | DedicatedOperationRequired
+    | DisputeWindowStillOpen
+    | DisputeWindowClosed
+)
+FreezeError = InvalidInput | IllegalOrderTransition | OrderAlreadyFrozen
+UnfreezeError = InvalidInput | OrderNotFrozen
+ForceCompleteError = (
+    InvalidInput
+    | IllegalOrderTransition
+    | OrderAlreadyForceCompleted
+    | ForceCompleteNotEligible
+    | ReasonRequired
+    | ReasonTooLong
+)
+OrderError = CaptureError | TransitionError | FreezeError | UnfreezeError | ForceCompleteError
+"""Every expected failure of the Order aggregate."""

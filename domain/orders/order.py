@@ -1,0 +1,560 @@
+"""The Order aggregate: its state machine, payment capture, holds and forced completion.
+
+Every operation validates first and mutates last: a ``Failure`` leaves the order exactly
+as it was (status, version, pending events). Every successful change of status bumps
+``version`` by one (the optimistic-concurrency counter) and records one event.
+
+Decisions beyond the table of SPEC §3 (to be recorded in docs/decisions.md):
+
+- a FROZEN order can be force-completed only if it was frozen from IN_TRANSIT or DELIVERED:
+  force-completion releases the seller's payout, which makes no sense for an order that
+  was never captured, prepared or dispatched;
+- DELIVERED -> COMPLETED only once the dispute window (snapshot policy) has closed, and
+  DELIVERED -> DISPUTED only while it is open; the window closes at
+  ``delivered_at + policy.dispute_window`` exactly;
+- freezing an order already frozen by the same incident is an idempotent no-op
+  (``Success(None)``, nothing recorded); by another incident it is ``ORDER_ALREADY_FROZEN``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Final, TypeVar
+
+from returns.result import Failure, Result, Success
+
+from domain.orders.errors import (
+    CaptureError,
+    DedicatedOperationRequired,
+    DisputeWindowClosed,
+    DisputeWindowStillOpen,
+    ForceCompleteError,
+    ForceCompleteNotEligible,
+    FreezeError,
+    IllegalOrderTransition,
+    OrderAlreadyCaptured,
+    OrderAlreadyForceCompleted,
+    OrderAlreadyFrozen,
+    OrderNotFrozen,
+    ReasonRequired,
+    ReasonTooLong,
+    SnapshotMismatch,
+    TransitionError,
+    UnfreezeError,
+)
+from domain.orders.events import (
+    OrderCreated,
+    OrderEvent,
+    OrderForceCompleted,
+    OrderFrozen,
+    OrderStatusChanged,
+    OrderTransitioned,
+    OrderUnfrozen,
+    PaymentCaptured,
+)
+from domain.orders.status import (
+    CAPTURED_STATUSES,
+    DELIVERED_STATUSES,
+    FINAL_STATUSES,
+    FORCE_COMPLETABLE_STATUSES,
+    FREEZABLE_STATUSES,
+    HOLD_STATUSES,
+    TRANSITIONS,
+    OrderOperation,
+    OrderStatus,
+    operation_for,
+)
+from domain.shared.country import CountryCode
+from domain.shared.errors import InvalidInput, InvariantViolation
+from domain.shared.ids import BuyerId, CourierId, OrderId, SellerId
+from domain.snapshots.snapshot import OrderSnapshot
+
+_T = TypeVar("_T", bound=OrderTransitioned)
+
+MAX_REASON_LENGTH: Final = 2_000
+MAX_INCIDENT_REF_LENGTH: Final = 200
+
+_NEVER_DELIVERED: Final = frozenset(
+    {
+        OrderStatus.CREATED,
+        OrderStatus.PAID,
+        OrderStatus.ACCEPTED,
+        OrderStatus.IN_PREPARATION,
+        OrderStatus.IN_TRANSIT,
+        OrderStatus.CANCELLED,
+    }
+)
+
+
+def _is_aware(moment: datetime) -> bool:
+    return moment.tzinfo is not None and moment.utcoffset() is not None
+
+
+def _naive(field: str, moment: datetime) -> InvalidInput | None:
+    return None if _is_aware(moment) else InvalidInput(field, "must be a timezone-aware datetime")
+
+
+class Order:
+    """A marketplace order. Build with :meth:`create` (new) or :meth:`rehydrate` (stored)."""
+
+    __slots__ = (
+        "_buyer_id",
+        "_country",
+        "_courier_id",
+        "_created_at",
+        "_delivered_at",
+        "_events",
+        "_force_complete_reason",
+        "_force_completed",
+        "_frozen_by_incident",
+        "_frozen_from",
+        "_id",
+        "_seller_id",
+        "_snapshot",
+        "_status",
+        "_version",
+    )
+
+    def __init__(
+        self,
+        *,
+        id: OrderId,
+        country: CountryCode,
+        buyer_id: BuyerId,
+        seller_id: SellerId,
+        courier_id: CourierId | None,
+        status: OrderStatus,
+        frozen_from: OrderStatus | None,
+        frozen_by_incident: str | None,
+        snapshot: OrderSnapshot | None,
+        delivered_at: datetime | None,
+        force_completed: bool,
+        force_complete_reason: str | None,
+        version: int,
+        created_at: datetime,
+    ) -> None:
+        self._id = id
+        self._country = country
+        self._buyer_id = buyer_id
+        self._seller_id = seller_id
+        self._courier_id = courier_id
+        self._status = status
+        self._frozen_from = frozen_from
+        self._frozen_by_incident = frozen_by_incident
+        self._snapshot = snapshot
+        self._delivered_at = delivered_at
+        self._force_completed = force_completed
+        self._force_complete_reason = force_complete_reason
+        self._version = version
+        self._created_at = created_at
+        self._events: list[OrderEvent] = []
+        self._check_invariants()
+
+    # -- construction ---------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        id: OrderId,
+        country: CountryCode,
+        buyer_id: BuyerId,
+        seller_id: SellerId,
+        courier_id: CourierId | None = None,
+        created_at: datetime,
+    ) -> Result[Order, InvalidInput]:
+        """A new CREATED order at version 0, with an ``OrderCreated`` event pending."""
+        for field, value in (("id", id), ("buyer_id", buyer_id), ("seller_id", seller_id)):
+            if not value.strip():
+                return Failure(InvalidInput(field, "must not be blank"))
+        if courier_id is not None and not courier_id.strip():
+            return Failure(InvalidInput("courier_id", "must not be blank when given"))
+        if (naive := _naive("created_at", created_at)) is not None:
+            return Failure(naive)
+        order = cls(
+            id=id,
+            country=country,
+            buyer_id=buyer_id,
+            seller_id=seller_id,
+            courier_id=courier_id,
+            status=OrderStatus.CREATED,
+            frozen_from=None,
+            frozen_by_incident=None,
+            snapshot=None,
+            delivered_at=None,
+            force_completed=False,
+            force_complete_reason=None,
+            version=0,
+            created_at=created_at,
+        )
+        order._events.append(
+            OrderCreated(
+                occurred_at=created_at,
+                order_id=id,
+                country=country,
+                buyer_id=buyer_id,
+                seller_id=seller_id,
+                courier_id=courier_id,
+            )
+        )
+        return Success(order)
+
+    @classmethod
+    def rehydrate(
+        cls,
+        *,
+        id: OrderId,
+        country: CountryCode,
+        buyer_id: BuyerId,
+        seller_id: SellerId,
+        courier_id: CourierId | None,
+        status: OrderStatus,
+        frozen_from: OrderStatus | None,
+        frozen_by_incident: str | None,
+        snapshot: OrderSnapshot | None,
+        delivered_at: datetime | None,
+        force_completed: bool,
+        force_complete_reason: str | None,
+        version: int,
+        created_at: datetime,
+    ) -> Order:
+        """Rebuild a stored order, recording no event.
+
+        Raises :class:`InvariantViolation` if the stored fields contradict each other:
+        that is corrupt data or a mapper bug, never an expected outcome.
+        """
+        return cls(
+            id=id,
+            country=country,
+            buyer_id=buyer_id,
+            seller_id=seller_id,
+            courier_id=courier_id,
+            status=status,
+            frozen_from=frozen_from,
+            frozen_by_incident=frozen_by_incident,
+            snapshot=snapshot,
+            delivered_at=delivered_at,
+            force_completed=force_completed,
+            force_complete_reason=force_complete_reason,
+            version=version,
+            created_at=created_at,
+        )
+
+    def _check_invariants(self) -> None:
+        def broken(why: str) -> InvariantViolation:
+            return InvariantViolation(f"order {self._id}: {why}")
+
+        if not _is_aware(self._created_at):
+            raise broken("created_at must be timezone-aware")
+        if self._delivered_at is not None and not _is_aware(self._delivered_at):
+            raise broken("delivered_at must be timezone-aware")
+        if type(self._version) is not int or self._version < 0:
+            raise broken(f"version must be a non-negative int, got {self._version!r}")
+        frozen = self._status is OrderStatus.FROZEN
+        if frozen != (self._frozen_from is not None) or frozen != (self._frozen_by_incident is not None):
+            raise broken("frozen_from and frozen_by_incident are set exactly when FROZEN")
+        if self._frozen_from is not None and self._frozen_from not in FREEZABLE_STATUSES:
+            raise broken(f"cannot have been frozen from {self._frozen_from}")
+        effective = self._frozen_from if self._frozen_from is not None else self._status
+        if effective in CAPTURED_STATUSES and self._snapshot is None:
+            raise broken(f"{effective} requires a captured snapshot")
+        if effective is OrderStatus.CREATED and self._snapshot is not None:
+            raise broken("a CREATED order has no snapshot yet")
+        if self._snapshot is not None and self._snapshot_mismatch(self._snapshot) is not None:
+            raise broken("snapshot belongs to another order, country or party")
+        if effective in DELIVERED_STATUSES and self._delivered_at is None:
+            raise broken(f"{effective} requires delivered_at")
+        if effective in _NEVER_DELIVERED and self._delivered_at is not None:
+            raise broken(f"{effective} cannot have delivered_at")
+        if self._force_completed != (self._force_complete_reason is not None):
+            raise broken("force_complete_reason is set exactly when force_completed")
+        if self._status is OrderStatus.FORCE_COMPLETED and not self._force_completed:
+            raise broken("FORCE_COMPLETED requires the force_completed flag")
+
+    # -- state ----------------------------------------------------------------------
+
+    @property
+    def id(self) -> OrderId:
+        return self._id
+
+    @property
+    def country(self) -> CountryCode:
+        return self._country
+
+    @property
+    def buyer_id(self) -> BuyerId:
+        return self._buyer_id
+
+    @property
+    def seller_id(self) -> SellerId:
+        return self._seller_id
+
+    @property
+    def courier_id(self) -> CourierId | None:
+        return self._courier_id
+
+    @property
+    def status(self) -> OrderStatus:
+        return self._status
+
+    @property
+    def frozen_from(self) -> OrderStatus | None:
+        """The status an unfreeze restores; set exactly while FROZEN."""
+        return self._frozen_from
+
+    @property
+    def frozen_by_incident(self) -> str | None:
+        """The live incident holding the order; set exactly while FROZEN."""
+        return self._frozen_by_incident
+
+    @property
+    def snapshot(self) -> OrderSnapshot | None:
+        return self._snapshot
+
+    @property
+    def delivered_at(self) -> datetime | None:
+        return self._delivered_at
+
+    @property
+    def force_completed(self) -> bool:
+        return self._force_completed
+
+    @property
+    def force_complete_reason(self) -> str | None:
+        return self._force_complete_reason
+
+    @property
+    def version(self) -> int:
+        return self._version
+
+    @property
+    def created_at(self) -> datetime:
+        return self._created_at
+
+    @property
+    def captured(self) -> bool:
+        return self._snapshot is not None
+
+    @property
+    def is_final(self) -> bool:
+        return self._status in FINAL_STATUSES
+
+    @property
+    def is_on_payout_hold(self) -> bool:
+        """DISPUTED (post-delivery dispute) or FROZEN (live incident)."""
+        return self._status in HOLD_STATUSES
+
+    @property
+    def next_statuses(self) -> frozenset[OrderStatus]:
+        """Where this order may go now, by any operation (time-dependent guards aside)."""
+        if self._frozen_from is not None:
+            targets = {self._frozen_from}
+            if self._frozen_from in FORCE_COMPLETABLE_STATUSES:
+                targets.add(OrderStatus.FORCE_COMPLETED)
+            allowed = frozenset(targets)
+        else:
+            allowed = TRANSITIONS[self._status]
+        if self._force_completed:
+            allowed = allowed - {OrderStatus.FORCE_COMPLETED}
+        return allowed
+
+    @property
+    def dispute_window_closes_at(self) -> datetime | None:
+        """``delivered_at + policy.dispute_window``; None before delivery."""
+        if self._delivered_at is None or self._snapshot is None:
+            return None
+        return self._delivered_at + self._snapshot.policy.dispute_window
+
+    @property
+    def pending_events(self) -> tuple[OrderEvent, ...]:
+        return tuple(self._events)
+
+    def pull_events(self) -> list[OrderEvent]:
+        """The events recorded since the last pull, oldest first; clears them."""
+        events, self._events = self._events, []
+        return events
+
+    # -- operations -----------------------------------------------------------------
+
+    def capture_payment(self, snapshot: OrderSnapshot, at: datetime) -> Result[PaymentCaptured, CaptureError]:
+        """CREATED -> PAID, freezing ``snapshot`` as the order's financial facts."""
+        if (naive := _naive("at", at)) is not None:
+            return Failure(naive)
+        if self._snapshot is not None:
+            return Failure(OrderAlreadyCaptured(self._id))
+        if self._status is not OrderStatus.CREATED:
+            return Failure(IllegalOrderTransition(self._status, OrderStatus.PAID))
+        if (mismatch := self._snapshot_mismatch(snapshot)) is not None:
+            return Failure(mismatch)
+        self._snapshot = snapshot
+        return Success(
+            self._move(
+                PaymentCaptured(
+                    occurred_at=at,
+                    order_id=self._id,
+                    country=self._country,
+                    from_status=self._status,
+                    to_status=OrderStatus.PAID,
+                    total_charged=snapshot.total_charged,
+                    policy_version=snapshot.policy.version,
+                )
+            )
+        )
+
+    def transition_to(self, target: OrderStatus, at: datetime) -> Result[OrderStatusChanged, TransitionError]:
+        """A plain forward, cancellation or dispute-resolution move.
+
+        Edges that belong to a dedicated operation (PAID, FROZEN, FORCE_COMPLETED and
+        leaving FROZEN) are refused with ``DEDICATED_OPERATION_REQUIRED``.
+        """
+        if (naive := _naive("at", at)) is not None:
+            return Failure(naive)
+        source = self._status
+        if target not in self.next_statuses:
+            return Failure(IllegalOrderTransition(source, target))
+        operation = operation_for(source, target)
+        if operation is not OrderOperation.TRANSITION_TO:
+            return Failure(DedicatedOperationRequired(source, target, operation))
+        if source is OrderStatus.DELIVERED:
+            closes_at = self._window_closes_at()
+            if target is OrderStatus.COMPLETED and at < closes_at:
+                return Failure(DisputeWindowStillOpen(closes_at))
+            if target is OrderStatus.DISPUTED and at >= closes_at:
+                return Failure(DisputeWindowClosed(closes_at))
+        if target is OrderStatus.DELIVERED:
+            self._delivered_at = at
+        return Success(
+            self._move(
+                OrderStatusChanged(
+                    occurred_at=at,
+                    order_id=self._id,
+                    country=self._country,
+                    from_status=source,
+                    to_status=target,
+                )
+            )
+        )
+
+    def freeze(self, at: datetime, incident_ref: str) -> Result[OrderFrozen | None, FreezeError]:
+        """Put the order on a payout hold for a live incident; unfreeze restores its status.
+
+        Freezing again for the same incident is a no-op (``Success(None)``).
+        """
+        if (naive := _naive("at", at)) is not None:
+            return Failure(naive)
+        ref = incident_ref.strip()
+        if not ref:
+            return Failure(InvalidInput("incident_ref", "must not be blank"))
+        if len(ref) > MAX_INCIDENT_REF_LENGTH:
+            return Failure(InvalidInput("incident_ref", f"must be at most {MAX_INCIDENT_REF_LENGTH} chars"))
+        if self._frozen_by_incident is not None:
+            if self._frozen_by_incident == ref:
+                return Success(None)
+            return Failure(OrderAlreadyFrozen(self._frozen_by_incident))
+        source = self._status
+        if source not in FREEZABLE_STATUSES:
+            return Failure(IllegalOrderTransition(source, OrderStatus.FROZEN))
+        self._frozen_from = source
+        self._frozen_by_incident = ref
+        return Success(
+            self._move(
+                OrderFrozen(
+                    occurred_at=at,
+                    order_id=self._id,
+                    country=self._country,
+                    from_status=source,
+                    to_status=OrderStatus.FROZEN,
+                    incident_ref=ref,
+                )
+            )
+        )
+
+    def unfreeze(self, at: datetime) -> Result[OrderUnfrozen, UnfreezeError]:
+        """Lift the live-incident hold, restoring exactly the status the order was frozen from."""
+        if (naive := _naive("at", at)) is not None:
+            return Failure(naive)
+        restored, ref = self._frozen_from, self._frozen_by_incident
+        if restored is None or ref is None:
+            return Failure(OrderNotFrozen(self._status))
+        self._frozen_from = None
+        self._frozen_by_incident = None
+        return Success(
+            self._move(
+                OrderUnfrozen(
+                    occurred_at=at,
+                    order_id=self._id,
+                    country=self._country,
+                    from_status=OrderStatus.FROZEN,
+                    to_status=restored,
+                    incident_ref=ref,
+                )
+            )
+        )
+
+    def force_complete(self, at: datetime, reason: str) -> Result[OrderForceCompleted, ForceCompleteError]:
+        """IN_TRANSIT | DELIVERED | FROZEN -> FORCE_COMPLETED, at most once per order.
+
+        Only L3 may ask for this; the role is checked by the application layer.
+        """
+        if (naive := _naive("at", at)) is not None:
+            return Failure(naive)
+        if self._force_completed:
+            return Failure(OrderAlreadyForceCompleted(self._id))
+        source = self._status
+        if self._frozen_from is not None:
+            if self._frozen_from not in FORCE_COMPLETABLE_STATUSES:
+                return Failure(ForceCompleteNotEligible(self._frozen_from))
+        elif source not in FORCE_COMPLETABLE_STATUSES:
+            return Failure(IllegalOrderTransition(source, OrderStatus.FORCE_COMPLETED))
+        text = reason.strip()
+        if not text:
+            return Failure(ReasonRequired())
+        if len(text) > MAX_REASON_LENGTH:
+            return Failure(ReasonTooLong(len(text), MAX_REASON_LENGTH))
+        self._frozen_from = None
+        self._frozen_by_incident = None
+        self._force_completed = True
+        self._force_complete_reason = text
+        return Success(
+            self._move(
+                OrderForceCompleted(
+                    occurred_at=at,
+                    order_id=self._id,
+                    country=self._country,
+                    from_status=source,
+                    to_status=OrderStatus.FORCE_COMPLETED,
+                    reason=text,
+                )
+            )
+        )
+
+    # -- internals ------------------------------------------------------------------
+
+    def _move(self, event: _T) -> _T:
+        """Apply a status change: the new status is the event's ``to_status``."""
+        self._status = event.to_status
+        self._version += 1
+        self._events.append(event)
+        self._check_invariants()
+        return event
+
+    def _snapshot_mismatch(self, snapshot: OrderSnapshot) -> SnapshotMismatch | None:
+        pairs: tuple[tuple[str, str, str], ...] = (
+            ("order_id", self._id, snapshot.order_id),
+            ("country", self._country.value, snapshot.country.value),
+            ("buyer_id", self._buyer_id, snapshot.buyer_id),
+            ("seller_id", self._seller_id, snapshot.seller_id),
+        )
+        for field, expected, actual in pairs:
+            if expected != actual:
+                return SnapshotMismatch(field, expected, actual)
+        return None
+
+    def _window_closes_at(self) -> datetime:
+        closes_at = self.dispute_window_closes_at
+        if closes_at is None:
+            raise InvariantViolation(f"order {self._id}: delivered without delivered_at or snapshot")
+        return closes_at
+
+    def __repr__(self) -> str:
+        return f"Order({self._id!r}, {self._country}, {self._status}, version={self._version})"

@@ -1,0 +1,100 @@
+"""Payment capture freezes the snapshot, once, and only the order's own snapshot."""
+
+from __future__ import annotations
+
+import pytest
+from returns.result import Failure, Success
+
+from domain.orders import IllegalOrderTransition, OrderAlreadyCaptured, OrderStatus, SnapshotMismatch
+from domain.shared.ids import BuyerId, OrderId, SellerId
+from domain.snapshots import OrderSnapshot
+from tests.unit.domain.orders.factories import (
+    ORDER_ID,
+    PAID_AT,
+    make_snapshot,
+    new_order,
+    order_in,
+    state_of,
+)
+
+S = OrderStatus
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "error"),
+    [
+        (make_snapshot(order_id=OrderId("ord_2")), SnapshotMismatch("order_id", "ord_1", "ord_2")),
+        (make_snapshot(country="CO", currency="COP"), SnapshotMismatch("country", "MX", "CO")),
+        (make_snapshot(buyer_id=BuyerId("buy_9")), SnapshotMismatch("buyer_id", "buy_1", "buy_9")),
+        (make_snapshot(seller_id=SellerId("sel_9")), SnapshotMismatch("seller_id", "sel_1", "sel_9")),
+    ],
+    ids=["order_id", "country", "buyer_id", "seller_id"],
+)
+def test_a_snapshot_of_something_else_is_refused(snapshot: OrderSnapshot, error: SnapshotMismatch) -> None:
+    order = new_order()
+    before = state_of(order)
+
+    assert order.capture_payment(snapshot, PAID_AT) == Failure(error)
+
+    assert state_of(order) == before
+    assert order.captured is False
+    assert error.code == "SNAPSHOT_MISMATCH"
+
+
+def test_mismatch_message_names_both_sides() -> None:
+    error = SnapshotMismatch("order_id", "ord_1", "ord_2")
+    assert error.message == "snapshot order_id is 'ord_2', the order's is 'ord_1'"
+
+
+def test_the_courier_may_differ_or_be_missing() -> None:
+    """Couriers are reassigned (urgent replacement); the snapshot records the one at capture."""
+    order = new_order(courier_id=None)
+    assert isinstance(order.capture_payment(make_snapshot(), PAID_AT), Success)
+
+
+def test_a_second_capture_is_refused_even_with_the_same_snapshot() -> None:
+    order = new_order()
+    snapshot = make_snapshot()
+    assert isinstance(order.capture_payment(snapshot, PAID_AT), Success)
+    before = state_of(order)
+
+    assert order.capture_payment(snapshot, PAID_AT) == Failure(OrderAlreadyCaptured(ORDER_ID))
+    assert order.capture_payment(make_snapshot(captured_at=PAID_AT), PAID_AT) == Failure(
+        OrderAlreadyCaptured(ORDER_ID)
+    )
+
+    assert state_of(order) == before
+    assert order.snapshot is snapshot
+    assert OrderAlreadyCaptured(ORDER_ID).message == "payment for order ord_1 was already captured"
+
+
+def test_a_cancelled_uncaptured_order_cannot_be_captured() -> None:
+    order = order_in(S.CANCELLED, cancelled_from=S.CREATED)
+    before = state_of(order)
+    assert order.capture_payment(make_snapshot(), PAID_AT) == Failure(
+        IllegalOrderTransition(S.CANCELLED, S.PAID)
+    )
+    assert state_of(order) == before
+
+
+def test_a_frozen_uncaptured_order_must_be_unfrozen_before_capture() -> None:
+    order = order_in(S.FROZEN, frozen_from=S.CREATED)
+    assert order.capture_payment(make_snapshot(), PAID_AT) == Failure(
+        IllegalOrderTransition(S.FROZEN, S.PAID)
+    )
+    assert isinstance(order.unfreeze(PAID_AT), Success)
+    assert isinstance(order.capture_payment(make_snapshot(), PAID_AT), Success)
+    assert order.status is S.PAID
+
+
+def test_the_snapshot_survives_every_later_change() -> None:
+    snapshot = make_snapshot()
+    order = new_order()
+    assert isinstance(order.capture_payment(snapshot, PAID_AT), Success)
+    for target in (S.ACCEPTED, S.IN_PREPARATION, S.IN_TRANSIT):
+        assert isinstance(order.transition_to(target, PAID_AT), Success)
+    assert isinstance(order.freeze(PAID_AT, "INC-1"), Success)
+    assert isinstance(order.unfreeze(PAID_AT), Success)
+    assert isinstance(order.transition_to(S.CANCELLED, PAID_AT), Success)
+    assert order.snapshot is snapshot
+    assert order.captured is True
