@@ -35,8 +35,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: venv
-	@# (later issues) database migrations and demo data run here, before serve:
-	@#   $(BIN)/supportos migrate && $(BIN)/supportos seed-demo
+	$(BIN)/supportos migrate
 	$(BIN)/supportos serve
 
 test: venv

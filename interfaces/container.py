@@ -1,20 +1,47 @@
 """The composition root: the one place that knows every concrete implementation.
 
-Later issues add providers here (engine, unit of work, repositories, providers,
-use cases). Tests override them, e.g. ``container.settings.override(providers.Object(s))``.
+Tests override providers, e.g. ``container.settings.override(providers.Object(s))`` or
+``container.clock.override(providers.Object(FixedClock()))``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from dependency_injector import containers, providers
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.persistence.audit_cli import run_audit_verify
+from adapters.persistence.database import create_engine, create_session_factory
+from adapters.persistence.migrate import current_revision, head_revision, upgrade_to_head
+from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork, unit_of_work_factory
+from adapters.system import SystemClock, TimeOrderedIds
+from application.context import Services
 from interfaces.http.app import create_app
 from interfaces.settings import Settings, get_settings
 
 
+def _engine(settings: Settings) -> AsyncEngine:
+    settings.ensure_database_directory()
+    return create_engine(settings.database_url)
+
+
+def _uow_factory(engine: AsyncEngine) -> Callable[[], SqlAlchemyUnitOfWork]:
+    return unit_of_work_factory(create_session_factory(engine))
+
+
 class Container(containers.DeclarativeContainer):
     settings: providers.Provider[Settings] = providers.Singleton(get_settings)
+    engine: providers.Provider[AsyncEngine] = providers.Singleton(_engine, settings=settings)
+    uow_factory: providers.Provider[Callable[[], SqlAlchemyUnitOfWork]] = providers.Singleton(
+        _uow_factory, engine=engine
+    )
+    clock: providers.Provider[SystemClock] = providers.Singleton(SystemClock)
+    ids: providers.Provider[TimeOrderedIds] = providers.Singleton(TimeOrderedIds)
+    services: providers.Provider[Services] = providers.Singleton(
+        Services, uow=uow_factory, clock=clock, ids=ids
+    )
     http_app: providers.Provider[FastAPI] = providers.Singleton(create_app, settings=settings)
 
 
@@ -24,3 +51,20 @@ def build_container(settings: Settings | None = None) -> Container:
     if settings is not None:
         container.settings.override(providers.Object(settings))
     return container
+
+
+async def migrate_database(settings: Settings) -> tuple[str | None, str | None]:
+    """Bring the configured database to the newest schema; (before, after) revisions."""
+    settings.ensure_database_directory()
+    before = await current_revision(settings.database_url)
+    after = await upgrade_to_head(settings.database_url)
+    return before, after
+
+
+async def verify_audit_log(settings: Settings) -> tuple[int, str]:
+    """(exit code, report) of a full audit-chain verification."""
+    return await run_audit_verify(settings.database_url)
+
+
+def schema_head() -> str | None:
+    return head_revision()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from interfaces.cli import serve
+from interfaces.cli import database, serve
 
 app = typer.Typer(
     name="supportos",
@@ -28,6 +28,8 @@ def main() -> None:
 
 
 app.command(name="serve")(serve.serve)
+app.command(name="migrate")(database.migrate)
+app.command(name="audit-verify")(database.audit_verify)
 
 
 if __name__ == "__main__":  # pragma: no cover

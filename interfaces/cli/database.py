@@ -1,0 +1,26 @@
+"""``supportos migrate`` and ``supportos audit-verify``."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from interfaces.container import migrate_database, verify_audit_log
+from interfaces.settings import get_settings
+
+
+def migrate() -> None:
+    """Bring the database (SUPPORTOS_DATABASE_URL) to the newest schema; safe to re-run."""
+    before, after = asyncio.run(migrate_database(get_settings()))
+    if before == after:
+        typer.echo(f"database already at {after}")
+    else:
+        typer.echo(f"database migrated: {before or 'empty'} -> {after}")
+
+
+def audit_verify() -> None:
+    """Recompute the audit log's hash chain; report the first broken link (exit 1) or 0."""
+    code, report = asyncio.run(verify_audit_log(get_settings()))
+    typer.echo(report, err=code != 0)
+    raise typer.Exit(code)

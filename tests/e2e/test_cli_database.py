@@ -1,0 +1,74 @@
+"""``supportos migrate`` and ``supportos audit-verify`` as an operator runs them."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from adapters.persistence.database import create_engine, create_session_factory
+from adapters.persistence.unit_of_work import unit_of_work_factory
+from domain.audit import AuditDraft
+from domain.shared import CountryCode
+from domain.shared.ids import ActorId
+from interfaces.cli.main import app
+from interfaces.settings import get_settings
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    path = tmp_path / "ops.sqlite3"
+    monkeypatch.setenv("SUPPORTOS_DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    get_settings.cache_clear()
+    yield path
+    get_settings.cache_clear()
+
+
+async def _append(url: str, count: int) -> None:
+    engine = create_engine(url)
+    uow_factory = unit_of_work_factory(create_session_factory(engine))
+    for n in range(count):
+        async with uow_factory() as uow:
+            await uow.audit.append(
+                AuditDraft(
+                    actor_id=ActorId("l3-1"),
+                    actor_role="L3",
+                    country=CountryCode("MX"),
+                    action="test.action",
+                    target_type="order",
+                    target_id=f"o{n}",
+                    request_id=f"r{n}",
+                    occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+                    after={"n": n},
+                )
+            )
+            await uow.commit()
+    await engine.dispose()
+
+
+def test_migrate_is_idempotent_and_audit_verify_catches_tampering(database: Path) -> None:
+    runner = CliRunner()
+    first = runner.invoke(app, ["migrate"])
+    assert first.exit_code == 0, first.output
+    assert "database migrated: empty ->" in first.output
+    again = runner.invoke(app, ["migrate"])
+    assert again.exit_code == 0
+    assert "already at" in again.output
+
+    asyncio.run(_append(f"sqlite+aiosqlite:///{database}", 3))
+    intact = runner.invoke(app, ["audit-verify"])
+    assert intact.exit_code == 0
+    assert "3 entries verified" in intact.output
+
+    # The database owner bypasses the application: drops the guard and edits entry 2.
+    with sqlite3.connect(database) as raw:
+        raw.execute("DROP TRIGGER audit_log_refuse_update")
+        raw.execute("UPDATE audit_log SET target_id = 'forged' WHERE sequence = 2")
+    broken = runner.invoke(app, ["audit-verify"])
+    assert broken.exit_code == 1
+    assert "sequence 2" in broken.output
