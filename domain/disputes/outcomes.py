@@ -17,13 +17,17 @@ import hashlib
 import json
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar
 
 from returns.result import Failure, Result, Success
 
 from domain.disputes.codes import OutcomeCode
+from domain.disputes.errors import (
+    PartialRefundTierForbidden,
+    PartialRefundTierNotInPolicy,
+    PartialRefundTierRequired,
+)
 from domain.ledger import LedgerTransaction, RefundSplit, rules
-from domain.shared import DomainError, Money
+from domain.shared import Money
 from domain.snapshots import OrderSnapshot
 
 
@@ -172,26 +176,7 @@ def _canonical(plan: ExecutionPlan) -> dict[str, object]:
     }
 
 
-@dataclass(frozen=True, slots=True)
-class TierRequired(DomainError):
-    code: ClassVar[str] = "PARTIAL_REFUND_TIER_REQUIRED"
-
-
-@dataclass(frozen=True, slots=True)
-class TierNotAllowed(DomainError):
-    """A tier given with an outcome that takes none, or one the policy does not offer."""
-
-    code: ClassVar[str] = "PARTIAL_REFUND_TIER_NOT_ALLOWED"
-    tier_bp: int
-    allowed_bp: tuple[int, ...]
-
-    @property
-    def message(self) -> str:
-        allowed = ", ".join(f"{t / 100:g} %" for t in self.allowed_bp) or "none"
-        return f"tier {self.tier_bp / 100:g} % is not allowed here (allowed: {allowed})"
-
-
-OutcomePlanError = TierRequired | TierNotAllowed
+OutcomePlanError = PartialRefundTierRequired | PartialRefundTierForbidden | PartialRefundTierNotInPolicy
 
 
 _RESOLUTION: dict[OutcomeCode, OrderResolution] = {
@@ -243,11 +228,11 @@ def plan_execution(  # noqa: PLR0912 - one branch per closed outcome code
     policy = snapshot.policy
     if outcome is OutcomeCode.PARTIAL_REFUND:
         if tier_bp is None:
-            return Failure(TierRequired())
+            return Failure(PartialRefundTierRequired())
         if not policy.has_tier(tier_bp):
-            return Failure(TierNotAllowed(tier_bp, policy.partial_refund_tiers_bp))
+            return Failure(PartialRefundTierNotInPolicy(tier_bp, policy.partial_refund_tiers_bp))
     elif tier_bp is not None:
-        return Failure(TierNotAllowed(tier_bp, ()))
+        return Failure(PartialRefundTierForbidden(outcome, tier_bp))
 
     b = _PlanBuilder(reference, outcome)
     held = escrow is EscrowState.HELD

@@ -6,6 +6,11 @@ import pytest
 from returns.result import Failure, Success
 
 from domain.disputes.codes import OutcomeCode
+from domain.disputes.errors import (
+    PartialRefundTierForbidden,
+    PartialRefundTierNotInPolicy,
+    PartialRefundTierRequired,
+)
 from domain.disputes.outcomes import (
     CreateReplacementOrder,
     EscrowState,
@@ -16,8 +21,6 @@ from domain.disputes.outcomes import (
     ProviderRefund,
     StepKind,
     StepTrigger,
-    TierNotAllowed,
-    TierRequired,
     plan_execution,
     step_key,
 )
@@ -195,13 +198,12 @@ def test_rejected_after_release_moves_no_money() -> None:
 
 def test_tier_rules() -> None:
     assert plan_execution(reference=REF, snapshot=S, outcome=OutcomeCode.PARTIAL_REFUND) == Failure(
-        TierRequired()
+        PartialRefundTierRequired()
     )
     bad = plan_execution(reference=REF, snapshot=S, outcome=OutcomeCode.PARTIAL_REFUND, tier_bp=3_000)
-    assert bad == Failure(TierNotAllowed(3_000, (2_500, 5_000)))
-    assert "30 %" in bad.failure().message
+    assert bad == Failure(PartialRefundTierNotInPolicy(3_000, (2_500, 5_000)))
     extra = plan_execution(reference=REF, snapshot=S, outcome=OutcomeCode.FULL_REFUND, tier_bp=2_500)
-    assert isinstance(extra, Failure)
+    assert extra == Failure(PartialRefundTierForbidden(OutcomeCode.FULL_REFUND, 2_500))
 
 
 @pytest.mark.parametrize("outcome", list(OutcomeCode))
