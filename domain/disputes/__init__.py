@@ -11,7 +11,6 @@ from domain.disputes.errors import (
     AttachEvidenceError,
     DecideError,
     DisputeError,
-    DisputeWindowClosed,
     DuplicateEvidenceId,
     EvidenceDeadlinePassed,
     EvidencePackFrozen,
@@ -55,6 +54,7 @@ from domain.disputes.evidence import (
     TranscriptEntry,
 )
 from domain.disputes.status import DISPUTE_TRANSITIONS, DisputeOrigin, DisputeStatus
+from domain.orders.errors import DisputeWindowClosed
 
 __all__ = [
     "DISPUTE_TRANSITIONS",

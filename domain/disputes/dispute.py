@@ -33,7 +33,6 @@ from domain.disputes.codes import DecisionReasonCode, DisputeReason, OutcomeCode
 from domain.disputes.errors import (
     AttachEvidenceError,
     DecideError,
-    DisputeWindowClosed,
     DuplicateEvidenceId,
     EvidenceDeadlinePassed,
     EvidencePackFrozen,
@@ -75,6 +74,7 @@ from domain.disputes.evidence import (
     is_sha256_hex,
 )
 from domain.disputes.status import DisputeOrigin, DisputeStatus
+from domain.orders.errors import DisputeWindowClosed
 from domain.shared import BASIS_POINTS, CountryCode, InvalidInput, InvariantViolation
 from domain.shared.ids import ActorId, DisputeId, OrderId
 
@@ -242,7 +242,7 @@ class Dispute:
         if now < delivered_at:
             return Failure(InvalidInput("now", "precedes the delivery"))
         window_closed_at = delivered_at + dispute_window
-        if now > window_closed_at:
+        if now >= window_closed_at:  # half-open: the closing instant belongs to completion
             return Failure(DisputeWindowClosed(window_closed_at=window_closed_at, attempted_at=now))
         opening = EvidenceSubmission.of_statement(
             evidence_id=opening_statement_id(dispute_id),

@@ -14,6 +14,7 @@ from typing import ClassVar, TypeAlias
 from domain.disputes.codes import DecisionReasonCode, OutcomeCode
 from domain.disputes.evidence import utc_iso
 from domain.disputes.status import DisputeStatus
+from domain.orders.errors import DisputeWindowClosed
 from domain.shared.errors import DomainError, InvalidInput
 
 
@@ -30,19 +31,6 @@ class IllegalDisputeTransition(DomainError):
     def message(self) -> str:
         base = f"a dispute cannot go from {self.from_status} to {self.to_status}"
         return f"{base}: {self.detail}" if self.detail else base
-
-
-@dataclass(frozen=True, slots=True)
-class DisputeWindowClosed(DomainError):
-    """The dispute window after delivery has closed (the window's last instant is allowed)."""
-
-    code: ClassVar[str] = "DISPUTE_WINDOW_CLOSED"
-    window_closed_at: datetime
-    attempted_at: datetime
-
-    @property
-    def message(self) -> str:
-        return f"the dispute window closed at {utc_iso(self.window_closed_at)}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -147,14 +147,18 @@ class DisputeWindowStillOpen(DomainError):
 
 @dataclass(frozen=True, slots=True)
 class DisputeWindowClosed(DomainError):
-    """DELIVERED -> DISPUTED happens only while the dispute window is open."""
+    """Disputes open only while the window is open: ``[delivered_at, delivered_at + window)``.
+
+    The window's closing instant belongs to completion, not to disputes.
+    """
 
     code: ClassVar[str] = "DISPUTE_WINDOW_CLOSED"
-    closed_at: datetime
+    window_closed_at: datetime
+    attempted_at: datetime
 
     @property
     def message(self) -> str:
-        return f"the dispute window closed at {self.closed_at.isoformat()}"
+        return f"the dispute window closed at {self.window_closed_at.isoformat()}"
 
 
 CaptureError = InvalidInput | IllegalOrderTransition | OrderAlreadyCaptured | SnapshotMismatch

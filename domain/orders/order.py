@@ -420,7 +420,7 @@ class Order:
             if target is OrderStatus.COMPLETED and at < closes_at:
                 return Failure(DisputeWindowStillOpen(closes_at))
             if target is OrderStatus.DISPUTED and at >= closes_at:
-                return Failure(DisputeWindowClosed(closes_at))
+                return Failure(DisputeWindowClosed(window_closed_at=closes_at, attempted_at=at))
         if target is OrderStatus.DELIVERED:
             self._delivered_at = at
         return Success(

@@ -104,18 +104,19 @@ def test_the_statement_is_the_first_submission() -> None:
     assert dispute.evidence.platform_facts is None and dispute.evidence.transcript is None
 
 
-def test_open_on_the_last_instant_of_the_window_is_allowed() -> None:
+def test_open_on_the_last_microsecond_of_the_window_is_allowed() -> None:
     closes = DELIVERED_AT + DISPUTE_WINDOW
-    dispute = attempt(now=closes).unwrap()
-    assert dispute.evidence_deadline == closes + EVIDENCE_WINDOW
+    dispute = attempt(now=closes - US).unwrap()
+    assert dispute.evidence_deadline == closes - US + EVIDENCE_WINDOW
 
 
-def test_open_one_microsecond_after_the_window_is_refused() -> None:
+def test_open_at_the_closing_instant_is_refused() -> None:
+    # The window is half-open, like the order's: at the closing instant the order completes.
     closes = DELIVERED_AT + DISPUTE_WINDOW
-    result = attempt(now=closes + US)
-    assert result == Failure(DisputeWindowClosed(window_closed_at=closes, attempted_at=closes + US))
+    result = attempt(now=closes)
+    assert result == Failure(DisputeWindowClosed(window_closed_at=closes, attempted_at=closes))
     assert result.failure().code == "DISPUTE_WINDOW_CLOSED"
-    assert "closed at 2026-03-04T12:00:00.000000+00:00" in result.failure().message
+    assert "closed at 2026-03-04T12:00:00+00:00" in result.failure().message
 
 
 def test_open_right_at_delivery_is_allowed_before_it_is_not() -> None:

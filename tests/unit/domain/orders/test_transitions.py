@@ -382,7 +382,7 @@ def test_disputes_open_only_while_the_window_is_open() -> None:
     _assert_refused(
         order,
         lambda: order.transition_to(S.DISPUTED, WINDOW_CLOSES_AT),
-        DisputeWindowClosed(WINDOW_CLOSES_AT),
+        DisputeWindowClosed(window_closed_at=WINDOW_CLOSES_AT, attempted_at=WINDOW_CLOSES_AT),
     )
     just_before = WINDOW_CLOSES_AT - timedelta(microseconds=1)
     assert isinstance(order.transition_to(S.DISPUTED, just_before), Success)
@@ -392,7 +392,11 @@ def test_the_window_comes_from_the_snapshot_policy() -> None:
     order = order_in(S.DELIVERED, dispute_window=timedelta(hours=24))
     closes_at = DELIVERED_AT + timedelta(hours=24)
     assert order.dispute_window_closes_at == closes_at
-    _assert_refused(order, lambda: order.transition_to(S.DISPUTED, closes_at), DisputeWindowClosed(closes_at))
+    _assert_refused(
+        order,
+        lambda: order.transition_to(S.DISPUTED, closes_at),
+        DisputeWindowClosed(window_closed_at=closes_at, attempted_at=closes_at),
+    )
     assert isinstance(order.transition_to(S.COMPLETED, closes_at), Success)
 
 
@@ -414,8 +418,6 @@ def test_error_codes_and_messages() -> None:
     assert OrderAlreadyFrozen(INCIDENT).code == "ORDER_ALREADY_FROZEN"
     assert OrderNotFrozen(S.PAID).code == "ORDER_NOT_FROZEN"
     assert DisputeWindowStillOpen(WINDOW_CLOSES_AT).code == "DISPUTE_WINDOW_STILL_OPEN"
-    assert DisputeWindowClosed(WINDOW_CLOSES_AT).code == "DISPUTE_WINDOW_CLOSED"
-    assert (
-        DisputeWindowClosed(WINDOW_CLOSES_AT).message
-        == "the dispute window closed at 2026-03-05T12:50:00+00:00"
-    )
+    closed = DisputeWindowClosed(window_closed_at=WINDOW_CLOSES_AT, attempted_at=WINDOW_CLOSES_AT)
+    assert closed.code == "DISPUTE_WINDOW_CLOSED"
+    assert closed.message == "the dispute window closed at 2026-03-05T12:50:00+00:00"
