@@ -1,0 +1,122 @@
+"""Read-side ports: lists with keyset pagination, and batch loads for dataloaders.
+
+Queries are scoped by country like everything else; a partner sees only its own orders
+(``seller_id`` filter set from the principal). Cursors are opaque strings built by the
+adapter from the sort key (never offsets), so a page costs the same at any depth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Generic, Protocol, TypeVar
+
+from domain.audit import AuditEntry
+from domain.disputes import Dispute
+from domain.disputes.codes import DisputeReason
+from domain.disputes.status import DisputeStatus
+from domain.ledger import Account, LedgerTransaction, Posting
+from domain.orders import Order, OrderStatus
+from domain.shared import CountryCode, Currency
+
+T = TypeVar("T")
+
+MAX_PAGE_SIZE = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    items: list[T]
+    end_cursor: str | None
+    has_next_page: bool
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilter:
+    statuses: frozenset[OrderStatus] = frozenset()
+    created_from: datetime | None = None
+    created_before: datetime | None = None
+    seller_id: str | None = None  # partners are restricted to their own orders
+    buyer_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DisputeFilter:
+    statuses: frozenset[DisputeStatus] = frozenset()
+    reasons: frozenset[DisputeReason] = frozenset()
+    opened_before: datetime | None = None  # "older than": age filter
+    opened_from: datetime | None = None
+    evidence_deadline_before: datetime | None = None
+    order_ids: frozenset[str] | None = None  # partners: restricted to their orders
+    seller_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PostingRecord:
+    """One posting as stored: its global sequence and the transaction it belongs to."""
+
+    sequence: int
+    posting: Posting
+    transaction_key: str
+    transaction_kind: str
+    recorded_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    first: int = 50
+    after: str | None = None
+
+    def clamped(self) -> PageRequest:
+        return PageRequest(max(1, min(self.first, MAX_PAGE_SIZE)), self.after)
+
+
+class OrderReads(Protocol):
+    async def list_orders(self, country: CountryCode, where: OrderFilter, page: PageRequest) -> Page[Order]:
+        """Newest first, keyset on (created_at, id)."""
+        ...
+
+    async def get_many(self, country: CountryCode, ids: Sequence[str]) -> dict[str, Order]: ...
+
+
+class DisputeReads(Protocol):
+    async def list_disputes(
+        self, country: CountryCode, where: DisputeFilter, page: PageRequest
+    ) -> Page[Dispute]:
+        """Newest first, keyset on (opened_at, id)."""
+        ...
+
+    async def get_many(self, country: CountryCode, ids: Sequence[str]) -> dict[str, Dispute]: ...
+
+    async def by_order_ids(
+        self, country: CountryCode, order_ids: Sequence[str]
+    ) -> dict[str, list[Dispute]]: ...
+
+
+class LedgerReads(Protocol):
+    async def postings(
+        self, country: CountryCode, account: Account, currency: Currency, page: PageRequest
+    ) -> Page[PostingRecord]:
+        """Newest first, keyset on the posting sequence."""
+        ...
+
+    async def transactions_by_prefix(
+        self, country: CountryCode, key_prefixes: Sequence[str]
+    ) -> dict[str, list[LedgerTransaction]]:
+        """For each prefix (e.g. ``dispute:<id>/``), its transactions: one query for many."""
+        ...
+
+
+class AuditReads(Protocol):
+    async def trail(
+        self, country: CountryCode, target_type: str, target_id: str, page: PageRequest
+    ) -> Page[AuditEntry]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReadModels:
+    orders: OrderReads
+    disputes: DisputeReads
+    ledger: LedgerReads
+    audit: AuditReads
