@@ -13,7 +13,21 @@ from __future__ import annotations
 
 from typing import Final
 
-from sqlalchemy import BigInteger, CheckConstraint, Column, Index, MetaData, String, Table, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.types import TypeEngine
 
 from adapters.persistence.column_types import UtcDateTime, json_document
 
@@ -53,4 +67,88 @@ audit_log = Table(
     UniqueConstraint("previous_hash"),
     Index("ix_audit_log_country_code_occurred_at", "country_code", "occurred_at"),
     Index("ix_audit_log_country_code_target_type_target_id", "country_code", "target_type", "target_id"),
+)
+
+# --- Ledger (migration 0002_ledger, SPEC §4) -------------------------------------------
+
+ACCOUNT_NAME_LENGTH: Final = 200
+CURRENCY_CODE_LENGTH: Final = 3
+IDEMPOTENCY_KEY_LENGTH: Final = 255
+
+
+def _ledger_id() -> TypeEngine[int]:
+    """BIGSERIAL on PostgreSQL; INTEGER PRIMARY KEY (the rowid, so it autoincrements) on SQLite."""
+    return BigInteger().with_variant(Integer(), "sqlite")
+
+
+def _idempotency_key() -> TypeEngine[str]:
+    """Compared bytewise (``COLLATE "C"`` on PostgreSQL, SQLite's BINARY) so a key-prefix
+    range query is exact and served by the unique index."""
+    return String(IDEMPOTENCY_KEY_LENGTH).with_variant(
+        String(IDEMPOTENCY_KEY_LENGTH, collation="C"), "postgresql"
+    )
+
+
+# Append-only (WORM): UPDATE, DELETE (and TRUNCATE on PostgreSQL) are refused by triggers.
+# The unique (country_code, idempotency_key) is the exactly-once guarantee.
+ledger_transactions = Table(
+    "ledger_transactions",
+    metadata,
+    Column("id", _ledger_id(), primary_key=True, autoincrement=True),
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("idempotency_key", _idempotency_key(), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("currency", String(CURRENCY_CODE_LENGTH), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("memo", Text, nullable=False),
+    Column("reverses", String(IDEMPOTENCY_KEY_LENGTH), nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False, server_default=text("CURRENT_TIMESTAMP")),
+    CheckConstraint("amount_minor > 0", name="amount_positive"),
+    UniqueConstraint("country_code", "idempotency_key"),
+)
+
+# Append-only (WORM). ``id`` is the global posting sequence balance snapshots refer to;
+# ``signed_minor`` is debit-positive.
+ledger_postings = Table(
+    "ledger_postings",
+    metadata,
+    Column("id", _ledger_id(), primary_key=True, autoincrement=True),
+    Column("transaction_id", BigInteger, ForeignKey("ledger_transactions.id"), nullable=False),
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("account", String(ACCOUNT_NAME_LENGTH), nullable=False),
+    Column("currency", String(CURRENCY_CODE_LENGTH), nullable=False),
+    Column("side", String(6), nullable=False),
+    Column("amount_minor", BigInteger, nullable=False),
+    Column("signed_minor", BigInteger, nullable=False),
+    CheckConstraint("amount_minor > 0", name="amount_positive"),
+    CheckConstraint(
+        "(side = 'DEBIT' AND signed_minor = amount_minor)"
+        " OR (side = 'CREDIT' AND signed_minor = -amount_minor)",
+        name="signed_matches_side",
+    ),
+    Index("ix_ledger_postings_country_code_account_currency_id", "country_code", "account", "currency", "id"),
+    Index("ix_ledger_postings_country_code_transaction_id", "country_code", "transaction_id"),
+)
+
+# One row per (country, account, currency) ever posted to: the lock row for escrow checks.
+ledger_accounts = Table(
+    "ledger_accounts",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), primary_key=True),
+    Column("account", String(ACCOUNT_NAME_LENGTH), primary_key=True),
+    Column("currency", String(CURRENCY_CODE_LENGTH), primary_key=True),
+    Column("kind", String(16), nullable=False),
+)
+
+# Checkpoints: ``balance_minor`` includes every posting of the account with id <= as_of.
+# The newest checkpoint of an account is its row with the greatest ``as_of_posting_id``.
+ledger_balance_snapshots = Table(
+    "ledger_balance_snapshots",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), primary_key=True),
+    Column("account", String(ACCOUNT_NAME_LENGTH), primary_key=True),
+    Column("currency", String(CURRENCY_CODE_LENGTH), primary_key=True),
+    Column("as_of_posting_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("balance_minor", BigInteger, nullable=False),
+    CheckConstraint("as_of_posting_id >= 0", name="as_of_not_negative"),
 )
