@@ -1,0 +1,557 @@
+"""Dispute use cases: open, submit evidence, start review, decide, withdraw, replay.
+
+Deciding is the money-moving command: it freezes the evidence pack, computes the
+execution plan from the order's snapshot and the named outcome (no amount is accepted
+anywhere), and writes the first saga job to the outbox — in one transaction, at most
+once per idempotency key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from returns.result import Failure, Result, Success
+
+from application.audit.trail import record
+from application.context import RequestContext, Services
+from application.errors import DisputeAlreadyOpen, NotCaptured, NotFound, OrderNotDisputable
+from application.ports.concurrency import ConcurrencyConflict
+from application.ports.idempotency import IdempotencyScope, JsonObject
+from application.ports.unit_of_work import UnitOfWork
+from application.saga.scheduling import dispute_reference, schedule_first_step
+from application.security.principal import Forbidden, Operation, Principal, Role, authorize
+from application.shared.idempotent import IdempotencyFailure, run_idempotent
+from domain.disputes import (
+    DecideError,
+    Dispute,
+    OpenDisputeError,
+    SubmitEvidenceError,
+    TransitionError,
+)
+from domain.disputes.codes import DecisionReasonCode, DisputeReason, OutcomeCode
+from domain.disputes.evidence import (
+    ConversationTranscript,
+    DeliveryProof,
+    EvidenceSubmission,
+    PlatformFacts,
+    TimelineEntry,
+)
+from domain.disputes.outcomes import EscrowState, ExecutionPlan, OutcomePlanError, plan_execution
+from domain.ledger import EscrowOverdrawn, rules
+from domain.orders import Order, OrderStatus
+from domain.orders import TransitionError as OrderTransitionError
+from domain.shared import CountryCode, InvalidInput
+from domain.shared.ids import ActorId, DisputeId, OrderId
+
+PARTY_ROLES = frozenset({Role.BUYER, Role.SELLER, Role.COURIER})
+
+
+def party_may_act_on(principal: Principal, order: Order) -> bool:
+    """Marketplace parties act only on their own orders; staff roles on any in scope."""
+    if principal.role not in PARTY_ROLES:
+        return True
+    owner = {Role.BUYER: order.buyer_id, Role.SELLER: order.seller_id, Role.COURIER: order.courier_id}
+    return owner[principal.role] == principal.actor_id
+
+
+def dispute_summary(dispute: Dispute) -> dict[str, Any]:
+    summary: dict[str, Any] = {"status": dispute.status.value, "version": dispute.version}
+    if dispute.decision is not None:
+        summary |= {
+            "outcome": dispute.decision.outcome.value,
+            "reason_code": dispute.decision.reason_code.value,
+            "tier_bp": dispute.decision.partial_refund_tier_bp,
+            "evidence_pack_hash": dispute.decision.evidence_pack_hash,
+        }
+    return summary
+
+
+def platform_facts_for(order: Order) -> PlatformFacts:
+    """Prong 1 of the trident, from what the platform itself recorded about the order."""
+    timeline = [TimelineEntry(order.created_at, "ORDER_CREATED")]
+    if order.snapshot is not None:
+        timeline.append(
+            TimelineEntry(
+                order.snapshot.captured_at,
+                "PAYMENT_CAPTURED",
+                f"{order.snapshot.total_charged.format()} under policy {order.snapshot.policy.version}",
+            )
+        )
+    if order.delivered_at is not None:
+        timeline.append(TimelineEntry(order.delivered_at, "DELIVERED"))
+    proof = DeliveryProof(delivered_at=order.delivered_at) if order.delivered_at is not None else None
+    return PlatformFacts(timeline=tuple(timeline), delivery_proof=proof)
+
+
+def escrow_state_of(order: Order) -> EscrowState:
+    released = order.status in (OrderStatus.COMPLETED, OrderStatus.FORCE_COMPLETED)
+    return EscrowState.RELEASED if released else EscrowState.HELD
+
+
+async def _load(
+    uow: UnitOfWork, principal: Principal, country: CountryCode, dispute_id: DisputeId
+) -> Result[tuple[Dispute, Order], NotFound]:
+    dispute = await uow.disputes.get(country, dispute_id)
+    if dispute is None:
+        return Failure(NotFound("dispute", dispute_id))
+    order = await uow.orders.get(country, dispute.order_id)
+    if order is None or not party_may_act_on(principal, order):
+        return Failure(NotFound("dispute", dispute_id))
+    return Success((dispute, order))
+
+
+# --------------------------------------------------------------------------- open
+
+
+@dataclass(frozen=True, slots=True)
+class OpenDispute:
+    country: CountryCode
+    order_id: OrderId
+    reason: DisputeReason
+    statement: str
+
+
+OpenFailure = (
+    Forbidden
+    | NotFound
+    | NotCaptured
+    | OrderNotDisputable
+    | DisputeAlreadyOpen
+    | OpenDisputeError
+    | OrderTransitionError
+    | ConcurrencyConflict
+)
+
+
+async def open_dispute(svc: Services, ctx: RequestContext, cmd: OpenDispute) -> Result[Dispute, OpenFailure]:
+    allowed = authorize(ctx.principal, Operation.DISPUTE_OPEN, cmd.country)
+    if isinstance(allowed, Failure):
+        return allowed
+    now = svc.clock.now()
+    async with svc.uow() as uow:
+        order = await uow.orders.get(cmd.country, cmd.order_id)
+        if order is None or not party_may_act_on(ctx.principal, order):
+            return Failure(NotFound("order", cmd.order_id))
+        if order.snapshot is None:
+            return Failure(NotCaptured(order.id))
+        if order.status is not OrderStatus.DELIVERED or order.delivered_at is None:
+            return Failure(OrderNotDisputable(order.id, order.status.value))
+        policy = order.snapshot.policy
+        opened = Dispute.open(
+            dispute_id=DisputeId(svc.ids.new_id("dsp")),
+            order_id=order.id,
+            country=cmd.country,
+            reason=cmd.reason,
+            opened_by_actor=ActorId(ctx.principal.actor_id),
+            opened_by_role=ctx.principal.role.value,
+            statement=cmd.statement,
+            delivered_at=order.delivered_at,
+            now=now,
+            dispute_window=policy.dispute_window,
+            evidence_window=policy.evidence_deadline,
+        )
+        if isinstance(opened, Failure):
+            return opened
+        dispute = opened.unwrap()
+        moved = order.transition_to(OrderStatus.DISPUTED, now)
+        if isinstance(moved, Failure):
+            return moved
+        if not await uow.disputes.add(dispute):
+            return Failure(DisputeAlreadyOpen(order.id))
+        saved = await uow.orders.save(order)
+        if isinstance(saved, Failure):
+            return saved
+        await record(
+            uow,
+            ctx,
+            country=cmd.country,
+            action="dispute.opened",
+            target_type="dispute",
+            target_id=dispute.id,
+            at=now,
+            after={**dispute_summary(dispute), "order_id": order.id, "reason": cmd.reason.value},
+        )
+        await uow.commit()
+    return Success(dispute)
+
+
+# ------------------------------------------------------------------- evidence
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitEvidence:
+    """A file (already stored by content hash) or a statement; exactly one of the two."""
+
+    country: CountryCode
+    dispute_id: DisputeId
+    statement: str | None = None
+    content_sha256: str | None = None
+    filename: str | None = None
+    media_type: str | None = None
+    size_bytes: int | None = None
+
+
+SubmitFailure = Forbidden | NotFound | InvalidInput | SubmitEvidenceError | ConcurrencyConflict
+
+
+async def submit_evidence(
+    svc: Services, ctx: RequestContext, cmd: SubmitEvidence
+) -> Result[EvidenceSubmission, SubmitFailure]:
+    allowed = authorize(ctx.principal, Operation.DISPUTE_SUBMIT_EVIDENCE, cmd.country)
+    if isinstance(allowed, Failure):
+        return allowed
+    now = svc.clock.now()
+    evidence_id = svc.ids.new_id("evd")
+    actor, role = ctx.principal.actor_id, ctx.principal.role.value
+    if cmd.statement is not None and cmd.content_sha256 is None:
+        built = EvidenceSubmission.of_statement(
+            evidence_id=evidence_id,
+            submitted_by_actor=actor,
+            submitted_by_role=role,
+            submitted_at=now,
+            text=cmd.statement,
+        )
+    elif cmd.statement is None and cmd.content_sha256 is not None:
+        built = EvidenceSubmission.of_file(
+            evidence_id=evidence_id,
+            submitted_by_actor=actor,
+            submitted_by_role=role,
+            submitted_at=now,
+            content_sha256=cmd.content_sha256,
+            filename=cmd.filename or "",
+            media_type=cmd.media_type or "",
+            size_bytes=cmd.size_bytes if cmd.size_bytes is not None else -1,
+        )
+    else:
+        return Failure(InvalidInput("evidence", "give either a statement or a file's content hash"))
+    if isinstance(built, Failure):
+        return built
+    async with svc.uow() as uow:
+        loaded = await _load(uow, ctx.principal, cmd.country, cmd.dispute_id)
+        if isinstance(loaded, Failure):
+            return loaded
+        dispute, _ = loaded.unwrap()
+        submitted = dispute.submit_evidence(built.unwrap(), now)
+        if isinstance(submitted, Failure):
+            return submitted
+        saved = await uow.disputes.save(dispute)
+        if isinstance(saved, Failure):
+            return saved
+        submission = submitted.unwrap()
+        await record(
+            uow,
+            ctx,
+            country=cmd.country,
+            action="dispute.evidence_submitted",
+            target_type="dispute",
+            target_id=dispute.id,
+            at=now,
+            after={
+                "evidence_id": submission.evidence_id,
+                "kind": submission.kind.value,
+                "content_sha256": submission.content_sha256,
+                **dispute_summary(dispute),
+            },
+        )
+        await uow.commit()
+    return Success(submission)
+
+
+# --------------------------------------------------------------------- review
+
+
+@dataclass(frozen=True, slots=True)
+class StartReview:
+    country: CountryCode
+    dispute_id: DisputeId
+
+
+async def start_review(
+    svc: Services, ctx: RequestContext, cmd: StartReview
+) -> Result[Dispute, Forbidden | NotFound | TransitionError | ConcurrencyConflict]:
+    allowed = authorize(ctx.principal, Operation.DISPUTE_START_REVIEW, cmd.country)
+    if isinstance(allowed, Failure):
+        return allowed
+    now = svc.clock.now()
+    async with svc.uow() as uow:
+        loaded = await _load(uow, ctx.principal, cmd.country, cmd.dispute_id)
+        if isinstance(loaded, Failure):
+            return loaded
+        dispute, _ = loaded.unwrap()
+        before = dispute_summary(dispute)
+        moved = dispute.start_review(now)
+        if isinstance(moved, Failure):
+            return moved
+        saved = await uow.disputes.save(dispute)
+        if isinstance(saved, Failure):
+            return saved
+        await record(
+            uow,
+            ctx,
+            country=cmd.country,
+            action="dispute.review_started",
+            target_type="dispute",
+            target_id=dispute.id,
+            at=now,
+            before=before,
+            after=dispute_summary(dispute),
+        )
+        await uow.commit()
+    return Success(dispute)
+
+
+# --------------------------------------------------------------------- decide
+
+
+@dataclass(frozen=True, slots=True)
+class DecideDispute:
+    """An outcome code and a reason code — never an amount."""
+
+    country: CountryCode
+    dispute_id: DisputeId
+    outcome: OutcomeCode
+    reason_code: DecisionReasonCode
+    idempotency_key: str
+    partial_refund_tier_bp: int | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionReceipt:
+    """What a decide call answers (and what a replay of it answers again)."""
+
+    dispute_id: str
+    status: str
+    outcome: str
+    evidence_pack_hash: str
+    plan_fingerprint: str
+    refund_to_card_minor: int
+    store_credit_minor: int
+    currency: str
+    steps: tuple[str, ...]
+
+    def encode(self) -> JsonObject:
+        return {
+            "dispute_id": self.dispute_id,
+            "status": self.status,
+            "outcome": self.outcome,
+            "evidence_pack_hash": self.evidence_pack_hash,
+            "plan_fingerprint": self.plan_fingerprint,
+            "refund_to_card_minor": self.refund_to_card_minor,
+            "store_credit_minor": self.store_credit_minor,
+            "currency": self.currency,
+            "steps": list(self.steps),
+        }
+
+    @staticmethod
+    def decode(data: JsonObject) -> DecisionReceipt:
+        return DecisionReceipt(
+            dispute_id=str(data["dispute_id"]),
+            status=str(data["status"]),
+            outcome=str(data["outcome"]),
+            evidence_pack_hash=str(data["evidence_pack_hash"]),
+            plan_fingerprint=str(data["plan_fingerprint"]),
+            refund_to_card_minor=int(data["refund_to_card_minor"]),
+            store_credit_minor=int(data["store_credit_minor"]),
+            currency=str(data["currency"]),
+            steps=tuple(str(s) for s in data["steps"]),
+        )
+
+
+DecideFailure = (
+    Forbidden
+    | NotFound
+    | NotCaptured
+    | DecideError
+    | OutcomePlanError
+    | ConcurrencyConflict
+    | IdempotencyFailure
+)
+
+
+async def decide_dispute(
+    svc: Services, ctx: RequestContext, cmd: DecideDispute
+) -> Result[DecisionReceipt, DecideFailure]:
+    allowed = authorize(ctx.principal, Operation.DISPUTE_DECIDE, cmd.country)
+    if isinstance(allowed, Failure):
+        return allowed
+    scope = IdempotencyScope(cmd.country, ctx.principal.actor_id, "dispute.decide", cmd.idempotency_key)
+    request = {
+        "dispute_id": cmd.dispute_id,
+        "outcome": cmd.outcome.value,
+        "reason_code": cmd.reason_code.value,
+        "tier_bp": cmd.partial_refund_tier_bp,
+        "note": cmd.note,
+    }
+
+    async def command(uow: UnitOfWork) -> Result[DecisionReceipt, DecideFailure]:
+        return await _decide(uow, svc, ctx, cmd)
+
+    return await run_idempotent(
+        uow_factory=svc.uow,
+        clock=svc.clock,
+        scope=scope,
+        request=request,
+        command=command,
+        encode=DecisionReceipt.encode,
+        decode=DecisionReceipt.decode,
+    )
+
+
+async def _decide(
+    uow: UnitOfWork, svc: Services, ctx: RequestContext, cmd: DecideDispute
+) -> Result[DecisionReceipt, DecideFailure]:
+    now = svc.clock.now()
+    loaded = await _load(uow, ctx.principal, cmd.country, cmd.dispute_id)
+    if isinstance(loaded, Failure):
+        return loaded
+    dispute, order = loaded.unwrap()
+    if order.snapshot is None:
+        return Failure(NotCaptured(order.id))
+    before = dispute_summary(dispute)
+    # The trident: platform facts from our own records; the transcript (empty until
+    # messaging exists for this order) — attached before the pack freezes.
+    if dispute.evidence.platform_facts is None:
+        attached = dispute.attach_platform_facts(platform_facts_for(order), now)
+        if isinstance(attached, Failure):
+            return attached
+    if dispute.evidence.transcript is None:
+        attached = dispute.attach_transcript(ConversationTranscript(), now)
+        if isinstance(attached, Failure):
+            return attached
+    # Compute the plan first: an outcome the policy does not allow changes nothing.
+    planned = plan_execution(
+        reference=dispute_reference(dispute.id),
+        snapshot=order.snapshot,
+        outcome=cmd.outcome,
+        tier_bp=cmd.partial_refund_tier_bp,
+        escrow=escrow_state_of(order),
+    )
+    if isinstance(planned, Failure):
+        return planned
+    plan = planned.unwrap()
+    decided = dispute.decide(
+        outcome=cmd.outcome,
+        reason_code=cmd.reason_code,
+        decided_by_actor=ActorId(ctx.principal.actor_id),
+        decided_by_role=ctx.principal.role.value,
+        at=now,
+        note=cmd.note,
+        partial_refund_tier_bp=cmd.partial_refund_tier_bp,
+        allowed_tiers_bp=order.snapshot.policy.partial_refund_tiers_bp,
+    )
+    if isinstance(decided, Failure):
+        return decided
+    saved = await uow.disputes.save(dispute)
+    if isinstance(saved, Failure):
+        return saved
+    await schedule_first_step(uow, plan, dispute_id=dispute.id, country=cmd.country, now=now)
+    receipt = _receipt(dispute, plan)
+    await record(
+        uow,
+        ctx,
+        country=cmd.country,
+        action="dispute.decided",
+        target_type="dispute",
+        target_id=dispute.id,
+        at=now,
+        before=before,
+        after={
+            **dispute_summary(dispute),
+            "plan_fingerprint": plan.fingerprint(),
+            "refund_to_card_minor": plan.refund_to_card.minor,
+            "store_credit_minor": plan.store_credit.minor,
+            "currency": plan.refund_to_card.currency.code,
+        },
+    )
+    return Success(receipt)
+
+
+def _receipt(dispute: Dispute, plan: ExecutionPlan) -> DecisionReceipt:
+    assert dispute.decision is not None
+    return DecisionReceipt(
+        dispute_id=dispute.id,
+        status=dispute.status.value,
+        outcome=plan.outcome.value,
+        evidence_pack_hash=dispute.decision.evidence_pack_hash,
+        plan_fingerprint=plan.fingerprint(),
+        refund_to_card_minor=plan.refund_to_card.minor,
+        store_credit_minor=plan.store_credit.minor,
+        currency=plan.refund_to_card.currency.code,
+        steps=tuple(s.name for s in plan.steps),
+    )
+
+
+# ------------------------------------------------------------------- withdraw
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawDispute:
+    country: CountryCode
+    dispute_id: DisputeId
+    reason: str
+
+
+WithdrawFailure = (
+    Forbidden
+    | NotFound
+    | TransitionError
+    | InvalidInput
+    | OrderTransitionError
+    | ConcurrencyConflict
+    | EscrowOverdrawn
+)
+
+
+async def withdraw_dispute(
+    svc: Services, ctx: RequestContext, cmd: WithdrawDispute
+) -> Result[Dispute, WithdrawFailure]:
+    """Withdrawing ends the payout hold: the order completes and the escrow is released
+    as usual (the buyer gave up the claim)."""
+    allowed = authorize(ctx.principal, Operation.DISPUTE_WITHDRAW, cmd.country)
+    if isinstance(allowed, Failure):
+        return allowed
+    now = svc.clock.now()
+    async with svc.uow() as uow:
+        loaded = await _load(uow, ctx.principal, cmd.country, cmd.dispute_id)
+        if isinstance(loaded, Failure):
+            return loaded
+        dispute, order = loaded.unwrap()
+        before = dispute_summary(dispute)
+        withdrawn = dispute.withdraw(
+            at=now,
+            by_actor=ActorId(ctx.principal.actor_id),
+            by_role=ctx.principal.role.value,
+            reason=cmd.reason,
+        )
+        if isinstance(withdrawn, Failure):
+            return withdrawn
+        if order.status is OrderStatus.DISPUTED and order.snapshot is not None:
+            moved = order.transition_to(OrderStatus.COMPLETED, now)
+            if isinstance(moved, Failure):
+                return moved
+            posted = await uow.ledger.post(
+                rules.release(order.snapshot, f"{dispute_reference(dispute.id)}/WITHDRAWN/ledger_release")
+            )
+            if isinstance(posted, Failure):
+                return posted
+            saved_order = await uow.orders.save(order)
+            if isinstance(saved_order, Failure):
+                return saved_order
+        saved = await uow.disputes.save(dispute)
+        if isinstance(saved, Failure):
+            return saved
+        await record(
+            uow,
+            ctx,
+            country=cmd.country,
+            action="dispute.withdrawn",
+            target_type="dispute",
+            target_id=dispute.id,
+            at=now,
+            before=before,
+            after=dispute_summary(dispute),
+        )
+        await uow.commit()
+    return Success(dispute)

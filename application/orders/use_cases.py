@@ -1,0 +1,293 @@
+"""Order use cases: create, capture, transition, and complete orders whose window closed.
+
+Each takes the services, the request context and a command, checks the permission
+matrix and the country scope first, and returns a ``Result``. State change, ledger
+postings and the audit entry are written in one unit of work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from returns.result import Failure, Result, Success
+
+from application.audit.trail import record
+from application.context import RequestContext, Services
+from application.errors import NoPolicyInForce, NotCaptured, NotFound
+from application.ports.concurrency import ConcurrencyConflict
+from application.security.principal import Forbidden, Operation, authorize
+from domain.ledger import EscrowOverdrawn, rules
+from domain.orders import CaptureError, Order, OrderStatus, TransitionError
+from domain.shared import CountryCode, Currency, InvalidInput
+from domain.shared.ids import BuyerId, CourierId, OrderId, SellerId
+from domain.snapshots import OrderSnapshot
+
+
+def capture_key(order_id: str) -> str:
+    return f"order:{order_id}/capture"
+
+
+def release_key(order_id: str) -> str:
+    return f"order:{order_id}/release"
+
+
+def order_summary(order: Order) -> dict[str, str | int | None]:
+    return {"status": order.status.value, "version": order.version}
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOrder:
+    country: CountryCode
+    buyer_id: BuyerId
+    seller_id: SellerId
+    courier_id: CourierId | None = None
+    order_id: OrderId | None = None
+
+
+async def create_order(
+    svc: Services, ctx: RequestContext, cmd: CreateOrder
+) -> Result[Order, Forbidden | InvalidInput]:
+    allowed = authorize(ctx.principal, Operation.ORDER_CREATE, cmd.country)
+    if isinstance(allowed, Failure):
+        return allowed
+    now = svc.clock.now()
+    created = Order.create(
+        id=cmd.order_id or OrderId(svc.ids.new_id("ord")),
+        country=cmd.country,
+        buyer_id=cmd.buyer_id,
+        seller_id=cmd.seller_id,
+        courier_id=cmd.courier_id,
+        created_at=now,
+    )
+    if isinstance(created, Failure):
+        return created
+    order = created.unwrap()
+    async with svc.uow() as uow:
+        await uow.orders.add(order)
+        await record(
+            uow,
+            ctx,
+            country=cmd.country,
+            action="order.created",
+            target_type="order",
+            target_id=order.id,
+            at=now,
+            after=order_summary(order),
+        )
+        await uow.commit()
+    return Success(order)
+
+
+@dataclass(frozen=True, slots=True)
+class CapturePayment:
+    """What the checkout charged, reported by the marketplace (never typed by an agent)."""
+
+    country: CountryCode
+    order_id: OrderId
+    currency: Currency
+    items_subtotal_minor: int
+    delivery_fee_minor: int
+    service_fee_minor: int
+    tax_minor: int
+    discount_minor: int
+    commission_bp: int
+
+
+CaptureFailure = (
+    Forbidden
+    | NotFound
+    | NoPolicyInForce
+    | InvalidInput
+    | CaptureError
+    | ConcurrencyConflict
+    | EscrowOverdrawn
+)
+
+
+async def capture_payment(
+    svc: Services, ctx: RequestContext, cmd: CapturePayment
+) -> Result[Order, CaptureFailure]:
+    """Freeze the snapshot under the policy in force, move the order to PAID and post
+    Dr psp:clearing / Cr escrow — all in one transaction."""
+    allowed = authorize(ctx.principal, Operation.ORDER_CAPTURE, cmd.country)
+    if isinstance(allowed, Failure):
+        return allowed
+    now = svc.clock.now()
+    async with svc.uow() as uow:
+        order = await uow.orders.get(cmd.country, cmd.order_id)
+        if order is None:
+            return Failure(NotFound("order", cmd.order_id))
+        policy = await uow.policies.in_force(cmd.country, now)
+        if policy is None:
+            return Failure(NoPolicyInForce(cmd.country.value))
+        snapshot = OrderSnapshot.capture(
+            order_id=order.id,
+            country=order.country,
+            currency=cmd.currency,
+            items_subtotal_minor=cmd.items_subtotal_minor,
+            delivery_fee_minor=cmd.delivery_fee_minor,
+            service_fee_minor=cmd.service_fee_minor,
+            tax_minor=cmd.tax_minor,
+            discount_minor=cmd.discount_minor,
+            commission_bp=cmd.commission_bp,
+            policy=policy,
+            buyer_id=order.buyer_id,
+            seller_id=order.seller_id,
+            courier_id=order.courier_id,
+            captured_at=now,
+        )
+        if isinstance(snapshot, Failure):
+            return snapshot
+        before = order_summary(order)
+        captured = order.capture_payment(snapshot.unwrap(), now)
+        if isinstance(captured, Failure):
+            return captured
+        saved = await uow.orders.save(order)
+        if isinstance(saved, Failure):
+            return saved
+        posted = await uow.ledger.post(rules.capture(snapshot.unwrap(), capture_key(order.id)))
+        if isinstance(posted, Failure):
+            return posted
+        await record(
+            uow,
+            ctx,
+            country=cmd.country,
+            action="order.payment_captured",
+            target_type="order",
+            target_id=order.id,
+            at=now,
+            before=before,
+            after={
+                **order_summary(order),
+                "total_charged_minor": snapshot.unwrap().total_charged.minor,
+                "currency": cmd.currency.code,
+                "policy_version": policy.version,
+            },
+        )
+        await uow.commit()
+    return Success(order)
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionOrder:
+    country: CountryCode
+    order_id: OrderId
+    target: OrderStatus
+
+
+TransitionFailure = Forbidden | NotFound | TransitionError | ConcurrencyConflict
+
+
+async def transition_order(
+    svc: Services, ctx: RequestContext, cmd: TransitionOrder
+) -> Result[Order, TransitionFailure]:
+    """A plain lifecycle step (accepted, in preparation, in transit, delivered, cancelled
+    before capture). Money-moving edges go through their own use cases."""
+    allowed = authorize(ctx.principal, Operation.ORDER_TRANSITION, cmd.country)
+    if isinstance(allowed, Failure):
+        return allowed
+    now = svc.clock.now()
+    async with svc.uow() as uow:
+        order = await uow.orders.get(cmd.country, cmd.order_id)
+        if order is None:
+            return Failure(NotFound("order", cmd.order_id))
+        if cmd.target in (OrderStatus.COMPLETED, OrderStatus.REFUNDED, OrderStatus.PARTIALLY_REFUNDED) or (
+            cmd.target is OrderStatus.CANCELLED and order.captured
+        ):
+            # Completion releases money and refunds are outcomes: never a bare transition.
+            return Failure(
+                Forbidden(
+                    Operation.ORDER_TRANSITION.value,
+                    cmd.country.value,
+                    f"{cmd.target.value} is reached through its own operation",
+                )
+            )
+        before = order_summary(order)
+        moved = order.transition_to(cmd.target, now)
+        if isinstance(moved, Failure):
+            return moved
+        saved = await uow.orders.save(order)
+        if isinstance(saved, Failure):
+            return saved
+        await record(
+            uow,
+            ctx,
+            country=cmd.country,
+            action="order.transitioned",
+            target_type="order",
+            target_id=order.id,
+            at=now,
+            before=before,
+            after=order_summary(order),
+        )
+        await uow.commit()
+    return Success(order)
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteDueOrders:
+    country: CountryCode
+    limit: int = 500
+
+
+async def complete_due_orders(
+    svc: Services, ctx: RequestContext, cmd: CompleteDueOrders
+) -> Result[list[OrderId], Forbidden]:
+    """COMPLETED for every DELIVERED order whose dispute window closed with no dispute:
+    the escrow is released (seller payable + platform revenue), once per order."""
+    allowed = authorize(ctx.principal, Operation.ORDERS_COMPLETE_DUE, cmd.country)
+    if isinstance(allowed, Failure):
+        return allowed
+    now = svc.clock.now()
+    async with svc.uow() as uow:
+        candidates = await uow.orders.delivered_before(cmd.country, now, limit=cmd.limit)
+    completed: list[OrderId] = []
+    for candidate in candidates:
+        closes = candidate.dispute_window_closes_at
+        if closes is None or closes > now:
+            continue
+        async with svc.uow() as uow:
+            order = await uow.orders.get(cmd.country, candidate.id)
+            if order is None or order.status is not OrderStatus.DELIVERED or order.snapshot is None:
+                continue
+            before = order_summary(order)
+            if isinstance(order.transition_to(OrderStatus.COMPLETED, now), Failure):
+                continue
+            if isinstance(await uow.orders.save(order), Failure):
+                continue  # someone else changed it (a dispute opened): leave it to them
+            posted = await uow.ledger.post(rules.release(order.snapshot, release_key(order.id)))
+            if isinstance(posted, Failure):
+                continue
+            await record(
+                uow,
+                ctx,
+                country=cmd.country,
+                action="order.completed",
+                target_type="order",
+                target_id=order.id,
+                at=now,
+                before=before,
+                after={**order_summary(order), "released_minor": order.snapshot.total_charged.minor},
+            )
+            await uow.commit()
+            completed.append(order.id)
+    return Success(completed)
+
+
+def require_captured(order: Order) -> Result[OrderSnapshot, NotCaptured]:
+    if order.snapshot is None:
+        return Failure(NotCaptured(order.id))
+    return Success(order.snapshot)
+
+
+__all__ = [
+    "CapturePayment",
+    "CompleteDueOrders",
+    "CreateOrder",
+    "TransitionOrder",
+    "capture_payment",
+    "complete_due_orders",
+    "create_order",
+    "require_captured",
+    "transition_order",
+]

@@ -1,0 +1,371 @@
+"""Carrying out one saga job, exactly once in effect (SPEC §5, issue 3).
+
+For a job (one step of a decided dispute's plan) the executor:
+
+1. reloads the dispute and the order and recomputes the plan — a pure function — and
+   refuses to act if its fingerprint differs from the one decided (``PlanDrift``);
+2. for a provider step, calls the provider with the step's idempotency key *outside* any
+   database transaction (a repeated key returns the provider's first answer and moves no
+   money twice);
+3. in one transaction: posts the step's ledger transaction (unique by key), completes the
+   job if its fencing token is still current, enqueues the next step, and — after the
+   last step — resolves the dispute and moves the order to its final status; plus the
+   audit entries.
+
+A crash anywhere leaves either nothing recorded (the job's lease expires and it runs
+again; the provider sees the same key) or everything recorded. A worker that lost its
+lease records nothing (the token check fails and the transaction rolls back).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from returns.result import Failure, Result, Success
+
+from application.audit.trail import record
+from application.context import RequestContext, Services
+from application.errors import PlanDrift
+from application.ports.outbox import Job, JobError
+from application.ports.providers import (
+    NotificationsProvider,
+    PaymentsProvider,
+    ProviderError,
+    ProviderFailureKind,
+    ProviderReceipt,
+)
+from application.ports.unit_of_work import UnitOfWork
+from application.saga.retry import RetryPolicy
+from application.saga.scheduling import JOB_KIND, new_step_job, next_immediate_step
+from application.security.principal import Principal, Role
+from domain.disputes import Dispute
+from domain.disputes.outcomes import (
+    CreateReplacementOrder,
+    EscrowState,
+    ExecutionPlan,
+    ExecutionStep,
+    Notify,
+    OrderResolution,
+    PostLedger,
+    ProviderRefund,
+    StepTrigger,
+    plan_execution,
+)
+from domain.disputes.status import DisputeStatus
+from domain.orders import Order, OrderStatus
+from domain.shared.ids import BuyerId, OrderId, SellerId
+
+_FINAL_ORDER_STATUS: dict[OrderResolution, OrderStatus] = {
+    OrderResolution.REFUNDED: OrderStatus.REFUNDED,
+    OrderResolution.PARTIALLY_REFUNDED: OrderStatus.PARTIALLY_REFUNDED,
+    OrderResolution.COMPLETED: OrderStatus.COMPLETED,
+}
+
+
+def replacement_order_id(original: str) -> OrderId:
+    """The replacement of an order has a deterministic id, so creating it is idempotent."""
+    return OrderId(f"{original}-R")
+
+
+@dataclass(frozen=True, slots=True)
+class Providers:
+    payments: PaymentsProvider
+    notifications: NotificationsProvider
+
+
+class StepOutcome(StrEnum):
+    COMPLETED = "COMPLETED"  # recorded; the next step (if any) is enqueued
+    RESOLVED = "RESOLVED"  # the last step: the dispute is resolved
+    RETRY_SCHEDULED = "RETRY_SCHEDULED"
+    DEAD_LETTERED = "DEAD_LETTERED"
+    LEASE_LOST = "LEASE_LOST"  # another worker owns the job now: nothing recorded
+
+
+@dataclass(frozen=True, slots=True)
+class SagaRunner:
+    svc: Services
+    providers: Providers
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    rand: Callable[[], float] = lambda: 1.0
+    worker_id: str = "worker"
+    lease: timedelta = timedelta(seconds=30)
+
+    @property
+    def _ctx(self) -> RequestContext:
+        principal = Principal(self.worker_id, Role.SYSTEM, frozenset())
+        return RequestContext(principal, f"job-runner:{self.worker_id}")
+
+    async def run_once(self, *, limit: int = 10) -> list[StepOutcome]:
+        """Claim up to ``limit`` due jobs and carry each out."""
+        async with self.svc.uow() as uow:
+            jobs = await uow.outbox.claim(
+                worker_id=self.worker_id, now=self.svc.clock.now(), lease=self.lease, limit=limit
+            )
+            await uow.commit()
+        return [await self.execute(job) for job in jobs]
+
+    async def drain(self, *, max_rounds: int = 1000) -> list[StepOutcome]:
+        """Run until no job is due (tests, the CLI's one-shot mode)."""
+        outcomes: list[StepOutcome] = []
+        for _ in range(max_rounds):
+            batch = await self.run_once()
+            if not batch:
+                break
+            outcomes.extend(batch)
+        return outcomes
+
+    async def execute(self, job: Job) -> StepOutcome:
+        if job.kind != JOB_KIND:
+            return await self._dead_letter(job, "UNKNOWN_JOB_KIND", f"no handler for {job.kind!r}")
+        loaded = await self._plan(job)
+        if isinstance(loaded, Failure):
+            return await self._dead_letter(job, loaded.failure().code, loaded.failure().message)
+        plan, step = loaded.unwrap()
+
+        started = time.monotonic()
+        called = await self._call_provider(step)
+        latency_ms = int((time.monotonic() - started) * 1000)
+        if isinstance(called, Failure):
+            return await self._provider_failed(job, step, called.failure(), latency_ms)
+        return await self._record(job, plan, step, called.unwrap(), latency_ms)
+
+    # ------------------------------------------------------------------ steps
+
+    async def _plan(self, job: Job) -> Result[tuple[ExecutionPlan, ExecutionStep], PlanDrift]:
+        payload = job.payload
+        reference = job.reference
+        async with self.svc.uow() as uow:
+            dispute = await uow.disputes.get(job.country, payload["dispute_id"])
+            order = None if dispute is None else await uow.orders.get(job.country, dispute.order_id)
+        if dispute is None or order is None or order.snapshot is None or dispute.decision is None:
+            return Failure(PlanDrift(reference))
+        planned = plan_execution(
+            reference=reference,
+            snapshot=order.snapshot,
+            outcome=dispute.decision.outcome,
+            tier_bp=dispute.decision.partial_refund_tier_bp,
+            escrow=EscrowState(payload["escrow"]),
+        )
+        if isinstance(planned, Failure) or planned.unwrap().fingerprint() != payload["fingerprint"]:
+            return Failure(PlanDrift(reference))
+        plan = planned.unwrap()
+        step = next((s for s in plan.steps if s.name == payload["step"]), None)
+        if step is None or step.idempotency_key != job.idempotency_key:
+            return Failure(PlanDrift(reference))
+        return Success((plan, step))
+
+    async def _call_provider(self, step: ExecutionStep) -> Result[ProviderReceipt | None, ProviderError]:
+        match step.action:
+            case ProviderRefund(order_id=order_id, amount=amount):
+                return await self.providers.payments.refund(
+                    idempotency_key=step.idempotency_key, order_id=order_id, amount=amount
+                )
+            case Notify(recipient_role=role, recipient_id=recipient, template=template):
+                return await self.providers.notifications.notify(
+                    idempotency_key=step.idempotency_key,
+                    recipient_role=role,
+                    recipient_id=recipient,
+                    template=template,
+                )
+            case PostLedger() | CreateReplacementOrder():
+                return Success(None)
+
+    async def _record(
+        self,
+        job: Job,
+        plan: ExecutionPlan,
+        step: ExecutionStep,
+        receipt: ProviderReceipt | None,
+        latency_ms: int,
+    ) -> StepOutcome:
+        now = self.svc.clock.now()
+        async with self.svc.uow() as uow:
+            dispute = await uow.disputes.get(job.country, job.payload["dispute_id"])
+            assert dispute is not None
+            order = await uow.orders.get(job.country, dispute.order_id)
+            assert order is not None
+            if dispute.status is DisputeStatus.DECIDED:
+                dispute.start_execution(now)
+            match step.action:
+                case PostLedger(transaction=transaction):
+                    posted = await uow.ledger.post(transaction)
+                    if isinstance(posted, Failure):
+                        await uow.rollback()
+                        return await self._dead_letter(job, posted.failure().code, posted.failure().message)
+                case CreateReplacementOrder():
+                    await self._create_replacement(uow, step.action, order, now)
+                case _:
+                    pass
+            if not await uow.outbox.complete(job.id, job.fencing_token, now=now):
+                return StepOutcome.LEASE_LOST
+            outcome = StepOutcome.COMPLETED
+            following = next_immediate_step(plan, step)
+            if step.trigger is StepTrigger.ON_REPLACEMENT_DELIVERED:
+                await self._finish_order(uow, order, OrderStatus.COMPLETED, now)
+            elif following is not None:
+                await uow.outbox.enqueue(
+                    new_step_job(plan, following, dispute_id=dispute.id, country=job.country, now=now),
+                    now=now,
+                )
+            else:
+                outcome = StepOutcome.RESOLVED
+                dispute.mark_resolved(now)
+                final = _FINAL_ORDER_STATUS.get(plan.order_resolution)
+                if final is not None and order.status is OrderStatus.DISPUTED:
+                    await self._finish_order(uow, order, final, now)
+            await self._save_dispute(uow, dispute)
+            await self._audit_step(uow, job=job, step=step, receipt=receipt, latency_ms=latency_ms, now=now)
+            if outcome is StepOutcome.RESOLVED:
+                await record(
+                    uow,
+                    self._ctx,
+                    country=job.country,
+                    action="dispute.resolved",
+                    target_type="dispute",
+                    target_id=dispute.id,
+                    at=now,
+                    after={"status": dispute.status.value, "order_status": order.status.value},
+                )
+            await uow.commit()
+        return outcome
+
+    async def _create_replacement(
+        self, uow: UnitOfWork, action: CreateReplacementOrder, original: Order, now: datetime
+    ) -> None:
+        new_id = replacement_order_id(action.original_order_id)
+        if await uow.orders.get(original.country, new_id) is not None:
+            return  # created by an earlier run of this step
+        created = Order.create(
+            id=new_id,
+            country=original.country,
+            buyer_id=BuyerId(action.buyer_id),
+            seller_id=SellerId(action.seller_id),
+            courier_id=original.courier_id,
+            created_at=now,
+        )
+        await uow.orders.add(created.unwrap())
+
+    async def _finish_order(self, uow: UnitOfWork, order: Order, status: OrderStatus, now: datetime) -> None:
+        moved = order.transition_to(status, now)
+        if isinstance(moved, Failure):
+            raise RuntimeError(f"order {order.id} cannot finish as {status}: {moved.failure().message}")
+        saved = await uow.orders.save(order)
+        if isinstance(saved, Failure):
+            raise RuntimeError(saved.failure().message)  # retried: the job's lease expires
+
+    async def _save_dispute(self, uow: UnitOfWork, dispute: Dispute) -> None:
+        saved = await uow.disputes.save(dispute)
+        if isinstance(saved, Failure):
+            raise RuntimeError(saved.failure().message)
+
+    async def _audit_step(
+        self,
+        uow: UnitOfWork,
+        *,
+        job: Job,
+        step: ExecutionStep,
+        receipt: ProviderReceipt | None,
+        latency_ms: int,
+        now: datetime,
+    ) -> None:
+        after: dict[str, str | int | None] = {
+            "step": step.name,
+            "idempotency_key": step.idempotency_key,
+            "outcome": "OK",
+            "attempt": job.attempts,
+        }
+        if receipt is not None:
+            after |= {
+                "provider": receipt.provider,
+                "operation": receipt.operation,
+                "provider_reference": receipt.reference,
+                "latency_ms": latency_ms,
+            }
+        await record(
+            uow,
+            self._ctx,
+            country=job.country,
+            action="saga.step_completed",
+            target_type="dispute",
+            target_id=str(job.payload["dispute_id"]),
+            at=now,
+            after=after,
+        )
+
+    # --------------------------------------------------------------- failures
+
+    async def _provider_failed(
+        self, job: Job, step: ExecutionStep, error: ProviderError, latency_ms: int
+    ) -> StepOutcome:
+        transient = error.kind is ProviderFailureKind.TRANSIENT
+        if transient and job.attempts < job.max_attempts:
+            now = self.svc.clock.now()
+            failure = JobError(at=now, attempt=job.attempts, kind=error.kind.value, detail=error.message)
+            async with self.svc.uow() as uow:
+                retried = await uow.outbox.retry_later(
+                    job.id,
+                    job.fencing_token,
+                    now=now,
+                    error=failure,
+                    available_at=now + self.retry.delay(job.attempts, self.rand),
+                )
+                if not retried:
+                    return StepOutcome.LEASE_LOST
+                await record(
+                    uow,
+                    self._ctx,
+                    country=job.country,
+                    action="provider.call_failed",
+                    target_type="dispute",
+                    target_id=str(job.payload.get("dispute_id", job.reference)),
+                    at=now,
+                    after={
+                        "step": step.name,
+                        "idempotency_key": step.idempotency_key,
+                        "provider": error.provider,
+                        "operation": error.operation,
+                        "outcome": error.kind.value,
+                        "latency_ms": latency_ms,
+                    },
+                )
+                await uow.commit()
+            return StepOutcome.RETRY_SCHEDULED
+        return await self._dead_letter(job, f"PROVIDER_{error.kind.value}", error.message)
+
+    async def _dead_letter(self, job: Job, kind: str, detail: str) -> StepOutcome:
+        """Past the maximum attempts, or a permanent failure: the job goes to the dead-letter
+        queue and the dispute to EXECUTION_FAILED, in one transaction, audited."""
+        now = self.svc.clock.now()
+        failure = JobError(at=now, attempt=job.attempts, kind=kind, detail=detail)
+        async with self.svc.uow() as uow:
+            if not await uow.outbox.dead_letter(job.id, job.fencing_token, now=now, error=failure):
+                return StepOutcome.LEASE_LOST
+            dispute_id = job.payload.get("dispute_id")
+            dispute = None if dispute_id is None else await uow.disputes.get(job.country, dispute_id)
+            if dispute is not None:
+                if dispute.status is DisputeStatus.DECIDED:
+                    dispute.start_execution(now)
+                if dispute.status is DisputeStatus.EXECUTING:
+                    dispute.mark_execution_failed(now, f"{kind}: {detail}")
+                    await self._save_dispute(uow, dispute)
+            await record(
+                uow,
+                self._ctx,
+                country=job.country,
+                action="saga.dead_lettered",
+                target_type="outbox_job",
+                target_id=str(job.id),
+                at=now,
+                after={
+                    "idempotency_key": job.idempotency_key,
+                    "kind": kind,
+                    "detail": detail[:500],
+                    "attempts": job.attempts,
+                },
+            )
+            await uow.commit()
+        return StepOutcome.DEAD_LETTERED

@@ -1,0 +1,109 @@
+"""Who is calling, and what each role may do (SPEC §2).
+
+The permission matrix lives here, in the application layer, so it is enforced for every
+use case whatever the entry point (GraphQL, CLI, workers). Country scope is part of the
+check: an actor outside the operation's country is refused, and the refusal is a typed
+value the caller audits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import ClassVar, Final
+
+from returns.result import Failure, Result, Success
+
+from domain.shared import CountryCode, DomainError
+
+
+class Role(StrEnum):
+    L0 = "L0"  # the system's own rules
+    L1 = "L1"
+    L2 = "L2"
+    L3 = "L3"
+    AUDITOR = "AUDITOR"
+    PARTNER = "PARTNER"
+    BUYER = "BUYER"
+    SELLER = "SELLER"
+    COURIER = "COURIER"
+    SYSTEM = "SYSTEM"  # workers, schedulers and the checkout integration
+
+
+class Operation(StrEnum):
+    ORDER_READ = "order.read"
+    ORDER_CREATE = "order.create"
+    ORDER_CAPTURE = "order.capture"
+    ORDER_TRANSITION = "order.transition"
+    ORDER_FORCE_COMPLETE = "order.force_complete"
+    ORDERS_COMPLETE_DUE = "orders.complete_due"
+    DISPUTE_READ = "dispute.read"
+    DISPUTE_OPEN = "dispute.open"
+    DISPUTE_SUBMIT_EVIDENCE = "dispute.submit_evidence"
+    DISPUTE_START_REVIEW = "dispute.start_review"
+    DISPUTE_DECIDE = "dispute.decide"
+    DISPUTE_WITHDRAW = "dispute.withdraw"
+    DISPUTE_REPLAY = "dispute.replay"
+    SAGA_EXECUTE = "saga.execute"
+    LEDGER_READ = "ledger.read"
+    AUDIT_READ = "audit.read"
+
+
+_READS: Final = frozenset({Operation.ORDER_READ, Operation.DISPUTE_READ})
+_L1: Final = _READS | {
+    Operation.DISPUTE_OPEN,
+    Operation.DISPUTE_SUBMIT_EVIDENCE,
+    Operation.DISPUTE_START_REVIEW,
+    Operation.LEDGER_READ,
+}
+_L2: Final = _L1 | {Operation.DISPUTE_DECIDE, Operation.DISPUTE_WITHDRAW, Operation.ORDER_TRANSITION}
+_L3: Final = _L2 | {Operation.ORDER_FORCE_COMPLETE, Operation.DISPUTE_REPLAY, Operation.AUDIT_READ}
+_PARTY: Final = frozenset({Operation.ORDER_READ, Operation.DISPUTE_READ, Operation.DISPUTE_SUBMIT_EVIDENCE})
+
+PERMISSIONS: Final[dict[Role, frozenset[Operation]]] = {
+    Role.L0: _L1 | {Operation.DISPUTE_DECIDE},
+    Role.L1: _L1,
+    Role.L2: _L2,
+    Role.L3: _L3,
+    Role.AUDITOR: _READS | {Operation.LEDGER_READ, Operation.AUDIT_READ},
+    Role.PARTNER: _READS,
+    Role.BUYER: _PARTY | {Operation.DISPUTE_OPEN, Operation.DISPUTE_WITHDRAW},
+    Role.SELLER: _PARTY,
+    Role.COURIER: _PARTY,
+    Role.SYSTEM: frozenset(Operation),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    actor_id: str
+    role: Role
+    countries: frozenset[CountryCode]
+    partner_id: str | None = None
+
+    def may(self, operation: Operation) -> bool:
+        return operation in PERMISSIONS[self.role]
+
+    def in_scope(self, country: CountryCode) -> bool:
+        return country in self.countries
+
+
+@dataclass(frozen=True, slots=True)
+class Forbidden(DomainError):
+    code: ClassVar[str] = "FORBIDDEN"
+    operation: str
+    country: str
+    why: str = field(default="")
+
+    @property
+    def message(self) -> str:
+        return f"not allowed to {self.operation} in {self.country}" + (f": {self.why}" if self.why else "")
+
+
+def authorize(principal: Principal, operation: Operation, country: CountryCode) -> Result[None, Forbidden]:
+    """The one check every use case makes first: role may do it, and in this country."""
+    if not principal.in_scope(country):
+        return Failure(Forbidden(operation.value, country.value, "outside the actor's countries"))
+    if not principal.may(operation):
+        return Failure(Forbidden(operation.value, country.value, f"role {principal.role.value} may not"))
+    return Success(None)
