@@ -1,0 +1,136 @@
+"""Who is calling: bearer JWTs for console users and parties (PyJWT).
+
+HS256 with a shared secret in the embedded default; RS256 with a PEM public key or a
+JWKS file in production. Claims: ``sub`` (actor id), ``role``, ``countries`` (ISO codes),
+``iss``, ``aud``, ``iat``, ``exp``. Every failure is the same typed ``UNAUTHENTICATED``
+answer (the reason is logged, not returned). API keys for partners are checked against
+their hashes in the database (see ``application/security/api_keys.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, ClassVar, Final, Literal
+
+import jwt
+from returns.result import Failure, Result, Success
+
+from application.security.principal import Principal, Role
+from domain.shared import CountryCode, DomainError
+
+ISSUER: Final = "supportos"
+AUDIENCE: Final = "supportos-api"
+TOKEN_ROLES: Final = frozenset(
+    {Role.L1, Role.L2, Role.L3, Role.AUDITOR, Role.BUYER, Role.SELLER, Role.COURIER}
+)
+LEEWAY: Final = timedelta(seconds=30)
+
+Algorithm = Literal["HS256", "RS256"]
+
+
+@dataclass(frozen=True, slots=True)
+class Unauthenticated(DomainError):
+    code: ClassVar[str] = "UNAUTHENTICATED"
+    reason: str = "missing or invalid credentials"
+
+    @property
+    def message(self) -> str:
+        return "authentication required: send a valid bearer token or API key"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenKeys:
+    """What verifies (and, for HS256, signs) tokens."""
+
+    algorithm: Algorithm
+    secret: str | None = None  # HS256
+    public_key_pem: str | None = None  # RS256, single key
+    jwks: dict[str, Any] | None = None  # RS256, key set selected by ``kid``
+    private_key_pem: str | None = None  # RS256 minting (tests and tools only)
+
+    @staticmethod
+    def from_files(
+        algorithm: Algorithm, *, secret: str | None, public_key_file: Path | None, jwks_file: Path | None
+    ) -> TokenKeys:
+        return TokenKeys(
+            algorithm=algorithm,
+            secret=secret,
+            public_key_pem=public_key_file.read_text() if public_key_file else None,
+            jwks=json.loads(jwks_file.read_text()) if jwks_file else None,
+        )
+
+    def verification_key(self, token: str) -> Any:
+        if self.algorithm == "HS256":
+            return self.secret
+        if self.jwks is not None:
+            kid = jwt.get_unverified_header(token).get("kid")
+            for candidate in jwt.PyJWKSet.from_dict(self.jwks).keys:
+                if candidate.key_id == kid:
+                    return candidate.key
+            raise jwt.InvalidKeyError(f"no key {kid!r} in the JWKS")
+        return self.public_key_pem
+
+    def signing_key(self) -> Any:
+        return self.secret if self.algorithm == "HS256" else self.private_key_pem
+
+
+def mint_token(
+    keys: TokenKeys,
+    *,
+    subject: str,
+    role: Role,
+    countries: frozenset[CountryCode],
+    now: datetime,
+    ttl: timedelta = timedelta(hours=12),
+    kid: str | None = None,
+) -> str:
+    claims = {
+        "sub": subject,
+        "role": role.value,
+        "countries": sorted(c.value for c in countries),
+        "iss": ISSUER,
+        "aud": AUDIENCE,
+        "iat": int(now.timestamp()),
+        "exp": int((now + ttl).timestamp()),
+    }
+    headers = {"kid": kid} if kid else None
+    return jwt.encode(claims, keys.signing_key(), algorithm=keys.algorithm, headers=headers)
+
+
+def verify_token(keys: TokenKeys, token: str) -> Result[Principal, Unauthenticated]:
+    try:
+        claims = jwt.decode(
+            token,
+            keys.verification_key(token),
+            algorithms=[keys.algorithm],  # never trust the token's own "alg"
+            audience=AUDIENCE,
+            issuer=ISSUER,
+            leeway=LEEWAY,
+            options={"require": ["sub", "role", "countries", "exp", "iat"]},
+        )
+    except (jwt.PyJWTError, ValueError) as error:
+        return Failure(Unauthenticated(f"{type(error).__name__}: {error}"))
+    return _principal(claims)
+
+
+def _principal(claims: dict[str, Any]) -> Result[Principal, Unauthenticated]:
+    subject, role_name, countries = claims.get("sub"), claims.get("role"), claims.get("countries")
+    if not isinstance(subject, str) or not subject.strip():
+        return Failure(Unauthenticated("blank subject"))
+    if not isinstance(role_name, str) or role_name not in Role.__members__:
+        return Failure(Unauthenticated(f"unknown role {role_name!r}"))
+    role = Role(role_name)
+    if role not in TOKEN_ROLES:
+        return Failure(Unauthenticated(f"role {role.value} cannot authenticate with a token"))
+    if not isinstance(countries, list) or not countries:
+        return Failure(Unauthenticated("countries must be a non-empty list"))
+    scope: set[CountryCode] = set()
+    for raw in countries:
+        parsed = CountryCode.parse(raw) if isinstance(raw, str) else None
+        if parsed is None or isinstance(parsed, Failure):
+            return Failure(Unauthenticated(f"bad country {raw!r}"))
+        scope.add(parsed.unwrap())
+    return Success(Principal(subject, role, frozenset(scope)))
