@@ -22,10 +22,12 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.persistence.audit_log import SqlAlchemyAuditLog
+from adapters.persistence.ledger import SqlAlchemyLedgerRepository
 
 
 class SqlAlchemyUnitOfWork:
     audit: SqlAlchemyAuditLog
+    ledger: SqlAlchemyLedgerRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -33,6 +35,7 @@ class SqlAlchemyUnitOfWork:
 
     def _bind_repositories(self, session: AsyncSession) -> None:
         self.audit = SqlAlchemyAuditLog(session)
+        self.ledger = SqlAlchemyLedgerRepository(session)
 
     @property
     def session(self) -> AsyncSession:

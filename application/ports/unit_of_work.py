@@ -22,11 +22,15 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from application.ports.audit import AuditLog
+from application.ports.ledger import LedgerRepository
 
 
 class UnitOfWork(Protocol):
     @property
     def audit(self) -> AuditLog: ...
+
+    @property
+    def ledger(self) -> LedgerRepository: ...
 
     async def __aenter__(self) -> Self: ...
 
