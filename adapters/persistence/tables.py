@@ -152,3 +152,64 @@ ledger_balance_snapshots = Table(
     Column("balance_minor", BigInteger, nullable=False),
     CheckConstraint("as_of_posting_id >= 0", name="as_of_not_negative"),
 )
+
+# --- Idempotency keys and the transactional outbox (migration 0003_idempotency_outbox) --
+
+IDEMPOTENCY_OPERATION_LENGTH: Final = 100
+ACTOR_ID_LENGTH: Final = 200
+JOB_REFERENCE_LENGTH: Final = 200
+
+# Stripe-style request keys, scoped per (country, actor, operation). A row is IN_FLIGHT
+# while its request runs (``locked_until`` is the lease after which another identical
+# request may take it over) and COMPLETED with the stored ``response`` afterwards.
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), primary_key=True),
+    Column("actor_id", String(ACTOR_ID_LENGTH), primary_key=True),
+    Column("operation", String(IDEMPOTENCY_OPERATION_LENGTH), primary_key=True),
+    Column("key", String(IDEMPOTENCY_KEY_LENGTH), primary_key=True),
+    Column("fingerprint", String(SHA256_HEX_LENGTH), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("response", json_document(), nullable=True),
+    Column("locked_until", UtcDateTime(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("completed_at", UtcDateTime(), nullable=True),
+    CheckConstraint("state IN ('IN_FLIGHT', 'COMPLETED')", name="state_known"),
+)
+
+# Jobs written in the same transaction as the change that asks for them. The unique
+# ``idempotency_key`` (global: keys embed their dispute or order id) makes enqueuing the
+# same step twice a no-op. ``fencing_token`` is bumped by every claim.
+# ``ix_outbox_jobs_status_available_at`` serves the workers' claim across all countries
+# (not a request: it does not start with ``country_code``).
+outbox_jobs = Table(
+    "outbox_jobs",
+    metadata,
+    Column("id", _ledger_id(), primary_key=True, autoincrement=True),
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("idempotency_key", String(IDEMPOTENCY_KEY_LENGTH), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("reference", String(JOB_REFERENCE_LENGTH), nullable=False),
+    Column("payload", json_document(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    Column("available_at", UtcDateTime(), nullable=False),
+    Column("lease_owner", String(200), nullable=True),
+    Column("lease_until", UtcDateTime(), nullable=True),
+    Column("fencing_token", BigInteger, nullable=False),
+    Column("errors", json_document(), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("completed_at", UtcDateTime(), nullable=True),
+    CheckConstraint("status IN ('PENDING', 'RUNNING', 'DONE', 'DEAD', 'DISCARDED')", name="status_known"),
+    CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+    CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
+    CheckConstraint("fencing_token >= 0", name="fencing_token_not_negative"),
+    UniqueConstraint("idempotency_key"),
+    Index("ix_outbox_jobs_status_available_at", "status", "available_at"),
+    Index("ix_outbox_jobs_country_code_reference", "country_code", "reference"),
+    Index("ix_outbox_jobs_country_code_status", "country_code", "status"),
+)
