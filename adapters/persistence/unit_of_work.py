@@ -22,12 +22,16 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.persistence.audit_log import SqlAlchemyAuditLog
+from adapters.persistence.idempotency import SqlAlchemyIdempotencyKeys
 from adapters.persistence.ledger import SqlAlchemyLedgerRepository
+from adapters.persistence.outbox import SqlAlchemyOutbox
 
 
 class SqlAlchemyUnitOfWork:
     audit: SqlAlchemyAuditLog
     ledger: SqlAlchemyLedgerRepository
+    idempotency: SqlAlchemyIdempotencyKeys
+    outbox: SqlAlchemyOutbox
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -36,6 +40,8 @@ class SqlAlchemyUnitOfWork:
     def _bind_repositories(self, session: AsyncSession) -> None:
         self.audit = SqlAlchemyAuditLog(session)
         self.ledger = SqlAlchemyLedgerRepository(session)
+        self.idempotency = SqlAlchemyIdempotencyKeys(session)
+        self.outbox = SqlAlchemyOutbox(session)
 
     @property
     def session(self) -> AsyncSession:

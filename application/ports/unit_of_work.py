@@ -22,7 +22,9 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from application.ports.audit import AuditLog
+from application.ports.idempotency import IdempotencyKeys
 from application.ports.ledger import LedgerRepository
+from application.ports.outbox import Outbox
 
 
 class UnitOfWork(Protocol):
@@ -31,6 +33,12 @@ class UnitOfWork(Protocol):
 
     @property
     def ledger(self) -> LedgerRepository: ...
+
+    @property
+    def idempotency(self) -> IdempotencyKeys: ...
+
+    @property
+    def outbox(self) -> Outbox: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -1,0 +1,154 @@
+"""Idempotency keys on SQLAlchemy Core (Stripe's semantics; see ``application/ports/idempotency.py``).
+
+Reserving never checks-then-inserts. The key is inserted IN_FLIGHT with ``INSERT ... ON
+CONFLICT DO NOTHING``; only when that inserts nothing is the existing row read, and then:
+
+- a different fingerprint is ``CONFLICT_PARAMETERS``, whatever the row's state;
+- COMPLETED with the same fingerprint is ``REPLAY`` with the stored response;
+- IN_FLIGHT with the same fingerprint and a lease still running is ``CONFLICT_IN_FLIGHT``;
+- IN_FLIGHT with the same fingerprint and an expired lease (its owner crashed before
+  committing anything) is taken over by a conditional ``UPDATE ... WHERE locked_until <
+  :now``: if it changed the row this caller holds the key (``RESERVED``, with a new
+  lease); otherwise someone else took it over or finished first and the row is read again.
+
+On PostgreSQL an insert that conflicts with a key inserted by a transaction still in
+progress waits for it (``run_idempotent`` commits its reservation at once, so the wait is
+short), and at READ COMMITTED the row read afterwards is the committed one; the takeover's
+``UPDATE`` re-checks its condition on the newest row version, so two callers can never
+both take one key over. On SQLite every writer holds the database's write lock from
+``BEGIN IMMEDIATE`` (see ``database.py``), which serialises all of this.
+
+``complete`` only turns an IN_FLIGHT row into COMPLETED: if the row is gone or already
+completed (the lease expired and another caller took the key over and finished first),
+it raises :class:`IdempotencyKeyLost` so the command's transaction rolls back instead of
+running a second time in effect. ``release`` deletes the IN_FLIGHT row only.
+
+Nothing here commits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import ColumnElement, Row, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from adapters.persistence.tables import idempotency_keys
+from application.ports.idempotency import (
+    IdempotencyScope,
+    JsonObject,
+    Reservation,
+    ReservationState,
+)
+
+IN_FLIGHT: Final = "IN_FLIGHT"
+COMPLETED: Final = "COMPLETED"
+_MAX_ROUNDS: Final = 5  # a row can only change under us a few times before it settles
+
+
+class IdempotencyKeyLost(RuntimeError):
+    """``complete`` found no in-flight key: it expired and another request took it over."""
+
+
+class SqlAlchemyIdempotencyKeys:
+    """``IdempotencyKeys`` port inside a unit of work's session. Never commits."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def reserve(
+        self, scope: IdempotencyScope, fingerprint: str, *, now: datetime, lease: timedelta
+    ) -> Reservation:
+        connection = await self._session.connection()
+        locked_until = now + lease
+        for _ in range(_MAX_ROUNDS):
+            inserted = await connection.execute(
+                _insert(connection)
+                .values(
+                    country_code=scope.country.value,
+                    actor_id=scope.actor_id,
+                    operation=scope.operation,
+                    key=scope.key,
+                    fingerprint=fingerprint,
+                    state=IN_FLIGHT,
+                    response=None,
+                    locked_until=locked_until,
+                    created_at=now,
+                    completed_at=None,
+                )
+                .on_conflict_do_nothing(index_elements=["country_code", "actor_id", "operation", "key"])
+            )
+            if inserted.rowcount == 1:
+                return Reservation(ReservationState.RESERVED)
+
+            row = await self._row(connection, scope)
+            if row is None:
+                continue  # released between our insert and our read: try again
+            if row.fingerprint != fingerprint:
+                return Reservation(ReservationState.CONFLICT_PARAMETERS)
+            if row.state == COMPLETED:
+                return Reservation(ReservationState.REPLAY, _response(row.response))
+            if row.locked_until >= now:
+                return Reservation(ReservationState.CONFLICT_IN_FLIGHT)
+
+            taken = await connection.execute(
+                idempotency_keys.update()
+                .where(
+                    *_key_filter(scope),
+                    idempotency_keys.c.state == IN_FLIGHT,
+                    idempotency_keys.c.fingerprint == fingerprint,
+                    idempotency_keys.c.locked_until < now,
+                )
+                .values(locked_until=locked_until)
+            )
+            if taken.rowcount == 1:
+                return Reservation(ReservationState.RESERVED)
+            # Someone took it over, completed or released it first: look again.
+        return Reservation(ReservationState.CONFLICT_IN_FLIGHT)
+
+    async def complete(self, scope: IdempotencyScope, response: JsonObject, *, now: datetime) -> None:
+        connection = await self._session.connection()
+        result = await connection.execute(
+            idempotency_keys.update()
+            .where(*_key_filter(scope), idempotency_keys.c.state == IN_FLIGHT)
+            .values(state=COMPLETED, response=response, completed_at=now)
+        )
+        if result.rowcount != 1:
+            raise IdempotencyKeyLost(
+                f"idempotency key {scope.key!r} ({scope.operation}) is no longer in flight;"
+                " its lease expired and another request took it over"
+            )
+
+    async def release(self, scope: IdempotencyScope) -> None:
+        connection = await self._session.connection()
+        await connection.execute(
+            idempotency_keys.delete().where(*_key_filter(scope), idempotency_keys.c.state == IN_FLIGHT)
+        )
+
+    @staticmethod
+    async def _row(connection: AsyncConnection, scope: IdempotencyScope) -> Row[Any] | None:
+        return (await connection.execute(select(idempotency_keys).where(*_key_filter(scope)))).first()
+
+
+def _key_filter(scope: IdempotencyScope) -> list[ColumnElement[bool]]:
+    return [
+        idempotency_keys.c.country_code == scope.country.value,
+        idempotency_keys.c.actor_id == scope.actor_id,
+        idempotency_keys.c.operation == scope.operation,
+        idempotency_keys.c.key == scope.key,
+    ]
+
+
+def _insert(connection: AsyncConnection) -> postgresql.Insert | sqlite.Insert:
+    """The dialect's INSERT, which has ``on_conflict_do_nothing``."""
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(idempotency_keys)
+    return sqlite.insert(idempotency_keys)
+
+
+def _response(raw: object) -> JsonObject:
+    if not isinstance(raw, dict):
+        raise TypeError(f"a completed idempotency key stores a JSON object, not {type(raw).__name__}")
+    return raw

@@ -1,0 +1,253 @@
+"""The transactional outbox on SQLAlchemy Core (see ``application/ports/outbox.py``).
+
+Enqueue
+    ``INSERT ... ON CONFLICT (idempotency_key) DO NOTHING``: a step enqueued twice (a
+    retried request, two workers finishing the same step) is written once. The insert is
+    part of the caller's unit of work, so a transaction that rolls back enqueues nothing.
+
+Claim
+    Due jobs are PENDING ones whose ``available_at`` has passed and RUNNING ones whose
+    lease expired (their worker crashed or stalled), oldest ``available_at`` first. On
+    PostgreSQL they are selected ``FOR UPDATE SKIP LOCKED``, so concurrent claimers skip
+    each other's rows instead of waiting, and at READ COMMITTED a row another claimer
+    took and committed meanwhile is re-checked against the condition and dropped. On
+    SQLite the claimer already holds the database's write lock (``BEGIN IMMEDIATE``). The
+    selected jobs are then set RUNNING with a lease (``lease_owner``, ``lease_until = now
+    + lease``), ``attempts + 1`` and ``fencing_token + 1``. Commit the claim at once:
+    the lease, not an open transaction, is what protects the job while it runs.
+
+Fencing
+    ``complete``, ``retry_later`` and ``dead_letter`` are conditional updates ``WHERE id =
+    :id AND fencing_token = :token AND status = 'RUNNING'``; ``False`` means the token is
+    stale (the lease was lost and someone else claimed the job) and nothing was changed.
+    ``retry_later`` and ``dead_letter`` append the error to the job's history (read, then
+    written back under the same token condition: only the token holder writes it).
+
+Rows never leave this module: every method returns domain ``Job``s. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from sqlalchemy import ColumnElement, Row, and_, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from adapters.persistence.tables import outbox_jobs
+from application.ports.outbox import Job, JobError, JobStatus, NewJob
+from domain.shared import CountryCode
+
+_JOBS: Final = outbox_jobs.c
+
+
+class SqlAlchemyOutbox:
+    """``Outbox`` port inside a unit of work's session. Never commits."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def enqueue(self, job: NewJob, *, now: datetime) -> bool:
+        connection = await self._session.connection()
+        inserted = (
+            await connection.execute(
+                _insert(connection)
+                .values(
+                    country_code=job.country.value,
+                    idempotency_key=job.idempotency_key,
+                    kind=job.kind,
+                    provider=job.provider,
+                    reference=job.reference,
+                    payload=job.payload,
+                    status=JobStatus.PENDING.value,
+                    attempts=0,
+                    max_attempts=job.max_attempts,
+                    available_at=job.available_at,
+                    lease_owner=None,
+                    lease_until=None,
+                    fencing_token=0,
+                    errors=[],
+                    created_at=now,
+                    updated_at=now,
+                    completed_at=None,
+                )
+                .on_conflict_do_nothing(index_elements=["idempotency_key"])
+                .returning(_JOBS.id)
+            )
+        ).scalar_one_or_none()
+        return inserted is not None
+
+    async def claim(
+        self,
+        *,
+        worker_id: str,
+        now: datetime,
+        lease: timedelta,
+        limit: int,
+        providers: tuple[str, ...] | None = None,
+    ) -> list[Job]:
+        if limit < 1:
+            return []
+        if providers is not None and not providers:
+            return []
+        connection = await self._session.connection()
+        due = _due(now, providers)
+        query = select(_JOBS.id).where(due).order_by(_JOBS.available_at, _JOBS.id).limit(limit)
+        if connection.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        ids = list((await connection.execute(query)).scalars().all())
+        if not ids:
+            return []
+        rows = (
+            await connection.execute(
+                outbox_jobs.update()
+                .where(_JOBS.id.in_(ids), due)
+                .values(
+                    status=JobStatus.RUNNING.value,
+                    lease_owner=worker_id,
+                    lease_until=now + lease,
+                    attempts=_JOBS.attempts + 1,
+                    fencing_token=_JOBS.fencing_token + 1,
+                    updated_at=now,
+                )
+                .returning(*outbox_jobs.columns)
+            )
+        ).all()
+        jobs = [_job(row) for row in rows]
+        return sorted(jobs, key=lambda job: (job.available_at, job.id))
+
+    async def complete(self, job_id: int, fencing_token: int, *, now: datetime) -> bool:
+        connection = await self._session.connection()
+        result = await connection.execute(
+            outbox_jobs.update()
+            .where(*_held(job_id, fencing_token))
+            .values(status=JobStatus.DONE.value, lease_until=None, updated_at=now, completed_at=now)
+        )
+        return result.rowcount == 1
+
+    async def retry_later(
+        self, job_id: int, fencing_token: int, *, now: datetime, error: JobError, available_at: datetime
+    ) -> bool:
+        return await self._fail(
+            job_id,
+            fencing_token,
+            error,
+            status=JobStatus.PENDING,
+            values={"available_at": available_at, "updated_at": now},
+        )
+
+    async def dead_letter(self, job_id: int, fencing_token: int, *, now: datetime, error: JobError) -> bool:
+        return await self._fail(
+            job_id, fencing_token, error, status=JobStatus.DEAD, values={"updated_at": now}
+        )
+
+    async def get(self, job_id: int) -> Job | None:
+        row = (await self._session.execute(select(outbox_jobs).where(_JOBS.id == job_id))).first()
+        return None if row is None else _job(row)
+
+    async def by_key(self, idempotency_key: str) -> Job | None:
+        row = (
+            await self._session.execute(select(outbox_jobs).where(_JOBS.idempotency_key == idempotency_key))
+        ).first()
+        return None if row is None else _job(row)
+
+    async def jobs_for(self, reference: str) -> list[Job]:
+        rows = (
+            await self._session.execute(
+                select(outbox_jobs).where(_JOBS.reference == reference).order_by(_JOBS.id)
+            )
+        ).all()
+        return [_job(row) for row in rows]
+
+    async def _fail(
+        self, job_id: int, fencing_token: int, error: JobError, *, status: JobStatus, values: dict[str, Any]
+    ) -> bool:
+        connection = await self._session.connection()
+        current = (
+            await connection.execute(select(_JOBS.errors).where(*_held(job_id, fencing_token)))
+        ).scalar_one_or_none()
+        if current is None:
+            return False
+        history = [*_error_list(current), _error_to_json(error)]
+        result = await connection.execute(
+            outbox_jobs.update()
+            .where(*_held(job_id, fencing_token))
+            .values(status=status.value, lease_until=None, errors=history, **values)
+        )
+        return result.rowcount == 1
+
+
+def _due(now: datetime, providers: tuple[str, ...] | None) -> ColumnElement[bool]:
+    condition = or_(
+        and_(_JOBS.status == JobStatus.PENDING.value, _JOBS.available_at <= now),
+        and_(_JOBS.status == JobStatus.RUNNING.value, _JOBS.lease_until < now),
+    )
+    if providers is not None:
+        condition = and_(condition, _JOBS.provider.in_(providers))
+    return condition
+
+
+def _held(job_id: int, fencing_token: int) -> list[ColumnElement[bool]]:
+    """The job, only while ``fencing_token`` is its current token and it is running."""
+    return [
+        _JOBS.id == job_id,
+        _JOBS.fencing_token == fencing_token,
+        _JOBS.status == JobStatus.RUNNING.value,
+    ]
+
+
+def _insert(connection: AsyncConnection) -> postgresql.Insert | sqlite.Insert:
+    """The dialect's INSERT, which has ``on_conflict_do_nothing``."""
+    if connection.dialect.name == "postgresql":
+        return postgresql.insert(outbox_jobs)
+    return sqlite.insert(outbox_jobs)
+
+
+def _error_to_json(error: JobError) -> dict[str, Any]:
+    return {
+        "at": error.at.isoformat(timespec="microseconds"),
+        "attempt": error.attempt,
+        "kind": error.kind,
+        "detail": error.detail,
+    }
+
+
+def _error_from_json(raw: dict[str, Any]) -> JobError:
+    return JobError(
+        at=datetime.fromisoformat(raw["at"]),
+        attempt=int(raw["attempt"]),
+        kind=str(raw["kind"]),
+        detail=str(raw["detail"]),
+    )
+
+
+def _error_list(raw: object) -> list[dict[str, Any]]:
+    if not isinstance(raw, list):
+        raise TypeError(f"outbox job errors must be a JSON list, not {type(raw).__name__}")
+    return [dict(item) for item in raw]
+
+
+def _job(row: Row[Any]) -> Job:
+    values = row._mapping
+    payload = values["payload"]
+    if not isinstance(payload, dict):
+        raise TypeError(f"outbox job payload must be a JSON object, not {type(payload).__name__}")
+    return Job(
+        id=int(values["id"]),
+        country=CountryCode(values["country_code"]),
+        idempotency_key=values["idempotency_key"],
+        kind=values["kind"],
+        provider=values["provider"],
+        reference=values["reference"],
+        payload=payload,
+        status=JobStatus(values["status"]),
+        attempts=int(values["attempts"]),
+        max_attempts=int(values["max_attempts"]),
+        available_at=values["available_at"],
+        created_at=values["created_at"],
+        lease_owner=values["lease_owner"],
+        lease_until=values["lease_until"],
+        fencing_token=int(values["fencing_token"]),
+        errors=tuple(_error_from_json(item) for item in _error_list(values["errors"])),
+    )
