@@ -15,12 +15,15 @@ from typing import Final
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -212,4 +215,115 @@ outbox_jobs = Table(
     Index("ix_outbox_jobs_status_available_at", "status", "available_at"),
     Index("ix_outbox_jobs_country_code_reference", "country_code", "reference"),
     Index("ix_outbox_jobs_country_code_status", "country_code", "status"),
+)
+
+# --- Orders, refund policies, disputes (migration 0004_orders_disputes, SPEC §3, §5) ---
+
+ENTITY_ID_LENGTH: Final = 200
+STATUS_LENGTH: Final = 32
+POLICY_VERSION_LENGTH: Final = 64
+ROLE_LENGTH: Final = 32
+
+OPEN_DISPUTE_PREDICATE: Final = "status NOT IN ('RESOLVED', 'WITHDRAWN')"
+"""The disputes still in progress: at most one of them per order (a partial unique index)."""
+
+# Versions are inserted, never edited. At most one version takes effect at a given instant
+# in a country, so "the version in force" is never ambiguous.
+refund_policies = Table(
+    "refund_policies",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("version", String(POLICY_VERSION_LENGTH), nullable=False),
+    Column("currency", String(CURRENCY_CODE_LENGTH), nullable=False),
+    Column("goodwill_credit_minor", BigInteger, nullable=False),
+    Column("tiers_bp", json_document(), nullable=False),
+    Column("dispute_window_seconds", BigInteger, nullable=False),
+    Column("evidence_deadline_seconds", BigInteger, nullable=False),
+    Column("lateness_threshold_seconds", BigInteger, nullable=False),
+    Column("effective_from", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("country_code", "version"),
+    Index("ix_refund_policies_country_code_effective_from", "country_code", "effective_from", unique=True),
+)
+
+# Orders with their snapshot: the snapshot columns are all NULL until payment capture
+# (``snapshot_courier_id`` may stay NULL), then never change. ``policy_terms`` is a copy of
+# the refund policy in force at capture. ``version`` is the optimistic-concurrency counter.
+orders = Table(
+    "orders",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("buyer_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("seller_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("courier_id", String(ENTITY_ID_LENGTH), nullable=True),
+    Column("status", String(STATUS_LENGTH), nullable=False),
+    Column("frozen_from", String(STATUS_LENGTH), nullable=True),
+    Column("frozen_by_incident", String(ENTITY_ID_LENGTH), nullable=True),
+    Column("delivered_at", UtcDateTime(), nullable=True),
+    Column("force_completed", Boolean(), nullable=False),
+    Column("force_complete_reason", Text, nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("currency", String(CURRENCY_CODE_LENGTH), nullable=True),
+    Column("items_subtotal_minor", BigInteger, nullable=True),
+    Column("delivery_fee_minor", BigInteger, nullable=True),
+    Column("service_fee_minor", BigInteger, nullable=True),
+    Column("tax_minor", BigInteger, nullable=True),
+    Column("discount_minor", BigInteger, nullable=True),
+    Column("total_charged_minor", BigInteger, nullable=True),
+    Column("commission_bp", Integer, nullable=True),
+    Column("snapshot_courier_id", String(ENTITY_ID_LENGTH), nullable=True),
+    Column("policy_version", String(POLICY_VERSION_LENGTH), nullable=True),
+    Column("policy_terms", json_document(), nullable=True),
+    Column("captured_at", UtcDateTime(), nullable=True),
+    PrimaryKeyConstraint("country_code", "id"),
+    CheckConstraint("version >= 0", name="version_not_negative"),
+    CheckConstraint(
+        "total_charged_minor = items_subtotal_minor + delivery_fee_minor + service_fee_minor"
+        " + tax_minor - discount_minor",
+        name="snapshot_total",
+    ),
+    Index("ix_orders_country_code_status_delivered_at", "country_code", "status", "delivered_at"),
+    Index("ix_orders_country_code_buyer_id", "country_code", "buyer_id"),
+    Index("ix_orders_country_code_seller_id", "country_code", "seller_id"),
+    Index("ix_orders_country_code_created_at_id", "country_code", "created_at", "id"),
+)
+
+# Disputes with their evidence pack (canonical data, and its sha256 to check it reads back
+# exactly), decision and withdrawal as JSON documents.
+disputes = Table(
+    "disputes",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("order_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("reason", String(STATUS_LENGTH), nullable=False),
+    Column("origin", String(STATUS_LENGTH), nullable=False),
+    Column("status", String(STATUS_LENGTH), nullable=False),
+    Column("opened_by_actor_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("opened_by_role", String(ROLE_LENGTH), nullable=False),
+    Column("opened_at", UtcDateTime(), nullable=False),
+    Column("evidence_deadline", UtcDateTime(), nullable=False),
+    Column("evidence", json_document(), nullable=False),
+    Column("evidence_sha256", String(SHA256_HEX_LENGTH), nullable=False),
+    Column("decision", json_document(), nullable=True),
+    Column("withdrawal", json_document(), nullable=True),
+    Column("last_execution_error", Text, nullable=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("country_code", "id"),
+    ForeignKeyConstraint(["country_code", "order_id"], ["orders.country_code", "orders.id"]),
+    CheckConstraint("version >= 1", name="version_positive"),
+    Index("ix_disputes_country_code_status_opened_at", "country_code", "status", "opened_at"),
+    Index("ix_disputes_country_code_order_id", "country_code", "order_id"),
+    Index("ix_disputes_country_code_evidence_deadline", "country_code", "evidence_deadline"),
+    Index(
+        "uq_disputes_country_code_order_id_open",
+        "country_code",
+        "order_id",
+        unique=True,
+        sqlite_where=text(OPEN_DISPUTE_PREDICATE),
+        postgresql_where=text(OPEN_DISPUTE_PREDICATE),
+    ),
 )
