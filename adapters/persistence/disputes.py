@@ -1,0 +1,124 @@
+"""``DisputeRepository`` on SQLAlchemy Core: disputes with their evidence pack and decision.
+
+Same rules as the order repository: country in every query, one object per dispute in a
+unit of work, optimistic ``save`` (``... AND version = :read``; no row matched means a
+``ConcurrencyConflict`` and nothing written).
+
+An order has at most one dispute in progress (any status but RESOLVED and WITHDRAWN): a
+partial unique index says so, and ``add`` inserts with ``ON CONFLICT ... DO NOTHING`` on
+exactly that index, so a second one is refused with ``False`` without spoiling the
+transaction (and two racing transactions cannot both succeed).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from returns.result import Failure, Result, Success
+from sqlalchemy import Executable, Row, select, text, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.persistence.aggregates import IdentityMap, insert_ignoring_conflict, key_of
+from adapters.persistence.mappers import dispute_from_row, dispute_to_row
+from adapters.persistence.tables import OPEN_DISPUTE_PREDICATE, disputes
+from application.ports.concurrency import ConcurrencyConflict
+from domain.disputes import Dispute
+from domain.shared import CountryCode
+from domain.shared.ids import DisputeId, OrderId
+
+AGGREGATE = "dispute"
+
+
+class SqlAlchemyDisputeRepository:
+    """``DisputeRepository`` port inside a unit of work's session. Never commits."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._identity: IdentityMap[Dispute] = IdentityMap()
+
+    @property
+    def seen(self) -> tuple[Dispute, ...]:
+        """Every dispute loaded or added in this unit of work, in the order first seen."""
+        return self._identity.seen
+
+    async def add(self, dispute: Dispute) -> bool:
+        """Insert a new dispute; ``False`` (nothing written) if its order already has one in
+        progress. A dispute id already stored raises ``IntegrityError`` (a bug)."""
+        connection = await self._session.connection()
+        statement = insert_ignoring_conflict(
+            connection.dialect.name,
+            disputes,
+            dispute_to_row(dispute),
+            index_elements=("country_code", "order_id"),
+            index_where=text(OPEN_DISPUTE_PREDICATE),
+        )
+        if (await connection.execute(statement)).first() is None:
+            return False
+        self._identity.remember(key_of(dispute.country, dispute.id), dispute, dispute.version)
+        return True
+
+    async def get(self, country: CountryCode, dispute_id: DisputeId) -> Dispute | None:
+        tracked = self._identity.get(key_of(country, dispute_id))
+        if tracked is not None:
+            return tracked
+        query = select(disputes).where(disputes.c.country_code == country.value, disputes.c.id == dispute_id)
+        row = (await self._execute(query)).first()
+        return None if row is None else self._load(row)
+
+    async def save(self, dispute: Dispute) -> Result[None, ConcurrencyConflict]:
+        """Write a dispute loaded or added in this unit of work, if nobody changed it since.
+
+        A dispute this unit of work never loaded is inserted like ``add`` if absent; if it
+        is stored already (or its order has another dispute in progress) it is a conflict.
+        """
+        key = key_of(dispute.country, dispute.id)
+        expected = self._identity.expected_version(key, dispute)
+        if expected is None:
+            if not await self._stored(dispute.country, dispute.id) and await self.add(dispute):
+                return Success(None)
+            return Failure(ConcurrencyConflict(AGGREGATE, dispute.id, dispute.version))
+        values = dispute_to_row(dispute)
+        del values["country_code"], values["id"]
+        statement = (
+            update(disputes)
+            .where(
+                disputes.c.country_code == dispute.country.value,
+                disputes.c.id == dispute.id,
+                disputes.c.version == expected,
+            )
+            .values(values)
+        )
+        if (await self._execute(statement)).rowcount != 1:
+            return Failure(ConcurrencyConflict(AGGREGATE, dispute.id, expected))
+        self._identity.saved(key, dispute.version)
+        return Success(None)
+
+    async def for_order(self, country: CountryCode, order_id: OrderId) -> list[Dispute]:
+        """Every dispute of the order, oldest first."""
+        query = (
+            select(disputes)
+            .where(disputes.c.country_code == country.value, disputes.c.order_id == order_id)
+            .order_by(disputes.c.opened_at, disputes.c.id)
+        )
+        return [self._load(row) for row in (await self._execute(query)).all()]
+
+    # -- internals --------------------------------------------------------------------
+
+    def _load(self, row: Row[Any]) -> Dispute:
+        key = (str(row.country_code), str(row.id))
+        tracked = self._identity.get(key)
+        if tracked is not None:
+            return tracked
+        dispute = dispute_from_row(row._mapping)
+        return self._identity.remember(key, dispute, dispute.version)
+
+    async def _stored(self, country: CountryCode, dispute_id: DisputeId) -> bool:
+        query = select(disputes.c.id).where(
+            disputes.c.country_code == country.value, disputes.c.id == dispute_id
+        )
+        return (await self._execute(query)).first() is not None
+
+    async def _execute(self, statement: Executable) -> CursorResult[Any]:
+        connection = await self._session.connection()
+        return await connection.execute(statement)
