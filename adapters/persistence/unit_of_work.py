@@ -22,14 +22,21 @@ from typing import Self
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.persistence.audit_log import SqlAlchemyAuditLog
+from adapters.persistence.disputes import SqlAlchemyDisputeRepository
 from adapters.persistence.idempotency import SqlAlchemyIdempotencyKeys
 from adapters.persistence.ledger import SqlAlchemyLedgerRepository
+from adapters.persistence.orders import SqlAlchemyOrderRepository
 from adapters.persistence.outbox import SqlAlchemyOutbox
+from adapters.persistence.policies import SqlAlchemyPolicyRepository
+from domain.shared import DomainEvent
 
 
 class SqlAlchemyUnitOfWork:
     audit: SqlAlchemyAuditLog
     ledger: SqlAlchemyLedgerRepository
+    orders: SqlAlchemyOrderRepository
+    disputes: SqlAlchemyDisputeRepository
+    policies: SqlAlchemyPolicyRepository
     idempotency: SqlAlchemyIdempotencyKeys
     outbox: SqlAlchemyOutbox
 
@@ -40,6 +47,9 @@ class SqlAlchemyUnitOfWork:
     def _bind_repositories(self, session: AsyncSession) -> None:
         self.audit = SqlAlchemyAuditLog(session)
         self.ledger = SqlAlchemyLedgerRepository(session)
+        self.orders = SqlAlchemyOrderRepository(session)
+        self.disputes = SqlAlchemyDisputeRepository(session)
+        self.policies = SqlAlchemyPolicyRepository(session)
         self.idempotency = SqlAlchemyIdempotencyKeys(session)
         self.outbox = SqlAlchemyOutbox(session)
 
@@ -76,6 +86,19 @@ class SqlAlchemyUnitOfWork:
 
     async def rollback(self) -> None:
         await self.session.rollback()
+
+    def collect_events(self) -> list[DomainEvent]:
+        """Pull the pending events of every order and dispute loaded or added in this unit
+        of work (so a second call returns only newer ones), in time order; events of the same
+        instant keep the order their aggregates were first seen in and recorded them in."""
+        if not hasattr(self, "orders"):  # never opened
+            return []
+        pending: list[DomainEvent] = []
+        for order in self.orders.seen:
+            pending.extend(order.pull_events())
+        for dispute in self.disputes.seen:
+            pending.extend(dispute.pull_events())
+        return sorted(pending, key=lambda event: event.occurred_at)
 
 
 def unit_of_work_factory(

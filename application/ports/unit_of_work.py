@@ -22,9 +22,13 @@ from types import TracebackType
 from typing import Protocol, Self
 
 from application.ports.audit import AuditLog
+from application.ports.disputes import DisputeRepository
 from application.ports.idempotency import IdempotencyKeys
 from application.ports.ledger import LedgerRepository
+from application.ports.orders import OrderRepository
 from application.ports.outbox import Outbox
+from application.ports.policies import PolicyRepository
+from domain.shared import DomainEvent
 
 
 class UnitOfWork(Protocol):
@@ -33,6 +37,15 @@ class UnitOfWork(Protocol):
 
     @property
     def ledger(self) -> LedgerRepository: ...
+
+    @property
+    def orders(self) -> OrderRepository: ...
+
+    @property
+    def disputes(self) -> DisputeRepository: ...
+
+    @property
+    def policies(self) -> PolicyRepository: ...
 
     @property
     def idempotency(self) -> IdempotencyKeys: ...
@@ -54,6 +67,11 @@ class UnitOfWork(Protocol):
     async def commit(self) -> None: ...
 
     async def rollback(self) -> None: ...
+
+    def collect_events(self) -> list[DomainEvent]:
+        """Pull the pending domain events of every aggregate loaded or added in this unit of
+        work, oldest first; they are cleared, so each event is collected once."""
+        ...
 
 
 UnitOfWorkFactory = Callable[[], UnitOfWork]
