@@ -470,54 +470,92 @@ async def test_concurrent_posts_and_checkpoints_keep_every_invariant(migrated_ur
     ]
     captures = [rules.capture(snap, order_key(snap, "capture")) for snap in snaps]
     releases = [rules.release(snap, order_key(snap, "release")) for snap in snaps]
+    refunds = [
+        rules.refund_from_escrow(snap, rules.full_refund_split(snap), order_key(snap, "refund"))
+        for snap in snaps
+    ]
+    racing = {n for n in range(orders) if n % 4 == 3}  # release and refund race for the escrow
+    retried = {n for n in range(orders) if n % 3 == 0 and n not in racing}  # keys posted twice at once
     start = asyncio.Event()
     outcomes: dict[str, list[type]] = {}
 
     async def post(transaction: LedgerTransaction) -> None:
         async with uow_factory() as uow:
             result = await uow.ledger.post(transaction)
-            await asyncio.sleep(random.random() * 0.003)  # hold the locks a little
+            await asyncio.sleep(random.random() * 0.05)  # hold the locks a little
             await uow.commit()
-        outcomes.setdefault(transaction.idempotency_key, []).append(type(result.unwrap()))
+        match result:
+            case Success(value):
+                outcomes.setdefault(transaction.idempotency_key, []).append(type(value))
+            case Failure(error):
+                outcomes.setdefault(transaction.idempotency_key, []).append(type(error))
 
     async def order_flow(n: int) -> None:
         await start.wait()
         await post(captures[n])
-        await post(releases[n])
+        if n in racing:
+            await asyncio.gather(post(releases[n]), post(refunds[n]))
+        else:
+            await post(releases[n])
 
-    async def retry_flow(n: int) -> None:  # another caller re-posting the same keys
-        await start.wait()
-        await asyncio.sleep(random.random() * 0.01)
-        await post(captures[n])
-        await post(releases[n])
+    posting_done = asyncio.Event()
 
-    async def checkpointer(n: int) -> None:
+    async def checkpointer(n: int) -> None:  # checkpoints the hot accounts while posts are in flight
         await start.wait()
         country, code = markets[n % 2]
-        for account in (PSP, REVENUE, Account.seller_payable("sel_1"), Account.escrow(f"ord_{n}")) * 3:
+        accounts = (PSP, REVENUE, Account.seller_payable("sel_1"), Account.escrow(f"ord_{n}"))
+        rounds = 0
+        while not posting_done.is_set() or rounds < len(accounts):
             async with uow_factory() as uow:
-                await uow.ledger.checkpoint(country, account, Currency.of(code))
+                await uow.ledger.checkpoint(country, accounts[rounds % len(accounts)], Currency.of(code))
                 await uow.commit()
+            rounds += 1
             await asyncio.sleep(random.random() * 0.005)
 
+    async def warm_up(held: asyncio.Event) -> None:  # open the pool's connections before the start
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+            await held.wait()
+
     try:
-        tasks = [asyncio.create_task(order_flow(n)) for n in range(orders)]
-        tasks += [asyncio.create_task(retry_flow(n)) for n in range(0, orders, 3)]
-        tasks += [asyncio.create_task(checkpointer(n)) for n in range(8)]
+        held = asyncio.Event()
+        warming = [asyncio.create_task(warm_up(held)) for _ in range(orders + len(retried) + 8)]
+        await asyncio.sleep(0)
+        held.set()
+        await asyncio.gather(*warming)
+        flows = [asyncio.create_task(order_flow(n)) for n in range(orders)]
+        flows += [asyncio.create_task(order_flow(n)) for n in sorted(retried)]
+        checkpointers = [asyncio.create_task(checkpointer(n)) for n in range(8)]
         start.set()
-        results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), timeout=60)
+        results = await asyncio.wait_for(asyncio.gather(*flows, return_exceptions=True), timeout=60)
+        posting_done.set()
+        results += await asyncio.wait_for(asyncio.gather(*checkpointers, return_exceptions=True), timeout=60)
         errors = [result for result in results if isinstance(result, BaseException)]
         assert errors == [], errors  # in particular no DeadlockDetectedError
         assert not any(isinstance(error, DBAPIError) for error in errors)
 
-        for transaction in captures + releases:
-            kinds = outcomes[transaction.idempotency_key]
-            assert kinds.count(Posted) == 1
-            assert all(kind is AlreadyPosted for kind in kinds if kind is not Posted)
+        posted: list[LedgerTransaction] = []
+        for n in range(orders):
+            assert outcomes[captures[n].idempotency_key].count(Posted) == 1
+            if n in racing:  # exactly one of the two emptied the escrow; the other was refused
+                kinds = outcomes[releases[n].idempotency_key] + outcomes[refunds[n].idempotency_key]
+                assert sorted(kind.__name__ for kind in kinds) == ["EscrowOverdrawn", "Posted"]
+                winner = releases[n] if outcomes[releases[n].idempotency_key] == [Posted] else refunds[n]
+            else:
+                assert outcomes[releases[n].idempotency_key].count(Posted) == 1
+                winner = releases[n]
+            posted += [captures[n], winner]
+        for n in range(orders):
+            for transaction in (captures[n],) if n in racing else (captures[n], releases[n]):
+                expected = [Posted, AlreadyPosted] if n in retried else [Posted]
+                assert sorted(outcomes[transaction.idempotency_key], key=str) == sorted(expected, key=str)
+        book = LedgerBook()
+        for transaction in posted:
+            assert isinstance(book.post(transaction), Success)
 
         async with engine.connect() as connection:
             stored = await connection.scalar(select(func.count()).select_from(ledger_transactions))
-            assert stored == 2 * orders
+            assert stored == len(posted) == 2 * orders
             duplicated = (
                 await connection.execute(
                     select(ledger_transactions.c.idempotency_key)
@@ -567,35 +605,42 @@ async def test_concurrent_posts_and_checkpoints_keep_every_invariant(migrated_ur
                 escrow = await uow.ledger.balance(snap.country, Account.escrow(snap.order_id), snap.currency)
                 assert escrow.amount.minor == 0
             clearing = await uow.ledger.balance(MX, PSP, MXN)
+            for balance in book.balances():
+                country = MX if balance.amount.currency == MXN else CO
+                assert await uow.ledger.balance(country, balance.account, balance.amount.currency) == balance
         assert totals == {"MXN": 0, "COP": 0}
-        assert clearing.normal.minor == sum(snap.total_charged.minor for snap in snaps if snap.country == MX)
+        assert clearing == book.balance(PSP, MXN)
     finally:
         await engine.dispose()
 
 
-async def test_the_shared_posting_lock_holds_back_a_checkpoint(migrated_url: str, backend: str) -> None:
-    """A checkpoint waits for an in-flight posting to the account (PostgreSQL advisory locks)."""
+async def test_a_checkpoint_waits_for_postings_in_flight(uow_factory: UowFactory, backend: str) -> None:
+    """A posting with a smaller id that commits after a later one is not missed by a
+    checkpoint taken in between: the checkpoint waits for it (PostgreSQL advisory locks)."""
     if backend != "postgresql":
-        pytest.skip("advisory locks are PostgreSQL's")
-    engine = create_engine(migrated_url)
-    uow_factory = unit_of_work_factory(create_session_factory(engine))
-    try:
-        snaps = [snapshot(order_id=f"ord_{n}") for n in range(2)]
-        await post_all(uow_factory, rules.capture(snaps[0], order_key(snaps[0], "capture")))
-        async with uow_factory() as poster:
-            await poster.ledger.post(rules.capture(snaps[1], order_key(snaps[1], "capture")))
+        pytest.skip("advisory locks are PostgreSQL's (SQLite serialises writers)")
+    snaps = [snapshot(order_id=f"ord_{n}", items=10_000 * (n + 1)) for n in range(3)]
+    captures = [rules.capture(snap, order_key(snap, "capture")) for snap in snaps]
+    await post_all(uow_factory, captures[0])
 
-            async def checkpoint() -> BalanceSnapshot:
-                async with uow_factory() as uow:
-                    snap = await uow.ledger.checkpoint(MX, PSP, MXN)
-                    await uow.commit()
-                    return snap
+    async def checkpoint() -> BalanceSnapshot:
+        async with uow_factory() as uow:
+            taken = await uow.ledger.checkpoint(MX, PSP, MXN)
+            await uow.commit()
+            return taken
 
-            pending = asyncio.create_task(checkpoint())
-            await asyncio.sleep(0.3)
-            assert not pending.done()  # held back by the uncommitted posting
-            await poster.commit()
-        taken = await asyncio.wait_for(pending, timeout=10)
-        assert taken.balance_minor == sum(snap.total_charged.minor for snap in snaps)
-    finally:
-        await engine.dispose()
+    async with uow_factory() as slow:
+        await slow.ledger.post(captures[1])  # smaller posting ids, not committed yet
+        # Another poster to the same (hot) account is not held back by it...
+        await asyncio.wait_for(post_all(uow_factory, captures[2]), timeout=5)
+        # ...but a checkpoint is: reading max(id) now would skip the slow posting for ever.
+        pending = asyncio.create_task(checkpoint())
+        await asyncio.sleep(0.3)
+        assert not pending.done()
+        await slow.commit()
+    taken = await asyncio.wait_for(pending, timeout=10)
+
+    total = sum(snap.total_charged.minor for snap in snaps)
+    assert taken.balance_minor == total
+    async with uow_factory() as uow:
+        assert (await uow.ledger.balance(MX, PSP, MXN)).amount.minor == total
