@@ -36,6 +36,7 @@ $(STAMP): pyproject.toml
 
 run: venv
 	$(BIN)/supportos migrate
+	$(BIN)/supportos seed-demo
 	$(BIN)/supportos serve
 
 test: venv

@@ -16,8 +16,11 @@ from adapters.persistence.audit_cli import run_audit_verify
 from adapters.persistence.database import create_engine, create_session_factory
 from adapters.persistence.migrate import current_revision, head_revision, upgrade_to_head
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork, unit_of_work_factory
+from adapters.providers.sandbox import SandboxNotifications, SandboxPayments
 from adapters.system import SystemClock, TimeOrderedIds
 from application.context import Services
+from application.demo.seed import failing_demo_orders
+from application.saga.executor import Providers
 from interfaces.http.app import create_app
 from interfaces.settings import Settings, get_settings
 
@@ -68,3 +71,8 @@ async def verify_audit_log(settings: Settings) -> tuple[int, str]:
 
 def schema_head() -> str | None:
     return head_revision()
+
+
+def demo_providers() -> Providers:
+    """The embedded sandbox, declining the demo's designated refunds (to show dead letters)."""
+    return Providers(SandboxPayments(fail_orders=failing_demo_orders()), SandboxNotifications())

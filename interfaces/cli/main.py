@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from interfaces.cli import database, serve
+from interfaces.cli import database, demo, serve
 
 app = typer.Typer(
     name="supportos",
@@ -30,6 +30,7 @@ def main() -> None:
 app.command(name="serve")(serve.serve)
 app.command(name="migrate")(database.migrate)
 app.command(name="audit-verify")(database.audit_verify)
+app.command(name="seed-demo")(demo.seed_demo)
 
 
 if __name__ == "__main__":  # pragma: no cover
