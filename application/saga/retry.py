@@ -15,5 +15,5 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rand: Callable[[], float]) -> timedelta:
         """Delay before the next try after ``attempt`` (1-based) failed; ``rand`` in [0, 1)."""
-        ceiling = min(self.cap, self.base * (2 ** max(0, attempt - 1)))
-        return ceiling * rand()
+        ceiling: timedelta = min(self.cap, self.base * (2 ** max(0, attempt - 1)))
+        return timedelta(seconds=ceiling.total_seconds() * rand())
