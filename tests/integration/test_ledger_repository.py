@@ -158,6 +158,17 @@ async def test_refund_round_trips_match_the_reference_book(uow_factory: UowFacto
         assert await uow.ledger.transactions_for(MX, "order:ord_r/") == transactions
 
 
+async def test_a_reversal_round_trips_with_its_link_to_the_reversed_key(uow_factory: UowFactory) -> None:
+    snap = snapshot(order_id="ord_1", items=10**12)  # amounts beyond 32 bits
+    capture = rules.capture(snap, order_key(snap, "capture"))
+    reversal = capture.reversal(order_key(snap, "capture/reversal"), memo="captured twice by mistake")
+    assert [type(outcome) for outcome in await post_all(uow_factory, capture, reversal)] == [Posted, Posted]
+    async with uow_factory() as uow:
+        stored = await uow.ledger.get(MX, reversal.idempotency_key)
+        assert stored == reversal and stored.reverses == capture.idempotency_key
+    await assert_matches_book(uow_factory, capture, reversal)
+
+
 async def test_many_orders_and_markets_match_the_reference_book(uow_factory: UowFactory) -> None:
     rng = random.Random(7)
     transactions: list[LedgerTransaction] = []
