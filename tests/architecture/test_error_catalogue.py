@@ -13,16 +13,22 @@ ROOT = Path(__file__).resolve().parents[2]
 CATALOGUE = ROOT / "docs" / "errors.md"
 
 
+LAYERS = ("domain", "application", "adapters", "interfaces")
+
+
 def _error_classes() -> dict[str, set[str]]:
-    for root in ("domain", "application"):
+    """Every DomainError subclass defined in the product's code (not in tests)."""
+    for root in LAYERS:
         package = importlib.import_module(root)
         for module in pkgutil.walk_packages(package.__path__, f"{root}."):
-            importlib.import_module(module.name)
+            if ".migrations" not in module.name:  # Alembic scripts run only under Alembic
+                importlib.import_module(module.name)
     found: dict[str, set[str]] = {}
 
     def walk(cls: type[DomainError]) -> None:
         for sub in cls.__subclasses__():
-            found.setdefault(sub.code, set()).add(f"{sub.__module__}.{sub.__qualname__}")
+            if sub.__module__.split(".")[0] in LAYERS:
+                found.setdefault(sub.code, set()).add(f"{sub.__module__}.{sub.__qualname__}")
             walk(sub)
 
     walk(DomainError)
