@@ -37,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from adapters.persistence.tables import idempotency_keys
 from application.ports.idempotency import (
+    IdempotencyKeyLost,
     IdempotencyScope,
     JsonObject,
     Reservation,
@@ -46,10 +47,6 @@ from application.ports.idempotency import (
 IN_FLIGHT: Final = "IN_FLIGHT"
 COMPLETED: Final = "COMPLETED"
 _MAX_ROUNDS: Final = 5  # a row can only change under us a few times before it settles
-
-
-class IdempotencyKeyLost(RuntimeError):
-    """``complete`` found no in-flight key: it expired and another request took it over."""
 
 
 class SqlAlchemyIdempotencyKeys:

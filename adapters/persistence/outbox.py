@@ -152,10 +152,12 @@ class SqlAlchemyOutbox:
         ).first()
         return None if row is None else _job(row)
 
-    async def jobs_for(self, reference: str) -> list[Job]:
+    async def jobs_for(self, country: CountryCode, reference: str) -> list[Job]:
         rows = (
             await self._session.execute(
-                select(outbox_jobs).where(_JOBS.reference == reference).order_by(_JOBS.id)
+                select(outbox_jobs)
+                .where(_JOBS.country_code == country.value, _JOBS.reference == reference)
+                .order_by(_JOBS.id)
             )
         ).all()
         return [_job(row) for row in rows]

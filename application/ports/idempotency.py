@@ -74,6 +74,12 @@ class InvalidIdempotencyKey(DomainError):
         return f"an idempotency key must be 1..{MAX_KEY_LENGTH} printable characters"
 
 
+class IdempotencyKeyLost(RuntimeError):
+    """``complete`` found the key no longer in flight for this caller: its lease expired and
+    another request took it over. The command's transaction must roll back (its effects
+    would happen a second time); the caller is told the key is in flight."""
+
+
 class IdempotencyKeys(Protocol):
     """Repository of idempotency keys (inside a unit of work; it never commits)."""
 

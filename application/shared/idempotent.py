@@ -26,6 +26,7 @@ from application.ports.clock import Clock
 from application.ports.idempotency import (
     MAX_KEY_LENGTH,
     IdempotencyKeyInFlight,
+    IdempotencyKeyLost,
     IdempotencyKeyReused,
     IdempotencyKeys,
     IdempotencyScope,
@@ -98,6 +99,10 @@ async def run_idempotent(
                 await uow.idempotency.complete(scope, encode(result.unwrap()), now=clock.now())
                 await uow.commit()
                 return result
+    except IdempotencyKeyLost:
+        # Our lease expired mid-command and another request holds the key now: our
+        # transaction rolled back; theirs is the one that counts.
+        return Failure(IdempotencyKeyInFlight(scope.key))
     except BaseException:
         await _release(uow_factory, scope)
         raise

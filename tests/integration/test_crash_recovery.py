@@ -48,7 +48,7 @@ async def summary(svc: Services, order_id: str, dispute_id: str) -> dict[str, ob
     async with svc.uow() as uow:
         dispute = await uow.disputes.get(MX, DisputeId(dispute_id))
         order = await uow.orders.get(MX, OrderId(order_id))
-        jobs = await uow.outbox.jobs_for(f"dispute:{dispute_id}")
+        jobs = await uow.outbox.jobs_for(MX, f"dispute:{dispute_id}")
         transactions = await uow.ledger.transactions_for(MX, f"dispute:{dispute_id}/")
         escrow = await uow.ledger.balance(MX, Account.escrow(order_id), MXN)
     assert dispute is not None

@@ -172,7 +172,7 @@ async def test_rerunning_every_step_changes_nothing(
     await decide(svc, dispute, OutcomeCode.PARTIAL_REFUND, tier=5_000)
     await runner.drain()
     async with svc.uow() as uow:
-        jobs = await uow.outbox.jobs_for(f"dispute:{dispute.id}")
+        jobs = await uow.outbox.jobs_for(MX, f"dispute:{dispute.id}")
         transactions = await uow.ledger.transactions_for(MX, f"dispute:{dispute.id}/")
     assert [j.status for j in jobs] == [JobStatus.DONE] * len(jobs)
     # Re-executing every finished job (as a duplicate delivery would) moves nothing.
@@ -251,7 +251,7 @@ async def test_decide_is_idempotent_per_key(svc: Services, runner: SagaRunner) -
     )
     assert conflict == Failure(IdempotencyKeyReused("same"))
     async with svc.uow() as uow:
-        jobs = await uow.outbox.jobs_for(f"dispute:{dispute.id}")
+        jobs = await uow.outbox.jobs_for(MX, f"dispute:{dispute.id}")
     assert len(jobs) == 1
 
 
@@ -320,7 +320,7 @@ async def test_a_rollback_leaves_no_change_no_job_and_no_audit_entry(svc: Servic
         await failing_command()
     assert await dispute_status(svc, dispute.id) is DisputeStatus.UNDER_REVIEW
     async with svc.uow() as uow:
-        assert await uow.outbox.jobs_for(f"dispute:{dispute.id}") == []
+        assert await uow.outbox.jobs_for(MX, f"dispute:{dispute.id}") == []
         after = [e async for e in uow.audit.entries()]
     assert after == before
 
@@ -341,7 +341,7 @@ async def test_fifty_concurrent_identical_decides_make_one_decision(
     assert all(s == successes[0] for s in successes)
     assert all(isinstance(f, IdempotencyKeyInFlight) for f in failures)
     async with svc.uow() as uow:
-        jobs = await uow.outbox.jobs_for(f"dispute:{dispute.id}")
+        jobs = await uow.outbox.jobs_for(MX, f"dispute:{dispute.id}")
         decided = [e async for e in uow.audit.entries() if e.action == "dispute.decided"]  # type: ignore[union-attr]
     assert len(jobs) == 1
     assert len(decided) == 1

@@ -16,11 +16,11 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.persistence.database import create_engine, create_session_factory
-from adapters.persistence.idempotency import IdempotencyKeyLost
 from adapters.persistence.tables import audit_log, idempotency_keys
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork, unit_of_work_factory
 from application.ports.idempotency import (
     IdempotencyKeyInFlight,
+    IdempotencyKeyLost,
     IdempotencyKeyReused,
     IdempotencyKeys,
     IdempotencyScope,

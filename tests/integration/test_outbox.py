@@ -144,7 +144,7 @@ async def test_a_job_enqueued_by_a_rolled_back_unit_of_work_does_not_exist(uow_f
     async with uow_factory() as uow:
         assert await uow.outbox.by_key("k1") is None
         assert await uow.outbox.by_key("k2") is None
-        assert await uow.outbox.jobs_for("dispute:dsp_1") == []
+        assert await uow.outbox.jobs_for(MX, "dispute:dsp_1") == []
     assert await claim(uow_factory, clock, "w1") == []
     assert await enqueue(uow_factory, clock, new_job(clock, "k1")) == [True]  # the key was never used
 
@@ -159,9 +159,9 @@ async def test_jobs_for_lists_a_references_jobs_in_order(uow_factory: UowFactory
         new_job(clock, "a/2", delay=timedelta(hours=1)),
     )
     async with uow_factory() as uow:
-        jobs = await uow.outbox.jobs_for("dispute:dsp_1")
+        jobs = await uow.outbox.jobs_for(MX, "dispute:dsp_1")
         assert [job.idempotency_key for job in jobs] == ["a/1", "a/2"]
-        assert [job.idempotency_key for job in await uow.outbox.jobs_for("dispute:dsp_2")] == ["b/1"]
+        assert [job.idempotency_key for job in await uow.outbox.jobs_for(MX, "dispute:dsp_2")] == ["b/1"]
 
 
 # --------------------------------------------------------------------------- claim, lease, fencing
