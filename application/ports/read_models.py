@@ -1,8 +1,10 @@
 """Read-side ports: lists with keyset pagination, and batch loads for dataloaders.
 
 Queries are scoped by country like everything else; a partner sees only its own orders
-(``seller_id`` filter set from the principal). Cursors are opaque strings built by the
-adapter from the sort key (never offsets), so a page costs the same at any depth.
+(``seller_id`` filter set from the principal), a buyer, seller or courier only the orders
+they are a party to (``application/security/visibility.py``). Cursors are opaque strings
+built by the adapter from the sort key (never offsets), so a page costs the same at any
+depth; a cursor the adapter did not make is an ``InvalidInput`` on the field ``after``.
 """
 
 from __future__ import annotations
@@ -12,13 +14,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, Protocol, TypeVar
 
+from returns.result import Result
+
 from domain.audit import AuditEntry
 from domain.disputes import Dispute
 from domain.disputes.codes import DisputeReason
 from domain.disputes.status import DisputeStatus
 from domain.ledger import Account, LedgerTransaction, Posting
 from domain.orders import Order, OrderStatus
-from domain.shared import CountryCode, Currency
+from domain.shared import CountryCode, Currency, InvalidInput
 
 T = TypeVar("T")
 
@@ -30,6 +34,7 @@ class Page(Generic[T]):
     items: list[T]
     end_cursor: str | None
     has_next_page: bool
+    cursors: tuple[str, ...] = ()  # one per item (the cursor just after it), for Relay edges
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +44,7 @@ class OrderFilter:
     created_before: datetime | None = None
     seller_id: str | None = None  # partners are restricted to their own orders
     buyer_id: str | None = None
+    courier_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +55,9 @@ class DisputeFilter:
     opened_from: datetime | None = None
     evidence_deadline_before: datetime | None = None
     order_ids: frozenset[str] | None = None  # partners: restricted to their orders
-    seller_id: str | None = None
+    seller_id: str | None = None  # the dispute's order's parties (a join on orders)
+    buyer_id: str | None = None
+    courier_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +81,9 @@ class PageRequest:
 
 
 class OrderReads(Protocol):
-    async def list_orders(self, country: CountryCode, where: OrderFilter, page: PageRequest) -> Page[Order]:
+    async def list_orders(
+        self, country: CountryCode, where: OrderFilter, page: PageRequest
+    ) -> Result[Page[Order], InvalidInput]:
         """Newest first, keyset on (created_at, id)."""
         ...
 
@@ -83,7 +93,7 @@ class OrderReads(Protocol):
 class DisputeReads(Protocol):
     async def list_disputes(
         self, country: CountryCode, where: DisputeFilter, page: PageRequest
-    ) -> Page[Dispute]:
+    ) -> Result[Page[Dispute], InvalidInput]:
         """Newest first, keyset on (opened_at, id)."""
         ...
 
@@ -97,7 +107,7 @@ class DisputeReads(Protocol):
 class LedgerReads(Protocol):
     async def postings(
         self, country: CountryCode, account: Account, currency: Currency, page: PageRequest
-    ) -> Page[PostingRecord]:
+    ) -> Result[Page[PostingRecord], InvalidInput]:
         """Newest first, keyset on the posting sequence."""
         ...
 
@@ -111,7 +121,9 @@ class LedgerReads(Protocol):
 class AuditReads(Protocol):
     async def trail(
         self, country: CountryCode, target_type: str, target_id: str, page: PageRequest
-    ) -> Page[AuditEntry]: ...
+    ) -> Result[Page[AuditEntry], InvalidInput]:
+        """Oldest first (the entity's story in order), keyset on the audit sequence."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,9 @@ class Operation(StrEnum):
     DISPUTE_REPLAY = "dispute.replay"
     SAGA_EXECUTE = "saga.execute"
     LEDGER_READ = "ledger.read"
+    EVIDENCE_READ = "evidence.read"
     AUDIT_READ = "audit.read"
+    API_KEY_MANAGE = "api_key.manage"
 
 
 _READS: Final = frozenset({Operation.ORDER_READ, Operation.DISPUTE_READ})
@@ -55,6 +57,7 @@ _L1: Final = _READS | {
     Operation.DISPUTE_SUBMIT_EVIDENCE,
     Operation.DISPUTE_START_REVIEW,
     Operation.LEDGER_READ,
+    Operation.EVIDENCE_READ,
 }
 _L2: Final = _L1 | {Operation.DISPUTE_DECIDE, Operation.DISPUTE_WITHDRAW, Operation.ORDER_TRANSITION}
 _L3: Final = _L2 | {Operation.ORDER_FORCE_COMPLETE, Operation.DISPUTE_REPLAY, Operation.AUDIT_READ}
@@ -65,7 +68,7 @@ PERMISSIONS: Final[dict[Role, frozenset[Operation]]] = {
     Role.L1: _L1,
     Role.L2: _L2,
     Role.L3: _L3,
-    Role.AUDITOR: _READS | {Operation.LEDGER_READ, Operation.AUDIT_READ},
+    Role.AUDITOR: _READS | {Operation.LEDGER_READ, Operation.EVIDENCE_READ, Operation.AUDIT_READ},
     Role.PARTNER: _READS,
     Role.BUYER: _PARTY | {Operation.DISPUTE_OPEN, Operation.DISPUTE_WITHDRAW},
     Role.SELLER: _PARTY,

@@ -1,0 +1,34 @@
+"""Read-side answers about a dispute that are computed, not stored."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+
+from application.saga.scheduling import dispute_reference
+from domain.ledger import Account, LedgerTransaction, Side, TransactionKind
+from domain.shared import Currency, Money
+
+REFUND_KINDS: Final = frozenset(
+    {TransactionKind.REFUND, TransactionKind.PARTIAL_REFUND, TransactionKind.CLAWBACK}
+)
+
+
+def ledger_prefix(dispute_id: str) -> str:
+    """Every ledger key of a dispute's execution starts with this (``dispute:<id>/``)."""
+    return f"{dispute_reference(dispute_id)}/"
+
+
+def amount_refunded(transactions: Iterable[LedgerTransaction], currency: Currency) -> Money:
+    """What went back to the buyer's card so far: the money leaving ``psp:clearing`` in the
+    dispute's refund, partial-refund and clawback transactions (posted only once the
+    provider confirmed the refund)."""
+    clearing = Account.psp_clearing()
+    total = Money.zero(currency)
+    for transaction in transactions:
+        if transaction.kind not in REFUND_KINDS or transaction.currency != currency:
+            continue
+        for posting in transaction.postings:
+            if posting.account == clearing and posting.side is Side.CREDIT:
+                total = total + posting.amount
+    return total
