@@ -6,8 +6,9 @@ Enqueue
     part of the caller's unit of work, so a transaction that rolls back enqueues nothing.
 
 Claim
-    Due jobs are PENDING ones whose ``available_at`` has passed and RUNNING ones whose
-    lease expired (their worker crashed or stalled), oldest ``available_at`` first. On
+    Due jobs are PENDING ones whose ``available_at`` has passed, and RUNNING or WAITING
+    ones whose lease expired (their worker crashed or stalled, or the provider's
+    confirmation did not come by its deadline), oldest ``available_at`` first. On
     PostgreSQL they are selected ``FOR UPDATE SKIP LOCKED``, so concurrent claimers skip
     each other's rows instead of waiting, and at READ COMMITTED a row another claimer
     took and committed meanwhile is re-checked against the condition and dropped. On
@@ -17,8 +18,9 @@ Claim
     the lease, not an open transaction, is what protects the job while it runs.
 
 Fencing
-    ``complete``, ``retry_later`` and ``dead_letter`` are conditional updates ``WHERE id =
-    :id AND fencing_token = :token AND status = 'RUNNING'``; ``False`` means the token is
+    ``await_confirmation``, ``complete``, ``retry_later`` and ``dead_letter`` are
+    conditional updates ``WHERE id = :id AND fencing_token = :token AND status IN
+    ('RUNNING', 'WAITING')``; ``False`` means the token is
     stale (the lease was lost and someone else claimed the job) and nothing was changed.
     ``retry_later`` and ``dead_letter`` append the error to the job's history (read, then
     written back under the same token condition: only the token holder writes it).
@@ -117,6 +119,17 @@ class SqlAlchemyOutbox:
         jobs = [_job(row) for row in rows]
         return sorted(jobs, key=lambda job: (job.available_at, job.id))
 
+    async def await_confirmation(
+        self, job_id: int, fencing_token: int, *, now: datetime, until: datetime
+    ) -> bool:
+        connection = await self._session.connection()
+        result = await connection.execute(
+            outbox_jobs.update()
+            .where(*_held(job_id, fencing_token))
+            .values(status=JobStatus.WAITING.value, lease_until=until, updated_at=now)
+        )
+        return result.rowcount == 1
+
     async def complete(self, job_id: int, fencing_token: int, *, now: datetime) -> bool:
         connection = await self._session.connection()
         result = await connection.execute(
@@ -183,19 +196,23 @@ class SqlAlchemyOutbox:
 def _due(now: datetime, providers: tuple[str, ...] | None) -> ColumnElement[bool]:
     condition = or_(
         and_(_JOBS.status == JobStatus.PENDING.value, _JOBS.available_at <= now),
-        and_(_JOBS.status == JobStatus.RUNNING.value, _JOBS.lease_until < now),
+        and_(_JOBS.status.in_(_LEASED), _JOBS.lease_until < now),
     )
     if providers is not None:
         condition = and_(condition, _JOBS.provider.in_(providers))
     return condition
 
 
+_LEASED = (JobStatus.RUNNING.value, JobStatus.WAITING.value)
+
+
 def _held(job_id: int, fencing_token: int) -> list[ColumnElement[bool]]:
-    """The job, only while ``fencing_token`` is its current token and it is running."""
+    """The job, only while ``fencing_token`` is its current token and it is running or
+    waiting for its provider's confirmation."""
     return [
         _JOBS.id == job_id,
         _JOBS.fencing_token == fencing_token,
-        _JOBS.status == JobStatus.RUNNING.value,
+        _JOBS.status.in_(_LEASED),
     ]
 
 

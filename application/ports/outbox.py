@@ -22,6 +22,7 @@ JsonObject = dict[str, Any]
 class JobStatus(StrEnum):
     PENDING = "PENDING"
     RUNNING = "RUNNING"
+    WAITING = "WAITING"  # the provider accepted; its confirmation (webhook) is awaited
     DONE = "DONE"
     DEAD = "DEAD"  # in the dead-letter queue
     DISCARDED = "DISCARDED"
@@ -84,8 +85,16 @@ class Outbox(Protocol):
         providers: tuple[str, ...] | None = None,
     ) -> list[Job]:
         """Lease up to ``limit`` due jobs: PENDING ones whose ``available_at`` passed and
-        RUNNING ones whose lease expired. Each claim bumps the job's fencing token and
+        RUNNING or WAITING ones whose lease expired. Each claim bumps the job's fencing token and
         attempt count. Uses ``FOR UPDATE SKIP LOCKED`` where the database has it."""
+        ...
+
+    async def await_confirmation(
+        self, job_id: int, fencing_token: int, *, now: datetime, until: datetime
+    ) -> bool:
+        """RUNNING -> WAITING until ``until`` (the confirmation deadline, kept as the lease:
+        a job still waiting then is claimed again and asks the provider again, with the
+        same idempotency key). ``False`` if the token is stale."""
         ...
 
     async def complete(self, job_id: int, fencing_token: int, *, now: datetime) -> bool:

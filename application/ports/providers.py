@@ -36,12 +36,17 @@ class ProviderError(DomainError):
 
 @dataclass(frozen=True, slots=True)
 class ProviderReceipt:
-    """What a provider answered: its own reference for the operation."""
+    """What a provider answered: its own reference for the operation.
+
+    ``confirmed=False`` means *accepted, confirmation to follow*: the provider will send a
+    signed webhook when the operation settles (or fails); until then the step waits.
+    """
 
     provider: str
     operation: str
     idempotency_key: str
     reference: str
+    confirmed: bool = True
 
 
 class PaymentsProvider(Protocol):

@@ -30,7 +30,7 @@ from returns.result import Failure, Result, Success
 from application.audit.trail import record
 from application.context import RequestContext, Services
 from application.errors import PlanDrift
-from application.ports.outbox import Job, JobError
+from application.ports.outbox import Job, JobError, JobStatus
 from application.ports.providers import (
     NotificationsProvider,
     PaymentsProvider,
@@ -80,9 +80,11 @@ class Providers:
 class StepOutcome(StrEnum):
     COMPLETED = "COMPLETED"  # recorded; the next step (if any) is enqueued
     RESOLVED = "RESOLVED"  # the last step: the dispute is resolved
+    AWAITING_CONFIRMATION = "AWAITING_CONFIRMATION"  # accepted; the provider's webhook will settle it
     RETRY_SCHEDULED = "RETRY_SCHEDULED"
     DEAD_LETTERED = "DEAD_LETTERED"
     LEASE_LOST = "LEASE_LOST"  # another worker owns the job now: nothing recorded
+    ALREADY_SETTLED = "ALREADY_SETTLED"  # a confirmation for a step already done (a duplicate)
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +95,7 @@ class SagaRunner:
     rand: Callable[[], float] = lambda: 1.0
     worker_id: str = "worker"
     lease: timedelta = timedelta(seconds=30)
+    confirmation_timeout: timedelta = timedelta(minutes=10)
 
     @property
     def _ctx(self) -> RequestContext:
@@ -131,7 +134,60 @@ class SagaRunner:
         latency_ms = int((time.monotonic() - started) * 1000)
         if isinstance(called, Failure):
             return await self._provider_failed(job, step, called.failure(), latency_ms)
-        return await self._record(job, plan, step, called.unwrap(), latency_ms)
+        receipt = called.unwrap()
+        if receipt is not None and not receipt.confirmed:
+            return await self._await_confirmation(job, step, receipt, latency_ms)
+        return await self._record(job, plan, step, receipt, latency_ms)
+
+    async def confirm(
+        self, idempotency_key: str, *, succeeded: bool, provider_reference: str, detail: str = ""
+    ) -> StepOutcome:
+        """A provider's asynchronous confirmation (from a verified webhook) settles the
+        step it belongs to: success records it exactly as a synchronous answer would; a
+        failure dead-letters it. A confirmation for a settled step changes nothing."""
+        async with self.svc.uow() as uow:
+            job = await uow.outbox.by_key(idempotency_key)
+        if job is None or job.status not in (JobStatus.RUNNING, JobStatus.WAITING):
+            return StepOutcome.ALREADY_SETTLED
+        loaded = await self._plan(job)
+        if isinstance(loaded, Failure):
+            return await self._dead_letter(job, loaded.failure().code, loaded.failure().message)
+        plan, step = loaded.unwrap()
+        if not succeeded:
+            return await self._dead_letter(job, "PROVIDER_DECLINED", detail or "declined by the provider")
+        provider = job.provider
+        receipt = ProviderReceipt(provider, step.kind.value.lower(), idempotency_key, provider_reference)
+        return await self._record(job, plan, step, receipt, 0)
+
+    async def _await_confirmation(
+        self, job: Job, step: ExecutionStep, receipt: ProviderReceipt, latency_ms: int
+    ) -> StepOutcome:
+        now = self.svc.clock.now()
+        async with self.svc.uow() as uow:
+            if not await uow.outbox.await_confirmation(
+                job.id, job.fencing_token, now=now, until=now + self.confirmation_timeout
+            ):
+                return StepOutcome.LEASE_LOST
+            await record(
+                uow,
+                self._ctx,
+                country=job.country,
+                action="provider.call_accepted",
+                target_type="dispute",
+                target_id=str(job.payload.get("dispute_id", job.reference)),
+                at=now,
+                after={
+                    "step": step.name,
+                    "idempotency_key": step.idempotency_key,
+                    "provider": receipt.provider,
+                    "operation": receipt.operation,
+                    "provider_reference": receipt.reference,
+                    "outcome": "ACCEPTED",
+                    "latency_ms": latency_ms,
+                },
+            )
+            await uow.commit()
+        return StepOutcome.AWAITING_CONFIRMATION
 
     # ------------------------------------------------------------------ steps
 
