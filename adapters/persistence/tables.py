@@ -327,3 +327,21 @@ disputes = Table(
         postgresql_where=text(OPEN_DISPUTE_PREDICATE),
     ),
 )
+
+# --- Partner API keys (migration 0005_api_keys) -----------------------------------------
+
+# Only the sha256 of a key is stored. A key id starts with its country (``co_key_...``), so
+# authentication finds the row by ``(country_code, key_id)``, the primary key.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("key_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("partner_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("label", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("key_sha256", String(SHA256_HEX_LENGTH), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("revoked_at", UtcDateTime(), nullable=True),
+    PrimaryKeyConstraint("country_code", "key_id"),
+    Index("ix_api_keys_country_code_partner_id", "country_code", "partner_id"),
+)

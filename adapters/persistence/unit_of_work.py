@@ -21,6 +21,7 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from adapters.persistence.api_keys import SqlAlchemyApiKeyRepository
 from adapters.persistence.audit_log import SqlAlchemyAuditLog
 from adapters.persistence.disputes import SqlAlchemyDisputeRepository
 from adapters.persistence.idempotency import SqlAlchemyIdempotencyKeys
@@ -39,6 +40,7 @@ class SqlAlchemyUnitOfWork:
     policies: SqlAlchemyPolicyRepository
     idempotency: SqlAlchemyIdempotencyKeys
     outbox: SqlAlchemyOutbox
+    api_keys: SqlAlchemyApiKeyRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -52,6 +54,7 @@ class SqlAlchemyUnitOfWork:
         self.policies = SqlAlchemyPolicyRepository(session)
         self.idempotency = SqlAlchemyIdempotencyKeys(session)
         self.outbox = SqlAlchemyOutbox(session)
+        self.api_keys = SqlAlchemyApiKeyRepository(session)
 
     @property
     def session(self) -> AsyncSession:

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Protocol, Self
 
+from application.ports.api_keys import ApiKeyRepository
 from application.ports.audit import AuditLog
 from application.ports.disputes import DisputeRepository
 from application.ports.idempotency import IdempotencyKeys
@@ -52,6 +53,9 @@ class UnitOfWork(Protocol):
 
     @property
     def outbox(self) -> Outbox: ...
+
+    @property
+    def api_keys(self) -> ApiKeyRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

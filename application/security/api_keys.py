@@ -1,8 +1,12 @@
 """Partner API keys: shown once, stored only as a hash, one partner and one country each.
 
 A key reads ``sos_<key id>_<secret>``; the database keeps the key id and the sha256 of
-the whole key. Authenticating looks the row up by key id and compares hashes in
-constant time, so neither a database leak nor a timing probe reveals a usable key.
+the whole key. Key ids issued here start with the key's country (``co_key_...``), so the
+lookup of a key knows its country before it knows anything else: the row is found by
+``(country_code, key_id)`` like every other row, and the database's row-level security
+can be told which country the lookup reads. Authenticating looks the row up by key id and
+compares hashes in constant time, so neither a database leak nor a timing probe reveals a
+usable key.
 """
 
 from __future__ import annotations
@@ -10,37 +14,40 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import ClassVar, Protocol
+from typing import ClassVar, Final
 
 from returns.result import Failure, Result, Success
 
-from application.security.principal import Principal, Role
-from domain.shared import CountryCode, DomainError
+from application.audit.trail import record as audit_record
+from application.context import RequestContext, Services
+from application.errors import NotFound
+from application.ports.api_keys import ApiKeyRecord, ApiKeyRepository
+from application.security.principal import Forbidden, Operation, Principal, Role, authorize
+from domain.shared import CountryCode, DomainError, InvalidInput
 
 PREFIX = "sos"
+MAX_PARTNER_ID_CHARS: Final = 128
+MAX_LABEL_CHARS: Final = 200
 
-
-@dataclass(frozen=True, slots=True)
-class ApiKeyRecord:
-    key_id: str
-    partner_id: str
-    country: CountryCode
-    key_sha256: str
-    label: str
-    created_at: datetime
-    revoked_at: datetime | None = None
-
-
-class ApiKeyRepository(Protocol):
-    async def add(self, record: ApiKeyRecord) -> None: ...
-
-    async def get(self, key_id: str) -> ApiKeyRecord | None:
-        """By key id across countries: the key itself says which country it serves."""
-        ...
-
-    async def revoke(self, key_id: str, at: datetime) -> bool: ...
+__all__ = [
+    "ApiKeyRecord",
+    "ApiKeyRepository",
+    "InvalidApiKey",
+    "IssueApiKey",
+    "IssuedApiKey",
+    "authenticate",
+    "country_of_key_id",
+    "hash_key",
+    "issue_api_key",
+    "key_id_of",
+    "new_key",
+    "new_key_id",
+    "principal_for",
+    "record_for",
+    "revoke_api_key",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +101,110 @@ async def authenticate(keys: ApiKeyRepository, raw: str) -> Result[Principal, In
         hmac.compare_digest(hash_key(raw), hash_key(raw[::-1]))  # same work on a miss
         return Failure(InvalidApiKey())
     return principal_for(record, raw)
+
+
+# ----------------------------------------------------------------------------- key ids
+
+
+def new_key_id(country: CountryCode, unique: str) -> str:
+    """``<country, lower case>_<unique>``, e.g. ``co_key_0193...``."""
+    return f"{country.value.lower()}_{unique}"
+
+
+def country_of_key_id(key_id: str) -> CountryCode | None:
+    head, separator, _ = key_id.partition("_")
+    if not separator or len(head) != 2 or not head.islower():
+        return None
+    return CountryCode.parse(head).value_or(None)
+
+
+# ----------------------------------------------------------------------------- use cases
+
+
+@dataclass(frozen=True, slots=True)
+class IssueApiKey:
+    partner_id: str
+    country: CountryCode
+    label: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedApiKey:
+    """The stored record, and the key itself: shown once, never stored."""
+
+    record: ApiKeyRecord
+    raw_key: str
+
+
+def _partner_problem(partner_id: str) -> InvalidInput | None:
+    if not partner_id or len(partner_id) > MAX_PARTNER_ID_CHARS or not partner_id.isprintable():
+        return InvalidInput("partner_id", f"must be 1..{MAX_PARTNER_ID_CHARS} printable characters")
+    if partner_id.strip() != partner_id or " " in partner_id:
+        return InvalidInput("partner_id", "must not contain spaces")
+    return None
+
+
+async def issue_api_key(
+    svc: Services, ctx: RequestContext, cmd: IssueApiKey
+) -> Result[IssuedApiKey, Forbidden | InvalidInput]:
+    """A new key for one partner in one country (audited as ``api_key.created``)."""
+    allowed = authorize(ctx.principal, Operation.API_KEY_MANAGE, cmd.country)
+    if isinstance(allowed, Failure):
+        return allowed
+    problem = _partner_problem(cmd.partner_id)
+    if problem is None and len(cmd.label) > MAX_LABEL_CHARS:
+        problem = InvalidInput("label", f"must be at most {MAX_LABEL_CHARS} characters")
+    if problem is not None:
+        return Failure(problem)
+    now = svc.clock.now()
+    key_id = new_key_id(cmd.country, svc.ids.new_id("key"))
+    raw = new_key(key_id)
+    stored = record_for(
+        raw, key_id=key_id, partner_id=cmd.partner_id, country=cmd.country, label=cmd.label.strip(), now=now
+    )
+    async with svc.uow() as uow:
+        await uow.api_keys.add(stored)
+        await audit_record(
+            uow,
+            ctx,
+            country=cmd.country,
+            action="api_key.created",
+            target_type="api_key",
+            target_id=key_id,
+            at=now,
+            after={"partner_id": stored.partner_id, "label": stored.label},
+        )
+        await uow.commit()
+    return Success(IssuedApiKey(stored, raw))
+
+
+async def revoke_api_key(
+    svc: Services, ctx: RequestContext, key_id: str
+) -> Result[ApiKeyRecord, Forbidden | NotFound]:
+    """Revoke a key at once (audited as ``api_key.revoked``); revoking it again changes nothing."""
+    country = country_of_key_id(key_id)
+    if country is None:
+        return Failure(NotFound("api_key", key_id[:200]))
+    allowed = authorize(ctx.principal, Operation.API_KEY_MANAGE, country)
+    if isinstance(allowed, Failure):
+        return allowed
+    now = svc.clock.now()
+    async with svc.uow() as uow:
+        stored = await uow.api_keys.get(key_id)
+        if stored is None:
+            return Failure(NotFound("api_key", key_id))
+        if not await uow.api_keys.revoke(key_id, now):
+            return Success(stored)  # already revoked
+        await audit_record(
+            uow,
+            ctx,
+            country=country,
+            action="api_key.revoked",
+            target_type="api_key",
+            target_id=key_id,
+            at=now,
+            before={"revoked": False},
+            after={"revoked": True, "partner_id": stored.partner_id},
+        )
+        await uow.commit()
+    return Success(replace(stored, revoked_at=now))

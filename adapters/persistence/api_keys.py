@@ -1,0 +1,98 @@
+"""``ApiKeyRepository`` on SQLAlchemy Core, and the authenticator the HTTP app is given.
+
+A key id begins with its country (``co_key_...``, see ``application/security/api_keys``),
+so ``get`` is a primary-key lookup ``(country_code, key_id)`` in that country; an id that
+names no country finds nothing. Rows never leave this module. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from returns.result import Result
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from adapters.persistence.tables import api_keys
+from application.ports.api_keys import ApiKeyRecord
+from application.security.api_keys import InvalidApiKey, authenticate, country_of_key_id
+from application.security.principal import Principal
+from domain.shared import CountryCode
+
+
+class SqlAlchemyApiKeyRepository:
+    """``ApiKeyRepository`` inside a session (a unit of work's, or a read-only one)."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, record: ApiKeyRecord) -> None:
+        if country_of_key_id(record.key_id) != record.country:
+            raise ValueError(f"key id {record.key_id!r} does not begin with its country {record.country}")
+        await self._session.execute(
+            insert(api_keys).values(
+                country_code=record.country.value,
+                key_id=record.key_id,
+                partner_id=record.partner_id,
+                label=record.label,
+                key_sha256=record.key_sha256,
+                created_at=record.created_at,
+                revoked_at=record.revoked_at,
+            )
+        )
+
+    async def get(self, key_id: str) -> ApiKeyRecord | None:
+        country = country_of_key_id(key_id)
+        if country is None:
+            return None
+        row = (
+            await self._session.execute(
+                select(api_keys).where(api_keys.c.country_code == country.value, api_keys.c.key_id == key_id)
+            )
+        ).first()
+        return None if row is None else _record(row._mapping)
+
+    async def revoke(self, key_id: str, at: datetime) -> bool:
+        country = country_of_key_id(key_id)
+        if country is None:
+            return False
+        result = await self._session.execute(
+            update(api_keys)
+            .where(
+                api_keys.c.country_code == country.value,
+                api_keys.c.key_id == key_id,
+                api_keys.c.revoked_at.is_(None),
+            )
+            .values(revoked_at=at)
+        )
+        return isinstance(result, CursorResult) and result.rowcount == 1
+
+
+def _record(values: Any) -> ApiKeyRecord:
+    return ApiKeyRecord(
+        key_id=str(values["key_id"]),
+        partner_id=str(values["partner_id"]),
+        country=CountryCode(str(values["country_code"])),
+        key_sha256=str(values["key_sha256"]),
+        label=str(values["label"]),
+        created_at=values["created_at"],
+        revoked_at=values["revoked_at"],
+    )
+
+
+def api_key_authenticator(
+    session_factory: async_sessionmaker[AsyncSession],
+) -> Callable[[str], Awaitable[Result[Principal, InvalidApiKey]]]:
+    """Checks a raw key in a short read-only session of its own (for the HTTP app)."""
+
+    async def check(raw_key: str) -> Result[Principal, InvalidApiKey]:
+        async with session_factory() as session:
+            try:
+                return await authenticate(SqlAlchemyApiKeyRepository(session), raw_key)
+            finally:
+                await session.rollback()
+
+    return check

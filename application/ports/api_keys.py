@@ -1,0 +1,34 @@
+"""Partner API key storage port: records keep the key's hash, never the key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from domain.shared import CountryCode
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKeyRecord:
+    key_id: str
+    partner_id: str
+    country: CountryCode
+    key_sha256: str
+    label: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class ApiKeyRepository(Protocol):
+    """Inside a unit of work (or a read-only session for authentication); never commits."""
+
+    async def add(self, record: ApiKeyRecord) -> None: ...
+
+    async def get(self, key_id: str) -> ApiKeyRecord | None:
+        """By key id across countries: the key itself says which country it serves."""
+        ...
+
+    async def revoke(self, key_id: str, at: datetime) -> bool:
+        """Mark an active key revoked; ``False`` if there is no such active key."""
+        ...
