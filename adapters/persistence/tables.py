@@ -207,7 +207,9 @@ outbox_jobs = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("completed_at", UtcDateTime(), nullable=True),
-    CheckConstraint("status IN ('PENDING', 'RUNNING', 'DONE', 'DEAD', 'DISCARDED')", name="status_known"),
+    CheckConstraint(
+        "status IN ('PENDING', 'RUNNING', 'WAITING', 'DONE', 'DEAD', 'DISCARDED')", name="status_known"
+    ),
     CheckConstraint("attempts >= 0", name="attempts_not_negative"),
     CheckConstraint("max_attempts >= 1", name="max_attempts_positive"),
     CheckConstraint("fencing_token >= 0", name="fencing_token_not_negative"),
