@@ -20,6 +20,7 @@ from returns.result import Failure, Result, Success
 
 from application.security.principal import Principal, Role
 from domain.shared import CountryCode, DomainError
+from interfaces.settings import Settings
 
 ISSUER: Final = "supportos"
 AUDIENCE: Final = "supportos-api"
@@ -27,6 +28,7 @@ TOKEN_ROLES: Final = frozenset(
     {Role.L1, Role.L2, Role.L3, Role.AUDITOR, Role.BUYER, Role.SELLER, Role.COURIER}
 )
 LEEWAY: Final = timedelta(seconds=30)
+MAX_SUBJECT_CHARS: Final = 128  # the audit log keeps actor ids of up to 200 characters
 
 Algorithm = Literal["HS256", "RS256"]
 
@@ -76,6 +78,22 @@ class TokenKeys:
     def signing_key(self) -> Any:
         return self.secret if self.algorithm == "HS256" else self.private_key_pem
 
+    @staticmethod
+    def from_settings(settings: Settings, *, private_key_file: Path | None = None) -> TokenKeys:
+        """The service's verification keys (``SUPPORTOS_JWT_*``); minting with RS256 also
+        needs the private key, which the service itself never holds."""
+        keys = TokenKeys.from_files(
+            settings.jwt_algorithm,
+            secret=settings.jwt_secret.get_secret_value() if settings.jwt_algorithm == "HS256" else None,
+            public_key_file=settings.jwt_public_key_file,
+            jwks_file=settings.jwt_jwks_file,
+        )
+        if private_key_file is None:
+            return keys
+        return TokenKeys(
+            keys.algorithm, keys.secret, keys.public_key_pem, keys.jwks, private_key_file.read_text()
+        )
+
 
 def mint_token(
     keys: TokenKeys,
@@ -120,6 +138,8 @@ def _principal(claims: dict[str, Any]) -> Result[Principal, Unauthenticated]:
     subject, role_name, countries = claims.get("sub"), claims.get("role"), claims.get("countries")
     if not isinstance(subject, str) or not subject.strip():
         return Failure(Unauthenticated("blank subject"))
+    if len(subject) > MAX_SUBJECT_CHARS or not subject.isprintable():
+        return Failure(Unauthenticated("subject too long or not printable"))
     if not isinstance(role_name, str) or role_name not in Role.__members__:
         return Failure(Unauthenticated(f"unknown role {role_name!r}"))
     role = Role(role_name)

@@ -12,15 +12,18 @@ from dependency_injector import containers, providers
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.persistence.api_keys import api_key_authenticator
 from adapters.persistence.audit_cli import run_audit_verify
 from adapters.persistence.database import create_engine, create_session_factory
 from adapters.persistence.migrate import current_revision, head_revision, upgrade_to_head
+from adapters.persistence.read_models import read_models
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork, unit_of_work_factory
 from adapters.providers.sandbox import SandboxNotifications, SandboxPayments
 from adapters.system import SystemClock, TimeOrderedIds
 from application.context import Services
 from application.demo.seed import failing_demo_orders
 from application.saga.executor import Providers
+from interfaces.graphql.context import ApiDependencies
 from interfaces.http.app import create_app
 from interfaces.settings import Settings, get_settings
 
@@ -34,6 +37,23 @@ def _uow_factory(engine: AsyncEngine) -> Callable[[], SqlAlchemyUnitOfWork]:
     return unit_of_work_factory(create_session_factory(engine))
 
 
+def _read_engine(settings: Settings, engine: AsyncEngine) -> AsyncEngine:
+    """Reads outside units of work (the GraphQL read side, API-key checks). On an SQLite file:
+    a second engine whose transactions ``BEGIN DEFERRED``, so readers never take the write
+    lock (WAL lets them read while a writer writes). Otherwise: the same engine and pool."""
+    if engine.dialect.name != "sqlite" or settings.sqlite_path is None:
+        return engine
+    return create_engine(settings.database_url, sqlite_begin="DEFERRED")
+
+
+def _api(services: Services, read_engine: AsyncEngine) -> ApiDependencies:
+    return ApiDependencies(
+        services=services,
+        reads=read_models(read_engine),
+        authenticate_api_key=api_key_authenticator(create_session_factory(read_engine)),
+    )
+
+
 class Container(containers.DeclarativeContainer):
     settings: providers.Provider[Settings] = providers.Singleton(get_settings)
     engine: providers.Provider[AsyncEngine] = providers.Singleton(_engine, settings=settings)
@@ -45,7 +65,13 @@ class Container(containers.DeclarativeContainer):
     services: providers.Provider[Services] = providers.Singleton(
         Services, uow=uow_factory, clock=clock, ids=ids
     )
-    http_app: providers.Provider[FastAPI] = providers.Singleton(create_app, settings=settings)
+    read_engine: providers.Provider[AsyncEngine] = providers.Singleton(
+        _read_engine, settings=settings, engine=engine
+    )
+    api: providers.Provider[ApiDependencies] = providers.Singleton(
+        _api, services=services, read_engine=read_engine
+    )
+    http_app: providers.Provider[FastAPI] = providers.Singleton(create_app, settings=settings, api=api)
 
 
 def build_container(settings: Settings | None = None) -> Container:
@@ -54,6 +80,14 @@ def build_container(settings: Settings | None = None) -> Container:
     if settings is not None:
         container.settings.override(providers.Object(settings))
     return container
+
+
+async def dispose_engines(container: Container) -> None:
+    """Close the pools the container opened (tests, and tools that build a container)."""
+    engine, read_engine = container.engine(), container.read_engine()
+    if read_engine is not engine:
+        await read_engine.dispose()
+    await engine.dispose()
 
 
 async def migrate_database(settings: Settings) -> tuple[str | None, str | None]:

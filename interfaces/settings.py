@@ -19,6 +19,7 @@ MIN_PRODUCTION_SECRET_LENGTH: Final = 32
 
 Environment = Literal["development", "production"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+JwtAlgorithm = Literal["HS256", "RS256"]
 
 
 class Settings(BaseSettings):
@@ -36,12 +37,26 @@ class Settings(BaseSettings):
     environment: Environment = "development"
     log_level: LogLevel = "INFO"
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_algorithm: JwtAlgorithm = "HS256"
+    jwt_public_key_file: Path | None = None  # RS256: one PEM public key
+    jwt_jwks_file: Path | None = None  # RS256: a JWKS document (keys chosen by ``kid``)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
     @model_validator(mode="after")
+    def _rs256_needs_a_public_key(self) -> Self:
+        if self.jwt_algorithm == "RS256":
+            given = [f for f in (self.jwt_public_key_file, self.jwt_jwks_file) if f is not None]
+            if len(given) != 1:
+                raise ValueError(
+                    "SUPPORTOS_JWT_ALGORITHM=RS256 needs exactly one of "
+                    "SUPPORTOS_JWT_PUBLIC_KEY_FILE or SUPPORTOS_JWT_JWKS_FILE"
+                )
+        return self
+
+    @model_validator(mode="after")
     def _production_needs_a_real_secret(self) -> Self:
-        if self.is_production:
+        if self.is_production and self.jwt_algorithm == "HS256":
             secret = self.jwt_secret.get_secret_value()
             if secret == DEV_JWT_SECRET:
                 raise ValueError(

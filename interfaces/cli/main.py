@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from interfaces.cli import database, demo, serve
+from interfaces.cli import credentials, database, demo, schema, serve
 
 app = typer.Typer(
     name="supportos",
@@ -31,6 +31,9 @@ app.command(name="serve")(serve.serve)
 app.command(name="migrate")(database.migrate)
 app.command(name="audit-verify")(database.audit_verify)
 app.command(name="seed-demo")(demo.seed_demo)
+app.command(name="token")(credentials.token)
+app.add_typer(credentials.apikey, name="apikey")
+app.command(name="schema")(schema.schema)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,29 +1,59 @@
-"""The root GraphQL schema. Feature packages (``interfaces/graphql/<feature>/``) merge in here.
+"""The root GraphQL schema: the feature packages (``interfaces/graphql/<feature>/``) merged.
 
-Limits are on by default: query depth, token count and aliases are capped, and
-unexpected errors are masked (expected errors are values in result unions).
+Limits are on by default: query depth, token count and aliases are capped, and are
+checked while the document is parsed and validated, before any resolver runs.
+Unexpected errors (exceptions in resolvers) are masked and logged with the request id;
+expected errors are values in result unions. In production introspection is refused and
+field suggestions are off; the SDL is committed at ``docs/schema.graphql``.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from pathlib import Path
 from typing import Final
 
 import strawberry
-from strawberry.extensions import MaskErrors, MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from graphql.error import GraphQLError
+from graphql.validation import NoSchemaIntrospectionCustomRule
+from strawberry.extensions import (
+    AddValidationRules,
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    QueryDepthLimiter,
+    SchemaExtension,
+)
+from strawberry.schema.config import StrawberryConfig
+from strawberry.tools import merge_types
+from strawberry.types import ExecutionContext
 
+from interfaces.graphql.audit.queries import AuditQueries
+from interfaces.graphql.common import SCALAR_MAP
+from interfaces.graphql.context import GraphQLContext
+from interfaces.graphql.disputes.mutations import DisputeMutations
+from interfaces.graphql.disputes.queries import DisputeQueries
+from interfaces.graphql.errors import ERROR_TYPES
+from interfaces.graphql.ledger.queries import LedgerQueries
+from interfaces.graphql.orders.mutations import OrderMutations
+from interfaces.graphql.orders.queries import OrderQueries
 from interfaces.version import supportos_version
 
 MAX_QUERY_DEPTH: Final = 12
 MAX_TOKENS: Final = 2_000
 MAX_ALIASES: Final = 30
+SDL_PATH: Final = Path(__file__).resolve().parents[2] / "docs" / "schema.graphql"
+
+logger = logging.getLogger("supportos.graphql")
 
 
 def resolve_version() -> str:
     return supportos_version()
 
 
-@strawberry.type(description="Entry point for reads.")
-class Query:
+@strawberry.type(description="Service metadata (the one field that needs neither credentials nor a country).")
+class MetaQueries:
     # `field(resolver=..., description=...)` keeps the resolver typed under mypy --strict;
     # the decorator form with keyword arguments is typed as returning Any.
     version: str = strawberry.field(
@@ -31,13 +61,73 @@ class Query:
     )
 
 
-schema: Final = strawberry.Schema(
-    query=Query,
+Query = merge_types("Query", (MetaQueries, OrderQueries, DisputeQueries, LedgerQueries, AuditQueries))
+Mutation = merge_types("Mutation", (DisputeMutations, OrderMutations))
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """Errors raised while executing a field (they have a path) are bugs or faults: mask
+    them. Parse, validation and input-coercion errors (no path) are the caller's: keep them."""
+    return error.path is not None
+
+
+class MaskUnexpectedErrors(MaskErrors):
+    """``MaskErrors`` that logs what it masks, with the request id (the answer carries none)."""
+
+    def __init__(self) -> None:
+        super().__init__(should_mask_error=is_unexpected, error_message="Unexpected error.")
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        context = self.execution_context.context
+        request_id = context.request_id if isinstance(context, GraphQLContext) else "-"
+        logger.error(
+            "unexpected error in %s (request %s)",
+            ".".join(str(part) for part in error.path or ()),
+            request_id,
+            exc_info=error.original_error or error,
+        )
+        return super().anonymise_error(error)
+
+
+class SupportOsSchema(strawberry.Schema):
+    """Strawberry's schema, logging the caller's mistakes (parse, validation, input errors)
+    at INFO instead of ERROR; unexpected errors are logged once, by ``MaskUnexpectedErrors``."""
+
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        for error in errors:
+            if not is_unexpected(error):
+                logger.info("rejected GraphQL request: %s", error.message)
+
+
+def _extensions(*, introspection: bool) -> list[type[SchemaExtension] | Callable[[], SchemaExtension]]:
     # factories, so that every request gets fresh extension instances
-    extensions=[
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         lambda: QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
-        MaskErrors,
-    ],
-)
+    ]
+    if not introspection:
+        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
+    extensions.append(MaskUnexpectedErrors)
+    return extensions
+
+
+def build_schema(*, production: bool = False) -> SupportOsSchema:
+    """The schema; in production without introspection and without field suggestions."""
+    return SupportOsSchema(
+        query=Query,
+        mutation=Mutation,
+        types=ERROR_TYPES,
+        extensions=_extensions(introspection=not production),
+        config=StrawberryConfig(scalar_map=SCALAR_MAP, disable_field_suggestions=production),
+    )
+
+
+schema: Final = build_schema()
+"""The development schema (the SDL in ``docs/schema.graphql`` is printed from it)."""
+
+
+def sdl() -> str:
+    return schema.as_str() + "\n"

@@ -1,20 +1,75 @@
 """The FastAPI application factory: ``/healthz`` and ``/graphql``.
 
 This module never imports adapters; the composition root
-(``interfaces/container.py``) builds the app and hands it what it needs.
+(``interfaces/container.py``) builds the app and hands it what it needs: the settings,
+and the services and read models behind the API (``ApiDependencies``, typed by
+application ports). Without them the app still serves ``/healthz`` and the ``version``
+field (useful for smoke tests); every other field then fails as an unexpected error.
+
+Every response carries ``X-Request-Id`` (the caller's, if sane, else a new one); the same
+id is in the audit entries and the logs the request produces. Request bodies above 1 MiB
+are refused with 413 before they are read.
 """
 
 from __future__ import annotations
 
+from typing import Final
+
 from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.fastapi import GraphQLRouter
 
-from interfaces.graphql.schema import schema
+from interfaces.auth import TokenKeys
+from interfaces.graphql.context import (
+    REQUEST_ID_HEADER,
+    ApiDependencies,
+    GraphQLContext,
+    make_context_getter,
+    request_id_from,
+)
+from interfaces.graphql.schema import build_schema
 from interfaces.settings import Settings
 from interfaces.version import supportos_version
 
+MAX_BODY_BYTES: Final = 1024 * 1024
 
-def create_app(settings: Settings) -> FastAPI:
+
+class RequestIdAndSizeLimit:
+    """Pure ASGI middleware: request id in and out, and a cap on the declared body size."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        self._app = app
+        self._max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self._app(scope, receive, send)
+            return
+        headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
+        request_id = request_id_from(headers.get(REQUEST_ID_HEADER))
+        scope.setdefault("state", {})["request_id"] = request_id
+        raw_id = request_id.encode("latin-1")
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", raw_id)]
+            await send(message)
+
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._max_body_bytes:
+            await send_with_id(
+                {
+                    "type": "http.response.start",
+                    "status": 413,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
+            await send_with_id({"type": "http.response.body", "body": b'{"detail":"request body too large"}'})
+            return
+        await self._app(scope, receive, send_with_id)
+
+
+def create_app(settings: Settings, api: ApiDependencies | None = None) -> FastAPI:
     app = FastAPI(
         title="Support OS",
         version=supportos_version(),
@@ -23,14 +78,16 @@ def create_app(settings: Settings) -> FastAPI:
         openapi_url=None if settings.is_production else "/openapi.json",
     )
     app.state.settings = settings
+    app.add_middleware(RequestIdAndSizeLimit)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    graphql_router: GraphQLRouter[object, None] = GraphQLRouter(
-        schema,
+    graphql_router: GraphQLRouter[GraphQLContext, None] = GraphQLRouter(
+        build_schema(production=settings.is_production),
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
+        context_getter=make_context_getter(api, TokenKeys.from_settings(settings)),
     )
     app.include_router(graphql_router, prefix="/graphql")
     return app

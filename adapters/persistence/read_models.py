@@ -1,0 +1,420 @@
+"""The read side on SQLAlchemy Core: keyset-paginated lists and batch loads for dataloaders.
+
+Every query filters by country first (``WHERE country_code = :country AND ...``), so it is
+served by an index that starts with ``country_code`` and can never return a row of another
+country, whatever ids it is given. A batch (``get_many``, ``by_order_ids``,
+``transactions_by_prefix``) is one statement for all its keys (two for ledger
+transactions: their rows, then all their postings), never one per key.
+
+Cursors are opaque: URL-safe base64 of ``[list kind, sort key...]``. A page asks for one
+row more than it returns to know whether another page follows. A cursor made for another
+list, or not made here at all, is ``InvalidInput("after", ...)``, never an exception.
+
+Reads run on their own connections (``engine.connect()``), outside any unit of work; on
+SQLite the composition root hands in an engine whose transactions ``BEGIN DEFERRED``, so
+readers never take the write lock. Rows never leave this module: the mappers of
+``adapters/persistence/mappers.py`` rebuild domain objects.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any, Final, TypeVar
+
+from returns.result import Failure, Result, Success
+from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.persistence.audit_log import row_to_entry
+from adapters.persistence.mappers import dispute_from_row, order_from_row
+from adapters.persistence.tables import audit_log, disputes, ledger_postings, ledger_transactions, orders
+from application.ports.read_models import (
+    DisputeFilter,
+    OrderFilter,
+    Page,
+    PageRequest,
+    PostingRecord,
+    ReadModels,
+)
+from domain.audit import AuditEntry
+from domain.disputes import Dispute
+from domain.ledger import Account, LedgerTransaction, Posting, Side, TransactionKind
+from domain.orders import Order
+from domain.shared import CountryCode, Currency, InvalidInput, Money
+
+T = TypeVar("T")
+
+_MAX_CODE_POINT: Final = 0x10FFFF
+_BAD_CURSOR: Final = "is not a cursor of this list (use the endCursor of the previous page)"
+
+
+# ----------------------------------------------------------------------------- cursors
+
+
+def encode_cursor(kind: str, *key: str | int) -> str:
+    raw = json.dumps([kind, *key], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(kind: str, cursor: str, shape: tuple[type, ...]) -> list[Any] | None:
+    """The sort key in ``cursor`` if it was made for ``kind`` with values of ``shape``."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode("ascii")))
+    except (ValueError, binascii.Error, UnicodeError):
+        return None
+    if not isinstance(decoded, list) or len(decoded) != len(shape) + 1 or decoded[0] != kind:
+        return None
+    values = decoded[1:]
+    if not all(type(value) is expected for value, expected in zip(values, shape, strict=True)):
+        return None
+    return values
+
+
+def _moment(text: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _page(rows: Sequence[T], page: PageRequest, cursor_of: Callable[[T], str]) -> Page[T]:
+    items = list(rows[: page.first])
+    cursors = tuple(cursor_of(item) for item in items)
+    return Page(
+        items=items,
+        end_cursor=cursors[-1] if cursors else page.after,
+        has_next_page=len(rows) > page.first,
+        cursors=cursors,
+    )
+
+
+def _bad_cursor() -> Failure[InvalidInput]:
+    return Failure(InvalidInput("after", _BAD_CURSOR))
+
+
+def _distinct(ids: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(ids))
+
+
+# ----------------------------------------------------------------------------- orders
+
+
+class SqlAlchemyOrderReads:
+    """``OrderReads``: newest first, keyset on ``(created_at, id)``."""
+
+    KIND: Final = "orders"
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def list_orders(
+        self, country: CountryCode, where: OrderFilter, page: PageRequest
+    ) -> Result[Page[Order], InvalidInput]:
+        page = page.clamped()
+        c = orders.c
+        conditions: list[ColumnElement[bool]] = [c.country_code == country.value]
+        if where.statuses:
+            conditions.append(c.status.in_(sorted(s.value for s in where.statuses)))
+        if where.created_from is not None:
+            conditions.append(c.created_at >= where.created_from)
+        if where.created_before is not None:
+            conditions.append(c.created_at < where.created_before)
+        for column, value in ((c.seller_id, where.seller_id), (c.buyer_id, where.buyer_id)):
+            if value is not None:
+                conditions.append(column == value)
+        if where.courier_id is not None:
+            conditions.append(c.courier_id == where.courier_id)
+        if page.after is not None:
+            key = decode_cursor(self.KIND, page.after, (str, str))
+            moment = None if key is None else _moment(key[0])
+            if key is None or moment is None:
+                return _bad_cursor()
+            conditions.append(or_(c.created_at < moment, and_(c.created_at == moment, c.id < key[1])))
+        query = (
+            select(orders).where(*conditions).order_by(c.created_at.desc(), c.id.desc()).limit(page.first + 1)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        found = [order_from_row(row._mapping) for row in rows]
+        return Success(_page(found, page, lambda o: encode_cursor(self.KIND, o.created_at.isoformat(), o.id)))
+
+    async def get_many(self, country: CountryCode, ids: Sequence[str]) -> dict[str, Order]:
+        wanted = _distinct(ids)
+        if not wanted:
+            return {}
+        query = select(orders).where(orders.c.country_code == country.value, orders.c.id.in_(wanted))
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return {order.id: order for order in (order_from_row(row._mapping) for row in rows)}
+
+
+# ----------------------------------------------------------------------------- disputes
+
+
+class SqlAlchemyDisputeReads:
+    """``DisputeReads``: newest first, keyset on ``(opened_at, id)``."""
+
+    KIND: Final = "disputes"
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def list_disputes(
+        self, country: CountryCode, where: DisputeFilter, page: PageRequest
+    ) -> Result[Page[Dispute], InvalidInput]:
+        page = page.clamped()
+        d = disputes.c
+        conditions: list[ColumnElement[bool]] = [d.country_code == country.value]
+        if where.statuses:
+            conditions.append(d.status.in_(sorted(s.value for s in where.statuses)))
+        if where.reasons:
+            conditions.append(d.reason.in_(sorted(r.value for r in where.reasons)))
+        if where.opened_before is not None:
+            conditions.append(d.opened_at < where.opened_before)
+        if where.opened_from is not None:
+            conditions.append(d.opened_at >= where.opened_from)
+        if where.evidence_deadline_before is not None:
+            conditions.append(d.evidence_deadline < where.evidence_deadline_before)
+        if where.order_ids is not None:
+            conditions.append(d.order_id.in_(sorted(where.order_ids)))
+        if page.after is not None:
+            key = decode_cursor(self.KIND, page.after, (str, str))
+            moment = None if key is None else _moment(key[0])
+            if key is None or moment is None:
+                return _bad_cursor()
+            conditions.append(or_(d.opened_at < moment, and_(d.opened_at == moment, d.id < key[1])))
+        query: Select[Any] = select(*disputes.c)
+        parties = [
+            (orders.c.seller_id, where.seller_id),
+            (orders.c.buyer_id, where.buyer_id),
+            (orders.c.courier_id, where.courier_id),
+        ]
+        if any(value is not None for _, value in parties):
+            # The parties are the order's: join it (same country, so the same shard).
+            query = query.select_from(
+                disputes.join(
+                    orders, and_(orders.c.country_code == d.country_code, orders.c.id == d.order_id)
+                )
+            )
+            conditions.append(orders.c.country_code == country.value)
+            conditions.extend(column == value for column, value in parties if value is not None)
+        query = query.where(*conditions).order_by(d.opened_at.desc(), d.id.desc()).limit(page.first + 1)
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        found = [dispute_from_row(row._mapping) for row in rows]
+        return Success(_page(found, page, lambda x: encode_cursor(self.KIND, x.opened_at.isoformat(), x.id)))
+
+    async def get_many(self, country: CountryCode, ids: Sequence[str]) -> dict[str, Dispute]:
+        wanted = _distinct(ids)
+        if not wanted:
+            return {}
+        query = select(disputes).where(disputes.c.country_code == country.value, disputes.c.id.in_(wanted))
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return {dispute.id: dispute for dispute in (dispute_from_row(row._mapping) for row in rows)}
+
+    async def by_order_ids(self, country: CountryCode, order_ids: Sequence[str]) -> dict[str, list[Dispute]]:
+        wanted = _distinct(order_ids)
+        if not wanted:
+            return {}
+        d = disputes.c
+        query = (
+            select(disputes)
+            .where(d.country_code == country.value, d.order_id.in_(wanted))
+            .order_by(d.opened_at, d.id)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        grouped: dict[str, list[Dispute]] = {order_id: [] for order_id in wanted}
+        for row in rows:
+            dispute = dispute_from_row(row._mapping)
+            grouped[dispute.order_id].append(dispute)
+        return grouped
+
+
+# ----------------------------------------------------------------------------- ledger
+
+
+def prefix_upper_bound(prefix: str) -> str | None:
+    """The smallest string greater than every string that starts with ``prefix``."""
+    stem = prefix
+    while stem:
+        nxt = ord(stem[-1]) + 1
+        if 0xD800 <= nxt <= 0xDFFF:  # surrogates are not encodable; skip the block
+            nxt = 0xE000
+        if nxt <= _MAX_CODE_POINT:
+            return stem[:-1] + chr(nxt)
+        stem = stem[:-1]
+    return None
+
+
+class SqlAlchemyLedgerReads:
+    """``LedgerReads``: an account's postings (newest first) and transactions by key prefix."""
+
+    KIND: Final = "postings"
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def postings(
+        self, country: CountryCode, account: Account, currency: Currency, page: PageRequest
+    ) -> Result[Page[PostingRecord], InvalidInput]:
+        page = page.clamped()
+        p, t = ledger_postings.c, ledger_transactions.c
+        conditions: list[ColumnElement[bool]] = [
+            p.country_code == country.value,
+            p.account == account.name,
+            p.currency == currency.code,
+        ]
+        if page.after is not None:
+            key = decode_cursor(self.KIND, page.after, (int,))
+            if key is None:
+                return _bad_cursor()
+            conditions.append(p.id < key[0])
+        query = (
+            select(p.id, p.side, p.amount_minor, t.idempotency_key, t.kind, t.created_at)
+            .select_from(
+                ledger_postings.join(
+                    ledger_transactions,
+                    and_(t.country_code == p.country_code, t.id == p.transaction_id),
+                )
+            )
+            .where(*conditions)
+            .order_by(p.id.desc())
+            .limit(page.first + 1)
+        )
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        records = [
+            PostingRecord(
+                sequence=int(row.id),
+                posting=Posting(account, Side(str(row.side)), Money(int(row.amount_minor), currency)),
+                transaction_key=str(row.idempotency_key),
+                transaction_kind=str(row.kind),
+                recorded_at=row.created_at,
+            )
+            for row in rows
+        ]
+        return Success(_page(records, page, lambda r: encode_cursor(self.KIND, r.sequence)))
+
+    async def transactions_by_prefix(
+        self, country: CountryCode, key_prefixes: Sequence[str]
+    ) -> dict[str, list[LedgerTransaction]]:
+        prefixes = [prefix for prefix in _distinct(key_prefixes) if prefix]
+        if not prefixes:
+            return {}
+        t, p = ledger_transactions.c, ledger_postings.c
+        ranges: list[ColumnElement[bool]] = []
+        for prefix in prefixes:
+            upper = prefix_upper_bound(prefix)
+            bounds = [t.idempotency_key >= prefix] + ([t.idempotency_key < upper] if upper else [])
+            ranges.append(and_(*bounds))
+        async with self._engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(ledger_transactions)
+                    .where(t.country_code == country.value, or_(*ranges))
+                    .order_by(t.id)
+                )
+            ).all()
+            legs: dict[int, list[Any]] = {int(row.id): [] for row in rows}
+            if legs:
+                posting_rows = (
+                    await connection.execute(
+                        select(p.transaction_id, p.account, p.side, p.amount_minor)
+                        .where(p.country_code == country.value, p.transaction_id.in_(list(legs)))
+                        .order_by(p.id)
+                    )
+                ).all()
+                for leg in posting_rows:
+                    legs[int(leg.transaction_id)].append(leg)
+        grouped: dict[str, list[LedgerTransaction]] = {prefix: [] for prefix in prefixes}
+        for row in rows:
+            key = str(row.idempotency_key)
+            transaction: LedgerTransaction | None = None
+            for prefix in prefixes:
+                if key.startswith(prefix):
+                    transaction = transaction or _transaction(row, legs[int(row.id)])
+                    grouped[prefix].append(transaction)
+        return grouped
+
+
+def _transaction(row: Any, legs: Sequence[Any]) -> LedgerTransaction:
+    currency = Currency.of(str(row.currency))
+    return LedgerTransaction(
+        idempotency_key=str(row.idempotency_key),
+        kind=TransactionKind(str(row.kind)),
+        country=CountryCode(str(row.country_code)),
+        currency=currency,
+        postings=tuple(
+            Posting(Account(str(leg.account)), Side(str(leg.side)), Money(int(leg.amount_minor), currency))
+            for leg in legs
+        ),
+        memo=str(row.memo),
+        reverses=None if row.reverses is None else str(row.reverses),
+    )
+
+
+# ----------------------------------------------------------------------------- audit
+
+
+class SqlAlchemyAuditReads:
+    """``AuditReads``: one entity's trail, oldest first, keyset on the audit sequence.
+
+    An entry that no longer reads back (tampered types) is skipped here and left to
+    ``supportos audit-verify``, which reports the first broken link.
+    """
+
+    KIND: Final = "audit"
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def trail(
+        self, country: CountryCode, target_type: str, target_id: str, page: PageRequest
+    ) -> Result[Page[AuditEntry], InvalidInput]:
+        page = page.clamped()
+        a = audit_log.c
+        conditions: list[ColumnElement[bool]] = [
+            a.country_code == country.value,
+            a.target_type == target_type,
+            a.target_id == target_id,
+        ]
+        if page.after is not None:
+            key = decode_cursor(self.KIND, page.after, (int,))
+            if key is None:
+                return _bad_cursor()
+            conditions.append(a.sequence > key[0])
+        query = select(audit_log).where(*conditions).order_by(a.sequence).limit(page.first + 1)
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        paged = _page(rows, page, lambda row: encode_cursor(self.KIND, int(row.sequence)))
+        kept = [
+            (entry, cursor)
+            for entry, cursor in zip((row_to_entry(row) for row in paged.items), paged.cursors, strict=True)
+            if isinstance(entry, AuditEntry)
+        ]
+        return Success(
+            Page(
+                items=[entry for entry, _ in kept],
+                end_cursor=paged.end_cursor,
+                has_next_page=paged.has_next_page,
+                cursors=tuple(cursor for _, cursor in kept),
+            )
+        )
+
+
+def read_models(engine: AsyncEngine) -> ReadModels:
+    """Every read port on one engine (on SQLite, give it ``sqlite_begin="DEFERRED"``)."""
+    return ReadModels(
+        orders=SqlAlchemyOrderReads(engine),
+        disputes=SqlAlchemyDisputeReads(engine),
+        ledger=SqlAlchemyLedgerReads(engine),
+        audit=SqlAlchemyAuditReads(engine),
+    )

@@ -1,0 +1,165 @@
+"""Shared GraphQL building blocks: scalars, ``Money``, Relay connections, input checks.
+
+Lists are Relay connections (``edges { cursor node }``, ``nodes``, ``pageInfo``) over the
+read ports' keyset pages: cursors are the adapter's opaque strings, never offsets. A page
+holds 50 items unless ``first`` says otherwise, and never more than 200.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Final, Generic, NewType, TypeVar
+
+import strawberry
+from returns.result import Failure, Result, Success
+from strawberry.types.scalar import ScalarDefinition
+
+from application.ports.read_models import MAX_PAGE_SIZE, Page, PageRequest
+from domain.shared import CountryCode, InvalidInput
+from domain.shared import Money as DomainMoney
+
+T = TypeVar("T")
+N = TypeVar("N")
+
+DEFAULT_PAGE_SIZE: Final = 50
+MAX_ID_CHARS: Final = 128
+MAX_CURSOR_CHARS: Final = 512
+
+BigInt = NewType("BigInt", int)
+"""Minor units can exceed GraphQL's 32-bit ``Int``: serialised as a JSON integer."""
+
+
+def _parse_big_int(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError("BigInt must be an integer")
+    return value
+
+
+BIG_INT_SCALAR: Final = strawberry.scalar(
+    name="BigInt",
+    description="A signed integer of any size, serialised as a JSON number (minor units of money).",
+    serialize=int,
+    parse_value=_parse_big_int,
+)
+SCALAR_MAP: Final[Mapping[object, ScalarDefinition]] = {BigInt: BIG_INT_SCALAR}
+
+
+@strawberry.type(description="An exact amount: integer minor units of an ISO-4217 currency. No floats.")
+class Money:
+    minor: BigInt = strawberry.field(description="Integer minor units (cents, centavos...).")
+    currency: str = strawberry.field(description="ISO-4217 code, e.g. MXN.")
+    formatted: str = strawberry.field(description='For people, e.g. "1230.00 MXN"; never parse it.')
+
+    @staticmethod
+    def from_domain(money: DomainMoney) -> Money:
+        return Money(minor=BigInt(money.minor), currency=money.currency.code, formatted=money.format())
+
+
+@strawberry.type(description="Relay page information (keyset pagination: no offsets, no total).")
+class PageInfo:
+    has_next_page: bool
+    end_cursor: str | None
+
+
+@strawberry.type(description="One item of a connection and the cursor just after it.")
+class Edge(Generic[N]):
+    cursor: str
+    node: N
+
+
+@strawberry.type(description="A page of a list, newest first unless the field says otherwise.")
+class Connection(Generic[N]):
+    edges: list[Edge[N]]
+    nodes: list[N]
+    page_info: PageInfo
+
+
+def connection(page: Page[T], convert: Callable[[T], N]) -> Connection[N]:
+    nodes = [convert(item) for item in page.items]
+    cursors = page.cursors or tuple("" for _ in nodes)
+    return Connection(
+        edges=[Edge(cursor=cursor, node=node) for cursor, node in zip(cursors, nodes, strict=True)],
+        nodes=nodes,
+        page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
+    )
+
+
+def page_request(first: int | None, after: str | None) -> Result[PageRequest, InvalidInput]:
+    """``first`` defaults to 50 and is capped at 200; below 1 is an error, like a huge cursor."""
+    size = DEFAULT_PAGE_SIZE if first is None else first
+    if size < 1:
+        return Failure(InvalidInput("first", "must be at least 1"))
+    if after is not None and len(after) > MAX_CURSOR_CHARS:
+        return Failure(InvalidInput("after", "is not a cursor from this API"))
+    return Success(PageRequest(min(size, MAX_PAGE_SIZE), after))
+
+
+def check_id(field: str, value: str) -> InvalidInput | None:
+    if not value.strip():
+        return InvalidInput(field, "must not be blank")
+    if len(value) > MAX_ID_CHARS or value != value.strip() or not value.isprintable():
+        return InvalidInput(
+            field, f"must be at most {MAX_ID_CHARS} printable characters, no surrounding spaces"
+        )
+    return None
+
+
+def check_text(field: str, value: str | None, limit: int) -> InvalidInput | None:
+    """Free text is bounded at the edge too, so an oversized string is refused before any I/O."""
+    if value is not None and len(value) > limit:
+        return InvalidInput(field, f"must be at most {limit} characters")
+    return None
+
+
+def check_aware(field: str, value: datetime | None) -> InvalidInput | None:
+    if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+        return InvalidInput(field, "must carry a time zone offset, e.g. 2026-03-01T00:00:00Z")
+    return None
+
+
+def first_problem(*problems: InvalidInput | None) -> InvalidInput | None:
+    return next((problem for problem in problems if problem is not None), None)
+
+
+COUNTRY_DESCRIPTION: Final = "ISO-3166 alpha-2 country the operation runs in; one of the caller's."
+FIRST_DESCRIPTION: Final = f"Page size: default {DEFAULT_PAGE_SIZE}, at most {MAX_PAGE_SIZE}."
+AFTER_DESCRIPTION: Final = "The endCursor of the previous page."
+
+
+# ----------------------------------------------------------------------------- dataloaders
+
+Key = tuple[CountryCode, str]
+"""Every dataloader key carries the country: ``(country, id)``."""
+V = TypeVar("V")
+
+
+def by_country(keys: Sequence[Key]) -> dict[CountryCode, list[str]]:
+    grouped: dict[CountryCode, list[str]] = {}
+    for country, value in keys:
+        values = grouped.setdefault(country, [])
+        if value not in values:
+            values.append(value)
+    return grouped
+
+
+def batched(
+    fetch: Callable[[CountryCode, list[str]], Awaitable[Mapping[str, V]]],
+    *,
+    country_of: Callable[[V], CountryCode | None],
+    missing: Callable[[], V],
+) -> Callable[[list[Key]], Awaitable[list[V]]]:
+    """A dataloader batch function: one ``fetch`` per country among the keys (in practice
+    one: a request works in the countries it names). A value whose own country differs
+    from its key's is dropped, as a second wall behind the read port's country filter."""
+
+    async def load(keys: list[Key]) -> list[V]:
+        found: dict[Key, V] = {}
+        for country, values in by_country(keys).items():
+            for value, item in (await fetch(country, values)).items():
+                owner = country_of(item)
+                if owner is None or owner == country:
+                    found[(country, value)] = item
+        return [found[key] if key in found else missing() for key in keys]
+
+    return load

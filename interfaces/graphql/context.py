@@ -1,0 +1,209 @@
+"""The per-request GraphQL context: who is calling, the request id, services and loaders.
+
+``context_getter`` runs for every request, before the document is even parsed: it reads
+the credentials (``Authorization: Bearer <jwt>`` for console users and parties,
+``X-Api-Key`` for partners), checks them once (a token is checked in memory; an API key
+is one primary-key lookup), takes the request id (``X-Request-Id`` if it is sane, else a
+new one) and makes fresh dataloaders. An unauthenticated request is not refused here:
+every field answers ``UnauthenticatedError`` (HTTP 200), and ``version`` still works.
+
+The services and read models are handed in by the composition root
+(``ApiDependencies``, typed by application ports only): nothing here knows an adapter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Final, TypeAlias
+
+import strawberry
+from returns.result import Failure, Result, Success
+from starlette.requests import Request
+from strawberry.dataloader import DataLoader
+from strawberry.fastapi import BaseContext
+
+from application.context import RequestContext, Services
+from application.ports.read_models import ReadModels
+from application.security.api_keys import InvalidApiKey
+from application.security.principal import Principal
+from domain.disputes import Dispute
+from domain.ledger import LedgerTransaction
+from domain.orders import Order
+from interfaces.auth import TokenKeys, Unauthenticated, verify_token
+from interfaces.graphql.common import Key
+from interfaces.graphql.disputes.loaders import dispute_loader, disputes_by_order_loader
+from interfaces.graphql.ledger.loaders import transactions_by_prefix_loader
+from interfaces.graphql.orders.loaders import order_loader
+
+logger = logging.getLogger("supportos.graphql")
+
+REQUEST_ID_HEADER: Final = "x-request-id"
+API_KEY_HEADER: Final = "x-api-key"
+MAX_CREDENTIAL_CHARS: Final = 8_192
+_SANE_REQUEST_ID: Final = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+
+
+ApiKeyAuthenticator: TypeAlias = Callable[[str], Awaitable[Result[Principal, InvalidApiKey]]]
+"""Checks a raw partner API key (``application.security.api_keys.authenticate``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiDependencies:
+    """What the composition root hands the HTTP app: ports, never adapters."""
+
+    services: Services
+    reads: ReadModels
+    authenticate_api_key: ApiKeyAuthenticator
+
+
+def request_id_from(header: str | None) -> str:
+    """The caller's ``X-Request-Id`` when it is short and plain, else a fresh one."""
+    if header is not None and _SANE_REQUEST_ID.fullmatch(header):
+        return header
+    return f"req_{uuid.uuid4().hex}"
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    bearer: str | None = None
+    api_key: str | None = None
+    problem: str | None = None  # a malformed header: refused as UNAUTHENTICATED
+
+    @staticmethod
+    def from_headers(authorization: str | None, api_key: str | None) -> Credentials:
+        if authorization is not None and api_key is not None:
+            return Credentials(problem="send a bearer token or an API key, not both")
+        if api_key is not None:
+            if not api_key or len(api_key) > MAX_CREDENTIAL_CHARS:
+                return Credentials(problem="malformed API key")
+            return Credentials(api_key=api_key)
+        if authorization is None:
+            return Credentials()
+        scheme, _, token = authorization.strip().partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or len(token) > MAX_CREDENTIAL_CHARS:
+            return Credentials(problem="the Authorization header must read `Bearer <token>`")
+        return Credentials(bearer=token)
+
+
+@dataclass(frozen=True, slots=True)
+class Loaders:
+    """Fresh per request (a global loader would cache across requests and callers)."""
+
+    orders: DataLoader[Key, Order | None]
+    disputes: DataLoader[Key, Dispute | None]
+    disputes_by_order: DataLoader[Key, list[Dispute]]
+    ledger_by_prefix: DataLoader[Key, list[LedgerTransaction]]
+
+    @staticmethod
+    def create(reads: ReadModels) -> Loaders:
+        return Loaders(
+            orders=order_loader(reads.orders),
+            disputes=dispute_loader(reads.disputes),
+            disputes_by_order=disputes_by_order_loader(reads.disputes),
+            ledger_by_prefix=transactions_by_prefix_loader(reads.ledger),
+        )
+
+    def clear_all(self) -> None:
+        """After a mutation: what was loaded before it may have changed."""
+        self.orders.clear_all()
+        self.disputes.clear_all()
+        self.disputes_by_order.clear_all()
+        self.ledger_by_prefix.clear_all()
+
+
+class GraphQLContext(BaseContext):
+    def __init__(
+        self,
+        *,
+        dependencies: ApiDependencies | None,
+        token_keys: TokenKeys,
+        credentials: Credentials,
+        request_id: str,
+    ) -> None:
+        super().__init__()
+        self._dependencies = dependencies
+        self._token_keys = token_keys
+        self._credentials = credentials
+        self.request_id = request_id
+        self._loaders = None if dependencies is None else Loaders.create(dependencies.reads)
+        self._principal: Result[Principal, Unauthenticated] | None = None
+        self._lock = asyncio.Lock()
+
+    @property
+    def dependencies(self) -> ApiDependencies:
+        if self._dependencies is None:
+            raise RuntimeError("the HTTP app was created without services (create_app(settings, api=...))")
+        return self._dependencies
+
+    @property
+    def services(self) -> Services:
+        return self.dependencies.services
+
+    @property
+    def reads(self) -> ReadModels:
+        return self.dependencies.reads
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            raise RuntimeError("the HTTP app was created without services (create_app(settings, api=...))")
+        return self._loaders
+
+    def request_context(self, principal: Principal) -> RequestContext:
+        return RequestContext(principal, self.request_id)
+
+    async def authenticate(self) -> Result[Principal, Unauthenticated]:
+        """The caller, checked once per request (concurrent resolvers share the answer)."""
+        async with self._lock:
+            if self._principal is None:
+                self._principal = await self._check()
+                if isinstance(self._principal, Failure):
+                    logger.info(
+                        "unauthenticated request %s: %s", self.request_id, self._principal.failure().reason
+                    )
+            return self._principal
+
+    async def _check(self) -> Result[Principal, Unauthenticated]:
+        credentials = self._credentials
+        if credentials.problem is not None:
+            return Failure(Unauthenticated(credentials.problem))
+        if credentials.bearer is not None:
+            return verify_token(self._token_keys, credentials.bearer)
+        if credentials.api_key is not None:
+            checked = await self.dependencies.authenticate_api_key(credentials.api_key)
+            if isinstance(checked, Success):
+                return Success(checked.unwrap())
+            return Failure(Unauthenticated("unknown, malformed or revoked API key"))
+        return Failure(Unauthenticated("no credentials"))
+
+
+def make_context_getter(
+    dependencies: ApiDependencies | None, token_keys: TokenKeys
+) -> Callable[[Request], Awaitable[GraphQLContext]]:
+    """The FastAPI dependency Strawberry calls for every request."""
+
+    async def get_context(request: Request) -> GraphQLContext:
+        request_id = getattr(request.state, "request_id", None) or request_id_from(
+            request.headers.get(REQUEST_ID_HEADER)
+        )
+        context = GraphQLContext(
+            dependencies=dependencies,
+            token_keys=token_keys,
+            credentials=Credentials.from_headers(
+                request.headers.get("authorization"), request.headers.get(API_KEY_HEADER)
+            ),
+            request_id=str(request_id),
+        )
+        await context.authenticate()
+        return context
+
+    return get_context
+
+
+GraphQLInfo: TypeAlias = strawberry.Info[GraphQLContext, None]

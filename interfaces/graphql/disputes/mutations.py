@@ -1,0 +1,329 @@
+"""Dispute mutations: open, submit evidence, start review, resolve, withdraw.
+
+Each takes one ``input`` (with its ``countryCode``), passes the scope guard, calls the
+use case, and answers a union of its success type and the shared error types. Resolving
+takes an outcome code, a reason code and an idempotency key — there is no amount
+anywhere: every figure is computed from the order's snapshot.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, TypeAlias
+
+import strawberry
+from returns.result import Failure
+
+from application.audit.denials import DenialTarget
+from application.disputes.use_cases import (
+    DecideDispute,
+    OpenDispute,
+    StartReview,
+    SubmitEvidence,
+    WithdrawDispute,
+    decide_dispute,
+    open_dispute,
+    start_review,
+    submit_evidence,
+    withdraw_dispute,
+)
+from application.ports.idempotency import MAX_KEY_LENGTH
+from application.security.principal import Operation
+from domain.disputes.codes import DecisionReasonCode, DisputeReason, OutcomeCode
+from domain.disputes.dispute import MAX_NOTE_CHARS, MAX_WITHDRAWAL_REASON_CHARS
+from domain.disputes.evidence import MAX_FILENAME_CHARS, MAX_STATEMENT_CHARS
+from domain.shared.ids import DisputeId, OrderId
+from interfaces.graphql.common import check_id, check_text, first_problem
+from interfaces.graphql.context import GraphQLInfo
+from interfaces.graphql.disputes.types import DecisionReceipt, Dispute, EvidenceSubmissionType
+from interfaces.graphql.errors import AnyError, invalid_input
+from interfaces.graphql.scope import Scope, guard
+
+MAX_MEDIA_TYPE_CHARS = 200
+SHA256_HEX_CHARS = 64
+
+
+async def _reloaded(scope: Scope, dispute_id: str) -> Dispute | None:
+    found = await scope.loaders.disputes.load((scope.country, dispute_id))
+    return None if found is None else Dispute.from_domain(found)
+
+
+# ----------------------------------------------------------------------------- open
+
+
+@strawberry.input(description="Open a dispute on a DELIVERED order, within its dispute window.")
+class DisputeOpenInput:
+    country_code: str
+    order_id: str
+    reason: DisputeReason
+    statement: str = strawberry.field(
+        description="The opener's statement, the pack's first submission "
+        f"(at most {MAX_STATEMENT_CHARS} characters)."
+    )
+
+
+@strawberry.type
+class DisputeOpenSuccess:
+    dispute: Dispute
+
+
+DisputeOpenResult: TypeAlias = Annotated[DisputeOpenSuccess | AnyError, strawberry.union("DisputeOpenResult")]
+
+
+async def dispute_open(info: GraphQLInfo, input: DisputeOpenInput) -> DisputeOpenResult:
+    target = DenialTarget("order", input.order_id)
+    scope = await guard(info, input.country_code, Operation.DISPUTE_OPEN, target)
+    if not isinstance(scope, Scope):
+        return scope
+    problem = first_problem(
+        check_id("orderId", input.order_id), check_text("statement", input.statement, MAX_STATEMENT_CHARS)
+    )
+    if problem is not None:
+        return invalid_input(problem)
+    result = await open_dispute(
+        scope.services,
+        scope.request,
+        OpenDispute(scope.country, OrderId(input.order_id), input.reason, input.statement),
+    )
+    scope.loaders.clear_all()
+    if isinstance(result, Failure):
+        return await scope.failed(result.failure(), target)
+    return DisputeOpenSuccess(dispute=Dispute.from_domain(result.unwrap()))
+
+
+# ----------------------------------------------------------------------------- evidence
+
+
+@strawberry.input(description="A file already stored under its sha256 (upload it to evidence storage first).")
+class EvidenceFileInput:
+    content_sha256: str = strawberry.field(description="64 lowercase hexadecimal characters.")
+    filename: str
+    media_type: str
+    size_bytes: int
+
+
+@strawberry.input(
+    description="Submit a statement or a stored file (exactly one) to a dispute's evidence pack."
+)
+class DisputeEvidenceSubmitInput:
+    country_code: str
+    dispute_id: str
+    statement: str | None = None
+    file: EvidenceFileInput | None = None
+
+
+@strawberry.type
+class DisputeEvidenceSubmitSuccess:
+    evidence: EvidenceSubmissionType = strawberry.field(
+        description="The submission as stored (the earlier one, if this actor already sent this content)."
+    )
+    dispute: Dispute | None
+
+
+DisputeEvidenceSubmitResult: TypeAlias = Annotated[
+    DisputeEvidenceSubmitSuccess | AnyError, strawberry.union("DisputeEvidenceSubmitResult")
+]
+
+
+async def dispute_evidence_submit(
+    info: GraphQLInfo, input: DisputeEvidenceSubmitInput
+) -> DisputeEvidenceSubmitResult:
+    target = DenialTarget("dispute", input.dispute_id)
+    scope = await guard(info, input.country_code, Operation.DISPUTE_SUBMIT_EVIDENCE, target)
+    if not isinstance(scope, Scope):
+        return scope
+    file = input.file
+    problem = first_problem(
+        check_id("disputeId", input.dispute_id),
+        check_text("statement", input.statement, MAX_STATEMENT_CHARS),
+        None if file is None else check_text("file.contentSha256", file.content_sha256, SHA256_HEX_CHARS),
+        None if file is None else check_text("file.filename", file.filename, MAX_FILENAME_CHARS),
+        None if file is None else check_text("file.mediaType", file.media_type, MAX_MEDIA_TYPE_CHARS),
+    )
+    if problem is not None:
+        return invalid_input(problem)
+    result = await submit_evidence(
+        scope.services,
+        scope.request,
+        SubmitEvidence(
+            scope.country,
+            DisputeId(input.dispute_id),
+            statement=input.statement,
+            content_sha256=None if file is None else file.content_sha256,
+            filename=None if file is None else file.filename,
+            media_type=None if file is None else file.media_type,
+            size_bytes=None if file is None else file.size_bytes,
+        ),
+    )
+    scope.loaders.clear_all()
+    if isinstance(result, Failure):
+        return await scope.failed(result.failure(), target)
+    return DisputeEvidenceSubmitSuccess(
+        evidence=EvidenceSubmissionType.from_domain(result.unwrap()),
+        dispute=await _reloaded(scope, input.dispute_id),
+    )
+
+
+# ----------------------------------------------------------------------------- review
+
+
+@strawberry.input(description="Start reviewing a dispute (OPEN or GATHERING_EVIDENCE -> UNDER_REVIEW).")
+class DisputeReviewStartInput:
+    country_code: str
+    dispute_id: str
+
+
+@strawberry.type
+class DisputeReviewStartSuccess:
+    dispute: Dispute
+
+
+DisputeReviewStartResult: TypeAlias = Annotated[
+    DisputeReviewStartSuccess | AnyError, strawberry.union("DisputeReviewStartResult")
+]
+
+
+async def dispute_review_start(info: GraphQLInfo, input: DisputeReviewStartInput) -> DisputeReviewStartResult:
+    target = DenialTarget("dispute", input.dispute_id)
+    scope = await guard(info, input.country_code, Operation.DISPUTE_START_REVIEW, target)
+    if not isinstance(scope, Scope):
+        return scope
+    problem = check_id("disputeId", input.dispute_id)
+    if problem is not None:
+        return invalid_input(problem)
+    result = await start_review(
+        scope.services, scope.request, StartReview(scope.country, DisputeId(input.dispute_id))
+    )
+    scope.loaders.clear_all()
+    if isinstance(result, Failure):
+        return await scope.failed(result.failure(), target)
+    return DisputeReviewStartSuccess(dispute=Dispute.from_domain(result.unwrap()))
+
+
+# ----------------------------------------------------------------------------- resolve
+
+
+@strawberry.input(
+    description="Decide a dispute under review: an outcome code and a reason code, never an amount. "
+    "Idempotent per (country, actor, idempotencyKey)."
+)
+class DisputeResolveInput:
+    country_code: str
+    dispute_id: str
+    outcome: OutcomeCode
+    reason_code: DecisionReasonCode
+    idempotency_key: str = strawberry.field(
+        description=f"1-{MAX_KEY_LENGTH} printable characters; "
+        "a retry with the same key and input replays the answer."
+    )
+    partial_refund_tier_bp: int | None = strawberry.field(
+        default=None, description="PARTIAL_REFUND only: one of the snapshot policy's tiers (e.g. 2500, 5000)."
+    )
+    note: str | None = strawberry.field(default=None, description=f"At most {MAX_NOTE_CHARS} characters.")
+
+
+@strawberry.type
+class DisputeResolveSuccess:
+    receipt: DecisionReceipt
+    dispute: Dispute | None
+
+
+DisputeResolveResult: TypeAlias = Annotated[
+    DisputeResolveSuccess | AnyError, strawberry.union("DisputeResolveResult")
+]
+
+
+async def dispute_resolve(info: GraphQLInfo, input: DisputeResolveInput) -> DisputeResolveResult:
+    target = DenialTarget("dispute", input.dispute_id)
+    scope = await guard(info, input.country_code, Operation.DISPUTE_DECIDE, target)
+    if not isinstance(scope, Scope):
+        return scope
+    problem = first_problem(
+        check_id("disputeId", input.dispute_id),
+        check_text("note", input.note, MAX_NOTE_CHARS),
+        check_text("idempotencyKey", input.idempotency_key, MAX_KEY_LENGTH),
+    )
+    if problem is not None:
+        return invalid_input(problem)
+    result = await decide_dispute(
+        scope.services,
+        scope.request,
+        DecideDispute(
+            scope.country,
+            DisputeId(input.dispute_id),
+            input.outcome,
+            input.reason_code,
+            input.idempotency_key,
+            input.partial_refund_tier_bp,
+            input.note or "",
+        ),
+    )
+    scope.loaders.clear_all()
+    if isinstance(result, Failure):
+        return await scope.failed(result.failure(), target)
+    return DisputeResolveSuccess(
+        receipt=DecisionReceipt.from_domain(result.unwrap()), dispute=await _reloaded(scope, input.dispute_id)
+    )
+
+
+# ----------------------------------------------------------------------------- withdraw
+
+
+@strawberry.input(description="Withdraw a dispute before a decision; the order completes as usual.")
+class DisputeWithdrawInput:
+    country_code: str
+    dispute_id: str
+    reason: str = strawberry.field(
+        description=f"Why (required, at most {MAX_WITHDRAWAL_REASON_CHARS} characters)."
+    )
+
+
+@strawberry.type
+class DisputeWithdrawSuccess:
+    dispute: Dispute
+
+
+DisputeWithdrawResult: TypeAlias = Annotated[
+    DisputeWithdrawSuccess | AnyError, strawberry.union("DisputeWithdrawResult")
+]
+
+
+async def dispute_withdraw(info: GraphQLInfo, input: DisputeWithdrawInput) -> DisputeWithdrawResult:
+    target = DenialTarget("dispute", input.dispute_id)
+    scope = await guard(info, input.country_code, Operation.DISPUTE_WITHDRAW, target)
+    if not isinstance(scope, Scope):
+        return scope
+    problem = first_problem(
+        check_id("disputeId", input.dispute_id),
+        check_text("reason", input.reason, MAX_WITHDRAWAL_REASON_CHARS),
+    )
+    if problem is not None:
+        return invalid_input(problem)
+    result = await withdraw_dispute(
+        scope.services,
+        scope.request,
+        WithdrawDispute(scope.country, DisputeId(input.dispute_id), input.reason),
+    )
+    scope.loaders.clear_all()
+    if isinstance(result, Failure):
+        return await scope.failed(result.failure(), target)
+    return DisputeWithdrawSuccess(dispute=Dispute.from_domain(result.unwrap()))
+
+
+@strawberry.type
+class DisputeMutations:
+    dispute_open: DisputeOpenResult = strawberry.mutation(
+        resolver=dispute_open, description="Open a dispute."
+    )
+    dispute_evidence_submit: DisputeEvidenceSubmitResult = strawberry.mutation(
+        resolver=dispute_evidence_submit, description="Add a statement or a stored file to the evidence pack."
+    )
+    dispute_review_start: DisputeReviewStartResult = strawberry.mutation(
+        resolver=dispute_review_start, description="Start the review of a dispute."
+    )
+    dispute_resolve: DisputeResolveResult = strawberry.mutation(
+        resolver=dispute_resolve,
+        description="Decide the outcome: freezes the evidence pack and schedules the execution saga.",
+    )
+    dispute_withdraw: DisputeWithdrawResult = strawberry.mutation(
+        resolver=dispute_withdraw, description="Withdraw a dispute (the buyer gives up the claim)."
+    )

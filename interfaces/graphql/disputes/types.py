@@ -1,0 +1,377 @@
+"""GraphQL types of disputes and their evidence, built from domain objects with ``from_domain``."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+import strawberry
+
+from application.disputes.queries import amount_refunded, ledger_prefix
+from application.disputes.use_cases import DecisionReceipt as DomainReceipt
+from application.security.principal import Operation
+from domain.disputes import Decision as DomainDecision
+from domain.disputes import Dispute as DomainDispute
+from domain.disputes import Withdrawal as DomainWithdrawal
+from domain.disputes.codes import DecisionReasonCode, DisputeReason, OutcomeCode
+from domain.disputes.evidence import (
+    ActorRef,
+    ConversationTranscript,
+    DeliveryProof,
+    EvidenceKind,
+    EvidencePack,
+    EvidenceSubmission,
+    GpsPoint,
+    PlatformFacts,
+    TimelineEntry,
+    TranscriptEntry,
+)
+from domain.disputes.status import DisputeOrigin, DisputeStatus
+from domain.shared import Currency
+from domain.shared import Money as DomainMoney
+from interfaces.graphql.common import BigInt, Money
+from interfaces.graphql.context import GraphQLInfo
+from interfaces.graphql.ledger.types import LedgerTransaction
+from interfaces.graphql.orders.types import Order
+from interfaces.graphql.scope import viewer
+
+strawberry.enum(DisputeStatus, description="Where a dispute is in its life (SPEC §5).")
+strawberry.enum(DisputeReason, description="Why the buyer disputes the order.")
+strawberry.enum(DisputeOrigin, description="Opened by a party, or by an operational cancellation.")
+strawberry.enum(OutcomeCode, description="The only way money moves: a named outcome, never an amount.")
+strawberry.enum(DecisionReasonCode, description="Why an outcome was chosen (a closed list, for reports).")
+strawberry.enum(EvidenceKind, description="A stored file or a written statement.")
+
+
+@strawberry.type(name="Actor", description="Who did something, as which role.")
+class ActorType:
+    actor_id: str
+    role: str
+
+    @staticmethod
+    def from_domain(actor: ActorRef) -> ActorType:
+        return ActorType(actor_id=actor.actor_id, role=actor.role)
+
+
+@strawberry.type(name="Decision", description="The outcome decided, by whom, on which frozen evidence.")
+class DecisionType:
+    outcome: OutcomeCode
+    reason_code: DecisionReasonCode
+    partial_refund_tier_bp: int | None
+    decided_by: ActorType
+    decided_at: datetime
+    note: str
+    evidence_pack_hash: str
+
+    @staticmethod
+    def from_domain(decision: DomainDecision) -> DecisionType:
+        return DecisionType(
+            outcome=decision.outcome,
+            reason_code=decision.reason_code,
+            partial_refund_tier_bp=decision.partial_refund_tier_bp,
+            decided_by=ActorType.from_domain(decision.decided_by),
+            decided_at=decision.decided_at,
+            note=decision.note,
+            evidence_pack_hash=decision.evidence_pack_hash,
+        )
+
+
+@strawberry.type(name="Withdrawal", description="The claim given up before a decision.")
+class WithdrawalType:
+    withdrawn_by: ActorType
+    withdrawn_at: datetime
+    reason: str
+    evidence_pack_hash: str
+
+    @staticmethod
+    def from_domain(withdrawal: DomainWithdrawal) -> WithdrawalType:
+        return WithdrawalType(
+            withdrawn_by=ActorType.from_domain(withdrawal.withdrawn_by),
+            withdrawn_at=withdrawal.withdrawn_at,
+            reason=withdrawal.reason,
+            evidence_pack_hash=withdrawal.evidence_pack_hash,
+        )
+
+
+async def refunded_so_far(info: GraphQLInfo, dispute: DomainDispute) -> DomainMoney | None:
+    """Batched: the dispute's ledger transactions and its order (for the currency), both
+    asked for in the same tick as every other dispute's, so a page costs two queries."""
+    loaders = info.context.loaders
+    transactions, order = await asyncio.gather(
+        loaders.ledger_by_prefix.load((dispute.country, ledger_prefix(dispute.id))),
+        loaders.orders.load((dispute.country, dispute.order_id)),
+    )
+    snapshot = None if order is None else order.snapshot
+    currency = transactions[0].currency if transactions else None if snapshot is None else snapshot.currency
+    return None if currency is None else amount_refunded(transactions, currency)
+
+
+async def resolve_dispute_order(root: Dispute, info: GraphQLInfo) -> Order | None:
+    principal = await viewer(info)
+    found = await info.context.loaders.orders.load((root.domain.country, root.domain.order_id))
+    if principal is None or found is None or not principal.in_scope(found.country):
+        return None
+    return Order.from_domain(found)
+
+
+async def resolve_dispute_refunded(root: Dispute, info: GraphQLInfo) -> Money | None:
+    refunded = await refunded_so_far(info, root.domain)
+    return None if refunded is None else Money.from_domain(refunded)
+
+
+async def resolve_dispute_ledger(root: Dispute, info: GraphQLInfo) -> list[LedgerTransaction] | None:
+    principal = await viewer(info)
+    country = root.domain.country
+    if principal is None or not principal.may(Operation.LEDGER_READ) or not principal.in_scope(country):
+        return None
+    found = await info.context.loaders.ledger_by_prefix.load((country, ledger_prefix(root.id)))
+    return [LedgerTransaction.from_domain(transaction) for transaction in found]
+
+
+@strawberry.type(description="A post-delivery dispute on one order.")
+class Dispute:
+    id: str
+    country_code: str
+    order_id: str
+    reason: DisputeReason
+    origin: DisputeOrigin
+    status: DisputeStatus
+    opened_by: ActorType
+    opened_at: datetime
+    evidence_deadline: datetime
+    evidence_frozen: bool
+    evidence_submission_count: int
+    decision: DecisionType | None
+    withdrawal: WithdrawalType | None
+    last_execution_error: str | None
+    updated_at: datetime
+    version: int
+    order: Order | None = strawberry.field(resolver=resolve_dispute_order, description="The disputed order.")
+    amount_refunded: Money | None = strawberry.field(
+        resolver=resolve_dispute_refunded,
+        description="Back to the buyer's card so far, per the ledger (refund, partial refund, clawback).",
+    )
+    ledger_transactions: list[LedgerTransaction] | None = strawberry.field(
+        resolver=resolve_dispute_ledger,
+        description="The ledger transactions of this dispute's execution; "
+        "null if the caller may not read the ledger.",
+    )
+    domain: strawberry.Private[DomainDispute]
+
+    @staticmethod
+    def from_domain(dispute: DomainDispute) -> Dispute:
+        return Dispute(
+            id=dispute.id,
+            country_code=dispute.country.value,
+            order_id=dispute.order_id,
+            reason=dispute.reason,
+            origin=dispute.origin,
+            status=dispute.status,
+            opened_by=ActorType.from_domain(dispute.opened_by),
+            opened_at=dispute.opened_at,
+            evidence_deadline=dispute.evidence_deadline,
+            evidence_frozen=dispute.is_evidence_frozen,
+            evidence_submission_count=len(dispute.evidence.submissions),
+            decision=None if dispute.decision is None else DecisionType.from_domain(dispute.decision),
+            withdrawal=None if dispute.withdrawal is None else WithdrawalType.from_domain(dispute.withdrawal),
+            last_execution_error=dispute.last_execution_error,
+            updated_at=dispute.updated_at,
+            version=dispute.version,
+            domain=dispute,
+        )
+
+
+@strawberry.type(description="The small shape partner tools poll.")
+class DisputeState:
+    dispute_id: str
+    status: DisputeStatus
+    outcome: OutcomeCode | None
+    evidence_deadline: datetime
+    decided_at: datetime | None
+    amount_refunded: Money | None = strawberry.field(
+        description="Back to the buyer's card so far, per the ledger (minor units and currency)."
+    )
+
+    @staticmethod
+    def from_domain(dispute: DomainDispute, refunded: DomainMoney | None) -> DisputeState:
+        decision = dispute.decision
+        return DisputeState(
+            dispute_id=dispute.id,
+            status=dispute.status,
+            outcome=None if decision is None else decision.outcome,
+            evidence_deadline=dispute.evidence_deadline,
+            decided_at=None if decision is None else decision.decided_at,
+            amount_refunded=None if refunded is None else Money.from_domain(refunded),
+        )
+
+
+# ----------------------------------------------------------------------------- evidence
+
+
+@strawberry.type(name="TimelineEntry")
+class TimelineEntryType:
+    at: datetime
+    kind: str
+    detail: str
+
+
+@strawberry.type(name="GpsPoint", description="Integer microdegrees: no floats.")
+class GpsPointType:
+    at: datetime
+    lat_microdeg: int
+    lon_microdeg: int
+
+    @staticmethod
+    def from_domain(point: GpsPoint) -> GpsPointType:
+        return GpsPointType(at=point.at, lat_microdeg=point.lat_microdeg, lon_microdeg=point.lon_microdeg)
+
+
+@strawberry.type(name="DeliveryProof")
+class DeliveryProofType:
+    delivered_at: datetime | None
+    gps_points: list[GpsPointType]
+    photo_sha256: list[str]
+
+    @staticmethod
+    def from_domain(proof: DeliveryProof) -> DeliveryProofType:
+        return DeliveryProofType(
+            delivered_at=proof.delivered_at,
+            gps_points=[GpsPointType.from_domain(point) for point in proof.gps_points],
+            photo_sha256=list(proof.photo_sha256),
+        )
+
+
+@strawberry.type(name="PlatformFacts", description="Prong 1: the platform's own record of the order.")
+class PlatformFactsType:
+    timeline: list[TimelineEntryType]
+    delivery_proof: DeliveryProofType | None
+
+    @staticmethod
+    def from_domain(facts: PlatformFacts) -> PlatformFactsType:
+        return PlatformFactsType(
+            timeline=[_timeline(entry) for entry in facts.timeline],
+            delivery_proof=None
+            if facts.delivery_proof is None
+            else DeliveryProofType.from_domain(facts.delivery_proof),
+        )
+
+
+def _timeline(entry: TimelineEntry) -> TimelineEntryType:
+    return TimelineEntryType(at=entry.at, kind=entry.kind, detail=entry.detail)
+
+
+@strawberry.type(name="TranscriptEntry", description="One message, as hashes (bodies stay in messaging).")
+class TranscriptEntryType:
+    message_id: str
+    sender_role: str
+    sent_at: datetime
+    body_sha256: str
+    blocked: bool
+    chain_hash: str
+
+    @staticmethod
+    def from_domain(entry: TranscriptEntry) -> TranscriptEntryType:
+        return TranscriptEntryType(
+            message_id=entry.message_id,
+            sender_role=entry.sender_role,
+            sent_at=entry.sent_at,
+            body_sha256=entry.body_sha256,
+            blocked=entry.blocked,
+            chain_hash=entry.chain_hash,
+        )
+
+
+@strawberry.type(name="ConversationTranscript", description="Prong 2: the order's conversation.")
+class TranscriptType:
+    conversation_id: str | None
+    entries: list[TranscriptEntryType]
+
+    @staticmethod
+    def from_domain(transcript: ConversationTranscript) -> TranscriptType:
+        return TranscriptType(
+            conversation_id=transcript.conversation_id,
+            entries=[TranscriptEntryType.from_domain(entry) for entry in transcript.entries],
+        )
+
+
+@strawberry.type(
+    name="EvidenceSubmission", description="Prong 3: a party's file or statement, by content hash."
+)
+class EvidenceSubmissionType:
+    evidence_id: str
+    kind: EvidenceKind
+    submitted_by: ActorType
+    submitted_at: datetime
+    content_sha256: str
+    filename: str | None
+    media_type: str | None
+    size_bytes: BigInt | None
+    statement: str | None
+
+    @staticmethod
+    def from_domain(submission: EvidenceSubmission) -> EvidenceSubmissionType:
+        return EvidenceSubmissionType(
+            evidence_id=submission.evidence_id,
+            kind=submission.kind,
+            submitted_by=ActorType.from_domain(submission.submitted_by),
+            submitted_at=submission.submitted_at,
+            content_sha256=submission.content_sha256,
+            filename=submission.filename,
+            media_type=submission.media_type,
+            size_bytes=None if submission.size_bytes is None else BigInt(submission.size_bytes),
+            statement=submission.statement,
+        )
+
+
+@strawberry.type(name="EvidencePack", description="The trident: platform facts, transcript, submissions.")
+class EvidencePackType:
+    dispute_id: str
+    frozen: bool = strawberry.field(description="Frozen by the decision or withdrawal: it can never change.")
+    content_hash: str = strawberry.field(description="sha256 of the pack's canonical JSON, as it is now.")
+    frozen_hash: str | None = strawberry.field(description="The hash recorded when the pack froze.")
+    missing_prongs: list[str]
+    platform_facts: PlatformFactsType | None
+    transcript: TranscriptType | None
+    submissions: list[EvidenceSubmissionType]
+
+    @staticmethod
+    def from_domain(dispute: DomainDispute) -> EvidencePackType:
+        pack: EvidencePack = dispute.evidence
+        return EvidencePackType(
+            dispute_id=dispute.id,
+            frozen=dispute.is_evidence_frozen,
+            content_hash=pack.content_hash(),
+            frozen_hash=dispute.frozen_pack_hash,
+            missing_prongs=list(pack.missing_prongs),
+            platform_facts=None
+            if pack.platform_facts is None
+            else PlatformFactsType.from_domain(pack.platform_facts),
+            transcript=None if pack.transcript is None else TranscriptType.from_domain(pack.transcript),
+            submissions=[EvidenceSubmissionType.from_domain(s) for s in pack.submissions],
+        )
+
+
+@strawberry.type(description="What deciding answered (and answers again to a replay of the same key).")
+class DecisionReceipt:
+    dispute_id: str
+    status: str
+    outcome: str
+    evidence_pack_hash: str
+    plan_fingerprint: str
+    refund_to_card: Money
+    store_credit: Money
+    steps: list[str]
+
+    @staticmethod
+    def from_domain(receipt: DomainReceipt) -> DecisionReceipt:
+        currency = Currency.of(receipt.currency)
+        return DecisionReceipt(
+            dispute_id=receipt.dispute_id,
+            status=receipt.status,
+            outcome=receipt.outcome,
+            evidence_pack_hash=receipt.evidence_pack_hash,
+            plan_fingerprint=receipt.plan_fingerprint,
+            refund_to_card=Money.from_domain(DomainMoney(receipt.refund_to_card_minor, currency)),
+            store_credit=Money.from_domain(DomainMoney(receipt.store_credit_minor, currency)),
+            steps=list(receipt.steps),
+        )

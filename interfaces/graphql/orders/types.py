@@ -1,0 +1,138 @@
+"""GraphQL types of orders, built from domain ``Order`` objects with ``from_domain``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from application.security.principal import Operation
+from domain.orders import Order as DomainOrder
+from domain.orders import OrderStatus
+from domain.snapshots import OrderSnapshot as DomainSnapshot
+from interfaces.graphql.common import Money
+from interfaces.graphql.context import GraphQLInfo
+from interfaces.graphql.scope import viewer
+
+if TYPE_CHECKING:
+    from interfaces.graphql.disputes.types import Dispute
+    from interfaces.graphql.ledger.types import LedgerTransaction
+
+strawberry.enum(OrderStatus, description="Where an order is in its life (SPEC §3).")
+
+
+@strawberry.type(
+    name="OrderSnapshot",
+    description="The financial facts frozen at payment capture; every outcome is computed from them.",
+)
+class OrderSnapshotType:
+    currency: str
+    items_subtotal: Money
+    delivery_fee: Money
+    service_fee: Money
+    tax: Money
+    discount: Money
+    total_charged: Money
+    commission_bp: int = strawberry.field(description="The seller's commission rate in basis points.")
+    seller_payout: Money
+    platform_take: Money
+    policy_version: str
+    partial_refund_tiers_bp: list[int]
+    captured_at: datetime
+
+    @staticmethod
+    def from_domain(snapshot: DomainSnapshot) -> OrderSnapshotType:
+        return OrderSnapshotType(
+            currency=snapshot.currency.code,
+            items_subtotal=Money.from_domain(snapshot.items_subtotal),
+            delivery_fee=Money.from_domain(snapshot.delivery_fee),
+            service_fee=Money.from_domain(snapshot.service_fee),
+            tax=Money.from_domain(snapshot.tax),
+            discount=Money.from_domain(snapshot.discount),
+            total_charged=Money.from_domain(snapshot.total_charged),
+            commission_bp=snapshot.commission_bp,
+            seller_payout=Money.from_domain(snapshot.seller_payout),
+            platform_take=Money.from_domain(snapshot.platform_take),
+            policy_version=snapshot.policy.version,
+            partial_refund_tiers_bp=list(snapshot.policy.partial_refund_tiers_bp),
+            captured_at=snapshot.captured_at,
+        )
+
+
+async def resolve_order_disputes(
+    root: Order, info: GraphQLInfo
+) -> list[Annotated[Dispute, strawberry.lazy("interfaces.graphql.disputes.types")]]:
+    from interfaces.graphql.disputes.types import Dispute  # noqa: PLC0415 - the types refer to each other
+
+    found = await info.context.loaders.disputes_by_order.load((root.domain.country, root.id))
+    return [Dispute.from_domain(dispute) for dispute in found]
+
+
+async def resolve_order_ledger(
+    root: Order, info: GraphQLInfo
+) -> list[Annotated[LedgerTransaction, strawberry.lazy("interfaces.graphql.ledger.types")]] | None:
+    from interfaces.graphql.ledger.types import LedgerTransaction  # noqa: PLC0415
+
+    principal = await viewer(info)
+    if (
+        principal is None
+        or not principal.may(Operation.LEDGER_READ)
+        or not principal.in_scope(root.domain.country)
+    ):
+        return None
+    found = await info.context.loaders.ledger_by_prefix.load((root.domain.country, f"order:{root.id}/"))
+    return [LedgerTransaction.from_domain(transaction) for transaction in found]
+
+
+@strawberry.type(description="A marketplace order.")
+class Order:
+    id: str
+    country_code: str
+    status: OrderStatus
+    buyer_id: str
+    seller_id: str
+    courier_id: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    dispute_window_closes_at: datetime | None
+    frozen_from: OrderStatus | None
+    force_completed: bool
+    force_complete_reason: str | None
+    version: int = strawberry.field(description="Optimistic-concurrency counter: +1 per change.")
+    next_statuses: list[OrderStatus] = strawberry.field(
+        description="Where the order may go next, by any operation (time guards aside)."
+    )
+    snapshot: OrderSnapshotType | None = strawberry.field(description="Null until payment capture.")
+    disputes: list[Annotated[Dispute, strawberry.lazy("interfaces.graphql.disputes.types")]] = (
+        strawberry.field(resolver=resolve_order_disputes, description="The order's disputes, oldest first.")
+    )
+    ledger_transactions: (
+        list[Annotated[LedgerTransaction, strawberry.lazy("interfaces.graphql.ledger.types")]] | None
+    ) = strawberry.field(
+        resolver=resolve_order_ledger,
+        description="Capture, release and forced release of this order; "
+        "null if the caller may not read the ledger.",
+    )
+    domain: strawberry.Private[DomainOrder]
+
+    @staticmethod
+    def from_domain(order: DomainOrder) -> Order:
+        return Order(
+            id=order.id,
+            country_code=order.country.value,
+            status=order.status,
+            buyer_id=order.buyer_id,
+            seller_id=order.seller_id,
+            courier_id=order.courier_id,
+            created_at=order.created_at,
+            delivered_at=order.delivered_at,
+            dispute_window_closes_at=order.dispute_window_closes_at,
+            frozen_from=order.frozen_from,
+            force_completed=order.force_completed,
+            force_complete_reason=order.force_complete_reason,
+            version=order.version,
+            next_statuses=sorted(order.next_statuses),
+            snapshot=None if order.snapshot is None else OrderSnapshotType.from_domain(order.snapshot),
+            domain=order,
+        )

@@ -1,0 +1,241 @@
+"""The GraphQL API end to end: the real app factory, the real container, a migrated database.
+
+Every test here runs on SQLite and on PostgreSQL (the ``database_url`` fixture of
+``tests/integration/conftest.py``). Requests go over HTTP in-process (httpx's
+``ASGITransport``) to ``container.http_app()``; the container's clock and ids are fixed so
+windows and ids are predictable. Data is made through the application's use cases, as a
+SYSTEM actor, never by writing rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from dependency_injector import providers
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from application.context import RequestContext, Services
+from application.disputes.use_cases import OpenDispute, StartReview, open_dispute, start_review
+from application.orders.use_cases import (
+    CapturePayment,
+    CreateOrder,
+    TransitionOrder,
+    capture_payment,
+    create_order,
+    transition_order,
+)
+from application.security.api_keys import IssueApiKey, issue_api_key
+from application.security.principal import Principal, Role
+from domain.disputes import Dispute
+from domain.disputes.codes import DisputeReason
+from domain.orders import Order, OrderStatus
+from domain.shared import CountryCode, Currency
+from domain.shared.ids import BuyerId, CourierId, OrderId, SellerId
+from domain.snapshots import RefundPolicy
+from interfaces.auth import TokenKeys, mint_token
+from interfaces.container import Container, build_container, dispose_engines
+from interfaces.settings import Settings
+from tests.fakes.time_and_ids import FixedClock, SequentialIds
+
+MX, CO, AR = CountryCode("MX"), CountryCode("CO"), CountryCode("AR")
+CURRENCY = {MX: Currency.of("MXN"), CO: Currency.of("COP"), AR: Currency.of("ARS")}
+SYSTEM = RequestContext(Principal("system-test", Role.SYSTEM, frozenset({MX, CO, AR})), "req-setup")
+START = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
+
+FORWARD = (OrderStatus.ACCEPTED, OrderStatus.IN_PREPARATION, OrderStatus.IN_TRANSIT, OrderStatus.DELIVERED)
+
+
+@dataclass
+class StatementCounter:
+    """Counts SQL statements sent to the database by any engine of the container."""
+
+    statements: list[str] = field(default_factory=list)
+    active: bool = False
+
+    def __call__(self, conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
+        if self.active:
+            self.statements.append(statement)
+
+    @contextmanager
+    def counting(self) -> Iterator[list[str]]:
+        self.statements.clear()
+        self.active = True
+        try:
+            yield self.statements
+        finally:
+            self.active = False
+
+
+@dataclass
+class Api:
+    client: httpx.AsyncClient
+    container: Container
+    settings: Settings
+    clock: FixedClock
+    sql: StatementCounter
+
+    @property
+    def svc(self) -> Services:
+        return self.container.services()
+
+    def token(
+        self,
+        role: Role,
+        countries: tuple[CountryCode, ...] = (MX,),
+        subject: str | None = None,
+    ) -> str:
+        return mint_token(
+            TokenKeys.from_settings(self.settings),
+            subject=subject or f"{role.value.lower()}-1",
+            role=role,
+            countries=frozenset(countries),
+            now=datetime.now(UTC),
+            ttl=timedelta(hours=1),
+        )
+
+    def bearer(self, role: Role, *countries: CountryCode, subject: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(role, countries or (MX,), subject)}"}
+
+    async def partner_key(self, partner_id: str, country: CountryCode = MX) -> dict[str, str]:
+        issued = (await issue_api_key(self.svc, SYSTEM, IssueApiKey(partner_id, country))).unwrap()
+        return {"X-Api-Key": issued.raw_key}
+
+    async def post(
+        self, query: str, variables: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> httpx.Response:
+        body: dict[str, Any] = {"query": query}
+        if variables is not None:
+            body["variables"] = variables
+        return await self.client.post("/graphql", json=body, headers=headers or {})
+
+    async def gql(
+        self, query: str, variables: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+    ) -> dict[str, Any]:
+        """The ``data`` of a request that must succeed at the GraphQL level (no ``errors``)."""
+        response = await self.post(query, variables, headers)
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert "errors" not in body, body
+        data: dict[str, Any] = body["data"]
+        return data
+
+    async def scalar(self, sql: str, **params: Any) -> Any:
+        async with self.container.engine().connect() as connection:
+            return (await connection.execute(text(sql), params)).scalar_one()
+
+    async def denials(self) -> list[dict[str, Any]]:
+        async with self.container.engine().connect() as connection:
+            rows = (
+                await connection.execute(
+                    text(
+                        "SELECT actor_id, actor_role, country_code, target_type, target_id, request_id"
+                        " FROM audit_log WHERE action = 'access.denied' ORDER BY sequence"
+                    )
+                )
+            ).mappings()
+            return [dict(row) for row in rows]
+
+    async def audit_count(self) -> int:
+        return int(await self.scalar("SELECT COUNT(*) FROM audit_log"))
+
+    # --- data, through the use cases ------------------------------------------------
+
+    async def policy(self, country: CountryCode) -> RefundPolicy:
+        policy = RefundPolicy.create(
+            country=country,
+            version=f"{country.value}-v1",
+            currency=CURRENCY[country],
+            goodwill_credit_minor=10_000,
+        ).unwrap()
+        async with self.svc.uow() as uow:
+            await uow.policies.add(policy, effective_from=START - timedelta(days=365))
+            await uow.commit()
+        return policy
+
+    async def order(
+        self,
+        order_id: str,
+        *,
+        country: CountryCode = MX,
+        until: OrderStatus = OrderStatus.DELIVERED,
+        buyer: str = "buy_1",
+        seller: str = "sel_1",
+        courier: str = "cou_1",
+    ) -> Order:
+        """Created, captured (T = 123_000: S 100_000 + 5_000 + 2_000 + 16_000, commission 15 %)
+        and moved forward to ``until``."""
+        svc = self.svc
+        order = (
+            await create_order(
+                svc,
+                SYSTEM,
+                CreateOrder(country, BuyerId(buyer), SellerId(seller), CourierId(courier), OrderId(order_id)),
+            )
+        ).unwrap()
+        if until is OrderStatus.CREATED:
+            return order
+        order = (
+            await capture_payment(
+                svc,
+                SYSTEM,
+                CapturePayment(
+                    country, OrderId(order_id), CURRENCY[country], 100_000, 5_000, 2_000, 16_000, 0, 1_500
+                ),
+            )
+        ).unwrap()
+        for status in FORWARD:
+            if order.status is until:
+                break
+            order = (
+                await transition_order(svc, SYSTEM, TransitionOrder(country, OrderId(order_id), status))
+            ).unwrap()
+        return order
+
+    async def dispute(
+        self,
+        order_id: str,
+        *,
+        country: CountryCode = MX,
+        review: bool = False,
+        buyer: str = "buy_1",
+        seller: str = "sel_1",
+    ) -> Dispute:
+        await self.order(order_id, country=country, buyer=buyer, seller=seller)
+        dispute = (
+            await open_dispute(
+                self.svc,
+                SYSTEM,
+                OpenDispute(country, OrderId(order_id), DisputeReason.DAMAGED, "The vase arrived broken"),
+            )
+        ).unwrap()
+        if review:
+            dispute = (await start_review(self.svc, SYSTEM, StartReview(country, dispute.id))).unwrap()
+        return dispute
+
+
+@pytest.fixture
+async def api(migrated_url: str) -> AsyncIterator[Api]:
+    settings = Settings(database_url=migrated_url, environment="development")
+    container = build_container(settings)
+    clock = FixedClock(START)
+    container.clock.override(providers.Object(clock))
+    container.ids.override(providers.Object(SequentialIds()))
+    counter = StatementCounter()
+    engines: list[AsyncEngine] = [container.engine(), container.read_engine()]
+    for engine in {id(e): e for e in engines}.values():
+        event.listen(engine.sync_engine, "before_cursor_execute", counter)
+    transport = httpx.ASGITransport(app=container.http_app())
+    async with httpx.AsyncClient(transport=transport, base_url="http://supportos.test") as client:
+        api = Api(client, container, settings, clock, counter)
+        for country in (MX, CO, AR):
+            await api.policy(country)
+        yield api
+    await dispose_engines(container)

@@ -1,0 +1,112 @@
+"""The permission matrix over HTTP: every role that can call the API × every operation.
+
+Allowed means anything but ``ForbiddenError`` (the ids do not exist, so allowed calls
+answer ``NOT_FOUND`` or an empty page and change nothing); refused means the
+``ForbiddenError`` member **and** one ``access.denied`` audit entry naming the actor.
+L0 and SYSTEM cannot authenticate over HTTP (no token role, no API key): their rows of
+the matrix are checked in ``test_system_roles_cannot_call_the_api``.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from application.security.principal import PERMISSIONS, Operation, Role
+from interfaces.auth import TOKEN_ROLES
+from interfaces.graphql.schema import schema
+from tests.integration.api.conftest import Api
+
+FIELDS = "__typename ... on Error { code }"
+OPERATIONS: dict[str, tuple[Operation, str]] = {
+    "order": (Operation.ORDER_READ, f'{{ order(countryCode: "MX", id: "ord_x") {{ {FIELDS} }} }}'),
+    "orders": (Operation.ORDER_READ, f'{{ orders(countryCode: "MX") {{ {FIELDS} }} }}'),
+    "dispute": (Operation.DISPUTE_READ, f'{{ dispute(countryCode: "MX", id: "dsp_x") {{ {FIELDS} }} }}'),
+    "disputes": (Operation.DISPUTE_READ, f'{{ disputes(countryCode: "MX") {{ {FIELDS} }} }}'),
+    "disputeState": (
+        Operation.DISPUTE_READ,
+        f'{{ disputeState(countryCode: "MX", id: "dsp_x") {{ {FIELDS} }} }}',
+    ),
+    "evidencePack": (
+        Operation.EVIDENCE_READ,
+        f'{{ evidencePack(countryCode: "MX", disputeId: "dsp_x") {{ {FIELDS} }} }}',
+    ),
+    "ledgerAccount": (
+        Operation.LEDGER_READ,
+        f'{{ ledgerAccount(countryCode: "MX", account: "psp:clearing", currency: "MXN") {{ {FIELDS} }} }}',
+    ),
+    "auditTrail": (
+        Operation.AUDIT_READ,
+        f'{{ auditTrail(countryCode: "MX", targetType: "order", targetId: "ord_x") {{ {FIELDS} }} }}',
+    ),
+    "disputeOpen": (
+        Operation.DISPUTE_OPEN,
+        'mutation { disputeOpen(input: {countryCode: "MX", orderId: "ord_x", reason: LATE, statement: "s"}) '
+        f"{{ {FIELDS} }} }}",
+    ),
+    "disputeEvidenceSubmit": (
+        Operation.DISPUTE_SUBMIT_EVIDENCE,
+        'mutation { disputeEvidenceSubmit(input: {countryCode: "MX", disputeId: "dsp_x", statement: "s"}) '
+        f"{{ {FIELDS} }} }}",
+    ),
+    "disputeReviewStart": (
+        Operation.DISPUTE_START_REVIEW,
+        f'mutation {{ disputeReviewStart(input: {{countryCode: "MX", disputeId: "dsp_x"}}) {{ {FIELDS} }} }}',
+    ),
+    "disputeResolve": (
+        Operation.DISPUTE_DECIDE,
+        'mutation { disputeResolve(input: {countryCode: "MX", disputeId: "dsp_x", outcome: REJECTED, '
+        f'reasonCode: OTHER, idempotencyKey: "k"}}) {{ {FIELDS} }} }}',
+    ),
+    "disputeWithdraw": (
+        Operation.DISPUTE_WITHDRAW,
+        'mutation { disputeWithdraw(input: {countryCode: "MX", disputeId: "dsp_x", reason: "r"}) '
+        f"{{ {FIELDS} }} }}",
+    ),
+    "orderTransition": (
+        Operation.ORDER_TRANSITION,
+        'mutation { orderTransition(input: {countryCode: "MX", orderId: "ord_x", target: IN_TRANSIT}) '
+        f"{{ {FIELDS} }} }}",
+    ),
+    "orderForceComplete": (
+        Operation.ORDER_FORCE_COMPLETE,
+        'mutation { orderForceComplete(input: {countryCode: "MX", orderId: "ord_x", reason: "r"}) '
+        f"{{ {FIELDS} }} }}",
+    ),
+}
+API_ROLES = sorted(TOKEN_ROLES | {Role.PARTNER})
+
+
+def test_every_root_field_is_in_the_matrix_test() -> None:
+    graphql = schema._schema
+    assert graphql.query_type is not None and graphql.mutation_type is not None
+    roots = set(graphql.query_type.fields) | set(graphql.mutation_type.fields)
+    assert roots - {"version"} == set(OPERATIONS)
+
+
+def test_system_roles_cannot_call_the_api() -> None:
+    assert Role.L0 not in TOKEN_ROLES and Role.SYSTEM not in TOKEN_ROLES
+    assert PERMISSIONS[Role.L0] >= {Operation.DISPUTE_DECIDE, Operation.DISPUTE_READ}
+    assert PERMISSIONS[Role.SYSTEM] == frozenset(Operation)
+
+
+@pytest.mark.parametrize("role", API_ROLES, ids=[r.value for r in API_ROLES])
+async def test_role_against_every_operation(api: Api, role: Role) -> None:
+    headers = await api.partner_key("sel_1") if role is Role.PARTNER else api.bearer(role, subject="actor-1")
+    actor = "partner:sel_1" if role is Role.PARTNER else "actor-1"
+    for name, (operation, document) in OPERATIONS.items():
+        before = len(await api.denials())
+        data = await api.gql(document, None, headers)
+        answer = data[name]
+        allowed = operation in PERMISSIONS[role]
+        denials = await api.denials()
+        if allowed:
+            assert answer["__typename"] != "ForbiddenError", (role, name, answer)
+            assert len(denials) == before, (role, name)
+        else:
+            assert answer == {"__typename": "ForbiddenError", "code": "FORBIDDEN"}, (role, name, answer)
+            assert len(denials) == before + 1, (role, name)
+            assert (denials[-1]["actor_id"], denials[-1]["actor_role"], denials[-1]["country_code"]) == (
+                actor,
+                role.value,
+                "MX",
+            )
