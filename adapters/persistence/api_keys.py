@@ -2,17 +2,20 @@
 
 A key id begins with its country (``co_key_...``, see ``application/security/api_keys``),
 so ``get`` is a primary-key lookup ``(country_code, key_id)`` in that country; an id that
-names no country finds nothing. Rows never leave this module. Nothing here commits.
+names no country finds nothing. On PostgreSQL ``get`` goes through ``api_key_by_id``, a
+``SECURITY DEFINER`` function, because it runs before any country scope is bound and
+row-level security would hide the row (D14). Rows never leave this module. Nothing here
+commits.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from returns.result import Result
-from sqlalchemy import insert, select, update
+from sqlalchemy import Executable, bindparam, insert, select, text, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -48,11 +51,19 @@ class SqlAlchemyApiKeyRepository:
         country = country_of_key_id(key_id)
         if country is None:
             return None
-        row = (
-            await self._session.execute(
-                select(api_keys).where(api_keys.c.country_code == country.value, api_keys.c.key_id == key_id)
+        connection = await self._session.connection()
+        if connection.dialect.name == "postgresql":
+            # Authentication runs before any country scope is bound: row-level security
+            # would hide the key, so read it through the one narrow SECURITY DEFINER
+            # function made for this (migration 0006_row_level_security, D14).
+            query: Executable = _KEY_BY_ID
+        else:
+            query = select(api_keys).where(
+                api_keys.c.country_code == bindparam("wanted_country"),
+                api_keys.c.key_id == bindparam("wanted_key_id"),
             )
-        ).first()
+        parameters = {"wanted_country": country.value, "wanted_key_id": key_id}
+        row = (await connection.execute(query, parameters)).first()
         return None if row is None else _record(row._mapping)
 
     async def revoke(self, key_id: str, at: datetime) -> bool:
@@ -69,6 +80,12 @@ class SqlAlchemyApiKeyRepository:
             .values(revoked_at=at)
         )
         return isinstance(result, CursorResult) and result.rowcount == 1
+
+
+_KEY_BY_ID: Final = text(
+    "SELECT country_code, key_id, partner_id, label, key_sha256, created_at, revoked_at"
+    " FROM api_key_by_id(:wanted_country, :wanted_key_id)"
+).columns(*api_keys.c)
 
 
 def _record(values: Any) -> ApiKeyRecord:

@@ -15,6 +15,13 @@ while no other appender can run:
 Either way, the primary key on ``sequence`` and the unique ``previous_hash`` and
 ``entry_hash`` make a forked chain impossible even if the lock were bypassed.
 
+The chain is one for every country, but on PostgreSQL row-level security shows a
+transaction only the entries of its own countries (D14). The appender therefore reads the
+tail through ``audit_log_tail()``, a ``SECURITY DEFINER`` function (migration
+``0006_row_level_security``) that returns only the last sequence and hash whatever the
+scope; the insert itself is allowed for any country once a scope is bound. The
+``SqlAlchemyAuditReader`` (``audit-verify``) reads the whole chain: it binds every country.
+
 Reading is defensive: rows are read without SQLAlchemy's JSON and datetime processing and
 mapped by hand, so a row tampered into something that is not an entry becomes an
 ``UnreadableAuditEntry`` for the verifier instead of an exception.
@@ -27,10 +34,11 @@ from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import Row, Select, Text, insert, select, text, type_coerce
+from sqlalchemy import Executable, Row, Select, Text, insert, select, text, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from adapters.persistence.tables import audit_log
+from application.security.scope import ALL, scoped_to
 from domain.audit import GENESIS_HASH, AuditDraft, AuditEntry, UnreadableAuditEntry, seal
 from domain.shared import CountryCode, InvariantViolation
 from domain.shared.ids import ActorId
@@ -62,13 +70,7 @@ class SqlAlchemyAuditLog:
             await connection.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_CHAIN_LOCK_KEY}
             )
-        tail = (
-            await connection.execute(
-                select(audit_log.c.sequence, audit_log.c.entry_hash)
-                .order_by(audit_log.c.sequence.desc())
-                .limit(1)
-            )
-        ).first()
+        tail = (await connection.execute(_tail_query(connection.dialect.name))).first()
         if tail is None:
             entry = seal(draft, sequence=1, previous_hash=GENESIS_HASH)
         else:
@@ -101,13 +103,21 @@ class SqlAlchemyAuditReader:
     ) -> AsyncIterator[AuditEntry | UnreadableAuditEntry]:
         after: Any = 0
         while True:
-            async with self._engine.connect() as connection:
-                rows = await _fetch(connection, after, batch_size)
+            with scoped_to(ALL):  # the whole chain, whoever asks (the verifier is the system)
+                async with self._engine.connect() as connection:
+                    rows = await _fetch(connection, after, batch_size)
             for row in rows:
                 yield row_to_entry(row)
             if len(rows) < batch_size:
                 return
             after = rows[-1].sequence
+
+
+def _tail_query(dialect: str) -> Executable:
+    """The chain's last (sequence, entry_hash), past the country scope on PostgreSQL."""
+    if dialect == "postgresql":
+        return text("SELECT sequence, entry_hash FROM audit_log_tail()")
+    return select(audit_log.c.sequence, audit_log.c.entry_hash).order_by(audit_log.c.sequence.desc()).limit(1)
 
 
 async def _fetch(connection: AsyncConnection, after: Any, batch_size: int) -> list[Row[Any]]:

@@ -20,7 +20,10 @@ SQLite
 PostgreSQL
     A bounded pool (10 + 10 overflow), ``pool_pre_ping``, connections recycled after 30
     minutes; ``application_name`` is ``supportos``. Transactions run at READ COMMITTED
-    (the server default), which the audit chain's advisory lock relies on.
+    (the server default), which the audit chain's advisory lock relies on. Every
+    transaction starts by setting ``supportos.countries`` (``SET LOCAL``) to the country
+    scope bound for the current request, which the row-level-security policies read
+    (``row_level_security.py``): connect as the service's own role, never as the owner.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
+
+from adapters.persistence.row_level_security import install_country_scope
 
 SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
 POSTGRES_POOL_DEFAULTS: Final[dict[str, Any]] = {
@@ -129,4 +134,6 @@ def _postgres_engine(url: URL, echo: bool, engine_kwargs: dict[str, Any]) -> Asy
     connect_args["server_settings"] = server_settings
     options: dict[str, Any] = {} if "poolclass" in engine_kwargs else dict(POSTGRES_POOL_DEFAULTS)
     options.update(engine_kwargs)
-    return create_async_engine(url, echo=echo, connect_args=connect_args, **options)
+    engine = create_async_engine(url, echo=echo, connect_args=connect_args, **options)
+    install_country_scope(engine)
+    return engine

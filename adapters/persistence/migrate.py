@@ -8,6 +8,12 @@ PostgreSQL concurrent upgraders are serialised by an advisory lock, on SQLite by
 
 The configuration is built here (``script_location`` is this package's ``migrations``
 directory), so it works from an installed wheel without ``alembic.ini``.
+
+On PostgreSQL, run migrations as the schema's owner (``SUPPORTOS_MIGRATION_DATABASE_URL``),
+not as the service's role: migration ``0006_row_level_security`` creates that role if
+needed and grants it only what the service uses (``app_role``, default ``supportos_app``).
+A migration's transaction sees every country (row-level security is forced on the
+owner too).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from sqlalchemy import pool, text
 from sqlalchemy.engine import Connection
 
 from adapters.persistence.database import create_engine
+from adapters.persistence.row_level_security import APP_ROLE_ATTRIBUTE
 
 MIGRATIONS_DIR: Final = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK_KEY: Final = 0x5355_4F53_4D49_4752  # "SUOSMIGR"
@@ -31,12 +38,18 @@ MIGRATION_LOCK_KEY: Final = 0x5355_4F53_4D49_4752  # "SUOSMIGR"
 _T = TypeVar("_T")
 
 
-def alembic_config(url: str | None = None) -> Config:
-    """An Alembic ``Config`` for this project's migrations (``url`` is not interpolated)."""
+def alembic_config(url: str | None = None, *, app_role: str | None = None) -> Config:
+    """An Alembic ``Config`` for this project's migrations (``url`` is not interpolated).
+
+    ``app_role``: the service's PostgreSQL role the migrations grant to (default
+    ``SUPPORTOS_DATABASE_APP_ROLE``, else ``supportos_app``).
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     if url is not None:
         config.attributes["url"] = url
+    if app_role is not None:
+        config.attributes[APP_ROLE_ATTRIBUTE] = app_role
     return config
 
 
@@ -45,27 +58,27 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-async def upgrade_to_head(url: str) -> str | None:
+async def upgrade_to_head(url: str, *, app_role: str | None = None) -> str | None:
     """Bring the database at ``url`` to the newest revision (a no-op when already there).
 
     Returns the revision the database is at afterwards.
     """
-    return await upgrade_to(url, "head")
+    return await upgrade_to(url, "head", app_role=app_role)
 
 
-async def upgrade_to(url: str, revision: str) -> str | None:
+async def upgrade_to(url: str, revision: str, *, app_role: str | None = None) -> str | None:
     def run(connection: Connection) -> str | None:
-        _command(connection, url, lambda config: command.upgrade(config, revision))
+        _command(connection, url, lambda config: command.upgrade(config, revision), app_role)
         return _current(connection)
 
     return await _with_connection(url, run)
 
 
-async def downgrade_to(url: str, revision: str = "base") -> str | None:
+async def downgrade_to(url: str, revision: str = "base", *, app_role: str | None = None) -> str | None:
     """Step the database back to ``revision`` (``"base"``: an empty schema)."""
 
     def run(connection: Connection) -> str | None:
-        _command(connection, url, lambda config: command.downgrade(config, revision))
+        _command(connection, url, lambda config: command.downgrade(config, revision), app_role)
         return _current(connection)
 
     return await _with_connection(url, run)
@@ -84,10 +97,10 @@ def _current(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def _command(connection: Connection, url: str, run: Callable[[Config], None]) -> None:
+def _command(connection: Connection, url: str, run: Callable[[Config], None], app_role: str | None) -> None:
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
-    config = alembic_config(url)
+    config = alembic_config(url, app_role=app_role)
     config.attributes["connection"] = connection
     run(config)
 

@@ -42,6 +42,7 @@ from application.ports.unit_of_work import UnitOfWork
 from application.saga.retry import RetryPolicy
 from application.saga.scheduling import JOB_KIND, new_step_job, next_immediate_step
 from application.security.principal import Principal, Role
+from application.security.scope import system_scope
 from domain.disputes import Dispute
 from domain.disputes.outcomes import (
     CreateReplacementOrder,
@@ -102,6 +103,7 @@ class SagaRunner:
         principal = Principal(self.worker_id, Role.SYSTEM, frozenset())
         return RequestContext(principal, f"job-runner:{self.worker_id}")
 
+    @system_scope
     async def run_once(self, *, limit: int = 10) -> list[StepOutcome]:
         """Claim up to ``limit`` due jobs and carry each out."""
         async with self.svc.uow() as uow:
@@ -121,6 +123,7 @@ class SagaRunner:
             outcomes.extend(batch)
         return outcomes
 
+    @system_scope
     async def execute(self, job: Job) -> StepOutcome:
         if job.kind != JOB_KIND:
             return await self._dead_letter(job, "UNKNOWN_JOB_KIND", f"no handler for {job.kind!r}")
@@ -139,6 +142,7 @@ class SagaRunner:
             return await self._await_confirmation(job, step, receipt, latency_ms)
         return await self._record(job, plan, step, receipt, latency_ms)
 
+    @system_scope
     async def confirm(
         self, idempotency_key: str, *, succeeded: bool, provider_reference: str, detail: str = ""
     ) -> StepOutcome:

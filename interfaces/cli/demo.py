@@ -7,6 +7,7 @@ import asyncio
 import typer
 
 from application.demo.seed import seed_demo as run_seed
+from application.security.scope import ALL, scoped_to
 from interfaces.container import build_container, demo_providers
 from interfaces.settings import get_settings
 
@@ -21,9 +22,10 @@ def seed_demo() -> None:
 
     async def go() -> None:
         services = container.services()
-        report = await run_seed(
-            uow=services.uow, ids=services.ids, providers=demo_providers(), clock=services.clock
-        )
+        with scoped_to(ALL):  # the seeder acts as the system, in every country
+            report = await run_seed(
+                uow=services.uow, ids=services.ids, providers=demo_providers(), clock=services.clock
+            )
         await container.engine().dispose()
         if report.skipped:
             typer.echo("demo data already loaded")

@@ -6,8 +6,15 @@
   URL's ``?search_path=`` (see ``adapters/persistence/database.py``) and dropped with
   everything in it afterwards. Safe with tests run one at a time or in parallel.
 - ``migrated_url``: the same database brought to head by ``upgrade_to_head``.
-- ``engine`` / ``session_factory`` / ``uow_factory``: the app's own engine and units of
-  work on the migrated database.
+- ``engine``: an engine on the migrated database as its owner (the role that ran the
+  migrations): for raw reads, tampering and checks that must see past every guard.
+- ``app_url`` / ``app_engine`` / ``session_factory`` / ``uow_factory``: the service's own
+  view. On PostgreSQL they connect as the service's role (``supportos_app``: not the owner,
+  not a superuser), so every test that goes through a unit of work also runs through the
+  row-level-security wall (D14); on SQLite they are the same database as ``engine``.
+- Every integration test runs with the country scope bound to ``ALL`` (the system's
+  scope), as workers and CLI commands do; a test of the wall binds narrower scopes itself
+  (``application.security.scope.scoped_to``).
 
 PostgreSQL cases are marked ``postgres`` (``-m "not postgres"`` runs SQLite only). When
 PostgreSQL is unreachable they are skipped, but fail when ``CI=true`` or
@@ -18,7 +25,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Final, NoReturn
 
@@ -29,7 +36,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from adapters.persistence.database import create_engine, create_session_factory
 from adapters.persistence.migrate import upgrade_to_head
+from adapters.persistence.row_level_security import APP_ROLE_ENV, DEFAULT_APP_ROLE
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork, unit_of_work_factory
+from application.security.scope import ALL, scoped_to
 
 POSTGRES_URL_ENV: Final = "SUPPORTOS_TEST_DATABASE_URL"
 DEFAULT_POSTGRES_URL: Final = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
@@ -93,6 +102,13 @@ async def migrated_url(database_url: str) -> str:
     return database_url
 
 
+@pytest.fixture(autouse=True)
+def system_scope() -> Iterator[None]:
+    """Every country, unless a test binds another scope."""
+    with scoped_to(ALL):
+        yield
+
+
 @pytest.fixture
 async def engine(migrated_url: str) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(migrated_url)
@@ -103,8 +119,30 @@ async def engine(migrated_url: str) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return create_session_factory(engine)
+def app_url(migrated_url: str) -> str:
+    """``migrated_url`` as the service's role on PostgreSQL (trust authentication here)."""
+    url = make_url(migrated_url)
+    if url.get_backend_name() != "postgresql":
+        return migrated_url
+    role = os.environ.get(APP_ROLE_ENV, DEFAULT_APP_ROLE)
+    return url.set(username=role, password=None).render_as_string(hide_password=False)
+
+
+@pytest.fixture
+async def app_engine(app_url: str, migrated_url: str, engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    if app_url == migrated_url:
+        yield engine
+        return
+    app_engine = create_engine(app_url)
+    try:
+        yield app_engine
+    finally:
+        await app_engine.dispose()
+
+
+@pytest.fixture
+def session_factory(app_engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return create_session_factory(app_engine)
 
 
 @pytest.fixture

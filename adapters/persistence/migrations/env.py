@@ -22,6 +22,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 
 from adapters.persistence.database import create_engine, normalise_url
+from adapters.persistence.row_level_security import scope_everything
 from adapters.persistence.tables import metadata
 
 config = context.config
@@ -39,6 +40,7 @@ def _url() -> str:
 
 
 def _run(connection: Connection) -> None:
+    scope_everything(connection)  # row-level security binds the owner too (FORCE): see all
     context.configure(
         connection=connection,
         target_metadata=metadata,
