@@ -93,8 +93,9 @@ async def dispose_engines(container: Container) -> None:
 async def migrate_database(settings: Settings) -> tuple[str | None, str | None]:
     """Bring the configured database to the newest schema; (before, after) revisions."""
     settings.ensure_database_directory()
-    before = await current_revision(settings.database_url)
-    after = await upgrade_to_head(settings.database_url)
+    url = settings.migration_url  # the schema owner's, not the service's role (D14)
+    before = await current_revision(url)
+    after = await upgrade_to_head(url, app_role=settings.database_app_role)
     return before, after
 
 

@@ -34,6 +34,12 @@ class Settings(BaseSettings):
     )
 
     database_url: str = DEFAULT_DATABASE_URL
+    # PostgreSQL in production (D14): the service connects as its own role, which owns
+    # nothing and is held by row-level security (``postgresql+asyncpg://supportos_app@host/db``);
+    # ``supportos migrate`` connects as the schema's owner instead, through this URL when set
+    # (else ``database_url``), and grants ``database_app_role`` what the service needs.
+    migration_database_url: str | None = None
+    database_app_role: str = Field(default="supportos_app", pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
     environment: Environment = "development"
     log_level: LogLevel = "INFO"
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
@@ -68,6 +74,11 @@ class Settings(BaseSettings):
                     f"{MIN_PRODUCTION_SECRET_LENGTH} characters in production"
                 )
         return self
+
+    @property
+    def migration_url(self) -> str:
+        """Where ``supportos migrate`` connects: the owner's URL when set, else the service's."""
+        return self.migration_database_url or self.database_url
 
     @property
     def is_production(self) -> bool:

@@ -11,7 +11,12 @@ from interfaces.settings import get_settings
 
 
 def migrate() -> None:
-    """Bring the database (SUPPORTOS_DATABASE_URL) to the newest schema; safe to re-run."""
+    """Bring the database to the newest schema; safe to re-run.
+
+    Connects to SUPPORTOS_MIGRATION_DATABASE_URL (the schema owner) when set, else to
+    SUPPORTOS_DATABASE_URL. On PostgreSQL it creates the service's role
+    (SUPPORTOS_DATABASE_APP_ROLE, default supportos_app) if needed and grants it access.
+    """
     before, after = asyncio.run(migrate_database(get_settings()))
     if before == after:
         typer.echo(f"database already at {after}")

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from adapters.persistence.api_keys import api_key_authenticator
 from adapters.persistence.audit_cli import run_audit_verify
 from adapters.persistence.database import create_engine, create_session_factory
+from adapters.persistence.migrate import head_revision
 from adapters.persistence.row_level_security import APP_ROLE_ENV, DEFAULT_APP_ROLE, SCOPE_SETTING
 from adapters.persistence.tables import orders
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork, unit_of_work_factory
@@ -41,7 +42,8 @@ from domain.audit import AuditDraft, AuditEntry
 from domain.ledger import Account
 from domain.shared import CountryCode, Currency
 from domain.shared.ids import ActorId, OrderId
-from interfaces.container import demo_providers
+from interfaces.container import demo_providers, migrate_database
+from interfaces.settings import Settings
 from tests.fakes.providers import FakeNotifications, FakePayments
 from tests.fakes.time_and_ids import FixedClock
 from tests.integration.aggregate_builders import CO, MX, new_order
@@ -539,3 +541,29 @@ async def test_the_unscoped_functions_are_for_the_service_role_only(engine: Asyn
     for row in rows:
         assert row.prosecdef and row.app_may and not row.public_may
         assert sorted(row.proconfig) == sorted([f"search_path={schema}, pg_temp", f"{SCOPE_SETTING}=*"])
+
+
+async def test_supportos_migrate_runs_as_the_owner_and_the_service_then_works_as_its_own_role(
+    database_url: str,
+) -> None:
+    role = os.environ.get(APP_ROLE_ENV, DEFAULT_APP_ROLE)
+    service_url = make_url(database_url).set(username=role).render_as_string(hide_password=False)
+    settings = Settings(database_url=service_url, migration_database_url=database_url, database_app_role=role)
+    assert await migrate_database(settings) == (None, head_revision())
+
+    engine = create_engine(service_url)
+    try:
+        factory = unit_of_work_factory(create_session_factory(engine))
+        with scoped_to(only(MX)):
+            async with factory() as uow:
+                await uow.orders.add(new_order("ord_mx_1", MX))
+                await uow.audit.append(draft(1, MX))
+                await uow.commit()
+        with scoped_to(only(CO)):
+            assert await countries_seen(factory, "orders") == []
+        async with engine.connect() as connection:  # start-up checks may read the revision
+            revision = (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+    finally:
+        await engine.dispose()
+    assert revision == head_revision()
+    assert await migrate_database(settings) == (head_revision(), head_revision())

@@ -6,8 +6,9 @@ Two ways in:
   connection (from ``AsyncConnection.run_sync``) in ``config.attributes["connection"]``
   and owns its transaction;
 - the ``alembic`` command line (``alembic upgrade head`` from the repository root): the
-  URL comes from ``config.attributes["url"]``, else ``SUPPORTOS_DATABASE_URL``, else
-  ``sqlalchemy.url`` in ``alembic.ini``; migrations run in one transaction on an engine
+  URL comes from ``config.attributes["url"]``, else ``SUPPORTOS_MIGRATION_DATABASE_URL``
+  (the schema owner's), else ``SUPPORTOS_DATABASE_URL``, else ``sqlalchemy.url`` in
+  ``alembic.ini``; migrations run in one transaction on an engine
   made by ``adapters.persistence.database.create_engine`` (same URL handling as the app).
 """
 
@@ -32,10 +33,10 @@ if config.config_file_name is not None and config.attributes.get("connection") i
 
 
 def _url() -> str:
-    url = config.attributes.get("url") or os.environ.get("SUPPORTOS_DATABASE_URL")
-    url = url or config.get_main_option("sqlalchemy.url")
+    url = config.attributes.get("url") or os.environ.get("SUPPORTOS_MIGRATION_DATABASE_URL")
+    url = url or os.environ.get("SUPPORTOS_DATABASE_URL") or config.get_main_option("sqlalchemy.url")
     if not url:
-        raise RuntimeError("no database URL: set SUPPORTOS_DATABASE_URL")
+        raise RuntimeError("no database URL: set SUPPORTOS_MIGRATION_DATABASE_URL or SUPPORTOS_DATABASE_URL")
     return str(url)
 
 

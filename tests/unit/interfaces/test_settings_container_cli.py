@@ -16,7 +16,16 @@ from interfaces.settings import DEFAULT_DATABASE_URL, DEV_JWT_SECRET, Settings
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("DATABASE_URL", "ENVIRONMENT", "LOG_LEVEL", "JWT_SECRET", "HOST", "PORT"):
+    for name in (
+        "DATABASE_URL",
+        "MIGRATION_DATABASE_URL",
+        "DATABASE_APP_ROLE",
+        "ENVIRONMENT",
+        "LOG_LEVEL",
+        "JWT_SECRET",
+        "HOST",
+        "PORT",
+    ):
         monkeypatch.delenv(f"SUPPORTOS_{name}", raising=False)
 
 
@@ -38,6 +47,20 @@ def test_settings_come_from_prefixed_environment_variables(monkeypatch: pytest.M
     assert settings.port == 9000
     assert settings.log_level == "DEBUG"
     assert settings.sqlite_path is None
+
+
+def test_migrations_connect_as_the_owner_when_a_migration_url_is_given() -> None:
+    service = "postgresql+asyncpg://supportos_app@db:5432/supportos"
+    owner = "postgresql+asyncpg://supportos_owner@db:5432/supportos"
+    assert Settings(database_url=service).migration_url == service
+    settings = Settings(database_url=service, migration_database_url=owner)
+    assert (settings.migration_url, settings.database_app_role) == (owner, "supportos_app")
+
+
+@pytest.mark.parametrize("role", ["", "app; DROP ROLE x", "1app", "x" * 64])
+def test_the_service_role_must_be_a_plain_identifier(role: str) -> None:
+    with pytest.raises(ValidationError, match="database_app_role"):
+        Settings(database_app_role=role)
 
 
 def test_production_refuses_the_development_secret() -> None:
