@@ -93,7 +93,7 @@ async def dispose_engines(container: Container) -> None:
 async def migrate_database(settings: Settings) -> tuple[str | None, str | None]:
     """Bring the configured database to the newest schema; (before, after) revisions."""
     settings.ensure_database_directory()
-    url = settings.migration_url  # the schema owner's, not the service's role (D14)
+    url = settings.migration_url  # the schema owner's, not the service's role (D22)
     before = await current_revision(url)
     after = await upgrade_to_head(url, app_role=settings.database_app_role)
     return before, after

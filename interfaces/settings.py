@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     )
 
     database_url: str = DEFAULT_DATABASE_URL
-    # PostgreSQL in production (D14): the service connects as its own role, which owns
+    # PostgreSQL in production (D22): the service connects as its own role, which owns
     # nothing and is held by row-level security (``postgresql+asyncpg://supportos_app@host/db``);
     # ``supportos migrate`` connects as the schema's owner instead, through this URL when set
     # (else ``database_url``), and grants ``database_app_role`` what the service needs.

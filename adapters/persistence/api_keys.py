@@ -4,7 +4,7 @@ A key id begins with its country (``co_key_...``, see ``application/security/api
 so ``get`` is a primary-key lookup ``(country_code, key_id)`` in that country; an id that
 names no country finds nothing. On PostgreSQL ``get`` goes through ``api_key_by_id``, a
 ``SECURITY DEFINER`` function, because it runs before any country scope is bound and
-row-level security would hide the row (D14). Rows never leave this module. Nothing here
+row-level security would hide the row (D22). Rows never leave this module. Nothing here
 commits.
 """
 
@@ -55,7 +55,7 @@ class SqlAlchemyApiKeyRepository:
         if connection.dialect.name == "postgresql":
             # Authentication runs before any country scope is bound: row-level security
             # would hide the key, so read it through the one narrow SECURITY DEFINER
-            # function made for this (migration 0006_row_level_security, D14).
+            # function made for this (migration 0006_row_level_security, D22).
             query: Executable = _KEY_BY_ID
         else:
             query = select(api_keys).where(

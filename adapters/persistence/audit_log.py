@@ -16,7 +16,7 @@ Either way, the primary key on ``sequence`` and the unique ``previous_hash`` and
 ``entry_hash`` make a forked chain impossible even if the lock were bypassed.
 
 The chain is one for every country, but on PostgreSQL row-level security shows a
-transaction only the entries of its own countries (D14). The appender therefore reads the
+transaction only the entries of its own countries (D22). The appender therefore reads the
 tail through ``audit_log_tail()``, a ``SECURITY DEFINER`` function (migration
 ``0006_row_level_security``) that returns only the last sequence and hash whatever the
 scope; the insert itself is allowed for any country once a scope is bound. The

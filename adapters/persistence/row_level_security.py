@@ -1,4 +1,4 @@
-"""The second wall of ScopeGuard: PostgreSQL row-level security by country (D14).
+"""The second wall of ScopeGuard: PostgreSQL row-level security by country (D22).
 
 Every table with a ``country_code`` column has row-level security enabled and *forced*
 (so the table's owner is held to it too; only superusers and ``BYPASSRLS`` roles are not),

@@ -3,7 +3,7 @@
 ``authorize`` (``principal.py``) is the first wall: every use case refuses an actor outside
 the operation's country. The second wall is in PostgreSQL itself: every country-scoped
 table has a forced row-level-security policy, and each transaction is told which
-countries it may see (ARCHITECTURE §9, docs/decisions.md D14). This module holds that
+countries it may see (ARCHITECTURE §9, docs/decisions.md D22). This module holds that
 scope for the running request, in a ``ContextVar``, so the persistence adapter can hand it
 to the database at the start of every transaction without any use case passing it along:
 

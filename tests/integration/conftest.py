@@ -11,7 +11,7 @@
 - ``app_url`` / ``app_engine`` / ``session_factory`` / ``uow_factory``: the service's own
   view. On PostgreSQL they connect as the service's role (``supportos_app``: not the owner,
   not a superuser), so every test that goes through a unit of work also runs through the
-  row-level-security wall (D14); on SQLite they are the same database as ``engine``.
+  row-level-security wall (D22); on SQLite they are the same database as ``engine``.
 - Every integration test runs with the country scope bound to ``ALL`` (the system's
   scope), as workers and CLI commands do; a test of the wall binds narrower scopes itself
   (``application.security.scope.scoped_to``).

@@ -1,4 +1,4 @@
-"""The second wall of ScopeGuard on PostgreSQL: forced row-level security by country (D14).
+"""The second wall of ScopeGuard on PostgreSQL: forced row-level security by country (D22).
 
 The service's units of work here connect as ``supportos_app`` (``app_engine`` /
 ``uow_factory``), which owns nothing and is no superuser; ``engine`` is the owner, used to

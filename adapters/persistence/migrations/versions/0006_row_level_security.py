@@ -1,4 +1,4 @@
-"""Row-level security by country: the second wall of ScopeGuard (PostgreSQL only, D14).
+"""Row-level security by country: the second wall of ScopeGuard (PostgreSQL only, D22).
 
 - The service's own role (``supportos_app``, or the Alembic attribute ``app_role`` /
   ``SUPPORTOS_DATABASE_APP_ROLE``) is created if missing: LOGIN, not a superuser, no
