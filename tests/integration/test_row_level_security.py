@@ -15,13 +15,19 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-import asyncpg
 import pytest
 from returns.result import Success
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, ProgrammingError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool
 
 from adapters.persistence.api_keys import api_key_authenticator
 from adapters.persistence.audit_cli import run_audit_verify
@@ -227,25 +233,28 @@ async def test_a_transaction_with_no_country_set_sees_nothing(uow_factory: UowFa
 
     # Without this project's engine at all (so the setting was never even set: NULL).
     url = make_url(app_url)
-    connection = await asyncpg.connect(
-        host=url.host,
-        port=url.port,
-        user=url.username,
-        database=url.database,
-        server_settings={"search_path": str(url.query["search_path"])},
+    plain = create_async_engine(
+        url.difference_update_query(["search_path"]),
+        poolclass=NullPool,
+        connect_args={"server_settings": {"search_path": str(url.query["search_path"])}},
     )
     try:
-        assert await connection.fetchval(f"SELECT current_setting('{SCOPE_SETTING}', true)") is None
-        assert await connection.fetchval("SELECT count(*) FROM orders") == 0
-        with pytest.raises(asyncpg.InsufficientPrivilegeError):
-            await connection.execute(
-                "INSERT INTO refund_policies (country_code, version, currency, goodwill_credit_minor,"
-                " tiers_bp, dispute_window_seconds, evidence_deadline_seconds,"
-                " lateness_threshold_seconds, effective_from)"
-                " VALUES ('MX', 'v', 'MXN', 0, '[]', 1, 1, 1, now())"
-            )
+        async with plain.connect() as connection:
+            setting = await connection.scalar(text(f"SELECT current_setting('{SCOPE_SETTING}', true)"))
+            assert setting is None
+            assert await connection.scalar(text("SELECT count(*) FROM orders")) == 0
+            with pytest.raises(ProgrammingError) as refused:
+                await connection.execute(
+                    text(
+                        "INSERT INTO refund_policies (country_code, version, currency,"
+                        " goodwill_credit_minor, tiers_bp, dispute_window_seconds,"
+                        " evidence_deadline_seconds, lateness_threshold_seconds, effective_from)"
+                        " VALUES ('MX', 'v', 'MXN', 0, '[]', 1, 1, 1, now())"
+                    )
+                )
+            assert sqlstate(refused.value) == INSUFFICIENT_PRIVILEGE
     finally:
-        await connection.close()
+        await plain.dispose()
 
 
 @pytest.fixture
