@@ -25,6 +25,14 @@ Fencing
     ``retry_later`` and ``dead_letter`` append the error to the job's history (read, then
     written back under the same token condition: only the token holder writes it).
 
+Defer, replay, discard
+    ``defer`` puts a held RUNNING job back to PENDING at a later ``available_at`` and takes
+    back the attempt its claim counted (a job held back by an open circuit breaker never
+    reached its provider, so it must not creep towards the dead-letter queue).
+    ``replay`` (DEAD -> PENDING, attempts 0) and ``discard`` (DEAD -> DISCARDED) are
+    conditional on the job being DEAD in the caller's country, so two operators acting on
+    the same job change it once.
+
 Rows never leave this module: every method returns domain ``Job``s. Nothing here commits.
 """
 
@@ -33,12 +41,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Row, and_, or_, select
+from sqlalchemy import ColumnElement, Row, and_, case, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from adapters.persistence.tables import outbox_jobs
-from application.ports.outbox import Job, JobError, JobStatus, NewJob
+from application.ports.outbox import LIVE_STATUSES, Job, JobError, JobStatus, NewJob, QueueDepth
 from domain.shared import CountryCode
 
 _JOBS: Final = outbox_jobs.c
@@ -155,6 +163,22 @@ class SqlAlchemyOutbox:
             job_id, fencing_token, error, status=JobStatus.DEAD, values={"updated_at": now}
         )
 
+    async def defer(self, job_id: int, fencing_token: int, *, now: datetime, until: datetime) -> bool:
+        connection = await self._session.connection()
+        result = await connection.execute(
+            outbox_jobs.update()
+            .where(*_held(job_id, fencing_token), _JOBS.status == JobStatus.RUNNING.value)
+            .values(
+                status=JobStatus.PENDING.value,
+                available_at=until,
+                attempts=case((_JOBS.attempts > 0, _JOBS.attempts - 1), else_=0),
+                lease_owner=None,
+                lease_until=None,
+                updated_at=now,
+            )
+        )
+        return result.rowcount == 1
+
     async def get(self, job_id: int) -> Job | None:
         row = (await self._session.execute(select(outbox_jobs).where(_JOBS.id == job_id))).first()
         return None if row is None else _job(row)
@@ -174,6 +198,65 @@ class SqlAlchemyOutbox:
             )
         ).all()
         return [_job(row) for row in rows]
+
+    async def dead_letters(
+        self, country: CountryCode, *, limit: int, before_id: int | None = None
+    ) -> list[Job]:
+        if limit < 1:
+            return []
+        query = select(outbox_jobs).where(
+            _JOBS.country_code == country.value, _JOBS.status == JobStatus.DEAD.value
+        )
+        if before_id is not None:
+            query = query.where(_JOBS.id < before_id)
+        rows = (await self._session.execute(query.order_by(_JOBS.id.desc()).limit(limit))).all()
+        return [_job(row) for row in rows]
+
+    async def replay(self, job_id: int, country: CountryCode, *, now: datetime) -> Job | None:
+        return await self._from_dead(
+            job_id,
+            country,
+            status=JobStatus.PENDING,
+            values={"attempts": 0, "available_at": now, "updated_at": now},
+        )
+
+    async def discard(self, job_id: int, country: CountryCode, *, now: datetime) -> Job | None:
+        return await self._from_dead(
+            job_id, country, status=JobStatus.DISCARDED, values={"updated_at": now, "completed_at": now}
+        )
+
+    async def depth(self, country: CountryCode | None = None) -> list[QueueDepth]:
+        query = select(_JOBS.country_code, _JOBS.provider, _JOBS.status, func.count()).where(
+            _JOBS.status.in_([status.value for status in LIVE_STATUSES])
+        )
+        if country is not None:
+            query = query.where(_JOBS.country_code == country.value)
+        rows = (
+            await self._session.execute(
+                query.group_by(_JOBS.country_code, _JOBS.provider, _JOBS.status).order_by(
+                    _JOBS.country_code, _JOBS.provider, _JOBS.status
+                )
+            )
+        ).all()
+        return [QueueDepth(CountryCode(row[0]), str(row[1]), JobStatus(row[2]), int(row[3])) for row in rows]
+
+    async def _from_dead(
+        self, job_id: int, country: CountryCode, *, status: JobStatus, values: dict[str, Any]
+    ) -> Job | None:
+        connection = await self._session.connection()
+        row = (
+            await connection.execute(
+                outbox_jobs.update()
+                .where(
+                    _JOBS.id == job_id,
+                    _JOBS.country_code == country.value,
+                    _JOBS.status == JobStatus.DEAD.value,
+                )
+                .values(status=status.value, lease_owner=None, lease_until=None, **values)
+                .returning(*outbox_jobs.columns)
+            )
+        ).first()
+        return None if row is None else _job(row)
 
     async def _fail(
         self, job_id: int, fencing_token: int, error: JobError, *, status: JobStatus, values: dict[str, Any]

@@ -347,3 +347,26 @@ api_keys = Table(
     PrimaryKeyConstraint("country_code", "key_id"),
     Index("ix_api_keys_country_code_partner_id", "country_code", "partner_id"),
 )
+
+# --- Circuit breakers per country and provider (migration 0008_provider_circuits) -------
+
+# The state every worker shares (SPEC §7). A row exists once a breaker has a history (a
+# closed breaker that never failed has none). Every change is a compare-and-set on
+# ``version`` (``adapters/persistence/circuits.py``).
+provider_circuits = Table(
+    "provider_circuits",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("consecutive_failures", Integer, nullable=False),
+    Column("opened_at", UtcDateTime(), nullable=True),
+    Column("half_open_trial_owner", String(200), nullable=True),
+    Column("half_open_trial_until", UtcDateTime(), nullable=True),
+    Column("version", BigInteger, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("country_code", "provider"),
+    CheckConstraint("state IN ('CLOSED', 'OPEN', 'HALF_OPEN')", name="state_known"),
+    CheckConstraint("consecutive_failures >= 0", name="failures_not_negative"),
+    CheckConstraint("version >= 1", name="version_positive"),
+)

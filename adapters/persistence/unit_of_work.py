@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.persistence.api_keys import SqlAlchemyApiKeyRepository
 from adapters.persistence.audit_log import SqlAlchemyAuditLog
+from adapters.persistence.circuits import SqlAlchemyCircuitBreakers
 from adapters.persistence.disputes import SqlAlchemyDisputeRepository
 from adapters.persistence.idempotency import SqlAlchemyIdempotencyKeys
 from adapters.persistence.ledger import SqlAlchemyLedgerRepository
@@ -41,6 +42,7 @@ class SqlAlchemyUnitOfWork:
     idempotency: SqlAlchemyIdempotencyKeys
     outbox: SqlAlchemyOutbox
     api_keys: SqlAlchemyApiKeyRepository
+    circuits: SqlAlchemyCircuitBreakers
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -55,6 +57,7 @@ class SqlAlchemyUnitOfWork:
         self.idempotency = SqlAlchemyIdempotencyKeys(session)
         self.outbox = SqlAlchemyOutbox(session)
         self.api_keys = SqlAlchemyApiKeyRepository(session)
+        self.circuits = SqlAlchemyCircuitBreakers(session)
 
     @property
     def session(self) -> AsyncSession:

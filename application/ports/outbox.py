@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from domain.shared import CountryCode
 
@@ -68,6 +68,18 @@ class Job:
     errors: tuple[JobError, ...] = field(default_factory=tuple)
 
 
+@dataclass(frozen=True, slots=True)
+class QueueDepth:
+    country: CountryCode
+    provider: str
+    status: JobStatus
+    jobs: int
+
+
+LIVE_STATUSES: Final = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.WAITING, JobStatus.DEAD)
+"""The statuses a queue depth counts: every job not finished for good."""
+
+
 class Outbox(Protocol):
     """Outbox repository (inside a unit of work; it never commits)."""
 
@@ -109,8 +121,37 @@ class Outbox(Protocol):
         self, job_id: int, fencing_token: int, *, now: datetime, error: JobError
     ) -> bool: ...
 
+    async def defer(self, job_id: int, fencing_token: int, *, now: datetime, until: datetime) -> bool:
+        """RUNNING -> PENDING, due at ``until``, *without* spending an attempt: the claim's
+        attempt increment is undone (the job never reached its provider, e.g. its circuit
+        breaker is open). No error is recorded. ``False`` if the token is stale."""
+        ...
+
     async def get(self, job_id: int) -> Job | None: ...
 
     async def by_key(self, idempotency_key: str) -> Job | None: ...
 
     async def jobs_for(self, country: CountryCode, reference: str) -> list[Job]: ...
+
+    # ------------------------------------------------------------ dead-letter queue
+
+    async def dead_letters(
+        self, country: CountryCode, *, limit: int, before_id: int | None = None
+    ) -> list[Job]:
+        """DEAD jobs of ``country``, newest first (keyset on the id: ids below ``before_id``)."""
+        ...
+
+    async def replay(self, job_id: int, country: CountryCode, *, now: datetime) -> Job | None:
+        """DEAD -> PENDING, due now, with a fresh attempt budget (attempts back to 0; the
+        error history is kept). ``None`` (nothing changed) unless the job is DEAD in ``country``."""
+        ...
+
+    async def discard(self, job_id: int, country: CountryCode, *, now: datetime) -> Job | None:
+        """DEAD -> DISCARDED for good. ``None`` (nothing changed) unless the job is DEAD in
+        ``country``."""
+        ...
+
+    async def depth(self, country: CountryCode | None = None) -> list[QueueDepth]:
+        """How many jobs are PENDING, RUNNING, WAITING and DEAD, per country, provider and
+        status (of one country, or of all). Finished jobs (DONE, DISCARDED) are not counted."""
+        ...

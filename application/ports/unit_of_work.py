@@ -23,6 +23,7 @@ from typing import Protocol, Self
 
 from application.ports.api_keys import ApiKeyRepository
 from application.ports.audit import AuditLog
+from application.ports.circuits import CircuitBreakers
 from application.ports.disputes import DisputeRepository
 from application.ports.idempotency import IdempotencyKeys
 from application.ports.ledger import LedgerRepository
@@ -56,6 +57,9 @@ class UnitOfWork(Protocol):
 
     @property
     def api_keys(self) -> ApiKeyRepository: ...
+
+    @property
+    def circuits(self) -> CircuitBreakers: ...
 
     async def __aenter__(self) -> Self: ...
 

@@ -1,0 +1,1 @@
+"""Integrations: circuit breakers, the dead-letter queue, provider status (SPEC §7)."""

@@ -1,0 +1,33 @@
+"""The circuit breakers' shared state (one row per country and provider), for every worker.
+
+A breaker is a ``domain.integrations.Circuit`` value. Changing one is a compare-and-set:
+``replace(expected, new)`` writes ``new`` only if the stored circuit is still
+``expected`` (same version), so of two workers racing for the one half-open trial only
+one wins; the other re-reads and waits. Inside a unit of work; never commits.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from domain.integrations import Circuit
+from domain.shared import CountryCode
+
+
+class CircuitBreakers(Protocol):
+    async def get(self, country: CountryCode, provider: str) -> Circuit:
+        """The stored circuit, or a closed one with no history (version 0) if none is stored."""
+        ...
+
+    async def replace(self, expected: Circuit, new: Circuit) -> bool:
+        """Store ``new`` if the stored circuit is still ``expected``; ``False`` if another
+        worker changed it first (nothing written). The stored version goes up by one."""
+        ...
+
+    async def in_country(self, country: CountryCode) -> list[Circuit]:
+        """Every stored circuit of ``country``, by provider."""
+        ...
+
+    async def everywhere(self) -> list[Circuit]:
+        """Every stored circuit (metrics), by country and provider."""
+        ...
