@@ -1,8 +1,18 @@
-"""Provider ports: the outside world the saga talks to (payments, notifications).
+"""Provider ports: the outside world the core talks to (SPEC §7).
 
-Every call carries the step's idempotency key: a provider that sees a key again must
-answer with its first result and move no money twice. Expected provider failures are
-values: transient ones are retried, permanent ones are not.
+Payments (capture, refund, payout), notifications (a templated message to a party, push,
+e-mail), maps/geocoding (``maps.py``), evidence storage (``storage.py``) and tax
+(``tax.py``). Each has a sandbox adapter (the embedded default) and may have real ones.
+
+Every call that changes something carries an idempotency key: a provider that sees a key
+again must answer with its first result and move no money twice. Calls also carry the
+country they act for; a provider echoes it back in its webhooks (like a real provider's
+metadata), so a confirmation is stored and processed in its own country. Expected
+provider failures are values: transient ones (5xx, timeouts) are retried, permanent ones
+(4xx, declines) are not.
+
+The dispute saga needs only a refund and a party notification: it depends on the
+narrow ``RefundsProvider`` and ``PartyNotifier``; the full ports extend them.
 """
 
 from __future__ import annotations
@@ -13,7 +23,7 @@ from typing import ClassVar, Protocol
 
 from returns.result import Result
 
-from domain.shared import DomainError, Money
+from domain.shared import CountryCode, DomainError, Money
 
 
 class ProviderFailureKind(StrEnum):
@@ -33,6 +43,10 @@ class ProviderError(DomainError):
     def message(self) -> str:
         return f"{self.provider}.{self.operation} failed ({self.kind.value.lower()}): {self.detail}"
 
+    @property
+    def transient(self) -> bool:
+        return self.kind is ProviderFailureKind.TRANSIENT
+
 
 @dataclass(frozen=True, slots=True)
 class ProviderReceipt:
@@ -49,17 +63,68 @@ class ProviderReceipt:
     confirmed: bool = True
 
 
-class PaymentsProvider(Protocol):
+class RefundsProvider(Protocol):
+    """The part of payments the dispute saga uses."""
+
     name: str
 
     async def refund(
-        self, *, idempotency_key: str, order_id: str, amount: Money
-    ) -> Result[ProviderReceipt, ProviderError]: ...
+        self, *, idempotency_key: str, country: CountryCode, order_id: str, amount: Money
+    ) -> Result[ProviderReceipt, ProviderError]:
+        """Give ``amount`` of the order's captured payment back to the buyer's card."""
+        ...
 
 
-class NotificationsProvider(Protocol):
+class PaymentsProvider(RefundsProvider, Protocol):
+    """A payment service provider: card captures, refunds and seller payouts."""
+
+    async def capture(
+        self, *, idempotency_key: str, country: CountryCode, order_id: str, amount: Money
+    ) -> Result[ProviderReceipt, ProviderError]:
+        """Capture ``amount`` of the order's authorised card payment."""
+        ...
+
+    async def payout(
+        self, *, idempotency_key: str, country: CountryCode, payee_id: str, amount: Money
+    ) -> Result[ProviderReceipt, ProviderError]:
+        """Pay ``amount`` out to a payee (a seller's bank account)."""
+        ...
+
+
+class NotificationChannel(StrEnum):
+    PUSH = "PUSH"
+    EMAIL = "EMAIL"
+
+
+class PartyNotifier(Protocol):
+    """The part of notifications the dispute saga uses."""
+
     name: str
 
     async def notify(
-        self, *, idempotency_key: str, recipient_role: str, recipient_id: str, template: str
-    ) -> Result[ProviderReceipt, ProviderError]: ...
+        self,
+        *,
+        idempotency_key: str,
+        country: CountryCode,
+        recipient_role: str,
+        recipient_id: str,
+        template: str,
+    ) -> Result[ProviderReceipt, ProviderError]:
+        """A templated message to a party, on the channel the provider knows they prefer."""
+        ...
+
+
+class NotificationsProvider(PartyNotifier, Protocol):
+    """Push and e-mail delivery."""
+
+    async def push(
+        self, *, idempotency_key: str, country: CountryCode, recipient_id: str, title: str, body: str
+    ) -> Result[ProviderReceipt, ProviderError]:
+        """A push notification to every device of ``recipient_id``."""
+        ...
+
+    async def email(
+        self, *, idempotency_key: str, country: CountryCode, to_address: str, subject: str, body: str
+    ) -> Result[ProviderReceipt, ProviderError]:
+        """A plain-text e-mail."""
+        ...

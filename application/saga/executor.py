@@ -32,11 +32,11 @@ from application.context import RequestContext, Services
 from application.errors import PlanDrift
 from application.ports.outbox import Job, JobError, JobStatus
 from application.ports.providers import (
-    NotificationsProvider,
-    PaymentsProvider,
+    PartyNotifier,
     ProviderError,
     ProviderFailureKind,
     ProviderReceipt,
+    RefundsProvider,
 )
 from application.ports.unit_of_work import UnitOfWork
 from application.saga.retry import RetryPolicy
@@ -58,6 +58,7 @@ from domain.disputes.outcomes import (
 )
 from domain.disputes.status import DisputeStatus
 from domain.orders import Order, OrderStatus
+from domain.shared import CountryCode
 from domain.shared.ids import BuyerId, OrderId, SellerId
 
 _FINAL_ORDER_STATUS: dict[OrderResolution, OrderStatus] = {
@@ -74,8 +75,8 @@ def replacement_order_id(original: str) -> OrderId:
 
 @dataclass(frozen=True, slots=True)
 class Providers:
-    payments: PaymentsProvider
-    notifications: NotificationsProvider
+    payments: RefundsProvider
+    notifications: PartyNotifier
 
 
 class StepOutcome(StrEnum):
@@ -133,7 +134,7 @@ class SagaRunner:
         plan, step = loaded.unwrap()
 
         started = time.monotonic()
-        called = await self._call_provider(step)
+        called = await self._call_provider(step, job.country)
         latency_ms = int((time.monotonic() - started) * 1000)
         if isinstance(called, Failure):
             return await self._provider_failed(job, step, called.failure(), latency_ms)
@@ -218,15 +219,18 @@ class SagaRunner:
             return Failure(PlanDrift(reference))
         return Success((plan, step))
 
-    async def _call_provider(self, step: ExecutionStep) -> Result[ProviderReceipt | None, ProviderError]:
+    async def _call_provider(
+        self, step: ExecutionStep, country: CountryCode
+    ) -> Result[ProviderReceipt | None, ProviderError]:
         match step.action:
             case ProviderRefund(order_id=order_id, amount=amount):
                 return await self.providers.payments.refund(
-                    idempotency_key=step.idempotency_key, order_id=order_id, amount=amount
+                    idempotency_key=step.idempotency_key, country=country, order_id=order_id, amount=amount
                 )
             case Notify(recipient_role=role, recipient_id=recipient, template=template):
                 return await self.providers.notifications.notify(
                     idempotency_key=step.idempotency_key,
+                    country=country,
                     recipient_role=role,
                     recipient_id=recipient,
                     template=template,

@@ -29,7 +29,7 @@ from adapters.system import TimeOrderedIds
 from application.context import Services
 from application.ports.providers import ProviderError, ProviderReceipt
 from application.saga.executor import Providers, SagaRunner
-from domain.shared import Money
+from domain.shared import CountryCode, Money
 from tests.fakes.providers import FakeNotifications
 
 
@@ -61,7 +61,7 @@ class FilePayments:
             os.fsync(handle.fileno())
 
     async def refund(
-        self, *, idempotency_key: str, order_id: str, amount: Money
+        self, *, idempotency_key: str, country: CountryCode, order_id: str, amount: Money
     ) -> Result[ProviderReceipt, ProviderError]:
         state = self._load()
         state["calls"][idempotency_key] = state["calls"].get(idempotency_key, 0) + 1
