@@ -30,6 +30,8 @@ from returns.result import Failure, Result, Success
 from application.audit.trail import record
 from application.context import RequestContext, Services
 from application.errors import PlanDrift
+from application.integrations.breakers import CircuitBreakerGate
+from application.ports.metrics import NO_METRICS, Metrics
 from application.ports.outbox import Job, JobError, JobStatus
 from application.ports.providers import (
     PartyNotifier,
@@ -57,6 +59,7 @@ from domain.disputes.outcomes import (
     plan_execution,
 )
 from domain.disputes.status import DisputeStatus
+from domain.integrations import BreakerPolicy
 from domain.orders import Order, OrderStatus
 from domain.shared import CountryCode
 from domain.shared.ids import BuyerId, OrderId, SellerId
@@ -87,6 +90,7 @@ class StepOutcome(StrEnum):
     DEAD_LETTERED = "DEAD_LETTERED"
     LEASE_LOST = "LEASE_LOST"  # another worker owns the job now: nothing recorded
     ALREADY_SETTLED = "ALREADY_SETTLED"  # a confirmation for a step already done (a duplicate)
+    DEFERRED = "DEFERRED"  # the provider's circuit breaker is open: the job waits, no attempt spent
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,8 @@ class SagaRunner:
     worker_id: str = "worker"
     lease: timedelta = timedelta(seconds=30)
     confirmation_timeout: timedelta = timedelta(minutes=10)
+    breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
+    metrics: Metrics = NO_METRICS
 
     @property
     def _ctx(self) -> RequestContext:
@@ -126,16 +132,31 @@ class SagaRunner:
 
     @system_scope
     async def execute(self, job: Job) -> StepOutcome:
+        outcome = await self._execute(job)
+        self.metrics.job_finished(job.country, job.provider, outcome.value)
+        return outcome
+
+    async def _execute(self, job: Job) -> StepOutcome:
         if job.kind != JOB_KIND:
             return await self._dead_letter(job, "UNKNOWN_JOB_KIND", f"no handler for {job.kind!r}")
         loaded = await self._plan(job)
         if isinstance(loaded, Failure):
             return await self._dead_letter(job, loaded.failure().code, loaded.failure().message)
         plan, step = loaded.unwrap()
+        # The provider's circuit breaker (shared by every worker) is asked first; while it
+        # is open the job waits, its attempt not spent (D23).
+        caller = f"{self.worker_id}/job:{job.id}/token:{job.fencing_token}"
+        gated = isinstance(step.action, ProviderRefund | Notify)
+        if gated:
+            admission = await self._breakers.admit(job.country, job.provider, caller=caller)
+            if admission.retry_at is not None:
+                return await self._defer(job, admission.retry_at)
 
         started = time.monotonic()
         called = await self._call_provider(step, job.country)
         latency_ms = int((time.monotonic() - started) * 1000)
+        if gated:
+            await self._report_call(job, called, caller, time.monotonic() - started)
         if isinstance(called, Failure):
             return await self._provider_failed(job, step, called.failure(), latency_ms)
         receipt = called.unwrap()
@@ -193,6 +214,38 @@ class SagaRunner:
             )
             await uow.commit()
         return StepOutcome.AWAITING_CONFIRMATION
+
+    # ------------------------------------------------------------ circuit breaker
+
+    @property
+    def _breakers(self) -> CircuitBreakerGate:
+        return CircuitBreakerGate(self.svc, self.breaker, self.metrics)
+
+    async def _report_call(
+        self, job: Job, called: Result[ProviderReceipt | None, ProviderError], caller: str, seconds: float
+    ) -> None:
+        """Only transient failures (5xx, timeouts) count against the breaker: a permanent
+        refusal (4xx, a decline) is an answer, so the provider is up."""
+        if isinstance(called, Failure):
+            kind = called.failure().kind
+            outcome = kind.value
+        else:
+            kind = None
+            receipt = called.unwrap()
+            outcome = "ACCEPTED" if receipt is not None and not receipt.confirmed else "OK"
+        self.metrics.provider_called(job.country, job.provider, outcome, seconds)
+        if kind is ProviderFailureKind.TRANSIENT:
+            await self._breakers.failed(job.country, job.provider, caller=caller)
+        else:
+            await self._breakers.succeeded(job.country, job.provider, caller=caller)
+
+    async def _defer(self, job: Job, until: datetime) -> StepOutcome:
+        now = self.svc.clock.now()
+        async with self.svc.uow() as uow:
+            if not await uow.outbox.defer(job.id, job.fencing_token, now=now, until=until):
+                return StepOutcome.LEASE_LOST
+            await uow.commit()
+        return StepOutcome.DEFERRED
 
     # ------------------------------------------------------------------ steps
 
@@ -432,4 +485,5 @@ class SagaRunner:
                 },
             )
             await uow.commit()
+        self.metrics.dead_lettered(job.country, job.provider)
         return StepOutcome.DEAD_LETTERED

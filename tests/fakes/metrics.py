@@ -1,0 +1,39 @@
+"""A ``Metrics`` port that remembers what it was told."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from application.ports.outbox import QueueDepth
+from domain.integrations import Circuit, CircuitState
+from domain.shared import CountryCode
+
+
+@dataclass
+class RecordingMetrics:
+    jobs: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    dead_letters: Counter[tuple[str, str]] = field(default_factory=Counter)
+    calls: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    circuit_states: dict[tuple[str, str], list[CircuitState]] = field(default_factory=dict)
+    depths: list[list[QueueDepth]] = field(default_factory=list)
+
+    def job_finished(self, country: CountryCode, provider: str, outcome: str) -> None:
+        self.jobs[(country.value, provider, outcome)] += 1
+
+    def dead_lettered(self, country: CountryCode, provider: str) -> None:
+        self.dead_letters[(country.value, provider)] += 1
+
+    def provider_called(self, country: CountryCode, provider: str, outcome: str, seconds: float) -> None:
+        assert seconds >= 0
+        self.calls[(country.value, provider, outcome)] += 1
+
+    def circuits(self, circuits: Sequence[Circuit]) -> None:
+        for circuit in circuits:
+            self.circuit_states.setdefault((circuit.country.value, circuit.provider), []).append(
+                circuit.state
+            )
+
+    def queue_depth(self, depths: Sequence[QueueDepth]) -> None:
+        self.depths.append(list(depths))
