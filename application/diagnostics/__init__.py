@@ -1,0 +1,1 @@
+"""Use cases for diagnostics bundles: inspect one, purge the expired ones (SPEC §10)."""
