@@ -3,13 +3,57 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 
 import typer
+from returns.result import Failure
 
+from application.context import RequestContext
+from application.demo.seed import DEMO_COUNTRIES, demo_seller
 from application.demo.seed import seed_demo as run_seed
+from application.security.api_keys import IssueApiKey, issue_api_key
+from application.security.principal import Principal, Role
 from application.security.scope import ALL, scoped_to
-from interfaces.container import build_container, demo_providers
-from interfaces.settings import get_settings
+from domain.shared import CountryCode
+from interfaces.auth import TokenKeys, mint_token
+from interfaces.container import Container, build_container, demo_providers
+from interfaces.settings import Settings, get_settings
+
+CONSOLE_ROLES = (Role.L1, Role.L2, Role.L3, Role.AUDITOR)
+
+
+def print_tokens(settings: Settings) -> None:
+    """One development token per console role, scoped to every demo country."""
+    if settings.jwt_algorithm != "HS256":
+        typer.echo("# tokens: mint them with `supportos token --private-key-file ...` (RS256)")
+        return
+    countries = frozenset(CountryCode(c) for c in DEMO_COUNTRIES)
+    keys = TokenKeys.from_settings(settings)
+    for role in CONSOLE_ROLES:
+        minted = mint_token(
+            keys,
+            subject=f"demo-{role.value.lower()}",
+            role=role,
+            countries=countries,
+            now=datetime.now(UTC),
+            ttl=timedelta(hours=12),
+        )
+        typer.echo(f"# {role.value} token ({','.join(DEMO_COUNTRIES)}, 12 h):")
+        typer.echo(minted)
+
+
+async def print_partner_key(container: Container) -> None:
+    """A partner API key for the first demo seller in MX (created once, with the data)."""
+    country = CountryCode("MX")
+    ctx = RequestContext(Principal("seed-demo", Role.SYSTEM, frozenset({country})), "seed-demo")
+    issued = await issue_api_key(
+        container.services(), ctx, IssueApiKey(demo_seller("MX"), country, "demo back office")
+    )
+    if isinstance(issued, Failure):
+        typer.echo(f"# partner key not created: {issued.failure().message}", err=True)
+        return
+    typer.echo(f"# partner API key for {demo_seller('MX')} in MX (shown once):")
+    typer.echo(issued.unwrap().raw_key)
 
 
 def seed_demo() -> None:
@@ -26,10 +70,12 @@ def seed_demo() -> None:
             report = await run_seed(
                 uow=services.uow, ids=services.ids, providers=demo_providers(), clock=services.clock
             )
-        await container.engine().dispose()
         if report.skipped:
-            typer.echo("demo data already loaded")
+            typer.echo("demo data already loaded (partner keys: `supportos apikey create`)")
         else:
             typer.echo("demo data loaded: " + ", ".join(f"{k}={v}" for k, v in sorted(report.orders.items())))
+            await print_partner_key(container)
+        await container.engine().dispose()
 
     asyncio.run(go())
+    print_tokens(settings)
