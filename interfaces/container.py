@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from dependency_injector import containers, providers
 from fastapi import FastAPI
+from returns.result import Result
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.persistence.api_keys import api_key_authenticator
@@ -22,9 +23,17 @@ from adapters.providers.sandbox import SandboxNotifications, SandboxPayments
 from adapters.system import SystemClock, TimeOrderedIds
 from application.context import Services
 from application.demo.seed import failing_demo_orders
-from application.saga.executor import Providers
+from application.integrations.webhooks import (
+    VerifiedWebhook,
+    WebhookProcessing,
+    WebhookReceipt,
+    receive_webhook,
+)
+from application.saga.executor import Providers, SagaRunner
+from domain.shared import InvalidInput
 from interfaces.graphql.context import ApiDependencies
 from interfaces.http.app import create_app
+from interfaces.http.webhooks import WebhookDependencies
 from interfaces.settings import Settings, get_settings
 
 
@@ -54,6 +63,18 @@ def _api(services: Services, read_engine: AsyncEngine) -> ApiDependencies:
     )
 
 
+def _webhook_processing(services: Services) -> WebhookProcessing:
+    """Verified webhooks settle saga steps (``SagaRunner.confirm`` touches no provider)."""
+    return WebhookProcessing(services, SagaRunner(services, demo_providers(), worker_id="webhooks"))
+
+
+def _webhooks(settings: Settings, processing: WebhookProcessing) -> WebhookDependencies:
+    async def receive(webhook: VerifiedWebhook) -> Result[WebhookReceipt, InvalidInput]:
+        return await receive_webhook(processing, webhook)
+
+    return WebhookDependencies(secrets=settings.webhook_secrets_by_provider(), receive=receive)
+
+
 class Container(containers.DeclarativeContainer):
     settings: providers.Provider[Settings] = providers.Singleton(get_settings)
     engine: providers.Provider[AsyncEngine] = providers.Singleton(_engine, settings=settings)
@@ -71,7 +92,15 @@ class Container(containers.DeclarativeContainer):
     api: providers.Provider[ApiDependencies] = providers.Singleton(
         _api, services=services, read_engine=read_engine
     )
-    http_app: providers.Provider[FastAPI] = providers.Singleton(create_app, settings=settings, api=api)
+    webhook_processing: providers.Provider[WebhookProcessing] = providers.Singleton(
+        _webhook_processing, services=services
+    )
+    webhooks: providers.Provider[WebhookDependencies] = providers.Singleton(
+        _webhooks, settings=settings, processing=webhook_processing
+    )
+    http_app: providers.Provider[FastAPI] = providers.Singleton(
+        create_app, settings=settings, api=api, webhooks=webhooks
+    )
 
 
 def build_container(settings: Settings | None = None) -> Container:

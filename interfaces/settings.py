@@ -6,6 +6,9 @@ environment, a development-only JWT secret. Production refuses that secret.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Final, Literal, Self
@@ -16,6 +19,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_DATABASE_URL: Final = "sqlite+aiosqlite:///./var/supportos.sqlite3"
 DEV_JWT_SECRET: Final = "supportos-development-only-jwt-secret-do-not-use-in-production"  # noqa: S105
 MIN_PRODUCTION_SECRET_LENGTH: Final = 32
+MIN_WEBHOOK_SECRET_BYTES: Final = 16
+_PROVIDER_NAME: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 
 Environment = Literal["development", "production"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -48,6 +53,9 @@ class Settings(BaseSettings):
     jwt_jwks_file: Path | None = None  # RS256: a JWKS document (keys chosen by ``kid``)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # provider -> its Standard Webhooks secrets (``whsec_`` + base64), newest first; several
+    # during a rotation. JSON: SUPPORTOS_WEBHOOK_SECRETS='{"sandbox-payments": ["whsec_..."]}'
+    webhook_secrets: dict[str, list[SecretStr]] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _rs256_needs_a_public_key(self) -> Self:
@@ -80,6 +88,23 @@ class Settings(BaseSettings):
         """Where ``supportos migrate`` connects: the owner's URL when set, else the service's."""
         return self.migration_database_url or self.database_url
 
+    @model_validator(mode="after")
+    def _webhook_secrets_are_usable(self) -> Self:
+        for provider, secrets in self.webhook_secrets.items():
+            if not _PROVIDER_NAME.fullmatch(provider):
+                raise ValueError(f"SUPPORTOS_WEBHOOK_SECRETS: {provider!r} is not a provider name")
+            for secret in secrets:
+                if not _usable_webhook_secret(secret.get_secret_value()):
+                    raise ValueError(
+                        f"SUPPORTOS_WEBHOOK_SECRETS[{provider!r}]: a secret must be 'whsec_' + base64 "
+                        f"of at least {MIN_WEBHOOK_SECRET_BYTES} bytes"
+                    )
+        return self
+
+    def webhook_secrets_by_provider(self) -> dict[str, list[str]]:
+        """The configured webhook secrets, in the clear (for the verifier only)."""
+        return {p: [s.get_secret_value() for s in secrets] for p, secrets in self.webhook_secrets.items()}
+
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
@@ -106,6 +131,15 @@ class Settings(BaseSettings):
         path = self.sqlite_path
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def _usable_webhook_secret(secret: str) -> bool:
+    encoded = secret.removeprefix("whsec_")
+    try:
+        decoded = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except binascii.Error:
+        return False
+    return len(decoded) >= MIN_WEBHOOK_SECRET_BYTES
 
 
 @lru_cache(maxsize=1)

@@ -348,6 +348,42 @@ api_keys = Table(
     Index("ix_api_keys_country_code_partner_id", "country_code", "partner_id"),
 )
 
+# --- Webhook inbox (migration 0009_webhook_inbox, SPEC §7) ------------------------------
+
+WEBHOOK_ID_LENGTH: Final = 255
+PENDING_WEBHOOK_PREDICATE: Final = "processed_at IS NULL"
+"""Events stored but not processed yet (what crash recovery looks for)."""
+
+# One row per verified provider event, deduplicated by the provider's webhook id (the
+# primary key; the country comes from the signed event). ``held_until`` is the hold of the
+# call processing it; ``processed_at``/``outcome`` are written once.
+webhook_inbox = Table(
+    "webhook_inbox",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("provider", String(64), nullable=False),
+    Column("webhook_id", String(WEBHOOK_ID_LENGTH), nullable=False),
+    Column("event_type", String(128), nullable=False),
+    Column("idempotency_key", String(IDEMPOTENCY_KEY_LENGTH), nullable=True),
+    Column("payload", json_document(), nullable=False),
+    Column("signed_at", UtcDateTime(), nullable=False),
+    Column("received_at", UtcDateTime(), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("held_until", UtcDateTime(), nullable=True),
+    Column("processed_at", UtcDateTime(), nullable=True),
+    Column("outcome", String(64), nullable=True),
+    PrimaryKeyConstraint("country_code", "provider", "webhook_id"),
+    CheckConstraint("attempts >= 0", name="attempts_not_negative"),
+    Index("ix_webhook_inbox_country_code_idempotency_key", "country_code", "idempotency_key"),
+    Index(
+        "ix_webhook_inbox_country_code_received_at_pending",
+        "country_code",
+        "received_at",
+        sqlite_where=text(PENDING_WEBHOOK_PREDICATE),
+        postgresql_where=text(PENDING_WEBHOOK_PREDICATE),
+    ),
+)
+
 # --- Circuit breakers per country and provider (migration 0008_provider_circuits) -------
 
 # The state every worker shares (SPEC §7). A row exists once a breaker has a history (a

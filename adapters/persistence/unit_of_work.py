@@ -30,6 +30,7 @@ from adapters.persistence.ledger import SqlAlchemyLedgerRepository
 from adapters.persistence.orders import SqlAlchemyOrderRepository
 from adapters.persistence.outbox import SqlAlchemyOutbox
 from adapters.persistence.policies import SqlAlchemyPolicyRepository
+from adapters.persistence.webhook_inbox import SqlAlchemyWebhookInbox
 from domain.shared import DomainEvent
 
 
@@ -42,6 +43,7 @@ class SqlAlchemyUnitOfWork:
     idempotency: SqlAlchemyIdempotencyKeys
     outbox: SqlAlchemyOutbox
     api_keys: SqlAlchemyApiKeyRepository
+    webhook_inbox: SqlAlchemyWebhookInbox
     circuits: SqlAlchemyCircuitBreakers
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
@@ -57,6 +59,7 @@ class SqlAlchemyUnitOfWork:
         self.idempotency = SqlAlchemyIdempotencyKeys(session)
         self.outbox = SqlAlchemyOutbox(session)
         self.api_keys = SqlAlchemyApiKeyRepository(session)
+        self.webhook_inbox = SqlAlchemyWebhookInbox(session)
         self.circuits = SqlAlchemyCircuitBreakers(session)
 
     @property

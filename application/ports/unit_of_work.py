@@ -30,6 +30,7 @@ from application.ports.ledger import LedgerRepository
 from application.ports.orders import OrderRepository
 from application.ports.outbox import Outbox
 from application.ports.policies import PolicyRepository
+from application.ports.webhook_inbox import WebhookInbox
 from domain.shared import DomainEvent
 
 
@@ -57,6 +58,9 @@ class UnitOfWork(Protocol):
 
     @property
     def api_keys(self) -> ApiKeyRepository: ...
+
+    @property
+    def webhook_inbox(self) -> WebhookInbox: ...
 
     @property
     def circuits(self) -> CircuitBreakers: ...

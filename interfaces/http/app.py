@@ -1,4 +1,4 @@
-"""The FastAPI application factory: ``/healthz`` and ``/graphql``.
+"""The FastAPI application factory: ``/healthz``, ``/graphql`` and ``/webhooks/{provider}``.
 
 This module never imports adapters; the composition root
 (``interfaces/container.py``) builds the app and hands it what it needs: the settings,
@@ -28,6 +28,7 @@ from interfaces.graphql.context import (
     request_id_from,
 )
 from interfaces.graphql.schema import build_schema
+from interfaces.http.webhooks import WebhookDependencies, webhook_router
 from interfaces.settings import Settings
 from interfaces.version import supportos_version
 
@@ -69,7 +70,9 @@ class RequestIdAndSizeLimit:
         await self._app(scope, receive, send_with_id)
 
 
-def create_app(settings: Settings, api: ApiDependencies | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, api: ApiDependencies | None = None, webhooks: WebhookDependencies | None = None
+) -> FastAPI:
     app = FastAPI(
         title="Support OS",
         version=supportos_version(),
@@ -90,4 +93,5 @@ def create_app(settings: Settings, api: ApiDependencies | None = None) -> FastAP
         context_getter=make_context_getter(api, TokenKeys.from_settings(settings)),
     )
     app.include_router(graphql_router, prefix="/graphql")
+    app.include_router(webhook_router(webhooks))  # verified provider events (webhooks.py)
     return app

@@ -1,0 +1,222 @@
+"""Provider webhooks after verification: stored once in the inbox, processed once (SPEC §7).
+
+The HTTP layer verifies the Standard Webhooks signature and timestamp and hands over a
+``VerifiedWebhook``; nothing unverified reaches this module. Here:
+
+1. the event is parsed enough to route it: its country (from the signed event: the call
+   that caused it sent the country along), type and the idempotency key of the call it is
+   about; an event that cannot be routed is refused (``InvalidInput``) and not stored;
+2. in its own transaction, scoped to the event's country, it is inserted into the inbox
+   unless it is already there (deduplicated by the provider's webhook id). The call that
+   inserts it holds it for ``hold`` and processes it; a duplicate, sequential or
+   concurrent, finds it stored and held or processed and does nothing (the HTTP layer
+   still answers 2xx). A duplicate that finds it stored, unprocessed and no longer held
+   (the first attempt crashed) takes it over;
+3. processing settles the saga step the event is about: ``<operation>.succeeded`` /
+   ``<operation>.failed`` call ``SagaRunner.confirm`` for the idempotency key (which is
+   itself idempotent: a settled step is not settled again). Other event types are stored
+   and marked ``IGNORED``;
+4. the outcome is written to the inbox row, once, with an audit entry
+   (``webhook.processed``: provider, webhook id, event type, idempotency key, outcome,
+   latency) in the same transaction.
+
+A crash between 2 and 4 leaves a stored, unprocessed row: ``reprocess_pending_webhooks``
+(called by the worker loop) claims such rows once their hold has expired and processes
+them as above. Running it twice, or alongside a late duplicate, settles nothing twice:
+the claim is a conditional update, and ``confirm`` settles a step at most once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Final, Protocol
+
+from returns.result import Failure, Result, Success
+
+from application.audit.trail import record
+from application.context import RequestContext, Services
+from application.ports.webhook_inbox import WebhookEvent
+from application.security.principal import Principal, Role
+from application.security.scope import ALL, scoped_to
+from domain.shared import CountryCode, InvalidInput
+
+DEFAULT_HOLD: Final = timedelta(seconds=60)
+MAX_WEBHOOK_ID_LENGTH: Final = 255
+MAX_KEY_LENGTH: Final = 255
+MAX_EVENT_TYPE_LENGTH: Final = 128
+
+IGNORED: Final = "IGNORED"  # stored, but not an event that settles anything
+UNKNOWN_KEY: Final = "UNKNOWN_KEY"  # no saga step of that country has this idempotency key
+
+_SETTLEMENTS: Final = {"succeeded": True, "failed": False}
+
+
+class ConfirmsSteps(Protocol):
+    """What settles a step awaiting its provider's confirmation (``SagaRunner.confirm``)."""
+
+    async def confirm(
+        self, idempotency_key: str, *, succeeded: bool, provider_reference: str, detail: str = ""
+    ) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedWebhook:
+    """A request whose Standard Webhooks signature and timestamp were verified."""
+
+    provider: str  # whose secret verified it (the ``{provider}`` of the URL)
+    webhook_id: str
+    signed_at: datetime
+    payload: object  # the JSON body, parsed
+    request_id: str = "webhook"
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookReceipt:
+    provider: str
+    webhook_id: str
+    country: CountryCode
+    duplicate: bool  # already stored: this delivery stored nothing
+    processed: bool  # this call processed the event
+    outcome: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookProcessing:
+    """What webhook processing needs: transactions and time, and the saga to settle."""
+
+    svc: Services
+    steps: ConfirmsSteps
+    hold: timedelta = DEFAULT_HOLD
+
+
+def parse_event(webhook: VerifiedWebhook) -> Result[WebhookEvent, InvalidInput]:
+    """The routing facts of a verified event: ``{"type": ..., "data": {"country": ...,
+    "idempotency_key": ...}}`` (Standard Webhooks' recommended envelope)."""
+    payload = webhook.payload
+    if not isinstance(payload, dict):
+        return Failure(InvalidInput("body", "a webhook event is a JSON object"))
+    event_type, data = payload.get("type"), payload.get("data")
+    if not isinstance(event_type, str) or not 0 < len(event_type) <= MAX_EVENT_TYPE_LENGTH:
+        return Failure(InvalidInput("type", "a webhook event needs a type"))
+    if not isinstance(data, dict):
+        return Failure(InvalidInput("data", "a webhook event needs a data object"))
+    raw_country = data.get("country")
+    if not isinstance(raw_country, str):
+        return Failure(InvalidInput("data.country", "the event names no country"))
+    country = CountryCode.parse(raw_country)
+    if isinstance(country, Failure):
+        return Failure(country.failure())
+    key = data.get("idempotency_key")
+    if key is not None and (not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_LENGTH):
+        return Failure(InvalidInput("data.idempotency_key", "not a usable idempotency key"))
+    if not 0 < len(webhook.webhook_id) <= MAX_WEBHOOK_ID_LENGTH:
+        return Failure(InvalidInput("webhook-id", "empty or too long"))
+    return Success(
+        WebhookEvent(
+            country=country.unwrap(),
+            provider=webhook.provider,
+            webhook_id=webhook.webhook_id,
+            event_type=event_type,
+            idempotency_key=key,
+            payload=payload,
+            signed_at=webhook.signed_at,
+        )
+    )
+
+
+async def receive_webhook(
+    deps: WebhookProcessing, webhook: VerifiedWebhook
+) -> Result[WebhookReceipt, InvalidInput]:
+    """Store a verified event (insert-or-ignore) and, if this call stored it, process it."""
+    parsed = parse_event(webhook)
+    if isinstance(parsed, Failure):
+        return Failure(parsed.failure())
+    event = parsed.unwrap()
+    now = deps.svc.clock.now()
+    with scoped_to(frozenset({event.country})):
+        async with deps.svc.uow() as uow:
+            stored = await uow.webhook_inbox.store(event, now=now, hold=deps.hold)
+            held = stored or (
+                await uow.webhook_inbox.claim(
+                    event.country, event.provider, event.webhook_id, now=now, hold=deps.hold
+                )
+                is not None
+            )
+            await uow.commit()
+    if not held:
+        return Success(WebhookReceipt(event.provider, event.webhook_id, event.country, True, False))
+    outcome = await _process(deps, event, request_id=webhook.request_id)
+    return Success(WebhookReceipt(event.provider, event.webhook_id, event.country, not stored, True, outcome))
+
+
+async def reprocess_pending_webhooks(deps: WebhookProcessing, *, limit: int = 100) -> list[WebhookReceipt]:
+    """Process the inbox rows stored but never processed (a crash between storing and
+    processing), once their hold has expired. For the worker loop; safe to run anywhere,
+    any number of times."""
+    now = deps.svc.clock.now()
+    with scoped_to(ALL):
+        async with deps.svc.uow() as uow:
+            entries = await uow.webhook_inbox.claim_unprocessed(now=now, hold=deps.hold, limit=limit)
+            await uow.commit()
+    receipts: list[WebhookReceipt] = []
+    for entry in entries:
+        event = entry.event
+        outcome = await _process(deps, event, request_id=f"webhook-recovery:{event.webhook_id}")
+        receipts.append(WebhookReceipt(event.provider, event.webhook_id, event.country, True, True, outcome))
+    return receipts
+
+
+async def _process(deps: WebhookProcessing, event: WebhookEvent, *, request_id: str) -> str:
+    started = time.monotonic()
+    outcome = await _settle(deps, event)
+    latency_ms = int((time.monotonic() - started) * 1000)
+    now = deps.svc.clock.now()
+    principal = Principal(f"webhook:{event.provider}", Role.SYSTEM, frozenset({event.country}))
+    ctx = RequestContext(principal, request_id)
+    with scoped_to(frozenset({event.country})):
+        async with deps.svc.uow() as uow:
+            if await uow.webhook_inbox.mark_processed(
+                event.country, event.provider, event.webhook_id, now=now, outcome=outcome
+            ):
+                await record(
+                    uow,
+                    ctx,
+                    country=event.country,
+                    action="webhook.processed",
+                    target_type="webhook",
+                    target_id=f"{event.provider}:{event.webhook_id}",
+                    at=now,
+                    after={
+                        "provider": event.provider,
+                        "webhook_id": event.webhook_id,
+                        "event_type": event.event_type,
+                        "idempotency_key": event.idempotency_key,
+                        "outcome": outcome,
+                        "latency_ms": latency_ms,
+                    },
+                )
+            await uow.commit()
+    return outcome
+
+
+async def _settle(deps: WebhookProcessing, event: WebhookEvent) -> str:
+    succeeded = _SETTLEMENTS.get(event.event_type.rpartition(".")[2])
+    key = event.idempotency_key
+    if succeeded is None or key is None:
+        return IGNORED
+    with scoped_to(frozenset({event.country})):
+        async with deps.svc.uow() as uow:
+            job = await uow.outbox.by_key(key)
+    if job is None or job.country != event.country:
+        return UNKNOWN_KEY
+    data: dict[str, Any] = event.payload.get("data", {})
+    reference, detail = data.get("id"), data.get("failure_reason")
+    outcome = await deps.steps.confirm(
+        key,
+        succeeded=succeeded,
+        provider_reference=reference if isinstance(reference, str) else "",
+        detail=detail if isinstance(detail, str) else "",
+    )
+    return str(outcome)

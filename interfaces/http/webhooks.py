@@ -1,0 +1,163 @@
+"""``POST /webhooks/{provider}``: provider confirmations, verified (Standard Webhooks).
+
+Verification, before anything else is done with the request:
+
+- the three headers ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature`` are
+  required;
+- the timestamp must be within ``tolerance`` (5 minutes) of now, neither older nor in the
+  future (replays of old captured requests are refused);
+- the signature is HMAC-SHA256 over ``"{id}.{timestamp}.{raw body bytes}"``, verified by
+  the ``standardwebhooks`` package with a constant-time compare. The header may carry
+  several signatures (``v1,<b64> v1,<b64>``) and a provider may have several secrets
+  configured (rotation: old and new side by side): the request passes if any secret
+  verifies any signature. The raw bytes are what is signed: the same JSON re-serialised
+  differently does not verify.
+
+A request that fails any of these gets **401** and is not processed at all: nothing is
+parsed, stored or audited (a warning is logged, without the secrets). An unknown
+provider (no secrets configured) gets 404. A verified request goes to the application
+(``receive_webhook``), which stores it in the inbox, deduplicated by webhook id, and
+processes it once: 200 ``{"status": "processed"}``, or 200 ``{"status": "duplicate"}``
+for an event already stored; 400 for a verified event that cannot be routed.
+
+Secrets come from ``SUPPORTOS_WEBHOOK_SECRETS`` (``interfaces/settings.py``); the handler
+comes from the composition root, typed by the application (this module knows no adapter).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from returns.result import Failure, Result
+from standardwebhooks import Webhook, WebhookVerificationError
+
+from application.integrations.webhooks import VerifiedWebhook, WebhookReceipt
+from domain.shared import InvalidInput
+
+logger = logging.getLogger("supportos.webhooks")
+
+TOLERANCE: Final = timedelta(minutes=5)
+REQUIRED_HEADERS: Final = ("webhook-id", "webhook-timestamp", "webhook-signature")
+
+WebhookHandler = Callable[[VerifiedWebhook], Awaitable[Result[WebhookReceipt, InvalidInput]]]
+"""Stores and processes a verified event (``application.integrations.webhooks.receive_webhook``)."""
+
+
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDependencies:
+    """What the composition root hands the webhook endpoint."""
+
+    secrets: Mapping[str, Sequence[str]]  # provider -> its secrets (``whsec_...``)
+    receive: WebhookHandler
+    tolerance: timedelta = TOLERANCE
+    now: Callable[[], datetime] = field(default=_wall_clock)
+
+
+class WebhookRejected(Exception):
+    """Why a request was refused (logged; the caller only sees 401)."""
+
+
+class WebhookVerifier:
+    """Standard Webhooks verification against every configured secret of one provider."""
+
+    def __init__(self, secrets: Sequence[str], *, tolerance: timedelta, now: Callable[[], datetime]) -> None:
+        if not secrets:
+            raise ValueError("a provider needs at least one webhook secret")
+        self._webhooks = [Webhook(secret) for secret in secrets]  # refuses malformed secrets now
+        self._tolerance = tolerance
+        self._now = now
+
+    def verify(self, body: bytes, headers: Mapping[str, str]) -> datetime:
+        """The verified ``webhook-timestamp``; raises ``WebhookRejected`` otherwise."""
+        lowered = {name.lower(): value for name, value in headers.items()}
+        missing = [name for name in REQUIRED_HEADERS if not lowered.get(name)]
+        if missing:
+            raise WebhookRejected(f"missing header(s): {', '.join(missing)}")
+        raw_timestamp = lowered["webhook-timestamp"]
+        if not raw_timestamp.isdigit() or len(raw_timestamp) > 12:
+            raise WebhookRejected("malformed webhook-timestamp")
+        signed_at = datetime.fromtimestamp(int(raw_timestamp), tz=UTC)
+        now = self._now()
+        if signed_at < now - self._tolerance:
+            raise WebhookRejected("timestamp too old")
+        if signed_at > now + self._tolerance:
+            raise WebhookRejected("timestamp in the future")
+        wanted = {name: lowered[name] for name in REQUIRED_HEADERS}
+        for webhook in self._webhooks:
+            try:
+                webhook.verify(body, wanted, json_parse=False)
+            except WebhookVerificationError:
+                continue
+            except ValueError as error:  # a malformed signature list, bad base64, non-UTF-8 body
+                raise WebhookRejected(f"malformed request: {type(error).__name__}") from None
+            return signed_at
+        raise WebhookRejected("no signature matches any secret")
+
+
+def webhook_router(deps: WebhookDependencies | None) -> APIRouter:
+    """The ``/webhooks/{provider}`` route; without ``deps`` every provider is unknown (404)."""
+    router = APIRouter()
+    verifiers: dict[str, WebhookVerifier] = {}
+    if deps is not None:
+        verifiers = {
+            provider: WebhookVerifier(secrets, tolerance=deps.tolerance, now=deps.now)
+            for provider, secrets in deps.secrets.items()
+            if secrets
+        }
+
+    @router.post("/webhooks/{provider}", include_in_schema=False)
+    async def receive(provider: str, request: Request) -> JSONResponse:
+        verifier = verifiers.get(provider)
+        if verifier is None or deps is None:
+            return JSONResponse({"detail": "unknown webhook provider"}, status_code=404)
+        body = await request.body()
+        try:
+            signed_at = verifier.verify(body, request.headers)
+        except WebhookRejected as rejected:
+            logger.warning(
+                "webhook refused",
+                extra={
+                    "provider": provider,
+                    "webhook_id": request.headers.get("webhook-id", "")[:255],
+                    "reason": str(rejected),
+                },
+            )
+            return JSONResponse({"detail": "invalid webhook signature"}, status_code=401)
+        try:
+            payload = json.loads(body)
+        except ValueError:
+            return JSONResponse({"detail": "the body is not JSON"}, status_code=400)
+        request_id = getattr(request.state, "request_id", None) or "webhook"
+        received = await deps.receive(
+            VerifiedWebhook(
+                provider=provider,
+                webhook_id=request.headers["webhook-id"],
+                signed_at=signed_at,
+                payload=payload,
+                request_id=str(request_id),
+            )
+        )
+        if isinstance(received, Failure):
+            error = received.failure()
+            return JSONResponse({"error": error.code, "detail": error.message}, status_code=400)
+        receipt = received.unwrap()
+        return JSONResponse(
+            {
+                "status": "duplicate" if receipt.duplicate and not receipt.processed else "processed",
+                "webhook_id": receipt.webhook_id,
+                "outcome": receipt.outcome,
+            }
+        )
+
+    return router
