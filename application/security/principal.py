@@ -49,6 +49,10 @@ class Operation(StrEnum):
     EVIDENCE_READ = "evidence.read"
     AUDIT_READ = "audit.read"
     API_KEY_MANAGE = "api_key.manage"
+    DEAD_LETTER_READ = "dead_letter.read"
+    DEAD_LETTER_REPLAY = "dead_letter.replay"
+    DEAD_LETTER_DISCARD = "dead_letter.discard"
+    PROVIDER_STATUS_READ = "provider_status.read"
 
 
 _READS: Final = frozenset({Operation.ORDER_READ, Operation.DISPUTE_READ})
@@ -60,7 +64,18 @@ _L1: Final = _READS | {
     Operation.EVIDENCE_READ,
 }
 _L2: Final = _L1 | {Operation.DISPUTE_DECIDE, Operation.DISPUTE_WITHDRAW, Operation.ORDER_TRANSITION}
-_L3: Final = _L2 | {Operation.ORDER_FORCE_COMPLETE, Operation.DISPUTE_REPLAY, Operation.AUDIT_READ}
+_INTEGRATION_READS: Final = frozenset({Operation.DEAD_LETTER_READ, Operation.PROVIDER_STATUS_READ})
+_L3: Final = (
+    _L2
+    | _INTEGRATION_READS
+    | {
+        Operation.ORDER_FORCE_COMPLETE,
+        Operation.DISPUTE_REPLAY,
+        Operation.AUDIT_READ,
+        Operation.DEAD_LETTER_REPLAY,
+        Operation.DEAD_LETTER_DISCARD,
+    }
+)
 _PARTY: Final = frozenset({Operation.ORDER_READ, Operation.DISPUTE_READ, Operation.DISPUTE_SUBMIT_EVIDENCE})
 
 PERMISSIONS: Final[dict[Role, frozenset[Operation]]] = {
@@ -68,7 +83,9 @@ PERMISSIONS: Final[dict[Role, frozenset[Operation]]] = {
     Role.L1: _L1,
     Role.L2: _L2,
     Role.L3: _L3,
-    Role.AUDITOR: _READS | {Operation.LEDGER_READ, Operation.EVIDENCE_READ, Operation.AUDIT_READ},
+    Role.AUDITOR: _READS
+    | _INTEGRATION_READS
+    | {Operation.LEDGER_READ, Operation.EVIDENCE_READ, Operation.AUDIT_READ},
     Role.PARTNER: _READS,
     Role.BUYER: _PARTY | {Operation.DISPUTE_OPEN, Operation.DISPUTE_WITHDRAW},
     Role.SELLER: _PARTY,

@@ -34,16 +34,12 @@ async def stored(uow_factory: UowFactory, country: CountryCode, provider: str) -
         return await uow.circuits.get(country, provider)
 
 
-async def test_an_unknown_circuit_reads_as_closed_without_a_row(uow_factory: UowFactory) -> None:
-    circuit = await stored(uow_factory, MX, "payments")
-    assert circuit == Circuit.closed(MX, "payments")
-    assert circuit.version == 0
-    async with uow_factory() as uow:
-        assert await uow.circuits.in_country(MX) == []
-
-
 async def test_replace_is_a_compare_and_set(uow_factory: UowFactory) -> None:
     closed = await stored(uow_factory, MX, "payments")
+    assert closed == Circuit.closed(MX, "payments")  # no row: closed, version 0
+    assert closed.version == 0
+    async with uow_factory() as uow:
+        assert await uow.circuits.in_country(MX) == []
     failing = closed.record_failure(POLICY, now=T0, caller="w")
     async with uow_factory() as uow:
         assert await uow.circuits.replace(closed, failing)
@@ -66,8 +62,7 @@ async def test_replace_is_a_compare_and_set(uow_factory: UowFactory) -> None:
     assert now_stored.opened_at == T0 + timedelta(seconds=1)
     assert now_stored.version == 2
 
-
-async def test_every_field_round_trips(uow_factory: UowFactory) -> None:
+    # every field round-trips, to the microsecond
     closed = await stored(uow_factory, CO, "notifications")
     half_open = Circuit(
         CO,
@@ -84,7 +79,8 @@ async def test_every_field_round_trips(uow_factory: UowFactory) -> None:
         await uow.commit()
     async with uow_factory() as uow:
         assert await uow.circuits.in_country(CO) == [replace(half_open, version=1)]
-        assert [c.provider for c in await uow.circuits.everywhere()] == ["notifications"]
+        everywhere = await uow.circuits.everywhere()
+    assert [(c.country, c.provider) for c in everywhere] == [(CO, "notifications"), (MX, "payments")]
 
 
 async def test_a_country_scope_hides_other_countries_circuits(

@@ -1,0 +1,285 @@
+"""Use cases of the dead-letter queue (SPEC §7): list, replay, discard; and provider status.
+
+- Listing dead letters and reading provider status: L3 and AUDITOR, in their countries.
+- Replay and discard: L3 only (SPEC §2), in their countries, audited in the same
+  transaction as the change.
+- Replay gives the job a fresh attempt budget (DEAD -> PENDING, attempts 0, due now; its
+  error history stays) and, if the job's dispute failed its execution, moves the dispute
+  back to EXECUTING (``Dispute.replay``) in the same transaction. The step runs again with
+  its own idempotency key, so whatever the provider already did is not done twice.
+- Discard needs a reason (DEAD -> DISCARDED for good); the dispute keeps its status.
+
+A job of another country is ``NOT_FOUND`` (never revealed); a job that is not in the
+queue (already replayed, discarded, never dead) is ``JOB_NOT_DEAD_LETTERED``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import ClassVar, Final
+
+from returns.result import Failure, Result, Success
+
+from application.audit.trail import record
+from application.context import RequestContext, Services
+from application.errors import NotFound
+from application.ports.concurrency import ConcurrencyConflict
+from application.ports.outbox import LIVE_STATUSES, Job, JobStatus
+from application.ports.read_models import Page, PageRequest
+from application.ports.unit_of_work import UnitOfWork
+from application.security.principal import Forbidden, Operation, authorize
+from domain.disputes import TransitionError
+from domain.disputes.status import DisputeStatus
+from domain.integrations import BreakerPolicy, Circuit, CircuitState
+from domain.orders import MAX_REASON_LENGTH, ReasonRequired, ReasonTooLong
+from domain.shared import CountryCode, DomainError, InvalidInput
+from domain.shared.ids import ActorId, DisputeId
+
+_CURSOR_KIND: Final = "dead_letters"
+_BAD_CURSOR: Final = "is not a cursor of this list (use the endCursor of the previous page)"
+
+
+@dataclass(frozen=True, slots=True)
+class JobNotDeadLettered(DomainError):
+    """The job exists but is not in the dead-letter queue (replayed or discarded already,
+    or never dead)."""
+
+    code: ClassVar[str] = "JOB_NOT_DEAD_LETTERED"
+    job_id: int
+    status: str
+
+    @property
+    def message(self) -> str:
+        return f"job {self.job_id} is {self.status}, not in the dead-letter queue"
+
+
+# ------------------------------------------------------------------------------ list
+
+
+@dataclass(frozen=True, slots=True)
+class ListDeadLetters:
+    country: CountryCode
+    page: PageRequest = field(default_factory=PageRequest)
+
+
+async def list_dead_letters(
+    svc: Services, ctx: RequestContext, query: ListDeadLetters
+) -> Result[Page[Job], Forbidden | InvalidInput]:
+    """The country's dead letters, newest first, a keyset page at a time."""
+    allowed = authorize(ctx.principal, Operation.DEAD_LETTER_READ, query.country)
+    if isinstance(allowed, Failure):
+        return allowed
+    page = query.page.clamped()
+    before_id: int | None = None
+    if page.after is not None:
+        before_id = _decode_cursor(page.after)
+        if before_id is None:
+            return Failure(InvalidInput("after", _BAD_CURSOR))
+    async with svc.uow() as uow:  # read only: left without commit
+        found = await uow.outbox.dead_letters(query.country, limit=page.first + 1, before_id=before_id)
+    items = found[: page.first]
+    cursors = tuple(encode_dead_letter_cursor(job.id) for job in items)
+    return Success(
+        Page(
+            items=items,
+            end_cursor=cursors[-1] if cursors else page.after,
+            has_next_page=len(found) > page.first,
+            cursors=cursors,
+        )
+    )
+
+
+def encode_dead_letter_cursor(job_id: int) -> str:
+    raw = json.dumps([_CURSOR_KIND, job_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> int | None:
+    try:
+        decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return None
+    match decoded:
+        case [str(kind), int(job_id)] if kind == _CURSOR_KIND and not isinstance(job_id, bool):
+            return job_id
+        case _:
+            return None
+
+
+# ---------------------------------------------------------------------------- replay
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayDeadLetter:
+    country: CountryCode
+    job_id: int
+
+
+ReplayFailure = Forbidden | NotFound | JobNotDeadLettered | TransitionError | ConcurrencyConflict
+
+
+async def replay_dead_letter(
+    svc: Services, ctx: RequestContext, cmd: ReplayDeadLetter
+) -> Result[Job, ReplayFailure]:
+    allowed = authorize(ctx.principal, Operation.DEAD_LETTER_REPLAY, cmd.country)
+    if isinstance(allowed, Failure):
+        return allowed
+    now = svc.clock.now()
+    async with svc.uow() as uow:
+        replayed = await uow.outbox.replay(cmd.job_id, cmd.country, now=now)
+        if replayed is None:
+            return Failure(await _why_not_dead(uow, cmd.country, cmd.job_id))
+        dispute_before: str | None = None
+        dispute_after: str | None = None
+        dispute_id = replayed.payload.get("dispute_id")
+        dispute = None if dispute_id is None else await uow.disputes.get(cmd.country, DisputeId(dispute_id))
+        if dispute is not None:
+            dispute_before = dispute.status.value
+            if dispute.status is DisputeStatus.EXECUTION_FAILED:
+                moved = dispute.replay(
+                    at=now, by_actor=ActorId(ctx.principal.actor_id), by_role=ctx.principal.role.value
+                )
+                if isinstance(moved, Failure):
+                    return moved
+                saved = await uow.disputes.save(dispute)
+                if isinstance(saved, Failure):
+                    return saved
+                await record(
+                    uow,
+                    ctx,
+                    country=cmd.country,
+                    action="dispute.replayed",
+                    target_type="dispute",
+                    target_id=dispute.id,
+                    at=now,
+                    before={"status": dispute_before},
+                    after={"status": dispute.status.value, "job_id": replayed.id},
+                )
+            dispute_after = dispute.status.value
+        await record(
+            uow,
+            ctx,
+            country=cmd.country,
+            action="dead_letter.replayed",
+            target_type="outbox_job",
+            target_id=str(replayed.id),
+            at=now,
+            before={"status": JobStatus.DEAD.value, "dispute_status": dispute_before},
+            after={
+                "status": replayed.status.value,
+                "idempotency_key": replayed.idempotency_key,
+                "provider": replayed.provider,
+                "errors": len(replayed.errors),
+                "dispute_status": dispute_after,
+            },
+        )
+        await uow.commit()
+    return Success(replayed)
+
+
+# --------------------------------------------------------------------------- discard
+
+
+@dataclass(frozen=True, slots=True)
+class DiscardDeadLetter:
+    country: CountryCode
+    job_id: int
+    reason: str
+
+
+DiscardFailure = Forbidden | NotFound | JobNotDeadLettered | ReasonRequired | ReasonTooLong
+
+
+async def discard_dead_letter(
+    svc: Services, ctx: RequestContext, cmd: DiscardDeadLetter
+) -> Result[Job, DiscardFailure]:
+    allowed = authorize(ctx.principal, Operation.DEAD_LETTER_DISCARD, cmd.country)
+    if isinstance(allowed, Failure):
+        return allowed
+    reason = cmd.reason.strip()
+    if not reason:
+        return Failure(ReasonRequired())
+    if len(reason) > MAX_REASON_LENGTH:
+        return Failure(ReasonTooLong(len(reason), MAX_REASON_LENGTH))
+    now = svc.clock.now()
+    async with svc.uow() as uow:
+        discarded = await uow.outbox.discard(cmd.job_id, cmd.country, now=now)
+        if discarded is None:
+            return Failure(await _why_not_dead(uow, cmd.country, cmd.job_id))
+        await record(
+            uow,
+            ctx,
+            country=cmd.country,
+            action="dead_letter.discarded",
+            target_type="outbox_job",
+            target_id=str(discarded.id),
+            at=now,
+            before={"status": JobStatus.DEAD.value},
+            after={
+                "status": discarded.status.value,
+                "idempotency_key": discarded.idempotency_key,
+                "provider": discarded.provider,
+                "reason": reason,
+            },
+        )
+        await uow.commit()
+    return Success(discarded)
+
+
+async def _why_not_dead(uow: UnitOfWork, country: CountryCode, job_id: int) -> NotFound | JobNotDeadLettered:
+    job = await uow.outbox.get(job_id)
+    if job is None or job.country != country:
+        return NotFound("outbox_job", str(job_id))
+    return JobNotDeadLettered(job_id, job.status.value)
+
+
+# -------------------------------------------------------------------- provider status
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderStatus:
+    """One provider in one country: its circuit breaker and its queue."""
+
+    provider: str
+    circuit: Circuit  # closed with no history (version 0) if it never failed
+    reopens_at: datetime | None  # OPEN only: when the next trial call may go out
+    queue: tuple[tuple[JobStatus, int], ...]  # PENDING, RUNNING, WAITING, DEAD (zeros included)
+
+    @property
+    def state(self) -> CircuitState:
+        return self.circuit.state
+
+    def jobs(self, status: JobStatus) -> int:
+        return dict(self.queue).get(status, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadProviderStatus:
+    country: CountryCode
+
+
+async def provider_status(
+    svc: Services, ctx: RequestContext, query: ReadProviderStatus, *, policy: BreakerPolicy | None = None
+) -> Result[list[ProviderStatus], Forbidden]:
+    """Every provider of the country that has a circuit or a live job, by name."""
+    allowed = authorize(ctx.principal, Operation.PROVIDER_STATUS_READ, query.country)
+    if isinstance(allowed, Failure):
+        return allowed
+    breaker = policy or BreakerPolicy()
+    async with svc.uow() as uow:  # read only
+        circuits = {c.provider: c for c in await uow.circuits.in_country(query.country)}
+        depths = await uow.outbox.depth(query.country)
+    counts: dict[str, dict[JobStatus, int]] = defaultdict(dict)
+    for depth in depths:
+        counts[depth.provider][depth.status] = depth.jobs
+    statuses = []
+    for provider in sorted(set(circuits) | set(counts)):
+        circuit = circuits.get(provider) or Circuit.closed(query.country, provider)
+        queue = tuple((status, counts[provider].get(status, 0)) for status in LIVE_STATUSES)
+        statuses.append(ProviderStatus(provider, circuit, circuit.reopens_at(breaker), queue))
+    return Success(statuses)
