@@ -11,13 +11,14 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev
 # re-install only when pyproject.toml is newer than this stamp
 STAMP := $(VENV)/.supportos-installed
 
-.PHONY: help venv run test lint fmt clean
+.PHONY: help venv run test lint fmt clean bench-screening
 
 help:
 	@echo "make run    create .venv, install, start the service on http://127.0.0.1:8000 (SUPPORTOS_HOST/SUPPORTOS_PORT)"
 	@echo "make test   create .venv, install, then ruff, ruff format --check, mypy --strict, lint-imports, pytest"
 	@echo "make lint   static checks only (no pytest)"
 	@echo "make fmt    format and auto-fix with ruff"
+	@echo "make bench-screening  recall and false-positive rate of message screening on its corpus"
 	@echo "make clean  remove .venv and caches (keeps var/, the local database)"
 
 venv: $(STAMP)
@@ -55,6 +56,9 @@ lint: venv
 fmt: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+bench-screening: venv
+	$(BIN)/python -m bench.screening
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache build dist *.egg-info

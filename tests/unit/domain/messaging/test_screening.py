@@ -1,0 +1,355 @@
+"""Screening: each blocked form and each allowed form of issue 7, one by one.
+
+The phone finder is the real adapter: ``phonenumbers`` is a pure library (no I/O).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from adapters.screening import MarketplacePhoneFinder
+from domain.messaging.screening import (
+    Finding,
+    FindingKind,
+    Screener,
+    ScreeningPolicy,
+    screen,
+)
+
+SCREENER = Screener(MarketplacePhoneFinder())
+K = FindingKind
+
+
+def kinds(text: str) -> set[FindingKind]:
+    return set(SCREENER.screen(text).kinds)
+
+
+def excerpts(text: str, kind: FindingKind) -> list[str]:
+    return [f.excerpt(text) for f in SCREENER.screen(text).findings if f.kind is kind]
+
+
+# --------------------------------------------------------------------------- phones
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        # digits with spaces, dots, dashes, brackets
+        ("escríbeme al 315 555 1234", "315 555 1234"),
+        ("me chama no 21.99876.5432", "21.99876.5432"),
+        ("call 415-555-0188 later", "415-555-0188"),
+        ("Llámame: (55) 8765-4321", "(55) 8765-4321"),
+        ("cel 300 – 555 – 0011 ok", "300 – 555 – 0011"),
+        ("mi cel 311/555/2020", "311/555/2020"),
+        ("3 1 0 - 5 5 5 - 0 1 9 9 ese", "3 1 0 - 5 5 5 - 0 1 9 9"),
+        # country codes, international prefixes, every marketplace country
+        ("+52 55 1234 5678", "+52 55 1234 5678"),  # MX
+        ("whatsapp +52 1 55 2345 6789", "+52 1 55 2345 6789"),  # MX with the retired mobile 1
+        ("+57 320 555 4433 ahí", "+57 320 555 4433"),  # CO
+        ("0057 3205554433", "0057 3205554433"),  # CO, 00 prefix
+        ("+55 (31) 9 9123-4567, chama", "+55 (31) 9 9123-4567"),  # BR
+        ("+54 9 11 4567-8901", "+54 9 11 4567-8901"),  # AR
+        ("mi fono es +56 9 8765 4321", "+56 9 8765 4321"),  # CL
+        ("(+51) 987 654 321 es mi número", "+51) 987 654 321"),  # PE
+        ("tel: +34 612 34 56 78", "+34 612 34 56 78"),  # ES
+        ("call me: +1 646 555 0123", "+1 646 555 0123"),  # US
+        # national formats without a country code
+        ("me chama no 11 98765-4321", "11 98765-4321"),
+        ("Escribime al 11 4567-8901", "11 4567-8901"),
+        ("número de la tienda: 998 765 432", "998 765 432"),
+        ("llama al 91 123 45 67", "91 123 45 67"),
+        ("text me at (212) 555-0199", "(212) 555-0199"),
+    ],
+)
+def test_phone_numbers_in_common_formats_are_blocked(text: str, number: str) -> None:
+    assert number in excerpts(text, K.PHONE) or any(number in e for e in excerpts(text, K.PHONE))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tres uno cinco cinco cinco cinco uno dos tres cuatro",  # es, digit by digit
+        "márcame al tres uno cinco, cinco cinco cinco, doce treinta y cuatro",  # es, pairs
+        "trescientos quince, quinientos cincuenta y cinco, doce treinta y cuatro",  # es, hundreds
+        "número: tres 1 cinco 5 cinco 5 uno 2 tres 4",  # mixed words and digits
+        "mi número: nueve ocho siete seis cinco cuatro tres dois um",  # PE, es/pt mixed
+        "meu cel é onze nove oito sete seis cinco quatro três dois um",  # pt
+        "me liga: vinte e um, nove nove oito sete seis, cinco quatro três dois",  # pt, tens with "e"
+        "onze, nove nove oito sete meia, cinco quatro três dois",  # pt "meia" is six
+        "three oh five, five five five, zero one four seven",  # en, "oh" for zero
+        "double five, one two three four, five six seven eight",  # en, "double"
+        "Three one five. Five five five. One two three four.",
+    ],
+)
+def test_spelled_out_digits_in_spanish_portuguese_and_english_are_blocked(text: str) -> None:
+    assert K.PHONE in kinds(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Mi numero es 3l5 555 l234",  # look-alike letters
+        "cualquier cosa 310 555 O199",
+        "3️⃣1️⃣5️⃣ 5️⃣5️⃣5️⃣ 1️⃣2️⃣3️⃣4️⃣",  # keycap emoji
+        "３１５ ５５５ １２３４",  # fullwidth digits
+        "3\u200b1\u200b5 555 1234",  # zero-width spaces
+        "mi numero es 4567-8901",  # a local number right after a contact word
+        "whats: 555 0199 0",
+    ],
+)
+def test_obfuscated_and_local_numbers_are_blocked(text: str) -> None:
+    assert K.PHONE in kinds(text)
+
+
+def test_a_phone_finding_points_at_the_words_the_sender_typed() -> None:
+    text = "ok, mi número es tres 1 cinco cinco cinco cinco uno dos tres cuatro gracias"
+    (phone,) = [f for f in screen(text, MarketplacePhoneFinder()).findings if f.kind is K.PHONE]
+    assert phone.excerpt(text) == "tres 1 cinco cinco cinco cinco uno dos tres cuatro"
+    assert phone.rule == "phone-number"
+
+
+# --------------------------------------------------------------------------- e-mail, links, handles
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "mi correo es ana.flores@gmail.com",
+        "escríbeme a juanperez arroba hotmail punto com",
+        "mi mail: carla punto ruiz arroba gmail punto com",
+        "contacto[at]floreriaelsol[punto]com",
+        "mejor por correo: anita93 @ hotmail . com",
+        "me manda no e-mail marina arroba bol ponto com ponto br",
+        "email me at mike.jones at gmail dot com",
+        "send it to tom(at)yahoo(dot)com",
+        "mandame un mail a lucho arroba gmail",
+        "ｊｕａｎ＠ｇｍａｉｌ．ｃｏｍ",
+    ],
+)
+def test_email_addresses_and_their_at_dot_spellings_are_blocked(text: str) -> None:
+    assert K.EMAIL in kinds(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "https://bit.ly/3xYz12",
+        "mira www.floresdelvalle.com.mx",
+        "compra en mitiendita.shop",
+        "linktr.ee/regalosmaru",
+        "acessa lojadaana.com.br",
+        "mira mi página floreriaelsol punto com",
+        "te mando el enlace: www . tortaslaabuela . com",
+    ],
+)
+def test_links_are_blocked(text: str) -> None:
+    assert K.LINK in kinds(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "hablemos por WhatsApp",
+        "te escribo por guasap",
+        "me chama no zap",
+        "mejor por wpp",
+        "W.h.a.t.s.a.p.p?",
+        "w h a t s a p p",
+        "wh4ts4pp mejor",
+        "wa.me/5215512345678",
+        "vamos falar pelo telegram",
+        "t.me/regalosmx",
+        "sígueme en instagram",
+        "mi ig: regalosmaru",
+        "búscame como @dulces.sofi",
+        "message me on Telegram @mike_gifts",
+        "DM me",
+        "me adiciona no face",
+        "snap me later",
+    ],
+)
+def test_messaging_apps_and_handles_are_blocked(text: str) -> None:
+    assert kinds(text) & {K.HANDLE, K.LINK}
+
+
+# --------------------------------------------------------------------------- paying outside
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "te hago una transferencia bancaria",  # bank transfer, es
+        "faz uma transferência bancária",  # pt
+        "bank transfer is fine",  # en
+        "faz um pix",  # Pix
+        "minha chave pix é meu cpf",
+        "te pago por Nequi",  # Nequi
+        "aceptas Zelle?",  # Zelle
+        "send me the money on PayPal",  # PayPal
+        "te pago por Mercado Pago",  # Mercado Pago
+        "págame en efectivo",  # cash, es
+        "te pago em dinheiro na entrega",  # cash, pt
+        "I'll pay you cash",  # cash, en
+        "acepto bitcoin o USDT",  # crypto
+        "I accept crypto",
+        "pásame tu CBU y te transfiero",
+        "si me pagas por fuera te hago descuento",
+        "hagámoslo fuera de la app y nos ahorramos la comisión",
+        "sem taxa se for por fora do app",
+        "let's do this outside the app to avoid the fees",
+    ],
+)
+def test_requests_to_pay_outside_the_platform_are_blocked(text: str) -> None:
+    assert K.PAYMENT in kinds(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "pásame tu número",
+        "me passa seu número?",
+        "what's your number?",
+        "dame tu correo",
+        "qual é o seu zap?",
+    ],
+)
+def test_asking_for_contact_details_is_blocked(text: str) -> None:
+    assert K.CONTACT_REQUEST in kinds(text)
+
+
+# --------------------------------------------------------------------------- abuse
+
+
+@pytest.mark.parametrize(
+    "text", ["eres un idiota", "pendejo, contesta", "vai se foder", "seu lixo", "fuck you", "you're an idiot"]
+)
+def test_abusive_terms_are_blocked(text: str) -> None:
+    assert K.ABUSE in kinds(text)
+
+
+def test_the_abusive_terms_are_configurable_per_language() -> None:
+    policy = ScreeningPolicy(abusive_terms={"es": ("zoquete",)})
+    assert screen("eres un zoquete", MarketplacePhoneFinder(), policy).kinds == {K.ABUSE}
+    assert not screen("eres un idiota", MarketplacePhoneFinder(), policy).blocked
+    with pytest.raises(ValueError, match="two-letter language"):
+        ScreeningPolicy(abusive_terms={"spanish": ("x",)})
+
+
+# --------------------------------------------------------------------------- allowed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # order numbers (ours: the country and 8 digits), and internal ids
+        "¿a qué hora llega mi pedido MX-48213377?",
+        "número de pedido CO-55512345",
+        "order US-77812345",
+        "pedido ord_0190a1b2c3d4e5f6a7b8",
+        "Pedido #4821 y #4822",
+        # tracking codes of our couriers
+        "El código de seguimiento es SOS-TRK-48213377",
+        "rastreio SOS TRK 10293847",
+        # prices and amounts
+        "Pagué $1.250.000 y me cobraron dos veces",
+        "Total: R$ 1.250,00",
+        "S/ 120.00 fue lo que pagué",
+        "me cobraron 2 veces $459.00 MXN",
+        "cuesta 350 pesos",
+        "$ 35.990 CLP",
+        "It's $35 plus delivery",
+        # dates and times
+        "¿Pueden entregar el 15/03/2026?",
+        "Entrega programada: 2026-05-10 entre 8:00 y 12:00",
+        "Llegó el 05-03-2026 a las 7:30 pm",
+        "o entregador chega entre 14h e 16h",
+        "Mañana 12/05 a las 10",
+        # street addresses and postal codes
+        "Calle 93 # 11-27, apto 502, Bogotá",
+        "Av. Insurgentes Sur 1602, piso 4, CP 03940, CDMX",
+        "Av. Paulista 1578, 12º andar, CEP 01310-200",
+        "350 Fifth Avenue, Apt 12B, New York, NY 10118",
+        "Diagonal 25 G # 95 A - 55, Bogotá",
+        # quantities
+        "Son 2 cajas de chocolates y 12 rosas rojas",
+        "Pedí 24 cupcakes y llegaron 18",
+        "el paquete pesa 2,5 kg",
+        # identity numbers in their official shapes, when asked for an invoice
+        "O CPF pra nota é 123.456.789-09",
+        "Mi DNI es 12345678",
+        # words that merely look like the blocked ones
+        "el reembolso será efectivo en 5 días",
+        "la caja venía rota por fuera",
+        "¿me pueden transferir con un supervisor?",
+        "Whats the status of my order?",
+        "There's no signal in the elevator",
+        "I'm at the front gate",
+        "My phone is almost dead so I'm writing here",
+        "Hola, soy el repartidor, ¿me confirma el número de casa?",
+        "la instalación del globo",
+        "Ya pagué con tarjeta en la app",
+    ],
+)
+def test_ordinary_order_talk_is_not_blocked(text: str) -> None:
+    assert SCREENER.screen(text).findings == ()
+
+
+def test_links_to_allowed_domains_pass() -> None:
+    policy = ScreeningPolicy(allowed_domains=frozenset({"help.supportos.example"}))
+    assert not screen("see https://help.supportos.example/refunds", MarketplacePhoneFinder(), policy).blocked
+    assert screen("see https://other.example.com/x", MarketplacePhoneFinder(), policy).blocked
+
+
+# --------------------------------------------------------------------------- shape of the result
+
+
+class NoPhones:
+    def find(self, text: str) -> Sequence[tuple[int, int]]:
+        return []
+
+
+class EveryRun:
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def find(self, text: str) -> Sequence[tuple[int, int]]:
+        self.seen.append(text)
+        return [(0, len(text))]
+
+
+def test_the_port_gets_normalised_runs_of_digits_only() -> None:
+    finder = EveryRun()
+    screen("llámame al tres, uno; cinco 5 5 5 * 1 2 3 4 o al 12", finder)
+    assert finder.seen == ["3 1 5 5 5 5 1 2 3 4"]
+    finder = EveryRun()
+    screen("pedido MX-48213377 el 15/03/2026 a las 14:30 por $1.250.000", finder)
+    assert finder.seen == []  # our codes, dates, times and amounts are masked first
+
+
+def test_without_the_library_a_cued_local_number_is_still_blocked() -> None:
+    result = screen("mi cel es 4567 8901", NoPhones())
+    assert [(f.kind, f.rule) for f in result.findings if f.kind is K.PHONE] == [
+        (K.PHONE, "digits-after-contact-word")
+    ]
+    assert not screen("pedido 4567 8901", NoPhones()).blocked
+
+
+def test_findings_name_kind_and_span_sorted_and_without_nested_duplicates() -> None:
+    text = "escríbeme a juan arroba gmail punto com o al 315 555 1234 y te pago por nequi"
+    result = SCREENER.screen(text)
+    assert result.blocked
+    assert [(f.kind, f.excerpt(text)) for f in result.findings] == [
+        (K.EMAIL, "juan arroba gmail punto com"),
+        (K.PHONE, "315 555 1234"),
+        (K.PAYMENT, "te pago"),
+        (K.PAYMENT, "nequi"),
+    ]
+    assert list(result.findings) == sorted(result.findings)
+    assert result.findings[0].to_canonical() == {"kind": "EMAIL", "start": 12, "end": 39, "rule": "email"}
+
+
+def test_a_finding_needs_a_span() -> None:
+    with pytest.raises(ValueError, match="non-empty span"):
+        Finding(3, 3, K.PHONE, "x")
