@@ -7,12 +7,18 @@ Tests override providers, e.g. ``container.settings.override(providers.Object(s)
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from dependency_injector import containers, providers
 from fastapi import FastAPI
 from returns.result import Result
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.diagnostics.catalogue import MarkdownErrorCatalogue
+from adapters.diagnostics.phones import PhonenumbersFinder
+from adapters.diagnostics.schemas import JsonSchemaValidator
+from adapters.diagnostics.store import DirectoryBundleStore
+from adapters.diagnostics.zip_reader import BundleLimits, ZipBundleReader
 from adapters.persistence.api_keys import api_key_authenticator
 from adapters.persistence.audit_cli import run_audit_verify
 from adapters.persistence.database import create_engine, create_session_factory
@@ -23,6 +29,7 @@ from adapters.providers.sandbox import SandboxNotifications, SandboxPayments
 from adapters.system import SystemClock, TimeOrderedIds
 from application.context import Services
 from application.demo.seed import failing_demo_orders
+from application.diagnostics.inspect import BundleInspector
 from application.integrations.webhooks import (
     VerifiedWebhook,
     WebhookProcessing,
@@ -140,3 +147,16 @@ def schema_head() -> str | None:
 def demo_providers() -> Providers:
     """The embedded sandbox, declining the demo's designated refunds (to show dead letters)."""
     return Providers(SandboxPayments(fail_orders=failing_demo_orders()), SandboxNotifications())
+
+
+def bundle_inspector(limits: BundleLimits | None = None) -> BundleInspector:
+    """``supportos inspect``: the hostile-input zip reader, the JSON Schemas under
+    ``docs/diagnostics/``, the catalogue ``docs/errors.md`` and ``phonenumbers``."""
+    return BundleInspector(
+        ZipBundleReader(limits), JsonSchemaValidator(), MarkdownErrorCatalogue(), PhonenumbersFinder()
+    )
+
+
+def bundle_store(directory: Path) -> DirectoryBundleStore:
+    """``supportos bundles-purge``: the bundle directory."""
+    return DirectoryBundleStore(directory)

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     jwt_jwks_file: Path | None = None  # RS256: a JWKS document (keys chosen by ``kid``)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    telemetry_retention_days: int = Field(default=30, ge=0, le=3650)  # telemetry.retentionDays (SPEC §10)
+    bundle_dir: Path = Path("var/bundles")  # uploaded diagnostics bundles (``bundles-purge``)
     # provider -> its Standard Webhooks secrets (``whsec_`` + base64), newest first; several
     # during a rotation. JSON: SUPPORTOS_WEBHOOK_SECRETS='{"sandbox-payments": ["whsec_..."]}'
     webhook_secrets: dict[str, list[SecretStr]] = Field(default_factory=dict)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from interfaces.cli import credentials, database, demo, schema, serve
+from interfaces.cli import credentials, database, demo, diagnostics, schema, serve
 
 app = typer.Typer(
     name="supportos",
@@ -34,6 +34,8 @@ app.command(name="seed-demo")(demo.seed_demo)
 app.command(name="token")(credentials.token)
 app.add_typer(credentials.apikey, name="apikey")
 app.command(name="schema")(schema.schema)
+app.command(name="inspect")(diagnostics.inspect)
+app.command(name="bundles-purge")(diagnostics.bundles_purge)
 
 
 if __name__ == "__main__":  # pragma: no cover
