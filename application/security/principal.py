@@ -53,6 +53,11 @@ class Operation(StrEnum):
     DEAD_LETTER_REPLAY = "dead_letter.replay"
     DEAD_LETTER_DISCARD = "dead_letter.discard"
     PROVIDER_STATUS_READ = "provider_status.read"
+    CONVERSATION_READ = "conversation.read"
+    CONVERSATION_OPEN = "conversation.open"
+    MESSAGE_SEND = "message.send"
+    CONVERSATION_FREEZE = "conversation.freeze"  # freeze and unfreeze (a conversation, or a sender in it)
+    CONVERSATION_EXPORT = "conversation.export"
 
 
 _READS: Final = frozenset({Operation.ORDER_READ, Operation.DISPUTE_READ})
@@ -62,8 +67,16 @@ _L1: Final = _READS | {
     Operation.DISPUTE_START_REVIEW,
     Operation.LEDGER_READ,
     Operation.EVIDENCE_READ,
+    Operation.CONVERSATION_READ,
+    Operation.CONVERSATION_OPEN,
+    Operation.MESSAGE_SEND,
 }
-_L2: Final = _L1 | {Operation.DISPUTE_DECIDE, Operation.DISPUTE_WITHDRAW, Operation.ORDER_TRANSITION}
+_L2: Final = _L1 | {
+    Operation.DISPUTE_DECIDE,
+    Operation.DISPUTE_WITHDRAW,
+    Operation.ORDER_TRANSITION,
+    Operation.CONVERSATION_FREEZE,
+}
 _INTEGRATION_READS: Final = frozenset({Operation.DEAD_LETTER_READ, Operation.PROVIDER_STATUS_READ})
 _L3: Final = (
     _L2
@@ -74,9 +87,19 @@ _L3: Final = (
         Operation.AUDIT_READ,
         Operation.DEAD_LETTER_REPLAY,
         Operation.DEAD_LETTER_DISCARD,
+        Operation.CONVERSATION_EXPORT,
     }
 )
-_PARTY: Final = frozenset({Operation.ORDER_READ, Operation.DISPUTE_READ, Operation.DISPUTE_SUBMIT_EVIDENCE})
+_PARTY: Final = frozenset(
+    {
+        Operation.ORDER_READ,
+        Operation.DISPUTE_READ,
+        Operation.DISPUTE_SUBMIT_EVIDENCE,
+        Operation.CONVERSATION_READ,
+        Operation.CONVERSATION_OPEN,
+        Operation.MESSAGE_SEND,
+    }
+)
 
 PERMISSIONS: Final[dict[Role, frozenset[Operation]]] = {
     Role.L0: _L1 | {Operation.DISPUTE_DECIDE},
@@ -85,7 +108,13 @@ PERMISSIONS: Final[dict[Role, frozenset[Operation]]] = {
     Role.L3: _L3,
     Role.AUDITOR: _READS
     | _INTEGRATION_READS
-    | {Operation.LEDGER_READ, Operation.EVIDENCE_READ, Operation.AUDIT_READ},
+    | {
+        Operation.LEDGER_READ,
+        Operation.EVIDENCE_READ,
+        Operation.AUDIT_READ,
+        Operation.CONVERSATION_READ,
+        Operation.CONVERSATION_EXPORT,
+    },
     Role.PARTNER: _READS,
     Role.BUYER: _PARTY | {Operation.DISPUTE_OPEN, Operation.DISPUTE_WITHDRAW},
     Role.SELLER: _PARTY,
