@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import random
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -26,7 +27,12 @@ from returns.result import Result
 from sqlalchemy import text
 
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
-from adapters.providers.sandbox import SandboxNotifications, SandboxPayments, SandboxWebhooks
+from adapters.providers.sandbox import (
+    SandboxFaults,
+    SandboxNotifications,
+    SandboxPayments,
+    SandboxWebhooks,
+)
 from adapters.providers.webhook_delivery import HttpWebhookSender, sign_webhook
 from application.context import Services
 from application.integrations.webhooks import (
@@ -254,6 +260,25 @@ async def test_a_full_refund_is_confirmed_by_the_sandbox_webhook_through_the_app
     assert audited.after["idempotency_key"] == key
     assert audited.after["outcome"] == "COMPLETED"
     assert audited.after["provider"] == PROVIDER
+
+
+async def test_background_delivery_after_a_latency_settles_the_saga(h: Harness) -> None:
+    """As in production: the sandbox answers after its latency and sends its webhook from
+    a background task, with no test hook in between."""
+    webhooks = SandboxWebhooks(HttpWebhookSender(URL, client=h.client), secrets=[OLD_SECRET], delay_s=0.05)
+    payments = SandboxPayments(
+        faults=SandboxFaults(latency_s=0.01, jitter_s=0.01), rng=random.Random(11), webhooks=webhooks
+    )
+    runner = SagaRunner(h.svc, Providers(payments, h.notifications), worker_id="w2")
+    dispute = await dispute_under_review(h.svc, "o1")
+    await decide(h.svc, dispute, OutcomeCode.FULL_REFUND)
+    assert await runner.drain() == [StepOutcome.AWAITING_CONFIRMATION]
+    await webhooks.wait_idle()
+    assert [d.status for d in webhooks.deliveries] == [200]
+    await runner.drain()
+    assert await h.status_of(dispute.id) is DisputeStatus.RESOLVED
+    assert payments.total_refunded_minor == T
+    assert ("BUYER", "buy_1", "outcome.full_refund.buyer") in h.notifications.sent.values()
 
 
 async def test_an_asynchronous_decline_dead_letters_the_refund(h: Harness) -> None:
