@@ -14,6 +14,7 @@ from returns.result import Failure
 from application.context import RequestContext
 from application.security.api_keys import IssueApiKey, country_of_key_id, issue_api_key, revoke_api_key
 from application.security.principal import Principal, Role
+from application.security.scope import ALL, scoped_to
 from domain.shared import CountryCode
 from interfaces.auth import TOKEN_ROLES, TokenKeys, mint_token
 from interfaces.container import build_container, dispose_engines
@@ -91,9 +92,10 @@ def create(
     async def go() -> None:
         container = build_container(settings)
         try:
-            issued = await issue_api_key(
-                container.services(), _cli_context(code), IssueApiKey(partner, code, label)
-            )
+            with scoped_to(ALL):  # the CLI acts as the system
+                issued = await issue_api_key(
+                    container.services(), _cli_context(code), IssueApiKey(partner, code, label)
+                )
         finally:
             await dispose_engines(container)
         if isinstance(issued, Failure):
@@ -118,7 +120,8 @@ def revoke(key_id: Annotated[str, typer.Argument(help="The key id printed by `ap
     async def go() -> None:
         container = build_container(settings)
         try:
-            revoked = await revoke_api_key(container.services(), _cli_context(country), key_id)
+            with scoped_to(ALL):  # the CLI acts as the system
+                revoked = await revoke_api_key(container.services(), _cli_context(country), key_id)
         finally:
             await dispose_engines(container)
         if isinstance(revoked, Failure):

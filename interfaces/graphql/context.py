@@ -31,6 +31,7 @@ from application.context import RequestContext, Services
 from application.ports.read_models import ReadModels
 from application.security.api_keys import InvalidApiKey
 from application.security.principal import Principal
+from application.security.scope import bind_scope
 from domain.disputes import Dispute
 from domain.ledger import LedgerTransaction
 from domain.orders import Order
@@ -200,7 +201,13 @@ def make_context_getter(
             ),
             request_id=str(request_id),
         )
-        await context.authenticate()
+        authenticated = await context.authenticate()
+        if isinstance(authenticated, Success):
+            # The database's own wall (row-level security): every transaction this
+            # request opens sees only the caller's countries. Bound here, in the request's
+            # task, so every resolver and dataloader batch inherits it; unauthenticated
+            # requests bind nothing and so could read nothing.
+            bind_scope(authenticated.unwrap())
         return context
 
     return get_context

@@ -34,6 +34,7 @@ from application.orders.use_cases import (
 )
 from application.security.api_keys import IssueApiKey, issue_api_key
 from application.security.principal import Principal, Role
+from application.security.scope import scoped_to
 from domain.disputes import Dispute
 from domain.disputes.codes import DisputeReason
 from domain.orders import Order, OrderStatus
@@ -81,6 +82,7 @@ class Api:
     settings: Settings
     clock: FixedClock
     sql: StatementCounter
+    owner: AsyncEngine  # the database's owner: raw checks that see past every guard
 
     @property
     def svc(self) -> Services:
@@ -114,7 +116,8 @@ class Api:
         body: dict[str, Any] = {"query": query}
         if variables is not None:
             body["variables"] = variables
-        return await self.client.post("/graphql", json=body, headers=headers or {})
+        with scoped_to(None):  # a fresh request: nothing bound until the app binds the caller's scope
+            return await self.client.post("/graphql", json=body, headers=headers or {})
 
     async def gql(
         self, query: str, variables: dict[str, Any] | None = None, headers: dict[str, str] | None = None
@@ -128,11 +131,11 @@ class Api:
         return data
 
     async def scalar(self, sql: str, **params: Any) -> Any:
-        async with self.container.engine().connect() as connection:
+        async with self.owner.connect() as connection:
             return (await connection.execute(text(sql), params)).scalar_one()
 
     async def denials(self) -> list[dict[str, Any]]:
-        async with self.container.engine().connect() as connection:
+        async with self.owner.connect() as connection:
             rows = (
                 await connection.execute(
                     text(
@@ -222,19 +225,20 @@ class Api:
 
 
 @pytest.fixture
-async def api(migrated_url: str) -> AsyncIterator[Api]:
-    settings = Settings(database_url=migrated_url, environment="development")
+async def api(app_url: str, engine: AsyncEngine) -> AsyncIterator[Api]:
+    """The app as the service's own database role (on PostgreSQL: row-level security on)."""
+    settings = Settings(database_url=app_url, environment="development")
     container = build_container(settings)
     clock = FixedClock(START)
     container.clock.override(providers.Object(clock))
     container.ids.override(providers.Object(SequentialIds()))
     counter = StatementCounter()
     engines: list[AsyncEngine] = [container.engine(), container.read_engine()]
-    for engine in {id(e): e for e in engines}.values():
-        event.listen(engine.sync_engine, "before_cursor_execute", counter)
+    for each in {id(e): e for e in engines}.values():
+        event.listen(each.sync_engine, "before_cursor_execute", counter)
     transport = httpx.ASGITransport(app=container.http_app())
     async with httpx.AsyncClient(transport=transport, base_url="http://supportos.test") as client:
-        api = Api(client, container, settings, clock, counter)
+        api = Api(client, container, settings, clock, counter, engine)
         for country in (MX, CO, AR):
             await api.policy(country)
         yield api
