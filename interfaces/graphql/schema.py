@@ -48,7 +48,7 @@ SDL_PATH: Final = Path(__file__).resolve().parents[2] / "docs" / "schema.graphql
 logger = logging.getLogger("supportos.graphql")
 
 
-def resolve_version() -> str:
+async def resolve_version() -> str:
     return supportos_version()
 
 
