@@ -141,43 +141,78 @@ def _mask(value: str) -> str:
 
 
 # ----------------------------------------------------------------------------- detectors
+#
+# Speed matters: a bundle may hold a gigabyte of logs. Python's ``re`` visits every
+# position a pattern could start at, so each extra pattern is another pass over the text.
+# Hence: one combined pass for everything that starts a token (cards, national ids, IBANs,
+# IP addresses, phone-shaped runs), each branch keeping its own boundary rules; windows
+# around each ``@`` for e-mails; literal searches for tokens and keys. Candidates are then
+# checked in Python (check digits, issuer prefixes, address ranges, the phone port).
 
 _EMAIL: Final = re.compile(
     r"(?<![\w.%+-])([A-Za-z0-9][A-Za-z0-9._%+-]{0,63})@"
     r"((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24})(?![\w-])"
 )
-_BEARER: Final = re.compile(r"\b[Bb][Ee][Aa][Rr][Ee][Rr][ \t]+([A-Za-z0-9\-._~+/]{8,}=*)")
-_JWT: Final = re.compile(r"(?<![\w-])eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
-_API_KEYS: Final = (
-    (re.compile(r"(?<![\w-])((?:sk|pk|rk)_(?:live|test))_([A-Za-z0-9]{10,})"), 1, 2),
-    (re.compile(r"(?<![\w-])(whsec)_([A-Za-z0-9+/=]{16,})"), 1, 2),
-    (re.compile(r"(?<![\w-])(gh[pousr])_([A-Za-z0-9]{30,})"), 1, 2),
-    (re.compile(r"(?<![\w-])(github_pat)_([A-Za-z0-9_]{40,})"), 1, 2),
-    (re.compile(r"(?<![\w-])(xox[abprs])-([A-Za-z0-9-]{10,})"), 1, 2),
-    (re.compile(r"(?<![\w-])(AKIA)([0-9A-Z]{16})(?![\w-])"), 1, 2),
-    (re.compile(r"(?<![\w-])(AIza)([0-9A-Za-z_\-]{35})"), 1, 2),
-    (re.compile(r"(?<![\w-])(sos)_[A-Za-z0-9_]{1,200}?_([0-9a-f]{64})(?![\w-])"), 1, 2),
+_EMAIL_LOCAL_MAX: Final = 64
+_EMAIL_DOMAIN_MAX: Final = 255
+_BEARER: Final = re.compile(r"[Bb](?<![\w][Bb])[Ee][Aa][Rr][Ee][Rr][ \t]+([A-Za-z0-9\-._~+/]{8,}=*)")
+_JWT: Final = re.compile(r"eyJ(?<![\w-]eyJ)[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
+_API_KEY: Final = re.compile(
+    r"(?:(?P<stripe>(?:sk|pk|rk)_(?:live|test))_(?P<stripe_secret>[A-Za-z0-9]{10,})"
+    r"|(?P<whsec>whsec)_(?P<whsec_secret>[A-Za-z0-9+/=]{16,})"
+    r"|(?P<github>gh[pousr])_(?P<github_secret>[A-Za-z0-9]{30,})"
+    r"|(?P<github_pat>github_pat)_(?P<github_pat_secret>[A-Za-z0-9_]{40,})"
+    r"|(?P<slack>xox[abprs])-(?P<slack_secret>[A-Za-z0-9-]{10,})"
+    r"|(?P<aws>AKIA)(?P<aws_secret>[0-9A-Z]{16})(?![\w-])"
+    r"|(?P<google>AIza)(?P<google_secret>[0-9A-Za-z_\-]{35})"
+    r"|(?P<supportos>sos)_[A-Za-z0-9_]{1,200}?_(?P<supportos_secret>[0-9a-f]{64})(?![\w-]))"
 )
-_CARD: Final = re.compile(r"(?<![\w+.-])\d(?:[ -]?\d){11,18}(?![\w-]|[.,]\d|[ -]\d)")
+_API_KEY_HINT: Final = re.compile(
+    r"[spr]k_(?:live|test)_|whsec_|gh[pousr]_|github_pat_|xox[abprs]-|AKIA|AIza|sos_"
+)
+_API_KEY_KINDS: Final = ("stripe", "whsec", "github", "github_pat", "slack", "aws", "google", "supportos")
+_STATES: Final = (
+    "AS|BC|BS|CC|CL|CM|CS|CH|DF|DG|GT|GR|HG|JC|MC|MN|MS|NT|NL|OC|PL|QT|QR|SP|SL|SR|TC|TS|TL|VZ|YN|ZS|NE"
+)
+_CARD_RE: Final = r"(?P<card>(?<![+.-])\d(?:[ -]?\d){11,18}+)(?![\w-]|[.,]\d|[ -]\d)"
+_CPF_RE: Final = r"(?P<cpf>(?<![.-])(?:\d{3}\.\d{3}\.\d{3}-\d{2}|\d{11}))(?![\w.-]|-\d)"
+_RUT_RE: Final = (
+    r"(?P<rut>(?<![.-])(?P<rut_body>\d{1,2}(?:\.\d{3}\.\d{3}|\d{6}))-(?P<rut_dv>[\dkK]))(?![\w-])"
+)
+_DNI_RE: Final = r"(?P<dni>(?<![-])(?P<dni_number>\d{8})[- ]?(?P<dni_letter>[A-Za-z]))(?![\w-])"
+_OCTET: Final = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4_RE: Final = rf"(?P<ipv4>(?<![.])(?:{_OCTET}\.){{3}}{_OCTET})(?![\w]|\.\d)"
+_NIE_RE: Final = (
+    r"(?P<nie>(?<![-])(?P<nie_prefix>[XYZxyz])[- ]?(?P<nie_number>\d{7})[- ]?"
+    r"(?P<nie_letter>[A-Za-z]))(?![\w-])"
+)
+_CURP_RE: Final = (
+    r"(?P<curp>(?<![-])[A-Z][AEIOUX][A-Z]{2}\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])[HMX]"
+    rf"(?:{_STATES})[B-DF-HJ-NP-TV-Z]{{3}}[A-Z0-9]\d)(?![\w-])"
+)
+_IBAN_RE: Final = r"(?P<iban>(?<![-])(?P<iban_head>[A-Z]{2}\d{2})(?P<iban_rest>(?: ?[A-Z0-9]){11,30}))"
+_IPV6_RE: Final = (
+    r"(?P<ipv6>(?<![:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?)(?![\w:])"
+)
+_PHONE_RE: Final = r"(?P<phone>(?<![+])\+?\(?\d(?:[ \t().\-]{0,3}\d){6,19}+)(?![\w])"
+_STRUCTURED: Final = re.compile(
+    # one pass; each token start is dispatched on its first character to the families that
+    # can begin with it, so most tokens are rejected after one or two tests
+    r"(?<![\w])(?:"
+    rf"(?=\d)(?:{_CARD_RE}|{_CPF_RE}|{_RUT_RE}|{_DNI_RE}|{_IPV4_RE}|{_IPV6_RE}|{_PHONE_RE})"
+    rf"|(?=[XYZxyz]){_NIE_RE}"
+    rf"|(?=[A-Z]){_CURP_RE}|{_IBAN_RE}"
+    rf"|(?=[A-Fa-f:]){_IPV6_RE.replace('ipv6', 'ipv6h')}"
+    rf"|(?=[+(]){_PHONE_RE.replace('phone', 'phoneh')}"
+    r")"
+)
+_PHONE_RUN: Final = re.compile(r"\+?\(?\d(?:[ \t().\-]{0,3}\d){6,19}+(?!\w)")
+_DATE_OR_TIME: Final = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}|\d{1,2}:\d{2}|\d+\.\d+\.\d+")
 _CARD_GROUPINGS: Final = frozenset({(4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4), (4, 4, 4, 1)})
-_IBAN: Final = re.compile(r"(?<![\w-])([A-Z]{2}\d{2})((?: ?[A-Z0-9]){11,30})")
-_CPF: Final = re.compile(r"(?<![\w.-])(\d{3}\.\d{3}\.\d{3}-\d{2}|\d{11})(?![\w.-]|-\d)")
-_RUT: Final = re.compile(r"(?<![\w.-])(\d{1,2}(?:\.\d{3}\.\d{3}|\d{6}))-([\dkK])(?![\w-])")
-_CURP: Final = re.compile(
-    r"(?<![\w-])[A-Z][AEIOUX][A-Z]{2}\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])[HMX]"
-    r"(?:AS|BC|BS|CC|CL|CM|CS|CH|DF|DG|GT|GR|HG|JC|MC|MN|MS|NT|NL|OC|PL|QT|QR|SP|SL|SR|TC|TS|TL|VZ|YN|ZS|NE)"
-    r"[B-DF-HJ-NP-TV-Z]{3}[A-Z0-9]\d(?![\w-])"
-)
-_DNI: Final = re.compile(r"(?<![\w-])(\d{8})[- ]?([A-Za-z])(?![\w-])")
-_NIE: Final = re.compile(r"(?<![\w-])([XYZxyz])[- ]?(\d{7})[- ]?([A-Za-z])(?![\w-])")
-_IPV4: Final = re.compile(
-    r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w]|\.\d)"
-)
-_IPV6: Final = re.compile(
-    r"(?<![\w:.])(?:[0-9A-Fa-f]{0,4}:){2,7}(?:(?:\d{1,3}\.){3}\d{1,3}|[0-9A-Fa-f]{1,4})?(?![\w:])"
-)
-_DIGIT: Final = re.compile(r"\d")
-_PHONE_HINT: Final = re.compile(r"\d[\d \t().\-]{5,}\d")
+_CARD_SEPARATORS: Final = re.compile(r"[ -]")
+MIN_PHONE_DIGITS: Final = 8
+MAX_PHONE_DIGITS: Final = 15
+PHONE_CONTEXT: Final = 2
 
 _IP_PLACEHOLDERS: Final = (
     ipaddress.ip_network("192.0.2.0/24"),
@@ -197,15 +232,27 @@ MIN_SECRET_CHARS: Final = 8
 
 
 def _emails(text: str) -> Iterator[PiiMatch]:
-    for match in _EMAIL.finditer(text):
-        local, domain = match.group(1), match.group(2).lower()
-        labels = domain.split(".")
-        if domain in _RESERVED_EMAIL_DOMAINS or labels[-1] in _RESERVED_EMAIL_TLDS:
-            continue
-        if is_redaction_marker(local) or is_redaction_marker(labels[0]):
-            continue
-        preview = f"{local[:2]}***@***.{labels[-1]}"
-        yield PiiMatch(match.start(), match.end(), PiiKind.EMAIL, "email", preview)
+    at = text.find("@")
+    resume = 0
+    while at >= 0:
+        start = max(at - _EMAIL_LOCAL_MAX, resume)
+        match = _EMAIL.search(text, start, at + _EMAIL_DOMAIN_MAX + 1)
+        if match is not None and match.start() <= at < match.end():
+            resume = match.end()
+            email = _email(match)
+            if email is not None:
+                yield email
+        at = text.find("@", max(at + 1, resume))
+
+
+def _email(match: re.Match[str]) -> PiiMatch | None:
+    local, domain = match.group(1), match.group(2).lower()
+    labels = domain.split(".")
+    if domain in _RESERVED_EMAIL_DOMAINS or labels[-1] in _RESERVED_EMAIL_TLDS:
+        return None
+    if is_redaction_marker(local) or is_redaction_marker(labels[0]):
+        return None
+    return PiiMatch(match.start(), match.end(), PiiKind.EMAIL, "email", f"{local[:2]}***@***.{labels[-1]}")
 
 
 def _tokens(text: str) -> Iterator[PiiMatch]:
@@ -216,78 +263,73 @@ def _tokens(text: str) -> Iterator[PiiMatch]:
         if not any(c.isalpha() for c in token):
             continue
         yield PiiMatch(match.start(), match.end(), PiiKind.BEARER_TOKEN, "bearer", f"Bearer {_mask(token)}")
-    for match in _JWT.finditer(text):
-        yield PiiMatch(match.start(), match.end(), PiiKind.JWT, "jwt", _mask(match.group()))
-    for pattern, prefix_group, secret_group in _API_KEYS:
-        for match in pattern.finditer(text):
-            if is_redaction_marker(match.group(secret_group)):
-                continue
-            prefix = match.group(prefix_group)
-            yield PiiMatch(match.start(), match.end(), PiiKind.API_KEY, prefix, f"{prefix}_{'*' * 8}")
-
-
-def _cards(text: str) -> Iterator[PiiMatch]:
-    for match in _CARD.finditer(text):
-        raw = match.group()
-        groups = tuple(len(part) for part in re.split(r"[ -]", raw))
-        if len(groups) > 1 and groups not in _CARD_GROUPINGS:
+    if "eyJ" in text:
+        for match in _JWT.finditer(text):
+            yield PiiMatch(match.start(), match.end(), PiiKind.JWT, "jwt", _mask(match.group()))
+    for hint in _API_KEY_HINT.finditer(text):
+        key = _API_KEY.match(text, hint.start())
+        if key is None:
             continue
-        digits = raw.replace(" ", "").replace("-", "")
-        brand = card_brand(digits)
-        if brand is not None and luhn_valid(digits):
-            yield PiiMatch(match.start(), match.end(), PiiKind.CARD_NUMBER, brand, f"****{digits[-4:]}")
+        if key.start() > 0 and (text[key.start() - 1].isalnum() or text[key.start() - 1] in "_-"):
+            continue
+        kind = next(k for k in _API_KEY_KINDS if key.group(k) is not None)
+        if is_redaction_marker(key.group(f"{kind}_secret")):
+            continue
+        prefix = key.group(kind)
+        yield PiiMatch(key.start(), key.end(), PiiKind.API_KEY, prefix, f"{prefix}_{'*' * 8}")
 
 
-def _ibans(text: str) -> Iterator[PiiMatch]:
-    for match in _IBAN.finditer(text):
-        head = match.group(1)
-        rest = match.group(2)
-        expected = IBAN_LENGTHS.get(head[:2])
-        lengths = [expected] if expected is not None else range(MAX_IBAN_LENGTH, MIN_IBAN_LENGTH - 1, -1)
-        for length in lengths:
-            # consume ``length - 4`` alphanumerics of ``rest`` (spaces between them allowed)
-            needed, end = length - 4, 0
-            while needed and end < len(rest):
-                if rest[end] != " ":
-                    needed -= 1
-                end += 1
-            if needed or (end < len(rest) and rest[end] != " "):
-                continue
-            candidate = head + rest[:end].replace(" ", "")
-            if iban_valid(candidate):
-                stop = match.start(2) + end
-                yield PiiMatch(
-                    match.start(), stop, PiiKind.IBAN, candidate[:2], f"{candidate[:2]}**{'*' * 8}"
-                )
-                break
+def _card(match: re.Match[str]) -> PiiMatch | None:
+    raw = match.group("card")
+    groups = tuple(len(part) for part in _CARD_SEPARATORS.split(raw))
+    if len(groups) > 1 and groups not in _CARD_GROUPINGS:
+        return None
+    digits = raw.replace(" ", "").replace("-", "")
+    brand = card_brand(digits)
+    if brand is None or not luhn_valid(digits):
+        return None
+    return PiiMatch(match.start(), match.end(), PiiKind.CARD_NUMBER, brand, f"****{digits[-4:]}")
 
 
-def _national_ids(text: str) -> Iterator[PiiMatch]:
-    for match in _CPF.finditer(text):
-        digits = match.group(1).replace(".", "").replace("-", "")
-        if cpf_valid(digits):
-            yield PiiMatch(
-                match.start(), match.end(), PiiKind.NATIONAL_ID, "CPF", f"***.***.***-{digits[-2:]}"
-            )
-    for match in _RUT.finditer(text):
-        body = match.group(1).replace(".", "")
-        if rut_valid(body, match.group(2)):
-            yield PiiMatch(
-                match.start(), match.end(), PiiKind.NATIONAL_ID, "RUT", f"**.***.***-{match.group(2)}"
-            )
-    for match in _CURP.finditer(text):
-        if curp_valid(match.group()):
-            yield PiiMatch(match.start(), match.end(), PiiKind.NATIONAL_ID, "CURP", _mask(match.group()))
-    for match in _DNI.finditer(text):
-        if dni_valid(match.group(1), match.group(2)):
-            yield PiiMatch(
-                match.start(), match.end(), PiiKind.NATIONAL_ID, "DNI", f"******{match.group()[-3:]}"
-            )
-    for match in _NIE.finditer(text):
-        if nie_valid(match.group(1), match.group(2), match.group(3)):
-            yield PiiMatch(
-                match.start(), match.end(), PiiKind.NATIONAL_ID, "NIE", f"******{match.group()[-3:]}"
-            )
+def _iban(match: re.Match[str]) -> PiiMatch | None:
+    head, rest = match.group("iban_head"), match.group("iban_rest")
+    expected = IBAN_LENGTHS.get(head[:2])
+    lengths = [expected] if expected is not None else range(MAX_IBAN_LENGTH, MIN_IBAN_LENGTH - 1, -1)
+    for length in lengths:
+        # consume ``length - 4`` alphanumerics of ``rest`` (spaces between them allowed)
+        needed, end = length - 4, 0
+        while needed and end < len(rest):
+            if rest[end] != " ":
+                needed -= 1
+            end += 1
+        if needed or (end < len(rest) and rest[end] != " "):
+            continue
+        candidate = head + rest[:end].replace(" ", "")
+        if iban_valid(candidate):
+            stop = match.start("iban_rest") + end
+            return PiiMatch(match.start(), stop, PiiKind.IBAN, candidate[:2], f"{candidate[:2]}**{'*' * 8}")
+    return None
+
+
+def _national_id(match: re.Match[str], family: str) -> PiiMatch | None:
+    start, end, value = match.start(), match.end(), match.group(family)
+    if family == "cpf":
+        digits = value.replace(".", "").replace("-", "")
+        valid, preview = cpf_valid(digits), f"***.***.***-{digits[-2:]}"
+    elif family == "rut":
+        valid = rut_valid(match.group("rut_body").replace(".", ""), match.group("rut_dv"))
+        preview = f"**.***.***-{match.group('rut_dv')}"
+    elif family == "curp":
+        valid, preview = curp_valid(value), _mask(value)
+    elif family == "dni":
+        valid, preview = (
+            dni_valid(match.group("dni_number"), match.group("dni_letter")),
+            f"******{value[-3:]}",
+        )
+    else:  # nie
+        valid = nie_valid(match.group("nie_prefix"), match.group("nie_number"), match.group("nie_letter"))
+        preview = f"******{value[-3:]}"
+    return PiiMatch(start, end, PiiKind.NATIONAL_ID, family.upper(), preview) if valid else None
 
 
 def _reportable_ip(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -296,23 +338,67 @@ def _reportable_ip(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bo
     return not any(address in network for network in _IP_PLACEHOLDERS)
 
 
-def _ips(text: str) -> Iterator[PiiMatch]:
-    for match in _IPV4.finditer(text):
-        v4 = ipaddress.IPv4Address(match.group())
-        if _reportable_ip(v4):
-            yield PiiMatch(match.start(), match.end(), PiiKind.IP_ADDRESS, "IPv4", _ip_preview(match.group()))
-    for match in _IPV6.finditer(text):
-        try:
-            v6 = ipaddress.IPv6Address(match.group())
-        except ValueError:
-            continue
-        if _reportable_ip(v6):
-            yield PiiMatch(match.start(), match.end(), PiiKind.IP_ADDRESS, "IPv6", _ip_preview(match.group()))
+def _ip(match: re.Match[str], group: str) -> PiiMatch | None:
+    raw = match.group(group)
+    family = group.removesuffix("h")
+    try:
+        address = ipaddress.IPv4Address(raw) if family == "ipv4" else ipaddress.IPv6Address(raw)
+    except ValueError:
+        return None
+    if not _reportable_ip(address):
+        return None
+    separator = "." if family == "ipv4" else ":"
+    preview = f"{raw.split(separator, 1)[0]}{separator}***"
+    return PiiMatch(
+        match.start(), match.end(), PiiKind.IP_ADDRESS, "IPv4" if family == "ipv4" else "IPv6", preview
+    )
 
 
-def _ip_preview(raw: str) -> str:
-    separator = "." if "." in raw and ":" not in raw else ":"
-    return f"{raw.split(separator, 1)[0]}{separator}***"
+_FAMILIES: Final = (
+    "card",
+    "cpf",
+    "rut",
+    "dni",
+    "ipv4",
+    "nie",
+    "curp",
+    "iban",
+    "ipv6",
+    "ipv6h",
+    "phone",
+    "phoneh",
+)
+
+
+def _structured(text: str) -> Iterator[tuple[PiiMatch | None, re.Match[str]]]:
+    """Each token-shaped candidate with what it turned out to be (``None``: nothing)."""
+    for match in _STRUCTURED.finditer(text):
+        group = next(f for f in _FAMILIES if match.group(f) is not None)
+        family = group.removesuffix(
+            "h"
+        )  # "ipv6h", "phoneh": the same family, reached by another first character
+        if family == "card":
+            yield _card(match), match
+        elif family == "iban":
+            yield _iban(match), match
+        elif family in {"ipv4", "ipv6"}:
+            yield _ip(match, group), match
+        elif family == "phone":
+            yield None, match
+        else:
+            yield _national_id(match, family), match
+
+
+def _phone_candidate(text: str, start: int) -> tuple[int, int] | None:
+    """The phone-shaped run at ``start`` worth asking the port about: 8-15 digits, not a date."""
+    run = _PHONE_RUN.match(text, start)
+    if run is None:
+        return None
+    value = run.group()
+    digits = sum(char.isdigit() for char in value)
+    if not MIN_PHONE_DIGITS <= digits <= MAX_PHONE_DIGITS or _DATE_OR_TIME.search(value):
+        return None
+    return run.start(), run.end()
 
 
 # ----------------------------------------------------------------------------- the detector
@@ -333,20 +419,29 @@ class PiiDetector:
         if "@" in text:
             candidates.extend(_emails(text))
         candidates.extend(_tokens(text))
-        if _DIGIT.search(text):
-            candidates.extend(_cards(text))
-            candidates.extend(_ibans(text))
-            candidates.extend(_national_ids(text))
-            candidates.extend(_ips(text))
-            if phones and self._phones is not None and _PHONE_HINT.search(text):
-                for start, end in self._phones.find(text, self._region):
-                    number = text[start:end]
-                    digits = "".join(c for c in number if c.isdigit())
-                    preview = f"{'+' if number.startswith('+') else ''}***{digits[-2:]}"
-                    candidates.append(PiiMatch(start, end, PiiKind.PHONE, "phone", preview))
-        elif ":" in text:
-            candidates.extend(_ips(text))
+        ask_phones = phones and self._phones is not None
+        for found, match in _structured(text):
+            if found is not None:
+                candidates.append(found)
+            elif ask_phones:
+                candidates.extend(self._phone_numbers(text, match.start()))
         return resolve_overlaps(candidates)
+
+    def _phone_numbers(self, text: str, start: int) -> Iterator[PiiMatch]:
+        """Ask the port about the phone-shaped run at ``start`` (with a little context)."""
+        assert self._phones is not None
+        candidate = _phone_candidate(text, start)
+        if candidate is None:
+            return
+        window_start = max(candidate[0] - PHONE_CONTEXT, 0)
+        window = text[window_start : candidate[1] + PHONE_CONTEXT]
+        for relative_start, relative_end in self._phones.find(window, self._region):
+            number = window[relative_start:relative_end]
+            digits = "".join(c for c in number if c.isdigit())
+            preview = f"{'+' if number.startswith('+') else ''}***{digits[-2:]}"
+            yield PiiMatch(
+                window_start + relative_start, window_start + relative_end, PiiKind.PHONE, "phone", preview
+            )
 
 
 def resolve_overlaps(candidates: Iterable[PiiMatch]) -> list[PiiMatch]:
