@@ -11,7 +11,7 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev
 # re-install only when pyproject.toml is newer than this stamp
 STAMP := $(VENV)/.supportos-installed
 
-.PHONY: help venv run test lint fmt clean bench-screening
+.PHONY: help venv run test lint fmt clean bench-screening bench-bundle
 
 help:
 	@echo "make run    create .venv, install, start the service on http://127.0.0.1:8000 (SUPPORTOS_HOST/SUPPORTOS_PORT)"
@@ -19,6 +19,7 @@ help:
 	@echo "make lint   static checks only (no pytest)"
 	@echo "make fmt    format and auto-fix with ruff"
 	@echo "make bench-screening  recall and false-positive rate of message screening on its corpus"
+	@echo "make bench-bundle     peak memory inspecting a ~1 GB diagnostics bundle vs a 10 MB one"
 	@echo "make clean  remove .venv and caches (keeps var/, the local database)"
 
 venv: $(STAMP)
@@ -59,6 +60,9 @@ fmt: venv
 
 bench-screening: venv
 	$(BIN)/python -m bench.screening
+
+bench-bundle: venv
+	$(BIN)/python -m bench.bundle_memory
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache build dist *.egg-info
