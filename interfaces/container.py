@@ -6,8 +6,9 @@ Tests override providers, e.g. ``container.settings.override(providers.Object(s)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 from dependency_injector import containers, providers
 from fastapi import FastAPI
@@ -27,6 +28,7 @@ from adapters.persistence.read_models import read_models
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork, unit_of_work_factory
 from adapters.providers.sandbox import SandboxNotifications, SandboxPayments
 from adapters.system import SystemClock, TimeOrderedIds
+from adapters.telemetry.metrics import PrometheusMetrics, process_metrics
 from application.context import Services
 from application.demo.seed import failing_demo_orders
 from application.diagnostics.inspect import BundleInspector
@@ -36,7 +38,7 @@ from application.integrations.webhooks import (
     WebhookReceipt,
     receive_webhook,
 )
-from application.saga.executor import Providers, SagaRunner
+from application.saga.executor import ProviderJob, Providers, SagaRunner
 from domain.shared import InvalidInput
 from interfaces.graphql.context import ApiDependencies
 from interfaces.http.app import create_app
@@ -82,6 +84,16 @@ def _webhooks(settings: Settings, processing: WebhookProcessing) -> WebhookDepen
     return WebhookDependencies(secrets=settings.webhook_secrets_by_provider(), receive=receive)
 
 
+def _saga_providers() -> Providers:
+    """The providers the workers call (``supportos worker``): the embedded sandbox."""
+    return Providers(SandboxPayments(), SandboxNotifications())
+
+
+def _job_kinds() -> Mapping[str, ProviderJob]:
+    """Provider job kinds the workers run besides dispute steps (none yet)."""
+    return MappingProxyType({})
+
+
 class Container(containers.DeclarativeContainer):
     settings: providers.Provider[Settings] = providers.Singleton(get_settings)
     engine: providers.Provider[AsyncEngine] = providers.Singleton(_engine, settings=settings)
@@ -105,6 +117,9 @@ class Container(containers.DeclarativeContainer):
     webhooks: providers.Provider[WebhookDependencies] = providers.Singleton(
         _webhooks, settings=settings, processing=webhook_processing
     )
+    saga_providers: providers.Provider[Providers] = providers.Singleton(_saga_providers)
+    job_kinds: providers.Provider[Mapping[str, ProviderJob]] = providers.Singleton(_job_kinds)
+    metrics: providers.Provider[PrometheusMetrics] = providers.Singleton(process_metrics)
     http_app: providers.Provider[FastAPI] = providers.Singleton(
         create_app, settings=settings, api=api, webhooks=webhooks
     )

@@ -14,6 +14,7 @@ Rows never leave this module. Nothing here commits.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Final
 
 from sqlalchemy import Row, select
@@ -73,6 +74,20 @@ class SqlAlchemyCircuitBreakers:
                 _C.version == expected.version,
             )
             .values(**values)
+        )
+        return result.rowcount == 1
+
+    async def clear_failures(self, country: CountryCode, provider: str, *, now: datetime) -> bool:
+        connection = await self._session.connection()
+        result = await connection.execute(
+            provider_circuits.update()
+            .where(
+                _C.country_code == country.value,
+                _C.provider == provider,
+                _C.state == CircuitState.CLOSED.value,
+                _C.consecutive_failures > 0,
+            )
+            .values(consecutive_failures=0, version=_C.version + 1, updated_at=now)
         )
         return result.rowcount == 1
 

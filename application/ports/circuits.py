@@ -8,6 +8,7 @@ one wins; the other re-reads and waits. Inside a unit of work; never commits.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from domain.integrations import Circuit
@@ -22,6 +23,14 @@ class CircuitBreakers(Protocol):
     async def replace(self, expected: Circuit, new: Circuit) -> bool:
         """Store ``new`` if the stored circuit is still ``expected``; ``False`` if another
         worker changed it first (nothing written). The stored version goes up by one."""
+        ...
+
+    async def clear_failures(self, country: CountryCode, provider: str, *, now: datetime) -> bool:
+        """A success of a call let through a *closed* circuit, as one conditional update:
+        CLOSED with failures -> CLOSED with none (``Circuit.record_success`` for any caller
+        but a half-open trial's owner); any other state is left alone. Cheap enough to run
+        inside the transaction that records the call's result (no read, and no row lock
+        unless there were failures to clear). ``True`` if a count was cleared."""
         ...
 
     async def in_country(self, country: CountryCode) -> list[Circuit]:

@@ -20,10 +20,11 @@ lease records nothing (the token check fails and the transaction rolls back).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Protocol, TypedDict
 
 from returns.result import Failure, Result, Success
 
@@ -59,7 +60,7 @@ from domain.disputes.outcomes import (
     plan_execution,
 )
 from domain.disputes.status import DisputeStatus
-from domain.integrations import BreakerPolicy
+from domain.integrations import BreakerPolicy, Verdict
 from domain.orders import Order, OrderStatus
 from domain.shared import CountryCode
 from domain.shared.ids import BuyerId, OrderId, SellerId
@@ -93,6 +94,16 @@ class StepOutcome(StrEnum):
     DEFERRED = "DEFERRED"  # the provider's circuit breaker is open: the job waits, no attempt spent
 
 
+class ProviderJob(Protocol):
+    """A job kind that is one provider call outside any dispute plan (a payout, a message
+    about an incident...), registered in ``SagaRunner.job_kinds``. The handler only makes
+    the call, with the job's idempotency key; the runner gives it what a saga step gets:
+    the circuit breaker, retries with backoff, the dead-letter queue, fencing, the audit
+    entry, and asynchronous confirmations (``confirm``)."""
+
+    async def __call__(self, job: Job, providers: Providers) -> Result[ProviderReceipt, ProviderError]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class SagaRunner:
     svc: Services
@@ -104,6 +115,7 @@ class SagaRunner:
     confirmation_timeout: timedelta = timedelta(minutes=10)
     breaker: BreakerPolicy = field(default_factory=BreakerPolicy)
     metrics: Metrics = NO_METRICS
+    job_kinds: Mapping[str, ProviderJob] = field(default_factory=dict)
 
     @property
     def _ctx(self) -> RequestContext:
@@ -138,14 +150,17 @@ class SagaRunner:
 
     async def _execute(self, job: Job) -> StepOutcome:
         if job.kind != JOB_KIND:
-            return await self._dead_letter(job, "UNKNOWN_JOB_KIND", f"no handler for {job.kind!r}")
+            handler = self.job_kinds.get(job.kind)
+            if handler is None:
+                return await self._dead_letter(job, "UNKNOWN_JOB_KIND", f"no handler for {job.kind!r}")
+            return await self._run_provider_job(job, handler)
         loaded = await self._plan(job)
         if isinstance(loaded, Failure):
             return await self._dead_letter(job, loaded.failure().code, loaded.failure().message)
         plan, step = loaded.unwrap()
         # The provider's circuit breaker (shared by every worker) is asked first; while it
         # is open the job waits, its attempt not spent (D23).
-        caller = f"{self.worker_id}/job:{job.id}/token:{job.fencing_token}"
+        caller = self._caller(job)
         gated = isinstance(step.action, ProviderRefund | Notify)
         if gated:
             admission = await self._breakers.admit(job.country, job.provider, caller=caller)
@@ -158,10 +173,10 @@ class SagaRunner:
         if gated:
             await self._report_call(job, called, caller, time.monotonic() - started)
         if isinstance(called, Failure):
-            return await self._provider_failed(job, step, called.failure(), latency_ms)
+            return await self._provider_failed(job, step.name, called.failure(), latency_ms)
         receipt = called.unwrap()
         if receipt is not None and not receipt.confirmed:
-            return await self._await_confirmation(job, step, receipt, latency_ms)
+            return await self._await_confirmation(job, step.name, receipt, latency_ms)
         return await self._record(job, plan, step, receipt, latency_ms)
 
     @system_scope
@@ -175,6 +190,11 @@ class SagaRunner:
             job = await uow.outbox.by_key(idempotency_key)
         if job is None or job.status not in (JobStatus.RUNNING, JobStatus.WAITING):
             return StepOutcome.ALREADY_SETTLED
+        if job.kind in self.job_kinds:
+            if not succeeded:
+                return await self._dead_letter(job, "PROVIDER_DECLINED", detail or "declined by the provider")
+            receipt = ProviderReceipt(job.provider, job.kind, idempotency_key, provider_reference)
+            return await self._complete_provider_job(job, receipt, 0)
         loaded = await self._plan(job)
         if isinstance(loaded, Failure):
             return await self._dead_letter(job, loaded.failure().code, loaded.failure().message)
@@ -186,7 +206,7 @@ class SagaRunner:
         return await self._record(job, plan, step, receipt, 0)
 
     async def _await_confirmation(
-        self, job: Job, step: ExecutionStep, receipt: ProviderReceipt, latency_ms: int
+        self, job: Job, step_name: str, receipt: ProviderReceipt, latency_ms: int
     ) -> StepOutcome:
         now = self.svc.clock.now()
         async with self.svc.uow() as uow:
@@ -199,12 +219,11 @@ class SagaRunner:
                 self._ctx,
                 country=job.country,
                 action="provider.call_accepted",
-                target_type="dispute",
-                target_id=str(job.payload.get("dispute_id", job.reference)),
+                **_target(job),
                 at=now,
                 after={
-                    "step": step.name,
-                    "idempotency_key": step.idempotency_key,
+                    "step": step_name,
+                    "idempotency_key": job.idempotency_key,
                     "provider": receipt.provider,
                     "operation": receipt.operation,
                     "provider_reference": receipt.reference,
@@ -215,7 +234,64 @@ class SagaRunner:
             await uow.commit()
         return StepOutcome.AWAITING_CONFIRMATION
 
+    # ------------------------------------------------------------ provider jobs
+
+    async def _run_provider_job(self, job: Job, handler: ProviderJob) -> StepOutcome:
+        caller = self._caller(job)
+        admission = await self._breakers.admit(job.country, job.provider, caller=caller)
+        if admission.retry_at is not None:
+            return await self._defer(job, admission.retry_at)
+        started = time.monotonic()
+        called = await handler(job, self.providers)
+        latency_ms = int((time.monotonic() - started) * 1000)
+        if admission.verdict is Verdict.CALL and isinstance(called, Success) and called.unwrap().confirmed:
+            # the common case: a success through a closed circuit is recorded (any failure
+            # count cleared) in the job's completion transaction, not in one of its own
+            self.metrics.provider_called(job.country, job.provider, "OK", time.monotonic() - started)
+            return await self._complete_provider_job(job, called.unwrap(), latency_ms, clear_breaker=True)
+        await self._report_call(job, called, caller, time.monotonic() - started)
+        if isinstance(called, Failure):
+            return await self._provider_failed(job, job.kind, called.failure(), latency_ms)
+        receipt = called.unwrap()
+        if not receipt.confirmed:
+            return await self._await_confirmation(job, job.kind, receipt, latency_ms)
+        return await self._complete_provider_job(job, receipt, latency_ms)
+
+    async def _complete_provider_job(
+        self, job: Job, receipt: ProviderReceipt, latency_ms: int, *, clear_breaker: bool = False
+    ) -> StepOutcome:
+        now = self.svc.clock.now()
+        async with self.svc.uow() as uow:
+            if not await uow.outbox.complete(job.id, job.fencing_token, now=now):
+                return StepOutcome.LEASE_LOST
+            if clear_breaker:
+                await uow.circuits.clear_failures(job.country, job.provider, now=now)
+            await record(
+                uow,
+                self._ctx,
+                country=job.country,
+                action="provider.call_completed",
+                **_target(job),
+                at=now,
+                after={
+                    "step": job.kind,
+                    "idempotency_key": job.idempotency_key,
+                    "provider": receipt.provider,
+                    "operation": receipt.operation,
+                    "provider_reference": receipt.reference,
+                    "outcome": "OK",
+                    "attempt": job.attempts,
+                    "latency_ms": latency_ms,
+                },
+            )
+            await uow.commit()
+        return StepOutcome.COMPLETED
+
     # ------------------------------------------------------------ circuit breaker
+
+    def _caller(self, job: Job) -> str:
+        """Who holds a half-open trial: this worker, for this claim of this job."""
+        return f"{self.worker_id}/job:{job.id}/token:{job.fencing_token}"
 
     @property
     def _breakers(self) -> CircuitBreakerGate:
@@ -416,7 +492,7 @@ class SagaRunner:
     # --------------------------------------------------------------- failures
 
     async def _provider_failed(
-        self, job: Job, step: ExecutionStep, error: ProviderError, latency_ms: int
+        self, job: Job, step_name: str, error: ProviderError, latency_ms: int
     ) -> StepOutcome:
         transient = error.kind is ProviderFailureKind.TRANSIENT
         if transient and job.attempts < job.max_attempts:
@@ -437,12 +513,11 @@ class SagaRunner:
                     self._ctx,
                     country=job.country,
                     action="provider.call_failed",
-                    target_type="dispute",
-                    target_id=str(job.payload.get("dispute_id", job.reference)),
+                    **_target(job),
                     at=now,
                     after={
-                        "step": step.name,
-                        "idempotency_key": step.idempotency_key,
+                        "step": step_name,
+                        "idempotency_key": job.idempotency_key,
                         "provider": error.provider,
                         "operation": error.operation,
                         "outcome": error.kind.value,
@@ -487,3 +562,16 @@ class SagaRunner:
             await uow.commit()
         self.metrics.dead_lettered(job.country, job.provider)
         return StepOutcome.DEAD_LETTERED
+
+
+class _Target(TypedDict):
+    target_type: str
+    target_id: str
+
+
+def _target(job: Job) -> _Target:
+    """What a job's audit entries are about: its dispute, else the job itself."""
+    dispute_id = job.payload.get("dispute_id")
+    if dispute_id is not None:
+        return {"target_type": "dispute", "target_id": str(dispute_id)}
+    return {"target_type": "outbox_job", "target_id": str(job.id)}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from interfaces.cli import credentials, database, demo, diagnostics, schema, serve
+from interfaces.cli import credentials, database, demo, diagnostics, schema, serve, worker
 
 app = typer.Typer(
     name="supportos",
@@ -36,6 +36,7 @@ app.add_typer(credentials.apikey, name="apikey")
 app.command(name="schema")(schema.schema)
 app.command(name="inspect")(diagnostics.inspect)
 app.command(name="bundles-purge")(diagnostics.bundles_purge)
+app.command(name="worker")(worker.worker)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,109 @@
+"""The ``Metrics`` port on ``prometheus_client`` (SPEC §11).
+
+Series (label values are bounded: countries, provider names, fixed outcome codes):
+
+- ``supportos_outbox_jobs_total{country,provider,outcome}``: job runs by ``StepOutcome``
+  (COMPLETED, RESOLVED, RETRY_SCHEDULED, DEFERRED, DEAD_LETTERED, LEASE_LOST, ...);
+- ``supportos_dead_letters_total{country,provider}``: jobs sent to the dead-letter queue
+  (alert on ``increase(...) > 0``);
+- ``supportos_provider_calls_total{country,provider,outcome}`` and
+  ``supportos_provider_call_seconds{provider}``: provider calls (OK, ACCEPTED, TRANSIENT,
+  PERMANENT) and their latency;
+- ``supportos_circuit_state{country,provider}``: 0 closed, 1 half-open, 2 open;
+- ``supportos_outbox_depth{country,provider,status}``: live jobs (PENDING, RUNNING,
+  WAITING, DEAD); ``status="DEAD"`` is the dead-letter queue's size.
+
+Each process keeps its own numbers (the workers refresh the gauges from the database,
+so every worker reports the same shared depth and breaker states; counters are per
+process and add up across processes in PromQL with ``sum``). Exposing ``/metrics`` is
+the HTTP layer's job: ``prometheus_client.generate_latest(registry)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Final
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+from application.ports.outbox import QueueDepth
+from domain.integrations import Circuit, CircuitState
+from domain.shared import CountryCode
+
+CIRCUIT_STATE_VALUE: Final = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1, CircuitState.OPEN: 2}
+
+
+class PrometheusMetrics:
+    """Satisfies ``application.ports.metrics.Metrics``."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self._jobs = Counter(
+            "supportos_outbox_jobs",
+            "Outbox job runs by outcome.",
+            ["country", "provider", "outcome"],
+            registry=registry,
+        )
+        self._dead_letters = Counter(
+            "supportos_dead_letters",
+            "Jobs moved to the dead-letter queue.",
+            ["country", "provider"],
+            registry=registry,
+        )
+        self._calls = Counter(
+            "supportos_provider_calls",
+            "Provider calls by outcome.",
+            ["country", "provider", "outcome"],
+            registry=registry,
+        )
+        self._latency = Histogram(
+            "supportos_provider_call_seconds",
+            "Provider call latency.",
+            ["provider"],
+            registry=registry,
+        )
+        self._circuit = Gauge(
+            "supportos_circuit_state",
+            "Circuit breaker state per country and provider: 0 closed, 1 half-open, 2 open.",
+            ["country", "provider"],
+            registry=registry,
+        )
+        self._depth = Gauge(
+            "supportos_outbox_depth",
+            "Live outbox jobs per country, provider and status (DEAD: the dead-letter queue).",
+            ["country", "provider", "status"],
+            registry=registry,
+        )
+        self._depth_labels: set[tuple[str, str, str]] = set()
+
+    def job_finished(self, country: CountryCode, provider: str, outcome: str) -> None:
+        self._jobs.labels(country.value, provider, outcome).inc()
+
+    def dead_lettered(self, country: CountryCode, provider: str) -> None:
+        self._dead_letters.labels(country.value, provider).inc()
+
+    def provider_called(self, country: CountryCode, provider: str, outcome: str, seconds: float) -> None:
+        self._calls.labels(country.value, provider, outcome).inc()
+        self._latency.labels(provider).observe(max(0.0, seconds))
+
+    def circuits(self, circuits: Sequence[Circuit]) -> None:
+        for circuit in circuits:
+            self._circuit.labels(circuit.country.value, circuit.provider).set(
+                CIRCUIT_STATE_VALUE[circuit.state]
+            )
+
+    def queue_depth(self, depths: Sequence[QueueDepth]) -> None:
+        current = {(d.country.value, d.provider, d.status.value): d.jobs for d in depths}
+        for labels in self._depth_labels - set(current):
+            self._depth.labels(*labels).set(0)  # emptied since the last refresh
+        for labels, jobs in current.items():
+            self._depth.labels(*labels).set(jobs)
+        self._depth_labels |= set(current)
+
+
+@lru_cache(maxsize=1)
+def process_metrics() -> PrometheusMetrics:
+    """The process's metrics, in ``prometheus_client``'s default registry (what a
+    ``/metrics`` endpoint serves by default)."""
+    return PrometheusMetrics(REGISTRY)

@@ -1,0 +1,159 @@
+"""A worker process's job loops: N concurrent claim-and-execute loops over one engine.
+
+Each loop claims a batch of due jobs (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so any
+number of loops and processes share the queue without waiting on each other), carries
+them out one at a time through the ``SagaRunner`` and, when nothing is due, sleeps for
+the poll interval (woken at once by a stop request). Every loop has its own worker id
+(``<worker>-<n>``): leases, fencing tokens and half-open trials are per loop.
+
+Graceful stop: once ``stop`` is set no loop claims again; the job each loop is executing
+finishes and is recorded; jobs claimed in the same batch but not started are handed back
+at once (``Outbox.defer`` to now: PENDING, attempt not spent), so another worker takes
+them without waiting for their lease to expire.
+
+A job that raises (a bug, the database going away) is logged and left to its lease: it
+is claimed again when the lease expires. The loop goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from dataclasses import dataclass, field, replace
+
+from application.ports.metrics import NO_METRICS, Metrics
+from application.ports.outbox import Job
+from application.saga.executor import SagaRunner, StepOutcome
+from application.security.scope import ALL, scoped_to
+
+log = logging.getLogger("supportos.worker")
+
+
+@dataclass
+class WorkerReport:
+    """What the loops did (summed over loops)."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    released: int = 0  # claimed, not started, handed back at stop
+    crashed: int = 0  # jobs whose execution raised (left to their lease)
+
+    @property
+    def executed(self) -> int:
+        return sum(self.outcomes.values())
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerPool:
+    runner: SagaRunner
+    concurrency: int = 1
+    batch: int = 10
+    poll_interval: float = 1.0  # seconds between claims when nothing is due
+    providers: tuple[str, ...] | None = None  # only jobs of these providers (None: all)
+    gauges_every: float = 15.0  # seconds between queue-depth and breaker gauge refreshes
+    metrics: Metrics = NO_METRICS
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1 or self.batch < 1:
+            raise ValueError("concurrency and batch must be at least 1")
+        if self.poll_interval <= 0:
+            raise ValueError("poll_interval must be positive")
+
+    async def run(self, stop: asyncio.Event, *, once: bool = False) -> WorkerReport:
+        """Run the loops until ``stop`` is set (or, with ``once``, until nothing is due)."""
+        report = WorkerReport()
+        with scoped_to(ALL):  # the system's own work: every country (tasks copy this context)
+            loops = [
+                asyncio.create_task(self._loop(n, stop, report, once=once), name=f"worker-loop-{n}")
+                for n in range(self.concurrency)
+            ]
+            gauges = asyncio.create_task(self._gauges(stop), name="worker-gauges")
+            try:
+                await asyncio.gather(*loops)
+            finally:
+                gauges.cancel()
+                await asyncio.gather(gauges, return_exceptions=True)
+                await self.refresh_gauges()
+        return report
+
+    async def refresh_gauges(self) -> None:
+        """Read the shared queue depth and breaker states into the metrics."""
+        try:
+            with scoped_to(ALL):
+                async with self.runner.svc.uow() as uow:
+                    depths = await uow.outbox.depth()
+                    circuits = await uow.circuits.everywhere()
+        except Exception:  # metrics must never stop the worker
+            log.exception("could not refresh the worker gauges")
+            return
+        self.metrics.queue_depth(depths)
+        self.metrics.circuits(circuits)
+
+    async def _loop(self, n: int, stop: asyncio.Event, report: WorkerReport, *, once: bool) -> None:
+        runner = replace(self.runner, worker_id=f"{self.runner.worker_id}-{n}")
+        while not stop.is_set():
+            try:
+                jobs = await self._claim(runner)
+            except Exception:
+                log.exception("claim failed; retrying after the poll interval")
+                jobs = []
+            if not jobs:
+                if once:
+                    return
+                await _sleep_unless(stop, self.poll_interval)
+                continue
+            for index, job in enumerate(jobs):
+                if stop.is_set():
+                    report.released += await self._release(runner, jobs[index:])
+                    return
+                outcome = await self._execute(runner, job, report)
+                if outcome is not None:
+                    report.outcomes[outcome.value] += 1
+
+    async def _claim(self, runner: SagaRunner) -> list[Job]:
+        svc = runner.svc
+        async with svc.uow() as uow:
+            jobs = await uow.outbox.claim(
+                worker_id=runner.worker_id,
+                now=svc.clock.now(),
+                lease=runner.lease,
+                limit=self.batch,
+                providers=self.providers,
+            )
+            await uow.commit()
+        return jobs
+
+    async def _execute(self, runner: SagaRunner, job: Job, report: WorkerReport) -> StepOutcome | None:
+        try:
+            return await runner.execute(job)
+        except Exception:
+            report.crashed += 1
+            log.exception("job %s (%s) raised; it runs again when its lease expires", job.id, job.kind)
+            return None
+
+    async def _release(self, runner: SagaRunner, jobs: list[Job]) -> int:
+        """Hand claimed jobs that were never started back to the queue, due now."""
+        released = 0
+        try:
+            async with runner.svc.uow() as uow:
+                now = runner.svc.clock.now()
+                for job in jobs:
+                    if await uow.outbox.defer(job.id, job.fencing_token, now=now, until=now):
+                        released += 1
+                await uow.commit()
+        except Exception:
+            log.exception("could not hand back %d claimed jobs; their leases will expire", len(jobs))
+            return 0
+        return released
+
+    async def _gauges(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.refresh_gauges()
+            await _sleep_unless(stop, self.gauges_every)
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep ``seconds``, or less if ``stop`` is set meanwhile."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

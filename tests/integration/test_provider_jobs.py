@@ -1,0 +1,134 @@
+"""Provider job kinds (``SagaRunner.job_kinds``): one provider call per job, outside any
+dispute plan, with the same breaker, retries, dead letters, fencing and audit as a saga
+step. On SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from returns.result import Failure, Result, Success
+
+from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
+from application.context import Services
+from application.ports.outbox import Job, JobStatus, NewJob
+from application.ports.providers import ProviderError, ProviderFailureKind, ProviderReceipt
+from application.saga.executor import Providers, SagaRunner, StepOutcome
+from domain.audit import AuditEntry
+from domain.integrations import BreakerPolicy, CircuitState
+from tests.fakes.providers import FakeNotifications, FakePayments
+from tests.fakes.time_and_ids import FixedClock, SequentialIds
+from tests.integration.scenario import MX
+
+KIND = "partner.ping"
+POLICY = BreakerPolicy(failure_threshold=2, open_for=timedelta(seconds=30))
+
+
+class Ping:
+    """Answers from a script: a list of outcomes, then OK."""
+
+    def __init__(self) -> None:
+        self.script: list[ProviderFailureKind | str] = []
+        self.calls: list[str] = []
+
+    async def __call__(self, job: Job, providers: Providers) -> Result[ProviderReceipt, ProviderError]:
+        self.calls.append(job.idempotency_key)
+        answer = self.script.pop(0) if self.script else "ok"
+        if isinstance(answer, ProviderFailureKind):
+            return Failure(ProviderError("pinger", "ping", answer, "simulated"))
+        return Success(ProviderReceipt("pinger", "ping", job.idempotency_key, f"p_{job.id}", answer == "ok"))
+
+
+@pytest.fixture
+def svc(uow_factory: Callable[[], SqlAlchemyUnitOfWork]) -> Services:
+    return Services(uow=uow_factory, clock=FixedClock(), ids=SequentialIds())
+
+
+async def enqueue(svc: Services, *keys: str, kind: str = KIND) -> None:
+    now = svc.clock.now()
+    async with svc.uow() as uow:
+        for key in keys:
+            await uow.outbox.enqueue(NewJob(MX, key, kind, "pinger", f"ping:{key}", {}, now), now=now)
+        await uow.commit()
+
+
+async def job(svc: Services, key: str) -> Job:
+    async with svc.uow() as uow:
+        found = await uow.outbox.by_key(key)
+    assert found is not None
+    return found
+
+
+async def test_a_provider_job_kind_gets_breaker_retries_dead_letters_and_audit(svc: Services) -> None:
+    clock = svc.clock
+    assert isinstance(clock, FixedClock)
+    ping = Ping()
+    runner = SagaRunner(
+        svc, Providers(FakePayments(), FakeNotifications()), breaker=POLICY, job_kinds={KIND: ping}
+    )
+    await enqueue(svc, "a", "b", "c")
+    await enqueue(svc, "x", kind="nobody.handles.this")
+
+    # a transient failure is retried; a second one opens the breaker; the rest wait
+    ping.script = [ProviderFailureKind.TRANSIENT, ProviderFailureKind.TRANSIENT]
+    outcomes = await runner.run_once()
+    assert outcomes == [
+        StepOutcome.RETRY_SCHEDULED,
+        StepOutcome.RETRY_SCHEDULED,
+        StepOutcome.DEFERRED,
+        StepOutcome.DEAD_LETTERED,  # the unknown kind
+    ]
+    assert ping.calls == ["a", "b"]
+    assert (await job(svc, "x")).errors[-1].kind == "UNKNOWN_JOB_KIND"
+    async with svc.uow() as uow:
+        assert (await uow.circuits.get(MX, "pinger")).state is CircuitState.OPEN
+
+    # after the open period one trial succeeds and closes it; everyone completes
+    clock.advance(timedelta(seconds=30))
+    assert await runner.run_once() == [StepOutcome.COMPLETED] * 3
+    assert [(await job(svc, k)).status for k in "abc"] == [JobStatus.DONE] * 3
+    assert [(await job(svc, k)).attempts for k in "abc"] == [2, 2, 1]
+    async with svc.uow() as uow:
+        circuit = await uow.circuits.get(MX, "pinger")
+        entries = [e async for e in uow.audit.entries() if isinstance(e, AuditEntry)]
+    assert (circuit.state, circuit.consecutive_failures) == (CircuitState.CLOSED, 0)
+    completed = [e for e in entries if e.action == "provider.call_completed"]
+    assert sorted((e.target_type, e.after["idempotency_key"]) for e in completed if e.after) == [
+        ("outbox_job", "a"),
+        ("outbox_job", "b"),
+        ("outbox_job", "c"),
+    ]
+    assert sum(e.action == "provider.call_failed" for e in entries) == 2
+
+    # a permanent failure is not retried
+    await enqueue(svc, "d")
+    ping.script = [ProviderFailureKind.PERMANENT]
+    assert await runner.run_once() == [StepOutcome.DEAD_LETTERED]
+    assert ping.calls.count("d") == 1
+
+
+async def test_a_success_through_a_closed_circuit_clears_its_failure_count(svc: Services) -> None:
+    ping = Ping()
+    runner = SagaRunner(
+        svc, Providers(FakePayments(), FakeNotifications()), breaker=POLICY, job_kinds={KIND: ping}
+    )
+    await enqueue(svc, "a", "b")
+    ping.script = [ProviderFailureKind.TRANSIENT]
+    assert await runner.run_once() == [StepOutcome.RETRY_SCHEDULED, StepOutcome.COMPLETED]
+    async with svc.uow() as uow:
+        circuit = await uow.circuits.get(MX, "pinger")
+    assert (circuit.state, circuit.consecutive_failures, circuit.version) == (CircuitState.CLOSED, 0, 2)
+
+
+async def test_an_accepted_provider_job_waits_for_its_confirmation(svc: Services) -> None:
+    ping = Ping()
+    runner = SagaRunner(svc, Providers(FakePayments(), FakeNotifications()), job_kinds={KIND: ping})
+    await enqueue(svc, "a", "b")
+    ping.script = ["accepted", "accepted"]
+    assert await runner.run_once() == [StepOutcome.AWAITING_CONFIRMATION] * 2
+    assert (await job(svc, "a")).status is JobStatus.WAITING
+    assert await runner.confirm("a", succeeded=True, provider_reference="p_1") is StepOutcome.COMPLETED
+    assert await runner.confirm("a", succeeded=True, provider_reference="p_1") is StepOutcome.ALREADY_SETTLED
+    assert await runner.confirm("b", succeeded=False, provider_reference="p_2") is StepOutcome.DEAD_LETTERED
+    assert [(await job(svc, k)).status for k in "ab"] == [JobStatus.DONE, JobStatus.DEAD]
