@@ -35,6 +35,8 @@ from interfaces.graphql.context import GraphQLContext
 from interfaces.graphql.disputes.mutations import DisputeMutations
 from interfaces.graphql.disputes.queries import DisputeQueries
 from interfaces.graphql.errors import ERROR_TYPES
+from interfaces.graphql.integrations.mutations import IntegrationMutations
+from interfaces.graphql.integrations.queries import IntegrationQueries
 from interfaces.graphql.ledger.queries import LedgerQueries
 from interfaces.graphql.orders.mutations import OrderMutations
 from interfaces.graphql.orders.queries import OrderQueries
@@ -61,8 +63,10 @@ class MetaQueries:
     )
 
 
-Query = merge_types("Query", (MetaQueries, OrderQueries, DisputeQueries, LedgerQueries, AuditQueries))
-Mutation = merge_types("Mutation", (DisputeMutations, OrderMutations))
+Query = merge_types(
+    "Query", (MetaQueries, OrderQueries, DisputeQueries, LedgerQueries, AuditQueries, IntegrationQueries)
+)
+Mutation = merge_types("Mutation", (DisputeMutations, OrderMutations, IntegrationMutations))
 
 
 def is_unexpected(error: GraphQLError) -> bool:

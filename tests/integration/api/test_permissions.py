@@ -72,6 +72,20 @@ OPERATIONS: dict[str, tuple[Operation, str]] = {
         'mutation { orderForceComplete(input: {countryCode: "MX", orderId: "ord_x", reason: "r"}) '
         f"{{ {FIELDS} }} }}",
     ),
+    "deadLetterJobs": (Operation.DEAD_LETTER_READ, f'{{ deadLetterJobs(countryCode: "MX") {{ {FIELDS} }} }}'),
+    "providerStatus": (
+        Operation.PROVIDER_STATUS_READ,
+        f'{{ providerStatus(countryCode: "MX") {{ {FIELDS} }} }}',
+    ),
+    "deadLetterReplay": (
+        Operation.DEAD_LETTER_REPLAY,
+        f'mutation {{ deadLetterReplay(input: {{countryCode: "MX", jobId: 999}}) {{ {FIELDS} }} }}',
+    ),
+    "deadLetterDiscard": (
+        Operation.DEAD_LETTER_DISCARD,
+        'mutation { deadLetterDiscard(input: {countryCode: "MX", jobId: 999, reason: "r"}) '
+        f"{{ {FIELDS} }} }}",
+    ),
 }
 API_ROLES = sorted(TOKEN_ROLES | {Role.PARTNER})
 
