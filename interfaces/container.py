@@ -26,7 +26,8 @@ from adapters.persistence.database import create_engine, create_session_factory
 from adapters.persistence.migrate import current_revision, head_revision, upgrade_to_head
 from adapters.persistence.read_models import read_models
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork, unit_of_work_factory
-from adapters.providers.sandbox import SandboxNotifications, SandboxPayments
+from adapters.providers.sandbox import SandboxNotifications, SandboxPayments, SandboxWebhooks
+from adapters.providers.webhook_delivery import HttpWebhookSender
 from adapters.system import SystemClock, TimeOrderedIds
 from adapters.telemetry.metrics import PrometheusMetrics, process_metrics
 from application.context import Services
@@ -84,9 +85,22 @@ def _webhooks(settings: Settings, processing: WebhookProcessing) -> WebhookDepen
     return WebhookDependencies(secrets=settings.webhook_secrets_by_provider(), receive=receive)
 
 
-def _saga_providers() -> Providers:
-    """The providers the workers call (``supportos worker``): the embedded sandbox."""
-    return Providers(SandboxPayments(), SandboxNotifications())
+def _saga_providers(settings: Settings) -> Providers:
+    """The providers the workers call (``supportos worker``): the embedded sandbox.
+
+    With ``SUPPORTOS_SANDBOX_WEBHOOK_URL`` and a secret for ``sandbox-payments`` in
+    ``SUPPORTOS_WEBHOOK_SECRETS``, the sandbox confirms payments as a real provider does:
+    it answers "accepted" and, a second later, POSTs a signed webhook to
+    ``<url>/sandbox-payments`` (the service's ``/webhooks/{provider}``).
+    """
+    payments = SandboxPayments()
+    secrets = settings.webhook_secrets_by_provider().get(payments.name, [])
+    if settings.sandbox_webhook_url and secrets:
+        target = f"{settings.sandbox_webhook_url.rstrip('/')}/{payments.name}"
+        payments = SandboxPayments(
+            webhooks=SandboxWebhooks(HttpWebhookSender(target), secrets=secrets[:1], delay_s=1.0)
+        )
+    return Providers(payments, SandboxNotifications())
 
 
 def _job_kinds() -> Mapping[str, ProviderJob]:
@@ -117,7 +131,7 @@ class Container(containers.DeclarativeContainer):
     webhooks: providers.Provider[WebhookDependencies] = providers.Singleton(
         _webhooks, settings=settings, processing=webhook_processing
     )
-    saga_providers: providers.Provider[Providers] = providers.Singleton(_saga_providers)
+    saga_providers: providers.Provider[Providers] = providers.Singleton(_saga_providers, settings=settings)
     job_kinds: providers.Provider[Mapping[str, ProviderJob]] = providers.Singleton(_job_kinds)
     metrics: providers.Provider[PrometheusMetrics] = providers.Singleton(process_metrics)
     http_app: providers.Provider[FastAPI] = providers.Singleton(

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     # provider -> its Standard Webhooks secrets (``whsec_`` + base64), newest first; several
     # during a rotation. JSON: SUPPORTOS_WEBHOOK_SECRETS='{"sandbox-payments": ["whsec_..."]}'
     webhook_secrets: dict[str, list[SecretStr]] = Field(default_factory=dict)
+    # the sandbox confirms payments by signed webhook to <url>/sandbox-payments (``supportos
+    # worker``; e.g. http://127.0.0.1:8000/webhooks); unset: it confirms at once
+    sandbox_webhook_url: str | None = None
 
     @model_validator(mode="after")
     def _rs256_needs_a_public_key(self) -> Self:

@@ -9,12 +9,10 @@ import asyncio
 import socket
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
-import uvicorn
 from returns.result import Failure
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -33,6 +31,7 @@ from domain.shared import CountryCode, Money
 from domain.shared.ids import DisputeId
 from tests.fakes.providers import FakeNotifications
 from tests.fakes.time_and_ids import FixedClock, SequentialIds
+from tests.integration.local_server import serve
 from tests.integration.scenario import MX, MXN, add_policy, decide, dispute_under_review
 
 AMOUNT = Money.of(123_000, "MXN")
@@ -74,32 +73,10 @@ class FakePsp:
         return JSONResponse(answer, status_code=status)
 
 
-@asynccontextmanager
-async def serve(psp: FakePsp) -> AsyncIterator[str]:
-    """Run ``psp`` under uvicorn on 127.0.0.1 and a free port; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(psp.app, log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        for _ in range(500):
-            if server.started:
-                break
-            await asyncio.sleep(0.01)
-        assert server.started, "the fake provider did not start"
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=10)
-        sock.close()
-
-
 @pytest.fixture
 async def psp() -> AsyncIterator[tuple[FakePsp, str]]:
     provider = FakePsp(slow_s=1.0)
-    async with serve(provider) as url:
+    async with serve(provider.app) as url:
         yield provider, url
 
 

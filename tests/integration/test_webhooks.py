@@ -56,6 +56,7 @@ from interfaces.http.app import create_app
 from interfaces.http.webhooks import WebhookDependencies
 from interfaces.settings import Settings
 from tests.fakes.time_and_ids import FixedClock, SequentialIds
+from tests.integration.local_server import serve
 from tests.integration.scenario import MX, MXN, add_policy, decide, dispute_under_review
 
 PROVIDER = "sandbox-payments"
@@ -272,13 +273,40 @@ async def test_background_delivery_after_a_latency_settles_the_saga(h: Harness) 
     runner = SagaRunner(h.svc, Providers(payments, h.notifications), worker_id="w2")
     dispute = await dispute_under_review(h.svc, "o1")
     await decide(h.svc, dispute, OutcomeCode.FULL_REFUND)
-    assert await runner.drain() == [StepOutcome.AWAITING_CONFIRMATION]
+    outcomes = await runner.drain()  # the webhook may already come in meanwhile
     await webhooks.wait_idle()
     assert [d.status for d in webhooks.deliveries] == [200]
-    await runner.drain()
+    outcomes += await runner.drain()
+    assert outcomes[0] in (StepOutcome.AWAITING_CONFIRMATION, StepOutcome.LEASE_LOST)
+    assert outcomes[-1] is StepOutcome.RESOLVED
     assert await h.status_of(dispute.id) is DisputeStatus.RESOLVED
     assert payments.total_refunded_minor == T
+    assert len(h.confirmer.calls) == 1
     assert ("BUYER", "buy_1", "outcome.full_refund.buyer") in h.notifications.sent.values()
+
+
+async def test_over_a_real_socket_the_sandbox_confirms_through_the_served_app(h: Harness) -> None:
+    """The app under uvicorn on 127.0.0.1; the sandbox POSTs its signed webhook over TCP
+    with its own httpx client, as ``supportos worker`` does with SUPPORTOS_SANDBOX_WEBHOOK_URL."""
+    async with serve(h.app) as base:
+        webhooks = SandboxWebhooks(
+            HttpWebhookSender(f"{base}/webhooks/{PROVIDER}"), secrets=[NEW_SECRET], delay_s=0.0
+        )
+        payments = SandboxPayments(webhooks=webhooks)
+        runner = SagaRunner(h.svc, Providers(payments, h.notifications), worker_id="w3")
+        dispute = await dispute_under_review(h.svc, "o1")
+        await decide(h.svc, dispute, OutcomeCode.FULL_REFUND)
+        # the webhook may come in while the worker still drains (it then settles the step
+        # itself); either way the refund is confirmed once
+        outcomes = await runner.drain()
+        await webhooks.wait_idle()
+    assert [(d.status, d.attempts) for d in webhooks.deliveries] == [(200, 1)]
+    outcomes += await runner.drain()
+    assert outcomes[0] in (StepOutcome.AWAITING_CONFIRMATION, StepOutcome.LEASE_LOST)
+    assert outcomes[-1] is StepOutcome.RESOLVED
+    assert await h.status_of(dispute.id) is DisputeStatus.RESOLVED
+    assert payments.total_refunded_minor == T
+    assert len(h.confirmer.calls) == 1
 
 
 async def test_an_asynchronous_decline_dead_letters_the_refund(h: Harness) -> None:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
+from adapters.providers.sandbox import SandboxPayments
 from adapters.providers.webhook_delivery import new_webhook_secret, sign_webhook
 from interfaces.container import build_container
 from interfaces.http.app import create_app
@@ -66,3 +67,17 @@ async def test_the_container_wires_the_configured_secrets_into_the_endpoint() ->
         )
     assert unknown.status_code == 404
     assert forged.status_code == 401
+
+
+def test_the_workers_sandbox_confirms_by_webhook_when_a_url_and_a_secret_are_set() -> None:
+    plain = build_container(Settings()).saga_providers().payments
+    assert isinstance(plain, SandboxPayments)
+    assert plain.webhooks is None
+    configured = Settings(
+        webhook_secrets={"sandbox-payments": [GOOD]},
+        sandbox_webhook_url="http://127.0.0.1:8000/webhooks/",
+    )
+    payments = build_container(configured).saga_providers().payments
+    assert isinstance(payments, SandboxPayments)
+    assert payments.webhooks is not None
+    assert payments.webhooks.secrets == [GOOD]
