@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from application.ports.metrics import NO_METRICS, Metrics
@@ -53,6 +54,9 @@ class WorkerPool:
     providers: tuple[str, ...] | None = None  # only jobs of these providers (None: all)
     gauges_every: float = 15.0  # seconds between queue-depth and breaker gauge refreshes
     metrics: Metrics = NO_METRICS
+    # Periodic recovery work run with the gauges, e.g. reprocessing webhooks that were
+    # stored but never processed (a crash between storing and processing them).
+    maintenance: tuple[Callable[[], Awaitable[object]], ...] = ()
 
     def __post_init__(self) -> None:
         if self.concurrency < 1 or self.batch < 1:
@@ -147,8 +151,17 @@ class WorkerPool:
             return 0
         return released
 
+    async def maintain(self) -> None:
+        """Run each maintenance task once; a failing one is logged and retried next time."""
+        for task in self.maintenance:
+            try:
+                await task()
+            except Exception:
+                log.exception("maintenance task failed; it runs again next round")
+
     async def _gauges(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
+            await self.maintain()
             await self.refresh_gauges()
             await _sleep_unless(stop, self.gauges_every)
 

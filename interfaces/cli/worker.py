@@ -27,6 +27,7 @@ from typing import Annotated
 
 import typer
 
+from application.integrations.webhooks import reprocess_pending_webhooks
 from application.saga.executor import SagaRunner
 from application.saga.worker_pool import WorkerPool, WorkerReport
 from interfaces.container import Container, build_container
@@ -89,6 +90,11 @@ def worker_pool(
         metrics=metrics,
         job_kinds=container.job_kinds(),
     )
+    processing = container.webhook_processing()
+
+    async def recover_webhooks() -> object:
+        return await reprocess_pending_webhooks(processing)
+
     return WorkerPool(
         runner,
         concurrency=concurrency,
@@ -96,6 +102,7 @@ def worker_pool(
         poll_interval=poll_interval,
         providers=only,
         metrics=metrics,
+        maintenance=(recover_webhooks,),
     )
 
 

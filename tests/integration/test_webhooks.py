@@ -46,12 +46,15 @@ from application.integrations.webhooks import (
 )
 from application.ports.outbox import JobStatus
 from application.saga.executor import Providers, SagaRunner, StepOutcome
+from application.saga.worker_pool import WorkerPool
 from domain.audit import AuditEntry
 from domain.disputes.codes import OutcomeCode
 from domain.disputes.status import DisputeStatus
 from domain.ledger import Account
 from domain.shared import InvalidInput, Money
 from domain.shared.ids import DisputeId
+from interfaces.cli.worker import worker_pool
+from interfaces.container import build_container
 from interfaces.http.app import create_app
 from interfaces.http.webhooks import WebhookDependencies
 from interfaces.settings import Settings
@@ -517,3 +520,35 @@ async def test_a_late_redelivery_takes_over_an_abandoned_event(recorded: tuple[H
     assert response.json()["outcome"] == "COMPLETED"
     assert h.confirmer.calls == [key]
     assert await reprocess_pending_webhooks(h.processing) == []
+
+
+async def test_the_worker_pools_maintenance_recovers_a_stored_unprocessed_event(
+    recorded: tuple[Harness, Recorder],
+) -> None:
+    h, recorder = recorded
+    dispute_id, key = await refund_waiting(h)
+    await h.webhooks.deliver_pending()
+    [(body, headers)] = recorder.requests
+    verified = VerifiedWebhook(PROVIDER, headers["webhook-id"], datetime.now(UTC), json.loads(body))
+    h.confirmer.crash_next = True
+    with pytest.raises(ConnectionError):
+        await receive_webhook(h.processing, verified)
+
+    async def broken() -> object:
+        raise RuntimeError("a failing task is logged, not fatal")
+
+    async def recover() -> object:
+        return await reprocess_pending_webhooks(h.processing)
+
+    pool = WorkerPool(h.runner, maintenance=(broken, recover))
+    h.clock.advance(timedelta(minutes=2))  # the crashed attempt's hold expires
+    await pool.maintain()
+    assert h.confirmer.calls == [key]
+    await h.runner.drain()
+    assert await h.status_of(dispute_id) is DisputeStatus.RESOLVED
+
+
+def test_the_cli_worker_pool_recovers_webhooks() -> None:
+    container = build_container(Settings())
+    pool = worker_pool(container, concurrency=1, batch=1, poll_interval=1.0, only=None)
+    assert len(pool.maintenance) == 1
