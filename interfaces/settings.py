@@ -88,11 +88,6 @@ class Settings(BaseSettings):
                 )
         return self
 
-    @property
-    def migration_url(self) -> str:
-        """Where ``supportos migrate`` connects: the owner's URL when set, else the service's."""
-        return self.migration_database_url or self.database_url
-
     @model_validator(mode="after")
     def _webhook_secrets_are_usable(self) -> Self:
         for provider, secrets in self.webhook_secrets.items():
@@ -109,6 +104,11 @@ class Settings(BaseSettings):
     def webhook_secrets_by_provider(self) -> dict[str, list[str]]:
         """The configured webhook secrets, in the clear (for the verifier only)."""
         return {p: [s.get_secret_value() for s in secrets] for p, secrets in self.webhook_secrets.items()}
+
+    @property
+    def migration_url(self) -> str:
+        """Where ``supportos migrate`` connects: the owner's URL when set, else the service's."""
+        return self.migration_database_url or self.database_url
 
     @property
     def is_production(self) -> bool:

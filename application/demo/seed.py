@@ -28,6 +28,7 @@ from application.disputes.use_cases import (
     submit_evidence,
     withdraw_dispute,
 )
+from application.integrations.breakers import CircuitBreakerGate
 from application.orders.use_cases import (
     CapturePayment,
     CompleteDueOrders,
@@ -45,6 +46,7 @@ from application.saga.executor import Providers, SagaRunner
 from application.security.principal import Principal, Role
 from domain.disputes import Dispute
 from domain.disputes.codes import DecisionReasonCode, DisputeReason, OutcomeCode
+from domain.integrations import BreakerPolicy
 from domain.orders import OrderStatus
 from domain.shared import CountryCode, Currency, DomainError
 from domain.shared.ids import BuyerId, CourierId, OrderId, SellerId
@@ -54,6 +56,7 @@ T = TypeVar("T")
 E = TypeVar("E", bound=DomainError)
 
 DEMO_COUNTRIES = ("MX", "CO", "BR", "CL")
+OUTAGE_COUNTRY = "BR"  # its payments provider's circuit breaker is left open
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,6 +383,11 @@ class _Seeder:
                 ("delivered", OrderStatus.DELIVERED),
             ):
                 await self.order(market, name, status)
+        # A payments outage in one country: its shared circuit breaker is open, so the jobs
+        # of that provider there wait (the console's providerStatus shows it).
+        gate = CircuitBreakerGate(self.svc, BreakerPolicy())
+        for _ in range(BreakerPolicy().failure_threshold):
+            await gate.failed(CountryCode(OUTAGE_COUNTRY), "payments", caller="seed-demo")
         async with self.svc.uow() as uow:
             for market in MARKETS:
                 for status, count in (await uow.orders.count_by_status(CountryCode(market.country))).items():

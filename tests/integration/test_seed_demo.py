@@ -11,8 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from adapters.persistence.audit_cli import run_audit_verify
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from adapters.system import TimeOrderedIds
-from application.demo.seed import DEMO_COUNTRIES, seed_demo
+from application.demo.seed import DEMO_COUNTRIES, OUTAGE_COUNTRY, seed_demo
 from domain.disputes.status import DisputeStatus
+from domain.integrations import CircuitState
 from interfaces.container import demo_providers
 from tests.fakes.time_and_ids import FixedClock
 
@@ -41,6 +42,9 @@ async def test_seed_demo_covers_every_state_and_balances(
     assert sorted(currency for currency, _ in totals) == ["BRL", "CLP", "COP", "MXN"]
     assert all(total == 0 for _, total in totals)
     assert dead == len(DEMO_COUNTRIES)
+    async with uow_factory() as uow:
+        circuits = [(c.country.value, c.provider, c.state) for c in await uow.circuits.everywhere()]
+    assert circuits == [(OUTAGE_COUNTRY, "payments", CircuitState.OPEN)]
     assert {
         "COMPLETED",
         "REFUNDED",
