@@ -303,7 +303,10 @@ async def test_over_a_real_socket_the_sandbox_confirms_through_the_served_app(h:
         # itself); either way the refund is confirmed once
         outcomes = await runner.drain()
         await webhooks.wait_idle()
-    assert [(d.status, d.attempts) for d in webhooks.deliveries] == [(200, 1)]
+    # One event, delivered (on a loaded machine the sender may have retried a slow POST:
+    # that is its design; what matters is that it was processed once, below).
+    [delivery] = webhooks.deliveries
+    assert delivery.status == 200
     outcomes += await runner.drain()
     assert outcomes[0] in (StepOutcome.AWAITING_CONFIRMATION, StepOutcome.LEASE_LOST)
     assert outcomes[-1] is StepOutcome.RESOLVED
