@@ -11,7 +11,13 @@ Series (label values are bounded: countries, provider names, fixed outcome codes
   PERMANENT) and their latency;
 - ``supportos_circuit_state{country,provider}``: 0 closed, 1 half-open, 2 open;
 - ``supportos_outbox_depth{country,provider,status}``: live jobs (PENDING, RUNNING,
-  WAITING, DEAD); ``status="DEAD"`` is the dead-letter queue's size.
+  WAITING, DEAD); ``status="DEAD"`` is the dead-letter queue's size;
+- ``supportos_sla_breaches_total{country,severity,clock}``: SLA clocks breached;
+- ``supportos_conversation_freezes_total{country,scope}``: conversation / sender freezes;
+- ``supportos_ledger_transactions_total`` and ``supportos_ledger_postings_total``
+  ``{country,currency}``: ledger writes;
+- ``supportos_idempotent_replays_total{country,operation}``: requests answered from
+  their stored first result.
 
 Each process keeps its own numbers (the workers refresh the gauges from the database,
 so every worker reports the same shared depth and breaker states; counters are per
@@ -76,6 +82,36 @@ class PrometheusMetrics:
             registry=registry,
         )
         self._depth_labels: set[tuple[str, str, str]] = set()
+        self._sla_breaches = Counter(
+            "supportos_sla_breaches",
+            "SLA clocks that breached their target, per country, severity and clock.",
+            ["country", "severity", "clock"],
+            registry=registry,
+        )
+        self._freezes = Counter(
+            "supportos_conversation_freezes",
+            "Conversations (scope=conversation) or senders in one (scope=sender) frozen.",
+            ["country", "scope"],
+            registry=registry,
+        )
+        self._postings = Counter(
+            "supportos_ledger_postings",
+            "Ledger postings recorded, per country and currency.",
+            ["country", "currency"],
+            registry=registry,
+        )
+        self._transactions = Counter(
+            "supportos_ledger_transactions",
+            "Ledger transactions recorded, per country and currency.",
+            ["country", "currency"],
+            registry=registry,
+        )
+        self._replays = Counter(
+            "supportos_idempotent_replays",
+            "Requests answered from their stored first result.",
+            ["country", "operation"],
+            registry=registry,
+        )
 
     def job_finished(self, country: CountryCode, provider: str, outcome: str) -> None:
         self._jobs.labels(country.value, provider, outcome).inc()
@@ -100,6 +136,19 @@ class PrometheusMetrics:
         for labels, jobs in current.items():
             self._depth.labels(*labels).set(jobs)
         self._depth_labels |= set(current)
+
+    def sla_breached(self, country: CountryCode, severity: str, clock: str) -> None:
+        self._sla_breaches.labels(country.value, severity, clock).inc()
+
+    def conversation_frozen(self, country: CountryCode, scope: str) -> None:
+        self._freezes.labels(country.value, scope).inc()
+
+    def ledger_posted(self, country: CountryCode, currency: str, postings: int) -> None:
+        self._transactions.labels(country.value, currency).inc()
+        self._postings.labels(country.value, currency).inc(postings)
+
+    def idempotent_replay(self, country: CountryCode, operation: str) -> None:
+        self._replays.labels(country.value, operation).inc()
 
 
 @lru_cache(maxsize=1)

@@ -37,6 +37,23 @@ class Metrics(Protocol):
         ``depths`` has no job)."""
         ...
 
+    def sla_breached(self, country: CountryCode, severity: str, clock: str) -> None:
+        """An SLA clock of a case of ``severity`` breached its ``clock`` target (the alert's counter)."""
+        ...
+
+    def conversation_frozen(self, country: CountryCode, scope: str) -> None:
+        """A conversation (``scope="conversation"``) or one sender in it (``scope="sender"``) was
+        frozen; a spike of these in a country raises an alert."""
+        ...
+
+    def ledger_posted(self, country: CountryCode, currency: str, postings: int) -> None:
+        """A ledger transaction with ``postings`` postings was recorded."""
+        ...
+
+    def idempotent_replay(self, country: CountryCode, operation: str) -> None:
+        """A request was answered from its stored first result (an idempotent replay)."""
+        ...
+
 
 class _NoMetrics:
     def job_finished(self, country: CountryCode, provider: str, outcome: str) -> None:
@@ -52,6 +69,18 @@ class _NoMetrics:
         pass
 
     def queue_depth(self, depths: Sequence[QueueDepth]) -> None:
+        pass
+
+    def sla_breached(self, country: CountryCode, severity: str, clock: str) -> None:
+        pass
+
+    def conversation_frozen(self, country: CountryCode, scope: str) -> None:
+        pass
+
+    def ledger_posted(self, country: CountryCode, currency: str, postings: int) -> None:
+        pass
+
+    def idempotent_replay(self, country: CountryCode, operation: str) -> None:
         pass
 
 
