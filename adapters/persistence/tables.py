@@ -406,3 +406,95 @@ provider_circuits = Table(
     CheckConstraint("consecutive_failures >= 0", name="failures_not_negative"),
     CheckConstraint("version >= 1", name="version_positive"),
 )
+
+# --- Messaging (migration 0010_conversations, SPEC §8, D25) -----------------------------
+
+# One conversation per order: its parties, why and by whom it was opened, its freeze (all
+# four ``frozen_*`` set exactly while FROZEN), the head of its message chain, and the
+# optimistic ``version`` (saved with ``WHERE version = :read``).
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("order_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("buyer_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("seller_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("courier_id", String(ENTITY_ID_LENGTH), nullable=True),
+    Column("opening_ground", String(STATUS_LENGTH), nullable=False),
+    Column("opening_reference", String(ENTITY_ID_LENGTH), nullable=True),
+    Column("opening_reason", Text, nullable=True),
+    Column("opened_by_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("opened_by_role", String(ROLE_LENGTH), nullable=False),
+    Column("opened_at", UtcDateTime(), nullable=False),
+    Column("status", String(STATUS_LENGTH), nullable=False),
+    Column("frozen_by_id", String(ENTITY_ID_LENGTH), nullable=True),
+    Column("frozen_by_role", String(ROLE_LENGTH), nullable=True),
+    Column("frozen_at", UtcDateTime(), nullable=True),
+    Column("frozen_reason", Text, nullable=True),
+    Column("head_sequence", BigInteger, nullable=False),
+    Column("head_hash", String(SHA256_HEX_LENGTH), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("version", Integer, nullable=False),
+    PrimaryKeyConstraint("country_code", "id"),
+    UniqueConstraint("country_code", "order_id"),
+    ForeignKeyConstraint(["country_code", "order_id"], ["orders.country_code", "orders.id"]),
+    CheckConstraint("status IN ('OPEN', 'FROZEN')", name="status_known"),
+    CheckConstraint("(status = 'FROZEN') = (frozen_at IS NOT NULL)", name="frozen_has_record"),
+    CheckConstraint("head_sequence >= 0", name="head_sequence_not_negative"),
+    CheckConstraint("version >= 1", name="version_positive"),
+    Index("ix_conversations_country_code_status_updated_at", "country_code", "status", "updated_at"),
+)
+
+# Append-only (WORM): UPDATE, DELETE (and TRUNCATE on PostgreSQL) are refused by triggers
+# created in migration 0010_conversations; the service's role may only SELECT and INSERT.
+# The primary key is the chain's order; the unique client message id makes sends idempotent.
+messages = Table(
+    "messages",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("conversation_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("sequence", BigInteger, nullable=False, autoincrement=False),
+    Column("message_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("order_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("client_message_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("sender_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("sender_role", String(ROLE_LENGTH), nullable=False),
+    Column("party", String(STATUS_LENGTH), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("body_sha256", String(SHA256_HEX_LENGTH), nullable=False),
+    Column("sent_at", UtcDateTime(), nullable=False),
+    Column("status", String(STATUS_LENGTH), nullable=False),
+    Column("findings", json_document(), nullable=False),
+    Column("corrects", String(ENTITY_ID_LENGTH), nullable=True),
+    Column("previous_hash", String(SHA256_HEX_LENGTH), nullable=False),
+    Column("chain_hash", String(SHA256_HEX_LENGTH), nullable=False),
+    PrimaryKeyConstraint("country_code", "conversation_id", "sequence"),
+    UniqueConstraint("country_code", "conversation_id", "client_message_id"),
+    UniqueConstraint("country_code", "message_id"),
+    ForeignKeyConstraint(
+        ["country_code", "conversation_id"], ["conversations.country_code", "conversations.id"]
+    ),
+    CheckConstraint("sequence >= 1", name="sequence_positive"),
+    CheckConstraint("status IN ('DELIVERED', 'BLOCKED')", name="status_known"),
+    Index("ix_messages_country_code_sender_id_sent_at", "country_code", "sender_id", "sent_at"),
+)
+
+# A sender's standing in one conversation: counters and their automatic freeze.
+conversation_senders = Table(
+    "conversation_senders",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("conversation_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("sender_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("party", String(STATUS_LENGTH), nullable=False),
+    Column("sent", Integer, nullable=False),
+    Column("blocked", Integer, nullable=False),
+    Column("violations", Integer, nullable=False),
+    Column("frozen_at", UtcDateTime(), nullable=True),
+    PrimaryKeyConstraint("country_code", "conversation_id", "sender_id"),
+    ForeignKeyConstraint(
+        ["country_code", "conversation_id"], ["conversations.country_code", "conversations.id"]
+    ),
+    CheckConstraint("sent >= 0 AND blocked >= 0 AND violations >= 0", name="counters_not_negative"),
+)
