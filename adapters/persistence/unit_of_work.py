@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from adapters.persistence.api_keys import SqlAlchemyApiKeyRepository
 from adapters.persistence.audit_log import SqlAlchemyAuditLog
 from adapters.persistence.circuits import SqlAlchemyCircuitBreakers
+from adapters.persistence.conversations import SqlAlchemyConversationRepository
 from adapters.persistence.disputes import SqlAlchemyDisputeRepository
 from adapters.persistence.idempotency import SqlAlchemyIdempotencyKeys
 from adapters.persistence.ledger import SqlAlchemyLedgerRepository
@@ -45,6 +46,7 @@ class SqlAlchemyUnitOfWork:
     api_keys: SqlAlchemyApiKeyRepository
     webhook_inbox: SqlAlchemyWebhookInbox
     circuits: SqlAlchemyCircuitBreakers
+    conversations: SqlAlchemyConversationRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -61,6 +63,7 @@ class SqlAlchemyUnitOfWork:
         self.api_keys = SqlAlchemyApiKeyRepository(session)
         self.webhook_inbox = SqlAlchemyWebhookInbox(session)
         self.circuits = SqlAlchemyCircuitBreakers(session)
+        self.conversations = SqlAlchemyConversationRepository(session)
 
     @property
     def session(self) -> AsyncSession:
@@ -107,6 +110,8 @@ class SqlAlchemyUnitOfWork:
             pending.extend(order.pull_events())
         for dispute in self.disputes.seen:
             pending.extend(dispute.pull_events())
+        for conversation in self.conversations.seen:
+            pending.extend(conversation.pull_events())
         return sorted(pending, key=lambda event: event.occurred_at)
 
 

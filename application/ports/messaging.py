@@ -1,8 +1,8 @@
 """Messaging ports: where conversations and their messages are kept, and phone detection.
 
-The persistence adapter (tables ``conversations``, ``messages``, ``conversation_senders``;
-see ``docs/decisions.md``, "Messaging storage") comes later; until then the use cases are
-exercised against in-memory fakes of these protocols.
+The persistence adapter is ``adapters/persistence/conversations.py`` (tables
+``conversations``, ``messages``, ``conversation_senders``, migration 0010; D25), bound as
+``uow.conversations`` on every unit of work; unit tests use in-memory fakes.
 
 Every method takes the country and filters by it; nothing here commits. Messages are
 write-once: :meth:`ConversationRepository.append` inserts and nothing updates or deletes
@@ -72,8 +72,9 @@ class ConversationRepository(Protocol):
 
 
 class MessagingUnitOfWork(UnitOfWork, Protocol):
-    """A unit of work that also reaches conversations (the SQL unit of work binds
-    ``conversations`` once the persistence adapter exists)."""
+    """The unit of work the messaging use cases ask for. Every ``UnitOfWork`` reaches
+    ``conversations`` now (so dispute use cases read transcripts in their own transaction);
+    the name stays so a fake need only provide what messaging uses."""
 
     @property
     def conversations(self) -> ConversationRepository: ...

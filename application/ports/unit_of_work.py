@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
-from typing import Protocol, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 from application.ports.api_keys import ApiKeyRepository
 from application.ports.audit import AuditLog
@@ -32,6 +32,9 @@ from application.ports.outbox import Outbox
 from application.ports.policies import PolicyRepository
 from application.ports.webhook_inbox import WebhookInbox
 from domain.shared import DomainEvent
+
+if TYPE_CHECKING:  # messaging's ports name this protocol (MessagingUnitOfWork): no import cycle
+    from application.ports.messaging import ConversationRepository
 
 
 class UnitOfWork(Protocol):
@@ -64,6 +67,9 @@ class UnitOfWork(Protocol):
 
     @property
     def circuits(self) -> CircuitBreakers: ...
+
+    @property
+    def conversations(self) -> ConversationRepository: ...
 
     async def __aenter__(self) -> Self: ...
 
