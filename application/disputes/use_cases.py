@@ -16,6 +16,7 @@ from returns.result import Failure, Result, Success
 from application.audit.trail import record
 from application.context import RequestContext, Services
 from application.errors import DisputeAlreadyOpen, NotCaptured, NotFound, OrderNotDisputable
+from application.messaging.queries import transcript_for_order
 from application.ports.concurrency import ConcurrencyConflict
 from application.ports.idempotency import IdempotencyScope, JsonObject
 from application.ports.unit_of_work import UnitOfWork
@@ -31,7 +32,6 @@ from domain.disputes import (
 )
 from domain.disputes.codes import DecisionReasonCode, DisputeReason, OutcomeCode
 from domain.disputes.evidence import (
-    ConversationTranscript,
     DeliveryProof,
     EvidenceSubmission,
     PlatformFacts,
@@ -410,14 +410,15 @@ async def _decide(
     if order.snapshot is None:
         return Failure(NotCaptured(order.id))
     before = dispute_summary(dispute)
-    # The trident: platform facts from our own records; the transcript (empty until
-    # messaging exists for this order) — attached before the pack freezes.
+    # The trident: platform facts from our own records; the order's conversation as it
+    # stands (hashes and blocked marks; empty if none was opened), read in this
+    # transaction — attached before the pack freezes, so the pack hash covers it.
     if dispute.evidence.platform_facts is None:
         attached = dispute.attach_platform_facts(platform_facts_for(order), now)
         if isinstance(attached, Failure):
             return attached
     if dispute.evidence.transcript is None:
-        attached = dispute.attach_transcript(ConversationTranscript(), now)
+        attached = dispute.attach_transcript(await transcript_for_order(uow, cmd.country, order.id), now)
         if isinstance(attached, Failure):
             return attached
     # Compute the plan first: an outcome the policy does not allow changes nothing.
