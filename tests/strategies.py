@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from hypothesis import strategies as st
 
+from domain.cases.calendar import BusinessCalendar
 from domain.shared import CountryCode, Currency, round_half_even
 from domain.shared.ids import BuyerId, CourierId, OrderId, SellerId
 from domain.snapshots import OrderSnapshot, RefundPolicy
+from tests.fakes.calendars import fixed_calendar
 
 CAPTURED_AT = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)
 
@@ -105,3 +107,28 @@ def snapshots(draw: st.DrawFn, order_id: str | None = None) -> OrderSnapshot:
 
 def round_commission(items: int, commission_bp: int) -> int:
     return round_half_even(items * commission_bp, 10_000)
+
+
+# Business calendars (SLA clocks): the desk zones of the tests, from no DST (MX, CO, BR) to
+# DST both ways (ES, CL).
+CALENDAR_COUNTRIES: tuple[str, ...] = ("MX", "CO", "BR", "ES", "CL", "KW")
+
+
+def instants(
+    start: datetime = datetime(2026, 1, 1), end: datetime = datetime(2027, 12, 31)
+) -> st.SearchStrategy[datetime]:
+    """Aware UTC instants between two naive UTC wall times (DST changes included)."""
+    return st.datetimes(min_value=start, max_value=end, timezones=st.just(UTC))
+
+
+@st.composite
+def business_calendars(draw: st.DrawFn) -> BusinessCalendar:
+    """A country's default zone and hours with up to 30 random holidays in 2026-2028."""
+    country = draw(st.sampled_from(CALENDAR_COUNTRIES))
+    days = draw(st.sets(st.dates(min_value=date(2026, 1, 1), max_value=date(2028, 12, 31)), max_size=30))
+    return fixed_calendar(country, *days)
+
+
+def business_amounts(max_hours: int = 200) -> st.SearchStrategy[timedelta]:
+    """Amounts of business time, to the second."""
+    return st.integers(min_value=0, max_value=max_hours * 3600).map(lambda s: timedelta(seconds=s))
