@@ -58,9 +58,35 @@ class Operation(StrEnum):
     MESSAGE_SEND = "message.send"
     CONVERSATION_FREEZE = "conversation.freeze"  # freeze and unfreeze (a conversation, or a sender in it)
     CONVERSATION_EXPORT = "conversation.export"
+    CASE_READ = "case.read"
+    CASE_ACKNOWLEDGE = "case.acknowledge"
+    CASE_ASSIGN = "case.assign"
+    CASE_ESCALATE = "case.escalate"
+    CASE_UPDATE = "case.update"  # status updates, mitigate, wait on the customer and the answer
+    CASE_RESOLVE = "case.resolve"  # resolve and close
+    CASE_RATE = "case.rate"  # the customer's 1-5 rating (the order's buyer)
+    INCIDENT_OPEN = "incident.open"
+    INCIDENT_ACTION_RETRY = "incident.action.retry"
+    INCIDENT_ACTION_URGENT_REPLACEMENT = "incident.action.urgent_replacement"
+    INCIDENT_ACTION_OPERATIONAL_CANCELLATION = "incident.action.operational_cancellation"
+    INCIDENT_ACTION_FORCE_COMPLETE = "incident.action.force_complete"
+    INCIDENT_STORE_CREDIT = "incident.store_credit"  # L0's goodwill outcome for a late order (D43)
+    SLA_POLICY_READ = "sla_policy.read"
+    SLA_POLICY_MANAGE = "sla_policy.manage"
 
 
 _READS: Final = frozenset({Operation.ORDER_READ, Operation.DISPUTE_READ})
+_CASE_WORK: Final = frozenset(
+    {
+        Operation.CASE_READ,
+        Operation.CASE_ACKNOWLEDGE,
+        Operation.CASE_ASSIGN,
+        Operation.CASE_ESCALATE,
+        Operation.CASE_UPDATE,
+        Operation.CASE_RESOLVE,
+        Operation.SLA_POLICY_READ,
+    }
+)
 _L1: Final = _READS | {
     Operation.DISPUTE_OPEN,
     Operation.DISPUTE_SUBMIT_EVIDENCE,
@@ -70,12 +96,17 @@ _L1: Final = _READS | {
     Operation.CONVERSATION_READ,
     Operation.CONVERSATION_OPEN,
     Operation.MESSAGE_SEND,
+    *_CASE_WORK,
+    Operation.INCIDENT_OPEN,
+    Operation.INCIDENT_ACTION_RETRY,
 }
 _L2: Final = _L1 | {
     Operation.DISPUTE_DECIDE,
     Operation.DISPUTE_WITHDRAW,
     Operation.ORDER_TRANSITION,
     Operation.CONVERSATION_FREEZE,
+    Operation.INCIDENT_ACTION_URGENT_REPLACEMENT,
+    Operation.INCIDENT_ACTION_OPERATIONAL_CANCELLATION,
 }
 _INTEGRATION_READS: Final = frozenset({Operation.DEAD_LETTER_READ, Operation.PROVIDER_STATUS_READ})
 _L3: Final = (
@@ -88,6 +119,8 @@ _L3: Final = (
         Operation.DEAD_LETTER_REPLAY,
         Operation.DEAD_LETTER_DISCARD,
         Operation.CONVERSATION_EXPORT,
+        Operation.INCIDENT_ACTION_FORCE_COMPLETE,
+        Operation.SLA_POLICY_MANAGE,
     }
 )
 _PARTY: Final = frozenset(
@@ -102,7 +135,9 @@ _PARTY: Final = frozenset(
 )
 
 PERMISSIONS: Final[dict[Role, frozenset[Operation]]] = {
-    Role.L0: _L1 | {Operation.DISPUTE_DECIDE},
+    # L0 (the rules) works cases and grants the goodwill a rule covers; it opens nothing and
+    # takes no incident action of a human tier but RETRY (D43).
+    Role.L0: (_L1 - {Operation.INCIDENT_OPEN}) | {Operation.DISPUTE_DECIDE, Operation.INCIDENT_STORE_CREDIT},
     Role.L1: _L1,
     Role.L2: _L2,
     Role.L3: _L3,
@@ -114,9 +149,11 @@ PERMISSIONS: Final[dict[Role, frozenset[Operation]]] = {
         Operation.AUDIT_READ,
         Operation.CONVERSATION_READ,
         Operation.CONVERSATION_EXPORT,
+        Operation.CASE_READ,
+        Operation.SLA_POLICY_READ,
     },
     Role.PARTNER: _READS,
-    Role.BUYER: _PARTY | {Operation.DISPUTE_OPEN, Operation.DISPUTE_WITHDRAW},
+    Role.BUYER: _PARTY | {Operation.DISPUTE_OPEN, Operation.DISPUTE_WITHDRAW, Operation.CASE_RATE},
     Role.SELLER: _PARTY,
     Role.COURIER: _PARTY,
     Role.SYSTEM: frozenset(Operation),
