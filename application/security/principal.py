@@ -73,6 +73,10 @@ class Operation(StrEnum):
     INCIDENT_STORE_CREDIT = "incident.store_credit"  # L0's goodwill outcome for a late order (D43)
     SLA_POLICY_READ = "sla_policy.read"
     SLA_POLICY_MANAGE = "sla_policy.manage"
+    PLATFORM_INCIDENT_READ = "platform_incident.read"  # incidents and their post-incident reviews
+    PLATFORM_INCIDENT_MANAGE = "platform_incident.manage"  # open, link, post status updates
+    PLATFORM_INCIDENT_CLOSE = "platform_incident.close"  # close with root cause and action items
+    CASE_REPORT_READ = "case_report.read"  # the monthly case report of a country
 
 
 _READS: Final = frozenset({Operation.ORDER_READ, Operation.DISPUTE_READ})
@@ -97,6 +101,7 @@ _L1: Final = _READS | {
     Operation.CONVERSATION_OPEN,
     Operation.MESSAGE_SEND,
     *_CASE_WORK,
+    Operation.PLATFORM_INCIDENT_READ,
     Operation.INCIDENT_OPEN,
     Operation.INCIDENT_ACTION_RETRY,
 }
@@ -107,6 +112,7 @@ _L2: Final = _L1 | {
     Operation.CONVERSATION_FREEZE,
     Operation.INCIDENT_ACTION_URGENT_REPLACEMENT,
     Operation.INCIDENT_ACTION_OPERATIONAL_CANCELLATION,
+    Operation.PLATFORM_INCIDENT_MANAGE,
 }
 _INTEGRATION_READS: Final = frozenset({Operation.DEAD_LETTER_READ, Operation.PROVIDER_STATUS_READ})
 _L3: Final = (
@@ -121,6 +127,8 @@ _L3: Final = (
         Operation.CONVERSATION_EXPORT,
         Operation.INCIDENT_ACTION_FORCE_COMPLETE,
         Operation.SLA_POLICY_MANAGE,
+        Operation.PLATFORM_INCIDENT_CLOSE,
+        Operation.CASE_REPORT_READ,
     }
 )
 _PARTY: Final = frozenset(
@@ -151,6 +159,8 @@ PERMISSIONS: Final[dict[Role, frozenset[Operation]]] = {
         Operation.CONVERSATION_EXPORT,
         Operation.CASE_READ,
         Operation.SLA_POLICY_READ,
+        Operation.PLATFORM_INCIDENT_READ,
+        Operation.CASE_REPORT_READ,
     },
     Role.PARTNER: _READS,
     Role.BUYER: _PARTY | {Operation.DISPUTE_OPEN, Operation.DISPUTE_WITHDRAW, Operation.CASE_RATE},
