@@ -444,7 +444,7 @@ class Row:
     metric: str
     baseline: Sequence[float]
     candidate: Sequence[float]
-    target: str  # e.g. ">= 0.50x" or "<= 2.00x"
+    target: str = ""  # e.g. ">= 0.50x" or "<= 2.00x"; empty: shown, not judged
     unit: str = ""
 
     @property
@@ -452,7 +452,9 @@ class Row:
         return ratio(median(self.candidate), median(self.baseline))
 
     @property
-    def met(self) -> bool:
+    def met(self) -> bool | None:
+        if not self.target:
+            return None
         op, _, number = self.target.partition(" ")
         bound = float(number.rstrip("x"))
         if op == ">=":
@@ -470,6 +472,10 @@ def _fmt(value: float) -> str:
     return f"{value:.2f}"
 
 
+def _verdict(met: bool | None) -> str:
+    return "-" if met is None else "yes" if met else "**no**"
+
+
 def render_table(title: str, rows: Sequence[Row]) -> str:
     """A Markdown table: medians over the rounds, the ratio candidate/baseline, target met."""
     out = [
@@ -483,8 +489,8 @@ def render_table(title: str, rows: Sequence[Row]) -> str:
         rounds = " / ".join(", ".join(_fmt(v) for v in values) for values in (row.baseline, row.candidate))
         out.append(
             f"| {row.metric}{f' ({row.unit})' if row.unit else ''} | {_fmt(median(row.baseline))} "
-            f"| {_fmt(median(row.candidate))} | {row.ratio:.2f}x | {row.target} "
-            f"| {'yes' if row.met else '**no**'} | {rounds} |"
+            f"| {_fmt(median(row.candidate))} | {row.ratio:.2f}x | {row.target or '-'} "
+            f"| {_verdict(row.met)} | {rounds} |"
         )
     return "\n".join(out)
 
