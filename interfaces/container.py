@@ -20,6 +20,7 @@ from adapters.diagnostics.phones import PhonenumbersFinder
 from adapters.diagnostics.schemas import JsonSchemaValidator
 from adapters.diagnostics.store import DirectoryBundleStore
 from adapters.diagnostics.zip_reader import BundleLimits, ZipBundleReader
+from adapters.events.in_process import InProcessChangeFeed
 from adapters.persistence.api_keys import api_key_authenticator
 from adapters.persistence.audit_cli import run_audit_verify
 from adapters.persistence.database import create_engine, create_session_factory
@@ -28,6 +29,7 @@ from adapters.persistence.read_models import read_models
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork, unit_of_work_factory
 from adapters.providers.sandbox import SandboxNotifications, SandboxPayments, SandboxWebhooks
 from adapters.providers.webhook_delivery import HttpWebhookSender
+from adapters.screening import MarketplacePhoneFinder
 from adapters.system import SystemClock, TimeOrderedIds
 from adapters.telemetry.metrics import PrometheusMetrics, process_metrics
 from application.context import Services
@@ -39,7 +41,10 @@ from application.integrations.webhooks import (
     WebhookReceipt,
     receive_webhook,
 )
+from application.messaging.common import MessagingServices
+from application.messaging.notifications import NOTIFY_JOB_KIND, conversation_notify_job
 from application.saga.executor import ProviderJob, Providers, SagaRunner
+from domain.messaging import Screener
 from domain.shared import InvalidInput
 from interfaces.graphql.context import ApiDependencies
 from interfaces.http.app import create_app
@@ -65,12 +70,18 @@ def _read_engine(settings: Settings, engine: AsyncEngine) -> AsyncEngine:
     return create_engine(settings.database_url, sqlite_begin="DEFERRED")
 
 
-def _api(services: Services, read_engine: AsyncEngine) -> ApiDependencies:
+def _api(services: Services, read_engine: AsyncEngine, messaging: MessagingServices) -> ApiDependencies:
     return ApiDependencies(
         services=services,
         reads=read_models(read_engine),
         authenticate_api_key=api_key_authenticator(create_session_factory(read_engine)),
+        messaging=messaging,
     )
+
+
+def _screener() -> Screener:
+    """Message screening with ``phonenumbers`` behind its port (D25)."""
+    return Screener(MarketplacePhoneFinder())
 
 
 def _webhook_processing(services: Services) -> WebhookProcessing:
@@ -104,8 +115,9 @@ def _saga_providers(settings: Settings) -> Providers:
 
 
 def _job_kinds() -> Mapping[str, ProviderJob]:
-    """Provider job kinds the workers run besides dispute steps (none yet)."""
-    return MappingProxyType({})
+    """Provider job kinds the workers run besides dispute steps: the messaging bridge's
+    notifications (``conversation.notify``: push or e-mail to the other parties, D25)."""
+    return MappingProxyType({NOTIFY_JOB_KIND: conversation_notify_job})
 
 
 class Container(containers.DeclarativeContainer):
@@ -116,14 +128,26 @@ class Container(containers.DeclarativeContainer):
     )
     clock: providers.Provider[SystemClock] = providers.Singleton(SystemClock)
     ids: providers.Provider[TimeOrderedIds] = providers.Singleton(TimeOrderedIds)
+    metrics: providers.Provider[PrometheusMetrics] = providers.Singleton(process_metrics)
     services: providers.Provider[Services] = providers.Singleton(
         Services, uow=uow_factory, clock=clock, ids=ids
     )
     read_engine: providers.Provider[AsyncEngine] = providers.Singleton(
         _read_engine, settings=settings, engine=engine
     )
+    changes: providers.Provider[InProcessChangeFeed] = providers.Singleton(InProcessChangeFeed)
+    screener: providers.Provider[Screener] = providers.Singleton(_screener)
+    messaging: providers.Provider[MessagingServices] = providers.Singleton(
+        MessagingServices,
+        uow=uow_factory,
+        clock=clock,
+        ids=ids,
+        screener=screener,
+        metrics=metrics,
+        changes=changes,
+    )
     api: providers.Provider[ApiDependencies] = providers.Singleton(
-        _api, services=services, read_engine=read_engine
+        _api, services=services, read_engine=read_engine, messaging=messaging
     )
     webhook_processing: providers.Provider[WebhookProcessing] = providers.Singleton(
         _webhook_processing, services=services
@@ -133,7 +157,6 @@ class Container(containers.DeclarativeContainer):
     )
     saga_providers: providers.Provider[Providers] = providers.Singleton(_saga_providers, settings=settings)
     job_kinds: providers.Provider[Mapping[str, ProviderJob]] = providers.Singleton(_job_kinds)
-    metrics: providers.Provider[PrometheusMetrics] = providers.Singleton(process_metrics)
     http_app: providers.Provider[FastAPI] = providers.Singleton(
         create_app, settings=settings, api=api, webhooks=webhooks
     )

@@ -10,12 +10,21 @@ from typing import Final
 from application.audit.denials import DenialTarget, record_denial
 from application.context import RequestContext, Services
 from application.ports.clock import Clock
+from application.ports.events import NO_CHANGES, Change, ChangeFeed, topic
 from application.ports.ids import IdGenerator
 from application.ports.messaging import MessagingUnitOfWork
+from application.ports.metrics import NO_METRICS, Metrics
 from application.security.principal import Forbidden, Operation, Principal, Role
 from application.security.visibility import may_see_order
 from domain.disputes.evidence import ActorRef
-from domain.messaging import DEFAULT_MESSAGING_POLICY, Message, MessagingPolicy, Party, Screener
+from domain.messaging import (
+    DEFAULT_MESSAGING_POLICY,
+    Conversation,
+    Message,
+    MessagingPolicy,
+    Party,
+    Screener,
+)
 from domain.orders import Order
 from domain.shared import CountryCode
 from domain.shared.ids import ActorId, OrderId
@@ -36,17 +45,35 @@ _PARTY_OF_ROLE: Final = {
 @dataclass(frozen=True, slots=True)
 class MessagingServices:
     """The ports the messaging use cases use: transactions (with conversations), time,
-    identifiers, screening (with its phone-number port) and the spam policy."""
+    identifiers, screening (with its phone-number port), the spam policy, the metrics
+    freezes are counted on (after commit) and where new messages are announced."""
 
     uow: Callable[[], MessagingUnitOfWork]
     clock: Clock
     ids: IdGenerator
     screener: Screener
     policy: MessagingPolicy = field(default=DEFAULT_MESSAGING_POLICY)
+    metrics: Metrics = NO_METRICS
+    changes: ChangeFeed = NO_CHANGES
+
+    async def announce(self, conversation: Conversation, kind: str, **data: str | int | None) -> None:
+        """Tell the conversation's live subscribers (after the commit) that ``kind`` happened."""
+        ids: dict[str, str | int | None] = {
+            "conversation_id": conversation.id,
+            "order_id": conversation.order_id,
+        }
+        await self.changes.publish(
+            Change(conversation_topic(conversation.country, conversation.id), kind, ids | data)
+        )
 
     @property
     def base(self) -> Services:
         return Services(uow=self.uow, clock=self.clock, ids=self.ids)
+
+
+def conversation_topic(country: CountryCode, conversation_id: str) -> str:
+    """The change-feed topic of one conversation (new messages, freezes)."""
+    return topic("conversation", country, conversation_id)
 
 
 def party_of(principal: Principal) -> Party | None:

@@ -116,6 +116,9 @@ async def moderate(
             after=_state(conversation, sender_id) | {"reason": cmd.reason.strip()},
         )
         await uow.commit()
+    if isinstance(cmd, FreezeConversation):
+        svc.metrics.conversation_frozen(cmd.country, "conversation")
+    await svc.announce(conversation, action, status=conversation.status.value)
     return Success(conversation)
 
 

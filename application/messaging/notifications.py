@@ -11,12 +11,12 @@ not its body: the body is read in the app, where it stays subject to screening.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final
+from typing import Final, Protocol
 
-from returns.result import Failure, Result
+from returns.result import Failure, Result, Success
 
 from application.ports.outbox import Job, NewJob
-from application.ports.providers import PartyNotifier, ProviderError, ProviderReceipt
+from application.ports.providers import PartyNotifier, ProviderError, ProviderFailureKind, ProviderReceipt
 from domain.messaging import Message, Participants
 from domain.shared import InvalidInput
 
@@ -76,4 +76,28 @@ async def deliver_notification(
         recipient_role=str(recipient_role),
         recipient_id=str(recipient_id),
         template=str(template),
+    )
+
+
+class _WithNotifier(Protocol):
+    """What the worker hands a provider job (``application.saga.executor.Providers``)."""
+
+    @property
+    def notifications(self) -> PartyNotifier: ...
+
+
+async def conversation_notify_job(
+    job: Job, providers: _WithNotifier
+) -> Result[ProviderReceipt, ProviderError]:
+    """The ``conversation.notify`` job kind the workers run (``SagaRunner.job_kinds``; the
+    runner adds the breaker, retries, dead letters and the audit entry). A malformed job
+    is a permanent failure: it goes to the dead-letter queue instead of being retried."""
+    delivered = await deliver_notification(providers.notifications, job)
+    if isinstance(delivered, Success):
+        return Success(delivered.unwrap())
+    error = delivered.failure()
+    if isinstance(error, ProviderError):
+        return Failure(error)
+    return Failure(
+        ProviderError(NOTIFY_PROVIDER, NOTIFY_JOB_KIND, ProviderFailureKind.PERMANENT, error.message)
     )

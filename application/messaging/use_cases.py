@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from returns.result import Failure, Result, Success
 
@@ -54,6 +55,9 @@ from domain.messaging import (
 from domain.orders import Order, OrderStatus
 from domain.shared import CountryCode
 from domain.shared.ids import OrderId
+
+MESSAGE_ADDED: Final = "message.added"
+"""The change announced on a conversation's topic when a message is stored."""
 
 # --------------------------------------------------------------------------- open
 
@@ -280,6 +284,7 @@ async def _send(
         return saved
     for job in notification_jobs(message, conversation.participants, now=now):
         await uow.outbox.enqueue(job, now=now)
+    sender_frozen = False
     if message.blocked:
         after = conversation.sender(sender.actor_id)
         await record(
@@ -298,6 +303,7 @@ async def _send(
             },
         )
         if after is not None and after.frozen and (before is None or not before.frozen):
+            sender_frozen = True
             await record(
                 uow,
                 ctx,
@@ -310,4 +316,7 @@ async def _send(
                 after={"sender_id": sender.actor_id, "sender_frozen": True, "violations": after.violations},
             )
     await uow.commit()
+    if sender_frozen:
+        svc.metrics.conversation_frozen(cmd.country, "sender")
+    await svc.announce(conversation, MESSAGE_ADDED, message_id=message.message_id, sequence=message.sequence)
     return Success(sent)

@@ -28,6 +28,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
 from application.context import RequestContext, Services
+from application.messaging.common import MessagingServices
 from application.ports.read_models import ReadModels
 from application.security.api_keys import InvalidApiKey
 from application.security.principal import Principal
@@ -60,6 +61,7 @@ class ApiDependencies:
     services: Services
     reads: ReadModels
     authenticate_api_key: ApiKeyAuthenticator
+    messaging: MessagingServices | None = None  # conversations (screening, change feed)
 
 
 def request_id_from(header: str | None) -> str:
@@ -149,6 +151,12 @@ class GraphQLContext(BaseContext):
     @property
     def reads(self) -> ReadModels:
         return self.dependencies.reads
+
+    @property
+    def messaging(self) -> MessagingServices:
+        if self.dependencies.messaging is None:
+            raise RuntimeError("the HTTP app was created without messaging services")
+        return self.dependencies.messaging
 
     @property
     def loaders(self) -> Loaders:

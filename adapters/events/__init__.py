@@ -1,0 +1,1 @@
+"""Change-feed adapters (``application/ports/events.py``)."""
