@@ -498,3 +498,119 @@ conversation_senders = Table(
     ),
     CheckConstraint("sent >= 0 AND blocked >= 0 AND violations >= 0", name="counters_not_negative"),
 )
+
+# --- Cases and SLA policies (migration 0011_cases, SPEC §6, §10) ------------------------
+
+DUE_CLOCK_PREDICATE: Final = "due_at IS NOT NULL"
+"""Clocks that run unbreached: the only rows in the scheduler's index."""
+
+# One row per case. ``next_deadline`` is the nearest deadline of a running clock (NULL when
+# none runs): the work queue's sort key, kept by every save. ``version`` is optimistic.
+cases = Table(
+    "cases",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("kind", String(STATUS_LENGTH), nullable=False),
+    Column("severity", String(STATUS_LENGTH), nullable=False),
+    Column("tier", String(STATUS_LENGTH), nullable=False),
+    Column("status", String(STATUS_LENGTH), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("opened_at", UtcDateTime(), nullable=False),
+    Column("opened_by_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("opened_by_role", String(ROLE_LENGTH), nullable=False),
+    Column("policy_version", Integer, nullable=False),
+    Column("assignee", String(ENTITY_ID_LENGTH), nullable=True),
+    Column("order_id", String(ENTITY_ID_LENGTH), nullable=True),
+    Column("subject_ref", String(ENTITY_ID_LENGTH), nullable=True),
+    Column("incident_type", String(STATUS_LENGTH), nullable=True),
+    Column("status_before_wait", String(STATUS_LENGTH), nullable=True),
+    Column("acknowledged_at", UtcDateTime(), nullable=True),
+    Column("mitigated_at", UtcDateTime(), nullable=True),
+    Column("resolved_at", UtcDateTime(), nullable=True),
+    Column("resolved_tier", String(STATUS_LENGTH), nullable=True),
+    Column("resolution", Text, nullable=True),
+    Column("closed_at", UtcDateTime(), nullable=True),
+    Column("breaches", Integer, nullable=False),
+    Column("rating_score", Integer, nullable=True),
+    Column("rating_comment", Text, nullable=True),
+    Column("rated_by_id", String(ENTITY_ID_LENGTH), nullable=True),
+    Column("rated_by_role", String(ROLE_LENGTH), nullable=True),
+    Column("rated_at", UtcDateTime(), nullable=True),
+    Column("next_deadline", UtcDateTime(), nullable=True),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("version", Integer, nullable=False),
+    PrimaryKeyConstraint("country_code", "id"),
+    CheckConstraint("version >= 1", name="version_positive"),
+    CheckConstraint("breaches >= 0", name="breaches_not_negative"),
+    CheckConstraint("rating_score IS NULL OR rating_score BETWEEN 1 AND 5", name="rating_score_range"),
+    Index("ix_cases_country_code_next_deadline_id", "country_code", "next_deadline", "id"),
+    Index("ix_cases_country_code_order_id", "country_code", "order_id"),
+    Index("ix_cases_country_code_kind_subject_ref", "country_code", "kind", "subject_ref"),
+    Index("ix_cases_country_code_status_opened_at", "country_code", "status", "opened_at"),
+)
+
+# One row per case and SLA clock. ``due_at`` is the deadline while the clock runs
+# unbreached, else NULL; the partial index on it is the scheduler's whole work list
+# (across countries: the system's query, not a request's).
+case_clocks = Table(
+    "case_clocks",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("case_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("clock", String(STATUS_LENGTH), nullable=False),
+    Column("state", String(STATUS_LENGTH), nullable=False),
+    Column("target", json_document(), nullable=False),
+    Column("started_at", UtcDateTime(), nullable=False),
+    Column("deadline", UtcDateTime(), nullable=True),
+    Column("remaining_microseconds", BigInteger, nullable=True),
+    Column("breached_at", UtcDateTime(), nullable=True),
+    Column("stopped_at", UtcDateTime(), nullable=True),
+    Column("due_at", UtcDateTime(), nullable=True),
+    PrimaryKeyConstraint("country_code", "case_id", "clock"),
+    ForeignKeyConstraint(["country_code", "case_id"], ["cases.country_code", "cases.id"]),
+    CheckConstraint("state IN ('RUNNING', 'PAUSED', 'BREACHED', 'STOPPED')", name="state_known"),
+    CheckConstraint("(state = 'RUNNING') = (due_at IS NOT NULL)", name="due_only_while_running"),
+    CheckConstraint(
+        "remaining_microseconds IS NULL OR remaining_microseconds >= 0", name="remaining_not_negative"
+    ),
+    Index(
+        "ix_case_clocks_due_at",
+        "due_at",
+        sqlite_where=text(DUE_CLOCK_PREDICATE),
+        postgresql_where=text(DUE_CLOCK_PREDICATE),
+    ),
+)
+
+# Append-only (WORM): UPDATE, DELETE (and TRUNCATE on PostgreSQL) are refused by triggers
+# created in migration 0011_cases; the service's role may only SELECT and INSERT.
+case_timeline = Table(
+    "case_timeline",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("case_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("sequence", Integer, nullable=False, autoincrement=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("kind", String(STATUS_LENGTH), nullable=False),
+    Column("actor_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("actor_role", String(ROLE_LENGTH), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("data", json_document(), nullable=False),
+    PrimaryKeyConstraint("country_code", "case_id", "sequence"),
+    ForeignKeyConstraint(["country_code", "case_id"], ["cases.country_code", "cases.id"]),
+    CheckConstraint("sequence >= 1", name="sequence_positive"),
+    Index("ix_case_timeline_country_code_kind_at", "country_code", "kind", "at"),
+)
+
+# SLA policy versions per country and case kind (the document is ``SlaPolicy.to_document``);
+# inserted, never edited. Without a row, version 1 is the built-in default.
+sla_policies = Table(
+    "sla_policies",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("case_kind", String(STATUS_LENGTH), nullable=False),
+    Column("version", Integer, nullable=False, autoincrement=False),
+    Column("document", json_document(), nullable=False),
+    PrimaryKeyConstraint("country_code", "case_kind", "version"),
+    CheckConstraint("version >= 1", name="version_positive"),
+)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.persistence.api_keys import SqlAlchemyApiKeyRepository
 from adapters.persistence.audit_log import SqlAlchemyAuditLog
+from adapters.persistence.cases import SqlAlchemyCaseRepository, SqlAlchemySlaPolicyRepository
 from adapters.persistence.circuits import SqlAlchemyCircuitBreakers
 from adapters.persistence.conversations import SqlAlchemyConversationRepository
 from adapters.persistence.disputes import SqlAlchemyDisputeRepository
@@ -47,6 +48,8 @@ class SqlAlchemyUnitOfWork:
     webhook_inbox: SqlAlchemyWebhookInbox
     circuits: SqlAlchemyCircuitBreakers
     conversations: SqlAlchemyConversationRepository
+    cases: SqlAlchemyCaseRepository
+    sla_policies: SqlAlchemySlaPolicyRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -64,6 +67,8 @@ class SqlAlchemyUnitOfWork:
         self.webhook_inbox = SqlAlchemyWebhookInbox(session)
         self.circuits = SqlAlchemyCircuitBreakers(session)
         self.conversations = SqlAlchemyConversationRepository(session)
+        self.cases = SqlAlchemyCaseRepository(session)
+        self.sla_policies = SqlAlchemySlaPolicyRepository(session)
 
     @property
     def session(self) -> AsyncSession:
@@ -112,6 +117,8 @@ class SqlAlchemyUnitOfWork:
             pending.extend(dispute.pull_events())
         for conversation in self.conversations.seen:
             pending.extend(conversation.pull_events())
+        for case in self.cases.seen:
+            pending.extend(case.pull_events())
         return sorted(pending, key=lambda event: event.occurred_at)
 
 

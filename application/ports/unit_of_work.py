@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol, Self
 
 from application.ports.api_keys import ApiKeyRepository
 from application.ports.audit import AuditLog
+from application.ports.cases import CaseRepository, SlaPolicyRepository
 from application.ports.circuits import CircuitBreakers
 from application.ports.disputes import DisputeRepository
 from application.ports.idempotency import IdempotencyKeys
@@ -70,6 +71,12 @@ class UnitOfWork(Protocol):
 
     @property
     def conversations(self) -> ConversationRepository: ...
+
+    @property
+    def cases(self) -> CaseRepository: ...
+
+    @property
+    def sla_policies(self) -> SlaPolicyRepository: ...
 
     async def __aenter__(self) -> Self: ...
 
