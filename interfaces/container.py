@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from returns.result import Result
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.calendars.holidays_calendar import HolidaysCalendarSource
 from adapters.diagnostics.catalogue import MarkdownErrorCatalogue
 from adapters.diagnostics.phones import PhonenumbersFinder
 from adapters.diagnostics.schemas import JsonSchemaValidator
@@ -129,8 +130,9 @@ class Container(containers.DeclarativeContainer):
     clock: providers.Provider[SystemClock] = providers.Singleton(SystemClock)
     ids: providers.Provider[TimeOrderedIds] = providers.Singleton(TimeOrderedIds)
     metrics: providers.Provider[PrometheusMetrics] = providers.Singleton(process_metrics)
+    calendars: providers.Provider[HolidaysCalendarSource] = providers.Singleton(HolidaysCalendarSource)
     services: providers.Provider[Services] = providers.Singleton(
-        Services, uow=uow_factory, clock=clock, ids=ids
+        Services, uow=uow_factory, clock=clock, ids=ids, calendars=calendars
     )
     read_engine: providers.Provider[AsyncEngine] = providers.Singleton(
         _read_engine, settings=settings, engine=engine
