@@ -11,7 +11,7 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev
 # re-install only when pyproject.toml is newer than this stamp
 STAMP := $(VENV)/.supportos-installed
 
-.PHONY: help venv run test lint fmt clean bench-screening bench-bundle
+.PHONY: help venv run test lint fmt clean bench-screening bench-bundle bench-deps bench-resolve bench-hot-account bench-outbox-drain
 
 help:
 	@echo "make run    create .venv, install, start the service on http://127.0.0.1:8000 (SUPPORTOS_HOST/SUPPORTOS_PORT)"
@@ -20,6 +20,9 @@ help:
 	@echo "make fmt    format and auto-fix with ruff"
 	@echo "make bench-screening  recall and false-positive rate of message screening on its corpus"
 	@echo "make bench-bundle     peak memory inspecting a ~1 GB diagnostics bundle vs a 10 MB one"
+	@echo "make bench-resolve    disputeResolve over HTTP vs pgbench -f with the same SQL (PostgreSQL)"
+	@echo "make bench-hot-account  resolve + saga with every posting on one set of accounts vs spread"
+	@echo "make bench-outbox-drain workers draining 20,000 no-op jobs vs a raw SKIP LOCKED loop and procrastinate"
 	@echo "make clean  remove .venv and caches (keeps var/, the local database)"
 
 venv: $(STAMP)
@@ -63,6 +66,24 @@ bench-screening: venv
 
 bench-bundle: venv
 	$(BIN)/python -m bench.bundle_memory
+
+# the bench extra (procrastinate, pyinstrument): installed for the benchmarks only, never by `make test`
+BENCH_STAMP := $(VENV)/.supportos-bench-installed
+
+bench-deps: $(BENCH_STAMP)
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	@touch $(BENCH_STAMP)
+
+bench-resolve: bench-deps
+	$(BIN)/python -m bench.resolve
+
+bench-hot-account: bench-deps
+	$(BIN)/python -m bench.hot_account
+
+bench-outbox-drain: bench-deps
+	$(BIN)/python -m bench.outbox_drain
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache build dist *.egg-info
