@@ -8,7 +8,9 @@ from typing import Final
 
 from application.ports.calendars import CalendarSource
 from application.ports.clock import Clock
+from application.ports.events import NO_CHANGES, ChangeFeed
 from application.ports.ids import IdGenerator
+from application.ports.metrics import NO_METRICS, Metrics
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.security.principal import Principal
 from domain.cases.calendar import BusinessCalendar, default_time_zone, default_working_hours
@@ -45,9 +47,12 @@ gives the holidays library's (``adapters/calendars/holidays_calendar.py``)."""
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    """The ports every use case uses: transactions, time and identifiers."""
+    """The ports every use case uses: transactions, time and identifiers (and the metrics
+    they report to; ``NO_METRICS`` unless the composition root gives real ones)."""
 
     uow: UnitOfWorkFactory
     clock: Clock
     ids: IdGenerator
+    metrics: Metrics = NO_METRICS
     calendars: CalendarSource = WITHOUT_HOLIDAYS  # each country's business calendar (SLA clocks)
+    changes: ChangeFeed = NO_CHANGES  # where committed changes are announced (live views)

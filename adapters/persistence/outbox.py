@@ -226,9 +226,9 @@ class SqlAlchemyOutbox:
         )
 
     async def depth(self, country: CountryCode | None = None) -> list[QueueDepth]:
-        query = select(_JOBS.country_code, _JOBS.provider, _JOBS.status, func.count()).where(
-            _JOBS.status.in_([status.value for status in LIVE_STATUSES])
-        )
+        query = select(
+            _JOBS.country_code, _JOBS.provider, _JOBS.status, func.count(), func.min(_JOBS.created_at)
+        ).where(_JOBS.status.in_([status.value for status in LIVE_STATUSES]))
         if country is not None:
             query = query.where(_JOBS.country_code == country.value)
         rows = (
@@ -238,7 +238,10 @@ class SqlAlchemyOutbox:
                 )
             )
         ).all()
-        return [QueueDepth(CountryCode(row[0]), str(row[1]), JobStatus(row[2]), int(row[3])) for row in rows]
+        return [
+            QueueDepth(CountryCode(row[0]), str(row[1]), JobStatus(row[2]), int(row[3]), row[4])
+            for row in rows
+        ]
 
     async def _from_dead(
         self, job_id: int, country: CountryCode, *, status: JobStatus, values: dict[str, Any]

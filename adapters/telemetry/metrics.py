@@ -12,6 +12,8 @@ Series (label values are bounded: countries, provider names, fixed outcome codes
 - ``supportos_circuit_state{country,provider}``: 0 closed, 1 half-open, 2 open;
 - ``supportos_outbox_depth{country,provider,status}``: live jobs (PENDING, RUNNING,
   WAITING, DEAD); ``status="DEAD"`` is the dead-letter queue's size;
+- ``supportos_outbox_oldest_age_seconds{country,provider}``: how long the oldest PENDING
+  job has waited since it was enqueued (0 with none), refreshed with the depth;
 - ``supportos_sla_breaches_total{country,severity,clock}``: SLA clocks breached;
 - ``supportos_conversation_freezes_total{country,scope}``: conversation / sender freezes;
 - ``supportos_ledger_transactions_total`` and ``supportos_ledger_postings_total``
@@ -27,13 +29,14 @@ the HTTP layer's job: ``prometheus_client.generate_latest(registry)``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Final
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 
-from application.ports.outbox import QueueDepth
+from application.ports.outbox import JobStatus, QueueDepth
 from domain.integrations import Circuit, CircuitState
 from domain.shared import CountryCode
 
@@ -43,8 +46,11 @@ CIRCUIT_STATE_VALUE: Final = {CircuitState.CLOSED: 0, CircuitState.HALF_OPEN: 1,
 class PrometheusMetrics:
     """Satisfies ``application.ports.metrics.Metrics``."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+    ) -> None:
         self.registry = registry
+        self._now = now
         self._jobs = Counter(
             "supportos_outbox_jobs",
             "Outbox job runs by outcome.",
@@ -82,6 +88,13 @@ class PrometheusMetrics:
             registry=registry,
         )
         self._depth_labels: set[tuple[str, str, str]] = set()
+        self._oldest = Gauge(
+            "supportos_outbox_oldest_age_seconds",
+            "Seconds the oldest PENDING job per country and provider has waited since it was enqueued.",
+            ["country", "provider"],
+            registry=registry,
+        )
+        self._oldest_labels: set[tuple[str, str]] = set()
         self._sla_breaches = Counter(
             "supportos_sla_breaches",
             "SLA clocks that breached their target, per country, severity and clock.",
@@ -136,6 +149,17 @@ class PrometheusMetrics:
         for labels, jobs in current.items():
             self._depth.labels(*labels).set(jobs)
         self._depth_labels |= set(current)
+        now = self._now()
+        ages = {
+            (d.country.value, d.provider): max(0.0, (now - d.oldest_created_at).total_seconds())
+            for d in depths
+            if d.status is JobStatus.PENDING and d.oldest_created_at is not None
+        }
+        for pair in self._oldest_labels - set(ages):
+            self._oldest.labels(*pair).set(0)
+        for pair, age in ages.items():
+            self._oldest.labels(*pair).set(age)
+        self._oldest_labels |= set(ages)
 
     def sla_breached(self, country: CountryCode, severity: str, clock: str) -> None:
         self._sla_breaches.labels(country.value, severity, clock).inc()

@@ -74,6 +74,7 @@ class QueueDepth:
     provider: str
     status: JobStatus
     jobs: int
+    oldest_created_at: datetime | None = None  # when the oldest of these jobs was enqueued
 
 
 LIVE_STATUSES: Final = (JobStatus.PENDING, JobStatus.RUNNING, JobStatus.WAITING, JobStatus.DEAD)

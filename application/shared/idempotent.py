@@ -34,6 +34,7 @@ from application.ports.idempotency import (
     JsonObject,
     ReservationState,
 )
+from application.ports.metrics import NO_METRICS, Metrics
 from application.ports.unit_of_work import UnitOfWork
 from domain.shared import DomainError
 
@@ -73,8 +74,10 @@ async def run_idempotent(
     encode: Callable[[T], JsonObject],
     decode: Callable[[JsonObject], T],
     lease: timedelta = DEFAULT_LEASE,
+    metrics: Metrics = NO_METRICS,
 ) -> Result[T, E | IdempotencyFailure]:
-    """Run ``command`` once for ``scope``; replays return the stored response."""
+    """Run ``command`` once for ``scope``; replays return the stored response (and are
+    counted: ``Metrics.idempotent_replay`` with the scope's country and operation)."""
     if not valid_key(scope.key):
         return Failure(InvalidIdempotencyKey())
     digest = fingerprint(request)
@@ -84,6 +87,7 @@ async def run_idempotent(
     match reservation.state:
         case ReservationState.REPLAY:
             assert reservation.response is not None
+            metrics.idempotent_replay(scope.country, scope.operation)
             return Success(decode(reservation.response))
         case ReservationState.CONFLICT_PARAMETERS:
             return Failure(IdempotencyKeyReused(scope.key))

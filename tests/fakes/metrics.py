@@ -18,6 +18,11 @@ class RecordingMetrics:
     calls: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     circuit_states: dict[tuple[str, str], list[CircuitState]] = field(default_factory=dict)
     depths: list[list[QueueDepth]] = field(default_factory=list)
+    sla_breaches: Counter[tuple[str, str, str]] = field(default_factory=Counter)
+    freezes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    postings: Counter[tuple[str, str]] = field(default_factory=Counter)  # (country, currency) -> postings
+    transactions: Counter[tuple[str, str]] = field(default_factory=Counter)
+    replays: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def job_finished(self, country: CountryCode, provider: str, outcome: str) -> None:
         self.jobs[(country.value, provider, outcome)] += 1
@@ -37,3 +42,16 @@ class RecordingMetrics:
 
     def queue_depth(self, depths: Sequence[QueueDepth]) -> None:
         self.depths.append(list(depths))
+
+    def sla_breached(self, country: CountryCode, severity: str, clock: str) -> None:
+        self.sla_breaches[(country.value, severity, clock)] += 1
+
+    def conversation_frozen(self, country: CountryCode, scope: str) -> None:
+        self.freezes[(country.value, scope)] += 1
+
+    def ledger_posted(self, country: CountryCode, currency: str, postings: int) -> None:
+        self.transactions[(country.value, currency)] += 1
+        self.postings[(country.value, currency)] += postings
+
+    def idempotent_replay(self, country: CountryCode, operation: str) -> None:
+        self.replays[(country.value, operation)] += 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry, generate_latest
 
@@ -61,3 +61,40 @@ def test_counters_count_and_gauges_follow_the_shared_state() -> None:
     assert value(metrics, "supportos_outbox_depth", country="MX", provider="payments", status="PENDING") == 3
     exposition = generate_latest(metrics.registry).decode()
     assert 'supportos_circuit_state{country="MX",provider="payments"} 2.0' in exposition
+
+
+def test_the_oldest_pending_job_age_per_country_and_provider() -> None:
+    now = T0 + timedelta(minutes=10)
+    metrics = PrometheusMetrics(CollectorRegistry(), now=lambda: now)
+    metrics.queue_depth(
+        [
+            QueueDepth(MX, "payments", JobStatus.PENDING, 3, oldest_created_at=T0),
+            QueueDepth(MX, "payments", JobStatus.DEAD, 1, oldest_created_at=T0 - timedelta(days=1)),
+            QueueDepth(
+                CO, "notifications", JobStatus.PENDING, 1, oldest_created_at=now - timedelta(seconds=5)
+            ),
+        ]
+    )
+    age = "supportos_outbox_oldest_age_seconds"
+    assert value(metrics, age, country="MX", provider="payments") == 600.0  # DEAD jobs do not count
+    assert value(metrics, age, country="CO", provider="notifications") == 5.0
+    metrics.queue_depth([QueueDepth(CO, "notifications", JobStatus.RUNNING, 1, oldest_created_at=T0)])
+    assert value(metrics, age, country="MX", provider="payments") == 0.0  # drained
+    assert value(metrics, age, country="CO", provider="notifications") == 0.0
+
+
+def test_ledger_replay_sla_and_freeze_counters() -> None:
+    metrics = PrometheusMetrics(CollectorRegistry())
+    metrics.ledger_posted(MX, "MXN", 2)
+    metrics.ledger_posted(MX, "MXN", 4)
+    metrics.idempotent_replay(MX, "dispute.decide")
+    metrics.sla_breached(MX, "SEV1", "acknowledge")
+    metrics.conversation_frozen(CO, "sender")
+    assert value(metrics, "supportos_ledger_transactions_total", country="MX", currency="MXN") == 2
+    assert value(metrics, "supportos_ledger_postings_total", country="MX", currency="MXN") == 6
+    assert value(metrics, "supportos_idempotent_replays_total", country="MX", operation="dispute.decide") == 1
+    assert (
+        value(metrics, "supportos_sla_breaches_total", country="MX", severity="SEV1", clock="acknowledge")
+        == 1
+    )
+    assert value(metrics, "supportos_conversation_freezes_total", country="CO", scope="sender") == 1
