@@ -27,6 +27,7 @@ from adapters.persistence.audit_cli import run_audit_verify
 from adapters.persistence.database import create_engine, create_session_factory
 from adapters.persistence.migrate import current_revision, head_revision, upgrade_to_head
 from adapters.persistence.read_models import read_models
+from adapters.persistence.readiness import database_not_ready
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork, unit_of_work_factory
 from adapters.providers.sandbox import SandboxNotifications, SandboxPayments, SandboxWebhooks
 from adapters.providers.webhook_delivery import HttpWebhookSender
@@ -36,12 +37,14 @@ from adapters.telemetry.metrics import PrometheusMetrics, process_metrics
 from application.context import Services
 from application.demo.seed import failing_demo_orders
 from application.diagnostics.inspect import BundleInspector
+from application.integrations.monitoring import refresh_queue_gauges
 from application.integrations.webhooks import (
     VerifiedWebhook,
     WebhookProcessing,
     WebhookReceipt,
     receive_webhook,
 )
+from application.ledger.metering import metered
 from application.messaging.common import MessagingServices
 from application.messaging.notifications import NOTIFY_JOB_KIND, conversation_notify_job
 from application.saga.executor import ProviderJob, Providers, SagaRunner
@@ -49,6 +52,7 @@ from domain.messaging import Screener
 from domain.shared import InvalidInput
 from interfaces.graphql.context import ApiDependencies
 from interfaces.http.app import create_app
+from interfaces.http.observability import Operations
 from interfaces.http.webhooks import WebhookDependencies
 from interfaces.settings import Settings, get_settings
 
@@ -97,6 +101,19 @@ def _webhooks(settings: Settings, processing: WebhookProcessing) -> WebhookDepen
     return WebhookDependencies(secrets=settings.webhook_secrets_by_provider(), receive=receive)
 
 
+def _operations(engine: AsyncEngine, services: Services, metrics: PrometheusMetrics) -> Operations:
+    """``/readyz``: the service's own engine reaches the database and the schema is at head;
+    ``/metrics``: the outbox and breaker gauges read from the database before a scrape."""
+
+    async def readiness() -> str | None:
+        return await database_not_ready(engine)
+
+    async def refresh() -> None:
+        await refresh_queue_gauges(services, metrics)
+
+    return Operations(readiness=readiness, refresh_gauges=refresh, registry=metrics.registry)
+
+
 def _saga_providers(settings: Settings) -> Providers:
     """The providers the workers call (``supportos worker``): the embedded sandbox.
 
@@ -132,7 +149,12 @@ class Container(containers.DeclarativeContainer):
     metrics: providers.Provider[PrometheusMetrics] = providers.Singleton(process_metrics)
     calendars: providers.Provider[HolidaysCalendarSource] = providers.Singleton(HolidaysCalendarSource)
     services: providers.Provider[Services] = providers.Singleton(
-        Services, uow=uow_factory, clock=clock, ids=ids, calendars=calendars
+        Services,
+        uow=providers.Callable(metered, uow_factory, metrics),
+        clock=clock,
+        ids=ids,
+        metrics=metrics,
+        calendars=calendars,
     )
     read_engine: providers.Provider[AsyncEngine] = providers.Singleton(
         _read_engine, settings=settings, engine=engine
@@ -159,8 +181,11 @@ class Container(containers.DeclarativeContainer):
     )
     saga_providers: providers.Provider[Providers] = providers.Singleton(_saga_providers, settings=settings)
     job_kinds: providers.Provider[Mapping[str, ProviderJob]] = providers.Singleton(_job_kinds)
+    operations: providers.Provider[Operations] = providers.Singleton(
+        _operations, engine=engine, services=services, metrics=metrics
+    )
     http_app: providers.Provider[FastAPI] = providers.Singleton(
-        create_app, settings=settings, api=api, webhooks=webhooks
+        create_app, settings=settings, api=api, webhooks=webhooks, operations=operations
     )
 
 

@@ -25,12 +25,16 @@ from application.ports.idempotency import IdempotencyKeyInFlight, IdempotencyKey
 from application.security.principal import Forbidden
 from domain.shared import DomainError, InvalidInput
 from interfaces.auth import Unauthenticated
+from interfaces.graphql.observability import note_error
 
 
 @strawberry.interface(description="An expected failure: a stable code (see docs/errors.md) and a message.")
 class Error:
     code: str
     message: str
+
+    def __post_init__(self) -> None:
+        note_error(type(self).__name__, self.code)  # errors by type, in /metrics
 
 
 @strawberry.type(description="No valid credentials: send `Authorization: Bearer <jwt>` or `X-Api-Key`.")

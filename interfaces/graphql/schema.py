@@ -38,6 +38,7 @@ from interfaces.graphql.errors import ERROR_TYPES
 from interfaces.graphql.integrations.mutations import IntegrationMutations
 from interfaces.graphql.integrations.queries import IntegrationQueries
 from interfaces.graphql.ledger.queries import LedgerQueries
+from interfaces.graphql.observability import OperationObservability
 from interfaces.graphql.orders.mutations import OrderMutations
 from interfaces.graphql.orders.queries import OrderQueries
 from interfaces.version import supportos_version
@@ -108,6 +109,7 @@ class SupportOsSchema(strawberry.Schema):
 def _extensions(*, introspection: bool) -> list[type[SchemaExtension] | Callable[[], SchemaExtension]]:
     # factories, so that every request gets fresh extension instances
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        OperationObservability,  # first: it sees the answer last, after masking (observability.py)
         lambda: QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),

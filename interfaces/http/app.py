@@ -1,4 +1,5 @@
-"""The FastAPI application factory: ``/healthz``, ``/graphql`` and ``/webhooks/{provider}``.
+"""The FastAPI application factory: ``/healthz``, ``/readyz``, ``/metrics``, ``/graphql`` and
+``/webhooks/{provider}``.
 
 This module never imports adapters; the composition root
 (``interfaces/container.py``) builds the app and hands it what it needs: the settings,
@@ -28,6 +29,7 @@ from interfaces.graphql.context import (
     request_id_from,
 )
 from interfaces.graphql.schema import build_schema
+from interfaces.http.observability import ObservedRequests, Operations, operations_router
 from interfaces.http.webhooks import WebhookDependencies, webhook_router
 from interfaces.settings import Settings
 from interfaces.version import supportos_version
@@ -47,8 +49,9 @@ class RequestIdAndSizeLimit:
             await self._app(scope, receive, send)
             return
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
-        request_id = request_id_from(headers.get(REQUEST_ID_HEADER))
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        request_id = state.get("request_id") or request_id_from(headers.get(REQUEST_ID_HEADER))
+        state["request_id"] = request_id  # set by ObservedRequests when it runs first
         raw_id = request_id.encode("latin-1")
 
         async def send_with_id(message: Message) -> None:
@@ -71,7 +74,10 @@ class RequestIdAndSizeLimit:
 
 
 def create_app(
-    settings: Settings, api: ApiDependencies | None = None, webhooks: WebhookDependencies | None = None
+    settings: Settings,
+    api: ApiDependencies | None = None,
+    webhooks: WebhookDependencies | None = None,
+    operations: Operations | None = None,
 ) -> FastAPI:
     app = FastAPI(
         title="Support OS",
@@ -82,6 +88,7 @@ def create_app(
     )
     app.state.settings = settings
     app.add_middleware(RequestIdAndSizeLimit)
+    app.add_middleware(ObservedRequests)  # added last: outermost (request id, metrics, access log)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -94,4 +101,5 @@ def create_app(
     )
     app.include_router(graphql_router, prefix="/graphql")
     app.include_router(webhook_router(webhooks))  # verified provider events (webhooks.py)
+    app.include_router(operations_router(operations or Operations()))  # /metrics, /readyz
     return app
