@@ -614,3 +614,131 @@ sla_policies = Table(
     PrimaryKeyConstraint("country_code", "case_kind", "version"),
     CheckConstraint("version >= 1", name="version_positive"),
 )
+
+# --- Platform incidents (migration 0012_platform_incidents, SPEC §6, D46) -----------------
+
+REMINDER_DUE_PREDICATE: Final = "reminder_due_at IS NOT NULL"
+"""Live incidents owed a status-update reminder: the only rows in the reminder index."""
+
+# One row per platform incident (its case carries the SLA clocks). ``reminder_due_at`` is
+# the update deadline while the incident is live and not yet reminded about it, else NULL;
+# the partial index on it is the reminder task's whole work list (the system's query).
+platform_incidents = Table(
+    "platform_incidents",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("case_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("severity", String(STATUS_LENGTH), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("status", String(STATUS_LENGTH), nullable=False),
+    Column("opened_at", UtcDateTime(), nullable=False),
+    Column("opened_by_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("opened_by_role", String(ROLE_LENGTH), nullable=False),
+    Column("update_due_at", UtcDateTime(), nullable=True),
+    Column("reminded_for", UtcDateTime(), nullable=True),
+    Column("reminder_due_at", UtcDateTime(), nullable=True),
+    Column("mitigated_at", UtcDateTime(), nullable=True),
+    Column("resolved_at", UtcDateTime(), nullable=True),
+    Column("closed_at", UtcDateTime(), nullable=True),
+    Column("closed_by_id", String(ENTITY_ID_LENGTH), nullable=True),
+    Column("closed_by_role", String(ROLE_LENGTH), nullable=True),
+    Column("root_cause", Text, nullable=True),
+    Column("action_items", json_document(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("version", Integer, nullable=False),
+    PrimaryKeyConstraint("country_code", "id"),
+    ForeignKeyConstraint(["country_code", "case_id"], ["cases.country_code", "cases.id"]),
+    CheckConstraint("status IN ('OPEN', 'MITIGATED', 'RESOLVED', 'CLOSED')", name="status_known"),
+    CheckConstraint("(status = 'CLOSED') = (closed_at IS NOT NULL)", name="closed_has_time"),
+    CheckConstraint("version >= 1", name="version_positive"),
+    Index("ix_platform_incidents_country_code_status_opened_at", "country_code", "status", "opened_at"),
+    Index(
+        "ix_platform_incidents_reminder_due_at",
+        "reminder_due_at",
+        sqlite_where=text(REMINDER_DUE_PREDICATE),
+        postgresql_where=text(REMINDER_DUE_PREDICATE),
+    ),
+)
+
+# The orders and cases an incident affects (``kind`` ORDER or CASE, ``ref`` their id).
+platform_incident_links = Table(
+    "platform_incident_links",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("incident_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("kind", String(STATUS_LENGTH), nullable=False),
+    Column("ref", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("linked_at", UtcDateTime(), nullable=False),
+    Column("linked_by_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("linked_by_role", String(ROLE_LENGTH), nullable=False),
+    PrimaryKeyConstraint("country_code", "incident_id", "kind", "ref"),
+    ForeignKeyConstraint(
+        ["country_code", "incident_id"], ["platform_incidents.country_code", "platform_incidents.id"]
+    ),
+    CheckConstraint("kind IN ('ORDER', 'CASE')", name="kind_known"),
+    Index("ix_platform_incident_links_country_code_kind_ref", "country_code", "kind", "ref"),
+)
+
+# Status updates and the incident's own timeline: inserted, never rewritten.
+platform_incident_updates = Table(
+    "platform_incident_updates",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("incident_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("sequence", Integer, nullable=False, autoincrement=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("author_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("author_role", String(ROLE_LENGTH), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("status", String(STATUS_LENGTH), nullable=False),
+    PrimaryKeyConstraint("country_code", "incident_id", "sequence"),
+    ForeignKeyConstraint(
+        ["country_code", "incident_id"], ["platform_incidents.country_code", "platform_incidents.id"]
+    ),
+    CheckConstraint("sequence >= 1", name="sequence_positive"),
+)
+
+platform_incident_timeline = Table(
+    "platform_incident_timeline",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("incident_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("sequence", Integer, nullable=False, autoincrement=False),
+    Column("at", UtcDateTime(), nullable=False),
+    Column("kind", String(STATUS_LENGTH), nullable=False),
+    Column("actor_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("actor_role", String(ROLE_LENGTH), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("data", json_document(), nullable=False),
+    PrimaryKeyConstraint("country_code", "incident_id", "sequence"),
+    ForeignKeyConstraint(
+        ["country_code", "incident_id"], ["platform_incidents.country_code", "platform_incidents.id"]
+    ),
+    CheckConstraint("sequence >= 1", name="sequence_positive"),
+)
+
+# The post-incident review written when the incident closed (one per incident); the
+# amounts are ``{currency: minor units}`` read from the outcomes' ledger postings.
+platform_incident_reviews = Table(
+    "platform_incident_reviews",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("incident_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("written_at", UtcDateTime(), nullable=False),
+    Column("written_by_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("written_by_role", String(ROLE_LENGTH), nullable=False),
+    Column("markdown", Text, nullable=False),
+    Column("orders_affected", Integer, nullable=False),
+    Column("cases_affected", Integer, nullable=False),
+    Column("disputes", Integer, nullable=False),
+    Column("refunded", json_document(), nullable=False),
+    Column("credited", json_document(), nullable=False),
+    PrimaryKeyConstraint("country_code", "incident_id"),
+    ForeignKeyConstraint(
+        ["country_code", "incident_id"], ["platform_incidents.country_code", "platform_incidents.id"]
+    ),
+    CheckConstraint(
+        "orders_affected >= 0 AND cases_affected >= 0 AND disputes >= 0", name="counts_not_negative"
+    ),
+)

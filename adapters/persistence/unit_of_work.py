@@ -31,6 +31,10 @@ from adapters.persistence.idempotency import SqlAlchemyIdempotencyKeys
 from adapters.persistence.ledger import SqlAlchemyLedgerRepository
 from adapters.persistence.orders import SqlAlchemyOrderRepository
 from adapters.persistence.outbox import SqlAlchemyOutbox
+from adapters.persistence.platform_incidents import (
+    SqlAlchemyCaseHistory,
+    SqlAlchemyPlatformIncidentRepository,
+)
 from adapters.persistence.policies import SqlAlchemyPolicyRepository
 from adapters.persistence.webhook_inbox import SqlAlchemyWebhookInbox
 from domain.shared import DomainEvent
@@ -50,6 +54,8 @@ class SqlAlchemyUnitOfWork:
     conversations: SqlAlchemyConversationRepository
     cases: SqlAlchemyCaseRepository
     sla_policies: SqlAlchemySlaPolicyRepository
+    platform_incidents: SqlAlchemyPlatformIncidentRepository
+    case_history: SqlAlchemyCaseHistory
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -69,6 +75,8 @@ class SqlAlchemyUnitOfWork:
         self.conversations = SqlAlchemyConversationRepository(session)
         self.cases = SqlAlchemyCaseRepository(session)
         self.sla_policies = SqlAlchemySlaPolicyRepository(session)
+        self.platform_incidents = SqlAlchemyPlatformIncidentRepository(session)
+        self.case_history = SqlAlchemyCaseHistory(session)
 
     @property
     def session(self) -> AsyncSession:
@@ -119,6 +127,8 @@ class SqlAlchemyUnitOfWork:
             pending.extend(conversation.pull_events())
         for case in self.cases.seen:
             pending.extend(case.pull_events())
+        for incident in self.platform_incidents.seen:
+            pending.extend(incident.pull_events())
         return sorted(pending, key=lambda event: event.occurred_at)
 
 

@@ -30,6 +30,7 @@ from application.ports.idempotency import IdempotencyKeys
 from application.ports.ledger import LedgerRepository
 from application.ports.orders import OrderRepository
 from application.ports.outbox import Outbox
+from application.ports.platform_incidents import CaseHistory, PlatformIncidentRepository
 from application.ports.policies import PolicyRepository
 from application.ports.webhook_inbox import WebhookInbox
 from domain.shared import DomainEvent
@@ -77,6 +78,12 @@ class UnitOfWork(Protocol):
 
     @property
     def sla_policies(self) -> SlaPolicyRepository: ...
+
+    @property
+    def platform_incidents(self) -> PlatformIncidentRepository: ...
+
+    @property
+    def case_history(self) -> CaseHistory: ...
 
     async def __aenter__(self) -> Self: ...
 
