@@ -22,8 +22,10 @@ from strawberry.extensions import (
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
@@ -46,6 +48,7 @@ from interfaces.version import supportos_version
 MAX_QUERY_DEPTH: Final = 12
 MAX_TOKENS: Final = 2_000
 MAX_ALIASES: Final = 30
+DOCUMENT_CACHE_SIZE: Final = 512  # distinct query texts whose parse and validation are remembered
 SDL_PATH: Final = Path(__file__).resolve().parents[2] / "docs" / "schema.graphql"
 
 logger = logging.getLogger("supportos.graphql")
@@ -106,17 +109,27 @@ class SupportOsSchema(strawberry.Schema):
                 logger.info("rejected GraphQL request: %s", error.message)
 
 
+# The limiters' validation rules, built once: QueryDepthLimiter and MaxAliasesLimiter make a
+# new rule class per instance, which would give every request a new ValidationCache key (D35).
+_LIMIT_RULES: Final = (
+    *QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH).validation_rules,
+    *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
+)
+
+
 def _extensions(*, introspection: bool) -> list[type[SchemaExtension] | Callable[[], SchemaExtension]]:
     # factories, so that every request gets fresh extension instances
+    rules = [*_LIMIT_RULES] if introspection else [*_LIMIT_RULES, NoSchemaIntrospectionCustomRule]
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         OperationObservability,  # first: it sees the answer last, after masking (observability.py)
-        lambda: QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        lambda: AddValidationRules(rules),
+        # A query text is parsed and validated once (the rules are fixed, so the outcome is a
+        # function of the text); partners poll with the same few documents (D35).
+        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+        MaskUnexpectedErrors,
     ]
-    if not introspection:
-        extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))
-    extensions.append(MaskUnexpectedErrors)
     return extensions
 
 
