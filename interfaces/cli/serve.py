@@ -8,6 +8,7 @@ import typer
 import uvicorn
 
 from interfaces.container import build_container
+from interfaces.logs import configure_logging
 from interfaces.settings import get_settings
 
 
@@ -19,8 +20,9 @@ def serve(
         int | None, typer.Option(min=1, max=65535, help="Port to bind (default: SUPPORTOS_PORT or 8000).")
     ] = None,
 ) -> None:
-    """Start the HTTP service: /healthz and /graphql."""
+    """Start the HTTP service: /graphql, /webhooks, /metrics, /healthz and /readyz."""
     settings = get_settings()
+    configure_logging(settings.log_level)  # JSON lines with the request id, PII redacted
     settings.ensure_database_directory()
     container = build_container(settings)
     uvicorn.run(
@@ -28,5 +30,7 @@ def serve(
         host=host if host is not None else settings.host,
         port=port if port is not None else settings.port,
         log_level=settings.log_level.lower(),
+        log_config=None,  # uvicorn's loggers go through the JSON handler
+        access_log=False,  # the app writes its own access line (route template, status, request id)
         proxy_headers=False,
     )

@@ -26,17 +26,19 @@ import socket
 from typing import Annotated
 
 import typer
+from prometheus_client import start_http_server
 
 from application.integrations.webhooks import reprocess_pending_webhooks
 from application.saga.executor import SagaRunner
 from application.saga.worker_pool import WorkerPool, WorkerReport
 from interfaces.container import Container, build_container
+from interfaces.logs import configure_logging
 from interfaces.settings import get_settings
 
 KNOWN_PROVIDERS = ("payments", "notifications", "internal")
 
 
-def worker(
+def worker(  # noqa: PLR0917 - typer options
     concurrency: Annotated[
         int, typer.Option(min=1, max=64, help="Concurrent job loops in this process (one engine).")
     ] = 1,
@@ -49,11 +51,18 @@ def worker(
         str | None,
         typer.Option(help="Only jobs of these providers, comma-separated (payments,notifications,internal)."),
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(min=1, max=65535, help="Serve this process's Prometheus metrics on this port."),
+    ] = None,
 ) -> None:
     """Run saga workers until SIGTERM/SIGINT (or, with --once, until nothing is due)."""
     only = _parse_providers(providers)
     settings = get_settings()
+    configure_logging(settings.log_level)
     settings.ensure_database_directory()
+    if metrics_port is not None:  # job outcomes, dead letters, provider calls: counted per process
+        start_http_server(metrics_port, addr=settings.host)
     container = build_container(settings)
     pool = worker_pool(
         container, concurrency=concurrency, batch=batch, poll_interval=poll_interval, only=only
