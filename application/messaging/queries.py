@@ -181,3 +181,19 @@ async def export_conversation(
         )
         await uow.commit()
     return Success(Exported(export, broken))
+
+
+async def order_of_conversation(
+    svc: MessagingServices, ctx: RequestContext, country: CountryCode, conversation_id: str
+) -> Result[OrderId, Forbidden | NotFound]:
+    """The order a conversation id belongs to (the API accepts either). Whether the caller
+    may see that order is decided, and a hidden one audited, by the use case it is then
+    passed to, so a party learns nothing from the id here: any miss is ``NOT_FOUND``."""
+    allowed = authorize(ctx.principal, Operation.CONVERSATION_READ, country)
+    if isinstance(allowed, Failure):
+        return allowed
+    async with svc.uow() as uow:
+        conversation = await uow.conversations.get(country, conversation_id)
+    if conversation is None:
+        return Failure(NotFound("conversation", conversation_id))
+    return Success(conversation.order_id)

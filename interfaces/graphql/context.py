@@ -23,7 +23,7 @@ from typing import Final, TypeAlias
 
 import strawberry
 from returns.result import Failure, Result, Success
-from starlette.requests import Request
+from starlette.requests import HTTPConnection
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
@@ -164,6 +164,18 @@ class GraphQLContext(BaseContext):
             raise RuntimeError("the HTTP app was created without services (create_app(settings, api=...))")
         return self._loaders
 
+    def use_connection_params(self, params: dict[str, object]) -> None:
+        """A websocket's ``connection_init`` credentials, used when its upgrade request had none."""
+        if self._credentials != Credentials():
+            return
+        lowered = {str(key).lower(): value for key, value in params.items()}
+        authorization, api_key = lowered.get("authorization"), lowered.get(API_KEY_HEADER)
+        self._credentials = Credentials.from_headers(
+            authorization if isinstance(authorization, str) else None,
+            api_key if isinstance(api_key, str) else None,
+        )
+        self._principal = None
+
     def request_context(self, principal: Principal) -> RequestContext:
         return RequestContext(principal, self.request_id)
 
@@ -194,10 +206,10 @@ class GraphQLContext(BaseContext):
 
 def make_context_getter(
     dependencies: ApiDependencies | None, token_keys: TokenKeys
-) -> Callable[[Request], Awaitable[GraphQLContext]]:
+) -> Callable[[HTTPConnection], Awaitable[GraphQLContext]]:
     """The FastAPI dependency Strawberry calls for every request."""
 
-    async def get_context(request: Request) -> GraphQLContext:
+    async def get_context(request: HTTPConnection) -> GraphQLContext:
         request_id = getattr(request.state, "request_id", None) or request_id_from(
             request.headers.get(REQUEST_ID_HEADER)
         )

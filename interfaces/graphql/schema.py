@@ -40,6 +40,9 @@ from interfaces.graphql.errors import ERROR_TYPES
 from interfaces.graphql.integrations.mutations import IntegrationMutations
 from interfaces.graphql.integrations.queries import IntegrationQueries
 from interfaces.graphql.ledger.queries import LedgerQueries
+from interfaces.graphql.messaging.mutations import MessagingMutations
+from interfaces.graphql.messaging.queries import MessagingQueries
+from interfaces.graphql.messaging.subscriptions import MessagingSubscriptions
 from interfaces.graphql.observability import OperationObservability
 from interfaces.graphql.orders.mutations import OrderMutations
 from interfaces.graphql.orders.queries import OrderQueries
@@ -68,9 +71,20 @@ class MetaQueries:
 
 
 Query = merge_types(
-    "Query", (MetaQueries, OrderQueries, DisputeQueries, LedgerQueries, AuditQueries, IntegrationQueries)
+    "Query",
+    (
+        MetaQueries,
+        OrderQueries,
+        DisputeQueries,
+        LedgerQueries,
+        AuditQueries,
+        IntegrationQueries,
+        MessagingQueries,
+    ),
 )
-Mutation = merge_types("Mutation", (DisputeMutations, OrderMutations, IntegrationMutations))
+Mutation = merge_types("Mutation", (DisputeMutations, OrderMutations, IntegrationMutations, MessagingMutations))
+Subscription = merge_types("Subscription", (MessagingSubscriptions,))
+"""Served over graphql-transport-ws on the GraphQL route (``interfaces/http/app.py``)."""
 
 
 def is_unexpected(error: GraphQLError) -> bool:
@@ -138,6 +152,7 @@ def build_schema(*, production: bool = False) -> SupportOsSchema:
     return SupportOsSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=ERROR_TYPES,
         extensions=_extensions(introspection=not production),
         config=StrawberryConfig(scalar_map=SCALAR_MAP, disable_field_suggestions=production),

@@ -19,6 +19,8 @@ from typing import Final
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.fastapi import GraphQLRouter
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
 
 from interfaces.auth import TokenKeys
 from interfaces.graphql.context import (
@@ -73,6 +75,19 @@ class RequestIdAndSizeLimit:
         await self._app(scope, receive, send_with_id)
 
 
+class SupportOsGraphQLRouter(GraphQLRouter[GraphQLContext, None]):
+    """Strawberry's router, taking credentials from a websocket's ``connection_init``
+    payload (``{"Authorization": "Bearer <jwt>"}`` or ``{"X-Api-Key": ...}``) when the
+    upgrade request carried none: browsers cannot set headers on a websocket."""
+
+    async def on_ws_connect(self, context: GraphQLContext) -> UnsetType | dict[str, object] | None:
+        params = context.connection_params
+        if isinstance(params, dict):
+            context.use_connection_params(params)
+        acknowledged: UnsetType = UNSET  # a plain connection_ack
+        return acknowledged
+
+
 def create_app(
     settings: Settings,
     api: ApiDependencies | None = None,
@@ -94,10 +109,11 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    graphql_router: GraphQLRouter[GraphQLContext, None] = GraphQLRouter(
+    graphql_router = SupportOsGraphQLRouter(
         build_schema(production=settings.is_production),
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         context_getter=make_context_getter(api, TokenKeys.from_settings(settings)),
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),  # subscriptions on /graphql
     )
     app.include_router(graphql_router, prefix="/graphql")
     app.include_router(webhook_router(webhooks))  # verified provider events (webhooks.py)

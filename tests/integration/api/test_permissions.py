@@ -86,6 +86,34 @@ OPERATIONS: dict[str, tuple[Operation, str]] = {
         'mutation { deadLetterDiscard(input: {countryCode: "MX", jobId: 999, reason: "r"}) '
         f"{{ {FIELDS} }} }}",
     ),
+    "conversation": (
+        Operation.CONVERSATION_READ,
+        f'{{ conversation(countryCode: "MX", orderId: "ord_x") {{ {FIELDS} }} }}',
+    ),
+    "messageSend": (
+        Operation.MESSAGE_SEND,
+        'mutation { messageSend(input: {countryCode: "MX", orderId: "ord_x", clientMessageId: "c1", '
+        f'body: "b"}}) {{ {FIELDS} }} }}',
+    ),
+    "conversationOpen": (
+        Operation.CONVERSATION_OPEN,
+        'mutation { conversationOpen(input: {countryCode: "MX", orderId: "ord_x", reason: "r"}) '
+        f"{{ {FIELDS} }} }}",
+    ),
+    "conversationFreeze": (
+        Operation.CONVERSATION_FREEZE,
+        'mutation { conversationFreeze(input: {countryCode: "MX", orderId: "ord_x", reason: "r"}) '
+        f"{{ {FIELDS} }} }}",
+    ),
+    "conversationUnfreeze": (
+        Operation.CONVERSATION_FREEZE,
+        'mutation { conversationUnfreeze(input: {countryCode: "MX", orderId: "ord_x", reason: "r"}) '
+        f"{{ {FIELDS} }} }}",
+    ),
+    "conversationExport": (
+        Operation.CONVERSATION_EXPORT,
+        f'mutation {{ conversationExport(input: {{countryCode: "MX", orderId: "ord_x"}}) {{ {FIELDS} }} }}',
+    ),
 }
 API_ROLES = sorted(TOKEN_ROLES | {Role.PARTNER})
 

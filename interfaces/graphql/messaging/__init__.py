@@ -1,0 +1,1 @@
+"""GraphQL for order-scoped messaging: ``conversation``, its mutations and the live feed."""

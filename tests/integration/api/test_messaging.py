@@ -1,0 +1,189 @@
+"""Messaging over GraphQL: open, send (screened, idempotent), read as a connection, freeze,
+export, cross-order and cross-country refusals (audited), and the live subscription over
+graphql-transport-ws."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from application.security.principal import Role
+from domain.messaging import verify_export
+from tests.integration.api.conftest import CO, Api
+
+SEND = """mutation($input: MessageSendInput!) { messageSend(input: $input) {
+  __typename ... on MessageSendSuccess { delivered replayed message { id sequence blocked body } }
+  ... on Error { code } } }"""
+READ = """query($order: String, $first: Int!, $after: String) {
+  conversation(countryCode: "MX", orderId: $order, first: $first, after: $after) {
+  __typename ... on Conversation { id status headSequence
+    messages { nodes { sequence blocked party findings { kind } } pageInfo { hasNextPage endCursor } } }
+  ... on Error { code } } }"""
+
+
+async def send(api: Api, who: dict[str, str], client_id: str, body: str, order: str = "o1") -> dict[str, Any]:
+    variables = {"input": {"countryCode": "MX", "orderId": order, "clientMessageId": client_id, "body": body}}
+    return (await api.gql(SEND, variables, who))["messageSend"]
+
+
+async def read(api: Api, who: dict[str, str], first: int = 50, after: str | None = None) -> dict[str, Any]:
+    return (await api.gql(READ, {"order": "o1", "first": first, "after": after}, who))["conversation"]
+
+
+async def open_o1(api: Api) -> tuple[dict[str, str], dict[str, str]]:
+    await api.dispute("o1")
+    buyer, seller = api.bearer(Role.BUYER, subject="buy_1"), api.bearer(Role.SELLER, subject="sel_1")
+    opened = await api.gql(
+        'mutation { conversationOpen(input: {countryCode: "MX", orderId: "o1"}) {'
+        " __typename ... on ConversationOpenSuccess { created conversation { openingGround } } } }",
+        None,
+        buyer,
+    )
+    assert opened["conversationOpen"]["created"] is True
+    assert opened["conversationOpen"]["conversation"]["openingGround"] == "DISPUTE"
+    return buyer, seller
+
+
+async def test_send_read_freeze_and_export(api: Api) -> None:
+    buyer, seller = await open_o1(api)
+    first = await send(api, buyer, "b1", "El jarrón llegó roto, ¿qué hacemos?")
+    assert first["__typename"] == "MessageSendSuccess" and first["delivered"] is True
+    retry = await send(api, buyer, "b1", "El jarrón llegó roto, ¿qué hacemos?")
+    assert retry["replayed"] is True and retry["message"]["id"] == first["message"]["id"]
+    assert (await send(api, buyer, "b1", "otro texto"))["code"] == "CLIENT_MESSAGE_ID_CONFLICT"
+    blocked = await send(api, seller, "s1", "escríbeme al whatsapp 55 1234 5678")
+    assert blocked["delivered"] is False and blocked["message"]["blocked"] is True
+
+    as_buyer = await read(api, buyer)
+    assert [m["sequence"] for m in as_buyer["messages"]["nodes"]] == [1]  # not the seller's blocked one
+    agent = api.bearer(Role.L1)
+    as_agent = await read(api, agent, first=1)
+    assert as_agent["headSequence"] == 2 and as_agent["messages"]["pageInfo"]["hasNextPage"] is True
+    rest = await read(api, agent, after=as_agent["messages"]["pageInfo"]["endCursor"])
+    [shown] = rest["messages"]["nodes"]
+    assert shown["blocked"] is True and shown["party"] == "SELLER" and shown["findings"]
+
+    freeze = (
+        'mutation { conversationFreeze(input: {countryCode: "MX", orderId: "o1", reason: "amenazas"}) {'
+        " __typename ... on Error { code } } }"
+    )
+    assert (await api.gql(freeze, None, agent))["conversationFreeze"]["code"] == "FORBIDDEN"  # L1
+    frozen = await api.gql(freeze, None, api.bearer(Role.L2))
+    assert frozen["conversationFreeze"]["__typename"] == "ConversationModerationSuccess"
+    assert (await send(api, buyer, "b2", "¿hola?"))["code"] == "CONVERSATION_FROZEN"
+
+    exported = await api.gql(
+        'mutation { conversationExport(input: {countryCode: "MX", orderId: "o1"}) {'
+        " ... on ConversationExportSuccess { content sha256 headHash messageCount intact } } }",
+        None,
+        api.bearer(Role.AUDITOR),
+    )
+    export = exported["conversationExport"]
+    assert export["messageCount"] == 2 and export["intact"] is True
+    check = verify_export(export["content"]).unwrap()
+    assert check.head_hash == export["headHash"] and check.message_count == 2
+
+
+async def test_other_orders_and_countries_are_refused_and_audited(api: Api) -> None:
+    await open_o1(api)
+    stranger = api.bearer(Role.BUYER, subject="buy_2")
+    before = len(await api.denials())
+    assert (await read(api, stranger))["code"] == "NOT_FOUND"
+    assert (await send(api, stranger, "x1", "hola"))["code"] == "NOT_FOUND"
+    denials = await api.denials()
+    assert len(denials) == before + 2
+    assert {(d["actor_id"], d["target_type"], d["target_id"]) for d in denials[before:]} == {
+        ("buy_2", "order", "o1")
+    }
+    elsewhere = await api.gql(
+        'query { conversation(countryCode: "CO", orderId: "o1") { __typename ... on Error { code } } }',
+        None,
+        api.bearer(Role.BUYER, subject="buy_1"),
+    )
+    assert elsewhere["conversation"]["code"] == "FORBIDDEN"
+    assert (await api.denials())[-1]["country_code"] == CO.value
+
+
+class AsgiWebSocket:
+    """A websocket client speaking to the ASGI app in this event loop (no server, no thread)."""
+
+    def __init__(self, app: Any, headers: dict[str, str]) -> None:
+        self._app, self._headers = app, headers
+        self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> AsgiWebSocket:
+        scope = {
+            "type": "websocket",
+            "path": "/graphql",
+            "raw_path": b"/graphql",
+            "query_string": b"",
+            "headers": [(k.lower().encode(), v.encode()) for k, v in self._headers.items()],
+            "subprotocols": ["graphql-transport-ws"],
+            "scheme": "ws",
+            "server": ("supportos.test", 80),
+            "client": ("127.0.0.1", 5000),
+            "asgi": {"version": "3.0"},
+        }
+        self._task = asyncio.create_task(self._app(scope, self._inbox.get, self._outbox.put))
+        await self._inbox.put({"type": "websocket.connect"})
+        accepted = await asyncio.wait_for(self._outbox.get(), 5)
+        assert accepted["type"] == "websocket.accept", accepted
+        assert accepted.get("subprotocol") == "graphql-transport-ws"
+        return self
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self._inbox.put({"type": "websocket.receive", "text": json.dumps(message)})
+
+    async def receive(self) -> dict[str, Any]:
+        event = await asyncio.wait_for(self._outbox.get(), 5)
+        assert event["type"] == "websocket.send", event
+        received: dict[str, Any] = json.loads(event["text"])
+        return received
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._inbox.put({"type": "websocket.disconnect", "code": 1000})
+        assert self._task is not None
+        await asyncio.wait_for(self._task, 5)
+
+
+async def test_a_subscriber_receives_messages_sent_by_another_request(api: Api) -> None:
+    buyer, seller = await open_o1(api)
+    token = buyer["Authorization"]
+    topic = f"conversation:MX:{(await read(api, api.bearer(Role.L1)))['id']}"
+    feed = api.container.changes()
+    async with AsgiWebSocket(api.container.http_app(), {}) as ws:
+        await ws.send({"type": "connection_init", "payload": {"Authorization": token}})
+        assert (await ws.receive())["type"] == "connection_ack"
+        await ws.send(
+            {
+                "id": "1",
+                "type": "subscribe",
+                "payload": {
+                    "query": 'subscription { conversationMessageAdded(countryCode: "MX", orderId: "o1") {'
+                    " __typename ... on ConversationMessage { sequence body blocked }"
+                    " ... on Error { code } } }"
+                },
+            }
+        )
+        for _ in range(100_000):  # yield to the app until the subscription is on the change feed
+            if feed.subscriber_count(topic):
+                break
+            await asyncio.sleep(0)
+        assert feed.subscriber_count(topic) == 1
+        await send(api, seller, "s1", "Enviamos otro mañana")
+        await send(api, seller, "s2", "paga por pix y te lo mando hoy")  # blocked: not for the buyer
+        await send(api, buyer, "b1", "gracias")
+        received = [await ws.receive() for _ in range(2)]
+        assert [r["payload"]["data"]["conversationMessageAdded"] for r in received] == [
+            {
+                "__typename": "ConversationMessage",
+                "sequence": 1,
+                "body": "Enviamos otro mañana",
+                "blocked": False,
+            },
+            {"__typename": "ConversationMessage", "sequence": 3, "body": "gracias", "blocked": False},
+        ]
+        await ws.send({"id": "1", "type": "complete"})
