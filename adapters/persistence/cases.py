@@ -25,8 +25,8 @@ a cursor this module did not make raises ``ValueError``.
 from __future__ import annotations
 
 import base64
-import builtins
 import binascii
+import builtins
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -34,7 +34,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from returns.result import Failure, Result, Success
-from sqlalchemy import ColumnElement, Executable, Row, and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, Executable, Row, Select, and_, insert, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,7 +42,7 @@ from adapters.persistence.aggregates import IdentityMap, Key, insert_ignoring_co
 from adapters.persistence.tables import case_clocks, case_timeline, cases, sla_policies
 from application.ports.cases import CaseFilter, CasePage, DueClock
 from application.ports.concurrency import ConcurrencyConflict
-from application.security.scope import ALL, current_scope
+from application.security.scope import ALL, CountryScope, current_scope
 from domain.cases.case import Case, CaseState, Rating, SlaClock, TimelineEntry, TimelineKind
 from domain.cases.kinds import OPEN_STATUSES, CaseKind, CaseStatus, ClockKind, IncidentType, Severity, Tier
 from domain.cases.sla import SlaPolicy, Target, default_sla_policy
@@ -284,6 +284,20 @@ def _filters(where: CaseFilter) -> list[ColumnElement[bool]]:
 # ----------------------------------------------------------------------------- cases
 
 
+def due_clocks_query(now: datetime, *, limit: int, scope: CountryScope) -> Select[Any]:
+    """The scheduler's question: running, unbreached clocks due by ``now``, oldest first.
+    A range scan of the partial index ``ix_case_clocks_due_at`` (already in deadline order)."""
+    query = (
+        select(case_clocks.c.country_code, case_clocks.c.case_id, case_clocks.c.clock, case_clocks.c.due_at)
+        .where(case_clocks.c.due_at.is_not(None), case_clocks.c.due_at <= now)
+        .order_by(case_clocks.c.due_at)
+        .limit(limit)
+    )
+    if scope is not None and scope is not ALL:
+        query = query.where(case_clocks.c.country_code.in_(sorted(country.value for country in scope)))
+    return query
+
+
 class SqlAlchemyCaseRepository:
     """``CaseRepository`` port inside a unit of work's session. Never commits."""
 
@@ -404,21 +418,9 @@ class SqlAlchemyCaseRepository:
         return CasePage(cases=tuple(loaded), next_cursor=next_cursor)
 
     async def due_clocks(self, now: datetime, *, limit: int) -> builtins.list[DueClock]:
-        if limit < 1:
-            return []
         scope = current_scope()
-        if scope is None or (scope is not ALL and not scope):
+        if limit < 1 or scope is None or (scope is not ALL and not scope):
             return []
-        query = (
-            select(
-                case_clocks.c.country_code, case_clocks.c.case_id, case_clocks.c.clock, case_clocks.c.due_at
-            )
-            .where(case_clocks.c.due_at.is_not(None), case_clocks.c.due_at <= now)
-            .order_by(case_clocks.c.due_at)
-            .limit(limit)
-        )
-        if scope is not ALL:
-            query = query.where(case_clocks.c.country_code.in_(sorted(country.value for country in scope)))
         return [
             DueClock(
                 country=CountryCode(str(row.country_code)),
@@ -426,7 +428,7 @@ class SqlAlchemyCaseRepository:
                 clock=ClockKind(row.clock),
                 deadline=row.due_at,
             )
-            for row in (await self._execute(query)).all()
+            for row in (await self._execute(due_clocks_query(now, limit=limit, scope=scope))).all()
         ]
 
     # -- internals --------------------------------------------------------------------

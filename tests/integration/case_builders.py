@@ -53,7 +53,8 @@ def open_case(
         incident_type=IncidentType.LATE if kind is CaseKind.ORDER_INCIDENT else None,
     )
     assert isinstance(opened, Success), opened
-    return opened.unwrap()
+    case: Case = opened.unwrap()
+    return case
 
 
 async def store(uow_factory: UowFactory, *items: Case) -> None:

@@ -5,10 +5,12 @@ order and cursors, the write-once timeline and versioned SLA policies."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from returns.result import Failure, Success
+from returns.result import Failure, Result, Success
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -55,7 +57,7 @@ async def test_a_case_reads_back_exactly_through_every_kind_of_change(
     await store(uow_factory, case)
     assert (await reload(uow_factory, "c1")).state == case.state
 
-    steps = [
+    steps: list[Callable[[Case], Result[Any, Any]]] = [
         lambda c: c.acknowledge(T0 + timedelta(minutes=5), AGENT, CALENDAR, POLICY),
         lambda c: c.assign(T0 + timedelta(minutes=6), AGENT, "agent-7"),
         lambda c: c.wait_on_customer(T0 + timedelta(minutes=20), AGENT, "need the address", CALENDAR),
