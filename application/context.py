@@ -11,6 +11,7 @@ from application.ports.clock import Clock
 from application.ports.events import NO_CHANGES, ChangeFeed
 from application.ports.ids import IdGenerator
 from application.ports.metrics import NO_METRICS, Metrics
+from application.ports.tracking import NO_TRACKING, DeliveryTracking
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.security.principal import Principal
 from domain.cases.calendar import BusinessCalendar, default_time_zone, default_working_hours
@@ -56,3 +57,4 @@ class Services:
     metrics: Metrics = NO_METRICS
     calendars: CalendarSource = WITHOUT_HOLIDAYS  # each country's business calendar (SLA clocks)
     changes: ChangeFeed = NO_CHANGES  # where committed changes are announced (live views)
+    tracking: DeliveryTracking = NO_TRACKING  # what the delivery side recorded (L0's facts)

@@ -14,7 +14,10 @@ from typing import Any
 from returns.result import Failure, Result, Success
 
 from application.audit.trail import record
+from application.cases.l0 import run_l0
+from application.cases.use_cases import open_case_for_dispute, resolve_cases_for_dispute
 from application.context import RequestContext, Services
+from application.disputes.facts import platform_facts_for
 from application.errors import DisputeAlreadyOpen, NotCaptured, NotFound, OrderNotDisputable
 from application.messaging.queries import transcript_for_order
 from application.ports.concurrency import ConcurrencyConflict
@@ -32,10 +35,7 @@ from domain.disputes import (
 )
 from domain.disputes.codes import DecisionReasonCode, DisputeReason, OutcomeCode
 from domain.disputes.evidence import (
-    DeliveryProof,
     EvidenceSubmission,
-    PlatformFacts,
-    TimelineEntry,
 )
 from domain.disputes.outcomes import EscrowState, ExecutionPlan, OutcomePlanError, plan_execution
 from domain.ledger import EscrowOverdrawn, rules
@@ -65,23 +65,6 @@ def dispute_summary(dispute: Dispute) -> dict[str, Any]:
             "evidence_pack_hash": dispute.decision.evidence_pack_hash,
         }
     return summary
-
-
-def platform_facts_for(order: Order) -> PlatformFacts:
-    """Prong 1 of the trident, from what the platform itself recorded about the order."""
-    timeline = [TimelineEntry(order.created_at, "ORDER_CREATED")]
-    if order.snapshot is not None:
-        timeline.append(
-            TimelineEntry(
-                order.snapshot.captured_at,
-                "PAYMENT_CAPTURED",
-                f"{order.snapshot.total_charged.format()} under policy {order.snapshot.policy.version}",
-            )
-        )
-    if order.delivered_at is not None:
-        timeline.append(TimelineEntry(order.delivered_at, "DELIVERED"))
-    proof = DeliveryProof(delivered_at=order.delivered_at) if order.delivered_at is not None else None
-    return PlatformFacts(timeline=tuple(timeline), delivery_proof=proof)
 
 
 def escrow_state_of(order: Order) -> EscrowState:
@@ -172,7 +155,9 @@ async def open_dispute(svc: Services, ctx: RequestContext, cmd: OpenDispute) -> 
             at=now,
             after={**dispute_summary(dispute), "order_id": order.id, "reason": cmd.reason.value},
         )
+        case = await open_case_for_dispute(svc, uow, ctx, dispute, now)  # every dispute has its case
         await uow.commit()
+    await run_l0(svc, cmd.country, case.case_id)  # the rules look first, as actor L0 (after commit)
     return Success(dispute)
 
 
@@ -544,6 +529,7 @@ async def withdraw_dispute(
         saved = await uow.disputes.save(dispute)
         if isinstance(saved, Failure):
             return saved
+        await resolve_cases_for_dispute(uow, ctx, dispute, now)
         await record(
             uow,
             ctx,

@@ -8,13 +8,15 @@ release (``order:<id>/FORCE_COMPLETE/ledger_release``, kind ``FORCED_RELEASE``) 
 through ``uow.ledger`` in the same transaction as the status change and the audit entry.
 The key is deterministic, so the release posts at most once whatever happens.
 
-The plan's notifications are not sent from here: there is no notification outbox step
-for live incidents yet (they arrive with the incidents module).
+The plan's notifications are not sent from here. :func:`force_complete_in` is the same
+change inside a caller's unit of work: the incident action ``FORCE_COMPLETE``
+(application/cases/incidents.py) runs it in the transaction that resolves the case.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from returns.result import Failure, Result, Success
 
@@ -23,6 +25,7 @@ from application.context import RequestContext, Services
 from application.errors import NotCaptured, NotFound
 from application.orders.use_cases import order_summary
 from application.ports.concurrency import ConcurrencyConflict
+from application.ports.unit_of_work import UnitOfWork
 from application.security.principal import Forbidden, Operation, authorize
 from domain.disputes.codes import OutcomeCode
 from domain.disputes.outcomes import EscrowState, plan_execution
@@ -68,44 +71,56 @@ async def force_complete_order(
         order = await uow.orders.get(cmd.country, cmd.order_id)
         if order is None:
             return Failure(NotFound("order", cmd.order_id))
-        snapshot = order.snapshot
-        before = order_summary(order)
-        forced = order.force_complete(now, cmd.reason)
+        forced = await force_complete_in(uow, ctx, order, cmd.reason, now)
         if isinstance(forced, Failure):
             return forced
-        if snapshot is None:  # pragma: no cover - force-completable statuses are all captured
-            return Failure(NotCaptured(order.id))
-        plan = plan_execution(
-            reference=force_complete_reference(order.id),
-            snapshot=snapshot,
-            outcome=OutcomeCode.FORCE_COMPLETE,
-            escrow=EscrowState.HELD,
-        ).unwrap()  # FORCE_COMPLETE takes no tier: planning it cannot fail
-        saved = await uow.orders.save(order)
-        if isinstance(saved, Failure):
-            return saved
-        for transaction in plan.ledger_transactions():
-            posted = await uow.ledger.post(transaction)
-            if isinstance(posted, Failure):
-                return posted
-        keys = tuple(t.idempotency_key for t in plan.ledger_transactions())
-        await record(
-            uow,
-            ctx,
-            country=cmd.country,
-            action="order.force_completed",
-            target_type="order",
-            target_id=order.id,
-            at=now,
-            before=before,
-            after={
-                **order_summary(order),
-                "reason": order.force_complete_reason,
-                "plan_fingerprint": plan.fingerprint(),
-                "ledger_keys": list(keys),
-                "released_minor": snapshot.total_charged.minor,
-                "currency": snapshot.currency.code,
-            },
-        )
         await uow.commit()
+    return forced
+
+
+async def force_complete_in(
+    uow: UnitOfWork, ctx: RequestContext, order: Order, reason: str, now: datetime
+) -> Result[ForceCompletion, ForceCompleteFailure]:
+    """Force-complete ``order`` inside the caller's unit of work (the incident action
+    ``FORCE_COMPLETE`` runs it in the same transaction as the case's change); the caller
+    has authorized and commits."""
+    snapshot = order.snapshot
+    before = order_summary(order)
+    forced = order.force_complete(now, reason)
+    if isinstance(forced, Failure):
+        return forced
+    if snapshot is None:  # pragma: no cover - force-completable statuses are all captured
+        return Failure(NotCaptured(order.id))
+    plan = plan_execution(
+        reference=force_complete_reference(order.id),
+        snapshot=snapshot,
+        outcome=OutcomeCode.FORCE_COMPLETE,
+        escrow=EscrowState.HELD,
+    ).unwrap()  # FORCE_COMPLETE takes no tier: planning it cannot fail
+    saved = await uow.orders.save(order)
+    if isinstance(saved, Failure):
+        return saved
+    for transaction in plan.ledger_transactions():
+        posted = await uow.ledger.post(transaction)
+        if isinstance(posted, Failure):
+            return posted
+    keys = tuple(t.idempotency_key for t in plan.ledger_transactions())
+    await record(
+        uow,
+        ctx,
+        country=order.country,
+        action="order.force_completed",
+        target_type="order",
+        target_id=order.id,
+        at=now,
+        before=before,
+        after={
+            **order_summary(order),
+            "reason": order.force_complete_reason,
+            "plan_fingerprint": plan.fingerprint(),
+            "ledger_keys": list(keys),
+            "released_minor": snapshot.total_charged.minor,
+            "currency": snapshot.currency.code,
+        },
+    )
     return Success(ForceCompletion(order, plan.fingerprint(), keys))

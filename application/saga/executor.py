@@ -29,6 +29,7 @@ from typing import Protocol, TypedDict
 from returns.result import Failure, Result, Success
 
 from application.audit.trail import record
+from application.cases.use_cases import resolve_cases_for_dispute
 from application.context import RequestContext, Services
 from application.errors import PlanDrift
 from application.integrations.breakers import CircuitBreakerGate
@@ -407,6 +408,7 @@ class SagaRunner:
             else:
                 outcome = StepOutcome.RESOLVED
                 dispute.mark_resolved(now)
+                await resolve_cases_for_dispute(uow, self._ctx, dispute, now)
                 final = _FINAL_ORDER_STATUS.get(plan.order_resolution)
                 if final is not None and order.status is OrderStatus.DISPUTED:
                     await self._finish_order(uow, order, final, now)

@@ -1,0 +1,432 @@
+"""Live incidents on orders in flight (SPEC §6): opening one, and the four actions.
+
+Opening an incident creates an ``ORDER_INCIDENT`` case (at tier L0: the rules look first,
+application/cases/l0.py) and freezes the order's payout (``Order.freeze`` with the case id
+as the hold's reference) in the same transaction. One live incident per order.
+
+Actions, each checked against the permission matrix, recorded on the case's timeline and
+audited in the transaction that carries it out:
+
+- ``RETRY`` (L1+): re-dispatch; recorded, nothing else changes.
+- ``URGENT_REPLACEMENT`` (L2+): reassign the seller or the courier; recorded.
+- ``OPERATIONAL_CANCELLATION`` (L2+): the order is cancelled (its hold lifted first). If
+  money was captured, a dispute is opened with ``Dispute.open_for_operational_cancellation``
+  (born decided: ``FULL_REFUND``) and its plan's first step is enqueued exactly as
+  ``decide_dispute`` does (``schedule_first_step``): the saga refunds the buyer; nothing is
+  refunded by hand here. The dispute gets its case like every dispute. The incident is
+  resolved.
+- ``FORCE_COMPLETE`` (L3, reason required, at most once per order): the order is
+  force-completed and released by ``force_complete_in`` (application/orders/force_complete.py);
+  the incident is resolved.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from returns.result import Failure, Result, Success
+
+from application.audit.trail import record
+from application.cases.errors import IncidentAlreadyOpen, NotAnIncident
+from application.cases.l0 import run_l0
+from application.cases.use_cases import (
+    actor_of,
+    case_summary,
+    last_entry,
+    load_case,
+    open_case_for_dispute,
+    publish_changes,
+    release_order_hold,
+)
+from application.context import RequestContext, Services
+from application.disputes.facts import platform_facts_for
+from application.disputes.use_cases import dispute_summary, escrow_state_of
+from application.errors import DisputeAlreadyOpen, NotCaptured, NotFound
+from application.orders.force_complete import ForceCompleteFailure, force_complete_in
+from application.ports.concurrency import ConcurrencyConflict
+from application.ports.unit_of_work import UnitOfWork
+from application.saga.scheduling import dispute_reference, schedule_first_step
+from application.security.principal import Forbidden, Operation, authorize
+from domain.cases.case import Case
+from domain.cases.errors import CaseClosed, CaseError
+from domain.cases.kinds import CaseKind, IncidentAction, IncidentType, Severity, Tier
+from domain.disputes import Dispute
+from domain.disputes.codes import OutcomeCode
+from domain.disputes.outcomes import plan_execution
+from domain.orders import FreezeError, Order, OrderStatus, TransitionError, UnfreezeError
+from domain.shared import CountryCode, DomainEvent, InvalidInput
+from domain.shared.ids import ActorId, DisputeId, OrderId
+
+ACTION_OPERATIONS: Final = {
+    IncidentAction.RETRY: Operation.INCIDENT_ACTION_RETRY,
+    IncidentAction.URGENT_REPLACEMENT: Operation.INCIDENT_ACTION_URGENT_REPLACEMENT,
+    IncidentAction.OPERATIONAL_CANCELLATION: Operation.INCIDENT_ACTION_OPERATIONAL_CANCELLATION,
+    IncidentAction.FORCE_COMPLETE: Operation.INCIDENT_ACTION_FORCE_COMPLETE,
+}
+MAX_REASON_CHARS: Final = 2_000
+
+
+# ---------------------------------------------------------------------------- open
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrderIncident:
+    country: CountryCode
+    order_id: OrderId
+    incident_type: IncidentType
+    severity: Severity
+    description: str
+
+
+OpenIncidentFailure = (
+    Forbidden | NotFound | IncidentAlreadyOpen | InvalidInput | FreezeError | ConcurrencyConflict
+)
+
+
+async def open_order_incident(
+    svc: Services, ctx: RequestContext, cmd: OpenOrderIncident
+) -> Result[Case, OpenIncidentFailure]:
+    """Open the incident and freeze the order's payout in one transaction; then L0 looks
+    at it (acting as actor L0, in transactions of its own). Answers the case as it is
+    after L0."""
+    allowed = authorize(ctx.principal, Operation.INCIDENT_OPEN, cmd.country)
+    if isinstance(allowed, Failure):
+        return allowed
+    now = svc.clock.now()
+    async with svc.uow() as uow:
+        order = await uow.orders.get(cmd.country, cmd.order_id)
+        if order is None:
+            return Failure(NotFound("order", cmd.order_id))
+        for existing in await uow.cases.for_order(cmd.country, order.id):
+            if existing.state.kind is CaseKind.ORDER_INCIDENT and existing.state.is_open:
+                return Failure(IncidentAlreadyOpen(order.id, existing.case_id))
+        policy = await uow.sla_policies.current(cmd.country, CaseKind.ORDER_INCIDENT)
+        opened = Case.open(
+            case_id=svc.ids.new_id("case"),
+            country=cmd.country,
+            kind=CaseKind.ORDER_INCIDENT,
+            severity=cmd.severity,
+            title=cmd.description,
+            opened_by=actor_of(ctx.principal),
+            at=now,
+            policy=policy,
+            calendar=svc.calendars.calendar_for(cmd.country),
+            tier=Tier.L0,
+            order_id=order.id,
+            incident_type=cmd.incident_type,
+        )
+        if isinstance(opened, Failure):
+            return opened
+        case = opened.unwrap()
+        frozen = order.freeze(now, incident_ref=case.case_id)
+        if isinstance(frozen, Failure):
+            return frozen
+        saved = await uow.orders.save(order)
+        if isinstance(saved, Failure):
+            return saved
+        await uow.cases.add(case)
+        await record(
+            uow,
+            ctx,
+            country=cmd.country,
+            action="incident.opened",
+            target_type="case",
+            target_id=case.case_id,
+            at=now,
+            after={
+                **case_summary(case),
+                "incident_type": cmd.incident_type.value,
+                "order_status": order.status.value,
+                "frozen_from": order.frozen_from.value if order.frozen_from else None,
+            },
+        )
+        events: list[DomainEvent] = list(case.pull_events())
+        await uow.commit()
+    await publish_changes(svc, events)
+    return Success(await run_l0(svc, cmd.country, case.case_id) or case)
+
+
+# ------------------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyIncidentAction:
+    """``reason`` is required for ``FORCE_COMPLETE``; ``replace`` names who an
+    ``URGENT_REPLACEMENT`` replaces (``SELLER`` or ``COURIER``)."""
+
+    country: CountryCode
+    case_id: str
+    action: IncidentAction
+    reason: str = ""
+    replace: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentActionReceipt:
+    """The case after the action, the order's status, and (operational cancellation after
+    capture) the dispute that refunds the buyer and what it refunds."""
+
+    case: Case
+    order_status: OrderStatus
+    dispute_id: str | None = None
+    refund_minor: int = 0
+    released_minor: int = 0
+    currency: str | None = None
+    ledger_keys: tuple[str, ...] = ()
+
+
+ActionFailure = (
+    Forbidden
+    | NotFound
+    | NotAnIncident
+    | CaseError
+    | InvalidInput
+    | TransitionError
+    | UnfreezeError
+    | DisputeAlreadyOpen
+    | NotCaptured
+    | ForceCompleteFailure
+    | ConcurrencyConflict
+)
+
+_REPLACEABLE: Final = frozenset({"SELLER", "COURIER"})
+
+
+async def apply_incident_action(
+    svc: Services, ctx: RequestContext, cmd: ApplyIncidentAction
+) -> Result[IncidentActionReceipt, ActionFailure]:
+    allowed = authorize(ctx.principal, ACTION_OPERATIONS[cmd.action], cmd.country)
+    if isinstance(allowed, Failure):
+        return allowed
+    if cmd.action is IncidentAction.URGENT_REPLACEMENT and (cmd.replace or "COURIER") not in _REPLACEABLE:
+        return Failure(InvalidInput("replace", "must be SELLER or COURIER"))
+    if len(cmd.reason) > MAX_REASON_CHARS:
+        return Failure(InvalidInput("reason", f"must be at most {MAX_REASON_CHARS} characters"))
+    now = svc.clock.now()
+    async with svc.uow() as uow:
+        loaded = await load_case(uow, cmd.country, cmd.case_id)
+        if isinstance(loaded, Failure):
+            return loaded
+        case = loaded.unwrap()
+        state = case.state
+        if state.kind is not CaseKind.ORDER_INCIDENT or state.order_id is None:
+            return Failure(NotAnIncident(case.case_id, state.kind.value))
+        if not state.is_open:
+            return Failure(CaseClosed(case.case_id, state.status.value))
+        order = await uow.orders.get(cmd.country, OrderId(state.order_id))
+        if order is None:  # pragma: no cover - an incident's order is never deleted
+            return Failure(NotFound("order", state.order_id))
+        before = case_summary(case)
+        done = await _carry_out(uow, svc, ctx, case=case, order=order, cmd=cmd, now=now)
+        if isinstance(done, Failure):
+            return done
+        receipt, dispute_case = done.unwrap()
+        saved = await uow.cases.save(case)
+        if isinstance(saved, Failure):
+            return saved
+        await record(
+            uow,
+            ctx,
+            country=cmd.country,
+            action="incident.action_applied",
+            target_type="case",
+            target_id=case.case_id,
+            at=now,
+            before=before,
+            after={
+                **case_summary(case),
+                "action": cmd.action.value,
+                "reason": cmd.reason.strip() or None,
+                "order_status": order.status.value,
+                "dispute_id": receipt.dispute_id,
+                "refund_minor": receipt.refund_minor,
+                "released_minor": receipt.released_minor,
+                "currency": receipt.currency,
+                "ledger_keys": list(receipt.ledger_keys),
+                "entry": last_entry(case),
+            },
+        )
+        events: list[DomainEvent] = list(case.pull_events())
+        if dispute_case is not None:
+            events.extend(dispute_case.pull_events())
+        await uow.commit()
+    await publish_changes(svc, events)
+    if dispute_case is not None:
+        await run_l0(svc, cmd.country, dispute_case.case_id)
+    return Success(IncidentActionReceipt(case=case, order_status=order.status, **_money(receipt)))
+
+
+@dataclass(frozen=True, slots=True)
+class _Done:
+    dispute_id: str | None = None
+    refund_minor: int = 0
+    released_minor: int = 0
+    currency: str | None = None
+    ledger_keys: tuple[str, ...] = ()
+
+
+def _money(done: _Done) -> dict[str, Any]:
+    return {
+        "dispute_id": done.dispute_id,
+        "refund_minor": done.refund_minor,
+        "released_minor": done.released_minor,
+        "currency": done.currency,
+        "ledger_keys": done.ledger_keys,
+    }
+
+
+async def _carry_out(
+    uow: UnitOfWork,
+    svc: Services,
+    ctx: RequestContext,
+    *,
+    case: Case,
+    order: Order,
+    cmd: ApplyIncidentAction,
+    now: datetime,
+) -> Result[tuple[_Done, Case | None], ActionFailure]:
+    match cmd.action:
+        case IncidentAction.RETRY | IncidentAction.URGENT_REPLACEMENT:
+            recorded = _record_only(ctx, case, cmd, now)
+            return recorded.map(lambda done: (done, None))
+        case IncidentAction.FORCE_COMPLETE:
+            forced = await _force_complete(uow, ctx, case=case, order=order, cmd=cmd, now=now)
+            return forced.map(lambda done: (done, None))
+        case IncidentAction.OPERATIONAL_CANCELLATION:
+            return await _cancel(uow, svc, ctx, case=case, order=order, now=now)
+
+
+def _record_only(
+    ctx: RequestContext, case: Case, cmd: ApplyIncidentAction, now: datetime
+) -> Result[_Done, CaseError]:
+    if cmd.action is IncidentAction.RETRY:
+        summary = "RETRY: order re-dispatched"
+        data: dict[str, str] = {}
+    else:
+        who = cmd.replace or "COURIER"
+        summary = f"URGENT_REPLACEMENT: {who.lower()} reassigned"
+        data = {"replace": who}
+    if cmd.reason.strip():
+        summary += f" ({cmd.reason.strip()})"
+        data["reason"] = cmd.reason.strip()
+    recorded = case.record_action(now, actor_of(ctx.principal), cmd.action.value, summary, data)
+    if isinstance(recorded, Failure):
+        return recorded
+    return Success(_Done())
+
+
+async def _force_complete(
+    uow: UnitOfWork, ctx: RequestContext, *, case: Case, order: Order, cmd: ApplyIncidentAction, now: datetime
+) -> Result[_Done, ForceCompleteFailure | CaseError]:
+    forced = await force_complete_in(uow, ctx, order, cmd.reason, now)
+    if isinstance(forced, Failure):
+        return forced
+    completion = forced.unwrap()
+    actor = actor_of(ctx.principal)
+    reason = order.force_complete_reason or cmd.reason.strip()
+    snapshot = order.snapshot
+    recorded = case.record_action(
+        now,
+        actor,
+        IncidentAction.FORCE_COMPLETE.value,
+        f"FORCE_COMPLETE: order released to the seller ({reason})",
+        {"reason": reason, "ledger_keys": ",".join(completion.ledger_keys)},
+    )
+    if isinstance(recorded, Failure):
+        return recorded
+    resolved = case.resolve(now, actor, f"order force-completed: {reason}")
+    if isinstance(resolved, Failure):
+        return resolved
+    return Success(
+        _Done(
+            released_minor=snapshot.total_charged.minor if snapshot else 0,
+            currency=snapshot.currency.code if snapshot else None,
+            ledger_keys=completion.ledger_keys,
+        )
+    )
+
+
+async def _cancel(
+    uow: UnitOfWork, svc: Services, ctx: RequestContext, *, case: Case, order: Order, now: datetime
+) -> Result[
+    tuple[_Done, Case | None],
+    TransitionError | UnfreezeError | DisputeAlreadyOpen | ConcurrencyConflict | CaseError,
+]:
+    """Cancel the order (lifting this incident's hold first); after a capture, the refund
+    is a ``FULL_REFUND`` dispute carried out by the saga."""
+    released = await release_order_hold(uow, ctx, case, now)
+    if isinstance(released, Failure):
+        return released
+    cancelled = order.transition_to(OrderStatus.CANCELLED, now)
+    if isinstance(cancelled, Failure):
+        return cancelled
+    snapshot = order.snapshot
+    dispute_case: Case | None = None
+    done = _Done()
+    if snapshot is not None:
+        dispute = Dispute.open_for_operational_cancellation(
+            dispute_id=DisputeId(svc.ids.new_id("dsp")),
+            order_id=order.id,
+            country=order.country,
+            actor=ActorId(ctx.principal.actor_id),
+            role=ctx.principal.role.value,
+            now=now,
+            platform_facts=platform_facts_for(order),
+        ).unwrap()  # every input is the platform's own
+        plan = plan_execution(
+            reference=dispute_reference(dispute.id),
+            snapshot=snapshot,
+            outcome=OutcomeCode.FULL_REFUND,
+            escrow=escrow_state_of(order),
+        ).unwrap()  # FULL_REFUND takes no tier: planning it cannot fail
+        if not await uow.disputes.add(dispute):
+            return Failure(DisputeAlreadyOpen(order.id))
+        await schedule_first_step(uow, plan, dispute_id=dispute.id, country=order.country, now=now)
+        await record(
+            uow,
+            ctx,
+            country=order.country,
+            action="dispute.opened",
+            target_type="dispute",
+            target_id=dispute.id,
+            at=now,
+            after={
+                **dispute_summary(dispute),
+                "order_id": order.id,
+                "origin": dispute.origin.value,
+                "incident_case_id": case.case_id,
+                "plan_fingerprint": plan.fingerprint(),
+                "refund_to_card_minor": plan.refund_to_card.minor,
+                "currency": plan.refund_to_card.currency.code,
+            },
+        )
+        dispute_case = await open_case_for_dispute(svc, uow, ctx, dispute, now)
+        done = _Done(
+            dispute_id=dispute.id,
+            refund_minor=plan.refund_to_card.minor,
+            currency=plan.refund_to_card.currency.code,
+        )
+    saved = await uow.orders.save(order)
+    if isinstance(saved, Failure):
+        return saved
+    actor = actor_of(ctx.principal)
+    how = (
+        f"refund of {snapshot.total_charged.format()} through dispute {done.dispute_id}"
+        if snapshot is not None
+        else "nothing was captured"
+    )
+    recorded = case.record_action(
+        now,
+        actor,
+        IncidentAction.OPERATIONAL_CANCELLATION.value,
+        f"OPERATIONAL_CANCELLATION: order cancelled; {how}",
+        {"dispute_id": done.dispute_id or ""},
+    )
+    if isinstance(recorded, Failure):
+        return recorded
+    resolved = case.resolve(now, actor, f"order cancelled operationally; {how}")
+    if isinstance(resolved, Failure):
+        return resolved
+    return Success((done, dispute_case))

@@ -1,0 +1,322 @@
+"""The L0 runner: the rules of :mod:`domain.cases.l0` acting on a case as actor ``L0``.
+
+When a case opens (an order incident, a dispute) it sits at tier L0; :func:`run_l0`
+gathers the facts (the case, its order and snapshot policy, its dispute, the delivery
+track from the tracking port), asks :func:`domain.cases.l0.evaluate`, and carries the
+decision out through the ordinary use cases with an ``L0`` principal scoped to the case's
+country — the same permission checks, the same timeline entries, the same audit entries
+(actor ``L0``, role ``L0``) as a person's:
+
+1. :func:`record_l0_decision` — the decision (rule and explanation) on the case's timeline
+   and in the audit log; for the "delivered at the address" rule, the delivery proof
+   (photos, GPS) attached to the dispute's platform facts in the same transaction;
+2. then either :func:`grant_store_credit` (the goodwill outcome: the credit is posted,
+   the case resolved by L0, the order's hold lifted) or the routing: ``acknowledge_case``
+   (SEV2/SEV3) and ``escalate_case`` up to the decided tier.
+
+Each step is its own transaction, as the use cases are. L0 is best effort: a failure
+leaves the case where it was (at L0 it breaches its acknowledge target and the scheduler
+escalates it to L1), is logged, and never undoes the opening that triggered it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from returns.result import Failure, Result, Success
+
+from application.audit.trail import record
+from application.cases.errors import NotAnIncident
+from application.cases.use_cases import (
+    AcknowledgeCase,
+    EscalateCase,
+    acknowledge_case,
+    actor_of,
+    change_case,
+    escalate_case,
+    release_order_hold,
+)
+from application.context import RequestContext, Services
+from application.disputes.facts import platform_facts_for
+from application.errors import NotCaptured, NotFound
+from application.ports.concurrency import ConcurrencyConflict
+from application.ports.unit_of_work import UnitOfWork
+from application.security.principal import Forbidden, Operation, Principal, Role
+from domain.cases.case import Case
+from domain.cases.errors import CaseError
+from domain.cases.kinds import CaseKind, Tier
+from domain.cases.l0 import CaseFacts, DeliveryTrack, L0Decision, L0Outcome, evaluate
+from domain.disputes.errors import AttachEvidenceError
+from domain.disputes.evidence import DeliveryProof
+from domain.ledger import EscrowOverdrawn, rules
+from domain.orders import UnfreezeError
+from domain.shared import CountryCode, InvalidInput
+from domain.shared.ids import DisputeId, OrderId
+
+log = logging.getLogger("supportos.l0")
+
+L0_ACTOR_ID: Final = "L0"
+_TIER_ORDER: Final = list(Tier)
+
+
+def l0_context(country: CountryCode, case_id: str) -> RequestContext:
+    """Who L0 is: actor ``L0``, role ``L0``, the case's country only."""
+    return RequestContext(Principal(L0_ACTOR_ID, Role.L0, frozenset({country})), f"l0:{case_id}")
+
+
+def store_credit_key(case_id: str) -> str:
+    return f"case:{case_id}/{L0Outcome.STORE_CREDIT.value}/ledger_store_credit"
+
+
+# ------------------------------------------------------------------------- facts
+
+
+async def gather_facts(svc: Services, country: CountryCode, case_id: str) -> tuple[Case, CaseFacts] | None:
+    async with svc.uow() as uow:
+        case = await uow.cases.get(country, case_id)
+        if case is None:
+            return None
+        state = case.state
+        order = None if state.order_id is None else await uow.orders.get(country, OrderId(state.order_id))
+        dispute = None
+        if state.kind is CaseKind.DISPUTE and state.subject_ref is not None:
+            dispute = await uow.disputes.get(country, DisputeId(state.subject_ref))
+    track = None if state.order_id is None else await svc.tracking.track(country, state.order_id)
+    snapshot = order.snapshot if order is not None else None
+    facts = CaseFacts(
+        now=svc.clock.now(),
+        kind=state.kind,
+        severity=state.severity,
+        tier=state.tier,
+        status=state.status,
+        incident_type=state.incident_type,
+        dispute_reason=dispute.reason if dispute is not None else None,
+        dispute_decided=dispute is not None and dispute.decision is not None,
+        lateness_threshold=snapshot.policy.lateness_threshold if snapshot is not None else None,
+        goodwill_minor=(
+            snapshot.policy.goodwill_credit.min(snapshot.total_charged).minor if snapshot is not None else 0
+        ),
+        track=track or DeliveryTrack(),
+    )
+    return case, facts
+
+
+# ---------------------------------------------------------------------- use cases
+
+
+@dataclass(frozen=True, slots=True)
+class RecordL0Decision:
+    country: CountryCode
+    case_id: str
+    decision: L0Decision
+    delivery_proof: DeliveryProof | None = None  # attached to the dispute when the decision says so
+
+
+RecordFailure = Forbidden | NotFound | CaseError | AttachEvidenceError | ConcurrencyConflict
+
+
+async def record_l0_decision(
+    svc: Services, ctx: RequestContext, cmd: RecordL0Decision
+) -> Result[Case, RecordFailure]:
+    decision = cmd.decision
+    operations: tuple[Operation, ...] = (Operation.CASE_UPDATE,)
+    if decision.attach_delivery_proof:
+        operations += (Operation.DISPUTE_SUBMIT_EVIDENCE,)
+
+    async def change(
+        uow: UnitOfWork, case: Case, now: datetime
+    ) -> Result[None, CaseError | AttachEvidenceError | NotFound | ConcurrencyConflict]:
+        data = {"rule": decision.rule, "route_to": decision.route_to.value}
+        if decision.outcome is not None:
+            data["outcome"] = decision.outcome.value
+        if decision.attach_delivery_proof and cmd.delivery_proof is not None:
+            attached = await _attach_proof(uow, ctx, case, cmd.delivery_proof, now)
+            if isinstance(attached, Failure):
+                return attached
+            data["evidence"] = "delivery proof attached to the dispute"
+        return case.record_action(now, actor_of(ctx.principal), "L0_DECISION", decision.explanation, data)
+
+    return await change_case(
+        svc,
+        ctx,
+        operations=operations,
+        country=cmd.country,
+        case_id=cmd.case_id,
+        action="l0.decided",
+        change=change,
+    )
+
+
+async def _attach_proof(
+    uow: UnitOfWork, ctx: RequestContext, case: Case, proof: DeliveryProof, now: datetime
+) -> Result[None, AttachEvidenceError | NotFound | ConcurrencyConflict]:
+    state = case.state
+    if state.subject_ref is None or state.order_id is None:
+        return Failure(NotFound("dispute", "-"))
+    dispute = await uow.disputes.get(state.country, DisputeId(state.subject_ref))
+    order = await uow.orders.get(state.country, OrderId(state.order_id))
+    if dispute is None or order is None:
+        return Failure(NotFound("dispute", state.subject_ref))
+    attached = dispute.attach_platform_facts(platform_facts_for(order, proof), now)
+    if isinstance(attached, Failure):
+        return attached
+    saved = await uow.disputes.save(dispute)
+    if isinstance(saved, Failure):
+        return saved
+    await record(
+        uow,
+        ctx,
+        country=state.country,
+        action="dispute.platform_facts_attached",
+        target_type="dispute",
+        target_id=dispute.id,
+        at=now,
+        after={
+            "case_id": case.case_id,
+            "photo_sha256": list(proof.photo_sha256),
+            "gps_points": len(proof.gps_points),
+            "status": dispute.status.value,
+        },
+    )
+    return Success(None)
+
+
+@dataclass(frozen=True, slots=True)
+class GrantStoreCredit:
+    """L0's goodwill outcome on a live incident: the amount is the order's snapshot policy's
+    goodwill credit (capped at what was charged), never an input."""
+
+    country: CountryCode
+    case_id: str
+    rule: str
+
+
+GrantFailure = (
+    Forbidden
+    | NotFound
+    | NotAnIncident
+    | NotCaptured
+    | CaseError
+    | EscrowOverdrawn
+    | UnfreezeError
+    | ConcurrencyConflict
+    | InvalidInput
+)
+
+
+async def grant_store_credit(
+    svc: Services, ctx: RequestContext, cmd: GrantStoreCredit
+) -> Result[Case, GrantFailure]:
+    """Post the goodwill credit (Dr platform:expense:goodwill / Cr buyer:credit, key
+    ``case:<id>/STORE_CREDIT/ledger_store_credit``: at most once), record it, resolve the
+    case and lift the order's hold — one transaction."""
+
+    money: dict[str, Any] = {}
+
+    async def change(uow: UnitOfWork, case: Case, now: datetime) -> Result[None, GrantFailure]:
+        state = case.state
+        if state.kind is not CaseKind.ORDER_INCIDENT or state.order_id is None:
+            return Failure(NotAnIncident(case.case_id, state.kind.value))
+        order = await uow.orders.get(state.country, OrderId(state.order_id))
+        if order is None or order.snapshot is None:
+            return Failure(NotCaptured(OrderId(state.order_id)))
+        snapshot = order.snapshot
+        credit = snapshot.policy.goodwill_credit.min(snapshot.total_charged)
+        if not credit.is_positive:
+            return Failure(InvalidInput("goodwill_credit", "the order's policy grants no goodwill credit"))
+        key = store_credit_key(case.case_id)
+        posted = await uow.ledger.post(rules.store_credit(snapshot, credit, key))
+        if isinstance(posted, Failure):
+            return posted
+        actor = actor_of(ctx.principal)
+        recorded = case.record_action(
+            now,
+            actor,
+            L0Outcome.STORE_CREDIT.value,
+            f"STORE_CREDIT: {credit.format()} goodwill credit to the buyer",
+            {
+                "rule": cmd.rule,
+                "credit_minor": str(credit.minor),
+                "currency": credit.currency.code,
+                "ledger_key": key,
+            },
+        )
+        if isinstance(recorded, Failure):
+            return recorded
+        money.update(credit_minor=credit.minor, currency=credit.currency.code, ledger_key=key)
+        resolved = case.resolve(now, actor, f"store credit of {credit.format()} ({cmd.rule})")
+        if isinstance(resolved, Failure):
+            return resolved
+        return await release_order_hold(uow, ctx, case, now)
+
+    return await change_case(
+        svc,
+        ctx,
+        operations=(Operation.INCIDENT_STORE_CREDIT,),
+        country=cmd.country,
+        case_id=cmd.case_id,
+        action="incident.store_credit_granted",
+        change=change,
+        audit_extra=money,
+    )
+
+
+# -------------------------------------------------------------------------- runner
+
+
+async def run_l0(svc: Services, country: CountryCode, case_id: str) -> Case | None:
+    """Let L0 act on a case it holds; the case as L0 left it (``None`` if L0 could not
+    look at it). Never raises: L0 is best effort (see the module's docstring)."""
+    try:
+        return await _run(svc, country, case_id)
+    except Exception:  # a failing rule must never fail the request that opened the case
+        log.exception("L0 failed on case %s (%s); it stays at its tier", case_id, country.value)
+        return None
+
+
+async def _run(svc: Services, country: CountryCode, case_id: str) -> Case | None:
+    gathered = await gather_facts(svc, country, case_id)
+    if gathered is None:
+        return None
+    case, facts = gathered
+    decision = evaluate(facts)
+    if decision is None:
+        return case
+    ctx = l0_context(country, case_id)
+    recorded = await record_l0_decision(
+        svc,
+        ctx,
+        RecordL0Decision(country, case_id, decision, facts.track.delivery_proof),
+    )
+    if isinstance(recorded, Failure):
+        return _stopped(recorded, case)
+    case = recorded.unwrap()
+    if decision.outcome is L0Outcome.STORE_CREDIT:
+        granted = await grant_store_credit(svc, ctx, GrantStoreCredit(country, case_id, decision.rule))
+        if isinstance(granted, Failure):
+            return _stopped(granted, case)
+        return granted.unwrap()
+    if decision.acknowledge:
+        acknowledged = await acknowledge_case(svc, ctx, AcknowledgeCase(country, case_id))
+        if isinstance(acknowledged, Failure):
+            return _stopped(acknowledged, case)
+        case = acknowledged.unwrap()
+    while _TIER_ORDER.index(case.state.tier) < _TIER_ORDER.index(decision.route_to):
+        escalated = await escalate_case(
+            svc,
+            ctx,
+            EscalateCase(country, case_id, f"L0 routing ({decision.rule}): {decision.route_to.value}"),
+        )
+        if isinstance(escalated, Failure):
+            return _stopped(escalated, case)
+        case = escalated.unwrap()
+    return case
+
+
+def _stopped(failure: Failure[object], case: Case) -> Case:
+    """L0 stops where a step was refused (logged); the case as it last was."""
+    log.warning("L0 stopped on case %s: %s", case.case_id, failure.failure())
+    return case

@@ -1,0 +1,601 @@
+"""Cases and live incidents through the use cases, on SQLite and PostgreSQL.
+
+Opening an incident freezes the order's payout in the same transaction; the actions move
+exactly their money (checked to the minor unit in the ledger); an operational
+cancellation after capture refunds through a dispute and the saga, once; L0 acts as
+actor L0 and is audited like a person.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from returns.result import Failure
+
+from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
+from application.cases.errors import CaseFollowsDispute, IncidentAlreadyOpen
+from application.cases.incidents import (
+    ApplyIncidentAction,
+    IncidentActionReceipt,
+    OpenOrderIncident,
+    apply_incident_action,
+    open_order_incident,
+)
+from application.cases.use_cases import (
+    AcknowledgeCase,
+    AssignCase,
+    CloseCase,
+    CustomerReplied,
+    EscalateCase,
+    MitigateCase,
+    PostStatusUpdate,
+    RateCase,
+    ResolveCase,
+    WaitOnCustomer,
+    acknowledge_case,
+    assign_case,
+    close_case,
+    customer_replied,
+    escalate_case,
+    mitigate_case,
+    post_status_update,
+    rate_case,
+    resolve_case,
+    wait_on_customer,
+)
+from application.context import RequestContext, Services
+from application.disputes.use_cases import OpenDispute, WithdrawDispute, open_dispute, withdraw_dispute
+from application.errors import NotFound
+from application.orders.force_complete import ForceCompleteOrder, force_complete_order
+from application.orders.use_cases import (
+    CapturePayment,
+    CreateOrder,
+    TransitionOrder,
+    capture_payment,
+    create_order,
+    transition_order,
+)
+from application.saga.executor import Providers, SagaRunner, StepOutcome
+from application.security.principal import Forbidden, Role
+from domain.audit import AuditEntry
+from domain.cases.case import Case, ClockState, TimelineKind
+from domain.cases.errors import AlreadyRated, CaseClosed, CaseNotResolved
+from domain.cases.kinds import CaseKind, CaseStatus, ClockKind, IncidentAction, IncidentType, Severity, Tier
+from domain.cases.l0 import DeliveryTrack, Point
+from domain.disputes.codes import DisputeReason, OutcomeCode
+from domain.disputes.evidence import DeliveryProof, GpsPoint
+from domain.disputes.status import DisputeOrigin, DisputeStatus
+from domain.ledger import Account
+from domain.orders import IllegalOrderTransition, OrderAlreadyForceCompleted, OrderStatus, ReasonRequired
+from domain.shared.ids import BuyerId, CourierId, DisputeId, OrderId, SellerId
+from tests.fakes.providers import FakeNotifications, FakePayments
+from tests.fakes.time_and_ids import FixedClock, SequentialIds
+from tests.fakes.tracking import FakeTracking
+from tests.integration.scenario import (
+    L1,
+    L2,
+    L3,
+    MX,
+    MXN,
+    SYSTEM,
+    add_policy,
+    ctx,
+    decide,
+    delivered_order,
+    dispute_under_review,
+)
+
+T, PAYOUT, TAKE, GOODWILL = 123_000, 106_000, 17_000, 10_000
+BUYER = ctx(Role.BUYER, "buy_1")
+OTHER_BUYER = ctx(Role.BUYER, "buy_2")
+AUDITOR = ctx(Role.AUDITOR)
+HOME = Point(19_432_600, -99_133_200)  # the delivery address (Mexico City)
+PHOTO = "a" * 64
+
+
+@pytest.fixture
+def tracking() -> FakeTracking:
+    return FakeTracking()
+
+
+@pytest.fixture
+async def svc(uow_factory: Callable[[], SqlAlchemyUnitOfWork], tracking: FakeTracking) -> Services:
+    services = Services(uow=uow_factory, clock=FixedClock(), ids=SequentialIds(), tracking=tracking)
+    await add_policy(services)
+    return services
+
+
+@pytest.fixture
+def payments() -> FakePayments:
+    return FakePayments()
+
+
+@pytest.fixture
+def runner(svc: Services, payments: FakePayments) -> SagaRunner:
+    return SagaRunner(svc, Providers(payments, FakeNotifications()), worker_id="w1")
+
+
+# ------------------------------------------------------------------------ helpers
+
+
+async def in_flight_order(svc: Services, order_id: str, *, captured: bool = True) -> None:
+    """IN_TRANSIT (T = 123_000 captured), or CREATED with nothing captured."""
+    (
+        await create_order(
+            svc,
+            SYSTEM,
+            CreateOrder(MX, BuyerId("buy_1"), SellerId("sel_1"), CourierId("cou_1"), OrderId(order_id)),
+        )
+    ).unwrap()
+    if not captured:
+        return
+    (
+        await capture_payment(
+            svc, SYSTEM, CapturePayment(MX, OrderId(order_id), MXN, 100_000, 5_000, 2_000, 16_000, 0, 1_500)
+        )
+    ).unwrap()
+    for status in (OrderStatus.ACCEPTED, OrderStatus.IN_PREPARATION, OrderStatus.IN_TRANSIT):
+        (await transition_order(svc, SYSTEM, TransitionOrder(MX, OrderId(order_id), status))).unwrap()
+
+
+async def open_incident(
+    svc: Services,
+    order_id: str,
+    *,
+    severity: Severity = Severity.SEV2,
+    kind: IncidentType = IncidentType.COURIER_UNAVAILABLE,
+    who: RequestContext = L1,
+) -> Case:
+    return (
+        await open_order_incident(
+            svc, who, OpenOrderIncident(MX, OrderId(order_id), kind, severity, "Courier not answering")
+        )
+    ).unwrap()
+
+
+async def act(
+    svc: Services, who: RequestContext, case: Case, action: IncidentAction, reason: str = ""
+) -> IncidentActionReceipt:
+    return (
+        await apply_incident_action(svc, who, ApplyIncidentAction(MX, case.case_id, action, reason))
+    ).unwrap()
+
+
+async def balance(svc: Services, account: Account) -> int:
+    async with svc.uow() as uow:
+        return (await uow.ledger.balance(MX, account, MXN)).normal.minor
+
+
+async def order_of(svc: Services, order_id: str) -> tuple[OrderStatus, str | None]:
+    async with svc.uow() as uow:
+        order = await uow.orders.get(MX, OrderId(order_id))
+    assert order is not None
+    return order.status, order.frozen_by_incident
+
+
+async def case_of(svc: Services, case_id: str) -> Case:
+    async with svc.uow() as uow:
+        case = await uow.cases.get(MX, case_id)
+    assert case is not None
+    return case
+
+
+async def dispute_case(svc: Services, dispute_id: str) -> Case:
+    async with svc.uow() as uow:
+        cases = await uow.cases.for_subject(MX, CaseKind.DISPUTE, dispute_id)
+    assert len(cases) == 1
+    return cases[0]
+
+
+async def audit(svc: Services, action: str) -> list[AuditEntry]:
+    async with svc.uow() as uow:
+        return [e async for e in uow.audit.entries() if isinstance(e, AuditEntry) and e.action == action]
+
+
+def stationary_trace(svc: Services, minutes: int = 20) -> tuple[GpsPoint, ...]:
+    now = svc.clock.now()
+    return tuple(
+        GpsPoint(now - timedelta(minutes=m), 19_400_000 + (m % 2) * 50, -99_100_000)
+        for m in range(minutes, -1, -5)
+    )
+
+
+# -------------------------------------------------------------- open and freeze
+
+
+async def test_opening_an_incident_freezes_the_payout_and_l0_routes_it(svc: Services) -> None:
+    await in_flight_order(svc, "o1")
+    case = await open_incident(svc, "o1", severity=Severity.SEV2)
+    assert await order_of(svc, "o1") == (OrderStatus.FROZEN, case.case_id)
+    # SEV2: L0 acknowledges and routes to L1, as actor L0, audited.
+    assert case.state.status is CaseStatus.ACKNOWLEDGED
+    assert case.state.tier is Tier.L1
+    kinds = [e.kind for e in case.state.timeline]
+    assert kinds == [
+        TimelineKind.OPENED,
+        TimelineKind.ACTION,
+        TimelineKind.ACKNOWLEDGED,
+        TimelineKind.ESCALATED,
+    ]
+    assert all(e.actor.role == "L0" for e in case.state.timeline[1:])
+    for action in ("l0.decided", "case.acknowledged", "case.escalated"):
+        (entry,) = await audit(svc, action)
+        assert (entry.actor_id, entry.actor_role, entry.target_id) == ("L0", "L0", case.case_id)
+    (opened,) = await audit(svc, "incident.opened")
+    assert opened.actor_role == "L1"
+    assert await balance(svc, Account.escrow("o1")) == T  # freezing moves no money
+
+
+@pytest.mark.parametrize(
+    ("severity", "tier", "status"),
+    [
+        (Severity.SEV0, Tier.L3, CaseStatus.NEW),
+        (Severity.SEV1, Tier.L2, CaseStatus.NEW),
+        (Severity.SEV3, Tier.L1, CaseStatus.ACKNOWLEDGED),
+    ],
+)
+async def test_l0_routes_by_severity(
+    svc: Services, severity: Severity, tier: Tier, status: CaseStatus
+) -> None:
+    await in_flight_order(svc, "o1")
+    case = await open_incident(svc, "o1", severity=severity)
+    assert (case.state.tier, case.state.status) == (tier, status)
+
+
+async def test_one_live_incident_per_order_and_only_staff_open_them(svc: Services) -> None:
+    await in_flight_order(svc, "o1")
+    first = await open_incident(svc, "o1")
+    again = await open_order_incident(
+        svc, L2, OpenOrderIncident(MX, OrderId("o1"), IncidentType.LATE, Severity.SEV1, "late")
+    )
+    assert again == Failure(IncidentAlreadyOpen("o1", first.case_id))
+    refused = await open_order_incident(
+        svc, AUDITOR, OpenOrderIncident(MX, OrderId("o1"), IncidentType.LATE, Severity.SEV1, "late")
+    )
+    assert isinstance(refused.failure(), Forbidden)
+    missing = await open_order_incident(
+        svc, L1, OpenOrderIncident(MX, OrderId("nope"), IncidentType.LATE, Severity.SEV1, "late")
+    )
+    assert missing == Failure(NotFound("order", "nope"))
+
+
+async def test_resolving_lifts_the_hold_and_closing_keeps_it_lifted(svc: Services) -> None:
+    await in_flight_order(svc, "o1")
+    case = await open_incident(svc, "o1")
+    resolved = (await resolve_case(svc, L1, ResolveCase(MX, case.case_id, "courier found"))).unwrap()
+    assert resolved.state.status is CaseStatus.RESOLVED
+    assert resolved.state.resolved_tier is Tier.L1
+    assert await order_of(svc, "o1") == (OrderStatus.IN_TRANSIT, None)
+    closed = (await close_case(svc, L1, CloseCase(MX, case.case_id))).unwrap()
+    assert closed.state.status is CaseStatus.CLOSED
+    assert await order_of(svc, "o1") == (OrderStatus.IN_TRANSIT, None)
+    (unfrozen,) = await audit(svc, "order.unfrozen")
+    assert unfrozen.target_id == "o1"
+
+
+# ------------------------------------------------------------------ actions
+
+
+async def test_retry_and_urgent_replacement_are_recorded_and_move_no_money(svc: Services) -> None:
+    await in_flight_order(svc, "o1")
+    case = await open_incident(svc, "o1")
+    retried = await act(svc, L1, case, IncidentAction.RETRY)
+    assert retried.case.state.timeline[-1].data["action"] == "RETRY"
+    denied = await apply_incident_action(
+        svc, L1, ApplyIncidentAction(MX, case.case_id, IncidentAction.URGENT_REPLACEMENT)
+    )
+    assert isinstance(denied.failure(), Forbidden)
+    replaced = await act(svc, L2, case, IncidentAction.URGENT_REPLACEMENT)
+    assert replaced.case.state.timeline[-1].data == {"action": "URGENT_REPLACEMENT", "replace": "COURIER"}
+    assert replaced.case.state.is_open
+    assert await order_of(svc, "o1") == (OrderStatus.FROZEN, case.case_id)
+    assert await balance(svc, Account.escrow("o1")) == T
+    assert await balance(svc, Account.psp_clearing()) == T
+    assert len(await audit(svc, "incident.action_applied")) == 2
+
+
+@pytest.mark.parametrize(
+    ("who", "action", "allowed"),
+    [
+        (L1, IncidentAction.RETRY, True),
+        (L1, IncidentAction.OPERATIONAL_CANCELLATION, False),
+        (L1, IncidentAction.FORCE_COMPLETE, False),
+        (L2, IncidentAction.OPERATIONAL_CANCELLATION, True),
+        (L2, IncidentAction.FORCE_COMPLETE, False),
+        (L3, IncidentAction.FORCE_COMPLETE, True),
+        (AUDITOR, IncidentAction.RETRY, False),
+    ],
+)
+async def test_each_action_needs_its_tier(
+    svc: Services, who: RequestContext, action: IncidentAction, allowed: bool
+) -> None:
+    await in_flight_order(svc, "o1")
+    case = await open_incident(svc, "o1")
+    result = await apply_incident_action(svc, who, ApplyIncidentAction(MX, case.case_id, action, "stuck"))
+    if allowed:
+        assert result.unwrap().case.case_id == case.case_id
+    else:
+        assert isinstance(result.failure(), Forbidden)
+        assert await order_of(svc, "o1") == (OrderStatus.FROZEN, case.case_id)
+
+
+async def test_operational_cancellation_after_capture_refunds_once_through_the_saga(
+    svc: Services, runner: SagaRunner, payments: FakePayments
+) -> None:
+    await in_flight_order(svc, "o1")
+    case = await open_incident(svc, "o1")
+    receipt = await act(svc, L2, case, IncidentAction.OPERATIONAL_CANCELLATION)
+    assert receipt.order_status is OrderStatus.CANCELLED
+    assert (receipt.refund_minor, receipt.currency) == (T, "MXN")
+    assert receipt.case.state.status is CaseStatus.RESOLVED
+    assert receipt.dispute_id is not None
+    async with svc.uow() as uow:
+        dispute = await uow.disputes.get(MX, DisputeId(receipt.dispute_id))
+    assert dispute is not None
+    assert dispute.origin is DisputeOrigin.OPERATIONAL_CANCELLATION
+    assert dispute.decision is not None and dispute.decision.outcome is OutcomeCode.FULL_REFUND
+    assert await balance(svc, Account.escrow("o1")) == T  # nothing refunded by hand
+    assert payments.total_refunded_minor == 0
+    refund_case = await dispute_case(svc, receipt.dispute_id)
+    assert refund_case.state.is_open
+
+    outcomes = await runner.drain()
+    assert outcomes[-1] is StepOutcome.RESOLVED
+    assert payments.total_refunded_minor == T
+    assert set(payments.calls.values()) == {1}
+    assert await balance(svc, Account.escrow("o1")) == 0
+    assert await balance(svc, Account.psp_clearing()) == 0
+    assert await order_of(svc, "o1") == (OrderStatus.CANCELLED, None)
+    async with svc.uow() as uow:
+        done = await uow.disputes.get(MX, DisputeId(receipt.dispute_id))
+    assert done is not None and done.status is DisputeStatus.RESOLVED
+    assert (await dispute_case(svc, receipt.dispute_id)).state.status is CaseStatus.RESOLVED
+
+    assert await runner.drain() == []  # nothing left, nothing twice
+    again = await apply_incident_action(
+        svc, L2, ApplyIncidentAction(MX, case.case_id, IncidentAction.OPERATIONAL_CANCELLATION)
+    )
+    assert again == Failure(CaseClosed(case.case_id, "RESOLVED"))
+    assert payments.total_refunded_minor == T
+
+
+async def test_operational_cancellation_before_capture_just_cancels(
+    svc: Services, runner: SagaRunner
+) -> None:
+    await in_flight_order(svc, "o1", captured=False)
+    case = await open_incident(svc, "o1")
+    receipt = await act(svc, L2, case, IncidentAction.OPERATIONAL_CANCELLATION)
+    assert (receipt.order_status, receipt.dispute_id, receipt.refund_minor) == (
+        OrderStatus.CANCELLED,
+        None,
+        0,
+    )
+    assert receipt.case.state.status is CaseStatus.RESOLVED
+    async with svc.uow() as uow:
+        assert [c.case_id for c in await uow.cases.for_order(MX, "o1")] == [case.case_id]  # no dispute case
+    assert await runner.drain() == []
+    assert await balance(svc, Account.psp_clearing()) == 0
+
+
+async def test_force_complete_is_l3_needs_a_reason_releases_once(svc: Services) -> None:
+    await in_flight_order(svc, "o1")
+    case = await open_incident(svc, "o1")
+    blank = await apply_incident_action(
+        svc, L3, ApplyIncidentAction(MX, case.case_id, IncidentAction.FORCE_COMPLETE)
+    )
+    assert blank == Failure(ReasonRequired())
+    assert await order_of(svc, "o1") == (OrderStatus.FROZEN, case.case_id)
+    receipt = await act(svc, L3, case, IncidentAction.FORCE_COMPLETE, "courier delivered, app offline")
+    assert receipt.order_status is OrderStatus.FORCE_COMPLETED
+    assert receipt.released_minor == T
+    assert receipt.ledger_keys == ("order:o1/FORCE_COMPLETE/ledger_release",)
+    assert receipt.case.state.status is CaseStatus.RESOLVED
+    assert await balance(svc, Account.escrow("o1")) == 0
+    assert await balance(svc, Account.seller_payable("sel_1")) == PAYOUT
+    assert await balance(svc, Account.commission_revenue()) == TAKE
+    # at most once per order: neither the order use case nor a new incident can repeat it
+    twice = await force_complete_order(svc, L3, ForceCompleteOrder(MX, OrderId("o1"), "again"))
+    assert twice == Failure(OrderAlreadyForceCompleted(OrderId("o1")))
+    reopened = await open_order_incident(
+        svc, L1, OpenOrderIncident(MX, OrderId("o1"), IncidentType.OTHER, Severity.SEV3, "again")
+    )
+    assert reopened == Failure(IllegalOrderTransition(OrderStatus.FORCE_COMPLETED, OrderStatus.FROZEN))
+    assert await balance(svc, Account.seller_payable("sel_1")) == PAYOUT
+    (forced,) = await audit(svc, "order.force_completed")
+    assert forced.actor_role == "L3"
+
+
+# --------------------------------------------------------- clocks and work
+
+
+async def test_waiting_on_the_customer_pauses_and_the_answer_resumes_the_clocks(svc: Services) -> None:
+    clock = svc.clock
+    assert isinstance(clock, FixedClock)
+    await in_flight_order(svc, "o1")
+    opened_at = clock.now()
+    case = await open_incident(svc, "o1", severity=Severity.SEV1)  # 10 min / 60 min / 30 min, 24x7
+    assert case.state.clocks[ClockKind.MITIGATE].deadline == opened_at + timedelta(minutes=60)
+    clock.advance(timedelta(minutes=2))
+    case = (await acknowledge_case(svc, L2, AcknowledgeCase(MX, case.case_id))).unwrap()
+    assert case.state.clocks[ClockKind.STATUS_UPDATE].deadline == clock.now() + timedelta(minutes=30)
+    clock.advance(timedelta(minutes=8))  # +10: 50 min of MITIGATE left, 22 of STATUS_UPDATE
+    case = (await wait_on_customer(svc, L2, WaitOnCustomer(MX, case.case_id, "need the address"))).unwrap()
+    assert case.state.clocks[ClockKind.MITIGATE].state is ClockState.PAUSED
+    assert case.state.next_deadline is None
+    clock.advance(timedelta(hours=3))
+    case = (await customer_replied(svc, L2, CustomerReplied(MX, case.case_id))).unwrap()
+    assert case.state.status is CaseStatus.ACKNOWLEDGED
+    assert case.state.clocks[ClockKind.MITIGATE].deadline == clock.now() + timedelta(minutes=50)
+    assert case.state.clocks[ClockKind.STATUS_UPDATE].deadline == clock.now() + timedelta(minutes=22)
+    stored = await case_of(svc, case.case_id)
+    assert stored.state.clocks == case.state.clocks
+
+
+async def test_assign_escalate_update_mitigate_and_the_dispute_rule(svc: Services) -> None:
+    await in_flight_order(svc, "o1")
+    case = await open_incident(svc, "o1", severity=Severity.SEV3)
+    case = (await assign_case(svc, L1, AssignCase(MX, case.case_id, "agent-7"))).unwrap()
+    assert case.state.assignee == "agent-7"
+    case = (await escalate_case(svc, L1, EscalateCase(MX, case.case_id, "needs a replacement"))).unwrap()
+    assert (case.state.tier, case.state.assignee) == (Tier.L2, None)
+    case = (
+        await post_status_update(svc, L2, PostStatusUpdate(MX, case.case_id, "new courier on the way"))
+    ).unwrap()
+    assert case.state.timeline[-1].kind is TimelineKind.STATUS_UPDATE
+    case = (
+        await post_status_update(
+            svc, L2, PostStatusUpdate(MX, case.case_id, "courier picked it up", CaseStatus.MITIGATED)
+        )
+    ).unwrap()
+    assert case.state.status is CaseStatus.MITIGATED
+    bad = await post_status_update(svc, L2, PostStatusUpdate(MX, case.case_id, "x", CaseStatus.NEW))
+    assert bad.failure().code == "INVALID_INPUT"
+    mitigated_again = await mitigate_case(svc, L2, MitigateCase(MX, case.case_id, "again"))
+    assert mitigated_again.failure().code == "ILLEGAL_CASE_TRANSITION"
+    case = (
+        await post_status_update(
+            svc, L2, PostStatusUpdate(MX, case.case_id, "delivered", CaseStatus.RESOLVED)
+        )
+    ).unwrap()
+    assert case.state.status is CaseStatus.RESOLVED
+    assert await order_of(svc, "o1") == (OrderStatus.IN_TRANSIT, None)
+    assert len(await audit(svc, "case.status_updated")) == 3
+    other_country = await acknowledge_case(
+        svc, ctx(Role.L1, countries=("CO",)), AcknowledgeCase(MX, case.case_id)
+    )
+    assert isinstance(other_country.failure(), Forbidden)
+    assert (await acknowledge_case(svc, L1, AcknowledgeCase(MX, "case_none"))).failure() == NotFound(
+        "case", "case_none"
+    )
+
+
+async def test_the_buyer_rates_a_resolved_case_once(svc: Services) -> None:
+    await in_flight_order(svc, "o1")
+    case = await open_incident(svc, "o1")
+    early = await rate_case(svc, BUYER, RateCase(MX, case.case_id, 5, "fast"))
+    assert early == Failure(CaseNotResolved(case.case_id, "ACKNOWLEDGED"))
+    (await resolve_case(svc, L1, ResolveCase(MX, case.case_id, "delivered"))).unwrap()
+    assert isinstance((await rate_case(svc, L1, RateCase(MX, case.case_id, 5))).failure(), Forbidden)
+    stranger = await rate_case(svc, OTHER_BUYER, RateCase(MX, case.case_id, 1, "bad"))
+    assert stranger == Failure(NotFound("case", case.case_id))
+    (denial,) = await audit(svc, "access.denied")
+    assert (denial.actor_id, denial.target_id) == ("buy_2", case.case_id)
+    bad_score = await rate_case(svc, BUYER, RateCase(MX, case.case_id, 6))
+    assert bad_score.failure().code == "INVALID_INPUT"
+    rating = (await rate_case(svc, BUYER, RateCase(MX, case.case_id, 4, "ok in the end"))).unwrap()
+    assert (rating.score, rating.comment) == (4, "ok in the end")
+    assert await rate_case(svc, BUYER, RateCase(MX, case.case_id, 5)) == Failure(AlreadyRated(case.case_id))
+    assert (await case_of(svc, case.case_id)).state.rating == rating
+
+
+# ------------------------------------------------------------------------ L0
+
+
+async def test_l0_gives_store_credit_for_a_late_order_with_a_stationary_courier(
+    svc: Services, tracking: FakeTracking
+) -> None:
+    await in_flight_order(svc, "o1")
+    now = svc.clock.now()
+    tracking.set(
+        MX, "o1", DeliveryTrack(promised_at=now - timedelta(minutes=50), courier_trace=stationary_trace(svc))
+    )
+    case = await open_incident(svc, "o1", kind=IncidentType.LATE, severity=Severity.SEV2)
+    assert case.state.status is CaseStatus.RESOLVED
+    assert case.state.resolved_tier is Tier.L0
+    assert await balance(svc, Account.buyer_credit("buy_1")) == GOODWILL
+    assert await balance(svc, Account.goodwill_expense()) == GOODWILL
+    assert await balance(svc, Account.escrow("o1")) == T  # the order flies on, its escrow untouched
+    assert await order_of(svc, "o1") == (OrderStatus.IN_TRANSIT, None)
+    for action in ("l0.decided", "incident.store_credit_granted", "order.unfrozen"):
+        (entry,) = await audit(svc, action)
+        assert (entry.actor_id, entry.actor_role) == ("L0", "L0")
+    (granted,) = await audit(svc, "incident.store_credit_granted")
+    assert granted.after is not None
+    assert (granted.after["credit_minor"], granted.after["currency"]) == (GOODWILL, "MXN")
+    assert granted.after["ledger_key"] == f"case:{case.case_id}/STORE_CREDIT/ledger_store_credit"
+
+
+@pytest.mark.parametrize("scenario", ["moving courier", "not late enough", "no trace"])
+async def test_l0_only_routes_a_late_order_it_cannot_settle(
+    svc: Services, tracking: FakeTracking, scenario: str
+) -> None:
+    await in_flight_order(svc, "o1")
+    now = svc.clock.now()
+    moving = tuple(
+        GpsPoint(now - timedelta(minutes=m), 19_400_000 + m * 1_000, -99_100_000) for m in (20, 15, 10, 5, 0)
+    )
+    tracks = {
+        "moving courier": DeliveryTrack(promised_at=now - timedelta(hours=2), courier_trace=moving),
+        "not late enough": DeliveryTrack(
+            promised_at=now - timedelta(minutes=30), courier_trace=stationary_trace(svc)
+        ),
+        "no trace": DeliveryTrack(promised_at=now - timedelta(hours=2)),
+    }
+    tracking.set(MX, "o1", tracks[scenario])
+    case = await open_incident(svc, "o1", kind=IncidentType.LATE, severity=Severity.SEV2)
+    assert (case.state.status, case.state.tier) == (CaseStatus.ACKNOWLEDGED, Tier.L1)
+    assert await balance(svc, Account.buyer_credit("buy_1")) == 0
+
+
+async def test_every_dispute_has_a_case_that_resolves_with_it(svc: Services, runner: SagaRunner) -> None:
+    dispute = await dispute_under_review(svc, "o1")
+    case = await dispute_case(svc, dispute.id)
+    assert (case.state.kind, case.state.severity, case.state.tier) == (
+        CaseKind.DISPUTE,
+        Severity.SEV3,
+        Tier.L1,
+    )
+    assert case.state.order_id == "o1"
+    by_hand = await resolve_case(svc, L2, ResolveCase(MX, case.case_id, "done"))
+    assert by_hand == Failure(CaseFollowsDispute(case.case_id, dispute.id, "UNDER_REVIEW"))
+    await decide(svc, dispute, OutcomeCode.REJECTED)
+    await runner.drain()
+    resolved = await case_of(svc, case.case_id)
+    assert resolved.state.status is CaseStatus.RESOLVED
+    assert "REJECTED" in (resolved.state.resolution or "")
+
+
+async def test_a_withdrawn_dispute_resolves_its_case(svc: Services) -> None:
+    await delivered_order(svc, "o1")
+    dispute = (
+        await open_dispute(
+            svc, BUYER, OpenDispute(MX, OrderId("o1"), DisputeReason.WRONG_ITEM, "Wrong colour")
+        )
+    ).unwrap()
+    (await withdraw_dispute(svc, BUYER, WithdrawDispute(MX, dispute.id, "found the right one"))).unwrap()
+    case = await dispute_case(svc, dispute.id)
+    assert case.state.status is CaseStatus.RESOLVED
+
+
+async def test_l0_routes_a_not_delivered_claim_with_proof_at_the_address_to_l1(
+    svc: Services, tracking: FakeTracking
+) -> None:
+    order = await delivered_order(svc, "o1")
+    assert order.delivered_at is not None
+    proof = DeliveryProof(
+        delivered_at=order.delivered_at,
+        gps_points=(GpsPoint(order.delivered_at, HOME.lat_microdeg + 300, HOME.lon_microdeg),),  # ~33 m
+        photo_sha256=(PHOTO,),
+    )
+    tracking.set(MX, "o1", DeliveryTrack(destination=HOME, delivery_proof=proof))
+    dispute = (
+        await open_dispute(
+            svc, BUYER, OpenDispute(MX, OrderId("o1"), DisputeReason.NOT_DELIVERED, "Never came")
+        )
+    ).unwrap()
+    case = await dispute_case(svc, dispute.id)
+    assert (case.state.tier, case.state.status) == (Tier.L1, CaseStatus.ACKNOWLEDGED)
+    decision = next(e for e in case.state.timeline if e.data.get("action") == "L0_DECISION")
+    assert decision.data["rule"] == "delivered_at_address"
+    assert decision.actor.role == "L0"
+    async with svc.uow() as uow:
+        stored = await uow.disputes.get(MX, dispute.id)
+    assert stored is not None
+    facts = stored.evidence.platform_facts
+    assert facts is not None and facts.delivery_proof == proof
+    assert stored.status is DisputeStatus.OPEN and stored.decision is None  # not refunded
+    assert await balance(svc, Account.escrow("o1")) == T
+    (attached,) = await audit(svc, "dispute.platform_facts_attached")
+    assert (attached.actor_id, attached.actor_role) == ("L0", "L0")
