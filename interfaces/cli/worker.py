@@ -28,9 +28,11 @@ from typing import Annotated
 import typer
 from prometheus_client import start_http_server
 
+from application.cases.scheduler import run_tick
 from application.integrations.webhooks import reprocess_pending_webhooks
 from application.saga.executor import SagaRunner
 from application.saga.worker_pool import WorkerPool, WorkerReport
+from interfaces.cli.scheduler import scheduler_tasks
 from interfaces.container import Container, build_container
 from interfaces.logs import configure_logging
 from interfaces.settings import get_settings
@@ -104,6 +106,11 @@ def worker_pool(
     async def recover_webhooks() -> object:
         return await reprocess_pending_webhooks(processing)
 
+    ticks = scheduler_tasks(container)
+
+    async def sla_scheduler() -> object:  # breaches overdue SLA clocks, exactly once (D41)
+        return await run_tick(container.services(), ticks)
+
     return WorkerPool(
         runner,
         concurrency=concurrency,
@@ -111,7 +118,7 @@ def worker_pool(
         poll_interval=poll_interval,
         providers=only,
         metrics=metrics,
-        maintenance=(recover_webhooks,),
+        maintenance=(recover_webhooks, sla_scheduler),
     )
 
 

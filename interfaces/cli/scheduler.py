@@ -1,0 +1,69 @@
+"""``supportos scheduler``: breach overdue SLA clocks (and run the other periodic checks).
+
+    supportos scheduler [--once] [--interval SECONDS] [--batch N]
+
+Every ``--interval`` seconds one tick runs the tasks of :func:`scheduler_tasks` at the
+clock's current time, in the system's scope (every country): first the SLA breaches
+(``application/cases/scheduler.py``), then any other periodic check listed there.
+``--once`` runs one tick and exits. Any number of schedulers may run side by side (and
+``supportos worker`` runs the same tick as a maintenance task): each breach is recorded
+exactly once (D41). SIGTERM or SIGINT stops after the tick in progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Annotated
+
+import typer
+
+from application.cases.scheduler import SchedulerTask, SlaBreaches, TickReport, run_scheduler
+from application.security.scope import ALL, scoped_to
+from interfaces.container import Container, build_container
+from interfaces.settings import get_settings
+
+
+def scheduler_tasks(container: Container, *, batch: int = 100) -> tuple[SchedulerTask, ...]:
+    """What one tick runs, in order. Add periodic checks here (a ``SchedulerTask``:
+    ``async (svc, now) -> int``), e.g. the platform incidents' "update due" reminder."""
+    return (SlaBreaches(batch=batch),)
+
+
+def scheduler(
+    once: Annotated[bool, typer.Option("--once", help="Run one tick, then exit.")] = False,
+    interval: Annotated[float, typer.Option(min=0.05, help="Seconds between ticks.")] = 30.0,
+    batch: Annotated[int, typer.Option(min=1, max=10_000, help="Due clocks read at a time.")] = 100,
+) -> None:
+    """Record the breach of every SLA clock past its deadline (exactly once), every INTERVAL seconds."""
+    settings = get_settings()
+    settings.ensure_database_directory()
+    container = build_container(settings)
+    tasks = scheduler_tasks(container, batch=batch)
+    typer.echo(f"scheduler: {len(tasks)} task(s), every {interval:g} s{', once' if once else ''}")
+    reports = asyncio.run(_run(container, tasks, interval=interval, once=once))
+    total = sum(sum(report.done.values()) for report in reports)
+    failed = sum(len(report.failed) for report in reports)
+    typer.echo(f"scheduler stopped: {len(reports)} tick(s) with work, {total} done, {failed} task failure(s)")
+    for report in reports:
+        typer.echo(f"  {report.at.isoformat()}: " + ", ".join(f"{k}={v}" for k, v in report.done.items()))
+    if failed:
+        raise typer.Exit(1)
+
+
+async def _run(
+    container: Container, tasks: tuple[SchedulerTask, ...], *, interval: float, once: bool
+) -> list[TickReport]:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        with scoped_to(ALL):
+            return await run_scheduler(container.services(), tasks, stop, interval=interval, once=once)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        with contextlib.suppress(Exception):
+            await container.engine().dispose()
