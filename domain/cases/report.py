@@ -7,9 +7,10 @@ cases' recorded state, with integers only:
 - times to acknowledge and to mitigate: ``acknowledged_at - opened_at`` and
   ``mitigated_at - opened_at`` in whole seconds of wall-clock time, p50 and p90 by the
   exact nearest-rank method (the value at rank ``ceil(p/100 * n)``, no interpolation);
-- SLA per severity: clocks met (stopped before their deadline) and breached (a breach
-  recorded), compliance = met / (met + breached) in basis points rounded down; clocks
-  still running unbreached are not judged yet. Cases with a breach and breaches counted too;
+- SLA per severity: clocks met (stopped by their deadline) and breached (a breach
+  recorded, or stopped past the deadline before the scheduler noticed); compliance =
+  met / (met + breached) in basis points rounded down; clocks still running unbreached
+  are not judged yet. Cases with a breach and breaches counted too;
 - resolution by tier: how many resolved cases each tier (``CaseState.resolved_tier``: L0
   for the rules, else the human tier) resolved, and its share in basis points (down);
 - satisfaction: ratings given on the month's cases, their 1..5 distribution and the
@@ -158,7 +159,12 @@ def build_report(
         met = breached = 0
         for case in of_severity:
             for clock in case.clocks.values():
-                if clock.breached_at is not None:
+                late = (
+                    clock.stopped_at is not None
+                    and clock.deadline is not None
+                    and clock.stopped_at > clock.deadline
+                )
+                if clock.breached_at is not None or late:
                     breached += 1
                 elif clock.state is ClockState.STOPPED:
                     met += 1
