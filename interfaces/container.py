@@ -34,6 +34,7 @@ from adapters.providers.webhook_delivery import HttpWebhookSender
 from adapters.screening import MarketplacePhoneFinder
 from adapters.system import SystemClock, TimeOrderedIds
 from adapters.telemetry.metrics import PrometheusMetrics, process_metrics
+from application.cases.platform_reminders import REMINDER_JOB_KIND, platform_reminder_job
 from application.context import Services
 from application.demo.seed import failing_demo_orders
 from application.diagnostics.inspect import BundleInspector
@@ -134,8 +135,11 @@ def _saga_providers(settings: Settings) -> Providers:
 
 def _job_kinds() -> Mapping[str, ProviderJob]:
     """Provider job kinds the workers run besides dispute steps: the messaging bridge's
-    notifications (``conversation.notify``: push or e-mail to the other parties, D25)."""
-    return MappingProxyType({NOTIFY_JOB_KIND: conversation_notify_job})
+    notifications (``conversation.notify``: push or e-mail to the other parties, D25) and the
+    platform incidents' "status update due" reminders (D46)."""
+    return MappingProxyType(
+        {NOTIFY_JOB_KIND: conversation_notify_job, REMINDER_JOB_KIND: platform_reminder_job}
+    )
 
 
 class Container(containers.DeclarativeContainer):
@@ -148,6 +152,7 @@ class Container(containers.DeclarativeContainer):
     ids: providers.Provider[TimeOrderedIds] = providers.Singleton(TimeOrderedIds)
     metrics: providers.Provider[PrometheusMetrics] = providers.Singleton(process_metrics)
     calendars: providers.Provider[HolidaysCalendarSource] = providers.Singleton(HolidaysCalendarSource)
+    changes: providers.Provider[InProcessChangeFeed] = providers.Singleton(InProcessChangeFeed)
     services: providers.Provider[Services] = providers.Singleton(
         Services,
         uow=providers.Callable(metered, uow_factory, metrics),
@@ -155,11 +160,11 @@ class Container(containers.DeclarativeContainer):
         ids=ids,
         metrics=metrics,
         calendars=calendars,
+        changes=changes,
     )
     read_engine: providers.Provider[AsyncEngine] = providers.Singleton(
         _read_engine, settings=settings, engine=engine
     )
-    changes: providers.Provider[InProcessChangeFeed] = providers.Singleton(InProcessChangeFeed)
     screener: providers.Provider[Screener] = providers.Singleton(_screener)
     messaging: providers.Provider[MessagingServices] = providers.Singleton(
         MessagingServices,

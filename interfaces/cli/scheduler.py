@@ -19,6 +19,7 @@ from typing import Annotated
 
 import typer
 
+from application.cases.platform_reminders import PlatformUpdateReminders
 from application.cases.scheduler import SchedulerTask, SlaBreaches, TickReport, run_scheduler
 from application.security.scope import ALL, scoped_to
 from interfaces.container import Container, build_container
@@ -28,7 +29,7 @@ from interfaces.settings import get_settings
 def scheduler_tasks(container: Container, *, batch: int = 100) -> tuple[SchedulerTask, ...]:
     """What one tick runs, in order. Add periodic checks here (a ``SchedulerTask``:
     ``async (svc, now) -> int``), e.g. the platform incidents' "update due" reminder."""
-    return (SlaBreaches(batch=batch),)
+    return (SlaBreaches(batch=batch), PlatformUpdateReminders(batch=batch))
 
 
 def scheduler(
