@@ -11,7 +11,8 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev
 # re-install only when pyproject.toml is newer than this stamp
 STAMP := $(VENV)/.supportos-installed
 
-.PHONY: help venv run test lint fmt clean bench-screening bench-bundle bench-deps bench-resolve bench-hot-account bench-outbox-drain
+.PHONY: help venv run test lint fmt clean bench-screening bench-bundle bench-deps bench-resolve bench-hot-account bench-outbox-drain \
+	bench bench-partner-read bench-console-list
 
 help:
 	@echo "make run    create .venv, install, start the service on http://127.0.0.1:8000 (SUPPORTOS_HOST/SUPPORTOS_PORT)"
@@ -23,6 +24,9 @@ help:
 	@echo "make bench-resolve    disputeResolve over HTTP vs pgbench -f with the same SQL (PostgreSQL)"
 	@echo "make bench-hot-account  resolve + saga with every posting on one set of accounts vs spread"
 	@echo "make bench-outbox-drain workers draining 20,000 no-op jobs vs a raw SKIP LOCKED loop and procrastinate"
+	@echo "make bench-partner-read   disputeState over GraphQL (API key) vs a bare Starlette+asyncpg route"
+	@echo "make bench-console-list   disputes page of 50 with nested relations vs raw asyncpg; statements per request"
+	@echo "make bench        every timing benchmark above, one after the other"
 	@echo "make clean  remove .venv and caches (keeps var/, the local database)"
 
 venv: $(STAMP)
@@ -84,6 +88,16 @@ bench-hot-account: bench-deps
 
 bench-outbox-drain: bench-deps
 	$(BIN)/python -m bench.outbox_drain
+
+bench-partner-read: bench-deps
+	$(BIN)/python -m bench.partner_read
+
+bench-console-list: bench-deps
+	$(BIN)/python -m bench.console_list
+
+# every timing benchmark; -k (keep going) so that one missed target does not hide the others
+bench: bench-deps
+	$(MAKE) -k bench-partner-read bench-console-list bench-resolve bench-hot-account bench-outbox-drain
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache build dist *.egg-info
