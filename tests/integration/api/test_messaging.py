@@ -24,11 +24,15 @@ READ = """query($order: String, $first: Int!, $after: String) {
 
 async def send(api: Api, who: dict[str, str], client_id: str, body: str, order: str = "o1") -> dict[str, Any]:
     variables = {"input": {"countryCode": "MX", "orderId": order, "clientMessageId": client_id, "body": body}}
-    return (await api.gql(SEND, variables, who))["messageSend"]
+    payload: dict[str, Any] = (await api.gql(SEND, variables, who))["messageSend"]
+    return payload
 
 
 async def read(api: Api, who: dict[str, str], first: int = 50, after: str | None = None) -> dict[str, Any]:
-    return (await api.gql(READ, {"order": "o1", "first": first, "after": after}, who))["conversation"]
+    payload: dict[str, Any] = (await api.gql(READ, {"order": "o1", "first": first, "after": after}, who))[
+        "conversation"
+    ]
+    return payload
 
 
 async def open_o1(api: Api) -> tuple[dict[str, str], dict[str, str]]:
