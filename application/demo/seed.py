@@ -16,6 +16,7 @@ from typing import TypeVar
 from returns.result import Failure, Result
 
 from application.context import RequestContext, Services
+from application.demo.conversations import seed_conversations
 from application.disputes.use_cases import (
     DecideDispute,
     OpenDispute,
@@ -47,6 +48,7 @@ from application.security.principal import Principal, Role
 from domain.disputes import Dispute
 from domain.disputes.codes import DecisionReasonCode, DisputeReason, OutcomeCode
 from domain.integrations import BreakerPolicy
+from domain.messaging import Screener
 from domain.orders import OrderStatus
 from domain.shared import CountryCode, Currency, DomainError
 from domain.shared.ids import BuyerId, CourierId, OrderId, SellerId
@@ -93,6 +95,7 @@ class SeedReport:
     skipped: bool = False
     orders: Counter[str] = field(default_factory=Counter)
     disputes: Counter[str] = field(default_factory=Counter)
+    conversations: int = 0  # opened by this run (on a seeded database: the missing ones)
 
 
 def demo_order_id(country: str, name: str) -> OrderId:
@@ -239,11 +242,12 @@ class _Seeder:
             f"decide {dispute.id}",
         )
 
-    async def run(self) -> SeedReport:
+    async def run(self, screener: Screener | None = None) -> SeedReport:
         report = SeedReport()
         async with self.svc.uow() as uow:
-            if await uow.orders.get(CountryCode("MX"), demo_order_id("MX", "completed")) is not None:
-                return SeedReport(skipped=True)
+            seeded = await uow.orders.get(CountryCode("MX"), demo_order_id("MX", "completed")) is not None
+        if seeded:  # only conversations missing from an older seed are added
+            return SeedReport(skipped=True, conversations=await _conversations(self.svc, screener))
         for market in MARKETS:
             await self.policy(market)
         # Day 0: orders that will complete when their window closes, and disputed ones.
@@ -388,6 +392,7 @@ class _Seeder:
         gate = CircuitBreakerGate(self.svc, BreakerPolicy())
         for _ in range(BreakerPolicy().failure_threshold):
             await gate.failed(CountryCode(OUTAGE_COUNTRY), "payments", caller="seed-demo")
+        report.conversations = await _conversations(self.svc, screener)
         async with self.svc.uow() as uow:
             for market in MARKETS:
                 for status, count in (await uow.orders.count_by_status(CountryCode(market.country))).items():
@@ -396,11 +401,23 @@ class _Seeder:
 
 
 async def seed_demo(
-    *, uow: UnitOfWorkFactory, ids: IdGenerator, providers: Providers, clock: Clock
+    *,
+    uow: UnitOfWorkFactory,
+    ids: IdGenerator,
+    providers: Providers,
+    clock: Clock,
+    screener: Screener | None = None,
 ) -> SeedReport:
-    """Load the demo data (a no-op when it is already there)."""
+    """Load the demo data (a no-op when it is already there). With a ``screener`` (the
+    messaging adapter's), conversations on disputed and incident orders too."""
     seeder = _Seeder(uow, ids, providers, clock.now() - timedelta(days=10))
-    return await seeder.run()
+    return await seeder.run(screener)
+
+
+async def _conversations(svc: Services, screener: Screener | None) -> int:
+    if screener is None:
+        return 0
+    return await seed_conversations(svc, screener, DEMO_COUNTRIES, demo_order_id)
 
 
 def failing_demo_orders() -> frozenset[str]:

@@ -68,12 +68,19 @@ def seed_demo() -> None:
         services = container.services()
         with scoped_to(ALL):  # the seeder acts as the system, in every country
             report = await run_seed(
-                uow=services.uow, ids=services.ids, providers=demo_providers(), clock=services.clock
+                uow=services.uow,
+                ids=services.ids,
+                providers=demo_providers(),
+                clock=services.clock,
+                screener=container.screener(),
             )
         if report.skipped:
             typer.echo("demo data already loaded (partner keys: `supportos apikey create`)")
+            if report.conversations:
+                typer.echo(f"demo conversations added: {report.conversations}")
         else:
             typer.echo("demo data loaded: " + ", ".join(f"{k}={v}" for k, v in sorted(report.orders.items())))
+            typer.echo(f"demo conversations: {report.conversations}")
             await print_partner_key(container)
         await container.engine().dispose()
 
