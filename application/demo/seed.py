@@ -15,6 +15,27 @@ from typing import TypeVar
 
 from returns.result import Failure, Result
 
+from application.cases.incidents import (
+    ApplyIncidentAction,
+    OpenOrderIncident,
+    apply_incident_action,
+    open_order_incident,
+)
+from application.cases.scheduler import SlaBreaches
+from application.cases.use_cases import (
+    AssignCase,
+    CloseCase,
+    PostStatusUpdate,
+    RateCase,
+    ResolveCase,
+    WaitOnCustomer,
+    assign_case,
+    close_case,
+    post_status_update,
+    rate_case,
+    resolve_case,
+    wait_on_customer,
+)
 from application.context import RequestContext, Services
 from application.demo.conversations import seed_conversations
 from application.disputes.use_cases import (
@@ -45,8 +66,12 @@ from application.ports.ids import IdGenerator
 from application.ports.unit_of_work import UnitOfWorkFactory
 from application.saga.executor import Providers, SagaRunner
 from application.security.principal import Principal, Role
+from domain.cases.case import Case
+from domain.cases.kinds import CaseStatus, IncidentAction, IncidentType, Severity
+from domain.cases.l0 import DeliveryTrack
 from domain.disputes import Dispute
 from domain.disputes.codes import DecisionReasonCode, DisputeReason, OutcomeCode
+from domain.disputes.evidence import GpsPoint
 from domain.integrations import BreakerPolicy
 from domain.messaging import Screener
 from domain.orders import OrderStatus
@@ -121,11 +146,14 @@ class _Seeder:
         self, uow: UnitOfWorkFactory, ids: IdGenerator, providers: Providers, start: datetime
     ) -> None:
         self.clock = TravelClock(start)
-        self.svc = Services(uow=uow, clock=self.clock, ids=ids)
+        self.end = start + timedelta(days=10)  # the real now: at-risk cases are due soon after it
+        self.tracking = _DemoTracking()
+        self.svc = Services(uow=uow, clock=self.clock, ids=ids, tracking=self.tracking)
         scope = frozenset(CountryCode(c) for c in DEMO_COUNTRIES)
         self.system = RequestContext(Principal("marketplace", Role.SYSTEM, scope), "seed-demo")
         self.agent = RequestContext(Principal("agent-ana", Role.L1, scope), "seed-demo")
         self.specialist = RequestContext(Principal("specialist-sol", Role.L2, scope), "seed-demo")
+        self.lead = RequestContext(Principal("lead-leo", Role.L3, scope), "seed-demo")
         self.runner = SagaRunner(self.svc, providers, worker_id="seed-demo")
 
     async def policy(self, market: Market) -> None:
@@ -241,6 +269,167 @@ class _Seeder:
             ),
             f"decide {dispute.id}",
         )
+
+    async def incident(
+        self, market: Market, name: str, kind: IncidentType, severity: Severity, until: OrderStatus
+    ) -> Case:
+        order_id = await self.order(market, name, until)
+        return _unwrap(
+            await open_order_incident(
+                self.svc,
+                self.agent,
+                OpenOrderIncident(
+                    CountryCode(market.country),
+                    order_id,
+                    kind,
+                    severity,
+                    f"{kind.value.replace('_', ' ').capitalize()} on order {order_id}",
+                ),
+            ),
+            f"incident {name}",
+        )
+
+    async def cases(self) -> None:
+        """Live incidents of every type, severity and status in every country (disputes got
+        their cases when they opened): settled by L0, worked by people, breached, at risk."""
+        for market in MARKETS:
+            country = CountryCode(market.country)
+            # L0 settles a late order whose courier stands still: store credit, resolved by L0.
+            late_id = demo_order_id(market.country, "inc-late-l0")
+            now = self.clock.now()
+            self.tracking.tracks[(market.country, late_id)] = DeliveryTrack(
+                promised_at=now - timedelta(hours=1),
+                courier_trace=tuple(
+                    GpsPoint(now - timedelta(minutes=m), 19_400_000, -99_100_000) for m in (20, 15, 10, 5, 0)
+                ),
+            )
+            await self.incident(
+                market, "inc-late-l0", IncidentType.LATE, Severity.SEV2, OrderStatus.IN_TRANSIT
+            )
+            # Worked, waiting, mitigated, resolved (rated), closed after a force-complete,
+            # and an operational cancellation refunded through its dispute.
+            worked = await self.incident(
+                market, "inc-courier", IncidentType.COURIER_UNAVAILABLE, Severity.SEV2, OrderStatus.IN_TRANSIT
+            )
+            _unwrap(
+                await assign_case(self.svc, self.agent, AssignCase(country, worked.case_id, "agent-ana")),
+                "assign",
+            )
+            _unwrap(
+                await apply_incident_action(
+                    self.svc, self.agent, ApplyIncidentAction(country, worked.case_id, IncidentAction.RETRY)
+                ),
+                "retry",
+            )
+            waiting = await self.incident(
+                market, "inc-address", IncidentType.ADDRESS_PROBLEM, Severity.SEV3, OrderStatus.IN_TRANSIT
+            )
+            _unwrap(
+                await wait_on_customer(
+                    self.svc,
+                    self.agent,
+                    WaitOnCustomer(country, waiting.case_id, "Asked the buyer for the flat number"),
+                ),
+                "wait",
+            )
+            mitigated = await self.incident(
+                market, "inc-seller", IncidentType.SELLER_UNRESPONSIVE, Severity.SEV2, OrderStatus.ACCEPTED
+            )
+            _unwrap(
+                await apply_incident_action(
+                    self.svc,
+                    self.specialist,
+                    ApplyIncidentAction(
+                        country, mitigated.case_id, IncidentAction.URGENT_REPLACEMENT, replace="SELLER"
+                    ),
+                ),
+                "replace",
+            )
+            _unwrap(
+                await post_status_update(
+                    self.svc,
+                    self.specialist,
+                    PostStatusUpdate(
+                        country, mitigated.case_id, "A second seller prepares the gift", CaseStatus.MITIGATED
+                    ),
+                ),
+                "mitigate",
+            )
+            resolved = await self.incident(
+                market, "inc-other", IncidentType.OTHER, Severity.SEV3, OrderStatus.IN_PREPARATION
+            )
+            _unwrap(
+                await resolve_case(
+                    self.svc, self.agent, ResolveCase(country, resolved.case_id, "Wrapping fixed")
+                ),
+                "resolve",
+            )
+            buyer = RequestContext(
+                Principal(demo_buyer(market.country), Role.BUYER, frozenset({country})), "seed-demo"
+            )
+            _unwrap(
+                await rate_case(self.svc, buyer, RateCase(country, resolved.case_id, 4, "Quick answer")),
+                "rate",
+            )
+            forced = await self.incident(
+                market, "inc-forced", IncidentType.LATE, Severity.SEV2, OrderStatus.IN_TRANSIT
+            )
+            _unwrap(
+                await apply_incident_action(
+                    self.svc,
+                    self.lead,
+                    ApplyIncidentAction(
+                        country,
+                        forced.case_id,
+                        IncidentAction.FORCE_COMPLETE,
+                        "Delivered; the courier app was offline",
+                    ),
+                ),
+                "force-complete",
+            )
+            _unwrap(await close_case(self.svc, self.lead, CloseCase(country, forced.case_id)), "close")
+            cancelled = await self.incident(
+                market,
+                "inc-cancelled",
+                IncidentType.PAYMENT_PROBLEM,
+                Severity.SEV1,
+                OrderStatus.IN_PREPARATION,
+            )
+            _unwrap(
+                await apply_incident_action(
+                    self.svc,
+                    self.specialist,
+                    ApplyIncidentAction(country, cancelled.case_id, IncidentAction.OPERATIONAL_CANCELLATION),
+                ),
+                "cancel",
+            )
+        # (the cancellations' refunds wait in the outbox for `supportos worker`, like the
+        # decided disputes above: draining here would finish those too)
+        # Breached: severe incidents nobody acknowledged; the scheduler records the breaches.
+        self.clock.advance(max(self.end - timedelta(hours=2) - self.clock.now(), timedelta(0)))
+        for market in MARKETS[:3]:
+            await self.incident(
+                market, "inc-outage", IncidentType.PAYMENT_PROBLEM, Severity.SEV0, OrderStatus.PAID
+            )
+            await self.incident(
+                market,
+                "inc-silent-seller",
+                IncidentType.SELLER_UNRESPONSIVE,
+                Severity.SEV1,
+                OrderStatus.ACCEPTED,
+            )
+        self.clock.advance(timedelta(minutes=45))
+        await SlaBreaches()(self.svc, self.clock.now())
+        # At risk: opened a few minutes before now, their targets fall due soon.
+        self.clock.advance(max(self.end - timedelta(minutes=5) - self.clock.now(), timedelta(0)))
+        for market in MARKETS[1:]:
+            await self.incident(
+                market,
+                "inc-no-courier",
+                IncidentType.COURIER_UNAVAILABLE,
+                Severity.SEV1,
+                OrderStatus.IN_PREPARATION,
+            )
 
     async def run(self, screener: Screener | None = None) -> SeedReport:
         report = SeedReport()
@@ -387,6 +576,7 @@ class _Seeder:
                 ("delivered", OrderStatus.DELIVERED),
             ):
                 await self.order(market, name, status)
+        await self.cases()
         # A payments outage in one country: its shared circuit breaker is open, so the jobs
         # of that provider there wait (the console's providerStatus shows it).
         gate = CircuitBreakerGate(self.svc, BreakerPolicy())
@@ -418,6 +608,16 @@ async def _conversations(svc: Services, screener: Screener | None) -> int:
     if screener is None:
         return 0
     return await seed_conversations(svc, screener, DEMO_COUNTRIES, demo_order_id)
+
+
+class _DemoTracking:
+    """The demo's delivery tracking: courier traces for the orders L0 should settle."""
+
+    def __init__(self) -> None:
+        self.tracks: dict[tuple[str, str], DeliveryTrack] = {}
+
+    async def track(self, country: CountryCode, order_id: str) -> DeliveryTrack | None:
+        return self.tracks.get((country.value, order_id))
 
 
 def failing_demo_orders() -> frozenset[str]:
