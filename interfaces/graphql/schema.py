@@ -32,6 +32,9 @@ from strawberry.tools import merge_types
 from strawberry.types import ExecutionContext
 
 from interfaces.graphql.audit.queries import AuditQueries
+from interfaces.graphql.cases.mutations import CaseMutations
+from interfaces.graphql.cases.queries import CaseQueries
+from interfaces.graphql.cases.subscriptions import CaseSubscriptions
 from interfaces.graphql.common import SCALAR_MAP
 from interfaces.graphql.context import GraphQLContext
 from interfaces.graphql.disputes.mutations import DisputeMutations
@@ -46,6 +49,8 @@ from interfaces.graphql.messaging.subscriptions import MessagingSubscriptions
 from interfaces.graphql.observability import OperationObservability
 from interfaces.graphql.orders.mutations import OrderMutations
 from interfaces.graphql.orders.queries import OrderQueries
+from interfaces.graphql.platform.mutations import PlatformMutations
+from interfaces.graphql.platform.queries import PlatformQueries
 from interfaces.version import supportos_version
 
 MAX_QUERY_DEPTH: Final = 12
@@ -80,10 +85,22 @@ Query = merge_types(
         AuditQueries,
         IntegrationQueries,
         MessagingQueries,
+        CaseQueries,
+        PlatformQueries,
     ),
 )
-Mutation = merge_types("Mutation", (DisputeMutations, OrderMutations, IntegrationMutations, MessagingMutations))
-Subscription = merge_types("Subscription", (MessagingSubscriptions,))
+Mutation = merge_types(
+    "Mutation",
+    (
+        DisputeMutations,
+        OrderMutations,
+        IntegrationMutations,
+        MessagingMutations,
+        CaseMutations,
+        PlatformMutations,
+    ),
+)
+Subscription = merge_types("Subscription", (MessagingSubscriptions, CaseSubscriptions))
 """Served over graphql-transport-ws on the GraphQL route (``interfaces/http/app.py``)."""
 
 

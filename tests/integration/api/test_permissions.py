@@ -17,6 +17,7 @@ from interfaces.graphql.schema import schema
 from tests.integration.api.conftest import Api
 
 FIELDS = "__typename ... on Error { code }"
+CASE = 'countryCode: "MX", caseId: "case_x"'
 OPERATIONS: dict[str, tuple[Operation, str]] = {
     "order": (Operation.ORDER_READ, f'{{ order(countryCode: "MX", id: "ord_x") {{ {FIELDS} }} }}'),
     "orders": (Operation.ORDER_READ, f'{{ orders(countryCode: "MX") {{ {FIELDS} }} }}'),
@@ -113,6 +114,72 @@ OPERATIONS: dict[str, tuple[Operation, str]] = {
     "conversationExport": (
         Operation.CONVERSATION_EXPORT,
         f'mutation {{ conversationExport(input: {{countryCode: "MX", orderId: "ord_x"}}) {{ {FIELDS} }} }}',
+    ),
+    "cases": (Operation.CASE_READ, f'{{ cases(countryCode: "MX") {{ {FIELDS} }} }}'),
+    "case": (Operation.CASE_READ, f'{{ case(countryCode: "MX", id: "case_x") {{ {FIELDS} }} }}'),
+    "caseAcknowledge": (
+        Operation.CASE_ACKNOWLEDGE,
+        f"mutation {{ caseAcknowledge(input: {{{CASE}}}) {{ {FIELDS} }} }}",
+    ),
+    "caseAssign": (
+        Operation.CASE_ASSIGN,
+        f'mutation {{ caseAssign(input: {{{CASE}, assignee: "a"}}) {{ {FIELDS} }} }}',
+    ),
+    "caseEscalate": (
+        Operation.CASE_ESCALATE,
+        f'mutation {{ caseEscalate(input: {{{CASE}, reason: "r"}}) {{ {FIELDS} }} }}',
+    ),
+    "caseStatusUpdate": (
+        Operation.CASE_UPDATE,
+        f'mutation {{ caseStatusUpdate(input: {{{CASE}, text: "t"}}) {{ {FIELDS} }} }}',
+    ),
+    "caseWaitOnCustomer": (
+        Operation.CASE_UPDATE,
+        f'mutation {{ caseWaitOnCustomer(input: {{{CASE}, reason: "r"}}) {{ {FIELDS} }} }}',
+    ),
+    "caseCustomerReplied": (
+        Operation.CASE_UPDATE,
+        f"mutation {{ caseCustomerReplied(input: {{{CASE}}}) {{ {FIELDS} }} }}",
+    ),
+    "caseRate": (
+        Operation.CASE_RATE,
+        f"mutation {{ caseRate(input: {{{CASE}, score: 5}}) {{ {FIELDS} }} }}",
+    ),
+    "incidentOpen": (
+        Operation.INCIDENT_OPEN,
+        'mutation { incidentOpen(input: {countryCode: "MX", orderId: "ord_x", type: OTHER, severity: SEV2, '
+        f'title: "t"}}) {{ {FIELDS} }} }}',
+    ),
+    "incidentAction": (
+        Operation.INCIDENT_ACTION_RETRY,
+        f"mutation {{ incidentAction(input: {{{CASE}, action: RETRY}}) {{ {FIELDS} }} }}",
+    ),
+    "platformIncident": (
+        Operation.PLATFORM_INCIDENT_READ,
+        f'{{ platformIncident(countryCode: "MX", id: "pinc_x") {{ {FIELDS} }} }}',
+    ),
+    "postIncidentReview": (
+        Operation.PLATFORM_INCIDENT_READ,
+        f'{{ postIncidentReview(countryCode: "MX", incidentId: "pinc_x") {{ {FIELDS} }} }}',
+    ),
+    "caseReport": (
+        Operation.CASE_REPORT_READ,
+        f'{{ caseReport(countryCode: "MX", month: "2026-03") {{ {FIELDS} }} }}',
+    ),
+    "platformIncidentOpen": (  # an unknown order: NOT_FOUND, nothing opened
+        Operation.PLATFORM_INCIDENT_MANAGE,
+        'mutation { platformIncidentOpen(input: {countryCode: "MX", severity: SEV1, title: "t", '
+        f'orderIds: ["ord_x"]}}) {{ {FIELDS} }} }}',
+    ),
+    "platformIncidentUpdate": (
+        Operation.PLATFORM_INCIDENT_MANAGE,
+        'mutation { platformIncidentUpdate(input: {countryCode: "MX", incidentId: "pinc_x", text: "t"}) '
+        f"{{ {FIELDS} }} }}",
+    ),
+    "platformIncidentClose": (
+        Operation.PLATFORM_INCIDENT_CLOSE,
+        'mutation { platformIncidentClose(input: {countryCode: "MX", incidentId: "pinc_x", rootCause: "r"}) '
+        f"{{ {FIELDS} }} }}",
     ),
 }
 API_ROLES = sorted(TOKEN_ROLES | {Role.PARTNER})

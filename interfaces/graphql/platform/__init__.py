@@ -1,0 +1,1 @@
+"""GraphQL for platform incidents, their post-incident reviews and the monthly case report."""
