@@ -237,10 +237,11 @@ async def test_unexpected_errors_are_masked_and_logged_with_the_request_id(
             response = await client.post(
                 "/graphql",
                 json={"query": '{ order(countryCode: "MX", id: "ord_1") { __typename } }'},
-                headers={**api.bearer(Role.L1), "X-Request-Id": "req-fire-1"},
+                headers={**api.bearer(Role.L1), "X-Request-Id": "req-masked-1"},
             )
     body = response.json()
     assert body["errors"][0]["message"] == "Unexpected error."
     assert "fire" not in response.text
-    assert response.headers["x-request-id"] == "req-fire-1"
-    assert any("req-fire-1" in record.getMessage() for record in caplog.records)
+    assert body["errors"][0]["extensions"]["requestId"] == "req-masked-1"
+    assert response.headers["x-request-id"] == "req-masked-1"
+    assert any("req-masked-1" in record.getMessage() for record in caplog.records)
