@@ -21,6 +21,15 @@ from application.cases.incidents import (
     apply_incident_action,
     open_order_incident,
 )
+from application.cases.platform import (
+    ActionItemInput,
+    ClosePlatformIncident,
+    OpenPlatformIncident,
+    UpdatePlatformIncident,
+    close_platform_incident,
+    open_platform_incident,
+    update_platform_incident,
+)
 from application.cases.scheduler import SlaBreaches
 from application.cases.use_cases import (
     AssignCase,
@@ -69,6 +78,7 @@ from application.security.principal import Principal, Role
 from domain.cases.case import Case
 from domain.cases.kinds import CaseStatus, IncidentAction, IncidentType, Severity
 from domain.cases.l0 import DeliveryTrack
+from domain.cases.platform import PlatformIncidentStatus
 from domain.disputes import Dispute
 from domain.disputes.codes import DecisionReasonCode, DisputeReason, OutcomeCode
 from domain.disputes.evidence import GpsPoint
@@ -431,6 +441,65 @@ class _Seeder:
                 OrderStatus.IN_PREPARATION,
             )
 
+    async def platform_incident(self, market: Market) -> None:
+        """A payments outage in ``market``, worked and closed, with its post-incident review
+        (the disputed and in-transit orders and the in-transit order's cases linked)."""
+        country = CountryCode(market.country)
+        disputed, in_transit = (
+            demo_order_id(market.country, "disputed"),
+            demo_order_id(market.country, "in-transit"),
+        )
+        async with self.svc.uow() as uow:
+            case_ids = tuple(case.case_id for case in await uow.cases.for_order(country, in_transit))
+        opened = _unwrap(
+            await open_platform_incident(
+                self.svc,
+                self.specialist,
+                OpenPlatformIncident(
+                    country,
+                    Severity.SEV1,
+                    "Card payments failing at checkout",
+                    (disputed, in_transit),
+                    case_ids,
+                ),
+            ),
+            "platform incident",
+        )
+        for minutes, text, status in (
+            (20, "Payments provider confirms elevated 5xx on card authorisations.", None),
+            (
+                45,
+                "Traffic moved to the backup acquirer; error rate back to normal.",
+                PlatformIncidentStatus.MITIGATED,
+            ),
+        ):
+            self.clock.advance(timedelta(minutes=minutes))
+            _unwrap(
+                await update_platform_incident(
+                    self.svc,
+                    self.specialist,
+                    UpdatePlatformIncident(country, opened.incident_id, text, status),
+                ),
+                "platform incident update",
+            )
+        self.clock.advance(timedelta(hours=2))
+        _unwrap(
+            await close_platform_incident(
+                self.svc,
+                self.lead,
+                ClosePlatformIncident(
+                    country,
+                    opened.incident_id,
+                    "An expired TLS certificate on the provider's authorisation gateway.",
+                    (
+                        ActionItemInput("Alert 14 days before any provider certificate expires", "lead-leo"),
+                        ActionItemInput("Fail over to the backup acquirer automatically", "payments-team"),
+                    ),
+                ),
+            ),
+            "platform incident close",
+        )
+
     async def run(self, screener: Screener | None = None) -> SeedReport:
         report = SeedReport()
         async with self.svc.uow() as uow:
@@ -577,6 +646,7 @@ class _Seeder:
             ):
                 await self.order(market, name, status)
         await self.cases()
+        await self.platform_incident(MARKETS[0])  # closed, with its post-incident review
         # A payments outage in one country: its shared circuit breaker is open, so the jobs
         # of that provider there wait (the console's providerStatus shows it).
         gate = CircuitBreakerGate(self.svc, BreakerPolicy())
