@@ -276,6 +276,7 @@ async def _send(
         return sent_or_error
     sent = sent_or_error.unwrap()
     if sent.replayed:
+        svc.metrics.idempotent_replay(cmd.country, "message.send")
         return Success(sent)  # the first result; nothing new to write
     message = sent.message
     await repository.append(message)

@@ -20,6 +20,7 @@ from returns.result import Failure, Result, Success
 from application.messaging.common import MessagingServices
 from application.ports.concurrency import ConcurrencyConflict
 from application.ports.messaging import MessagingUnitOfWork
+from application.ports.metrics import Metrics
 from application.ports.outbox import NewJob
 from domain.audit import AuditDraft
 from domain.audit.entry import GENESIS_HASH, AuditEntry, seal
@@ -106,6 +107,9 @@ class FakeAudit:
         self.staged.append(draft)
         sequence = len(self._db.audit) + len(self.staged)
         return seal(draft, sequence=sequence, previous_hash=GENESIS_HASH if sequence == 1 else "a" * 64)
+
+    def stage(self, draft: AuditDraft) -> None:
+        self.staged.append(draft)
 
 
 class FakeConversations:
@@ -256,10 +260,17 @@ class FakeUow:
 
 
 def services(
-    db: Db, screener: Screener, *, clock: FixedClock | None = None, policy: MessagingPolicy | None = None
+    db: Db,
+    screener: Screener,
+    *,
+    clock: FixedClock | None = None,
+    policy: MessagingPolicy | None = None,
+    metrics: Metrics | None = None,
 ) -> MessagingServices:
     factory = cast(Callable[[], MessagingUnitOfWork], lambda: FakeUow(db))
     kwargs: dict[str, Any] = {} if policy is None else {"policy": policy}
+    if metrics is not None:
+        kwargs["metrics"] = metrics
     return MessagingServices(
         uow=factory, clock=clock or FixedClock(), ids=SequentialIds(), screener=screener, **kwargs
     )

@@ -61,6 +61,7 @@ from domain.orders import Order
 from domain.orders.errors import ReasonRequired
 from domain.shared import CountryCode
 from domain.shared.ids import ActorId, BuyerId, CourierId, DisputeId, OrderId, SellerId
+from tests.fakes.metrics import RecordingMetrics
 from tests.fakes.time_and_ids import FixedClock
 from tests.unit.application.messaging.fakes import Db, FakeUow, services
 
@@ -205,8 +206,10 @@ async def test_a_message_and_its_notification_jobs_are_written_together(
 
 
 async def test_a_retry_returns_the_first_result_and_a_different_body_conflicts(
-    svc: MessagingServices, db: Db, clock: FixedClock
+    db: Db, clock: FixedClock
 ) -> None:
+    metrics = RecordingMetrics()
+    svc = services(db, SCREENER, clock=clock, metrics=metrics)
     await opened(svc)
     first = (await send_message(svc, BUYER, send("hola", "phone-42"))).unwrap()
     state = (list(db.messages), list(db.jobs), db.commits)
@@ -214,6 +217,7 @@ async def test_a_retry_returns_the_first_result_and_a_different_body_conflicts(
     retry = (await send_message(svc, BUYER, send("hola", "phone-42"))).unwrap()
     assert retry.replayed and retry.message == first.message
     assert (db.messages, db.jobs, db.commits) == state  # nothing written
+    assert metrics.replays == {("MX", "message.send"): 1}
     conflict = await send_message(svc, BUYER, send("hola otra vez", "phone-42"))
     assert conflict == Failure(ClientMessageIdConflict(first.message.conversation_id, "phone-42"))
     assert (db.messages, db.jobs) == state[:2]
