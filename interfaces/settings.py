@@ -55,6 +55,10 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     telemetry_retention_days: int = Field(default=30, ge=0, le=3650)  # telemetry.retentionDays (SPEC §10)
     bundle_dir: Path = Path("var/bundles")  # uploaded diagnostics bundles (``bundles-purge``)
+    # bundles attached to cases (``caseAttachBundle``, D48): the upload limit and where the
+    # storage port keeps their bytes (content-addressed; the sandbox storage on local disk)
+    bundle_upload_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1, le=2 * 1024**3)
+    blob_dir: Path = Path("var/blobs")
     # provider -> its Standard Webhooks secrets (``whsec_`` + base64), newest first; several
     # during a rotation. JSON: SUPPORTOS_WEBHOOK_SECRETS='{"sandbox-payments": ["whsec_..."]}'
     webhook_secrets: dict[str, list[SecretStr]] = Field(default_factory=dict)

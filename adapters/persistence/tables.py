@@ -742,3 +742,30 @@ platform_incident_reviews = Table(
         "orders_affected >= 0 AND cases_affected >= 0 AND disputes >= 0", name="counts_not_negative"
     ),
 )
+
+# --- Diagnostics bundles attached to cases (migration 0013_case_bundles, SPEC §10, D48) ---
+
+# One row per bundle on a case, keyed by the bundle's sha256; write-once (the service's role
+# may SELECT and INSERT only). ``blob_key`` is NULL exactly when the bytes were not kept (no
+# telemetry consent, D49); ``report`` is the inspection summary (no personal data values).
+case_bundles = Table(
+    "case_bundles",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("case_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("sha256", String(SHA256_HEX_LENGTH), nullable=False),
+    Column("blob_key", String(SHA256_HEX_LENGTH), nullable=True),
+    Column("filename", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("verdict", String(STATUS_LENGTH), nullable=False),
+    Column("leak_count", Integer, nullable=False),
+    Column("report", json_document(), nullable=False),
+    Column("attached_by_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("attached_by_role", String(ROLE_LENGTH), nullable=False),
+    Column("attached_at", UtcDateTime(), nullable=False),
+    PrimaryKeyConstraint("country_code", "case_id", "sha256"),
+    ForeignKeyConstraint(["country_code", "case_id"], ["cases.country_code", "cases.id"]),
+    CheckConstraint("verdict IN ('CLEAN', 'LEAKS', 'MALFORMED', 'NO_CONSENT')", name="verdict_known"),
+    CheckConstraint("(verdict = 'NO_CONSENT') = (blob_key IS NULL)", name="blob_kept_with_consent"),
+    CheckConstraint("size_bytes >= 0 AND leak_count >= 0", name="counts_not_negative"),
+)

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from adapters.persistence.api_keys import SqlAlchemyApiKeyRepository
 from adapters.persistence.audit_log import SqlAlchemyAuditLog
+from adapters.persistence.case_bundles import SqlAlchemyCaseBundleRepository
 from adapters.persistence.cases import SqlAlchemyCaseRepository, SqlAlchemySlaPolicyRepository
 from adapters.persistence.circuits import SqlAlchemyCircuitBreakers
 from adapters.persistence.conversations import SqlAlchemyConversationRepository
@@ -56,6 +57,7 @@ class SqlAlchemyUnitOfWork:
     sla_policies: SqlAlchemySlaPolicyRepository
     platform_incidents: SqlAlchemyPlatformIncidentRepository
     case_history: SqlAlchemyCaseHistory
+    case_bundles: SqlAlchemyCaseBundleRepository
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -77,6 +79,7 @@ class SqlAlchemyUnitOfWork:
         self.sla_policies = SqlAlchemySlaPolicyRepository(session)
         self.platform_incidents = SqlAlchemyPlatformIncidentRepository(session)
         self.case_history = SqlAlchemyCaseHistory(session)
+        self.case_bundles = SqlAlchemyCaseBundleRepository(session)
 
     @property
     def session(self) -> AsyncSession:

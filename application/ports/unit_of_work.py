@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol, Self
 
 from application.ports.api_keys import ApiKeyRepository
 from application.ports.audit import AuditLog
+from application.ports.case_bundles import CaseBundleRepository
 from application.ports.cases import CaseRepository, SlaPolicyRepository
 from application.ports.circuits import CircuitBreakers
 from application.ports.disputes import DisputeRepository
@@ -84,6 +85,9 @@ class UnitOfWork(Protocol):
 
     @property
     def case_history(self) -> CaseHistory: ...
+
+    @property
+    def case_bundles(self) -> CaseBundleRepository: ...
 
     async def __aenter__(self) -> Self: ...
 

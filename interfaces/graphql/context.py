@@ -27,6 +27,7 @@ from starlette.requests import HTTPConnection
 from strawberry.dataloader import DataLoader
 from strawberry.fastapi import BaseContext
 
+from application.cases.bundles import BundleServices
 from application.context import RequestContext, Services
 from application.messaging.common import MessagingServices
 from application.ports.read_models import ReadModels
@@ -62,6 +63,7 @@ class ApiDependencies:
     reads: ReadModels
     authenticate_api_key: ApiKeyAuthenticator
     messaging: MessagingServices | None = None  # conversations (screening, change feed)
+    bundles: BundleServices | None = None  # diagnostics bundles attached to cases (storage, inspector)
 
 
 def request_id_from(header: str | None) -> str:
@@ -157,6 +159,12 @@ class GraphQLContext(BaseContext):
         if self.dependencies.messaging is None:
             raise RuntimeError("the HTTP app was created without messaging services")
         return self.dependencies.messaging
+
+    @property
+    def bundles(self) -> BundleServices:
+        if self.dependencies.bundles is None:
+            raise RuntimeError("the HTTP app was created without bundle services")
+        return self.dependencies.bundles
 
     @property
     def loaders(self) -> Loaders:

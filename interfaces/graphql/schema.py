@@ -37,6 +37,8 @@ from interfaces.graphql.cases.queries import CaseQueries
 from interfaces.graphql.cases.subscriptions import CaseSubscriptions
 from interfaces.graphql.common import SCALAR_MAP
 from interfaces.graphql.context import GraphQLContext
+from interfaces.graphql.diagnostics.mutations import DiagnosticsMutations
+from interfaces.graphql.diagnostics.queries import DiagnosticsQueries
 from interfaces.graphql.disputes.mutations import DisputeMutations
 from interfaces.graphql.disputes.queries import DisputeQueries
 from interfaces.graphql.errors import ERROR_TYPES
@@ -87,6 +89,7 @@ Query = merge_types(
         MessagingQueries,
         CaseQueries,
         PlatformQueries,
+        DiagnosticsQueries,
     ),
 )
 Mutation = merge_types(
@@ -98,6 +101,7 @@ Mutation = merge_types(
         MessagingMutations,
         CaseMutations,
         PlatformMutations,
+        DiagnosticsMutations,
     ),
 )
 Subscription = merge_types("Subscription", (MessagingSubscriptions, CaseSubscriptions))

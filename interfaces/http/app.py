@@ -10,6 +10,14 @@ field (useful for smoke tests); every other field then fails as an unexpected er
 Every response carries ``X-Request-Id`` (the caller's, if sane, else a new one); the same
 id is in the audit entries and the logs the request produces. Request bodies above 1 MiB
 are refused with 413 before they are read.
+
+Multipart uploads (the GraphQL multipart request spec, for ``caseAttachBundle``; D48) are
+enabled on ``/graphql`` with their own cap (``SUPPORTOS_BUNDLE_UPLOAD_MAX_BYTES`` plus
+64 KiB of envelope), and only for requests that declare their length and carry
+credentials in a header (``Authorization`` or ``X-Api-Key``). A browser cannot send such a
+header cross-site without a CORS preflight (which this app never grants), so a multipart
+request is never a "simple" one: no CSRF through a forged form post (Strawberry's
+CVE-2024-47082), and no anonymous caller makes the server parse a large body.
 """
 
 from __future__ import annotations
@@ -37,14 +45,18 @@ from interfaces.settings import Settings
 from interfaces.version import supportos_version
 
 MAX_BODY_BYTES: Final = 1024 * 1024
+MULTIPART_ENVELOPE_BYTES: Final = 64 * 1024  # boundaries, part headers, operations and map
 
 
 class RequestIdAndSizeLimit:
     """Pure ASGI middleware: request id in and out, and a cap on the declared body size."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int = MAX_BODY_BYTES, max_upload_bytes: int | None = None
+    ) -> None:
         self._app = app
         self._max_body_bytes = max_body_bytes
+        self._max_upload_bytes = max_upload_bytes  # None: multipart uploads get the plain cap
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -61,16 +73,29 @@ class RequestIdAndSizeLimit:
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", raw_id)]
             await send(message)
 
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > self._max_body_bytes:
+        async def refuse(status: int, detail: bytes) -> None:
             await send_with_id(
                 {
                     "type": "http.response.start",
-                    "status": 413,
+                    "status": status,
                     "headers": [(b"content-type", b"application/json")],
                 }
             )
-            await send_with_id({"type": "http.response.body", "body": b'{"detail":"request body too large"}'})
+            await send_with_id({"type": "http.response.body", "body": b'{"detail":"' + detail + b'"}'})
+
+        declared = headers.get("content-length", "")
+        limit = self._max_body_bytes
+        multipart = headers.get("content-type", "").lower().startswith("multipart/")
+        if multipart and self._max_upload_bytes is not None:
+            if "authorization" not in headers and "x-api-key" not in headers:
+                await refuse(400, b"multipart requests must carry Authorization or X-Api-Key")
+                return
+            if not declared.isdigit():
+                await refuse(411, b"multipart requests must declare their Content-Length")
+                return
+            limit = self._max_upload_bytes + MULTIPART_ENVELOPE_BYTES
+        if declared.isdigit() and int(declared) > limit:
+            await refuse(413, b"request body too large")
             return
         await self._app(scope, receive, send_with_id)
 
@@ -102,7 +127,7 @@ def create_app(
         openapi_url=None if settings.is_production else "/openapi.json",
     )
     app.state.settings = settings
-    app.add_middleware(RequestIdAndSizeLimit)
+    app.add_middleware(RequestIdAndSizeLimit, max_upload_bytes=settings.bundle_upload_max_bytes)
     app.add_middleware(ObservedRequests)  # added last: outermost (request id, metrics, access log)
 
     @app.get("/healthz", include_in_schema=False)
@@ -114,6 +139,7 @@ def create_app(
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         context_getter=make_context_getter(api, TokenKeys.from_settings(settings)),
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),  # subscriptions on /graphql
+        multipart_uploads_enabled=True,  # caseAttachBundle; guarded by RequestIdAndSizeLimit
     )
     app.include_router(graphql_router, prefix="/graphql")
     app.include_router(webhook_router(webhooks))  # verified provider events (webhooks.py)

@@ -181,6 +181,11 @@ OPERATIONS: dict[str, tuple[Operation, str]] = {
         'mutation { platformIncidentClose(input: {countryCode: "MX", incidentId: "pinc_x", rootCause: "r"}) '
         f"{{ {FIELDS} }} }}",
     ),
+    "caseBundles": (Operation.CASE_READ, f"{{ caseBundles({CASE}) {{ {FIELDS} }} }}"),
+    "caseAttachBundle": (  # no multipart file: refused as input after the guard, nothing kept
+        Operation.CASE_ATTACH_BUNDLE,
+        f'mutation {{ caseAttachBundle(input: {{{CASE}, file: "x"}}) {{ {FIELDS} }} }}',
+    ),
 }
 API_ROLES = sorted(TOKEN_ROLES | {Role.PARTNER})
 

@@ -1,0 +1,1 @@
+"""GraphQL of diagnostics bundles attached to cases: ``caseAttachBundle`` and ``caseBundles``."""
