@@ -22,19 +22,19 @@ from adapters.diagnostics.schemas import JsonSchemaValidator
 from adapters.diagnostics.store import DirectoryBundleStore
 from adapters.diagnostics.zip_reader import BundleLimits, ZipBundleReader
 from adapters.events.in_process import InProcessChangeFeed
+from adapters.events.postgres import PostgresChangeFeed
 from adapters.persistence.api_keys import api_key_authenticator
 from adapters.persistence.audit_cli import run_audit_verify
-from adapters.persistence.database import create_engine, create_session_factory
+from adapters.persistence.database import backend_name, create_engine, create_session_factory
 from adapters.persistence.migrate import current_revision, head_revision, upgrade_to_head
 from adapters.persistence.read_models import read_models
 from adapters.persistence.readiness import database_not_ready
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork, unit_of_work_factory
-from adapters.providers.sandbox import SandboxNotifications, SandboxPayments, SandboxStorage, SandboxWebhooks
+from adapters.providers.sandbox import SandboxNotifications, SandboxPayments, SandboxWebhooks
 from adapters.providers.webhook_delivery import HttpWebhookSender
 from adapters.screening import MarketplacePhoneFinder
 from adapters.system import SystemClock, TimeOrderedIds
 from adapters.telemetry.metrics import PrometheusMetrics, process_metrics
-from application.cases.bundles import BundleServices
 from application.cases.platform_reminders import REMINDER_JOB_KIND, platform_reminder_job
 from application.context import Services
 from application.demo.seed import failing_demo_orders
@@ -77,30 +77,22 @@ def _read_engine(settings: Settings, engine: AsyncEngine) -> AsyncEngine:
     return create_engine(settings.database_url, sqlite_begin="DEFERRED")
 
 
-def _api(
-    services: Services,
-    read_engine: AsyncEngine,
-    messaging: MessagingServices,
-    bundles: BundleServices | None = None,
-) -> ApiDependencies:
+def _api(services: Services, read_engine: AsyncEngine, messaging: MessagingServices) -> ApiDependencies:
     return ApiDependencies(
         services=services,
         reads=read_models(read_engine),
         authenticate_api_key=api_key_authenticator(create_session_factory(read_engine)),
         messaging=messaging,
-        bundles=bundles,
     )
 
 
-def _bundles(settings: Settings, services: Services) -> BundleServices:
-    """Bundles attached to cases (D48): the sandbox's content-addressed storage under
-    ``SUPPORTOS_BLOB_DIR``, the hostile-input inspector, ``SUPPORTOS_BUNDLE_UPLOAD_MAX_BYTES``."""
-    return BundleServices(
-        base=services,
-        storage=SandboxStorage(root=settings.blob_dir),
-        inspect=bundle_inspector().inspect,
-        max_bytes=settings.bundle_upload_max_bytes,
-    )
+def _change_feed(settings: Settings) -> InProcessChangeFeed | PostgresChangeFeed:
+    """The change feed behind live subscriptions (D55): PostgreSQL ``LISTEN``/``NOTIFY`` when
+    the database is PostgreSQL (every API replica, worker and scheduler reaches every
+    subscriber); in-process on SQLite (only this process's own changes are pushed)."""
+    if backend_name(settings.database_url) == "postgresql":
+        return PostgresChangeFeed.for_url(settings.database_url)
+    return InProcessChangeFeed()
 
 
 def _screener() -> Screener:
@@ -170,7 +162,9 @@ class Container(containers.DeclarativeContainer):
     ids: providers.Provider[TimeOrderedIds] = providers.Singleton(TimeOrderedIds)
     metrics: providers.Provider[PrometheusMetrics] = providers.Singleton(process_metrics)
     calendars: providers.Provider[HolidaysCalendarSource] = providers.Singleton(HolidaysCalendarSource)
-    changes: providers.Provider[InProcessChangeFeed] = providers.Singleton(InProcessChangeFeed)
+    changes: providers.Provider[InProcessChangeFeed | PostgresChangeFeed] = providers.Singleton(
+        _change_feed, settings=settings
+    )
     services: providers.Provider[Services] = providers.Singleton(
         Services,
         uow=providers.Callable(metered, uow_factory, metrics),
@@ -193,11 +187,8 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
         changes=changes,
     )
-    bundles: providers.Provider[BundleServices] = providers.Singleton(
-        _bundles, settings=settings, services=services
-    )
     api: providers.Provider[ApiDependencies] = providers.Singleton(
-        _api, services=services, read_engine=read_engine, messaging=messaging, bundles=bundles
+        _api, services=services, read_engine=read_engine, messaging=messaging
     )
     webhook_processing: providers.Provider[WebhookProcessing] = providers.Singleton(
         _webhook_processing, services=services
@@ -224,7 +215,9 @@ def build_container(settings: Settings | None = None) -> Container:
 
 
 async def dispose_engines(container: Container) -> None:
-    """Close the pools the container opened (tests, and tools that build a container)."""
+    """Close the pools the container opened (tests, and tools that build a container), and
+    the change feed's connections."""
+    await container.changes().aclose()
     engine, read_engine = container.engine(), container.read_engine()
     if read_engine is not engine:
         await read_engine.dispose()

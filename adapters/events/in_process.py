@@ -37,6 +37,10 @@ class InProcessChangeFeed:
     def subscribe(self, topic: str) -> AbstractAsyncContextManager[AsyncIterator[Change]]:
         return self._subscription(topic)
 
+    async def aclose(self) -> None:
+        """Nothing to release (the PostgreSQL feed closes its connections here)."""
+        return None
+
     @asynccontextmanager
     async def _subscription(self, topic: str) -> AsyncIterator[AsyncIterator[Change]]:
         queue: asyncio.Queue[Change] = asyncio.Queue(maxsize=self._queue_size)

@@ -15,7 +15,7 @@ from returns.result import Failure, Result, Success
 
 from application.audit.trail import record
 from application.cases.l0 import run_l0
-from application.cases.use_cases import open_case_for_dispute, resolve_cases_for_dispute
+from application.cases.use_cases import open_case_for_dispute, publish_changes, resolve_cases_for_dispute
 from application.context import RequestContext, Services
 from application.disputes.facts import platform_facts_for
 from application.errors import DisputeAlreadyOpen, NotCaptured, NotFound, OrderNotDisputable
@@ -157,6 +157,7 @@ async def open_dispute(svc: Services, ctx: RequestContext, cmd: OpenDispute) -> 
         )
         case = await open_case_for_dispute(svc, uow, ctx, dispute, now)  # every dispute has its case
         await uow.commit()
+    await publish_changes(svc, case.pull_events())  # the new case joins the country's live queue
     await run_l0(svc, cmd.country, case.case_id)  # the rules look first, as actor L0 (after commit)
     return Success(dispute)
 
@@ -529,7 +530,7 @@ async def withdraw_dispute(
         saved = await uow.disputes.save(dispute)
         if isinstance(saved, Failure):
             return saved
-        await resolve_cases_for_dispute(uow, ctx, dispute, now)
+        resolved = await resolve_cases_for_dispute(uow, ctx, dispute, now)
         await record(
             uow,
             ctx,
@@ -542,4 +543,5 @@ async def withdraw_dispute(
             after=dispute_summary(dispute),
         )
         await uow.commit()
+    await publish_changes(svc, [event for case in resolved for event in case.pull_events()])
     return Success(dispute)

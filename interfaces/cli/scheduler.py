@@ -21,15 +21,19 @@ import typer
 
 from application.cases.platform_reminders import PlatformUpdateReminders
 from application.cases.scheduler import SchedulerTask, SlaBreaches, TickReport, run_scheduler
+from application.cases.use_cases import publish_changes
 from application.security.scope import ALL, scoped_to
-from interfaces.container import Container, build_container
+from interfaces.container import Container, build_container, dispose_engines
 from interfaces.settings import get_settings
 
 
 def scheduler_tasks(container: Container, *, batch: int = 100) -> tuple[SchedulerTask, ...]:
     """What one tick runs, in order. Add periodic checks here (a ``SchedulerTask``:
-    ``async (svc, now) -> int``), e.g. the platform incidents' "update due" reminder."""
-    return (SlaBreaches(batch=batch), PlatformUpdateReminders(batch=batch))
+    ``async (svc, now) -> int``), e.g. the platform incidents' "update due" reminder.
+    Breaches are announced on the container's change feed after their commit (D55): on
+    PostgreSQL every API replica's ``caseChanged`` subscribers hear them; on SQLite only
+    this process's own (``supportos serve`` runs the scheduler in-process there)."""
+    return (SlaBreaches(batch=batch, publish=publish_changes), PlatformUpdateReminders(batch=batch))
 
 
 def scheduler(
@@ -67,4 +71,4 @@ async def _run(
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         with contextlib.suppress(Exception):
-            await container.engine().dispose()
+            await dispose_engines(container)  # and the change feed's connection

@@ -1,13 +1,32 @@
-"""``supportos serve``: run the HTTP service (FastAPI + GraphQL) under uvicorn."""
+"""``supportos serve``: run the HTTP service (FastAPI + GraphQL) under uvicorn.
+
+    supportos serve [--host H] [--port P] [--with-scheduler | --without-scheduler]
+                    [--scheduler-interval SECONDS]
+
+``--with-scheduler`` also runs the SLA scheduler's tick (``supportos scheduler``'s tasks)
+inside the service's process, every ``--scheduler-interval`` seconds, from the app's
+startup to its shutdown. The default is *on* for the embedded SQLite database and *off*
+for PostgreSQL (D55): on SQLite the change feed is in-process, so the console's
+``caseChanged`` subscribers see breaches live only when they are recorded by the process
+that serves them; on PostgreSQL breaches recorded by ``supportos scheduler`` or
+``supportos worker`` reach every replica through ``LISTEN``/``NOTIFY``. Running it here as
+well is harmless either way: each breach is recorded exactly once (D41).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 import typer
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from interfaces.container import build_container
+from application.cases.scheduler import run_scheduler
+from interfaces.cli.scheduler import scheduler_tasks
+from interfaces.container import Container, build_container, dispose_engines
 from interfaces.logs import configure_logging
 from interfaces.settings import get_settings
 
@@ -19,14 +38,28 @@ def serve(
     port: Annotated[
         int | None, typer.Option(min=1, max=65535, help="Port to bind (default: SUPPORTOS_PORT or 8000).")
     ] = None,
+    with_scheduler: Annotated[
+        bool | None,
+        typer.Option(
+            "--with-scheduler/--without-scheduler",
+            help="Run the SLA scheduler in this process (default: on for SQLite, off for PostgreSQL).",
+        ),
+    ] = None,
+    scheduler_interval: Annotated[
+        float, typer.Option(min=0.05, help="Seconds between the in-process scheduler's ticks.")
+    ] = 30.0,
 ) -> None:
     """Start the HTTP service: /graphql, /webhooks, /metrics, /healthz and /readyz."""
     settings = get_settings()
     configure_logging(settings.log_level)  # JSON lines with the request id, PII redacted
     settings.ensure_database_directory()
     container = build_container(settings)
+    in_process = settings.sqlite_path is not None if with_scheduler is None else with_scheduler
+    interval = scheduler_interval if in_process else None
+    if interval is not None:
+        typer.echo(f"serve: the SLA scheduler runs in this process, every {interval:g} s")
     uvicorn.run(
-        container.http_app(),
+        with_background(container.http_app(), container, scheduler_interval=interval),
         host=host if host is not None else settings.host,
         port=port if port is not None else settings.port,
         log_level=settings.log_level.lower(),
@@ -34,3 +67,56 @@ def serve(
         access_log=False,  # the app writes its own access line (route template, status, request id)
         proxy_headers=False,
     )
+
+
+def with_background(app: ASGIApp, container: Container, *, scheduler_interval: float | None) -> ASGIApp:
+    """``app`` whose ASGI lifespan also starts the in-process scheduler (when an interval is
+    given) and, at shutdown, stops it and closes the engines and the change feed's
+    connections (before uvicorn re-raises a captured signal)."""
+    stop = asyncio.Event()
+    running: list[asyncio.Task[object]] = []
+
+    async def start() -> None:
+        if scheduler_interval is None:
+            return
+        tasks = scheduler_tasks(container)
+        running.append(
+            asyncio.create_task(
+                run_scheduler(container.services(), tasks, stop, interval=scheduler_interval),
+                name="sla-scheduler",
+            )
+        )
+
+    async def finish() -> None:
+        stop.set()
+        for task in running:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(task, timeout=30)
+        with contextlib.suppress(Exception):
+            await dispose_engines(container)
+
+    return _Lifespan(app, start, finish)
+
+
+class _Lifespan:
+    """Runs ``start`` before the app's own startup and ``finish`` before its shutdown."""
+
+    def __init__(
+        self, app: ASGIApp, start: Callable[[], Awaitable[None]], finish: Callable[[], Awaitable[None]]
+    ) -> None:
+        self._app, self._start, self._finish = app, start, finish
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self._app(scope, receive, send)
+            return
+
+        async def lifespan_receive() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await self._start()
+            elif message["type"] == "lifespan.shutdown":
+                await self._finish()
+            return message
+
+        await self._app(scope, lifespan_receive, send)

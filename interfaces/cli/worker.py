@@ -33,7 +33,7 @@ from application.integrations.webhooks import reprocess_pending_webhooks
 from application.saga.executor import SagaRunner
 from application.saga.worker_pool import WorkerPool, WorkerReport
 from interfaces.cli.scheduler import scheduler_tasks
-from interfaces.container import Container, build_container
+from interfaces.container import Container, build_container, dispose_engines
 from interfaces.logs import configure_logging
 from interfaces.settings import get_settings
 
@@ -142,7 +142,7 @@ async def run_until_signalled(container: Container, pool: WorkerPool, *, once: b
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signum)
         with contextlib.suppress(Exception):
-            await container.engine().dispose()
+            await dispose_engines(container)  # and the change feed's connection
 
 
 def _parse_providers(raw: str | None) -> tuple[str, ...] | None:
