@@ -30,11 +30,12 @@ from adapters.persistence.migrate import current_revision, head_revision, upgrad
 from adapters.persistence.read_models import read_models
 from adapters.persistence.readiness import database_not_ready
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork, unit_of_work_factory
-from adapters.providers.sandbox import SandboxNotifications, SandboxPayments, SandboxWebhooks
+from adapters.providers.sandbox import SandboxNotifications, SandboxPayments, SandboxStorage, SandboxWebhooks
 from adapters.providers.webhook_delivery import HttpWebhookSender
 from adapters.screening import MarketplacePhoneFinder
 from adapters.system import SystemClock, TimeOrderedIds
 from adapters.telemetry.metrics import PrometheusMetrics, process_metrics
+from application.cases.bundles import BundleServices
 from application.cases.platform_reminders import REMINDER_JOB_KIND, platform_reminder_job
 from application.context import Services
 from application.demo.seed import failing_demo_orders
@@ -77,12 +78,29 @@ def _read_engine(settings: Settings, engine: AsyncEngine) -> AsyncEngine:
     return create_engine(settings.database_url, sqlite_begin="DEFERRED")
 
 
-def _api(services: Services, read_engine: AsyncEngine, messaging: MessagingServices) -> ApiDependencies:
+def _api(
+    services: Services,
+    read_engine: AsyncEngine,
+    messaging: MessagingServices,
+    bundles: BundleServices | None = None,
+) -> ApiDependencies:
     return ApiDependencies(
         services=services,
         reads=read_models(read_engine),
         authenticate_api_key=api_key_authenticator(create_session_factory(read_engine)),
         messaging=messaging,
+        bundles=bundles,
+    )
+
+
+def _bundles(settings: Settings, services: Services) -> BundleServices:
+    """Bundles attached to cases (D48): the sandbox's content-addressed storage under
+    ``SUPPORTOS_BLOB_DIR``, the hostile-input inspector, ``SUPPORTOS_BUNDLE_UPLOAD_MAX_BYTES``."""
+    return BundleServices(
+        base=services,
+        storage=SandboxStorage(root=settings.blob_dir),
+        inspect=bundle_inspector().inspect,
+        max_bytes=settings.bundle_upload_max_bytes,
     )
 
 
@@ -187,8 +205,11 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
         changes=changes,
     )
+    bundles: providers.Provider[BundleServices] = providers.Singleton(
+        _bundles, settings=settings, services=services
+    )
     api: providers.Provider[ApiDependencies] = providers.Singleton(
-        _api, services=services, read_engine=read_engine, messaging=messaging
+        _api, services=services, read_engine=read_engine, messaging=messaging, bundles=bundles
     )
     webhook_processing: providers.Provider[WebhookProcessing] = providers.Singleton(
         _webhook_processing, services=services
