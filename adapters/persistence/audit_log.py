@@ -7,8 +7,11 @@ while no other appender can run:
 
 - PostgreSQL: ``pg_advisory_xact_lock(AUDIT_CHAIN_LOCK_KEY)`` before reading the tail. It
   is held until commit or rollback, and at READ COMMITTED the tail is read after the lock
-  is granted, so it sees the previous holder's committed entry. Append last in a unit of
-  work: the lock serialises every auditing transaction from the append to its end.
+  is granted, so it sees the previous holder's committed entry. The lock serialises every
+  auditing transaction from the append to its end, so use cases ``stage`` their entries
+  and the unit of work writes them in ``commit()`` (``flush``), just before the COMMIT:
+  the lock is held for the tail read, one INSERT of every staged entry and the commit,
+  never while the use case's other statements run (D50).
 - SQLite: every transaction starts with ``BEGIN IMMEDIATE`` (see ``database.py``), so the
   transaction already holds SQLite's single write lock when it reads the tail.
 
@@ -63,25 +66,49 @@ class SqlAlchemyAuditLog:
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
+        self._staged: list[AuditDraft] = []
 
     async def append(self, draft: AuditDraft) -> AuditEntry:
+        """Write ``draft`` now (after anything staged before it) and return its sealed entry."""
+        self._staged.append(draft)
+        return (await self.flush())[-1]
+
+    def stage(self, draft: AuditDraft) -> None:
+        """Keep ``draft`` for ``flush``, which the unit of work's ``commit()`` calls."""
+        self._staged.append(draft)
+
+    def discard(self) -> None:
+        """Forget staged drafts (the unit of work rolls back)."""
+        self._staged.clear()
+
+    async def flush(self) -> list[AuditEntry]:
+        """Seal every staged draft as the next links of the chain and insert them at once."""
+        if not self._staged:
+            return []
+        drafts, self._staged = self._staged, []
         connection = await self._session.connection()
         if connection.dialect.name == "postgresql":
             await connection.execute(
                 text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_CHAIN_LOCK_KEY}
             )
         tail = (await connection.execute(_tail_query(connection.dialect.name))).first()
-        if tail is None:
-            entry = seal(draft, sequence=1, previous_hash=GENESIS_HASH)
-        else:
-            entry = seal(draft, sequence=int(tail.sequence) + 1, previous_hash=str(tail.entry_hash))
-        await connection.execute(insert(audit_log).values(entry_to_row(entry)))
-        return entry
+        sequence, previous = (0, GENESIS_HASH) if tail is None else (int(tail.sequence), str(tail.entry_hash))
+        entries = []
+        for draft in drafts:
+            sequence += 1
+            entry = seal(draft, sequence=sequence, previous_hash=previous)
+            previous = entry.entry_hash
+            entries.append(entry)
+        rows = [entry_to_row(entry) for entry in entries]
+        # one statement either way: a single row as before, several as one multi-row VALUES
+        await connection.execute(insert(audit_log).values(rows[0] if len(rows) == 1 else rows))
+        return entries
 
     async def entries(
         self, *, batch_size: int = DEFAULT_BATCH_SIZE
     ) -> AsyncIterator[AuditEntry | UnreadableAuditEntry]:
-        """The chain in sequence order, as this transaction sees it."""
+        """The chain in sequence order, as this transaction sees it (staged drafts written first)."""
+        await self.flush()
         after: Any = 0
         while True:
             rows = (await self._session.execute(_batch_query(after, batch_size))).all()

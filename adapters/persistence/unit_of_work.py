@@ -6,7 +6,8 @@
         await uow.commit()
 
 Leaving the block rolls back whatever was not committed and returns the connection to
-the pool. Repositories receive the session and never commit.
+the pool. Repositories receive the session and never commit. ``commit()`` first appends the
+audit entries use cases staged (``uow.audit.stage``), so they commit with the change.
 
 To add a repository: annotate it on the class, construct it in ``_bind_repositories``,
 and declare it on the ``UnitOfWork`` port (``application/ports/unit_of_work.py``).
@@ -110,9 +111,14 @@ class SqlAlchemyUnitOfWork:
             await session.close()
 
     async def commit(self) -> None:
+        # the staged audit entries are the transaction's last write: the chain's lock is
+        # taken here and held only for their INSERT and the COMMIT (D50)
+        await self.audit.flush()
         await self.session.commit()
 
     async def rollback(self) -> None:
+        if self._session is not None:
+            self.audit.discard()
         await self.session.rollback()
 
     def collect_events(self) -> list[DomainEvent]:

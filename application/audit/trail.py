@@ -1,4 +1,8 @@
-"""Writing audit entries from use cases (same transaction as the change they record)."""
+"""Writing audit entries from use cases (same transaction as the change they record).
+
+``record`` stages the entry: the unit of work appends it to the chain in ``commit()``, just
+before the COMMIT, so the chain's lock is held as briefly as possible (D50).
+"""
 
 from __future__ import annotations
 
@@ -23,7 +27,7 @@ async def record(
     before: JsonObject | None = None,
     after: JsonObject | None = None,
 ) -> None:
-    await uow.audit.append(
+    uow.audit.stage(
         AuditDraft(
             actor_id=ActorId(ctx.principal.actor_id),
             actor_role=ctx.principal.role.value,

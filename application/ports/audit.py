@@ -1,8 +1,9 @@
 """Audit log ports (SPEC §9).
 
-``AuditLog`` is what a unit of work exposes as ``uow.audit``: ``append`` writes an entry
-in the unit of work's transaction, so the entry commits or rolls back with the change it
-records. ``AuditReader`` streams the chain in sequence order for verification.
+``AuditLog`` is what a unit of work exposes as ``uow.audit``: ``stage`` keeps an entry that
+the unit of work's ``commit()`` appends in the same transaction (``append`` writes one at
+once), so the entry commits or rolls back with the change it records. ``AuditReader``
+streams the chain in sequence order for verification.
 """
 
 from __future__ import annotations
@@ -25,9 +26,15 @@ class AuditReader(Protocol):
 
 class AuditLog(AuditReader, Protocol):
     async def append(self, draft: AuditDraft) -> AuditEntry:
-        """Seal ``draft`` as the next link of the chain, inside the current transaction.
+        """Seal ``draft`` as the next link of the chain, inside the current transaction, now.
 
-        Append as the last write of a unit of work: on PostgreSQL the chain's tail is
-        locked from the append until the transaction ends.
+        On PostgreSQL the chain's tail is locked from the append until the transaction
+        ends; use cases ``stage`` instead (``application/audit/trail.py`` ``record``).
         """
+        ...
+
+    def stage(self, draft: AuditDraft) -> None:
+        """Keep ``draft`` to be appended by the unit of work's ``commit()``, as its last
+        write before the COMMIT (so the chain's lock is held only for the append and the
+        commit, D50). A rollback discards it; reading ``entries`` appends it first."""
         ...

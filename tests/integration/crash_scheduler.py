@@ -25,17 +25,20 @@ from tests.fakes.time_and_ids import FixedClock
 
 
 def crash_at_append(n: int) -> None:
-    original = audit_module.SqlAlchemyAuditLog.append
+    # staged entries are appended by the unit of work's commit() (``flush``), right before
+    # the COMMIT: die after the N-th append that wrote entries, before its COMMIT
+    original = audit_module.SqlAlchemyAuditLog.flush
     calls = [0]
 
-    async def append_then_maybe_die(self: audit_module.SqlAlchemyAuditLog, draft: object) -> object:
-        result = await original(self, draft)  # type: ignore[arg-type]
-        calls[0] += 1
-        if calls[0] == n:
-            os.kill(os.getpid(), signal.SIGKILL)
+    async def flush_then_maybe_die(self: audit_module.SqlAlchemyAuditLog) -> object:
+        result = await original(self)
+        if result:
+            calls[0] += 1
+            if calls[0] == n:
+                os.kill(os.getpid(), signal.SIGKILL)
         return result
 
-    audit_module.SqlAlchemyAuditLog.append = append_then_maybe_die  # type: ignore[assignment,method-assign]
+    audit_module.SqlAlchemyAuditLog.flush = flush_then_maybe_die  # type: ignore[assignment,method-assign]
 
 
 async def main() -> None:
