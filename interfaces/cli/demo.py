@@ -46,9 +46,10 @@ async def print_partner_key(container: Container) -> None:
     """A partner API key for the first demo seller in MX (created once, with the data)."""
     country = CountryCode("MX")
     ctx = RequestContext(Principal("seed-demo", Role.SYSTEM, frozenset({country})), "seed-demo")
-    issued = await issue_api_key(
-        container.services(), ctx, IssueApiKey(demo_seller("MX"), country, "demo back office")
-    )
+    with scoped_to(ALL):  # as `supportos apikey create`: the system writes the key (row-level security)
+        issued = await issue_api_key(
+            container.services(), ctx, IssueApiKey(demo_seller("MX"), country, "demo back office")
+        )
     if isinstance(issued, Failure):
         typer.echo(f"# partner key not created: {issued.failure().message}", err=True)
         return
