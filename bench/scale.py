@@ -13,7 +13,7 @@ alternates between rounds):
 
 - ``disputes``: an L2 agent's console page, ``disputes(countryCode: "MX", first: 50)`` with
   ``order`` and ``ledgerTransactions`` nested (the console-list query), first page and a
-  deep page (``after`` the cursor of the row 60 from the end of the country's list);
+  deep page (``after`` the cursor halfway down the country's list, at most 60 rows from its end);
 - ``cases``: the work queue, ``cases(countryCode: "MX", filter: {kinds, statuses}, first:
   20)`` ordered by the nearest SLA deadline, with each case's clocks;
 - ``tick``: one SLA scheduler tick (``run_tick`` with the tasks of ``supportos scheduler``,
@@ -56,7 +56,7 @@ from bench.scale_data import TABLES, ScalePlan, chunk_rows, chunk_starts, defaul
 COUNTRY: Final = "MX"
 PAGE: Final = 50
 QUEUE_PAGE: Final = 20
-DEEP_FROM_END: Final = PAGE + 10
+DEEP_FROM_END: Final = PAGE + 10  # the deep page starts halfway down the list, with a full page left
 TARGET: Final = "<= 1.30x"
 
 DISPUTES_QUERY: Final = CONSOLE_QUERY.replace("query($n: Int!)", "query($n: Int!, $after: String)").replace(
@@ -230,7 +230,8 @@ def database(orders: int, *, keep: bool, reuse: bool, now: datetime) -> Iterator
 
 
 async def deep_cursor(db: server.BenchDatabase) -> str:
-    """The cursor of the disputes list ``DEEP_FROM_END`` rows before the end (as the API makes it)."""
+    """The cursor of the disputes list halfway down (at most ``DEEP_FROM_END`` rows before its end),
+    as the API makes it."""
     conn = await asyncpg.connect(db.owner_dsn)
     try:
         total = await conn.fetchval("SELECT count(*) FROM disputes WHERE country_code = $1", COUNTRY)
@@ -238,7 +239,7 @@ async def deep_cursor(db: server.BenchDatabase) -> str:
             "SELECT opened_at, id FROM disputes WHERE country_code = $1 "
             "ORDER BY opened_at DESC, id DESC OFFSET $2 LIMIT 1",
             COUNTRY,
-            max(0, total - DEEP_FROM_END),
+            max(0, min(total // 2, total - DEEP_FROM_END)),
         )
     finally:
         await conn.close()

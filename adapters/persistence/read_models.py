@@ -135,6 +135,8 @@ class SqlAlchemyOrderReads:
             moment = None if key is None else _moment(key[0])
             if key is None or moment is None:
                 return _bad_cursor()
+            # the redundant bound makes the keyset an index range (the OR alone is a filter)
+            conditions.append(c.created_at <= moment)
             conditions.append(or_(c.created_at < moment, and_(c.created_at == moment, c.id < key[1])))
         query = (
             select(orders).where(*conditions).order_by(c.created_at.desc(), c.id.desc()).limit(page.first + 1)
@@ -188,6 +190,7 @@ class SqlAlchemyDisputeReads:
             moment = None if key is None else _moment(key[0])
             if key is None or moment is None:
                 return _bad_cursor()
+            conditions.append(d.opened_at <= moment)  # an index range, as for orders
             conditions.append(or_(d.opened_at < moment, and_(d.opened_at == moment, d.id < key[1])))
         query: Select[Any] = select(*disputes.c)
         parties = [

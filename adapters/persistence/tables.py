@@ -320,6 +320,8 @@ disputes = Table(
     Index("ix_disputes_country_code_status_opened_at", "country_code", "status", "opened_at"),
     Index("ix_disputes_country_code_order_id", "country_code", "order_id"),
     Index("ix_disputes_country_code_evidence_deadline", "country_code", "evidence_deadline"),
+    # The console's list: newest first, keyset on (opened_at, id) (migration 0014_scale_indexes).
+    Index("ix_disputes_country_code_opened_at_id", "country_code", "opened_at", "id"),
     Index(
         "uq_disputes_country_code_order_id_open",
         "country_code",

@@ -101,6 +101,22 @@ async def test_generated_rows_fit_the_schema_and_read_back(
         ).unwrap()
         assert len(page.items) == sum(1 for r in rows["disputes"] if r["country_code"] == country)
 
+    # keyset pages walk the whole list newest first, without gaps or repeats
+    mx = sorted(
+        (r for r in rows["disputes"] if r["country_code"] == "MX"),
+        key=lambda r: (r["opened_at"], r["id"]),
+        reverse=True,
+    )
+    walked: list[str] = []
+    after: str | None = None
+    while True:
+        page = (await reads.list_disputes(CountryCode("MX"), DisputeFilter(), PageRequest(2, after))).unwrap()
+        walked.extend(d.id for d in page.items)
+        if not page.has_next_page:
+            break
+        after = page.end_cursor
+    assert walked == [r["id"] for r in mx] and len(walked) > 2
+
     # only the tick clocks are due before now: a tick at slot s breaches exactly slot s's clocks
     running = [c for c in rows["case_clocks"] if c["due_at"] is not None]
     assert all(c["due_at"] > NOW for c in running if not c["case_id"].startswith("case_t"))
