@@ -18,9 +18,9 @@ Claim
     the lease, not an open transaction, is what protects the job while it runs.
 
 Fencing
-    ``await_confirmation``, ``complete``, ``retry_later`` and ``dead_letter`` are
-    conditional updates ``WHERE id = :id AND fencing_token = :token AND status IN
-    ('RUNNING', 'WAITING')``; ``False`` means the token is
+    ``await_confirmation``, ``complete`` (and ``complete_many``, one statement for a worker's
+    batch), ``retry_later`` and ``dead_letter`` are conditional updates ``WHERE id = :id AND
+    fencing_token = :token AND status IN ('RUNNING', 'WAITING')``; ``False`` means the token is
     stale (the lease was lost and someone else claimed the job) and nothing was changed.
     ``retry_later`` and ``dead_letter`` append the error to the job's history (read, then
     written back under the same token condition: only the token holder writes it).
@@ -38,6 +38,7 @@ Rows never leave this module: every method returns domain ``Job``s. Nothing here
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
@@ -146,6 +147,21 @@ class SqlAlchemyOutbox:
             .values(status=JobStatus.DONE.value, lease_until=None, updated_at=now, completed_at=now)
         )
         return result.rowcount == 1
+
+    async def complete_many(self, held: Sequence[tuple[int, int]], *, now: datetime) -> set[int]:
+        if not held:
+            return set()
+        connection = await self._session.connection()
+        rows = await connection.execute(
+            outbox_jobs.update()
+            .where(
+                or_(*(and_(_JOBS.id == job_id, _JOBS.fencing_token == token) for job_id, token in held)),
+                _JOBS.status.in_(_LEASED),
+            )
+            .values(status=JobStatus.DONE.value, lease_until=None, updated_at=now, completed_at=now)
+            .returning(_JOBS.id)
+        )
+        return {int(job_id) for job_id in rows.scalars().all()}
 
     async def retry_later(
         self, job_id: int, fencing_token: int, *, now: datetime, error: JobError, available_at: datetime

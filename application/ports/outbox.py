@@ -9,6 +9,7 @@ the worker that took over.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -112,6 +113,11 @@ class Outbox(Protocol):
 
     async def complete(self, job_id: int, fencing_token: int, *, now: datetime) -> bool:
         """Mark DONE if the token is still current; ``False`` means the lease was lost."""
+        ...
+
+    async def complete_many(self, held: Sequence[tuple[int, int]], *, now: datetime) -> set[int]:
+        """``complete`` for several ``(job_id, fencing_token)`` pairs in one statement: the
+        ids of the jobs marked DONE (a missing id's lease was lost)."""
         ...
 
     async def retry_later(

@@ -62,7 +62,7 @@ from domain.disputes.outcomes import (
     plan_execution,
 )
 from domain.disputes.status import DisputeStatus
-from domain.integrations import BreakerPolicy, Verdict
+from domain.integrations import Admission, BreakerPolicy, Verdict
 from domain.orders import Order, OrderStatus
 from domain.shared import CountryCode
 from domain.shared.ids import BuyerId, OrderId, SellerId
@@ -94,6 +94,21 @@ class StepOutcome(StrEnum):
     LEASE_LOST = "LEASE_LOST"  # another worker owns the job now: nothing recorded
     ALREADY_SETTLED = "ALREADY_SETTLED"  # a confirmation for a step already done (a duplicate)
     DEFERRED = "DEFERRED"  # the provider's circuit breaker is open: the job waits, no attempt spent
+
+
+@dataclass
+class CompletionBatch:
+    """Provider jobs of one claimed batch whose call succeeded through a closed circuit,
+    recorded together by ``SagaRunner.complete_batch`` in one transaction (D51), and the
+    clean circuits read for the batch (asked once per country and provider)."""
+
+    done: list[tuple[Job, ProviderReceipt, int]] = field(default_factory=list)
+    started: float = 0.0  # time.monotonic() when the first of ``done`` started
+    clean: dict[tuple[CountryCode, str], Admission] = field(default_factory=dict)
+    to_clear: set[tuple[CountryCode, str]] = field(default_factory=set)
+
+    def __len__(self) -> int:
+        return len(self.done)
 
 
 class ProviderJob(Protocol):
@@ -147,15 +162,54 @@ class SagaRunner:
     @system_scope
     async def execute(self, job: Job) -> StepOutcome:
         outcome = await self._execute(job)
+        assert outcome is not None  # only a batch defers an outcome
         self.metrics.job_finished(job.country, job.provider, outcome.value)
         return outcome
 
-    async def _execute(self, job: Job) -> StepOutcome:
+    @system_scope
+    async def execute_batched(self, job: Job, batch: CompletionBatch) -> StepOutcome | None:
+        """``execute``, except that a provider job (``job_kinds``) that succeeds at once
+        through a closed circuit is added to ``batch`` and ``None`` is returned: it is
+        recorded by ``complete_batch``, which the worker pool calls after its claimed batch."""
+        outcome = await self._execute(job, batch)
+        if outcome is not None:
+            self.metrics.job_finished(job.country, job.provider, outcome.value)
+        return outcome
+
+    @system_scope
+    async def complete_batch(self, batch: CompletionBatch) -> list[StepOutcome]:
+        """Record every job of ``batch`` in one transaction: each job completed under its own
+        fencing token (a job whose lease was lost is ``LEASE_LOST`` and gets no entry), the
+        failure counts of circuits admitted with failures cleared, and one audit entry per
+        completed job, appended together at the commit (one hold of the chain's lock)."""
+        if not batch.done:
+            return []
+        done, batch.done = batch.done, []
+        to_clear, batch.to_clear = batch.to_clear, set()
+        now = self.svc.clock.now()
+        async with self.svc.uow() as uow:
+            completed = await uow.outbox.complete_many(
+                [(job.id, job.fencing_token) for job, _, _ in done], now=now
+            )
+            for country, provider in sorted(to_clear):
+                await uow.circuits.clear_failures(country, provider, now=now)
+            for job, receipt, latency_ms in done:
+                if job.id in completed:
+                    await self._audit_provider_completed(uow, job, receipt, latency_ms, now)
+            await uow.commit()
+        outcomes = []
+        for job, _, _ in done:
+            outcome = StepOutcome.COMPLETED if job.id in completed else StepOutcome.LEASE_LOST
+            self.metrics.job_finished(job.country, job.provider, outcome.value)
+            outcomes.append(outcome)
+        return outcomes
+
+    async def _execute(self, job: Job, batch: CompletionBatch | None = None) -> StepOutcome | None:
         if job.kind != JOB_KIND:
             handler = self.job_kinds.get(job.kind)
             if handler is None:
                 return await self._dead_letter(job, "UNKNOWN_JOB_KIND", f"no handler for {job.kind!r}")
-            return await self._run_provider_job(job, handler)
+            return await self._run_provider_job(job, handler, batch)
         loaded = await self._plan(job)
         if isinstance(loaded, Failure):
             return await self._dead_letter(job, loaded.failure().code, loaded.failure().message)
@@ -238,9 +292,18 @@ class SagaRunner:
 
     # ------------------------------------------------------------ provider jobs
 
-    async def _run_provider_job(self, job: Job, handler: ProviderJob) -> StepOutcome:
+    async def _run_provider_job(
+        self, job: Job, handler: ProviderJob, batch: CompletionBatch | None = None
+    ) -> StepOutcome | None:
         caller = self._caller(job)
-        admission = await self._breakers.admit(job.country, job.provider, caller=caller)
+        circuit_key = (job.country, job.provider)
+        admission = None if batch is None else batch.clean.get(circuit_key)
+        if admission is None:
+            admission = await self._breakers.admit(job.country, job.provider, caller=caller)
+            if batch is not None and admission.verdict is Verdict.CALL:
+                # a closed circuit admits every call without a write: within one claimed
+                # batch it is read once per country and provider (D51)
+                batch.clean[circuit_key] = admission
         if admission.retry_at is not None:
             return await self._defer(job, admission.retry_at)
         started = time.monotonic()
@@ -250,7 +313,14 @@ class SagaRunner:
             # the common case: a success through a closed circuit is recorded (any failure
             # count cleared) in the job's completion transaction, not in one of its own
             self.metrics.provider_called(job.country, job.provider, "OK", time.monotonic() - started)
+            if batch is not None:
+                batch.done.append((job, called.unwrap(), latency_ms))
+                if admission.circuit.consecutive_failures > 0:
+                    batch.to_clear.add(circuit_key)
+                return None
             return await self._complete_provider_job(job, called.unwrap(), latency_ms, clear_breaker=True)
+        if batch is not None:
+            batch.clean.pop(circuit_key, None)  # anything else: ask the circuit again next time
         await self._report_call(job, called, caller, time.monotonic() - started)
         if isinstance(called, Failure):
             return await self._provider_failed(job, job.kind, called.failure(), latency_ms)
@@ -268,26 +338,31 @@ class SagaRunner:
                 return StepOutcome.LEASE_LOST
             if clear_breaker:
                 await uow.circuits.clear_failures(job.country, job.provider, now=now)
-            await record(
-                uow,
-                self._ctx,
-                country=job.country,
-                action="provider.call_completed",
-                **_target(job),
-                at=now,
-                after={
-                    "step": job.kind,
-                    "idempotency_key": job.idempotency_key,
-                    "provider": receipt.provider,
-                    "operation": receipt.operation,
-                    "provider_reference": receipt.reference,
-                    "outcome": "OK",
-                    "attempt": job.attempts,
-                    "latency_ms": latency_ms,
-                },
-            )
+            await self._audit_provider_completed(uow, job, receipt, latency_ms, now)
             await uow.commit()
         return StepOutcome.COMPLETED
+
+    async def _audit_provider_completed(
+        self, uow: UnitOfWork, job: Job, receipt: ProviderReceipt, latency_ms: int, now: datetime
+    ) -> None:
+        await record(
+            uow,
+            self._ctx,
+            country=job.country,
+            action="provider.call_completed",
+            **_target(job),
+            at=now,
+            after={
+                "step": job.kind,
+                "idempotency_key": job.idempotency_key,
+                "provider": receipt.provider,
+                "operation": receipt.operation,
+                "provider_reference": receipt.reference,
+                "outcome": "OK",
+                "attempt": job.attempts,
+                "latency_ms": latency_ms,
+            },
+        )
 
     # ------------------------------------------------------------ circuit breaker
 

@@ -10,11 +10,12 @@ from datetime import timedelta
 import pytest
 from returns.result import Failure, Result, Success
 
+from adapters.persistence.audit_cli import run_audit_verify
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from application.context import Services
 from application.ports.outbox import Job, JobStatus, NewJob
 from application.ports.providers import ProviderError, ProviderFailureKind, ProviderReceipt
-from application.saga.executor import Providers, SagaRunner, StepOutcome
+from application.saga.executor import CompletionBatch, Providers, SagaRunner, StepOutcome
 from domain.audit import AuditEntry
 from domain.integrations import BreakerPolicy, CircuitState
 from tests.fakes.providers import FakeNotifications, FakePayments
@@ -132,3 +133,64 @@ async def test_an_accepted_provider_job_waits_for_its_confirmation(svc: Services
     assert await runner.confirm("a", succeeded=True, provider_reference="p_1") is StepOutcome.ALREADY_SETTLED
     assert await runner.confirm("b", succeeded=False, provider_reference="p_2") is StepOutcome.DEAD_LETTERED
     assert [(await job(svc, k)).status for k in "ab"] == [JobStatus.DONE, JobStatus.DEAD]
+
+
+async def test_a_batch_of_successes_is_recorded_in_one_transaction_and_a_lost_lease_gets_no_entry(
+    svc: Services, migrated_url: str
+) -> None:
+    ping = Ping()
+    runner = SagaRunner(
+        svc, Providers(FakePayments(), FakeNotifications()), breaker=POLICY, job_kinds={KIND: ping}
+    )
+    await enqueue(svc, "a", "b", "c")
+    async with svc.uow() as uow:
+        jobs = await uow.outbox.claim(worker_id="w", now=svc.clock.now(), lease=runner.lease, limit=10)
+        await uow.commit()
+    batch = CompletionBatch()
+    assert [await runner.execute_batched(j, batch) for j in jobs] == [None, None, None]
+    assert len(batch) == 3 and ping.calls == ["a", "b", "c"]
+    async with svc.uow() as uow:  # nothing recorded yet: the jobs are still RUNNING, no entry
+        assert [(await uow.outbox.by_key(k)).status for k in "abc"] == [JobStatus.RUNNING] * 3  # type: ignore[union-attr]
+        assert [e async for e in uow.audit.entries()] == []
+    # "b" lost its lease meanwhile: someone else holds a newer token
+    lost = jobs[1]
+    async with svc.uow() as uow:
+        assert await uow.outbox.defer(lost.id, lost.fencing_token, now=svc.clock.now(), until=svc.clock.now())
+        await uow.commit()
+
+    assert await runner.complete_batch(batch) == [
+        StepOutcome.COMPLETED,
+        StepOutcome.LEASE_LOST,
+        StepOutcome.COMPLETED,
+    ]
+    assert len(batch) == 0
+    assert [(await job(svc, k)).status for k in "abc"] == [JobStatus.DONE, JobStatus.PENDING, JobStatus.DONE]
+    async with svc.uow() as uow:
+        entries = [e async for e in uow.audit.entries() if isinstance(e, AuditEntry)]
+    assert [(e.sequence, e.action, e.after["idempotency_key"] if e.after else None) for e in entries] == [
+        (1, "provider.call_completed", "a"),
+        (2, "provider.call_completed", "c"),
+    ]
+    code, _ = await run_audit_verify(migrated_url)
+    assert code == 0
+
+
+async def test_a_batch_reads_a_clean_circuit_once_and_asks_again_after_a_failure(svc: Services) -> None:
+    ping = Ping()
+    runner = SagaRunner(
+        svc, Providers(FakePayments(), FakeNotifications()), breaker=POLICY, job_kinds={KIND: ping}
+    )
+    await enqueue(svc, "a", "b", "c", "d")
+    async with svc.uow() as uow:
+        jobs = await uow.outbox.claim(worker_id="w", now=svc.clock.now(), lease=runner.lease, limit=10)
+        await uow.commit()
+    ping.script = ["ok", ProviderFailureKind.TRANSIENT]
+    batch = CompletionBatch()
+    outcomes = [await runner.execute_batched(j, batch) for j in jobs]
+    assert outcomes == [None, StepOutcome.RETRY_SCHEDULED, None, None]
+    # the failure was recorded and the next admission read it: the batch clears it at the end
+    assert batch.to_clear == {(MX, "pinger")}
+    assert await runner.complete_batch(batch) == [StepOutcome.COMPLETED] * 3
+    async with svc.uow() as uow:
+        circuit = await uow.circuits.get(MX, "pinger")
+    assert (circuit.state, circuit.consecutive_failures) == (CircuitState.CLOSED, 0)
