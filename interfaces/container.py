@@ -29,6 +29,7 @@ from adapters.persistence.database import backend_name, create_engine, create_se
 from adapters.persistence.migrate import current_revision, head_revision, upgrade_to_head
 from adapters.persistence.read_models import read_models
 from adapters.persistence.readiness import database_not_ready
+from adapters.persistence.request_reads import request_reads_factory
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork, unit_of_work_factory
 from adapters.providers.sandbox import SandboxNotifications, SandboxPayments, SandboxStorage, SandboxWebhooks
 from adapters.providers.webhook_delivery import HttpWebhookSender
@@ -72,8 +73,12 @@ def _uow_factory(engine: AsyncEngine) -> Callable[[], SqlAlchemyUnitOfWork]:
 def _read_engine(settings: Settings, engine: AsyncEngine) -> AsyncEngine:
     """Reads outside units of work (the GraphQL read side, API-key checks). On an SQLite file:
     a second engine whose transactions ``BEGIN DEFERRED``, so readers never take the write
-    lock (WAL lets them read while a writer writes). Otherwise: the same engine and pool."""
-    if engine.dialect.name != "sqlite" or settings.sqlite_path is None:
+    lock (WAL lets them read while a writer writes). On PostgreSQL: a second pool, because a
+    request holds its read connection for the whole request (D53) and must never wait for a
+    write connection of the same pool. In-memory SQLite: the same engine."""
+    if engine.dialect.name != "sqlite":
+        return create_engine(settings.database_url)
+    if settings.sqlite_path is None:
         return engine
     return create_engine(settings.database_url, sqlite_begin="DEFERRED")
 
@@ -83,11 +88,15 @@ def _api(
     read_engine: AsyncEngine,
     messaging: MessagingServices,
     bundles: BundleServices | None = None,
+    engine: AsyncEngine | None = None,
 ) -> ApiDependencies:
     return ApiDependencies(
         services=services,
         reads=read_models(read_engine),
         authenticate_api_key=api_key_authenticator(create_session_factory(read_engine)),
+        request_reads=request_reads_factory(
+            read_engine, shared_sqlite=read_engine is engine and engine.dialect.name == "sqlite"
+        ),
         messaging=messaging,
         bundles=bundles,
     )
@@ -209,7 +218,12 @@ class Container(containers.DeclarativeContainer):
         _bundles, settings=settings, services=services
     )
     api: providers.Provider[ApiDependencies] = providers.Singleton(
-        _api, services=services, read_engine=read_engine, messaging=messaging, bundles=bundles
+        _api,
+        services=services,
+        read_engine=read_engine,
+        messaging=messaging,
+        bundles=bundles,
+        engine=engine,
     )
     webhook_processing: providers.Provider[WebhookProcessing] = providers.Singleton(
         _webhook_processing, services=services

@@ -17,7 +17,7 @@ from typing import Any, Final
 from returns.result import Result
 from sqlalchemy import Executable, bindparam, insert, select, text, update
 from sqlalchemy.engine import CursorResult
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from adapters.persistence.tables import api_keys
 from application.ports.api_keys import ApiKeyRecord
@@ -48,23 +48,7 @@ class SqlAlchemyApiKeyRepository:
         )
 
     async def get(self, key_id: str) -> ApiKeyRecord | None:
-        country = country_of_key_id(key_id)
-        if country is None:
-            return None
-        connection = await self._session.connection()
-        if connection.dialect.name == "postgresql":
-            # Authentication runs before any country scope is bound: row-level security
-            # would hide the key, so read it through the one narrow SECURITY DEFINER
-            # function made for this (migration 0006_row_level_security, D22).
-            query: Executable = _KEY_BY_ID
-        else:
-            query = select(api_keys).where(
-                api_keys.c.country_code == bindparam("wanted_country"),
-                api_keys.c.key_id == bindparam("wanted_key_id"),
-            )
-        parameters = {"wanted_country": country.value, "wanted_key_id": key_id}
-        row = (await connection.execute(query, parameters)).first()
-        return None if row is None else _record(row._mapping)
+        return await key_by_id(await self._session.connection(), key_id)
 
     async def revoke(self, key_id: str, at: datetime) -> bool:
         country = country_of_key_id(key_id)
@@ -82,6 +66,27 @@ class SqlAlchemyApiKeyRepository:
         return isinstance(result, CursorResult) and result.rowcount == 1
 
 
+async def key_by_id(connection: AsyncConnection, key_id: str) -> ApiKeyRecord | None:
+    """The key's record, in the country its id names (none for an id that names none)."""
+    country = country_of_key_id(key_id)
+    if country is None:
+        return None
+    if connection.dialect.name == "postgresql":
+        # Authentication runs before any country scope is bound: row-level security
+        # would hide the key, so read it through the one narrow SECURITY DEFINER
+        # function made for this (migration 0006_row_level_security, D22).
+        query: Executable = _KEY_BY_ID
+    else:
+        query = _KEY_SELECT
+    parameters = {"wanted_country": country.value, "wanted_key_id": key_id}
+    row = (await connection.execute(query, parameters)).first()
+    return None if row is None else _record(row._mapping)
+
+
+_KEY_SELECT: Final = select(api_keys).where(
+    api_keys.c.country_code == bindparam("wanted_country"),
+    api_keys.c.key_id == bindparam("wanted_key_id"),
+)
 _KEY_BY_ID: Final = text(
     "SELECT country_code, key_id, partner_id, label, key_sha256, created_at, revoked_at"
     " FROM api_key_by_id(:wanted_country, :wanted_key_id)"

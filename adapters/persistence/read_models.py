@@ -10,10 +10,12 @@ Cursors are opaque: URL-safe base64 of ``[list kind, sort key...]``. A page asks
 row more than it returns to know whether another page follows. A cursor made for another
 list, or not made here at all, is ``InvalidInput("after", ...)``, never an exception.
 
-Reads run on their own connections (``engine.connect()``), outside any unit of work; on
-SQLite the composition root hands in an engine whose transactions ``BEGIN DEFERRED``, so
-readers never take the write lock. Rows never leave this module: the mappers of
-``adapters/persistence/mappers.py`` rebuild domain objects.
+Reads run outside any unit of work, on connections from a :class:`ReadConnections`: by
+default each read on a connection and in a transaction of its own (``engine.connect()``);
+a GraphQL request's reads share one connection and one read transaction
+(``request_reads.py``, D53). On SQLite the composition root hands in an engine whose
+transactions ``BEGIN DEFERRED``, so readers never take the write lock. Rows never leave
+this module: the mappers of ``adapters/persistence/mappers.py`` rebuild domain objects.
 """
 
 from __future__ import annotations
@@ -22,12 +24,13 @@ import base64
 import binascii
 import json
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from returns.result import Failure, Result, Success
 from sqlalchemy import ColumnElement, Select, and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.persistence.audit_log import row_to_entry
 from adapters.persistence.mappers import dispute_from_row, order_from_row
@@ -50,6 +53,29 @@ T = TypeVar("T")
 
 _MAX_CODE_POINT: Final = 0x10FFFF
 _BAD_CURSOR: Final = "is not a cursor of this list (use the endCursor of the previous page)"
+
+
+# ----------------------------------------------------------------------------- connections
+
+
+class ReadConnections(Protocol):
+    """Where a read gets its connection (its transaction begins at the first statement)."""
+
+    def connection(self) -> AbstractAsyncContextManager[AsyncConnection]: ...
+
+
+class PerReadConnections:
+    """Each read on a pooled connection and in a transaction of its own."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    def connection(self) -> AbstractAsyncContextManager[AsyncConnection]:
+        return self._engine.connect()
+
+
+def _connections(source: AsyncEngine | ReadConnections) -> ReadConnections:
+    return PerReadConnections(source) if isinstance(source, AsyncEngine) else source
 
 
 # ----------------------------------------------------------------------------- cursors
@@ -110,8 +136,8 @@ class SqlAlchemyOrderReads:
 
     KIND: Final = "orders"
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, source: AsyncEngine | ReadConnections) -> None:
+        self._connections = _connections(source)
 
     async def list_orders(
         self, country: CountryCode, where: OrderFilter, page: PageRequest
@@ -141,7 +167,7 @@ class SqlAlchemyOrderReads:
         query = (
             select(orders).where(*conditions).order_by(c.created_at.desc(), c.id.desc()).limit(page.first + 1)
         )
-        async with self._engine.connect() as connection:
+        async with self._connections.connection() as connection:
             rows = (await connection.execute(query)).all()
         found = [order_from_row(row._mapping) for row in rows]
         return Success(_page(found, page, lambda o: encode_cursor(self.KIND, o.created_at.isoformat(), o.id)))
@@ -151,7 +177,7 @@ class SqlAlchemyOrderReads:
         if not wanted:
             return {}
         query = select(orders).where(orders.c.country_code == country.value, orders.c.id.in_(wanted))
-        async with self._engine.connect() as connection:
+        async with self._connections.connection() as connection:
             rows = (await connection.execute(query)).all()
         return {order.id: order for order in (order_from_row(row._mapping) for row in rows)}
 
@@ -164,8 +190,8 @@ class SqlAlchemyDisputeReads:
 
     KIND: Final = "disputes"
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, source: AsyncEngine | ReadConnections) -> None:
+        self._connections = _connections(source)
 
     async def list_disputes(
         self, country: CountryCode, where: DisputeFilter, page: PageRequest
@@ -208,7 +234,7 @@ class SqlAlchemyDisputeReads:
             conditions.append(orders.c.country_code == country.value)
             conditions.extend(column == value for column, value in parties if value is not None)
         query = query.where(*conditions).order_by(d.opened_at.desc(), d.id.desc()).limit(page.first + 1)
-        async with self._engine.connect() as connection:
+        async with self._connections.connection() as connection:
             rows = (await connection.execute(query)).all()
         found = [dispute_from_row(row._mapping) for row in rows]
         return Success(_page(found, page, lambda x: encode_cursor(self.KIND, x.opened_at.isoformat(), x.id)))
@@ -218,7 +244,7 @@ class SqlAlchemyDisputeReads:
         if not wanted:
             return {}
         query = select(disputes).where(disputes.c.country_code == country.value, disputes.c.id.in_(wanted))
-        async with self._engine.connect() as connection:
+        async with self._connections.connection() as connection:
             rows = (await connection.execute(query)).all()
         return {dispute.id: dispute for dispute in (dispute_from_row(row._mapping) for row in rows)}
 
@@ -232,7 +258,7 @@ class SqlAlchemyDisputeReads:
             .where(d.country_code == country.value, d.order_id.in_(wanted))
             .order_by(d.opened_at, d.id)
         )
-        async with self._engine.connect() as connection:
+        async with self._connections.connection() as connection:
             rows = (await connection.execute(query)).all()
         grouped: dict[str, list[Dispute]] = {order_id: [] for order_id in wanted}
         for row in rows:
@@ -262,8 +288,8 @@ class SqlAlchemyLedgerReads:
 
     KIND: Final = "postings"
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, source: AsyncEngine | ReadConnections) -> None:
+        self._connections = _connections(source)
 
     async def postings(
         self, country: CountryCode, account: Account, currency: Currency, page: PageRequest
@@ -292,7 +318,7 @@ class SqlAlchemyLedgerReads:
             .order_by(p.id.desc())
             .limit(page.first + 1)
         )
-        async with self._engine.connect() as connection:
+        async with self._connections.connection() as connection:
             rows = (await connection.execute(query)).all()
         records = [
             PostingRecord(
@@ -318,7 +344,7 @@ class SqlAlchemyLedgerReads:
             upper = prefix_upper_bound(prefix)
             bounds = [t.idempotency_key >= prefix] + ([t.idempotency_key < upper] if upper else [])
             ranges.append(and_(*bounds))
-        async with self._engine.connect() as connection:
+        async with self._connections.connection() as connection:
             rows = (
                 await connection.execute(
                     select(ledger_transactions)
@@ -376,8 +402,8 @@ class SqlAlchemyAuditReads:
 
     KIND: Final = "audit"
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, source: AsyncEngine | ReadConnections) -> None:
+        self._connections = _connections(source)
 
     async def trail(
         self, country: CountryCode, target_type: str, target_id: str, page: PageRequest
@@ -395,7 +421,7 @@ class SqlAlchemyAuditReads:
                 return _bad_cursor()
             conditions.append(a.sequence > key[0])
         query = select(audit_log).where(*conditions).order_by(a.sequence).limit(page.first + 1)
-        async with self._engine.connect() as connection:
+        async with self._connections.connection() as connection:
             rows = (await connection.execute(query)).all()
         paged = _page(rows, page, lambda row: encode_cursor(self.KIND, int(row.sequence)))
         kept = [
@@ -413,11 +439,13 @@ class SqlAlchemyAuditReads:
         )
 
 
-def read_models(engine: AsyncEngine) -> ReadModels:
-    """Every read port on one engine (on SQLite, give it ``sqlite_begin="DEFERRED"``)."""
+def read_models(source: AsyncEngine | ReadConnections) -> ReadModels:
+    """Every read port on one engine (on SQLite, give it ``sqlite_begin="DEFERRED"``), or
+    on one connection source (a request's read transaction)."""
+    connections = _connections(source)
     return ReadModels(
-        orders=SqlAlchemyOrderReads(engine),
-        disputes=SqlAlchemyDisputeReads(engine),
-        ledger=SqlAlchemyLedgerReads(engine),
-        audit=SqlAlchemyAuditReads(engine),
+        orders=SqlAlchemyOrderReads(connections),
+        disputes=SqlAlchemyDisputeReads(connections),
+        ledger=SqlAlchemyLedgerReads(connections),
+        audit=SqlAlchemyAuditReads(connections),
     )

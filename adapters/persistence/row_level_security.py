@@ -48,6 +48,10 @@ ALL_COUNTRIES: Final = "*"
 DEFAULT_APP_ROLE: Final = "supportos_app"
 APP_ROLE_ENV: Final = "SUPPORTOS_DATABASE_APP_ROLE"
 APP_ROLE_ATTRIBUTE: Final = "app_role"  # Alembic ``config.attributes`` key (see ``migrate.py``)
+SCOPE_MANAGED: Final = "supportos_scope_managed"
+"""Execution option of a connection whose owner sets the scope itself (a request's read
+transaction, ``request_reads.py``): its BEGIN sends no ``set_config``."""
+SET_SCOPE: Final = text("SELECT set_config(:name, :value, true)")
 
 _SETTING: Final = f"current_setting('{SCOPE_SETTING}', true)"
 IN_SCOPE: Final = f"(country_code = ANY (string_to_array({_SETTING}, ',')) OR {_SETTING} = '{ALL_COUNTRIES}')"
@@ -84,12 +88,10 @@ def install_country_scope(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _scope_transaction(connection: Connection) -> None:
-        if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        options = connection.get_execution_options()
+        if options.get("isolation_level") == "AUTOCOMMIT" or options.get(SCOPE_MANAGED):
             return
-        connection.execute(
-            text("SELECT set_config(:name, :value, true)"),
-            {"name": SCOPE_SETTING, "value": setting_value(current_scope())},
-        )
+        connection.execute(SET_SCOPE, {"name": SCOPE_SETTING, "value": setting_value(current_scope())})
 
 
 def scope_everything(connection: Connection) -> None:

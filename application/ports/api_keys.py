@@ -20,6 +20,12 @@ class ApiKeyRecord:
     revoked_at: datetime | None = None
 
 
+class ApiKeyLookup(Protocol):
+    """What authenticating a key needs: the record by key id (a repository, or a request's reads)."""
+
+    async def get(self, key_id: str) -> ApiKeyRecord | None: ...
+
+
 class ApiKeyRepository(Protocol):
     """Inside a unit of work (or a read-only session for authentication); never commits."""
 

@@ -16,6 +16,7 @@ from typing import Generic, Protocol, TypeVar
 
 from returns.result import Result
 
+from application.ports.api_keys import ApiKeyLookup
 from domain.audit import AuditEntry
 from domain.disputes import Dispute
 from domain.disputes.codes import DisputeReason
@@ -132,3 +133,33 @@ class ReadModels:
     disputes: DisputeReads
     ledger: LedgerReads
     audit: AuditReads
+
+
+class RequestReads(Protocol):
+    """The reads of one GraphQL request on one connection and one read transaction (D53).
+
+    The connection is checked out at the first read (or API-key lookup) and kept until
+    :meth:`close`; on PostgreSQL the bound country scope is set in that transaction before
+    the first scoped read (and again only if the binding changes). After :meth:`close`,
+    or when made with ``one_transaction=False`` (websockets, whose context lives as long
+    as the socket), every read runs in a short transaction of its own, as before.
+    """
+
+    @property
+    def reads(self) -> ReadModels: ...
+
+    @property
+    def api_keys(self) -> ApiKeyLookup: ...
+
+    def release(self) -> None:
+        """End the open transaction before the next read (after a mutation committed
+        elsewhere: on SQLite a read transaction keeps the snapshot it started with)."""
+        ...
+
+    async def close(self) -> None:
+        """End the transaction and return the connection (the end of the request)."""
+        ...
+
+
+class RequestReadsFactory(Protocol):
+    def __call__(self, *, one_transaction: bool = True) -> RequestReads: ...

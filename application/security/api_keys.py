@@ -23,7 +23,7 @@ from returns.result import Failure, Result, Success
 from application.audit.trail import record as audit_record
 from application.context import RequestContext, Services
 from application.errors import NotFound
-from application.ports.api_keys import ApiKeyRecord, ApiKeyRepository
+from application.ports.api_keys import ApiKeyLookup, ApiKeyRecord, ApiKeyRepository
 from application.security.principal import Forbidden, Operation, Principal, Role, authorize
 from domain.shared import CountryCode, DomainError, InvalidInput
 
@@ -94,7 +94,7 @@ def principal_for(record: ApiKeyRecord, raw: str) -> Result[Principal, InvalidAp
     )
 
 
-async def authenticate(keys: ApiKeyRepository, raw: str) -> Result[Principal, InvalidApiKey]:
+async def authenticate(keys: ApiKeyLookup, raw: str) -> Result[Principal, InvalidApiKey]:
     key_id = key_id_of(raw)
     record = None if key_id is None else await keys.get(key_id)
     if record is None:

@@ -7,6 +7,12 @@ is one primary-key lookup), takes the request id (``X-Request-Id`` if it is sane
 new one) and makes fresh dataloaders. An unauthenticated request is not refused here:
 every field answers ``UnauthenticatedError`` (HTTP 200), and ``version`` still works.
 
+Every read of an HTTP request - the API-key lookup, the read models, the dataloaders'
+batches - runs on one connection and in one read transaction (``RequestReads``, D53),
+given back when the request ends (the context getter is a dependency with ``yield``); a
+websocket's context, which lives as long as the socket, reads in one short transaction
+per read.
+
 The services and read models are handed in by the composition root
 (``ApiDependencies``, typed by application ports only): nothing here knows an adapter.
 """
@@ -17,7 +23,7 @@ import asyncio
 import logging
 import re
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Final, TypeAlias
 
@@ -30,8 +36,8 @@ from strawberry.fastapi import BaseContext
 from application.cases.bundles import BundleServices
 from application.context import RequestContext, Services
 from application.messaging.common import MessagingServices
-from application.ports.read_models import ReadModels
-from application.security.api_keys import InvalidApiKey
+from application.ports.read_models import ReadModels, RequestReads, RequestReadsFactory
+from application.security.api_keys import InvalidApiKey, authenticate
 from application.security.principal import Principal
 from application.security.scope import bind_scope
 from domain.disputes import Dispute
@@ -64,6 +70,8 @@ class ApiDependencies:
     authenticate_api_key: ApiKeyAuthenticator
     messaging: MessagingServices | None = None  # conversations (screening, change feed)
     bundles: BundleServices | None = None  # diagnostics bundles attached to cases (storage, inspector)
+    # one read transaction per request (D53); None: every read (and key check) on its own
+    request_reads: RequestReadsFactory | None = None
 
 
 def request_id_from(header: str | None) -> str:
@@ -104,22 +112,27 @@ class Loaders:
     disputes: DataLoader[Key, Dispute | None]
     disputes_by_order: DataLoader[Key, list[Dispute]]
     ledger_by_prefix: DataLoader[Key, list[LedgerTransaction]]
+    release: Callable[[], None] | None = None  # ends the request's read transaction
 
     @staticmethod
-    def create(reads: ReadModels) -> Loaders:
+    def create(reads: ReadModels, release: Callable[[], None] | None = None) -> Loaders:
         return Loaders(
             orders=order_loader(reads.orders),
             disputes=dispute_loader(reads.disputes),
             disputes_by_order=disputes_by_order_loader(reads.disputes),
             ledger_by_prefix=transactions_by_prefix_loader(reads.ledger),
+            release=release,
         )
 
     def clear_all(self) -> None:
-        """After a mutation: what was loaded before it may have changed."""
+        """After a mutation: what was loaded before it may have changed (and the next read
+        begins a new read transaction, which sees the mutation's commit)."""
         self.orders.clear_all()
         self.disputes.clear_all()
         self.disputes_by_order.clear_all()
         self.ledger_by_prefix.clear_all()
+        if self.release is not None:
+            self.release()
 
 
 class GraphQLContext(BaseContext):
@@ -130,13 +143,25 @@ class GraphQLContext(BaseContext):
         token_keys: TokenKeys,
         credentials: Credentials,
         request_id: str,
+        one_transaction: bool = True,
     ) -> None:
         super().__init__()
         self._dependencies = dependencies
         self._token_keys = token_keys
         self._credentials = credentials
         self.request_id = request_id
-        self._loaders = None if dependencies is None else Loaders.create(dependencies.reads)
+        factory = None if dependencies is None else dependencies.request_reads
+        self._request_reads: RequestReads | None = (
+            None if factory is None else factory(one_transaction=one_transaction)
+        )
+        self._reads: ReadModels | None = None
+        self._loaders: Loaders | None = None
+        if self._request_reads is not None:
+            self._reads = self._request_reads.reads
+            self._loaders = Loaders.create(self._reads, self._request_reads.release)
+        elif dependencies is not None:
+            self._reads = dependencies.reads
+            self._loaders = Loaders.create(self._reads)
         self._principal: Result[Principal, Unauthenticated] | None = None
         self._lock = asyncio.Lock()
 
@@ -152,7 +177,14 @@ class GraphQLContext(BaseContext):
 
     @property
     def reads(self) -> ReadModels:
-        return self.dependencies.reads
+        if self._reads is None:
+            raise RuntimeError("the HTTP app was created without services (create_app(settings, api=...))")
+        return self._reads
+
+    async def close(self) -> None:
+        """The end of the request: its read transaction ends and its connection goes back."""
+        if self._request_reads is not None:
+            await self._request_reads.close()
 
     @property
     def messaging(self) -> MessagingServices:
@@ -205,7 +237,11 @@ class GraphQLContext(BaseContext):
         if credentials.bearer is not None:
             return verify_token(self._token_keys, credentials.bearer)
         if credentials.api_key is not None:
-            checked = await self.dependencies.authenticate_api_key(credentials.api_key)
+            checked = (
+                await self.dependencies.authenticate_api_key(credentials.api_key)
+                if self._request_reads is None
+                else await authenticate(self._request_reads.api_keys, credentials.api_key)
+            )
             if isinstance(checked, Success):
                 return Success(checked.unwrap())
             return Failure(Unauthenticated("unknown, malformed or revoked API key"))
@@ -214,10 +250,11 @@ class GraphQLContext(BaseContext):
 
 def make_context_getter(
     dependencies: ApiDependencies | None, token_keys: TokenKeys
-) -> Callable[[HTTPConnection], Awaitable[GraphQLContext]]:
-    """The FastAPI dependency Strawberry calls for every request."""
+) -> Callable[[HTTPConnection], AsyncIterator[GraphQLContext]]:
+    """The FastAPI dependency Strawberry calls for every request (with ``yield``: the
+    request's read transaction is closed when the request is done)."""
 
-    async def get_context(request: HTTPConnection) -> GraphQLContext:
+    async def get_context(request: HTTPConnection) -> AsyncIterator[GraphQLContext]:
         request_id = getattr(request.state, "request_id", None) or request_id_from(
             request.headers.get(REQUEST_ID_HEADER)
         )
@@ -228,15 +265,19 @@ def make_context_getter(
                 request.headers.get("authorization"), request.headers.get(API_KEY_HEADER)
             ),
             request_id=str(request_id),
+            one_transaction=request.scope["type"] == "http",
         )
-        authenticated = await context.authenticate()
-        if isinstance(authenticated, Success):
-            # The database's own wall (row-level security): every transaction this
-            # request opens sees only the caller's countries. Bound here, in the request's
-            # task, so every resolver and dataloader batch inherits it; unauthenticated
-            # requests bind nothing and so could read nothing.
-            bind_scope(authenticated.unwrap())
-        return context
+        try:
+            authenticated = await context.authenticate()
+            if isinstance(authenticated, Success):
+                # The database's own wall (row-level security): every transaction this
+                # request opens sees only the caller's countries. Bound here, in the request's
+                # task, so every resolver and dataloader batch inherits it; unauthenticated
+                # requests bind nothing and so could read nothing.
+                bind_scope(authenticated.unwrap())
+            yield context
+        finally:
+            await context.close()
 
     return get_context
 

@@ -137,7 +137,8 @@ def create_app(
     graphql_router = SupportOsGraphQLRouter(
         build_schema(production=settings.is_production),
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
-        context_getter=make_context_getter(api, TokenKeys.from_settings(settings)),
+        # a FastAPI dependency with yield (closes the request's read transaction, D53)
+        context_getter=make_context_getter(api, TokenKeys.from_settings(settings)),  # type: ignore[arg-type]
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),  # subscriptions on /graphql
         multipart_uploads_enabled=True,  # caseAttachBundle; guarded by RequestIdAndSizeLimit
     )
