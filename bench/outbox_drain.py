@@ -12,9 +12,10 @@ finish. Every job must end done.
 
 - candidate: the real ``WorkerPool`` and ``SagaRunner`` (what ``supportos worker`` runs, as
   the service's role under row-level security, with the Prometheus metrics), on
-  ``outbox_jobs`` rows of the job kind ``bench.noop``: per job the circuit-breaker gate, the
-  handler, then the completion transaction (fencing-token check, breaker reset, audit
-  entry). The no-op kind is registered only in this benchmark's worker processes
+  ``outbox_jobs`` rows of the job kind ``bench.noop``: per claimed batch the circuit-breaker
+  gate (read once while the circuit is closed), the handler per job, then one completion
+  transaction for the batch (fencing-token check per job, an audit entry per job; D51).
+  The no-op kind is registered only in this benchmark's worker processes
   (``SagaRunner.job_kinds``); the production container's ``job_kinds`` never has it (D37).
 - raw loop: asyncpg on the same table and role, the same claim protocol with nothing else:
   ``SELECT ... FOR UPDATE SKIP LOCKED`` a batch, set it RUNNING with a lease and a new
