@@ -18,8 +18,11 @@ SQLite
     option on SQLite engines (only ``"AUTOCOMMIT"`` is honoured, by skipping the BEGIN).
 
 PostgreSQL
-    A bounded pool (10 + 10 overflow), ``pool_pre_ping``, connections recycled after 30
-    minutes; ``application_name`` is ``supportos``. Transactions run at READ COMMITTED
+    A bounded pool (10 + 10 overflow), connections recycled after 30 minutes; no
+    ``pool_pre_ping`` (a round trip at every checkout, D53): a connection the server dropped
+    fails its first statement, SQLAlchemy recognises the disconnect and invalidates the
+    pool, so that one request fails and the next ones reconnect. ``application_name`` is
+    ``supportos``. Transactions run at READ COMMITTED
     (the server default), which the audit chain's advisory lock relies on. Every
     transaction starts by setting ``supportos.countries`` (``SET LOCAL``) to the country
     scope bound for the current request, which the row-level-security policies read
@@ -43,7 +46,7 @@ POSTGRES_POOL_DEFAULTS: Final[dict[str, Any]] = {
     "max_overflow": 10,
     "pool_timeout": 30,
     "pool_recycle": 1800,
-    "pool_pre_ping": True,
+    "pool_pre_ping": False,  # D53: disconnects invalidate the pool instead
 }
 _DRIVERS: Final = {
     "sqlite": "sqlite+aiosqlite",
