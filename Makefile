@@ -12,7 +12,7 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3 2>/dev
 STAMP := $(VENV)/.supportos-installed
 
 .PHONY: help venv run test lint fmt clean bench-screening bench-bundle bench-deps bench-resolve bench-hot-account bench-outbox-drain \
-	bench bench-partner-read bench-console-list bench-scale
+	bench bench-partner-read bench-console-list bench-sqlite bench-scale
 
 help:
 	@echo "make run    create .venv, install, start the service on http://127.0.0.1:8000 (SUPPORTOS_HOST/SUPPORTOS_PORT)"
@@ -26,6 +26,7 @@ help:
 	@echo "make bench-outbox-drain workers draining 20,000 no-op jobs vs a raw SKIP LOCKED loop and procrastinate"
 	@echo "make bench-partner-read   disputeState over GraphQL (API key) vs a bare Starlette+asyncpg route"
 	@echo "make bench-console-list   disputes page of 50 with nested relations vs raw asyncpg; statements per request"
+	@echo "make bench-sqlite         partner-read and resolve on the embedded SQLite vs raw sqlite3 (same statements)"
 	@echo "make bench-scale          disputes, cases and the SLA scheduler tick at 1M orders vs 10k (PostgreSQL)"
 	@echo "make bench        every timing benchmark above, one after the other"
 	@echo "make clean  remove .venv and caches (keeps var/, the local database)"
@@ -96,12 +97,15 @@ bench-partner-read: bench-deps
 bench-console-list: bench-deps
 	$(BIN)/python -m bench.console_list
 
+bench-sqlite: bench-deps
+	$(BIN)/python -m bench.sqlite_bench
+
 bench-scale: bench-deps
 	$(BIN)/python -m bench.scale
 
 # every timing benchmark; -k (keep going) so that one missed target does not hide the others
 bench: bench-deps
-	$(MAKE) -k bench-partner-read bench-console-list bench-resolve bench-hot-account bench-outbox-drain bench-scale
+	$(MAKE) -k bench-partner-read bench-console-list bench-sqlite bench-resolve bench-hot-account bench-outbox-drain bench-scale
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .import_linter_cache build dist *.egg-info
