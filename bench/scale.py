@@ -14,8 +14,10 @@ alternates between rounds):
 - ``disputes``: an L2 agent's console page, ``disputes(countryCode: "MX", first: 50)`` with
   ``order`` and ``ledgerTransactions`` nested (the console-list query), first page and a
   deep page (``after`` the cursor halfway down the country's list, at most 60 rows from its end);
-- ``cases``: the work queue, ``cases(countryCode: "MX", filter: {kinds, statuses}, first:
-  20)`` ordered by the nearest SLA deadline, with each case's clocks;
+- ``cases``: the work queue, ``cases(countryCode: "MX", filter: {kinds, severities}, first:
+  20)`` ordered by the nearest SLA deadline, with each case's clocks (a filter that fills the
+  page at both sizes: the open backlog is the last week's, 4 MX cases at 10k, so a
+  status filter would compare a page of 4 with a page of 20);
 - ``tick``: one SLA scheduler tick (``run_tick`` with the tasks of ``supportos scheduler``,
   in this process, on the service's role) at a fixed ``now`` at which exactly
   ``tick_clocks`` clocks are due in either database (each tick uses a fresh slot of
@@ -65,7 +67,7 @@ DISPUTES_QUERY: Final = CONSOLE_QUERY.replace("query($n: Int!)", "query($n: Int!
 DISPUTES_EXPECT: Final = '"__typename":"DisputeConnection"'
 CASES_QUERY: Final = (
     'query($n: Int!) { cases(countryCode: "MX", first: $n, filter: {kinds: [DISPUTE, ORDER_INCIDENT], '
-    "statuses: [NEW, ACKNOWLEDGED, MITIGATED]}) { __typename ... on CaseConnection { "
+    "severities: [SEV1, SEV2, SEV3]}) { __typename ... on CaseConnection { "
     "nodes { id kind severity tier status title nextDeadline breaches orderId "
     "clocks { kind state deadline overdue breachedAt } } pageInfo { hasNextPage endCursor } } "
     "... on Error { code message } } }"
