@@ -771,3 +771,27 @@ case_bundles = Table(
     CheckConstraint("(verdict = 'NO_CONSENT') = (blob_key IS NULL)", name="blob_kept_with_consent"),
     CheckConstraint("size_bytes >= 0 AND leak_count >= 0", name="counts_not_negative"),
 )
+
+# --- Retention purges of bundles on cases (migration 0015_case_bundle_purges, SPEC §10, D57) ---
+
+# One row per attached bundle whose retention ended; write-once. The case_bundles row stays
+# (evidence metadata); a bundle is stored exactly when it has a blob key and no purge row.
+# ``bytes_deleted`` is false when the same bytes are still attached to a newer case.
+case_bundle_purges = Table(
+    "case_bundle_purges",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("case_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("sha256", String(SHA256_HEX_LENGTH), nullable=False),
+    Column("purged_at", UtcDateTime(), nullable=False),
+    Column("retention_days", Integer, nullable=False),
+    Column("bytes_deleted", Boolean(), nullable=False),
+    Column("purged_by_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("purged_by_role", String(ROLE_LENGTH), nullable=False),
+    PrimaryKeyConstraint("country_code", "case_id", "sha256"),
+    ForeignKeyConstraint(
+        ["country_code", "case_id", "sha256"],
+        ["case_bundles.country_code", "case_bundles.case_id", "case_bundles.sha256"],
+    ),
+    CheckConstraint("retention_days >= 0", name="retention_not_negative"),
+)

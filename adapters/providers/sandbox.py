@@ -716,6 +716,24 @@ class SandboxStorage:
             return Failure(ProviderError(self.name, "get", ProviderFailureKind.PERMANENT, "invalid_key"))
         return await asyncio.to_thread(self._get, key)
 
+    async def delete(self, *, key: str) -> Result[bool, ProviderError]:
+        if not _CONTENT_KEY.fullmatch(key):
+            return Failure(ProviderError(self.name, "delete", ProviderFailureKind.PERMANENT, "invalid_key"))
+        return await asyncio.to_thread(self._delete, key)
+
+    def _delete(self, key: str) -> Result[bool, ProviderError]:
+        """Unlink the blob (idempotency-key files stay: they hold only the key, which is a
+        hash, and let the same bytes be stored again under it)."""
+        try:
+            self._blob(key).unlink()
+        except FileNotFoundError:
+            return Success(False)
+        except OSError as error:
+            return Failure(
+                ProviderError(self.name, "delete", ProviderFailureKind.TRANSIENT, type(error).__name__)
+            )
+        return Success(True)
+
     def _put(
         self, idempotency_key: str, content: bytes, content_type: str
     ) -> Result[StoredBlob, ProviderError]:

@@ -44,3 +44,9 @@ class BlobStorage(Protocol):
         """The bytes stored under ``key`` (``None``: no such blob). Bytes that no longer
         hash to their key are refused (a permanent error), never returned."""
         ...
+
+    async def delete(self, *, key: str) -> Result[bool, ProviderError]:
+        """Delete the bytes stored under ``key`` (the retention purge, D57). Idempotent:
+        ``True`` when they were removed, ``False`` when there was nothing to remove. A key
+        that is not a sha256 is refused (a permanent error)."""
+        ...

@@ -51,6 +51,27 @@ class BundleAttachment:
     report: Mapping[str, object]
     attached_by: ActorRef
     attached_at: datetime
+    purged_at: datetime | None = None  # the retention purge deleted this attachment's bytes (D57)
+
+    @property
+    def stored(self) -> bool:
+        """The bytes are kept: not refused for consent, not purged after the retention window."""
+        return self.blob_key is not None and self.purged_at is None
+
+
+@dataclass(frozen=True, slots=True)
+class BundlePurge:
+    """The end of an attached bundle's retention (write-once, D57): its bytes were deleted
+    from storage (``bytes_deleted``), or kept only because a newer attachment holds the same
+    bytes. The attachment's verdict, leak locations and sha256 stay: they are the evidence."""
+
+    country: CountryCode
+    case_id: str
+    sha256: str
+    purged_at: datetime
+    retention_days: int
+    bytes_deleted: bool
+    purged_by: ActorRef
 
 
 def verdict_of(result: InspectionReport | InspectionRefusal) -> BundleVerdict:
