@@ -140,6 +140,21 @@ def _filename_problem(filename: str) -> InvalidInput | None:
     return None
 
 
+def upload_problem(
+    max_bytes: int, filename: str, content: bytes
+) -> BundleUploadTooLarge | InvalidInput | None:
+    """Why an upload is refused before anything is read or kept: past the size limit, a
+    file name that is not a plain name, or empty (``None``: acceptable)."""
+    if len(content) > max_bytes:
+        return BundleUploadTooLarge(max_bytes)
+    problem = _filename_problem(filename)
+    if problem is not None:
+        return problem
+    if not content:
+        return InvalidInput("file", "the upload is empty")
+    return None
+
+
 def _inspect_bytes(
     inspect: Inspect, filename: str, content: bytes
 ) -> Result[InspectionReport, InspectionRefusal]:
@@ -173,13 +188,9 @@ async def attach_bundle(
     allowed = authorize(ctx.principal, Operation.CASE_ATTACH_BUNDLE, cmd.country)
     if isinstance(allowed, Failure):
         return allowed
-    if len(cmd.content) > bundles.max_bytes:
-        return Failure(BundleUploadTooLarge(bundles.max_bytes))
-    problem = _filename_problem(cmd.filename)
+    problem = upload_problem(bundles.max_bytes, cmd.filename, cmd.content)
     if problem is not None:
         return Failure(problem)
-    if not cmd.content:
-        return Failure(InvalidInput("file", "the upload is empty"))
     sha256 = hashlib.sha256(cmd.content).hexdigest()
     prior = await _precheck(svc, cmd.country, cmd.case_id, sha256)
     if isinstance(prior, Failure):

@@ -12,6 +12,18 @@ records what was really removed). The country of a bundle is the one its ``metad
 names. A bundle whose country cannot be read is kept and reported, unless the operator
 names the country to record it under (``unattributed_country``): nothing is removed
 without an audit entry in some country. A dry run lists what would go and writes nothing.
+
+Bundles attached to cases (D48) are kept through the storage port, not in the directory;
+:func:`purge_expired_case_bundles` ends their retention (D57): an attachment made more than
+``retention_days`` days ago whose bytes are still kept gets them deleted from storage
+(``BlobStorage.delete``, idempotent) and a write-once purge record; the attachment's row -
+verdict, leak locations (never values), sha256 - stays as evidence. Storage is
+content-addressed, so bytes still attached to a newer case (any country) are not deleted:
+the old attachment's purge is recorded with ``bytes_deleted`` false. Bytes are deleted
+first and the records written after (a crash in between leaves attachments that the next
+run finds again, and deleting twice is harmless); one audit entry per country
+(``diagnostics.case_bundles_purged``) lists what was purged. A failed delete is reported
+and left for the next run.
 """
 
 from __future__ import annotations
@@ -21,13 +33,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
+from returns.result import Failure
+
 from application.audit.trail import record
+from application.cases.use_cases import actor_of
 from application.context import RequestContext, Services
 from application.ports.diagnostics import BundleStore, StoredBundle
+from application.ports.storage import BlobStorage
 from domain.audit import iso_utc
+from domain.diagnostics.attachment import BundleAttachment, BundlePurge
 from domain.shared import CountryCode
 
 PURGE_ACTION: Final = "diagnostics.bundles_purged"
+CASE_PURGE_ACTION: Final = "diagnostics.case_bundles_purged"
+CASE_TARGET_TYPE: Final = "case_bundles"
 TARGET_TYPE: Final = "diagnostics_bundle_directory"
 MAX_LISTED_PER_ENTRY: Final = 1000
 MAX_TARGET_ID_CHARS: Final = 200
@@ -130,3 +149,152 @@ async def _audit(svc: Services, ctx: RequestContext, report: PurgeReport, *, at:
                 },
             )
         await uow.commit()
+
+
+# ------------------------------------------------------------- bundles attached to cases
+
+
+@dataclass(frozen=True, slots=True)
+class PurgedCaseBundle:
+    country: CountryCode
+    case_id: str
+    sha256: str
+    filename: str
+    size_bytes: int
+    attached_at: datetime
+    bytes_deleted: bool  # False: the same bytes are still attached to a newer case
+
+
+@dataclass(frozen=True, slots=True)
+class UnpurgedCaseBundle:
+    country: CountryCode
+    case_id: str
+    sha256: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CaseBundlePurgeReport:
+    retention_days: int
+    cutoff: datetime
+    dry_run: bool
+    purged: tuple[PurgedCaseBundle, ...]  # in a dry run: what would be purged
+    failed: tuple[UnpurgedCaseBundle, ...]  # the storage refused the delete: left for the next run
+
+    @property
+    def deleted_bytes(self) -> int:
+        """Bytes freed: each deleted blob once (two expired attachments may share one)."""
+        return sum({b.sha256: b.size_bytes for b in self.purged if b.bytes_deleted}.values())
+
+
+def _purged(attachment: BundleAttachment, bytes_deleted: bool) -> PurgedCaseBundle:
+    return PurgedCaseBundle(
+        attachment.country,
+        attachment.case_id,
+        attachment.sha256,
+        attachment.filename,
+        attachment.size_bytes,
+        attachment.attached_at,
+        bytes_deleted,
+    )
+
+
+async def purge_expired_case_bundles(
+    svc: Services, ctx: RequestContext, storage: BlobStorage, command: PurgeBundles
+) -> CaseBundlePurgeReport:
+    """End the retention of bundles attached to cases (see the module's docstring). Runs in
+    the system's scope (every country): the CLI binds it."""
+    if command.retention_days < 0:
+        raise ValueError("retention_days must not be negative")
+    now = svc.clock.now()
+    cutoff = now - timedelta(days=command.retention_days)
+    async with svc.uow() as uow:
+        expired = await uow.case_bundles.expired_stored(cutoff)
+        keys = {a.blob_key for a in expired if a.blob_key is not None}
+        live = await uow.case_bundles.live_blob_keys(keys, cutoff) if keys else set()
+
+    refused: dict[str, str] = {}
+    if not command.dry_run:
+        for key in sorted(keys - live):
+            deleted = await storage.delete(key=key)
+            if isinstance(deleted, Failure):
+                refused[key] = deleted.failure().message
+    purged = [_purged(a, a.blob_key not in live) for a in expired if a.blob_key not in refused]
+    failed = [
+        UnpurgedCaseBundle(a.country, a.case_id, a.sha256, refused[a.blob_key])
+        for a in expired
+        if a.blob_key is not None and a.blob_key in refused
+    ]
+    if not command.dry_run and purged:
+        purged = await _record_purges(
+            svc, ctx, purged, retention_days=command.retention_days, cutoff=cutoff, now=now
+        )
+    return CaseBundlePurgeReport(
+        retention_days=command.retention_days,
+        cutoff=cutoff,
+        dry_run=command.dry_run,
+        purged=tuple(purged),
+        failed=tuple(failed),
+    )
+
+
+async def _record_purges(
+    svc: Services,
+    ctx: RequestContext,
+    purged: list[PurgedCaseBundle],
+    *,
+    retention_days: int,
+    cutoff: datetime,
+    now: datetime,
+) -> list[PurgedCaseBundle]:
+    """One transaction: a purge row per attachment (one recorded by a concurrent run is
+    left out of this run's report) and one audit entry per country."""
+    actor = actor_of(ctx.principal)
+    recorded: list[PurgedCaseBundle] = []
+    async with svc.uow() as uow:
+        for bundle in purged:
+            purge = BundlePurge(
+                bundle.country,
+                bundle.case_id,
+                bundle.sha256,
+                now,
+                retention_days,
+                bundle.bytes_deleted,
+                actor,
+            )
+            if await uow.case_bundles.add_purge(purge):
+                recorded.append(bundle)
+        by_country: dict[CountryCode, list[PurgedCaseBundle]] = defaultdict(list)
+        for bundle in recorded:
+            by_country[bundle.country].append(bundle)
+        for country, bundles in sorted(by_country.items()):
+            deleted = [b for b in bundles if b.bytes_deleted]
+            await record(
+                uow,
+                ctx,
+                country=country,
+                action=CASE_PURGE_ACTION,
+                target_type=CASE_TARGET_TYPE,
+                target_id=f"retention-{retention_days}d",
+                at=now,
+                after={
+                    "retention_days": retention_days,
+                    "cutoff": iso_utc(cutoff),
+                    "purged_count": len(bundles),
+                    "bytes_deleted_count": len(deleted),
+                    "kept_shared_count": len(bundles) - len(deleted),
+                    "deleted_bytes": sum({b.sha256: b.size_bytes for b in deleted}.values()),
+                    "purged": [
+                        {
+                            "case_id": b.case_id,
+                            "sha256": b.sha256,
+                            "bytes": b.size_bytes,
+                            "attached_at": iso_utc(b.attached_at),
+                            "bytes_deleted": b.bytes_deleted,
+                        }
+                        for b in bundles[:MAX_LISTED_PER_ENTRY]
+                    ],
+                },
+            )
+        await uow.commit()
+    return recorded

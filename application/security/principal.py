@@ -78,6 +78,7 @@ class Operation(StrEnum):
     PLATFORM_INCIDENT_CLOSE = "platform_incident.close"  # close with root cause and action items
     CASE_REPORT_READ = "case_report.read"  # the monthly case report of a country
     CASE_ATTACH_BUNDLE = "case.attach_bundle"  # upload a diagnostics bundle onto a case (D48)
+    DIAGNOSTICS_TICKET_OPEN = "diagnostics_ticket.open"  # open a customer's diagnostics ticket (D56)
 
 
 _READS: Final = frozenset({Operation.ORDER_READ, Operation.DISPUTE_READ})
@@ -106,6 +107,7 @@ _L1: Final = _READS | {
     Operation.INCIDENT_OPEN,
     Operation.INCIDENT_ACTION_RETRY,
     Operation.CASE_ATTACH_BUNDLE,
+    Operation.DIAGNOSTICS_TICKET_OPEN,
 }
 _L2: Final = _L1 | {
     Operation.DISPUTE_DECIDE,
@@ -147,8 +149,10 @@ _PARTY: Final = frozenset(
 PERMISSIONS: Final[dict[Role, frozenset[Operation]]] = {
     # L0 (the rules) works cases and grants the goodwill a rule covers; it opens nothing and
     # takes no incident action of a human tier but RETRY (D43).
-    # Nor does it upload diagnostics bundles (people attach them, D48).
-    Role.L0: (_L1 - {Operation.INCIDENT_OPEN, Operation.CASE_ATTACH_BUNDLE})
+    # Nor does it upload diagnostics bundles (people attach them, D48) or open tickets (D56).
+    Role.L0: (
+        _L1 - {Operation.INCIDENT_OPEN, Operation.CASE_ATTACH_BUNDLE, Operation.DIAGNOSTICS_TICKET_OPEN}
+    )
     | {Operation.DISPUTE_DECIDE, Operation.INCIDENT_STORE_CREDIT},
     Role.L1: _L1,
     Role.L2: _L2,

@@ -18,7 +18,13 @@ from rich.console import Console
 from rich.table import Table
 
 from application.context import RequestContext
-from application.diagnostics.purge import PurgeBundles, PurgeReport, purge_expired_bundles
+from application.diagnostics.purge import (
+    CaseBundlePurgeReport,
+    PurgeBundles,
+    PurgeReport,
+    purge_expired_bundles,
+    purge_expired_case_bundles,
+)
 from application.security.principal import Principal, Role
 from application.security.scope import ALL, scoped_to
 from domain.diagnostics import InspectionRefusal, InspectionReport, TelemetryConsentMissing
@@ -252,6 +258,24 @@ def _print_purge(report: PurgeReport) -> None:
     )
 
 
+def _print_case_purge(report: CaseBundlePurgeReport) -> None:
+    verb = "would purge" if report.dry_run else "purged"
+    for bundle in report.purged:
+        what = "bytes deleted" if bundle.bytes_deleted else "bytes kept: still attached to a newer case"
+        typer.echo(
+            f"{verb} {bundle.filename} on case {bundle.case_id} ({bundle.country.value}, attached "
+            f"{bundle.attached_at.isoformat()}, {bundle.size_bytes} bytes, "
+            f"sha256 {bundle.sha256[:12]}): {what}"
+        )
+    for failed in report.failed:
+        typer.echo(f"kept the bundle {failed.sha256[:12]} on case {failed.case_id}: {failed.reason}")
+    typer.echo(
+        f"{verb} {len(report.purged)} bundle(s) attached to cases before {report.cutoff.isoformat()}, "
+        f"{report.deleted_bytes} bytes deleted from storage"
+        + ("" if report.dry_run or not report.purged else "; recorded in the audit log")
+    )
+
+
 def bundles_purge(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="List what would be removed; change nothing.")
@@ -264,7 +288,9 @@ def bundles_purge(
         typer.Option(help="Also remove expired bundles whose metadata names no country, auditing them here."),
     ] = None,
 ) -> None:
-    """Remove bundles older than the retention window (SUPPORTOS_TELEMETRY_RETENTION_DAYS)."""
+    """Remove bundles older than the retention window (SUPPORTOS_TELEMETRY_RETENTION_DAYS): the
+    bundle directory's files, and the bytes of bundles attached to cases (their inspection
+    record stays)."""
     settings = get_settings()
     fallback = None
     if unattributed_country is not None:
@@ -276,12 +302,21 @@ def bundles_purge(
     store = bundle_store(directory or settings.bundle_dir)
     ctx = RequestContext(Principal(f"cli:{getpass.getuser()}", Role.SYSTEM, frozenset()), "cli:bundles-purge")
 
-    async def go() -> PurgeReport:
+    async def go() -> tuple[PurgeReport, CaseBundlePurgeReport]:
         container = build_container(settings)
         try:
             with scoped_to(ALL):  # the purge acts as the system, in every country
-                return await purge_expired_bundles(container.services(), ctx, store, command)
+                services = container.services()
+                files = await purge_expired_bundles(services, ctx, store, command)
+                attached = await purge_expired_case_bundles(
+                    services, ctx, container.bundles().storage, command
+                )
+                return files, attached
         finally:
             await dispose_engines(container)
 
-    _print_purge(asyncio.run(go()))
+    files, attached = asyncio.run(go())
+    _print_purge(files)
+    _print_case_purge(attached)
+    if attached.failed:
+        raise typer.Exit(1)
