@@ -40,11 +40,13 @@ from application.ports.read_models import ReadModels, RequestReads, RequestReads
 from application.security.api_keys import InvalidApiKey, authenticate
 from application.security.principal import Principal
 from application.security.scope import bind_scope
+from domain.diagnostics.attachment import BundleAttachment
 from domain.disputes import Dispute
 from domain.ledger import LedgerTransaction
 from domain.orders import Order
 from interfaces.auth import TokenKeys, Unauthenticated, verify_token
 from interfaces.graphql.common import Key
+from interfaces.graphql.diagnostics.loaders import case_bundles_loader
 from interfaces.graphql.disputes.loaders import dispute_loader, disputes_by_order_loader
 from interfaces.graphql.ledger.loaders import transactions_by_prefix_loader
 from interfaces.graphql.orders.loaders import order_loader
@@ -113,15 +115,19 @@ class Loaders:
     disputes_by_order: DataLoader[Key, list[Dispute]]
     ledger_by_prefix: DataLoader[Key, list[LedgerTransaction]]
     release: Callable[[], None] | None = None  # ends the request's read transaction
+    case_bundles: DataLoader[Key, list[BundleAttachment]] | None = None  # Case.bundles (units of work)
 
     @staticmethod
-    def create(reads: ReadModels, release: Callable[[], None] | None = None) -> Loaders:
+    def create(
+        reads: ReadModels, release: Callable[[], None] | None = None, services: Services | None = None
+    ) -> Loaders:
         return Loaders(
             orders=order_loader(reads.orders),
             disputes=dispute_loader(reads.disputes),
             disputes_by_order=disputes_by_order_loader(reads.disputes),
             ledger_by_prefix=transactions_by_prefix_loader(reads.ledger),
             release=release,
+            case_bundles=None if services is None else case_bundles_loader(services),
         )
 
     def clear_all(self) -> None:
@@ -131,6 +137,8 @@ class Loaders:
         self.disputes.clear_all()
         self.disputes_by_order.clear_all()
         self.ledger_by_prefix.clear_all()
+        if self.case_bundles is not None:
+            self.case_bundles.clear_all()
         if self.release is not None:
             self.release()
 
@@ -158,10 +166,14 @@ class GraphQLContext(BaseContext):
         self._loaders: Loaders | None = None
         if self._request_reads is not None:
             self._reads = self._request_reads.reads
-            self._loaders = Loaders.create(self._reads, self._request_reads.release)
+            self._loaders = Loaders.create(
+                self._reads,
+                self._request_reads.release,
+                None if dependencies is None else dependencies.services,
+            )
         elif dependencies is not None:
             self._reads = dependencies.reads
-            self._loaders = Loaders.create(self._reads)
+            self._loaders = Loaders.create(self._reads, services=dependencies.services)
         self._principal: Result[Principal, Unauthenticated] | None = None
         self._lock = asyncio.Lock()
 

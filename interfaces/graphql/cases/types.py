@@ -13,6 +13,7 @@ from datetime import datetime
 
 import strawberry
 
+from application.security.principal import Operation
 from domain.cases.calendar import BusinessCalendar
 from domain.cases.case import Case as DomainCase
 from domain.cases.case import ClockState, Rating, SlaClock, TimelineEntry, TimelineKind
@@ -27,6 +28,7 @@ from domain.cases.kinds import (
 )
 from domain.cases.sla import Basis
 from interfaces.graphql.context import GraphQLInfo
+from interfaces.graphql.diagnostics.types import CaseBundle
 from interfaces.graphql.disputes.types import ActorType, Dispute
 from interfaces.graphql.orders.types import Order
 from interfaces.graphql.scope import viewer
@@ -154,6 +156,19 @@ async def resolve_case_dispute(root: Case, info: GraphQLInfo) -> Dispute | None:
     return None if found is None else Dispute.from_domain(found)
 
 
+async def resolve_case_bundles(root: Case, info: GraphQLInfo) -> list[CaseBundle]:
+    """The case's diagnostics bundles, oldest first, through the request's dataloader (one
+    query per page of cases); empty for a caller who may not read cases in its country."""
+    principal = await viewer(info)
+    country = root.domain.country
+    loader = info.context.loaders.case_bundles
+    if principal is None or loader is None or not principal.in_scope(country):
+        return []
+    if not principal.may(Operation.CASE_READ):
+        return []
+    return [CaseBundle.from_domain(b) for b in await loader.load((country, root.domain.case_id))]
+
+
 @strawberry.type(
     description="What support works on: an order incident, a dispute, a platform incident "
     "or a diagnostics ticket, with its severity, tier, status and SLA clocks."
@@ -197,6 +212,10 @@ class Case:
     )
     dispute: Dispute | None = strawberry.field(
         resolver=resolve_case_dispute, description="The dispute of a DISPUTE case."
+    )
+    bundles: list[CaseBundle] = strawberry.field(
+        resolver=resolve_case_bundles,
+        description="The diagnostics bundles attached to the case, oldest first (as `caseBundles`).",
     )
     domain: strawberry.Private[DomainCase]
 

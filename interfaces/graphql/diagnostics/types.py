@@ -57,7 +57,13 @@ class CaseBundle:
     filename: str
     size: int = strawberry.field(description="Bytes uploaded.")
     sha256: str
-    stored: bool = strawberry.field(description="The bytes are kept in storage (not without consent).")
+    stored: bool = strawberry.field(
+        description="The bytes are kept in storage: not without consent, not after the retention purge."
+    )
+    purged_at: datetime | None = strawberry.field(
+        description="When the retention purge (telemetry.retentionDays) ended this attachment's bytes; "
+        "the verdict, leak locations, summary and sha256 stay."
+    )
     verdict: BundleVerdict
     leak_count: int
     leaks: list[BundleLeak] = strawberry.field(description="At most 1000, in file order.")
@@ -76,7 +82,8 @@ class CaseBundle:
             filename=attachment.filename,
             size=attachment.size_bytes,
             sha256=attachment.sha256,
-            stored=attachment.blob_key is not None,
+            stored=attachment.stored,
+            purged_at=attachment.purged_at,
             verdict=attachment.verdict,
             leak_count=attachment.leak_count,
             leaks=_leaks(attachment.report),

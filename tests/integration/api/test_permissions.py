@@ -186,6 +186,11 @@ OPERATIONS: dict[str, tuple[Operation, str]] = {
         Operation.CASE_ATTACH_BUNDLE,
         f'mutation {{ caseAttachBundle(input: {{{CASE}, file: "x"}}) {{ {FIELDS} }} }}',
     ),
+    "diagnosticsTicketOpen": (  # SEV0: refused after the guard (SEVERITY_NOT_COVERED), nothing kept
+        Operation.DIAGNOSTICS_TICKET_OPEN,
+        'mutation { diagnosticsTicketOpen(input: {countryCode: "MX", customerId: "cus_1", channel: "ui", '
+        f'summary: "s", severity: SEV0}}) {{ {FIELDS} }} }}',
+    ),
 }
 API_ROLES = sorted(TOKEN_ROLES | {Role.PARTNER})
 
