@@ -31,6 +31,7 @@ from application.cases.platform import (
     update_platform_incident,
 )
 from application.cases.scheduler import SlaBreaches
+from application.cases.tickets import OpenDiagnosticsTicket, open_diagnostics_ticket
 from application.cases.use_cases import (
     AssignCase,
     CloseCase,
@@ -441,6 +442,78 @@ class _Seeder:
                 OrderStatus.IN_PREPARATION,
             )
 
+    async def diagnostics_tickets(self) -> None:
+        """Customers' diagnostics tickets (D56) in two countries: SEV1 acknowledged, SEV2
+        waiting on the customer for a bundle with telemetry on, SEV3 new about an order.
+        (No bundles are seeded: they would need the blob storage; attach one with
+        ``caseAttachBundle``.)"""
+        for market in MARKETS[:2]:
+            country = CountryCode(market.country)
+            customer = demo_buyer(market.country)
+            urgent = _unwrap(
+                await open_diagnostics_ticket(
+                    self.svc,
+                    self.agent,
+                    OpenDiagnosticsTicket(
+                        country, customer, "android", "Checkout crashes on payment", Severity.SEV1
+                    ),
+                ),
+                "diagnostics ticket",
+            )
+            _unwrap(
+                await post_status_update(
+                    self.svc,
+                    self.agent,
+                    PostStatusUpdate(
+                        country, urgent.case_id, "Looking at the crash reports", CaseStatus.ACKNOWLEDGED
+                    ),
+                ),
+                "acknowledge ticket",
+            )
+            waiting = _unwrap(
+                await open_diagnostics_ticket(
+                    self.svc,
+                    self.agent,
+                    OpenDiagnosticsTicket(
+                        country, customer, "ui", "Order history loads slowly", Severity.SEV2
+                    ),
+                ),
+                "diagnostics ticket",
+            )
+            _unwrap(
+                await post_status_update(
+                    self.svc,
+                    self.agent,
+                    PostStatusUpdate(country, waiting.case_id, "Taking it", CaseStatus.ACKNOWLEDGED),
+                ),
+                "acknowledge ticket",
+            )
+            _unwrap(
+                await wait_on_customer(
+                    self.svc,
+                    self.agent,
+                    WaitOnCustomer(
+                        country, waiting.case_id, "Asked for a trace bundle with telemetry enabled"
+                    ),
+                ),
+                "wait on the customer",
+            )
+            _unwrap(
+                await open_diagnostics_ticket(
+                    self.svc,
+                    self.agent,
+                    OpenDiagnosticsTicket(
+                        country,
+                        customer,
+                        "ui",
+                        "Tracking page shows no courier",
+                        Severity.SEV3,
+                        demo_order_id(market.country, "in-transit"),
+                    ),
+                ),
+                "diagnostics ticket",
+            )
+
     async def platform_incident(self, market: Market) -> None:
         """A payments outage in ``market``, worked and closed, with its post-incident review
         (the disputed and in-transit orders and the in-transit order's cases linked)."""
@@ -646,6 +719,7 @@ class _Seeder:
             ):
                 await self.order(market, name, status)
         await self.cases()
+        await self.diagnostics_tickets()
         await self.platform_incident(MARKETS[0])  # closed, with its post-incident review
         # A payments outage in one country: its shared circuit breaker is open, so the jobs
         # of that provider there wait (the console's providerStatus shows it).
