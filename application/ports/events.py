@@ -9,7 +9,8 @@ Delivery is at most once and may coalesce: a slow subscriber's queue is bounded 
 oldest wake-ups are dropped when it is full. That is safe because subscribers re-read from
 the database after the last item they saw (by sequence), so nothing is skipped, only
 woken fewer times. The default adapter (``adapters/events/in_process.py``) reaches the
-subscribers of this process only; decision D28 says what a multi-replica deployment uses.
+subscribers of this process only; on PostgreSQL the container uses
+``adapters/events/postgres.py`` (LISTEN/NOTIFY, every process; D28, D55).
 
 Topics are ``<kind>:<country>:<id>`` (:func:`topic`), e.g. ``conversation:MX:cnv_1``.
 """
