@@ -17,14 +17,19 @@ from typing import Any
 import httpx
 import pytest
 from dependency_injector import providers
+from returns.result import Success
 
 from application.cases.scheduler import run_tick
+from application.disputes.use_cases import DecideDispute, decide_dispute
+from application.saga.executor import Providers, SagaRunner, StepOutcome
 from application.security.principal import Role
+from domain.disputes.codes import DecisionReasonCode, OutcomeCode
 from interfaces.cli.scheduler import scheduler_tasks
 from interfaces.cli.serve import with_background
 from interfaces.container import Container, build_container, dispose_engines
+from tests.fakes.providers import FakeNotifications, FakePayments
 from tests.fakes.time_and_ids import FixedClock
-from tests.integration.api.conftest import MX, Api
+from tests.integration.api.conftest import MX, SYSTEM, Api
 from tests.integration.api.test_case_subscription import ACKNOWLEDGE, AsgiWebSocket, on_the_feed, subscribed
 from tests.integration.api.test_cases_api import open_incident
 from tests.integration.api.test_messaging import open_o1, send
@@ -197,3 +202,31 @@ async def test_serve_with_the_scheduler_ticks_from_the_apps_startup_to_its_shutd
     await asyncio.wait_for(lifespan, 5)
     assert [task for task in asyncio.all_tasks() if task.get_name() == "sla-scheduler"] == []
     assert await api.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'case.sla_breached'") == 1
+
+
+async def test_a_dispute_case_resolved_by_a_worker_is_pushed_on_postgres_only(
+    api: Api, other: Container, backend: str
+) -> None:
+    marker = (await open_incident(api, "ord_marker", "SEV1"))["case"]["id"]
+    dispute = await api.dispute("ord_disputed", review=True)
+    case_id = await api.scalar("SELECT id FROM cases WHERE subject_ref = :d", d=dispute.id)
+    decided = await decide_dispute(
+        api.svc,
+        SYSTEM,
+        DecideDispute(
+            MX, dispute.id, OutcomeCode.REJECTED, DecisionReasonCode.EVIDENCE_SUPPORTS_SELLER, "k1"
+        ),
+    )
+    assert isinstance(decided, Success)
+    async with AsgiWebSocket(api.container.http_app(), api.bearer(Role.L1, MX)) as ws:
+        await subscribed(api, ws, "MX")
+        assert await on_the_feed(api, "MX") == 1
+        worker = SagaRunner(other.services(), Providers(FakePayments(), FakeNotifications()), worker_id="w2")
+        assert (await worker.drain())[-1] is StepOutcome.RESOLVED  # in the other process
+        if backend == "postgresql":
+            resolved = changed(await ws.receive())
+            assert (resolved["caseId"], resolved["change"]) == (case_id, "RESOLVED")
+            assert resolved["case"]["status"] == "RESOLVED"
+        await acknowledge(api, marker)
+        assert changed(await ws.receive())["caseId"] == marker
+        await ws.send({"id": "1", "type": "complete"})
