@@ -555,4 +555,5 @@ def test_the_cli_worker_pool_recovers_webhooks() -> None:
     container = build_container(Settings())
     pool = worker_pool(container, concurrency=1, batch=1, poll_interval=1.0, only=None)
     # webhook recovery, and the SLA scheduler's tick (D41), on every maintenance round
-    assert [getattr(task, "__name__", "") for task in pool.maintenance] == ["recover_webhooks", "sla_scheduler"]
+    names = [getattr(task, "__name__", "") for task in pool.maintenance]
+    assert names == ["recover_webhooks", "sla_scheduler"]
