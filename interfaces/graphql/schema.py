@@ -34,6 +34,7 @@ from strawberry.types import ExecutionContext
 from interfaces.graphql.audit.queries import AuditQueries
 from interfaces.graphql.cases.mutations import CaseMutations
 from interfaces.graphql.cases.queries import CaseQueries
+from interfaces.graphql.cases.sla import SlaPolicyMutations, SlaPolicyQueries
 from interfaces.graphql.cases.subscriptions import CaseSubscriptions
 from interfaces.graphql.common import SCALAR_MAP
 from interfaces.graphql.context import GraphQLContext
@@ -88,6 +89,7 @@ Query = merge_types(
         IntegrationQueries,
         MessagingQueries,
         CaseQueries,
+        SlaPolicyQueries,
         PlatformQueries,
         DiagnosticsQueries,
     ),
@@ -100,6 +102,7 @@ Mutation = merge_types(
         IntegrationMutations,
         MessagingMutations,
         CaseMutations,
+        SlaPolicyMutations,
         PlatformMutations,
         DiagnosticsMutations,
     ),

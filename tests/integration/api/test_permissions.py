@@ -191,6 +191,15 @@ OPERATIONS: dict[str, tuple[Operation, str]] = {
         'mutation { diagnosticsTicketOpen(input: {countryCode: "MX", customerId: "cus_1", channel: "ui", '
         f'summary: "s", severity: SEV0}}) {{ {FIELDS} }} }}',
     ),
+    "slaPolicy": (
+        Operation.SLA_POLICY_READ,
+        f'{{ slaPolicy(countryCode: "MX", kind: DISPUTE) {{ {FIELDS} }} }}',
+    ),
+    "slaPolicyPublish": (  # no targets: refused as input after the guard, nothing published
+        Operation.SLA_POLICY_MANAGE,
+        'mutation { slaPolicyPublish(input: {countryCode: "MX", kind: DISPUTE, expectedVersion: 1, '
+        f"targets: []}}) {{ {FIELDS} }} }}",
+    ),
 }
 API_ROLES = sorted(TOKEN_ROLES | {Role.PARTNER})
 
