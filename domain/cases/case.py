@@ -48,6 +48,7 @@ from domain.cases.errors import (
 )
 from domain.cases.kinds import OPEN_STATUSES, CaseKind, CaseStatus, ClockKind, IncidentType, Severity, Tier
 from domain.cases.sla import SeverityTargets, SlaPolicy, Target
+from domain.cases.validation import aware, checked_text
 from domain.disputes.evidence import ActorRef
 from domain.shared import CountryCode, DomainEvent, InvalidInput, InvariantViolation
 
@@ -232,21 +233,6 @@ class CaseSlaBreached(DomainEvent):
     escalated_to: Tier | None
 
 
-def _text(name: str, value: str, limit: int, *, required: bool = True) -> Result[str, InvalidInput]:
-    cleaned = value.strip()
-    if required and not cleaned:
-        return Failure(InvalidInput(name, "must not be blank"))
-    if len(cleaned) > limit:
-        return Failure(InvalidInput(name, f"must be at most {limit} characters"))
-    return Success(cleaned)
-
-
-def _aware(name: str, at: datetime) -> Result[datetime, InvalidInput]:
-    if at.tzinfo is None or at.utcoffset() is None:
-        return Failure(InvalidInput(name, "must be timezone-aware"))
-    return Success(at)
-
-
 class Case:
     __slots__ = ("_events", "_state")
 
@@ -299,13 +285,14 @@ class Case:
         """A new case in ``NEW`` with its acknowledge and mitigate clocks running."""
         if policy.country != country or policy.case_kind is not kind:
             return Failure(InvalidInput("policy", f"the SLA policy is not {kind.value} in {country.value}"))
-        problems = [
-            _text("case_id", case_id, MAX_REF_CHARS).swap().value_or(None),
-            _text("title", title, MAX_TITLE_CHARS).swap().value_or(None),
-            _aware("at", at).swap().value_or(None),
-            _text("order_id", order_id or "", MAX_REF_CHARS, required=False).swap().value_or(None),
-            _text("subject_ref", subject_ref or "", MAX_REF_CHARS, required=False).swap().value_or(None),
+        checks: list[Result[object, InvalidInput]] = [
+            checked_text("case_id", case_id, MAX_REF_CHARS),
+            checked_text("title", title, MAX_TITLE_CHARS),
+            aware("at", at),
+            checked_text("order_id", order_id or "", MAX_REF_CHARS, required=False),
+            checked_text("subject_ref", subject_ref or "", MAX_REF_CHARS, required=False),
         ]
+        problems = [check.swap().value_or(None) for check in checks]
         for problem in problems:
             if isinstance(problem, InvalidInput):
                 return Failure(problem)
@@ -397,7 +384,7 @@ class Case:
 
     def resolve(self, at: datetime, actor: ActorRef, resolution: str) -> Result[None, CaseError]:
         """-> RESOLVED: every clock stops; records which tier resolved it (L0 for the rules)."""
-        text = _text("resolution", resolution, MAX_TEXT_CHARS)
+        text = checked_text("resolution", resolution, MAX_TEXT_CHARS)
         if isinstance(text, Failure):
             return Failure(text.failure())
         edge = self._edge(CaseStatus.RESOLVED)
@@ -434,7 +421,7 @@ class Case:
         if not self._state.is_open:
             return Failure(CaseClosed(self.case_id, self._state.status.value))
         if assignee is not None:
-            checked = _text("assignee", assignee, MAX_REF_CHARS)
+            checked = checked_text("assignee", assignee, MAX_REF_CHARS)
             if isinstance(checked, Failure):
                 return Failure(checked.failure())
             assignee = checked.unwrap()
@@ -446,7 +433,7 @@ class Case:
 
     def escalate(self, at: datetime, actor: ActorRef, reason: str) -> Result[None, CaseError]:
         """One tier up (L0 -> L1 -> L2 -> L3); the case goes back to that tier's queue."""
-        text = _text("reason", reason, MAX_TEXT_CHARS)
+        text = checked_text("reason", reason, MAX_TEXT_CHARS)
         if isinstance(text, Failure):
             return Failure(text.failure())
         if not self._state.is_open:
@@ -469,7 +456,7 @@ class Case:
         self, at: datetime, actor: ActorRef, text: str, calendar: BusinessCalendar, policy: SlaPolicy
     ) -> Result[None, CaseError]:
         """A status update for the people affected; restarts the status-update clock."""
-        checked = _text("text", text, MAX_TEXT_CHARS)
+        checked = checked_text("text", text, MAX_TEXT_CHARS)
         if isinstance(checked, Failure):
             return Failure(checked.failure())
         if not self._state.is_open:
@@ -490,7 +477,7 @@ class Case:
         self, at: datetime, actor: ActorRef, reason: str, calendar: BusinessCalendar
     ) -> Result[None, CaseError]:
         """-> WAITING_ON_CUSTOMER: every running clock pauses."""
-        text = _text("reason", reason, MAX_TEXT_CHARS)
+        text = checked_text("reason", reason, MAX_TEXT_CHARS)
         if isinstance(text, Failure):
             return Failure(text.failure())
         edge = self._edge(CaseStatus.WAITING_ON_CUSTOMER)
@@ -533,7 +520,7 @@ class Case:
     ) -> Result[None, CaseError]:
         """An action taken on the case's subject (an incident action, an L0 decision, an
         attached bundle...), kept on the timeline."""
-        checked = _text("summary", summary, MAX_TEXT_CHARS)
+        checked = checked_text("summary", summary, MAX_TEXT_CHARS)
         if isinstance(checked, Failure):
             return Failure(checked.failure())
         if not self._state.is_open:
@@ -543,7 +530,7 @@ class Case:
 
     def add_note(self, at: datetime, actor: ActorRef, text: str) -> Result[None, CaseError]:
         """A note on the timeline; allowed on closed cases too (e.g. a late finding)."""
-        checked = _text("text", text, MAX_TEXT_CHARS)
+        checked = checked_text("text", text, MAX_TEXT_CHARS)
         if isinstance(checked, Failure):
             return Failure(checked.failure())
         self._apply(at, actor, TimelineKind.NOTE, checked.unwrap(), {})
@@ -601,7 +588,7 @@ class Case:
             return Failure(AlreadyRated(self.case_id))
         if isinstance(score, bool) or not 1 <= score <= 5:
             return Failure(InvalidInput("score", "must be an integer from 1 to 5"))
-        checked = _text("comment", comment, MAX_TEXT_CHARS, required=False)
+        checked = checked_text("comment", comment, MAX_TEXT_CHARS, required=False)
         if isinstance(checked, Failure):
             return Failure(checked.failure())
         rating = Rating(score, checked.unwrap(), by, at)
@@ -635,7 +622,7 @@ class Case:
         calendar: BusinessCalendar,
         policy: SlaPolicy,
     ) -> Result[None, CaseError]:
-        checked = _text("note", summary, MAX_TEXT_CHARS)
+        checked = checked_text("note", summary, MAX_TEXT_CHARS)
         if isinstance(checked, Failure):
             return Failure(checked.failure())
         edge = self._edge(to)

@@ -30,6 +30,7 @@ from typing import ClassVar, Final
 from returns.result import Failure, Result, Success
 
 from domain.cases.kinds import Severity
+from domain.cases.validation import aware, checked_text
 from domain.disputes.evidence import ActorRef
 from domain.shared import CountryCode, DomainError, DomainEvent, InvalidInput, InvariantViolation
 
@@ -124,10 +125,10 @@ class ActionItem:
 
     @staticmethod
     def build(description: str, owner: str) -> Result[ActionItem, InvalidInput]:
-        text = _text("action_items.description", description, MAX_TEXT_CHARS)
+        text = checked_text("action_items.description", description, MAX_TEXT_CHARS)
         if isinstance(text, Failure):
             return Failure(text.failure())
-        who = _text("action_items.owner", owner, MAX_REF_CHARS)
+        who = checked_text("action_items.owner", owner, MAX_REF_CHARS)
         if isinstance(who, Failure):
             return Failure(who.failure())
         return Success(ActionItem(text.unwrap(), who.unwrap()))
@@ -199,21 +200,6 @@ class PlatformIncidentChanged(DomainEvent):
     change: IncidentEntryKind
 
 
-def _text(name: str, value: str, limit: int, *, required: bool = True) -> Result[str, InvalidInput]:
-    cleaned = value.strip()
-    if required and not cleaned:
-        return Failure(InvalidInput(name, "must not be blank"))
-    if len(cleaned) > limit:
-        return Failure(InvalidInput(name, f"must be at most {limit} characters"))
-    return Success(cleaned)
-
-
-def _aware(name: str, at: datetime) -> Result[datetime, InvalidInput]:
-    if at.tzinfo is None or at.utcoffset() is None:
-        return Failure(InvalidInput(name, "must be timezone-aware"))
-    return Success(at)
-
-
 class PlatformIncident:
     __slots__ = ("_events", "_state")
 
@@ -258,10 +244,10 @@ class PlatformIncident:
     ) -> Result[PlatformIncident, InvalidInput]:
         """A new ``OPEN`` incident; ``update_due_at`` is its case's first status-update deadline."""
         for problem in (
-            _text("incident_id", incident_id, MAX_REF_CHARS),
-            _text("title", title, MAX_TITLE_CHARS),
-            _text("case_id", case_id, MAX_REF_CHARS),
-            _aware("at", at),
+            checked_text("incident_id", incident_id, MAX_REF_CHARS),
+            checked_text("title", title, MAX_TITLE_CHARS),
+            checked_text("case_id", case_id, MAX_REF_CHARS),
+            aware("at", at),
         ):
             if isinstance(problem, Failure):
                 return Failure(problem.failure())
@@ -314,7 +300,7 @@ class PlatformIncident:
         fresh: list[IncidentLink] = []
         for kind, refs in ((LinkKind.ORDER, order_ids), (LinkKind.CASE, case_ids)):
             for raw in refs:
-                checked = _text(f"{kind.value.lower()}_ids", raw, MAX_REF_CHARS)
+                checked = checked_text(f"{kind.value.lower()}_ids", raw, MAX_REF_CHARS)
                 if isinstance(checked, Failure):
                     return Failure(checked.failure())
                 ref = checked.unwrap()
@@ -356,7 +342,7 @@ class PlatformIncident:
         """A status update for the people affected, optionally moving the incident to
         ``MITIGATED`` or ``RESOLVED``; ``update_due_at`` is the case's next update deadline
         (``None`` once resolved)."""
-        checked = _text("text", text, MAX_TEXT_CHARS)
+        checked = checked_text("text", text, MAX_TEXT_CHARS)
         if isinstance(checked, Failure):
             return Failure(checked.failure())
         current = self._state.status
@@ -415,7 +401,7 @@ class PlatformIncident:
     ) -> Result[None, PlatformIncidentError]:
         """``MITIGATED`` or ``RESOLVED`` -> ``CLOSED`` with the root cause and action items
         (resolving first if it was only mitigated)."""
-        cause = _text("root_cause", root_cause, MAX_TEXT_CHARS)
+        cause = checked_text("root_cause", root_cause, MAX_TEXT_CHARS)
         if isinstance(cause, Failure):
             return Failure(cause.failure())
         if len(action_items) > MAX_ACTION_ITEMS:
