@@ -208,8 +208,11 @@ class CaseState:
 
     @property
     def next_deadline(self) -> datetime | None:
-        """The nearest deadline of a running clock (the work queue's sort key)."""
-        due = [clock.due_at for clock in self.clocks.values() if clock.due_at is not None]
+        """The work queue's sort key: the nearest deadline of a live clock — running, or
+        breached and still not met — so overdue cases come first and a breach never sinks a
+        case to the bottom with the finished ones. ``None`` when no clock is live."""
+        live = (ClockState.RUNNING, ClockState.BREACHED)
+        due = [c.deadline for c in self.clocks.values() if c.state in live and c.deadline is not None]
         return min(due) if due else None
 
 

@@ -277,7 +277,8 @@ async def test_the_work_queue_filters_and_pages_by_nearest_deadline_with_cursors
     waiting.wait_on_customer(T0 + timedelta(minutes=2), AGENT, "waiting", CALENDAR)
     done = open_case("q_done", severity=Severity.SEV3)
     done.resolve(T0 + timedelta(minutes=1), AGENT, "done")
-    breached = open_case("q_breached", severity=Severity.SEV2, tier=Tier.L2)  # mitigate still due T0+4h
+    # acknowledge breached (overdue since T0+30m: sorts there, not last); mitigate still due T0+4h
+    breached = open_case("q_breached", severity=Severity.SEV2, tier=Tier.L2)
     breached.record_breach(ClockKind.ACKNOWLEDGE, T0 + timedelta(minutes=31), SCHEDULER)
     breached.assign(T0 + timedelta(minutes=32), AGENT, "agent-9")
     dispute = open_case("q_dispute", kind=CaseKind.DISPUTE, severity=Severity.SEV3, subject_ref="dsp-1")
@@ -289,7 +290,7 @@ async def test_the_work_queue_filters_and_pages_by_nearest_deadline_with_cursors
         async with uow_factory() as uow:
             return [c.case_id for c in (await uow.cases.list(MX, where, first=first)).cases]
 
-    everything = ["q_sev0", "q_sev1", "q_sev1b", "q_sev2", "q_breached", "q_dispute", "q_done", "q_wait"]
+    everything = ["q_sev0", "q_sev1", "q_sev1b", "q_breached", "q_sev2", "q_dispute", "q_done", "q_wait"]
     assert await ids() == everything
     assert await ids(CaseFilter(severities=frozenset({Severity.SEV1}))) == ["q_sev1", "q_sev1b", "q_wait"]
     assert await ids(CaseFilter(kinds=frozenset({CaseKind.DISPUTE}))) == ["q_dispute"]

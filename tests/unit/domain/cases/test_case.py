@@ -201,6 +201,7 @@ def test_a_breach_escalates_one_tier_once() -> None:
     assert state.tier is Tier.L2 and state.breaches == 1 and state.version == 2
     assert [e.kind for e in state.timeline][-2:] == [TimelineKind.SLA_BREACHED, TimelineKind.ESCALATED]
     assert state.clocks[ClockKind.ACKNOWLEDGE].state is ClockState.BREACHED
+    assert state.next_deadline == T0 + timedelta(minutes=10)  # overdue: first in the queue
     # asked again (another scheduler, a retry): nothing more happens
     assert case.record_breach(ClockKind.ACKNOWLEDGE, late + timedelta(minutes=5), SCHEDULER) is None
     assert case.state == state
