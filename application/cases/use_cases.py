@@ -320,7 +320,7 @@ async def escalate_case(svc: Services, ctx: RequestContext, cmd: EscalateCase) -
     )
 
 
-_STATUS_CHANGES = frozenset(
+STATUS_UPDATE_TARGETS = frozenset(
     {
         CaseStatus.ACKNOWLEDGED,
         CaseStatus.MITIGATED,
@@ -329,15 +329,18 @@ _STATUS_CHANGES = frozenset(
         CaseStatus.CLOSED,
     }
 )
+"""The statuses a status update may move a case to (NEW is where cases start, never a target)."""
 
 
 async def post_status_update(
     svc: Services, ctx: RequestContext, cmd: PostStatusUpdate
 ) -> Result[Case, ResolveFailure]:
-    if cmd.status is not None and cmd.status not in _STATUS_CHANGES:
+    if cmd.status is not None and cmd.status not in STATUS_UPDATE_TARGETS:
         return Failure(
             InvalidInput("status", "may be ACKNOWLEDGED, MITIGATED, WAITING_ON_CUSTOMER, RESOLVED or CLOSED")
         )
+    if cmd.resolution is not None and cmd.status is not CaseStatus.RESOLVED:
+        return Failure(InvalidInput("resolution", "is given with status RESOLVED only"))
     operations: tuple[Operation, ...] = (Operation.CASE_UPDATE,)
     if cmd.status is CaseStatus.ACKNOWLEDGED:
         operations += (Operation.CASE_ACKNOWLEDGE,)

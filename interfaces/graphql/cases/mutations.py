@@ -53,17 +53,9 @@ from interfaces.graphql.cases.types import Case, CaseRatingType, case_of
 from interfaces.graphql.common import Money, check_id, check_text, first_problem
 from interfaces.graphql.context import GraphQLInfo
 from interfaces.graphql.disputes.types import Dispute
-from interfaces.graphql.errors import AnyError, invalid_field, invalid_input
+from interfaces.graphql.errors import AnyError, invalid_input
 from interfaces.graphql.orders.types import Order
 from interfaces.graphql.scope import Scope, guard
-
-STATUS_CHANGES = (
-    CaseStatus.ACKNOWLEDGED,
-    CaseStatus.MITIGATED,
-    CaseStatus.WAITING_ON_CUSTOMER,
-    CaseStatus.RESOLVED,
-    CaseStatus.CLOSED,
-)
 
 
 @strawberry.type(description="The case after the change.")
@@ -203,12 +195,6 @@ async def case_status_update(info: GraphQLInfo, input: CaseStatusUpdateInput) ->
     )
     if problem is not None:
         return invalid_input(problem)
-    if input.status is not None and input.status not in STATUS_CHANGES:
-        return invalid_field(
-            "status", "may be ACKNOWLEDGED, MITIGATED, WAITING_ON_CUSTOMER, RESOLVED or CLOSED"
-        )
-    if input.resolution is not None and input.status is not CaseStatus.RESOLVED:
-        return invalid_field("resolution", "is given with status RESOLVED only")
     result = await post_status_update(
         scope.services,
         scope.request,
