@@ -30,9 +30,10 @@ from interfaces.container import Container, build_container, dispose_engines
 from tests.fakes.providers import FakeNotifications, FakePayments
 from tests.fakes.time_and_ids import FixedClock
 from tests.integration.api.conftest import MX, SYSTEM, Api
-from tests.integration.api.test_case_subscription import ACKNOWLEDGE, AsgiWebSocket, on_the_feed, subscribed
+from tests.integration.api.test_case_subscription import ACKNOWLEDGE, on_the_feed, subscribed
 from tests.integration.api.test_cases_api import open_incident
 from tests.integration.api.test_messaging import open_o1, send
+from tests.integration.api.websocket import AsgiWebSocket
 
 MESSAGES = (
     'subscription { conversationMessageAdded(countryCode: "MX", orderId: "o1") {'
