@@ -34,6 +34,7 @@ from domain.cases.case import CaseState, ClockState
 from domain.cases.kinds import CaseKind, Severity, Tier
 from domain.cases.money import MoneyTotals
 from domain.shared import BASIS_POINTS, CountryCode, InvalidInput, round_half_even
+from domain.shared.statistics import nearest_rank
 
 PERCENTILES: Final = (50, 90)
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
@@ -66,14 +67,6 @@ class Month:
 
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
-
-
-def nearest_rank(sorted_values: Sequence[int], percentile: int) -> int | None:
-    """The exact nearest-rank percentile of sorted integers (``None`` when empty)."""
-    if not sorted_values:
-        return None
-    rank = max(1, (percentile * len(sorted_values) + 99) // 100)
-    return sorted_values[rank - 1]
 
 
 def share_bp(part: int, whole: int) -> int | None:

@@ -20,6 +20,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Final
 
+from domain.shared.statistics import nearest_rank
+
 TREND_THRESHOLD: Final = 0.10
 PERCENTILES: Final = (50, 95, 99)
 
@@ -66,16 +68,6 @@ class SnapshotSummary:
     p95_ms: float | None
     p99_ms: float | None
     trend: LatencyTrend
-
-
-def nearest_rank(sorted_values: Sequence[float], percentile: int) -> float | None:
-    """The exact nearest-rank percentile of already sorted values (``None`` when empty)."""
-    if not sorted_values:
-        return None
-    if not 0 < percentile <= 100:
-        raise ValueError(f"percentile must be in (0, 100], got {percentile}")
-    rank = -(-percentile * len(sorted_values) // 100)  # ceil, in integers
-    return sorted_values[rank - 1]
 
 
 def least_squares_slope(points: Sequence[tuple[float, float]]) -> float | None:

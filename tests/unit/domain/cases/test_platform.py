@@ -18,7 +18,7 @@ from domain.cases.platform import (
     PlatformIncidentClosed,
     PlatformIncidentStatus,
 )
-from domain.cases.report import Month, build_report, nearest_rank
+from domain.cases.report import Month, build_report
 from domain.cases.review import DisputeOutcome, build_review
 from domain.cases.sla import default_sla_policy
 from domain.disputes.evidence import ActorRef
@@ -26,6 +26,7 @@ from domain.ledger import Account
 from domain.ledger.transactions import LedgerTransaction, Posting, TransactionKind
 from domain.shared import CountryCode, Currency, InvalidInput, Money
 from domain.shared.ids import ActorId
+from domain.shared.statistics import nearest_rank
 from tests.fakes.calendars import fixed_calendar
 
 MX, CO = CountryCode("MX"), CountryCode("CO")

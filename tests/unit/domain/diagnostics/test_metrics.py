@@ -13,9 +13,9 @@ from domain.diagnostics.metrics import (
     Trend,
     latency_trend,
     least_squares_slope,
-    nearest_rank,
     summarise_snapshot,
 )
+from domain.shared.statistics import nearest_rank
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 
