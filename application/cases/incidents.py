@@ -47,7 +47,7 @@ from application.errors import DisputeAlreadyOpen, NotCaptured, NotFound
 from application.orders.force_complete import ForceCompleteFailure, force_complete_in
 from application.ports.concurrency import ConcurrencyConflict
 from application.ports.unit_of_work import UnitOfWork
-from application.saga.scheduling import dispute_reference, schedule_first_step
+from application.saga.scheduling import schedule_first_step
 from application.security.principal import Forbidden, Operation, authorize
 from domain.cases.case import Case
 from domain.cases.errors import CaseClosed, CaseError
@@ -55,6 +55,7 @@ from domain.cases.kinds import CaseKind, IncidentAction, IncidentType, Severity,
 from domain.disputes import Dispute
 from domain.disputes.codes import OutcomeCode
 from domain.disputes.outcomes import plan_execution
+from domain.disputes.references import dispute_reference
 from domain.orders import FreezeError, Order, OrderStatus, TransitionError, UnfreezeError
 from domain.shared import CountryCode, DomainEvent, InvalidInput
 from domain.shared.ids import ActorId, DisputeId, OrderId

@@ -30,7 +30,6 @@ from domain.cases.calendar import BusinessCalendar
 from domain.cases.case import Case, CaseState
 from domain.cases.errors import CaseError
 from domain.cases.kinds import CaseKind, ClockKind, Severity, Tier
-from domain.cases.money import dispute_key_prefix
 from domain.cases.platform import (
     ActionItem,
     PlatformIncident,
@@ -41,6 +40,7 @@ from domain.cases.platform import (
 from domain.cases.review import DisputeOutcome, PostIncidentReview, build_review
 from domain.cases.sla import SlaPolicy
 from domain.disputes.evidence import ActorRef
+from domain.disputes.references import ledger_prefix
 from domain.shared import CountryCode, InvalidInput
 from domain.shared.ids import ActorId, OrderId
 
@@ -334,7 +334,7 @@ async def outcomes_of_orders(
     outcomes: list[DisputeOutcome] = []
     for order_id in dict.fromkeys(order_ids):
         for dispute in await uow.disputes.for_order(country, OrderId(order_id)):
-            transactions = await uow.ledger.transactions_for(country, dispute_key_prefix(dispute.id))
+            transactions = await uow.ledger.transactions_for(country, ledger_prefix(dispute.id))
             decided = dispute.decision.outcome.value if dispute.decision is not None else None
             outcomes.append(DisputeOutcome(order_id, dispute.id, decided, tuple(transactions)))
     return outcomes

@@ -21,8 +21,9 @@ from application.ports.unit_of_work import UnitOfWork
 from application.security.principal import Forbidden, Operation, authorize
 from domain.cases.case import CaseState
 from domain.cases.kinds import CaseKind, Severity
-from domain.cases.money import MoneyTotals, dispute_key_prefix, format_totals, money_through_outcomes
+from domain.cases.money import MoneyTotals, format_totals, money_through_outcomes
 from domain.cases.report import CaseReport, Durations, Month, build_report
+from domain.disputes.references import ledger_prefix
 from domain.shared import CountryCode, Money
 from domain.shared.ids import DisputeId, OrderId
 
@@ -58,7 +59,7 @@ async def case_report(
         for dispute_id in disputes:
             if await uow.disputes.get(query.country, DisputeId(dispute_id)) is None:
                 continue
-            transactions = await uow.ledger.transactions_for(query.country, dispute_key_prefix(dispute_id))
+            transactions = await uow.ledger.transactions_for(query.country, ledger_prefix(dispute_id))
             money = money.plus(money_through_outcomes(transactions))
     return Success(build_report(query.country, query.month, cases, disputes=len(disputes), money=money))
 

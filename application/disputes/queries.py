@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Final
 
-from application.saga.scheduling import dispute_reference
-from domain.ledger import Account, LedgerTransaction, Side, TransactionKind
+from domain.disputes.references import REFUND_KINDS
+from domain.ledger import Account, LedgerTransaction, Side
 from domain.shared import Currency, Money
-
-REFUND_KINDS: Final = frozenset(
-    {TransactionKind.REFUND, TransactionKind.PARTIAL_REFUND, TransactionKind.CLAWBACK}
-)
-
-
-def ledger_prefix(dispute_id: str) -> str:
-    """Every ledger key of a dispute's execution starts with this (``dispute:<id>/``)."""
-    return f"{dispute_reference(dispute_id)}/"
 
 
 def amount_refunded(transactions: Iterable[LedgerTransaction], currency: Currency) -> Money:

@@ -23,7 +23,7 @@ from application.messaging.queries import transcript_for_order
 from application.ports.concurrency import ConcurrencyConflict
 from application.ports.idempotency import IdempotencyScope, JsonObject
 from application.ports.unit_of_work import UnitOfWork
-from application.saga.scheduling import dispute_reference, schedule_first_step
+from application.saga.scheduling import schedule_first_step
 from application.security.principal import Forbidden, Operation, Principal, Role, authorize
 from application.shared.idempotent import IdempotencyFailure, run_idempotent
 from domain.disputes import (
@@ -38,6 +38,7 @@ from domain.disputes.evidence import (
     EvidenceSubmission,
 )
 from domain.disputes.outcomes import EscrowState, ExecutionPlan, OutcomePlanError, plan_execution
+from domain.disputes.references import dispute_reference
 from domain.ledger import EscrowOverdrawn, rules
 from domain.orders import Order, OrderStatus
 from domain.orders import TransitionError as OrderTransitionError

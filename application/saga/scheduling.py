@@ -25,10 +25,6 @@ _PROVIDER_OF: dict[StepKind, str] = {
 }
 
 
-def dispute_reference(dispute_id: str) -> str:
-    return f"dispute:{dispute_id}"
-
-
 def new_step_job(
     plan: ExecutionPlan, step: ExecutionStep, *, dispute_id: str, country: CountryCode, now: datetime
 ) -> NewJob:

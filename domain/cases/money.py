@@ -15,18 +15,11 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
+from domain.disputes.references import REFUND_KINDS
 from domain.ledger.transactions import LedgerTransaction, TransactionKind
 from domain.shared import Currency, Money
 
-REFUND_KINDS: Final = frozenset(
-    {TransactionKind.REFUND, TransactionKind.PARTIAL_REFUND, TransactionKind.CLAWBACK}
-)
 CREDIT_KINDS: Final = frozenset({TransactionKind.STORE_CREDIT})
-
-
-def dispute_key_prefix(dispute_id: str) -> str:
-    """The idempotency-key prefix of every ledger posting of a dispute's outcome."""
-    return f"dispute:{dispute_id}/"
 
 
 @dataclass(frozen=True, slots=True)

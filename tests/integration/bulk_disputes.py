@@ -11,9 +11,10 @@ from datetime import datetime
 from application.context import Services
 from application.disputes.use_cases import escrow_state_of
 from application.orders.use_cases import capture_key
-from application.saga.scheduling import dispute_reference, schedule_first_step
+from application.saga.scheduling import schedule_first_step
 from domain.disputes.codes import OutcomeCode
 from domain.disputes.outcomes import ExecutionPlan, plan_execution
+from domain.disputes.references import dispute_reference
 from domain.ledger import rules
 from tests.integration.aggregate_builders import decided, ok, open_dispute, order_in, with_all_prongs
 

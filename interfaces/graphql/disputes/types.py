@@ -7,7 +7,7 @@ from datetime import datetime
 
 import strawberry
 
-from application.disputes.queries import amount_refunded, ledger_prefix
+from application.disputes.queries import amount_refunded
 from application.disputes.use_cases import DecisionReceipt as DomainReceipt
 from application.security.principal import Operation
 from domain.disputes import Decision as DomainDecision
@@ -26,6 +26,7 @@ from domain.disputes.evidence import (
     TimelineEntry,
     TranscriptEntry,
 )
+from domain.disputes.references import ledger_prefix
 from domain.disputes.status import DisputeOrigin, DisputeStatus
 from domain.shared import Currency
 from domain.shared import Money as DomainMoney
