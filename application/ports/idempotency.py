@@ -2,8 +2,10 @@
 
 A key is scoped per (country, actor, operation). Reusing it with the same request
 returns the stored result and does nothing again; with different parameters it is a
-typed conflict; while the first request is still running it is a typed conflict too;
-a request that fails validation stores nothing (the key can be used again).
+typed conflict; while the first request is still running it is a typed conflict too (a
+key reserved and committed in flight; ``run_idempotent`` reserves inside the command's own
+transaction, so a concurrent identical request waits for it and replays, D60); a request
+that fails validation stores nothing (the key can be used again).
 """
 
 from __future__ import annotations

@@ -1,15 +1,26 @@
-"""Run a command at most once per idempotency key (Stripe's semantics).
+"""Run a command at most once per idempotency key (Stripe's semantics), in one transaction.
 
-1. In its own short transaction the key is reserved as *in flight* with a fingerprint
-   of the request (committed, so concurrent callers see it at once).
-2. The command runs in a fresh unit of work; on success the key is marked completed
-   with the encoded response **in the same transaction** as the command's changes.
-3. If the command fails (a typed error) or raises, the key is released: a failed
-   validation stores nothing and the caller may try again with the same key.
+1. The key is reserved as *in flight* with a fingerprint of the request, as the first
+   write of the command's own transaction (D60). Only when the key was new (or its lease
+   had expired) does the command run, in that same unit of work; on success the key is
+   marked completed with the encoded response and everything commits together.
+2. If the command fails (a typed error) or raises, the transaction rolls back: the key's
+   reservation goes with it, nothing is stored and the caller may try again with the
+   same key.
+3. A replay, a reuse with other parameters or a key in flight is answered from the
+   reservation alone; that transaction wrote nothing and is rolled back.
 
-A crash between 1 and 2 leaves an in-flight key that nobody completes; its lease
-expires and the next identical request takes it over (the crashed attempt committed
-nothing, so running again is safe).
+The reservation is never seen committed while the command runs. Concurrent requests with
+the same key serialise on it instead: on PostgreSQL the second insert of the same key
+waits for the first transaction (the key's unique index), then finds the key completed
+(a replay of the first response) or, if the first rolled back, reserves it itself; on
+SQLite every writer already holds the database's write lock from ``BEGIN IMMEDIATE``.
+Either way the command runs once. The reservation is the transaction's first write, so a
+waiting request holds no lock anybody else needs.
+
+A crash before the commit leaves no key at all. An in-flight key committed by a caller that
+reserves in its own transaction (``IdempotencyKeys.reserve`` + ``commit``, as this runner did
+before D60) is still honoured: a conflict while its lease runs, taken over once it expired.
 """
 
 from __future__ import annotations
@@ -81,40 +92,27 @@ async def run_idempotent(
     if not valid_key(scope.key):
         return Failure(InvalidIdempotencyKey())
     digest = fingerprint(request)
-    async with uow_factory() as uow:
-        reservation = await uow.idempotency.reserve(scope, digest, now=clock.now(), lease=lease)
-        await uow.commit()
-    match reservation.state:
-        case ReservationState.REPLAY:
-            assert reservation.response is not None
-            metrics.idempotent_replay(scope.country, scope.operation)
-            return Success(decode(reservation.response))
-        case ReservationState.CONFLICT_PARAMETERS:
-            return Failure(IdempotencyKeyReused(scope.key))
-        case ReservationState.CONFLICT_IN_FLIGHT:
-            return Failure(IdempotencyKeyInFlight(scope.key))
-        case ReservationState.RESERVED:
-            pass
-
     try:
         async with uow_factory() as uow:
+            reservation = await uow.idempotency.reserve(scope, digest, now=clock.now(), lease=lease)
+            match reservation.state:
+                case ReservationState.REPLAY:
+                    assert reservation.response is not None
+                    metrics.idempotent_replay(scope.country, scope.operation)
+                    return Success(decode(reservation.response))
+                case ReservationState.CONFLICT_PARAMETERS:
+                    return Failure(IdempotencyKeyReused(scope.key))
+                case ReservationState.CONFLICT_IN_FLIGHT:
+                    return Failure(IdempotencyKeyInFlight(scope.key))
+                case ReservationState.RESERVED:
+                    pass
             result = await command(uow)
             if isinstance(result, Success):
                 await uow.idempotency.complete(scope, encode(result.unwrap()), now=clock.now())
                 await uow.commit()
-                return result
+            # a Failure leaves the block uncommitted: the reservation rolls back with the rest
+            return result
     except IdempotencyKeyLost:
-        # Our lease expired mid-command and another request holds the key now: our
-        # transaction rolled back; theirs is the one that counts.
+        # The key was an expired in-flight key another request took over and finished
+        # while we ran: our transaction rolled back; theirs is the one that counts.
         return Failure(IdempotencyKeyInFlight(scope.key))
-    except BaseException:
-        await _release(uow_factory, scope)
-        raise
-    await _release(uow_factory, scope)
-    return result
-
-
-async def _release(uow_factory: Callable[[], U], scope: IdempotencyScope) -> None:
-    async with uow_factory() as uow:
-        await uow.idempotency.release(scope)
-        await uow.commit()

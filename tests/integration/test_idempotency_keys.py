@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import pytest
 from returns.result import Failure, Result, Success
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.persistence.database import create_engine, create_session_factory
@@ -428,5 +428,91 @@ async def test_concurrent_takeovers_of_an_expired_key_have_one_winner(migrated_u
         reservations = await asyncio.gather(*(reserve(factory, clock) for _ in range(25)))
         assert reservations.count(RESERVED) == 1
         assert reservations.count(IN_FLIGHT) == 24
+    finally:
+        await engine.dispose()
+
+
+# --------------------------------------------------------------------------- one transaction (D60)
+
+
+async def test_a_new_key_and_its_command_commit_in_one_transaction(
+    uow_factory: UowFactory, app_engine: AsyncEngine, engine: AsyncEngine, backend: str
+) -> None:
+    """The key is reserved inside the command's own transaction: one COMMIT a call, none for a
+    replay or a refused request, and (PostgreSQL; SQLite's write lock keeps other readers of
+    the key waiting) the key is never seen in flight by another connection."""
+    commits: list[int] = []
+
+    def count_commit(*_: object) -> None:
+        commits.append(1)
+
+    event.listen(app_engine.sync_engine, "commit", count_commit)
+    try:
+        command = RefundCommand(FixedClock())
+        observed: list[str | None] = []
+        original = command.__call__
+
+        async def observing(uow: SqlAlchemyUnitOfWork) -> Result[Refund, RefundRefused]:
+            if backend == "postgresql":
+                observed.append(await key_state(engine))  # another connection: nothing committed
+            return await original(uow)
+
+        result = await run_idempotent(
+            uow_factory=uow_factory,
+            clock=command.clock,
+            scope=SCOPE,
+            request=command.request,
+            command=observing,
+            encode=encode,
+            decode=decode,
+        )
+        assert result == Success(Refund("re_1", 100))
+        assert observed == ([None] if backend == "postgresql" else [])
+        assert len(commits) == 1
+        assert await key_state(engine) == "COMPLETED"
+
+        assert await command.run(uow_factory) == result  # a replay commits nothing
+        assert await RefundCommand(command.clock, amount=7).run(uow_factory) == Failure(
+            IdempotencyKeyReused(SCOPE.key)
+        )
+        assert len(commits) == 1
+    finally:
+        event.remove(app_engine.sync_engine, "commit", count_commit)
+
+
+@postgres_only
+async def test_a_concurrent_request_with_the_same_key_waits_and_replays(migrated_url: str) -> None:
+    """D60: no in-flight key is ever committed, so a concurrent identical request waits for
+    the first transaction at the key's unique index and then replays its response; if the
+    first fails, the waiting one runs the command itself."""
+    engine = create_engine(migrated_url, pool_size=60, max_overflow=0)
+    try:
+        factory = unit_of_work_factory(create_session_factory(engine))
+        command = RefundCommand(FixedClock(), pause=0.2)
+        start = asyncio.Event()
+
+        async def one() -> object:
+            await start.wait()
+            return await command.run(factory)
+
+        tasks = [asyncio.create_task(one()) for _ in range(50)]
+        await asyncio.sleep(0.05)
+        start.set()
+        results = await asyncio.gather(*tasks)
+        assert command.runs == 1
+        assert results == [Success(Refund("re_1", 100))] * 50
+        assert await count(engine, audit_log) == 1
+
+        other = IdempotencyScope(MX, "agent_1", "order.refund", "key-2")
+        failing = RefundCommand(command.clock, pause=0.2)
+        failing.refuse = True
+        first = asyncio.create_task(failing.run(factory, other))
+        await asyncio.sleep(0.05)  # the first holds the key (uncommitted) while it pauses
+        succeeding = RefundCommand(command.clock)
+        second = await succeeding.run(factory, other)
+        assert await first == Failure(RefundRefused("amount above the order total"))
+        assert second == Success(Refund("re_1", 100))
+        assert (failing.runs, succeeding.runs) == (1, 1)
+        assert await key_state(engine, other) == "COMPLETED"
     finally:
         await engine.dispose()

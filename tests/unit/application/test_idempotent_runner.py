@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Self, cast
@@ -60,23 +60,29 @@ class MemoryKeys:
 
 
 class Uow:
+    """One transaction over ``MemoryKeys``: leaving it without ``commit`` restores the rows."""
+
     def __init__(self, keys: MemoryKeys) -> None:
         self.idempotency = keys
         self.audit: Any = None
+        self.commits = 0
+        self._before: dict[IdempotencyScope, Row] = {}
 
     async def __aenter__(self) -> Self:
+        self._before = {scope: replace(row) for scope, row in self.idempotency.rows.items()}
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        return None
+        await self.rollback()
 
     async def commit(self) -> None:
-        return None
+        self.commits += 1
+        self._before = {scope: replace(row) for scope, row in self.idempotency.rows.items()}
 
     async def rollback(self) -> None:
-        return None
+        self.idempotency.rows = dict(self._before)
 
 
 async def run(
@@ -135,3 +141,39 @@ async def test_invalid_keys_are_refused_before_anything_runs() -> None:
         )
         assert result == Failure(InvalidIdempotencyKey())
     assert calls == []
+
+
+async def test_the_key_and_the_command_share_one_transaction() -> None:
+    """D60: one unit of work per call; the command runs in the one that reserved the key,
+    which commits once on success and never on a failure or a replay."""
+    keys = MemoryKeys()
+    made: list[Uow] = []
+    seen_in_command: list[object] = []
+
+    def factory() -> IdempotentUnitOfWork:
+        made.append(Uow(keys))
+        return cast(IdempotentUnitOfWork, made[-1])
+
+    async def call(result: Result[int, InvalidInput]) -> Result[int, Any]:
+        async def command(uow: IdempotentUnitOfWork) -> Result[int, InvalidInput]:
+            seen_in_command.append(uow)
+            assert keys.rows[SCOPE].response is None  # reserved, in flight, in this transaction
+            return result
+
+        return await run_idempotent(
+            uow_factory=factory,
+            clock=FixedClock(),
+            scope=SCOPE,
+            request={"a": 1},
+            command=command,
+            encode=lambda value: {"value": value},
+            decode=lambda data: int(data["value"]),
+        )
+
+    assert await call(Failure(InvalidInput("x", "bad"))) == Failure(InvalidInput("x", "bad"))
+    assert [u.commits for u in made] == [0] and keys.rows == {}
+    assert await call(Success(5)) == Success(5)
+    assert seen_in_command == made  # each command ran in its call's only unit of work
+    assert [u.commits for u in made] == [0, 1]
+    assert await call(Success(6)) == Success(5)  # a replay: read, nothing run or committed
+    assert [u.commits for u in made] == [0, 1, 0] and len(seen_in_command) == 2
