@@ -22,10 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from returns.result import Failure, Result, Success
-from sqlalchemy import Executable, Row, func, select, update
+from sqlalchemy import Executable, Row, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -247,10 +247,7 @@ class SqlAlchemyConversationRepository:
         return None if row is None else await self._load(row)
 
     async def for_order(self, country: CountryCode, order_id: OrderId) -> Conversation | None:
-        query = select(conversations).where(
-            conversations.c.country_code == country.value, conversations.c.order_id == order_id
-        )
-        row = (await self._execute(query)).first()
+        row = (await self._execute(_FOR_ORDER, {"w_country": country.value, "w_order": order_id})).first()
         return None if row is None else await self._load(row)
 
     async def save(self, conversation: Conversation) -> Result[None, ConcurrencyConflict]:
@@ -383,6 +380,14 @@ class SqlAlchemyConversationRepository:
             await connection.execute(statement)
             stored[sender_id] = record
 
-    async def _execute(self, statement: Executable) -> CursorResult[Any]:
+    async def _execute(
+        self, statement: Executable, parameters: dict[str, Any] | None = None
+    ) -> CursorResult[Any]:
         connection = await self._session.connection()
-        return await connection.execute(statement)
+        return await connection.execute(statement, parameters)
+
+
+# Built once (D60): read on every dispute decision (the evidence pack's transcript).
+_FOR_ORDER: Final = select(conversations).where(
+    conversations.c.country_code == bindparam("w_country"), conversations.c.order_id == bindparam("w_order")
+)

@@ -8,14 +8,17 @@ An order has at most one dispute in progress (any status but RESOLVED and WITHDR
 partial unique index says so, and ``add`` inserts with ``ON CONFLICT ... DO NOTHING`` on
 exactly that index, so a second one is refused with ``False`` without spoiling the
 transaction (and two racing transactions cannot both succeed).
+
+The statements of the decide path (``get``, ``save``) are built once, at import, with bound
+parameters only (D60): a call fills a parameter dict and hits the compiled cache.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from returns.result import Failure, Result, Success
-from sqlalchemy import Executable, Row, select, text, update
+from sqlalchemy import Executable, Row, bindparam, select, text, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -62,8 +65,8 @@ class SqlAlchemyDisputeRepository:
         tracked = self._identity.get(key_of(country, dispute_id))
         if tracked is not None:
             return tracked
-        query = select(disputes).where(disputes.c.country_code == country.value, disputes.c.id == dispute_id)
-        row = (await self._execute(query)).first()
+        connection = await self._session.connection()
+        row = (await connection.execute(_GET, {"w_country": country.value, "w_id": dispute_id})).first()
         return None if row is None else self._load(row)
 
     async def save(self, dispute: Dispute) -> Result[None, ConcurrencyConflict]:
@@ -80,16 +83,9 @@ class SqlAlchemyDisputeRepository:
             return Failure(ConcurrencyConflict(AGGREGATE, dispute.id, dispute.version))
         values = dispute_to_row(dispute)
         del values["country_code"], values["id"]
-        statement = (
-            update(disputes)
-            .where(
-                disputes.c.country_code == dispute.country.value,
-                disputes.c.id == dispute.id,
-                disputes.c.version == expected,
-            )
-            .values(values)
-        )
-        if (await self._execute(statement)).rowcount != 1:
+        values |= {"w_country": dispute.country.value, "w_id": dispute.id, "w_version": expected}
+        connection = await self._session.connection()
+        if (await connection.execute(_SAVE, values)).rowcount != 1:
             return Failure(ConcurrencyConflict(AGGREGATE, dispute.id, expected))
         self._identity.saved(key, dispute.version)
         return Success(None)
@@ -122,3 +118,14 @@ class SqlAlchemyDisputeRepository:
     async def _execute(self, statement: Executable) -> CursorResult[Any]:
         connection = await self._session.connection()
         return await connection.execute(statement)
+
+
+# Built once (D60); ``w_*`` parameters never clash with the columns an UPDATE sets.
+_GET: Final = select(disputes).where(
+    disputes.c.country_code == bindparam("w_country"), disputes.c.id == bindparam("w_id")
+)
+_SAVE: Final = update(disputes).where(
+    disputes.c.country_code == bindparam("w_country"),
+    disputes.c.id == bindparam("w_id"),
+    disputes.c.version == bindparam("w_version"),
+)

@@ -12,8 +12,10 @@ CONFLICT DO NOTHING``; only when that inserts nothing is the existing row read, 
   lease); otherwise someone else took it over or finished first and the row is read again.
 
 On PostgreSQL an insert that conflicts with a key inserted by a transaction still in
-progress waits for it (``run_idempotent`` commits its reservation at once, so the wait is
-short), and at READ COMMITTED the row read afterwards is the committed one; the takeover's
+progress waits for it (``run_idempotent`` reserves inside the command's own transaction,
+D60, so a concurrent identical request waits for that whole transaction and then finds the
+key completed, or gone if it rolled back), and at READ COMMITTED the row read afterwards is
+the committed one; the takeover's
 ``UPDATE`` re-checks its condition on the newest row version, so two callers can never
 both take one key over. On SQLite every writer holds the database's write lock from
 ``BEGIN IMMEDIATE`` (see ``database.py``), which serialises all of this.
@@ -23,6 +25,11 @@ completed (the lease expired and another caller took the key over and finished f
 it raises :class:`IdempotencyKeyLost` so the command's transaction rolls back instead of
 running a second time in effect. ``release`` deletes the IN_FLIGHT row only.
 
+Every statement is built once, at import, with bound parameters only (D60): executing one
+costs a parameter dict and a compiled-cache hit, not a new construct, its cache key and
+its column coercions per call. The INSERT exists once per dialect (``ON CONFLICT`` is
+dialect-specific).
+
 Nothing here commits.
 """
 
@@ -31,7 +38,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Row, select
+from sqlalchemy import ColumnElement, Row, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -62,20 +69,19 @@ class SqlAlchemyIdempotencyKeys:
         locked_until = now + lease
         for _ in range(_MAX_ROUNDS):
             inserted = await connection.execute(
-                _insert(connection)
-                .values(
-                    country_code=scope.country.value,
-                    actor_id=scope.actor_id,
-                    operation=scope.operation,
-                    key=scope.key,
-                    fingerprint=fingerprint,
-                    state=IN_FLIGHT,
-                    response=None,
-                    locked_until=locked_until,
-                    created_at=now,
-                    completed_at=None,
-                )
-                .on_conflict_do_nothing(index_elements=["country_code", "actor_id", "operation", "key"])
+                _INSERT[connection.dialect.name],
+                {
+                    "country_code": scope.country.value,
+                    "actor_id": scope.actor_id,
+                    "operation": scope.operation,
+                    "key": scope.key,
+                    "fingerprint": fingerprint,
+                    "state": IN_FLIGHT,
+                    "response": None,
+                    "locked_until": locked_until,
+                    "created_at": now,
+                    "completed_at": None,
+                },
             )
             if inserted.rowcount == 1:
                 return Reservation(ReservationState.RESERVED)
@@ -91,14 +97,13 @@ class SqlAlchemyIdempotencyKeys:
                 return Reservation(ReservationState.CONFLICT_IN_FLIGHT)
 
             taken = await connection.execute(
-                idempotency_keys.update()
-                .where(
-                    *_key_filter(scope),
-                    idempotency_keys.c.state == IN_FLIGHT,
-                    idempotency_keys.c.fingerprint == fingerprint,
-                    idempotency_keys.c.locked_until < now,
-                )
-                .values(locked_until=locked_until)
+                _TAKE_OVER,
+                {
+                    **_key_params(scope),
+                    "w_fingerprint": fingerprint,
+                    "w_now": now,
+                    "locked_until": locked_until,
+                },
             )
             if taken.rowcount == 1:
                 return Reservation(ReservationState.RESERVED)
@@ -108,9 +113,7 @@ class SqlAlchemyIdempotencyKeys:
     async def complete(self, scope: IdempotencyScope, response: JsonObject, *, now: datetime) -> None:
         connection = await self._session.connection()
         result = await connection.execute(
-            idempotency_keys.update()
-            .where(*_key_filter(scope), idempotency_keys.c.state == IN_FLIGHT)
-            .values(state=COMPLETED, response=response, completed_at=now)
+            _COMPLETE, {**_key_params(scope), "state": COMPLETED, "response": response, "completed_at": now}
         )
         if result.rowcount != 1:
             raise IdempotencyKeyLost(
@@ -120,29 +123,44 @@ class SqlAlchemyIdempotencyKeys:
 
     async def release(self, scope: IdempotencyScope) -> None:
         connection = await self._session.connection()
-        await connection.execute(
-            idempotency_keys.delete().where(*_key_filter(scope), idempotency_keys.c.state == IN_FLIGHT)
-        )
+        await connection.execute(_RELEASE, _key_params(scope))
 
     @staticmethod
     async def _row(connection: AsyncConnection, scope: IdempotencyScope) -> Row[Any] | None:
-        return (await connection.execute(select(idempotency_keys).where(*_key_filter(scope)))).first()
+        return (await connection.execute(_ROW, _key_params(scope))).first()
 
 
-def _key_filter(scope: IdempotencyScope) -> list[ColumnElement[bool]]:
-    return [
-        idempotency_keys.c.country_code == scope.country.value,
-        idempotency_keys.c.actor_id == scope.actor_id,
-        idempotency_keys.c.operation == scope.operation,
-        idempotency_keys.c.key == scope.key,
-    ]
+def _key_params(scope: IdempotencyScope) -> dict[str, str]:
+    return {
+        "w_country": scope.country.value,
+        "w_actor": scope.actor_id,
+        "w_operation": scope.operation,
+        "w_key": scope.key,
+    }
 
 
-def _insert(connection: AsyncConnection) -> postgresql.Insert | sqlite.Insert:
-    """The dialect's INSERT, which has ``on_conflict_do_nothing``."""
-    if connection.dialect.name == "postgresql":
-        return postgresql.insert(idempotency_keys)
-    return sqlite.insert(idempotency_keys)
+# Built once (D60). The key's bound parameters are named ``w_*`` so that they never clash
+# with the columns an UPDATE sets from the execution's parameters.
+_KEY: Final[tuple[ColumnElement[bool], ...]] = (
+    idempotency_keys.c.country_code == bindparam("w_country"),
+    idempotency_keys.c.actor_id == bindparam("w_actor"),
+    idempotency_keys.c.operation == bindparam("w_operation"),
+    idempotency_keys.c.key == bindparam("w_key"),
+)
+_INDEX: Final = ["country_code", "actor_id", "operation", "key"]
+_INSERT: Final[dict[str, postgresql.Insert | sqlite.Insert]] = {
+    "postgresql": postgresql.insert(idempotency_keys).on_conflict_do_nothing(index_elements=_INDEX),
+    "sqlite": sqlite.insert(idempotency_keys).on_conflict_do_nothing(index_elements=_INDEX),
+}
+_ROW: Final = select(idempotency_keys).where(*_KEY)
+_TAKE_OVER: Final = idempotency_keys.update().where(
+    *_KEY,
+    idempotency_keys.c.state == IN_FLIGHT,
+    idempotency_keys.c.fingerprint == bindparam("w_fingerprint"),
+    idempotency_keys.c.locked_until < bindparam("w_now"),
+)
+_COMPLETE: Final = idempotency_keys.update().where(*_KEY, idempotency_keys.c.state == IN_FLIGHT)
+_RELEASE: Final = idempotency_keys.delete().where(*_KEY, idempotency_keys.c.state == IN_FLIGHT)
 
 
 def _response(raw: object) -> JsonObject:

@@ -11,10 +11,10 @@ time of the latest change the order recorded (its newest pending event), else un
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from returns.result import Failure, Result, Success
-from sqlalchemy import Executable, Row, func, insert, select, update
+from sqlalchemy import Executable, Row, bindparam, func, insert, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -56,8 +56,8 @@ class SqlAlchemyOrderRepository:
         tracked = self._identity.get(key_of(country, order_id))
         if tracked is not None:
             return tracked
-        query = select(orders).where(orders.c.country_code == country.value, orders.c.id == order_id)
-        row = (await self._execute(query)).first()
+        connection = await self._session.connection()
+        row = (await connection.execute(_GET, {"w_country": country.value, "w_id": order_id})).first()
         return None if row is None else self._load(row)
 
     async def save(self, order: Order) -> Result[None, ConcurrencyConflict]:
@@ -138,3 +138,9 @@ class SqlAlchemyOrderRepository:
     async def _execute(self, statement: Executable) -> CursorResult[Any]:
         connection = await self._session.connection()
         return await connection.execute(statement)
+
+
+# Built once (D60): ``get`` is on every money-moving path.
+_GET: Final = select(orders).where(
+    orders.c.country_code == bindparam("w_country"), orders.c.id == bindparam("w_id")
+)

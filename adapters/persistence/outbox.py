@@ -51,6 +51,13 @@ from application.ports.outbox import LIVE_STATUSES, Job, JobError, JobStatus, Ne
 from domain.shared import CountryCode
 
 _JOBS: Final = outbox_jobs.c
+# Built once per dialect (D60): every decision enqueues through it.
+_ENQUEUE: Final[dict[str, postgresql.Insert | sqlite.Insert]] = {
+    name: dialect.insert(outbox_jobs)
+    .on_conflict_do_nothing(index_elements=["idempotency_key"])
+    .returning(_JOBS.id)
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 
 
 class SqlAlchemyOutbox:
@@ -63,28 +70,26 @@ class SqlAlchemyOutbox:
         connection = await self._session.connection()
         inserted = (
             await connection.execute(
-                _insert(connection)
-                .values(
-                    country_code=job.country.value,
-                    idempotency_key=job.idempotency_key,
-                    kind=job.kind,
-                    provider=job.provider,
-                    reference=job.reference,
-                    payload=job.payload,
-                    status=JobStatus.PENDING.value,
-                    attempts=0,
-                    max_attempts=job.max_attempts,
-                    available_at=job.available_at,
-                    lease_owner=None,
-                    lease_until=None,
-                    fencing_token=0,
-                    errors=[],
-                    created_at=now,
-                    updated_at=now,
-                    completed_at=None,
-                )
-                .on_conflict_do_nothing(index_elements=["idempotency_key"])
-                .returning(_JOBS.id)
+                _ENQUEUE[connection.dialect.name],
+                {
+                    "country_code": job.country.value,
+                    "idempotency_key": job.idempotency_key,
+                    "kind": job.kind,
+                    "provider": job.provider,
+                    "reference": job.reference,
+                    "payload": job.payload,
+                    "status": JobStatus.PENDING.value,
+                    "attempts": 0,
+                    "max_attempts": job.max_attempts,
+                    "available_at": job.available_at,
+                    "lease_owner": None,
+                    "lease_until": None,
+                    "fencing_token": 0,
+                    "errors": [],
+                    "created_at": now,
+                    "updated_at": now,
+                    "completed_at": None,
+                },
             )
         ).scalar_one_or_none()
         return inserted is not None
