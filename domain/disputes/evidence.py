@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Final
@@ -476,6 +476,9 @@ class EvidencePack:
     platform_facts: PlatformFacts | None = None
     transcript: ConversationTranscript | None = None
     submissions: tuple[EvidenceSubmission, ...] = ()
+    # :meth:`content_hash`, computed once per pack (a value: it never changes); not a field
+    # of the pack's identity, and ``replace`` starts a new pack without it
+    _hash: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         ordered = tuple(sorted(self.submissions, key=EvidenceSubmission.sort_key))
@@ -543,4 +546,7 @@ class EvidencePack:
 
     def content_hash(self) -> str:
         """sha256 (64 lowercase hex) of the bytes of :meth:`canonical_json` (pure ASCII)."""
-        return sha256_hex(self.canonical_json().encode("ascii"))
+        if self._hash is None:
+            object.__setattr__(self, "_hash", sha256_hex(self.canonical_json().encode("ascii")))
+        assert self._hash is not None
+        return self._hash

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from returns.result import Failure, Result, Success
@@ -126,12 +126,18 @@ class ExecutionPlan:
     seller_bears: Money
     platform_bears: Money
     order_resolution: OrderResolution
+    # :meth:`fingerprint`, computed once per plan (a value); not part of its identity
+    _fingerprint: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def fingerprint(self) -> str:
         """A sha256 of the plan's canonical form: equal plans have equal fingerprints."""
-        return hashlib.sha256(
-            json.dumps(_canonical(self), sort_keys=True, separators=(",", ":")).encode()
-        ).hexdigest()
+        if self._fingerprint is None:
+            digest = hashlib.sha256(
+                json.dumps(_canonical(self), sort_keys=True, separators=(",", ":")).encode()
+            ).hexdigest()
+            object.__setattr__(self, "_fingerprint", digest)
+        assert self._fingerprint is not None
+        return self._fingerprint
 
     def ledger_transactions(self) -> tuple[LedgerTransaction, ...]:
         return tuple(s.action.transaction for s in self.steps if isinstance(s.action, PostLedger))

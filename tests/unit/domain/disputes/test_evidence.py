@@ -75,6 +75,18 @@ def test_content_hash_is_sha256_of_canonical_json() -> None:
     assert len(p.content_hash()) == 64
 
 
+def test_the_hash_is_kept_per_pack_and_a_changed_pack_computes_its_own() -> None:
+    """content_hash is memoised on the (immutable) pack; a pack made from it by a change
+    does not inherit the memo, and the memo is not part of equality."""
+    p = pack()
+    first = p.content_hash()
+    assert p.content_hash() == first == hashlib.sha256(p.canonical_json().encode()).hexdigest()
+    changed = p.with_transcript(transcript(1))
+    assert changed.content_hash() == hashlib.sha256(changed.canonical_json().encode()).hexdigest()
+    assert changed.content_hash() != first
+    assert p == pack() and pack() == p  # one hashed, one not: still equal
+
+
 def test_same_contents_same_hash() -> None:
     assert pack().content_hash() == pack().content_hash()
     assert pack() == pack()

@@ -220,6 +220,14 @@ def test_keys_derive_from_reference_outcome_and_step(outcome: OutcomeCode) -> No
     assert p.steps[-1].kind is StepKind.NOTIFICATION
 
 
+def test_the_fingerprint_is_kept_per_plan_and_not_part_of_equality() -> None:
+    a, b = plan(S, OutcomeCode.FULL_REFUND), plan(S, OutcomeCode.FULL_REFUND)
+    assert a.fingerprint() == a.fingerprint()
+    assert a == b and a.fingerprint() == b.fingerprint()
+    other = plan(S, OutcomeCode.PARTIAL_REFUND, 2_500)
+    assert other.fingerprint() != a.fingerprint()
+
+
 def test_same_inputs_give_an_identical_plan() -> None:
     a = plan(S, OutcomeCode.PARTIAL_REFUND, 5_000)
     b = plan(S, OutcomeCode.PARTIAL_REFUND, 5_000)
