@@ -15,10 +15,11 @@ from datetime import datetime
 from typing import Any, Final
 
 from returns.result import Result
-from sqlalchemy import Executable, bindparam, insert, select, text, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
+from adapters.persistence.prepared import POSTGRESQL, PreparedRead, text_read
 from adapters.persistence.tables import api_keys
 from application.ports.api_keys import ApiKeyRecord
 from application.security.api_keys import InvalidApiKey, authenticate, country_of_key_id
@@ -71,26 +72,29 @@ async def key_by_id(connection: AsyncConnection, key_id: str) -> ApiKeyRecord | 
     country = country_of_key_id(key_id)
     if country is None:
         return None
-    if connection.dialect.name == "postgresql":
-        # Authentication runs before any country scope is bound: row-level security
-        # would hide the key, so read it through the one narrow SECURITY DEFINER
-        # function made for this (migration 0006_row_level_security, D22).
-        query: Executable = _KEY_BY_ID
-    else:
-        query = _KEY_SELECT
-    parameters = {"wanted_country": country.value, "wanted_key_id": key_id}
-    row = (await connection.execute(query, parameters)).first()
-    return None if row is None else _record(row._mapping)
+    # Authentication runs before any country scope is bound: on PostgreSQL row-level
+    # security would hide the key, so it is read through the one narrow SECURITY DEFINER
+    # function made for this (migration 0006_row_level_security, D22), which ignores the
+    # scope and so may run outside the request's transaction (D61).
+    query = _KEY_BY_ID if connection.dialect.name == POSTGRESQL else _KEY_SELECT
+    row = await query.first(connection, {"wanted_country": country.value, "wanted_key_id": key_id})
+    return None if row is None else _record(row)
 
 
-_KEY_SELECT: Final = select(api_keys).where(
-    api_keys.c.country_code == bindparam("wanted_country"),
-    api_keys.c.key_id == bindparam("wanted_key_id"),
+_KEY_SELECT: Final = PreparedRead(
+    select(api_keys).where(
+        api_keys.c.country_code == bindparam("wanted_country"),
+        api_keys.c.key_id == bindparam("wanted_key_id"),
+    )
 )
-_KEY_BY_ID: Final = text(
-    "SELECT country_code, key_id, partner_id, label, key_sha256, created_at, revoked_at"
-    " FROM api_key_by_id(:wanted_country, :wanted_key_id)"
-).columns(*api_keys.c)
+_KEY_BY_ID: Final = PreparedRead(
+    text_read(
+        "SELECT country_code, key_id, partner_id, label, key_sha256, created_at, revoked_at"
+        " FROM api_key_by_id(:wanted_country, :wanted_key_id)",
+        list(api_keys.c),
+    ),
+    transactional=False,
+)
 
 
 def _record(values: Any) -> ApiKeyRecord:

@@ -25,15 +25,17 @@ import binascii
 import json
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Protocol, TypeVar
 
 from returns.result import Failure, Result, Success
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ARRAY, BigInteger, ColumnElement, Select, Table, and_, any_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.persistence.audit_log import row_to_entry
 from adapters.persistence.mappers import dispute_from_row, order_from_row
+from adapters.persistence.prepared import POSTGRESQL, PreparedRead, Row, text_read
 from adapters.persistence.tables import audit_log, disputes, ledger_postings, ledger_transactions, orders
 from application.ports.read_models import (
     DisputeFilter,
@@ -128,6 +130,83 @@ def _distinct(ids: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(ids))
 
 
+# ----------------------------------------------------------------------------- prepared reads
+# The reads every partner poll and console page makes, built once (D61): on PostgreSQL a
+# list of ids is one array parameter (``= ANY``: one statement text for any number of ids,
+# so asyncpg prepares it once); elsewhere an expanding ``IN``.
+
+
+@dataclass(frozen=True, slots=True)
+class _ByIds:
+    postgresql: PreparedRead
+    other: PreparedRead
+
+
+def _by_ids(connection: AsyncConnection, statements: _ByIds) -> PreparedRead:
+    return statements.postgresql if connection.dialect.name == POSTGRESQL else statements.other
+
+
+def _ids_statements(table: Table, column: str, *, order_by: Sequence[Any] = ()) -> _ByIds:
+    def build(condition: ColumnElement[bool]) -> PreparedRead:
+        query = select(table).where(table.c.country_code == bindparam("country"), condition)
+        return PreparedRead(query.order_by(*order_by) if order_by else query)
+
+    target = table.c[column]
+    return _ByIds(
+        postgresql=build(target == any_(bindparam("ids", type_=ARRAY(target.type)))),
+        other=build(target.in_(bindparam("ids", expanding=True))),
+    )
+
+
+_ORDERS_BY_IDS: Final = _ids_statements(orders, "id")
+_DISPUTES_BY_IDS: Final = _ids_statements(disputes, "id")
+_DISPUTES_BY_ORDER_IDS: Final = _ids_statements(
+    disputes, "order_id", order_by=(disputes.c.opened_at, disputes.c.id)
+)
+_POSTINGS_OF: Final = _ByIds(
+    postgresql=PreparedRead(
+        select(
+            ledger_postings.c.transaction_id,
+            ledger_postings.c.account,
+            ledger_postings.c.side,
+            ledger_postings.c.amount_minor,
+        )
+        .where(
+            ledger_postings.c.country_code == bindparam("country"),
+            ledger_postings.c.transaction_id == any_(bindparam("ids", type_=ARRAY(BigInteger))),
+        )
+        .order_by(ledger_postings.c.id)
+    ),
+    other=PreparedRead(
+        select(
+            ledger_postings.c.transaction_id,
+            ledger_postings.c.account,
+            ledger_postings.c.side,
+            ledger_postings.c.amount_minor,
+        )
+        .where(
+            ledger_postings.c.country_code == bindparam("country"),
+            ledger_postings.c.transaction_id.in_(bindparam("ids", expanding=True)),
+        )
+        .order_by(ledger_postings.c.id)
+    ),
+)
+_TRANSACTION_COLUMNS: Final = ", ".join(f"t.{column.name}" for column in ledger_transactions.c)
+# Transactions whose key falls in any of the ranges [low, high): one statement for any number
+# of prefixes (a join on the ranges, each an index range on (country_code, idempotency_key)).
+_TRANSACTIONS_IN_RANGES: Final = PreparedRead(
+    text_read(
+        # the only interpolation is the table's own column names (a constant)
+        f"SELECT DISTINCT ON (t.id) {_TRANSACTION_COLUMNS}"  # noqa: S608
+        " FROM unnest(CAST(:lows AS VARCHAR[]), CAST(:highs AS VARCHAR[])) AS r(low, high)"
+        " JOIN ledger_transactions AS t ON t.country_code = :country"
+        " AND t.idempotency_key >= r.low AND t.idempotency_key < r.high"
+        " ORDER BY t.id",
+        list(ledger_transactions.c),
+    )
+)
+
+
 # ----------------------------------------------------------------------------- orders
 
 
@@ -176,10 +255,11 @@ class SqlAlchemyOrderReads:
         wanted = _distinct(ids)
         if not wanted:
             return {}
-        query = select(orders).where(orders.c.country_code == country.value, orders.c.id.in_(wanted))
         async with self._connections.connection() as connection:
-            rows = (await connection.execute(query)).all()
-        return {order.id: order for order in (order_from_row(row._mapping) for row in rows)}
+            rows = await _by_ids(connection, _ORDERS_BY_IDS).rows(
+                connection, {"country": country.value, "ids": wanted}
+            )
+        return {order.id: order for order in map(order_from_row, rows)}
 
 
 # ----------------------------------------------------------------------------- disputes
@@ -243,26 +323,23 @@ class SqlAlchemyDisputeReads:
         wanted = _distinct(ids)
         if not wanted:
             return {}
-        query = select(disputes).where(disputes.c.country_code == country.value, disputes.c.id.in_(wanted))
         async with self._connections.connection() as connection:
-            rows = (await connection.execute(query)).all()
-        return {dispute.id: dispute for dispute in (dispute_from_row(row._mapping) for row in rows)}
+            rows = await _by_ids(connection, _DISPUTES_BY_IDS).rows(
+                connection, {"country": country.value, "ids": wanted}
+            )
+        return {dispute.id: dispute for dispute in map(dispute_from_row, rows)}
 
     async def by_order_ids(self, country: CountryCode, order_ids: Sequence[str]) -> dict[str, list[Dispute]]:
         wanted = _distinct(order_ids)
         if not wanted:
             return {}
-        d = disputes.c
-        query = (
-            select(disputes)
-            .where(d.country_code == country.value, d.order_id.in_(wanted))
-            .order_by(d.opened_at, d.id)
-        )
         async with self._connections.connection() as connection:
-            rows = (await connection.execute(query)).all()
+            rows = await _by_ids(connection, _DISPUTES_BY_ORDER_IDS).rows(
+                connection, {"country": country.value, "ids": wanted}
+            )
         grouped: dict[str, list[Dispute]] = {order_id: [] for order_id in wanted}
         for row in rows:
-            dispute = dispute_from_row(row._mapping)
+            dispute = dispute_from_row(row)
             grouped[dispute.order_id].append(dispute)
         return grouped
 
@@ -338,55 +415,57 @@ class SqlAlchemyLedgerReads:
         prefixes = [prefix for prefix in _distinct(key_prefixes) if prefix]
         if not prefixes:
             return {}
-        t, p = ledger_transactions.c, ledger_postings.c
-        ranges: list[ColumnElement[bool]] = []
-        for prefix in prefixes:
-            upper = prefix_upper_bound(prefix)
-            bounds = [t.idempotency_key >= prefix] + ([t.idempotency_key < upper] if upper else [])
-            ranges.append(and_(*bounds))
+        uppers = [prefix_upper_bound(prefix) for prefix in prefixes]
         async with self._connections.connection() as connection:
-            rows = (
-                await connection.execute(
-                    select(ledger_transactions)
-                    .where(t.country_code == country.value, or_(*ranges))
-                    .order_by(t.id)
+            postgresql = connection.dialect.name == POSTGRESQL
+            if postgresql and all(upper is not None for upper in uppers):
+                rows = await _TRANSACTIONS_IN_RANGES.rows(
+                    connection, {"country": country.value, "lows": prefixes, "highs": uppers}
                 )
-            ).all()
-            legs: dict[int, list[Any]] = {int(row.id): [] for row in rows}
+            else:
+                t = ledger_transactions.c
+                ranges: list[ColumnElement[bool]] = [
+                    and_(t.idempotency_key >= prefix, *([t.idempotency_key < upper] if upper else []))
+                    for prefix, upper in zip(prefixes, uppers, strict=True)
+                ]
+                query = select(ledger_transactions).where(t.country_code == country.value, or_(*ranges))
+                rows = [row._mapping for row in await connection.execute(query.order_by(t.id))]
+            legs: dict[int, list[Row]] = {int(row["id"]): [] for row in rows}
             if legs:
-                posting_rows = (
-                    await connection.execute(
-                        select(p.transaction_id, p.account, p.side, p.amount_minor)
-                        .where(p.country_code == country.value, p.transaction_id.in_(list(legs)))
-                        .order_by(p.id)
-                    )
-                ).all()
+                posting_rows = await _by_ids(connection, _POSTINGS_OF).rows(
+                    connection, {"country": country.value, "ids": list(legs)}
+                )
                 for leg in posting_rows:
-                    legs[int(leg.transaction_id)].append(leg)
+                    legs[int(leg["transaction_id"])].append(leg)
         grouped: dict[str, list[LedgerTransaction]] = {prefix: [] for prefix in prefixes}
         for row in rows:
-            key = str(row.idempotency_key)
+            key = str(row["idempotency_key"])
             transaction: LedgerTransaction | None = None
             for prefix in prefixes:
                 if key.startswith(prefix):
-                    transaction = transaction or _transaction(row, legs[int(row.id)])
+                    transaction = transaction or _transaction(row, legs[int(row["id"])])
                     grouped[prefix].append(transaction)
         return grouped
 
 
-def _transaction(row: Any, legs: Sequence[Any]) -> LedgerTransaction:
-    currency = Currency.of(str(row.currency))
+def _transaction(row: Row, legs: Sequence[Row]) -> LedgerTransaction:
+    currency = Currency.of(str(row["currency"]))
+    reverses = row["reverses"]
     return LedgerTransaction(
-        idempotency_key=str(row.idempotency_key),
-        kind=TransactionKind(str(row.kind)),
-        country=CountryCode(str(row.country_code)),
+        idempotency_key=str(row["idempotency_key"]),
+        kind=TransactionKind(str(row["kind"])),
+        country=CountryCode(str(row["country_code"])),
         currency=currency,
         postings=tuple(
-            Posting(Account(str(leg.account)), Side(str(leg.side)), Money(int(leg.amount_minor), currency))
+            Posting(
+                Account(str(leg["account"])),
+                Side(str(leg["side"])),
+                Money(int(leg["amount_minor"]), currency),
+            )
             for leg in legs
         ),
-        memo=str(row.memo),
-        reverses=None if row.reverses is None else str(row.reverses),
+        memo=str(row["memo"]),
+        reverses=None if reverses is None else str(reverses),
     )
 
 

@@ -40,6 +40,7 @@ from typing import Final
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.persistence.api_keys import key_by_id
+from adapters.persistence.prepared import begin_on_driver, driver_fetch
 from adapters.persistence.read_models import read_models
 from adapters.persistence.row_level_security import SCOPE_MANAGED, SCOPE_SETTING, SET_SCOPE, setting_value
 from application.ports.api_keys import ApiKeyRecord
@@ -47,6 +48,7 @@ from application.ports.read_models import ReadModels, RequestReads, RequestReads
 from application.security.scope import current_scope
 
 _UNSET: Final = object()
+SET_SCOPE_SQL: Final = "SELECT set_config($1, $2, true)"
 
 
 class RequestTransaction:
@@ -89,7 +91,12 @@ class RequestTransaction:
                 if scoped and self._postgres:
                     value = setting_value(current_scope())
                     if value != self._scope:
-                        await connection.execute(SET_SCOPE, {"name": SCOPE_SETTING, "value": value})
+                        # begun on the driver (D61): no SQLAlchemy statement on the hot path
+                        driver = await begin_on_driver(connection)
+                        if driver is None:
+                            await connection.execute(SET_SCOPE, {"name": SCOPE_SETTING, "value": value})
+                        else:
+                            await driver_fetch(connection, driver, SET_SCOPE_SQL, (SCOPE_SETTING, value))
                         self._scope = value
                 yield connection
             except BaseException:

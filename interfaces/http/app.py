@@ -39,6 +39,7 @@ from interfaces.graphql.context import (
     request_id_from,
 )
 from interfaces.graphql.schema import build_schema
+from interfaces.http.graphql_post import GraphQLPost
 from interfaces.http.observability import ObservedRequests, Operations, operations_router
 from interfaces.http.webhooks import WebhookDependencies, webhook_router
 from interfaces.settings import Settings
@@ -127,6 +128,13 @@ def create_app(
         openapi_url=None if settings.is_production else "/openapi.json",
     )
     app.state.settings = settings
+    schema = build_schema(production=settings.is_production)
+    # a FastAPI dependency with yield (closes the request's read transaction, D53)
+    context_getter = make_context_getter(api, TokenKeys.from_settings(settings))
+    # innermost: plain JSON POSTs on /graphql answered without FastAPI's routing (D62)
+    app.add_middleware(
+        GraphQLPost, schema=schema, context_getter=context_getter, max_body_bytes=MAX_BODY_BYTES
+    )
     app.add_middleware(RequestIdAndSizeLimit, max_upload_bytes=settings.bundle_upload_max_bytes)
     app.add_middleware(ObservedRequests)  # added last: outermost (request id, metrics, access log)
 
@@ -135,10 +143,9 @@ def create_app(
         return {"status": "ok"}
 
     graphql_router = SupportOsGraphQLRouter(
-        build_schema(production=settings.is_production),
+        schema,
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
-        # a FastAPI dependency with yield (closes the request's read transaction, D53)
-        context_getter=make_context_getter(api, TokenKeys.from_settings(settings)),  # type: ignore[arg-type]
+        context_getter=context_getter,  # type: ignore[arg-type]
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),  # subscriptions on /graphql
         multipart_uploads_enabled=True,  # caseAttachBundle; guarded by RequestIdAndSizeLimit
     )

@@ -1,0 +1,183 @@
+"""Read statements built once and, on PostgreSQL, run on the driver itself (D61).
+
+A hot read (the API key, a dispute, its order, its ledger: what every partner poll does)
+costs ~250 us of Python per statement when it is a SQLAlchemy ``select`` built per call
+(construction, cache key, parameter processing, the greenlet hop, the result proxy), and
+~40 us on asyncpg directly. :class:`PreparedRead` keeps SQLAlchemy as the one place the SQL
+is written - the statement is a ``select`` on the tables of ``tables.py``, with named
+``bindparam`` s - but builds it once, compiles it once per dialect, and then:
+
+- on PostgreSQL runs the compiled text on the connection's asyncpg connection
+  (``fetch``, asyncpg's own prepared-statement cache), with the parameters in the compiled
+  order through the types' bind processors, and gives every row back as a plain ``dict``
+  through the same result processors SQLAlchemy would apply (the JSON documents, the UTC
+  datetimes): the mappers see the same values either way (tested);
+- everywhere else (SQLite, aiosqlite) executes the prebuilt statement through SQLAlchemy,
+  which at least skips building it.
+
+**Only inside the connection's transaction.** The driver path is taken only when the
+asyncpg connection is already in a transaction (``is_in_transaction()``) - the one
+SQLAlchemy began, so its ``ROLLBACK`` (at close, or the pool's reset) ends it, and the
+country scope set with ``set_config(..., true)`` in it applies - or when the statement is
+marked ``transactional=False`` (the API-key lookup, a ``SECURITY DEFINER`` function that
+ignores the scope). Otherwise it goes through SQLAlchemy, which begins the transaction as
+usual. So the driver path can never run a scoped read outside the scope's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from sqlalchemy import text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.selectable import TextualSelect
+
+Row = Mapping[Any, Any]  # a dict on the driver path, a ``RowMapping`` through SQLAlchemy
+_Processor = Callable[[Any], Any] | None
+
+
+class _Driver(Protocol):
+    """The part of an asyncpg connection used here."""
+
+    def is_in_transaction(self) -> bool: ...
+
+    async def fetch(self, query: str, *args: Any) -> list[Any]: ...
+
+    async def execute(self, query: str, *args: Any) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    parameters: tuple[tuple[str, _Processor], ...]  # in the compiled order
+    columns: tuple[tuple[str, _Processor], ...]  # the result's keys, in the select's order
+    converts: bool  # some column has a result processor
+
+
+POSTGRESQL: Final = "postgresql"
+ASYNCPG: Final = "asyncpg"
+
+
+class PreparedRead:
+    """One read statement, built once; see the module's docstring."""
+
+    __slots__ = ("_compiled", "_statement", "_transactional")
+
+    def __init__(self, statement: Select[Any] | TextualSelect, *, transactional: bool = True) -> None:
+        self._statement = statement
+        self._transactional = transactional
+        self._compiled: _Compiled | None = None
+
+    @property
+    def statement(self) -> Select[Any] | TextualSelect:
+        return self._statement
+
+    def _compile(self, dialect: Dialect) -> _Compiled:
+        compiled = self._statement.compile(dialect=dialect)
+        names = compiled.positiontup or ()
+        parameters = tuple(
+            (name, compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)) for name in names
+        )
+        columns = tuple(
+            (str(column.key), column.type.dialect_impl(dialect).result_processor(dialect, None))
+            for column in self._statement.selected_columns
+        )
+        return _Compiled(compiled.string, parameters, columns, any(p is not None for _, p in columns))
+
+    def driver_sql(self, dialect: Dialect) -> str:
+        """The SQL text the driver path sends (for tests and the benchmarks' baselines)."""
+        return self._compiled_for(dialect).sql
+
+    def _compiled_for(self, dialect: Dialect) -> _Compiled:
+        compiled = self._compiled
+        if compiled is None:
+            compiled = self._compiled = self._compile(dialect)
+        return compiled
+
+    async def rows(self, connection: AsyncConnection, parameters: Mapping[str, Any]) -> list[Row]:
+        driver = _driver(connection, transactional=self._transactional)
+        if driver is None:
+            result = await connection.execute(self._statement, dict(parameters))
+            return [row._mapping for row in result]
+        compiled = self._compiled_for(connection.dialect)
+        args = [
+            parameters[name] if process is None else process(parameters[name])
+            for name, process in compiled.parameters
+        ]
+        records = await driver_fetch(connection, driver, compiled.sql, args)
+        columns = compiled.columns
+        if not compiled.converts:
+            return [dict(zip((key for key, _ in columns), record, strict=True)) for record in records]
+        return [
+            {
+                key: value if process is None else process(value)
+                for (key, process), value in zip(columns, record, strict=True)
+            }
+            for record in records
+        ]
+
+    async def first(self, connection: AsyncConnection, parameters: Mapping[str, Any]) -> Row | None:
+        found = await self.rows(connection, parameters)
+        return found[0] if found else None
+
+
+def _driver(connection: AsyncConnection, *, transactional: bool) -> _Driver | None:
+    """The asyncpg connection under ``connection`` when the driver path may be taken."""
+    dialect = connection.dialect
+    if dialect.name != POSTGRESQL or dialect.driver != ASYNCPG:
+        return None
+    raw = connection.sync_connection
+    if raw is None or raw.invalidated or raw.closed:
+        return None
+    driver: _Driver | None = getattr(raw.connection, "driver_connection", None)
+    if driver is None or not hasattr(driver, "is_in_transaction"):
+        return None
+    if transactional and not driver.is_in_transaction():
+        return None  # SQLAlchemy begins the transaction (and so ends it)
+    return driver
+
+
+async def driver_fetch(
+    connection: AsyncConnection, driver: _Driver, sql: str, args: Sequence[Any]
+) -> list[Any]:
+    """``driver.fetch``, announced to the engine's ``before_cursor_execute`` listeners (the
+    statement counters of the tests and the benchmarks) as SQLAlchemy would announce it."""
+    sync = connection.sync_connection
+    if sync is not None:
+        listeners = sync.dispatch.before_cursor_execute
+        if listeners:
+            listeners(sync, None, sql, tuple(args), None, False)
+    return await driver.fetch(sql, *args)
+
+
+async def begin_on_driver(connection: AsyncConnection) -> _Driver | None:
+    """Begin ``connection``'s transaction now, as SQLAlchemy's asyncpg adapter would at its
+    first statement, and give back the asyncpg connection (``None``: not asyncpg, or an
+    adapter without the hook; the caller then lets SQLAlchemy begin it).
+
+    The adapter starts and owns the transaction, so SQLAlchemy ends it exactly as if one of
+    its own statements had begun it: a ``ROLLBACK`` when the connection is closed (or
+    rolled back, or reset by the pool). This is the one use of the adapter's private hook
+    (``_start_transaction``, SQLAlchemy 2.x); tests check that the path is taken and that
+    the transaction ends with the connection.
+    """
+    driver = _driver(connection, transactional=False)
+    if driver is None:
+        return None
+    sync = connection.sync_connection
+    adapted: Any = None if sync is None else sync.connection.dbapi_connection
+    start = getattr(adapted, "_start_transaction", None)
+    if start is None or not hasattr(adapted, "_transaction"):
+        return None
+    if adapted._transaction is None:
+        await start()
+    return driver
+
+
+def text_read(sql: str, columns: Sequence[Any]) -> TextualSelect:
+    """A textual ``SELECT`` typed by ``columns`` (for :class:`PreparedRead`)."""
+    return text(sql).columns(*columns)

@@ -1,0 +1,139 @@
+"""Prepared reads on the driver (D61): the same domain objects as through SQLAlchemy, only
+inside the scope's transaction, counted like any statement, and nothing left open.
+
+Runs on SQLite and PostgreSQL; the driver path exists on PostgreSQL (asyncpg) only, where
+these tests also check that it is the path taken.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+import pytest
+from sqlalchemy import bindparam, event, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from adapters.persistence.database import create_engine
+from adapters.persistence.prepared import PreparedRead, begin_on_driver
+from adapters.persistence.read_models import read_models
+from adapters.persistence.request_reads import RequestTransaction
+from adapters.persistence.tables import disputes
+from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
+from adapters.system import TimeOrderedIds
+from application.demo.seed import DEMO_COUNTRIES, seed_demo
+from application.ports.read_models import DisputeFilter, PageRequest
+from application.security.scope import scoped_to
+from domain.disputes.references import ledger_prefix
+from domain.shared import CountryCode
+from interfaces.container import demo_providers
+from tests.fakes.time_and_ids import FixedClock
+from tests.integration.aggregate_builders import dispute_state, order_state
+
+pytestmark = pytest.mark.slow
+T = TypeVar("T")
+
+
+class DriverStatements:
+    """Statements announced with no cursor: the ones the driver path sent."""
+
+    def __init__(self) -> None:
+        self.driver: list[str] = []
+        self.through_sqlalchemy: list[str] = []
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        (self.driver if cursor is None else self.through_sqlalchemy).append(statement)
+
+
+def everything(country: CountryCode) -> frozenset[CountryCode]:
+    return frozenset({country})
+
+
+def states(found: Mapping[str, T], state: Callable[[T], dict[str, object]]) -> dict[str, dict[str, object]]:
+    return {key: state(value) for key, value in found.items()}
+
+
+async def test_driver_reads_give_the_same_domain_objects(
+    uow_factory: Callable[[], SqlAlchemyUnitOfWork], app_engine: AsyncEngine, backend: str
+) -> None:
+    await seed_demo(uow=uow_factory, ids=TimeOrderedIds(), providers=demo_providers(), clock=FixedClock())
+    seen = DriverStatements()
+    event.listen(app_engine.sync_engine, "before_cursor_execute", seen)
+    compared = 0
+    for code in DEMO_COUNTRIES:
+        country = CountryCode(code)
+        with scoped_to(everything(country)):
+            plain = read_models(app_engine)  # one transaction per read: SQLAlchemy begins each
+            listed = await plain.disputes.list_disputes(country, DisputeFilter(), PageRequest(first=200))
+            wanted = [d.id for d in listed.unwrap().items]
+            order_ids = [d.order_id for d in listed.unwrap().items]
+            prefixes = [ledger_prefix(d.id) for d in listed.unwrap().items]
+            assert wanted, code
+            transaction = RequestTransaction(app_engine)
+            request = read_models(transaction)
+            try:
+                for reads in (plain, request):
+                    assert await reads.disputes.get_many(country, []) == {}
+                driver_disputes = await request.disputes.get_many(country, wanted)
+                driver_orders = await request.orders.get_many(country, order_ids)
+                driver_ledger = await request.ledger.transactions_by_prefix(country, prefixes)
+                driver_by_order = await request.disputes.by_order_ids(country, order_ids)
+            finally:
+                await transaction.close()
+            assert states(driver_disputes, dispute_state) == states(
+                await plain.disputes.get_many(country, wanted), dispute_state
+            )
+            assert states(driver_orders, order_state) == states(
+                await plain.orders.get_many(country, order_ids), order_state
+            )
+            assert driver_ledger == await plain.ledger.transactions_by_prefix(country, prefixes)
+            assert {k: [dispute_state(d) for d in v] for k, v in driver_by_order.items()} == {
+                k: [dispute_state(d) for d in v]
+                for k, v in (await plain.disputes.by_order_ids(country, order_ids)).items()
+            }
+            assert set(driver_disputes) == set(wanted)
+            assert any(driver_ledger.values()), "the demo has refunds and releases in every country"
+            compared += len(wanted)
+    assert compared > 0
+    if backend == "postgresql":
+        # the request's reads went through the driver; the one-transaction-per-read ones not
+        assert any("ANY" in s for s in seen.driver), seen.driver
+        assert any("set_config" in s for s in seen.driver)  # the request's scope, in its transaction
+    else:
+        assert seen.driver == []
+
+
+async def test_a_scoped_read_never_takes_the_driver_outside_a_transaction(app_engine: AsyncEngine) -> None:
+    seen = DriverStatements()
+    event.listen(app_engine.sync_engine, "before_cursor_execute", seen)
+    statement = PreparedRead(select(disputes.c.id).where(disputes.c.country_code == bindparam("country")))
+    with scoped_to(everything(CountryCode("MX"))):
+        async with app_engine.connect() as connection:
+            assert await statement.rows(connection, {"country": "MX"}) == []
+    assert seen.driver == []  # SQLAlchemy began the transaction (and set the scope in it)
+    assert seen.through_sqlalchemy
+
+
+async def test_a_transaction_begun_on_the_driver_ends_with_the_connection(
+    migrated_url: str, backend: str
+) -> None:
+    if backend != "postgresql":
+        pytest.skip("the driver path is asyncpg's; SQLite has none to begin")
+    engine = create_engine(migrated_url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as connection:
+            driver = await begin_on_driver(connection)
+            assert driver is not None
+            assert driver.is_in_transaction()
+            await driver.fetch("SELECT set_config('supportos.test', 'inside', true)")
+            # SQLAlchemy's own statements run in the same transaction
+            seen = (await connection.execute(text("SELECT current_setting('supportos.test', true)"))).scalar()
+            assert seen == "inside"
+        async with engine.connect() as again:  # the same pooled connection (pool of one)
+            raw: Any = again.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+            assert raw is driver
+            assert not raw.is_in_transaction()
+            after = (await again.execute(text("SELECT current_setting('supportos.test', true)"))).scalar()
+            assert after in (None, "")
+    finally:
+        await engine.dispose()
