@@ -48,6 +48,7 @@ from domain.shared.ids import ActorId
 
 AUDIT_CHAIN_LOCK_KEY: Final = 0x5355_4F53_4155_4454  # "SUOSAUDT": one chain, one lock
 DEFAULT_BATCH_SIZE: Final = 1000
+_INSERT: Final = insert(audit_log)
 
 _STRING_COLUMNS: Final = (
     "actor_id",
@@ -100,8 +101,9 @@ class SqlAlchemyAuditLog:
             previous = entry.entry_hash
             entries.append(entry)
         rows = [entry_to_row(entry) for entry in entries]
-        # one statement either way: a single row as before, several as one multi-row VALUES
-        await connection.execute(insert(audit_log).values(rows[0] if len(rows) == 1 else rows))
+        # one prepared INSERT, built and compiled once; several rows go in one executemany
+        # (the driver sends them in one round trip)
+        await connection.execute(_INSERT, rows)
         return entries
 
     async def entries(

@@ -15,15 +15,18 @@ Claim
     SQLite the claimer already holds the database's write lock (``BEGIN IMMEDIATE``). The
     selected jobs are then set RUNNING with a lease (``lease_owner``, ``lease_until = now
     + lease``), ``attempts + 1`` and ``fencing_token + 1``. Commit the claim at once:
-    the lease, not an open transaction, is what protects the job while it runs.
+    the lease, not an open transaction, is what protects the job while it runs. It is one
+    statement, built once (D59): the selection is a ``MATERIALIZED`` CTE (run once, so the
+    limit holds) inside the leasing ``UPDATE ... RETURNING``, which checks the condition again.
 
 Fencing
-    ``await_confirmation``, ``complete`` (and ``complete_many``, one statement for a worker's
-    batch), ``retry_later`` and ``dead_letter`` are conditional updates ``WHERE id = :id AND
-    fencing_token = :token AND status IN ('RUNNING', 'WAITING')``; ``False`` means the token is
-    stale (the lease was lost and someone else claimed the job) and nothing was changed.
-    ``retry_later`` and ``dead_letter`` append the error to the job's history (read, then
-    written back under the same token condition: only the token holder writes it).
+    ``await_confirmation``, ``complete`` (and ``complete_many``, one prebuilt statement for a
+    worker's batch: ``(id, fencing_token) IN (...)``), ``retry_later`` and ``dead_letter``
+    are conditional updates ``WHERE id = :id AND fencing_token = :token AND status IN
+    ('RUNNING', 'WAITING')``; ``False`` means the token is stale (the lease was lost and
+    someone else claimed the job) and nothing was changed. ``retry_later`` and
+    ``dead_letter`` append the error to the job's history (read, then written back under
+    the same token condition: only the token holder writes it).
 
 Defer, replay, discard
     ``defer`` puts a held RUNNING job back to PENDING at a later ``available_at`` and takes
@@ -42,9 +45,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Row, and_, case, func, or_, select
+from sqlalchemy import BindParameter, ColumnElement, Row, and_, bindparam, case, func, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql.dml import ReturningUpdate
 
 from adapters.persistence.tables import outbox_jobs
 from application.ports.outbox import LIVE_STATUSES, Job, JobError, JobStatus, NewJob, QueueDepth
@@ -108,28 +112,16 @@ class SqlAlchemyOutbox:
         if providers is not None and not providers:
             return []
         connection = await self._session.connection()
-        due = _due(now, providers)
-        query = select(_JOBS.id).where(due).order_by(_JOBS.available_at, _JOBS.id).limit(limit)
-        if connection.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        ids = list((await connection.execute(query)).scalars().all())
-        if not ids:
-            return []
-        rows = (
-            await connection.execute(
-                outbox_jobs.update()
-                .where(_JOBS.id.in_(ids), due)
-                .values(
-                    status=JobStatus.RUNNING.value,
-                    lease_owner=worker_id,
-                    lease_until=now + lease,
-                    attempts=_JOBS.attempts + 1,
-                    fencing_token=_JOBS.fencing_token + 1,
-                    updated_at=now,
-                )
-                .returning(*outbox_jobs.columns)
-            )
-        ).all()
+        params: dict[str, Any] = {
+            "now": now,
+            "lease_until": now + lease,
+            "worker_id": worker_id,
+            "limit": limit,
+        }
+        if providers is not None:
+            params["providers"] = list(providers)
+        statement = _claim_statement(connection.dialect.name == "postgresql", providers is not None)
+        rows = (await connection.execute(statement, params)).all()
         jobs = [_job(row) for row in rows]
         return sorted(jobs, key=lambda job: (job.available_at, job.id))
 
@@ -157,15 +149,7 @@ class SqlAlchemyOutbox:
         if not held:
             return set()
         connection = await self._session.connection()
-        rows = await connection.execute(
-            outbox_jobs.update()
-            .where(
-                or_(*(and_(_JOBS.id == job_id, _JOBS.fencing_token == token) for job_id, token in held)),
-                _JOBS.status.in_(_LEASED),
-            )
-            .values(status=JobStatus.DONE.value, lease_until=None, updated_at=now, completed_at=now)
-            .returning(_JOBS.id)
-        )
+        rows = await connection.execute(_COMPLETE_MANY, {"held": list(held), "now": now})
         return {int(job_id) for job_id in rows.scalars().all()}
 
     async def retry_later(
@@ -300,17 +284,69 @@ class SqlAlchemyOutbox:
         return result.rowcount == 1
 
 
-def _due(now: datetime, providers: tuple[str, ...] | None) -> ColumnElement[bool]:
+_LEASED = (JobStatus.RUNNING.value, JobStatus.WAITING.value)
+
+
+def _due(now: BindParameter[datetime], *, by_provider: bool) -> ColumnElement[bool]:
     condition = or_(
         and_(_JOBS.status == JobStatus.PENDING.value, _JOBS.available_at <= now),
         and_(_JOBS.status.in_(_LEASED), _JOBS.lease_until < now),
     )
-    if providers is not None:
-        condition = and_(condition, _JOBS.provider.in_(providers))
+    if by_provider:
+        condition = and_(condition, _JOBS.provider.in_(bindparam("providers", expanding=True)))
     return condition
 
 
-_LEASED = (JobStatus.RUNNING.value, JobStatus.WAITING.value)
+def _build_claim(*, postgres: bool, by_provider: bool) -> ReturningUpdate[Any]:
+    """The claim as one statement, built once (so SQLAlchemy compiles it once): the due jobs
+    are chosen in a materialised CTE (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's
+    transaction already holds the write lock), then leased by the UPDATE around it, which
+    checks them again and returns them."""
+    now = bindparam("now", type_=_JOBS.available_at.type)
+    due = _due(now, by_provider=by_provider)
+    chosen = select(_JOBS.id).where(due).order_by(_JOBS.available_at, _JOBS.id).limit(bindparam("limit"))
+    if postgres:
+        chosen = chosen.with_for_update(skip_locked=True)
+    claimable = chosen.cte("claimable").prefix_with("MATERIALIZED")
+    return (
+        outbox_jobs.update()
+        .where(_JOBS.id.in_(select(claimable.c.id)), due)
+        .values(
+            status=JobStatus.RUNNING.value,
+            lease_owner=bindparam("worker_id", type_=_JOBS.lease_owner.type),
+            lease_until=bindparam("lease_until", type_=_JOBS.lease_until.type),
+            attempts=_JOBS.attempts + 1,
+            fencing_token=_JOBS.fencing_token + 1,
+            updated_at=now,
+        )
+        .returning(*outbox_jobs.columns)
+    )
+
+
+_CLAIMS: Final = {
+    (postgres, by_provider): _build_claim(postgres=postgres, by_provider=by_provider)
+    for postgres in (False, True)
+    for by_provider in (False, True)
+}
+
+
+def _claim_statement(postgres: bool, by_provider: bool) -> ReturningUpdate[Any]:
+    return _CLAIMS[postgres, by_provider]
+
+
+_COMPLETED_AT: Final = bindparam("now", type_=_JOBS.completed_at.type)
+_COMPLETE_MANY: Final = (
+    outbox_jobs.update()
+    .where(
+        tuple_(_JOBS.id, _JOBS.fencing_token).in_(bindparam("held", expanding=True)),
+        _JOBS.status.in_(_LEASED),
+    )
+    .values(
+        status=JobStatus.DONE.value, lease_until=None, updated_at=_COMPLETED_AT, completed_at=_COMPLETED_AT
+    )
+    .returning(_JOBS.id)
+)
+"""Every held job of a batch DONE under its own fencing token, one statement (built once)."""
 
 
 def _held(job_id: int, fencing_token: int) -> list[ColumnElement[bool]]:
