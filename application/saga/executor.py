@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Protocol, TypedDict
+from typing import Final, Protocol, TypedDict
 
 from returns.result import Failure, Result, Success
 
@@ -96,15 +96,58 @@ class StepOutcome(StrEnum):
     DEFERRED = "DEFERRED"  # the provider's circuit breaker is open: the job waits, no attempt spent
 
 
+DEFAULT_BREAKER_REFRESH: Final = 1.0  # seconds a worker process trusts a CLOSED verdict it read
+
+
+@dataclass
+class ClosedCircuits:
+    """The CLOSED verdicts of the shared circuit breakers that a worker process has read,
+    shared by its loops (D59). A closed circuit admits every call without a write, so the
+    worker does not read it again for every batch: a verdict is trusted for ``refresh``
+    seconds after it was read (``clock``: ``time.monotonic``), and forgotten at once when a
+    call through it gets any answer but an immediate success (a failure, a refusal, an
+    acceptance), so the next call asks the shared circuit again. How stale it may be: a
+    process may go on calling a provider for at most ``refresh`` seconds after another
+    process opened its circuit, and only while its own calls keep succeeding."""
+
+    refresh: float = DEFAULT_BREAKER_REFRESH
+    clock: Callable[[], float] = time.monotonic
+    _verdicts: dict[tuple[CountryCode, str], tuple[Admission, float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.refresh < 0:
+            raise ValueError("refresh must not be negative")
+
+    def get(self, key: tuple[CountryCode, str]) -> Admission | None:
+        """The CLOSED admission read for ``key`` less than ``refresh`` seconds ago, if any."""
+        kept = self._verdicts.get(key)
+        if kept is None:
+            return None
+        admission, read_at = kept
+        if self.clock() - read_at >= self.refresh:
+            del self._verdicts[key]
+            return None
+        return admission
+
+    def keep(self, key: tuple[CountryCode, str], admission: Admission, *, read_at: float) -> None:
+        """Trust ``admission`` (a CALL) from ``read_at`` (``clock()`` before the read began)."""
+        if admission.verdict is Verdict.CALL:
+            self._verdicts[key] = (admission, read_at)
+
+    def forget(self, key: tuple[CountryCode, str]) -> None:
+        self._verdicts.pop(key, None)
+
+
 @dataclass
 class CompletionBatch:
     """Provider jobs of one claimed batch whose call succeeded through a closed circuit,
     recorded together by ``SagaRunner.complete_batch`` in one transaction (D51), and the
-    clean circuits read for the batch (asked once per country and provider)."""
+    clean circuits the calls were admitted through (``circuits``: the worker pool shares
+    one ``ClosedCircuits`` between its loops and batches, D59; by default a batch has its own)."""
 
     done: list[tuple[Job, ProviderReceipt, int]] = field(default_factory=list)
     started: float = 0.0  # time.monotonic() when the first of ``done`` started
-    clean: dict[tuple[CountryCode, str], Admission] = field(default_factory=dict)
+    circuits: ClosedCircuits = field(default_factory=ClosedCircuits)
     to_clear: set[tuple[CountryCode, str]] = field(default_factory=set)
 
     def __len__(self) -> int:
@@ -193,6 +236,7 @@ class SagaRunner:
             )
             for country, provider in sorted(to_clear):
                 await uow.circuits.clear_failures(country, provider, now=now)
+                batch.circuits.forget((country, provider))  # read it clean next time
             for job, receipt, latency_ms in done:
                 if job.id in completed:
                     await self._audit_provider_completed(uow, job, receipt, latency_ms, now)
@@ -297,13 +341,14 @@ class SagaRunner:
     ) -> StepOutcome | None:
         caller = self._caller(job)
         circuit_key = (job.country, job.provider)
-        admission = None if batch is None else batch.clean.get(circuit_key)
+        admission = None if batch is None else batch.circuits.get(circuit_key)
         if admission is None:
+            read_at = None if batch is None else batch.circuits.clock()
             admission = await self._breakers.admit(job.country, job.provider, caller=caller)
-            if batch is not None and admission.verdict is Verdict.CALL:
-                # a closed circuit admits every call without a write: within one claimed
-                # batch it is read once per country and provider (D51)
-                batch.clean[circuit_key] = admission
+            if batch is not None and read_at is not None:
+                # a closed circuit admits every call without a write: the worker reads it
+                # again only after ``refresh`` seconds or after any other answer (D51, D59)
+                batch.circuits.keep(circuit_key, admission, read_at=read_at)
         if admission.retry_at is not None:
             return await self._defer(job, admission.retry_at)
         started = time.monotonic()
@@ -320,7 +365,7 @@ class SagaRunner:
                 return None
             return await self._complete_provider_job(job, called.unwrap(), latency_ms, clear_breaker=True)
         if batch is not None:
-            batch.clean.pop(circuit_key, None)  # anything else: ask the circuit again next time
+            batch.circuits.forget(circuit_key)  # anything else: ask the circuit again next time
         await self._report_call(job, called, caller, time.monotonic() - started)
         if isinstance(called, Failure):
             return await self._provider_failed(job, job.kind, called.failure(), latency_ms)

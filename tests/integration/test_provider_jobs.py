@@ -13,9 +13,10 @@ from returns.result import Failure, Result, Success
 from adapters.persistence.audit_cli import run_audit_verify
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from application.context import Services
+from application.integrations.breakers import CircuitBreakerGate
 from application.ports.outbox import Job, JobStatus, NewJob
 from application.ports.providers import ProviderError, ProviderFailureKind, ProviderReceipt
-from application.saga.executor import CompletionBatch, Providers, SagaRunner, StepOutcome
+from application.saga.executor import ClosedCircuits, CompletionBatch, Providers, SagaRunner, StepOutcome
 from domain.audit import AuditEntry
 from domain.integrations import BreakerPolicy, CircuitState
 from tests.fakes.providers import FakeNotifications, FakePayments
@@ -191,6 +192,89 @@ async def test_a_batch_reads_a_clean_circuit_once_and_asks_again_after_a_failure
     # the failure was recorded and the next admission read it: the batch clears it at the end
     assert batch.to_clear == {(MX, "pinger")}
     assert await runner.complete_batch(batch) == [StepOutcome.COMPLETED] * 3
+    async with svc.uow() as uow:
+        circuit = await uow.circuits.get(MX, "pinger")
+    assert (circuit.state, circuit.consecutive_failures) == (CircuitState.CLOSED, 0)
+
+
+class Ticks:
+    """A monotonic clock for ``ClosedCircuits`` that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def claim(svc: Services, runner: SagaRunner, limit: int) -> list[Job]:
+    async with svc.uow() as uow:
+        jobs = await uow.outbox.claim(worker_id="w", now=svc.clock.now(), lease=runner.lease, limit=limit)
+        await uow.commit()
+    return jobs
+
+
+async def test_a_closed_verdict_is_kept_across_batches_for_at_most_the_refresh_period(svc: Services) -> None:
+    ping = Ping()
+    runner = SagaRunner(
+        svc, Providers(FakePayments(), FakeNotifications()), breaker=POLICY, job_kinds={KIND: ping}
+    )
+    ticks = Ticks()
+    circuits = ClosedCircuits(refresh=1.0, clock=ticks)
+    await enqueue(svc, "a", "b", "c")
+
+    first = CompletionBatch(circuits=circuits)
+    assert [await runner.execute_batched(j, first) for j in await claim(svc, runner, 1)] == [None]
+    assert await runner.complete_batch(first) == [StepOutcome.COMPLETED]
+    assert circuits.get((MX, "pinger")) is not None
+
+    # another process sees two transient failures and opens the shared circuit
+    other = CircuitBreakerGate(svc, POLICY)
+    await other.failed(MX, "pinger", caller="elsewhere")
+    await other.failed(MX, "pinger", caller="elsewhere")
+    async with svc.uow() as uow:
+        assert (await uow.circuits.get(MX, "pinger")).state is CircuitState.OPEN
+
+    # within the refresh period this process still trusts its closed verdict (the bound D59
+    # documents): its call goes out, succeeds and is recorded
+    ticks.now += 0.99
+    second = CompletionBatch(circuits=circuits)
+    assert [await runner.execute_batched(j, second) for j in await claim(svc, runner, 1)] == [None]
+    assert await runner.complete_batch(second) == [StepOutcome.COMPLETED]
+    assert ping.calls == ["a", "b"]
+
+    # once it is a second old, the circuit is read again: open, the job waits, no call
+    ticks.now += 0.01
+    third = CompletionBatch(circuits=circuits)
+    assert [await runner.execute_batched(j, third) for j in await claim(svc, runner, 1)] == [
+        StepOutcome.DEFERRED
+    ]
+    assert ping.calls == ["a", "b"]
+    assert (await job(svc, "c")).status is JobStatus.PENDING
+    assert circuits.get((MX, "pinger")) is None
+
+
+async def test_a_failure_makes_every_loop_of_the_process_read_the_circuit_again(svc: Services) -> None:
+    ping = Ping()
+    runner = SagaRunner(
+        svc, Providers(FakePayments(), FakeNotifications()), breaker=POLICY, job_kinds={KIND: ping}
+    )
+    circuits = ClosedCircuits(refresh=3600.0, clock=Ticks())  # only an answer can drop the verdict
+    await enqueue(svc, "a", "b", "c", "d")
+    jobs = await claim(svc, runner, 4)
+    one, two = CompletionBatch(circuits=circuits), CompletionBatch(circuits=circuits)  # two loops
+    ping.script = ["ok", ProviderFailureKind.TRANSIENT]
+    assert await runner.execute_batched(jobs[0], one) is None
+    assert await runner.execute_batched(jobs[1], two) is StepOutcome.RETRY_SCHEDULED
+    assert circuits.get((MX, "pinger")) is None  # dropped for both loops
+    # the next admission reads the failure count, so the batch clears it after its success
+    assert await runner.execute_batched(jobs[2], one) is None
+    assert one.to_clear == {(MX, "pinger")}
+    assert await runner.complete_batch(one) == [StepOutcome.COMPLETED, StepOutcome.COMPLETED]
+    assert circuits.get((MX, "pinger")) is None  # cleared: read clean next time
+    assert await runner.execute_batched(jobs[3], two) is None
+    assert circuits.get((MX, "pinger")) is not None and not two.to_clear
+    assert await runner.complete_batch(two) == [StepOutcome.COMPLETED]
     async with svc.uow() as uow:
         circuit = await uow.circuits.get(MX, "pinger")
     assert (circuit.state, circuit.consecutive_failures) == (CircuitState.CLOSED, 0)

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from returns.result import Result, Success
 
+from adapters.persistence.audit_cli import run_audit_verify
+from adapters.persistence.outbox import SqlAlchemyOutbox
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from adapters.system import SystemClock, TimeOrderedIds
 from application.context import Services
@@ -17,6 +20,7 @@ from application.ports.outbox import Job, JobStatus, NewJob
 from application.ports.providers import ProviderError, ProviderReceipt
 from application.saga.executor import Providers, SagaRunner
 from application.saga.worker_pool import WorkerPool
+from domain.audit import AuditEntry
 from tests.fakes.metrics import RecordingMetrics
 from tests.fakes.providers import FakeNotifications, FakePayments
 from tests.integration.scenario import MX
@@ -108,3 +112,33 @@ async def test_a_stop_finishes_the_job_in_flight_and_hands_back_the_rest_of_the_
         (JobStatus.PENDING, 0),
         (JobStatus.PENDING, 0),  # never claimed
     ]
+
+
+async def test_a_deep_queue_is_claimed_in_growing_batches_each_job_done_once_with_its_entry(
+    svc: Services, migrated_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    keys = [f"d{n:03d}" for n in range(70)]
+    await enqueue(svc, keys)
+    limits: list[int] = []
+    claim = SqlAlchemyOutbox.claim
+
+    async def recording_claim(self: SqlAlchemyOutbox, **options: Any) -> list[Job]:
+        limits.append(options["limit"])
+        return await claim(self, **options)
+
+    monkeypatch.setattr(SqlAlchemyOutbox, "claim", recording_claim)
+    ping, metrics = Ping(), RecordingMetrics()
+    pool = pool_for(svc, ping, metrics, concurrency=1, batch=5, max_batch=20)
+    report = await asyncio.wait_for(pool.run(asyncio.Event(), once=True), timeout=60)
+
+    # 5 + 10 + 20 + 20 = 55 jobs, then 20 asked for and 15 left: back to 5 for the empty claim
+    assert limits == [5, 10, 20, 20, 20, 5]
+    assert report.outcomes == {"COMPLETED": 70}
+    assert sorted(ping.calls) == keys
+    assert await statuses(svc, keys) == [(JobStatus.DONE, 1)] * 70
+    async with svc.uow() as uow:
+        entries = [e async for e in uow.audit.entries() if isinstance(e, AuditEntry)]
+    completed = [e.after for e in entries if e.action == "provider.call_completed" and e.after]
+    assert sorted(str(after["idempotency_key"]) for after in completed) == keys  # one entry per job
+    code, _ = await run_audit_verify(migrated_url)
+    assert code == 0
