@@ -1,7 +1,7 @@
 """outbox-drain: the saga workers draining no-op provider jobs, vs a raw SKIP LOCKED loop and procrastinate.
 
     .venv/bin/python -m bench.outbox_drain [--jobs 20000] [--processes 2] [--concurrency 4] \
-        [--batch 10] [--rounds 3]
+        [--batch 10] [--rounds 3] [--max-batch N]
 
 Starts everything itself: a fresh database ``supportos_bench_outbox_drain`` (migrated, and
 procrastinate's schema applied beside ours; dropped at the end). In each round, for each
@@ -15,6 +15,9 @@ finish. Every job must end done.
   ``outbox_jobs`` rows of the job kind ``bench.noop``: per claimed batch the circuit-breaker
   gate (read once while the circuit is closed), the handler per job, then one completion
   transaction for the batch (fencing-token check per job, an audit entry per job; D51).
+  Like ``supportos worker`` it starts at ``--batch`` and claims bigger batches while the queue
+  is deep, up to the pool's ``max_batch`` (D59; ``--max-batch`` sets it, ``--max-batch 10``
+  with ``--batch 10`` turns that off), and keeps a closed circuit's verdict for a second.
   The no-op kind is registered only in this benchmark's worker processes
   (``SagaRunner.job_kinds``); the production container's ``job_kinds`` never has it (D37).
 - raw loop: asyncpg on the same table and role, the same claim protocol with nothing else:
@@ -37,7 +40,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, Final
@@ -128,6 +131,9 @@ async def run_candidate(concurrency: int, batch: int, ready: Any) -> int:
     pool = WorkerPool(
         runner, concurrency=concurrency, batch=batch, poll_interval=POLL_INTERVAL_S, metrics=metrics
     )
+    ceiling = os.environ.get("BENCH_MAX_BATCH")
+    if ceiling:
+        pool = replace(pool, max_batch=int(ceiling))
     await pool.refresh_gauges()  # opens the pool's first connection before the start
     await ready()
     report = await pool.run(asyncio.Event(), once=True)
@@ -251,8 +257,12 @@ def drain_seconds(timings: Sequence[dict[str, float]]) -> float:
     return max(t["end"] for t in timings) - min(t["start"] for t in timings)
 
 
-def drain(db: BenchDatabase, contestant: str, *, processes: int, concurrency: int, batch: int) -> float:
+def drain(
+    db: BenchDatabase, contestant: str, *, processes: int, concurrency: int, batch: int, max_batch: int | None
+) -> float:
     env = {**db.env(), "BENCH_APP_DSN": db.app_dsn, "BENCH_OWNER_DSN": db.owner_dsn}
+    if max_batch is not None:
+        env["BENCH_MAX_BATCH"] = str(max_batch)
     command = [sys.executable, "-m", "bench.outbox_drain", "--child", contestant]
     command += ["--concurrency", str(concurrency), "--batch", str(batch)]
     children = [
@@ -314,6 +324,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--max-batch", type=int, default=None, help="the candidate pool's max_batch (default: the pool's own)"
+    )
     parser.add_argument("--child", choices=CONTESTANTS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -327,7 +340,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             for contestant in rotation(round_no):
                 asyncio.run(enqueue(db, contestant, round_no, args.jobs))
                 seconds = drain(
-                    db, contestant, processes=args.processes, concurrency=args.concurrency, batch=args.batch
+                    db,
+                    contestant,
+                    processes=args.processes,
+                    concurrency=args.concurrency,
+                    batch=args.batch,
+                    max_batch=args.max_batch,
                 )
                 left = asyncio.run(remaining(db, contestant))
                 if left:
@@ -346,7 +364,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         render_table(
             f"outbox-drain: {args.jobs:,} no-op jobs, {args.processes} processes x {args.concurrency} loops "
-            f"(batch {args.batch})",
+            f"(batch {args.batch}"
+            + ("" if args.max_batch is None else f", candidate max_batch {args.max_batch}")
+            + ")",
             rows,
         )
     )
