@@ -28,6 +28,7 @@ from application.cases.scheduler import run_scheduler
 from interfaces.cli.scheduler import scheduler_tasks
 from interfaces.container import Container, build_container, dispose_engines
 from interfaces.logs import configure_logging
+from interfaces.runtime import tune_gc
 from interfaces.settings import get_settings
 
 
@@ -58,8 +59,10 @@ def serve(
     interval = scheduler_interval if in_process else None
     if interval is not None:
         typer.echo(f"serve: the SLA scheduler runs in this process, every {interval:g} s")
+    app = with_background(container.http_app(), container, scheduler_interval=interval)
+    tune_gc()  # the app, the schema and the metadata built above leave the collector's walks (D63)
     uvicorn.run(
-        with_background(container.http_app(), container, scheduler_interval=interval),
+        app,
         host=host if host is not None else settings.host,
         port=port if port is not None else settings.port,
         log_level=settings.log_level.lower(),

@@ -35,6 +35,7 @@ from application.saga.worker_pool import WorkerPool, WorkerReport
 from interfaces.cli.scheduler import scheduler_tasks
 from interfaces.container import Container, build_container, dispose_engines
 from interfaces.logs import configure_logging
+from interfaces.runtime import tune_gc
 from interfaces.settings import get_settings
 
 KNOWN_PROVIDERS = ("payments", "notifications", "internal")
@@ -73,6 +74,8 @@ def worker(  # noqa: PLR0917 - typer options
         f"worker {pool.runner.worker_id}: {concurrency} loop(s), batch {batch}, "
         f"providers {','.join(only) if only else 'all'}{', once' if once else ''}"
     )
+    if not once:  # a long-running worker: what start-up built leaves the collector's walks (D63)
+        tune_gc()
     try:
         report = asyncio.run(run_until_signalled(container, pool, once=once))
     except asyncio.CancelledError:
