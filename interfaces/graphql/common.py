@@ -45,15 +45,23 @@ BIG_INT_SCALAR: Final = strawberry.scalar(
 SCALAR_MAP: Final[Mapping[object, ScalarDefinition]] = {BigInt: BIG_INT_SCALAR}
 
 
+def _formatted(root: Money) -> str:
+    # formatted only when asked for: a page of orders holds hundreds of amounts (D62)
+    return root.amount.format()
+
+
 @strawberry.type(description="An exact amount: integer minor units of an ISO-4217 currency. No floats.")
 class Money:
     minor: BigInt = strawberry.field(description="Integer minor units (cents, centavos...).")
     currency: str = strawberry.field(description="ISO-4217 code, e.g. MXN.")
-    formatted: str = strawberry.field(description='For people, e.g. "1230.00 MXN"; never parse it.')
+    formatted: str = strawberry.field(
+        resolver=_formatted, description='For people, e.g. "1230.00 MXN"; never parse it.'
+    )
+    amount: strawberry.Private[DomainMoney]
 
     @staticmethod
     def from_domain(money: DomainMoney) -> Money:
-        return Money(minor=BigInt(money.minor), currency=money.currency.code, formatted=money.format())
+        return Money(minor=BigInt(money.minor), currency=money.currency.code, amount=money)
 
 
 @strawberry.type(description="Relay page information (keyset pagination: no offsets, no total).")

@@ -85,6 +85,10 @@ async def resolve_order_ledger(
     return [LedgerTransaction.from_domain(transaction) for transaction in found]
 
 
+def _next_statuses(root: Order) -> list[OrderStatus]:
+    return sorted(root.domain.next_statuses)  # computed only when asked for
+
+
 @strawberry.type(description="A marketplace order.")
 class Order:
     id: str
@@ -101,7 +105,8 @@ class Order:
     force_complete_reason: str | None
     version: int = strawberry.field(description="Optimistic-concurrency counter: +1 per change.")
     next_statuses: list[OrderStatus] = strawberry.field(
-        description="Where the order may go next, by any operation (time guards aside)."
+        resolver=_next_statuses,
+        description="Where the order may go next, by any operation (time guards aside).",
     )
     snapshot: OrderSnapshotType | None = strawberry.field(description="Null until payment capture.")
     disputes: list[Annotated[Dispute, strawberry.lazy("interfaces.graphql.disputes.types")]] = (
@@ -132,7 +137,6 @@ class Order:
             force_completed=order.force_completed,
             force_complete_reason=order.force_complete_reason,
             version=order.version,
-            next_statuses=sorted(order.next_statuses),
             snapshot=None if order.snapshot is None else OrderSnapshotType.from_domain(order.snapshot),
             domain=order,
         )
