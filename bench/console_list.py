@@ -268,6 +268,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, help="seconds per run (warm-up included)")
     parser.add_argument("--disputes", type=int, default=3000)
     parser.add_argument("--keep-database", action="store_true")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="server processes for the service and the baseline alike"
+    )
     args = parser.parse_args(argv)
     settings = with_rounds(Settings(concurrency=8), args.rounds, args.duration)
     from interfaces.settings import DEV_JWT_SECRET  # noqa: PLC0415 - the bench service's secret
@@ -284,8 +287,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         headers = {"Authorization": f"Bearer {token}"}
         baseline_env = {**os.environ, "BENCH_DSN": db.app_dsn, "BENCH_JWT_SECRET": DEV_JWT_SECRET}
         with (
-            server.start_app("bench.console_list:baseline_app", baseline_env) as base,
-            server.start_service(db) as service,
+            server.start_app(
+                "bench.console_list:baseline_app", baseline_env, processes=args.processes
+            ) as base,
+            server.start_service(db, processes=args.processes) as service,
         ):
             baseline = Contestant("baseline", base.url(), requests, EXPECT, headers)
             candidate = Contestant("service", service.url(), requests, EXPECT, headers)

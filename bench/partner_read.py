@@ -209,6 +209,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, help="seconds per run (warm-up included)")
     parser.add_argument("--disputes", type=int, default=3000)
     parser.add_argument("--keep-database", action="store_true")
+    parser.add_argument(
+        "--processes", type=int, default=1, help="server processes for the service and the baseline alike"
+    )
     args = parser.parse_args(argv)
     settings = with_rounds(Settings(), args.rounds, args.duration)
     with server.fresh_database("partner_read", keep=args.keep_database) as db:
@@ -218,9 +221,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         headers = {"X-Api-Key": key}
         with (
             server.start_app(
-                "bench.partner_read:baseline_app", {**os.environ, "BENCH_DSN": db.app_dsn}
+                "bench.partner_read:baseline_app",
+                {**os.environ, "BENCH_DSN": db.app_dsn},
+                processes=args.processes,
             ) as base,
-            server.start_service(db) as service,
+            server.start_service(db, processes=args.processes) as service,
         ):
             baseline = Contestant("baseline", base.url(), requests, EXPECT, headers)
             candidate = Contestant("service", service.url(), requests, EXPECT, headers)

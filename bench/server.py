@@ -193,19 +193,20 @@ def _process(name: str, command: Sequence[str], env: Mapping[str, str], port: in
 
 
 def start_service(
-    db: BenchDatabase, *, port: int | None = None, **extra_env: str
+    db: BenchDatabase, *, port: int | None = None, processes: int = 1, **extra_env: str
 ) -> contextlib.AbstractContextManager[Server]:
-    """``supportos serve`` on ``db`` (uvicorn; the service's role; WARNING logs)."""
+    """``supportos serve`` on ``db`` (uvicorn; the service's role; WARNING logs), with
+    ``processes`` server processes (``--processes``)."""
     port = port or free_port()
-    return _process(
-        "service", [str(BIN / "supportos"), "serve", "--port", str(port)], db.env(**extra_env), port
-    )
+    command = [str(BIN / "supportos"), "serve", "--port", str(port), "--processes", str(processes)]
+    return _process("service", command, db.env(**extra_env), port)
 
 
 def start_app(
-    app: str, env: Mapping[str, str], *, port: int | None = None, name: str = "baseline"
+    app: str, env: Mapping[str, str], *, port: int | None = None, name: str = "baseline", processes: int = 1
 ) -> contextlib.AbstractContextManager[Server]:
-    """``uvicorn --factory APP`` (``module:factory``), with uvicorn's defaults as ``serve`` has them."""
+    """``uvicorn --factory APP`` (``module:factory``), with uvicorn's defaults as ``serve`` has
+    them, and as many worker processes as the service gets (``--workers``)."""
     port = port or free_port()
     command = [
         sys.executable,
@@ -220,5 +221,7 @@ def start_app(
         "--log-level",
         "warning",
         "--no-access-log",
+        "--workers",
+        str(processes),
     ]
     return _process(name, command, env, port)

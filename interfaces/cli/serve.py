@@ -1,7 +1,11 @@
 """``supportos serve``: run the HTTP service (FastAPI + GraphQL) under uvicorn.
 
-    supportos serve [--host H] [--port P] [--with-scheduler | --without-scheduler]
-                    [--scheduler-interval SECONDS]
+    supportos serve [--host H] [--port P] [--processes N]
+                    [--with-scheduler | --without-scheduler] [--scheduler-interval SECONDS]
+
+``--processes N`` runs N uvicorn worker processes on the one port (one process uses one
+core; D65). Each builds its own app, pools and (when on) in-process scheduler; the
+scheduler's breaches are recorded exactly once however many run (D41).
 
 ``--with-scheduler`` also runs the SLA scheduler's tick (``supportos scheduler``'s tasks)
 inside the service's process, every ``--scheduler-interval`` seconds, from the app's
@@ -17,8 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, Any, Final
 
 import typer
 import uvicorn
@@ -49,20 +54,30 @@ def serve(
     scheduler_interval: Annotated[
         float, typer.Option(min=0.05, help="Seconds between the in-process scheduler's ticks.")
     ] = 30.0,
+    processes: Annotated[
+        int, typer.Option(min=1, max=64, help="HTTP server processes sharing the port (one core each).")
+    ] = 1,
 ) -> None:
     """Start the HTTP service: /graphql, /webhooks, /metrics, /healthz and /readyz."""
     settings = get_settings()
     configure_logging(settings.log_level)  # JSON lines with the request id, PII redacted
     settings.ensure_database_directory()
-    container = build_container(settings)
     in_process = settings.sqlite_path is not None if with_scheduler is None else with_scheduler
     interval = scheduler_interval if in_process else None
     if interval is not None:
         typer.echo(f"serve: the SLA scheduler runs in this process, every {interval:g} s")
-    app = with_background(container.http_app(), container, scheduler_interval=interval)
-    tune_gc()  # the app, the schema and the metadata built above leave the collector's walks (D63)
+    options: dict[str, Any] = {}
+    if processes == 1:
+        container = build_container(settings)
+        app: ASGIApp | str = with_background(container.http_app(), container, scheduler_interval=interval)
+        tune_gc()  # the app, the schema and the metadata built above leave the collector's walks (D63)
+    else:
+        # every process builds its own app (and pools) from the environment (D65)
+        os.environ[SCHEDULER_INTERVAL_ENV] = "" if interval is None else repr(interval)
+        app, options = f"{__name__}:{app_from_environment.__name__}", {"factory": True, "workers": processes}
     uvicorn.run(
         app,
+        **options,
         host=host if host is not None else settings.host,
         port=port if port is not None else settings.port,
         log_level=settings.log_level.lower(),
@@ -70,6 +85,21 @@ def serve(
         access_log=False,  # the app writes its own access line (route template, status, request id)
         proxy_headers=False,
     )
+
+
+SCHEDULER_INTERVAL_ENV: Final = "SUPPORTOS_SERVE_SCHEDULER_INTERVAL"
+
+
+def app_from_environment() -> ASGIApp:
+    """The app of one of ``serve --processes N``'s processes (uvicorn's factory): settings
+    from the environment, the in-process scheduler's interval from ``serve``."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    container = build_container(settings)
+    raw = os.environ.get(SCHEDULER_INTERVAL_ENV, "")
+    app = with_background(container.http_app(), container, scheduler_interval=float(raw) if raw else None)
+    tune_gc()
+    return app
 
 
 def with_background(app: ASGIApp, container: Container, *, scheduler_interval: float | None) -> ASGIApp:
