@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert
 
 from adapters.persistence.aggregates import IdentityMap, Key, insert_ignoring_conflict, key_of
+from adapters.persistence.prepared import PreparedRead
 from adapters.persistence.tables import conversation_senders, conversations, messages
 from application.ports.concurrency import ConcurrencyConflict
 from domain.disputes.evidence import ActorRef
@@ -247,8 +248,9 @@ class SqlAlchemyConversationRepository:
         return None if row is None else await self._load(row)
 
     async def for_order(self, country: CountryCode, order_id: OrderId) -> Conversation | None:
-        row = (await self._execute(_FOR_ORDER, {"w_country": country.value, "w_order": order_id})).first()
-        return None if row is None else await self._load(row)
+        connection = await self._session.connection()
+        row = await _FOR_ORDER.first(connection, {"w_country": country.value, "w_order": order_id})
+        return None if row is None else await self._remember(row)
 
     async def save(self, conversation: Conversation) -> Result[None, ConcurrencyConflict]:
         key = key_of(conversation.country, conversation.id)
@@ -343,19 +345,22 @@ class SqlAlchemyConversationRepository:
     # -- internals --------------------------------------------------------------------
 
     async def _load(self, row: Row[Any]) -> Conversation:
-        key = (str(row.country_code), str(row.id))
+        return await self._remember(row._mapping)
+
+    async def _remember(self, values: Mapping[Any, Any]) -> Conversation:
+        key = (str(values["country_code"]), str(values["id"]))
         tracked = self._identity.get(key)
         if tracked is not None:
             return tracked
         query = select(conversation_senders).where(
-            conversation_senders.c.country_code == row.country_code,
-            conversation_senders.c.conversation_id == row.id,
+            conversation_senders.c.country_code == values["country_code"],
+            conversation_senders.c.conversation_id == values["id"],
         )
         senders = {
             str(sender.sender_id): _sender_from_row(sender._mapping)
             for sender in (await self._execute(query)).all()
         }
-        conversation = conversation_from_row(row._mapping, senders)
+        conversation = conversation_from_row(values, senders)
         self._stored_senders[key] = dict(senders)
         return self._identity.remember(key, conversation, conversation.version)
 
@@ -380,14 +385,16 @@ class SqlAlchemyConversationRepository:
             await connection.execute(statement)
             stored[sender_id] = record
 
-    async def _execute(
-        self, statement: Executable, parameters: dict[str, Any] | None = None
-    ) -> CursorResult[Any]:
+    async def _execute(self, statement: Executable) -> CursorResult[Any]:
         connection = await self._session.connection()
-        return await connection.execute(statement, parameters)
+        return await connection.execute(statement)
 
 
-# Built once (D60): read on every dispute decision (the evidence pack's transcript).
-_FOR_ORDER: Final = select(conversations).where(
-    conversations.c.country_code == bindparam("w_country"), conversations.c.order_id == bindparam("w_order")
+# Built once (D60): read on every dispute decision (the evidence pack's transcript); inside
+# the unit of work's transaction it runs on the driver (D61).
+_FOR_ORDER: Final = PreparedRead(
+    select(conversations).where(
+        conversations.c.country_code == bindparam("w_country"),
+        conversations.c.order_id == bindparam("w_order"),
+    )
 )

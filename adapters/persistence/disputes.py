@@ -10,11 +10,13 @@ exactly that index, so a second one is refused with ``False`` without spoiling t
 transaction (and two racing transactions cannot both succeed).
 
 The statements of the decide path (``get``, ``save``) are built once, at import, with bound
-parameters only (D60): a call fills a parameter dict and hits the compiled cache.
+parameters only (D60): a call fills a parameter dict and hits the compiled cache; ``get``
+is a ``PreparedRead``, run on the driver once the unit of work's transaction is open (D61).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 from returns.result import Failure, Result, Success
@@ -24,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.persistence.aggregates import IdentityMap, insert_ignoring_conflict, key_of
 from adapters.persistence.mappers import dispute_from_row, dispute_to_row
+from adapters.persistence.prepared import PreparedRead
 from adapters.persistence.tables import OPEN_DISPUTE_PREDICATE, disputes
 from application.ports.concurrency import ConcurrencyConflict
 from domain.disputes import Dispute
@@ -66,8 +69,8 @@ class SqlAlchemyDisputeRepository:
         if tracked is not None:
             return tracked
         connection = await self._session.connection()
-        row = (await connection.execute(_GET, {"w_country": country.value, "w_id": dispute_id})).first()
-        return None if row is None else self._load(row)
+        row = await _GET.first(connection, {"w_country": country.value, "w_id": dispute_id})
+        return None if row is None else self._remember(row)
 
     async def save(self, dispute: Dispute) -> Result[None, ConcurrencyConflict]:
         """Write a dispute loaded or added in this unit of work, if nobody changed it since.
@@ -102,11 +105,14 @@ class SqlAlchemyDisputeRepository:
     # -- internals --------------------------------------------------------------------
 
     def _load(self, row: Row[Any]) -> Dispute:
-        key = (str(row.country_code), str(row.id))
+        return self._remember(row._mapping)
+
+    def _remember(self, values: Mapping[Any, Any]) -> Dispute:
+        key = (str(values["country_code"]), str(values["id"]))
         tracked = self._identity.get(key)
         if tracked is not None:
             return tracked
-        dispute = dispute_from_row(row._mapping)
+        dispute = dispute_from_row(values)
         return self._identity.remember(key, dispute, dispute.version)
 
     async def _stored(self, country: CountryCode, dispute_id: DisputeId) -> bool:
@@ -121,8 +127,10 @@ class SqlAlchemyDisputeRepository:
 
 
 # Built once (D60); ``w_*`` parameters never clash with the columns an UPDATE sets.
-_GET: Final = select(disputes).where(
-    disputes.c.country_code == bindparam("w_country"), disputes.c.id == bindparam("w_id")
+_GET: Final = PreparedRead(  # inside the transaction, on the driver (D61)
+    select(disputes).where(
+        disputes.c.country_code == bindparam("w_country"), disputes.c.id == bindparam("w_id")
+    )
 )
 _SAVE: Final = update(disputes).where(
     disputes.c.country_code == bindparam("w_country"),

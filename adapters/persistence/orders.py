@@ -10,6 +10,7 @@ time of the latest change the order recorded (its newest pending event), else un
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.persistence.aggregates import IdentityMap, insert_ignoring_conflict, key_of
 from adapters.persistence.mappers import order_from_row, order_to_row
+from adapters.persistence.prepared import PreparedRead
 from adapters.persistence.tables import orders
 from application.ports.concurrency import ConcurrencyConflict
 from domain.orders import Order, OrderStatus
@@ -57,8 +59,8 @@ class SqlAlchemyOrderRepository:
         if tracked is not None:
             return tracked
         connection = await self._session.connection()
-        row = (await connection.execute(_GET, {"w_country": country.value, "w_id": order_id})).first()
-        return None if row is None else self._load(row)
+        row = await _GET.first(connection, {"w_country": country.value, "w_id": order_id})
+        return None if row is None else self._remember(row)
 
     async def save(self, order: Order) -> Result[None, ConcurrencyConflict]:
         key = key_of(order.country, order.id)
@@ -115,11 +117,14 @@ class SqlAlchemyOrderRepository:
     # -- internals --------------------------------------------------------------------
 
     def _load(self, row: Row[Any]) -> Order:
-        key = (str(row.country_code), str(row.id))
+        return self._remember(row._mapping)
+
+    def _remember(self, values: Mapping[Any, Any]) -> Order:
+        key = (str(values["country_code"]), str(values["id"]))
         tracked = self._identity.get(key)
         if tracked is not None:
             return tracked
-        order = order_from_row(row._mapping)
+        order = order_from_row(values)
         return self._identity.remember(key, order, order.version)
 
     async def _insert_untracked(self, order: Order) -> Result[None, ConcurrencyConflict]:
@@ -140,7 +145,8 @@ class SqlAlchemyOrderRepository:
         return await connection.execute(statement)
 
 
-# Built once (D60): ``get`` is on every money-moving path.
-_GET: Final = select(orders).where(
-    orders.c.country_code == bindparam("w_country"), orders.c.id == bindparam("w_id")
+# Built once (D60): ``get`` is on every money-moving path; inside the unit of work's
+# transaction it runs on the driver (D61).
+_GET: Final = PreparedRead(
+    select(orders).where(orders.c.country_code == bindparam("w_country"), orders.c.id == bindparam("w_id"))
 )

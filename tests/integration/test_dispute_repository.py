@@ -15,6 +15,7 @@ from returns.result import Failure, Success
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from adapters.persistence.mappers import order_to_row
 from adapters.persistence.tables import disputes
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from application.ports.concurrency import ConcurrencyConflict
@@ -144,6 +145,32 @@ async def test_a_dispute_in_every_status_reads_back_with_the_same_evidence_hash(
     if back.frozen_pack_hash is not None:
         assert back.frozen_pack_hash == hash_before
     assert back.pull_events() == ()
+
+
+@pytest.mark.parametrize("stage", list(STAGES))
+async def test_a_dispute_and_its_order_read_inside_an_open_transaction_read_the_same(
+    uow_factory: UowFactory, stage: str
+) -> None:
+    """The decision's reads (dispute, order, the order's conversation) are ``PreparedRead`` s:
+    on PostgreSQL they run on the driver once the transaction is open (its scope's
+    ``set_config`` opens it), on SQLite through SQLAlchemy (D60, D61); either way, first or
+    later in a transaction, they give back what was stored."""
+    order = delivered("ord_1")
+    dispute = STAGES[stage](order)
+    await store(uow_factory, order, dispute)
+    first = await loaded(uow_factory)
+    async with uow_factory() as uow:
+        assert await uow.orders.get(MX, OrderId("ord_none")) is None  # begins the transaction
+        inside = await uow.disputes.get(MX, DisputeId("dsp_1"))
+        order_inside = await uow.orders.get(MX, OrderId("ord_1"))
+        assert await uow.conversations.for_order(MX, OrderId("ord_1")) is None
+    async with uow_factory() as uow:
+        order_first = await uow.orders.get(MX, OrderId("ord_1"))
+    assert inside is not None and order_inside is not None and order_first is not None
+    assert dispute_state(inside) == dispute_state(first) == dispute_state(dispute)
+    assert inside.evidence.canonical_json() == dispute.evidence.canonical_json()
+    assert inside.frozen_pack_hash == dispute.frozen_pack_hash
+    assert order_to_row(order_inside) == order_to_row(order_first) == order_to_row(order)
 
 
 async def test_a_decided_pack_with_all_three_prongs_round_trips_to_its_recorded_hash(
