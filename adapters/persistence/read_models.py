@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any, Final, Protocol, TypeVar
 
 from returns.result import Failure, Result, Success
-from sqlalchemy import ARRAY, BigInteger, ColumnElement, Select, Table, and_, any_, bindparam, or_, select
+from sqlalchemy import ARRAY, ColumnElement, Select, Table, and_, any_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.persistence.audit_log import row_to_entry
@@ -146,9 +146,14 @@ def _by_ids(connection: AsyncConnection, statements: _ByIds) -> PreparedRead:
     return statements.postgresql if connection.dialect.name == POSTGRESQL else statements.other
 
 
-def _ids_statements(table: Table, column: str, *, order_by: Sequence[Any] = ()) -> _ByIds:
+def _ids_statements(
+    table: Table, column: str, *, columns: Sequence[Any] = (), order_by: Sequence[Any] = ()
+) -> _ByIds:
+    """``table``'s rows (or ``columns``) of one country whose ``column`` is in the list ``ids``."""
+
     def build(condition: ColumnElement[bool]) -> PreparedRead:
-        query = select(table).where(table.c.country_code == bindparam("country"), condition)
+        query = select(*columns) if columns else select(table)
+        query = query.where(table.c.country_code == bindparam("country"), condition)
         return PreparedRead(query.order_by(*order_by) if order_by else query)
 
     target = table.c[column]
@@ -163,33 +168,16 @@ _DISPUTES_BY_IDS: Final = _ids_statements(disputes, "id")
 _DISPUTES_BY_ORDER_IDS: Final = _ids_statements(
     disputes, "order_id", order_by=(disputes.c.opened_at, disputes.c.id)
 )
-_POSTINGS_OF: Final = _ByIds(
-    postgresql=PreparedRead(
-        select(
-            ledger_postings.c.transaction_id,
-            ledger_postings.c.account,
-            ledger_postings.c.side,
-            ledger_postings.c.amount_minor,
-        )
-        .where(
-            ledger_postings.c.country_code == bindparam("country"),
-            ledger_postings.c.transaction_id == any_(bindparam("ids", type_=ARRAY(BigInteger))),
-        )
-        .order_by(ledger_postings.c.id)
+_POSTINGS_OF: Final = _ids_statements(
+    ledger_postings,
+    "transaction_id",
+    columns=(
+        ledger_postings.c.transaction_id,
+        ledger_postings.c.account,
+        ledger_postings.c.side,
+        ledger_postings.c.amount_minor,
     ),
-    other=PreparedRead(
-        select(
-            ledger_postings.c.transaction_id,
-            ledger_postings.c.account,
-            ledger_postings.c.side,
-            ledger_postings.c.amount_minor,
-        )
-        .where(
-            ledger_postings.c.country_code == bindparam("country"),
-            ledger_postings.c.transaction_id.in_(bindparam("ids", expanding=True)),
-        )
-        .order_by(ledger_postings.c.id)
-    ),
+    order_by=(ledger_postings.c.id,),
 )
 _TRANSACTION_COLUMNS: Final = ", ".join(f"t.{column.name}" for column in ledger_transactions.c)
 # Transactions whose key falls in any of the ranges [low, high): one statement for any number
