@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
 
+@cache  # reading the metadata costs ~100 us; the version cannot change while the process runs
 def supportos_version() -> str:
     try:
         return version("supportos")
