@@ -128,8 +128,13 @@ def _sqlite_engine(
 
 def _postgres_engine(url: URL, echo: bool, engine_kwargs: dict[str, Any]) -> AsyncEngine:
     search_path = url.query.get("search_path")
-    url = url.difference_update_query(["search_path"])
+    statement_cache = url.query.get("statement_cache_size")  # asyncpg's own (PgBouncer: 0)
+    url = url.difference_update_query(["search_path", "statement_cache_size"])
     connect_args = dict(engine_kwargs.pop("connect_args", {}))
+    if statement_cache is not None:
+        connect_args["statement_cache_size"] = int(
+            statement_cache if isinstance(statement_cache, str) else statement_cache[-1]
+        )
     server_settings = {"application_name": "supportos", **connect_args.get("server_settings", {})}
     if search_path:
         paths = [search_path] if isinstance(search_path, str) else list(search_path)

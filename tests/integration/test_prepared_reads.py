@@ -137,3 +137,27 @@ async def test_a_transaction_begun_on_the_driver_ends_with_the_connection(
             assert after in (None, "")
     finally:
         await engine.dispose()
+
+
+async def test_with_statement_caches_off_the_driver_prepares_nothing_named(
+    migrated_url: str, backend: str
+) -> None:
+    """What PgBouncer in transaction mode needs (docs/scaling.md): the URL's
+    ``statement_cache_size=0`` reaches asyncpg, whose statements the prepared reads use."""
+    if backend != "postgresql":
+        pytest.skip("asyncpg's statement cache is PostgreSQL's")
+    statement = PreparedRead(select(disputes.c.id).where(disputes.c.country_code == bindparam("country")))
+    named: dict[str, int] = {}
+    for label, url in (("cached", migrated_url), ("off", f"{migrated_url}&statement_cache_size=0")):
+        engine = create_engine(url, pool_size=1, max_overflow=0)
+        try:
+            async with engine.connect() as connection:
+                driver: Any = await begin_on_driver(connection)
+                assert driver is not None
+                for _ in range(3):
+                    assert await statement.rows(connection, {"country": "MX"}) == []
+                named[label] = int(await driver.fetchval("SELECT count(*) FROM pg_prepared_statements"))
+        finally:
+            await engine.dispose()
+    assert named["cached"] >= 1  # asyncpg's default: named statements kept on the connection
+    assert named["off"] == 0
