@@ -72,10 +72,6 @@ class PreparedRead:
         self._transactional = transactional
         self._compiled: _Compiled | None = None
 
-    @property
-    def statement(self) -> Select[Any] | TextualSelect:
-        return self._statement
-
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self._statement.compile(dialect=dialect)
         names = compiled.positiontup or ()
@@ -89,10 +85,11 @@ class PreparedRead:
         return _Compiled(compiled.string, parameters, columns, any(p is not None for _, p in columns))
 
     def driver_sql(self, dialect: Dialect) -> str:
-        """The SQL text the driver path sends (for tests and the benchmarks' baselines)."""
+        """The SQL text the driver path sends (tests EXPLAIN it)."""
         return self._compiled_for(dialect).sql
 
     def _compiled_for(self, dialect: Dialect) -> _Compiled:
+        # compiled once: only asyncpg's dialect has a driver path, and it compiles alike everywhere
         compiled = self._compiled
         if compiled is None:
             compiled = self._compiled = self._compile(dialect)

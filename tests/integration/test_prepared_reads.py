@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.persistence.database import create_engine
 from adapters.persistence.prepared import PreparedRead, begin_on_driver
-from adapters.persistence.read_models import read_models
+from adapters.persistence.read_models import _TRANSACTIONS_IN_RANGES, read_models
 from adapters.persistence.request_reads import RequestTransaction
 from adapters.persistence.tables import disputes
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
@@ -161,3 +161,24 @@ async def test_with_statement_caches_off_the_driver_prepares_nothing_named(
             await engine.dispose()
     assert named["cached"] >= 1  # asyncpg's default: named statements kept on the connection
     assert named["off"] == 0
+
+
+async def test_the_ledger_ranges_statement_can_use_the_key_index(
+    app_engine: AsyncEngine, backend: str
+) -> None:
+    """One statement for any number of key prefixes (D61): each range must be an index range on
+    ``(country_code, idempotency_key)``, not a scan of the country's ledger."""
+    if backend != "postgresql":
+        pytest.skip("the ranges statement (unnest) is PostgreSQL's; SQLite keeps the OR of ranges")
+    sql = _TRANSACTIONS_IN_RANGES.driver_sql(app_engine.dialect)
+    async with app_engine.connect() as connection:
+        driver: Any = await begin_on_driver(connection)
+        await driver.execute("SET LOCAL enable_seqscan = off")  # tiny tables: ask what it *can* do
+        plan = "\n".join(
+            row[0]
+            for row in await driver.fetch(
+                "EXPLAIN " + sql, ["dispute:a/", "dispute:b/"], ["dispute:a0", "dispute:b0"], "MX"
+            )
+        )
+    assert "ledger_transactions" in plan
+    assert "Index" in plan and "Seq Scan on ledger_transactions" not in plan, plan
