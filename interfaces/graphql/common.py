@@ -46,7 +46,7 @@ SCALAR_MAP: Final[Mapping[object, ScalarDefinition]] = {BigInt: BIG_INT_SCALAR}
 
 
 def _formatted(root: Money) -> str:
-    # formatted only when asked for: a page of orders holds hundreds of amounts (D62)
+    # formatted only when asked for: a page of orders holds hundreds of amounts
     return root.amount.format()
 
 
