@@ -135,7 +135,13 @@ def _postgres_engine(url: URL, echo: bool, engine_kwargs: dict[str, Any]) -> Asy
         connect_args["statement_cache_size"] = int(
             statement_cache if isinstance(statement_cache, str) else statement_cache[-1]
         )
-    server_settings = {"application_name": "supportos", **connect_args.get("server_settings", {})}
+    # jit off: an OLTP service's statements do microseconds of work, and PostgreSQL's JIT
+    # compiles (milliseconds) whenever an estimate is large - e.g. ranges given as parameters (D61)
+    server_settings = {
+        "application_name": "supportos",
+        "jit": "off",
+        **connect_args.get("server_settings", {}),
+    }
     if search_path:
         paths = [search_path] if isinstance(search_path, str) else list(search_path)
         server_settings["search_path"] = ",".join(paths)

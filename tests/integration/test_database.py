@@ -43,4 +43,5 @@ async def test_connections_are_configured_for_the_backend(engine: AsyncEngine, b
             # the URL's ?search_path= (a fresh t_... schema per test) became a server setting
             assert (await connection.scalar(text("SHOW search_path"))).startswith("t_")
             assert await connection.scalar(text("SHOW application_name")) == "supportos"
+            assert await connection.scalar(text("SHOW jit")) == "off"
             assert await connection.scalar(text("SHOW transaction_isolation")) == "read committed"
