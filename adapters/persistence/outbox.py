@@ -45,7 +45,20 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import BindParameter, ColumnElement, Row, and_, bindparam, case, func, or_, select, tuple_
+from sqlalchemy import (
+    CTE,
+    BindParameter,
+    ColumnElement,
+    Row,
+    and_,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    tuple_,
+    union_all,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.dml import ReturningUpdate
@@ -304,10 +317,12 @@ def _build_claim(*, postgres: bool, by_provider: bool) -> ReturningUpdate[Any]:
     checks them again and returns them."""
     now = bindparam("now", type_=_JOBS.available_at.type)
     due = _due(now, by_provider=by_provider)
-    chosen = select(_JOBS.id).where(due).order_by(_JOBS.available_at, _JOBS.id).limit(bindparam("limit"))
+    limit: BindParameter[Any] = bindparam("limit")
     if postgres:
-        chosen = chosen.with_for_update(skip_locked=True)
-    claimable = chosen.cte("claimable").prefix_with("MATERIALIZED")
+        claimable = _postgres_claimable(now, limit, by_provider=by_provider)
+    else:  # SQLite's transaction already holds the write lock
+        chosen = select(_JOBS.id).where(due).order_by(_JOBS.available_at, _JOBS.id).limit(limit)
+        claimable = chosen.cte("claimable").prefix_with("MATERIALIZED")
     return (
         outbox_jobs.update()
         .where(_JOBS.id.in_(select(claimable.c.id)), due)
@@ -321,6 +336,35 @@ def _build_claim(*, postgres: bool, by_provider: bool) -> ReturningUpdate[Any]:
         )
         .returning(*outbox_jobs.columns)
     )
+
+
+def _postgres_claimable(now: BindParameter[datetime], limit: BindParameter[Any], *, by_provider: bool) -> CTE:
+    """The due jobs, oldest first, locked with ``SKIP LOCKED``, without sorting the whole due
+    set: "due" is an OR (pending and available, or leased with an expired lease), which no
+    index can return in ``available_at`` order, so each side is its own locked, ordered and
+    limited scan - the pending side walks ``ix_outbox_jobs_status_available_at`` and stops
+    after ``limit`` rows however deep the queue - and the oldest ``limit`` of the two are
+    leased. A job of the side that lost is locked until the claim commits (a moment), then
+    left as it was."""
+    sides = []
+    for name, condition in (
+        ("pending", and_(_JOBS.status == JobStatus.PENDING.value, _JOBS.available_at <= now)),
+        ("expired", and_(_JOBS.status.in_(_LEASED), _JOBS.lease_until < now)),
+    ):
+        providers = [_JOBS.provider.in_(bindparam("providers", expanding=True))] if by_provider else []
+        side = (
+            select(_JOBS.id, _JOBS.available_at)
+            .where(condition, *providers)
+            .order_by(_JOBS.available_at, _JOBS.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+            .cte(name)
+            .prefix_with("MATERIALIZED")
+        )
+        sides.append(select(side.c.id, side.c.available_at))
+    both = union_all(*sides).subquery("due")
+    chosen = select(both.c.id).order_by(both.c.available_at, both.c.id).limit(limit)
+    return chosen.cte("claimable").prefix_with("MATERIALIZED")
 
 
 _CLAIMS: Final = {

@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.persistence.database import create_engine, create_session_factory
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork, unit_of_work_factory
@@ -312,6 +315,74 @@ async def test_retry_later_and_dead_letter_keep_the_error_history(uow_factory: U
     clock.advance(timedelta(days=1))
     assert await claim(uow_factory, clock, "w3") == []  # the dead-letter queue is not claimed
     assert not await complete(uow_factory, clock, retry)
+
+
+async def test_a_claim_takes_the_oldest_due_jobs_across_pending_ones_and_expired_leases(
+    uow_factory: UowFactory,
+) -> None:
+    clock = FixedClock()
+    await enqueue(
+        uow_factory,
+        clock,
+        new_job(clock, "stalled-oldest", delay=-timedelta(minutes=3)),
+        new_job(clock, "pending-old", delay=-timedelta(minutes=2)),
+        new_job(clock, "stalled-newer", delay=-timedelta(minutes=1)),
+    )
+    stalled = await claim(uow_factory, clock, "w1", limit=3)
+    for job in stalled:
+        if job.idempotency_key == "pending-old":
+            assert await complete(uow_factory, clock, job)  # w1 finished this one
+    await enqueue(
+        uow_factory,
+        clock,
+        new_job(clock, "pending-older", delay=-timedelta(minutes=2, seconds=30)),
+        new_job(clock, "pending-new"),
+    )
+    clock.advance(LEASE + timedelta(seconds=1))  # w1's other two leases expired
+    first = await claim(uow_factory, clock, "w2", limit=2)
+    assert [job.idempotency_key for job in first] == ["stalled-oldest", "pending-older"]
+    rest = await claim(uow_factory, clock, "w3", limit=5)
+    assert [job.idempotency_key for job in rest] == ["stalled-newer", "pending-new"]
+
+
+@postgres_only
+async def test_a_claim_on_a_deep_queue_walks_the_index_instead_of_sorting_every_due_job(
+    uow_factory: UowFactory, engine: AsyncEngine
+) -> None:
+    clock = FixedClock()
+    async with engine.begin() as connection:  # 50,000 due jobs, server side
+        await connection.execute(
+            text(
+                "INSERT INTO outbox_jobs (country_code, idempotency_key, kind, provider, reference,"
+                " payload, status, attempts, max_attempts, available_at, fencing_token, errors,"
+                " created_at, updated_at)"
+                " SELECT 'MX', 'deep-' || g, 'dispute.step', 'payments', 'dispute:deep', '{}'::jsonb,"
+                " 'PENDING', 0, 3, CAST(:now AS timestamptz) - make_interval(secs => g), 0, '[]'::jsonb,"
+                " :now, :now"
+                " FROM generate_series(1, 50000) AS g"
+            ),
+            {"now": clock.now()},
+        )
+        await connection.execute(text("ANALYZE outbox_jobs"))
+    sent: list[tuple[str, Any]] = []
+    async with uow_factory() as uow:  # the claim as the workers send it, captured, then EXPLAINed
+        connection = await uow.session.connection()
+
+        def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+            sent.append((statement, parameters))
+
+        event.listen(connection.sync_connection, "before_cursor_execute", capture)
+        await uow.outbox.claim(worker_id="w0", now=clock.now(), lease=LEASE, limit=10)
+        event.remove(connection.sync_connection, "before_cursor_execute", capture)
+        [(statement, parameters)] = [(q, p) for q, p in sent if "UPDATE outbox_jobs" in q]
+        plan = "\n".join(
+            str(row[0]) for row in await connection.exec_driver_sql("EXPLAIN " + statement, parameters)
+        )
+        await uow.rollback()  # the captured claim is not kept
+    assert "Index Scan using ix_outbox_jobs_status_available_at on outbox_jobs" in plan, plan
+    assert "Seq Scan on outbox_jobs" not in plan, plan
+    jobs = await claim(uow_factory, clock, "w1", limit=10)
+    assert [job.idempotency_key for job in jobs] == [f"deep-{n}" for n in range(50000, 49990, -1)]
 
 
 # --------------------------------------------------------------------------- concurrency (PostgreSQL)
