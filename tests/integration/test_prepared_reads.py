@@ -188,5 +188,6 @@ async def test_the_ledger_ranges_statement_is_driven_by_the_ranges(
         driver: Any = await begin_on_driver(connection)
         await driver.execute("SELECT set_config('supportos.countries', 'MX', true)")
         plan = "\n".join(row[0] for row in await driver.fetch("EXPLAIN " + sql, lows, highs, "MX"))
-    assert "Index Scan using uq_ledger_transactions_country_code_idempotency_key" in plan, plan
+    assert "uq_ledger_transactions_country_code_idempotency_key" in plan, plan
+    assert "(idempotency_key)::text >= (r.low)::text" in plan, plan  # an index range per range
     assert "pk_ledger_transactions" not in plan and "Seq Scan on ledger_transactions" not in plan, plan
