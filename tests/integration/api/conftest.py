@@ -9,6 +9,7 @@ SYSTEM actor, never by writing rows.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -242,4 +243,19 @@ async def api(app_url: str, engine: AsyncEngine) -> AsyncIterator[Api]:
         for country in (MX, CO, AR):
             await api.policy(country)
         yield api
+    await settle_cancelled_tasks()
     await dispose_engines(container)
+
+
+SETTLE_SECONDS = 10.0
+
+
+async def settle_cancelled_tasks() -> None:
+    """Let the tasks a test cancelled finish their cleanup before the pools close: a
+    websocket's subscription cancelled mid-read is still closing its connection
+    (SQLAlchemy terminates a connection checked out by a cancelled task, shielded), and
+    disposing the engines under it could leave that close waiting forever."""
+    current = asyncio.current_task()
+    cancelling = [t for t in asyncio.all_tasks() if t is not current and not t.done() and t.cancelling()]
+    if cancelling:
+        await asyncio.wait(cancelling, timeout=SETTLE_SECONDS)
