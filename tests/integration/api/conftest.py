@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -225,10 +225,10 @@ class Api:
         return dispute
 
 
-@pytest.fixture
-async def api(app_url: str, engine: AsyncEngine) -> AsyncIterator[Api]:
-    """The app as the service's own database role (on PostgreSQL: row-level security on)."""
-    settings = Settings(database_url=app_url, environment="development")
+@asynccontextmanager
+async def serving(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Api]:
+    """The app on ``settings`` as these tests drive it: a fixed clock and ids, the statements
+    of both engines counted, in-process HTTP; its engines disposed at the end."""
     container = build_container(settings)
     clock = FixedClock(START)
     container.clock.override(providers.Object(clock))
@@ -239,12 +239,18 @@ async def api(app_url: str, engine: AsyncEngine) -> AsyncIterator[Api]:
         event.listen(each.sync_engine, "before_cursor_execute", counter)
     transport = httpx.ASGITransport(app=container.http_app())
     async with httpx.AsyncClient(transport=transport, base_url="http://supportos.test") as client:
-        api = Api(client, container, settings, clock, counter, engine)
+        yield Api(client, container, settings, clock, counter, engine)
+    await settle_cancelled_tasks()
+    await dispose_engines(container)
+
+
+@pytest.fixture
+async def api(app_url: str, engine: AsyncEngine) -> AsyncIterator[Api]:
+    """The app as the service's own database role (on PostgreSQL: row-level security on)."""
+    async with serving(Settings(database_url=app_url, environment="development"), engine) as api:
         for country in (MX, CO, AR):
             await api.policy(country)
         yield api
-    await settle_cancelled_tasks()
-    await dispose_engines(container)
 
 
 SETTLE_SECONDS = 10.0

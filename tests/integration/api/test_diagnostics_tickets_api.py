@@ -13,20 +13,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from dependency_injector import providers
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.diagnostics.purge import PurgeBundles, purge_expired_case_bundles
 from application.security.principal import Role
 from application.security.scope import ALL, scoped_to
-from interfaces.container import build_container, dispose_engines
 from interfaces.settings import Settings
 from tests.fakes import bundles
-from tests.fakes.time_and_ids import FixedClock, SequentialIds
-from tests.integration.api.conftest import CO, START, Api, StatementCounter
+from tests.integration.api.conftest import CO, START, Api, serving
 from tests.integration.scenario import SYSTEM
 
 LIMIT = 64 * 1024
@@ -76,16 +71,8 @@ async def api(app_url: str, engine: AsyncEngine, tmp_path: Path) -> AsyncIterato
         bundle_upload_max_bytes=LIMIT,
         blob_dir=tmp_path / "blobs",
     )
-    container = build_container(settings)
-    clock = FixedClock(START)
-    container.clock.override(providers.Object(clock))
-    container.ids.override(providers.Object(SequentialIds()))
-    counter = StatementCounter()
-    event.listen(container.engine().sync_engine, "before_cursor_execute", counter)
-    transport = httpx.ASGITransport(app=container.http_app())
-    async with httpx.AsyncClient(transport=transport, base_url="http://supportos.test") as client:
-        yield Api(client, container, settings, clock, counter, engine)
-    await dispose_engines(container)
+    async with serving(settings, engine) as api:
+        yield api
 
 
 def ticket_input(**changes: Any) -> dict[str, Any]:
