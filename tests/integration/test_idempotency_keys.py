@@ -384,22 +384,27 @@ async def test_an_invalid_key_is_refused_before_anything_is_stored(
 # --------------------------------------------------------------------------- concurrency (PostgreSQL)
 
 
+async def all_at_once(command: RefundCommand, factory: UowFactory, requests: int) -> list[object]:
+    """``requests`` identical calls released together (after all of them are waiting)."""
+    start = asyncio.Event()
+
+    async def one() -> object:
+        await start.wait()
+        return await command.run(factory)
+
+    tasks = [asyncio.create_task(one()) for _ in range(requests)]
+    await asyncio.sleep(0.05)
+    start.set()
+    return list(await asyncio.gather(*tasks))
+
+
 @postgres_only
 async def test_fifty_concurrent_identical_requests_run_the_command_once(migrated_url: str) -> None:
     engine = create_engine(migrated_url, pool_size=60, max_overflow=0)
     try:
         factory = unit_of_work_factory(create_session_factory(engine))
         command = RefundCommand(FixedClock(), pause=0.2)  # stays in flight while the others arrive
-        start = asyncio.Event()
-
-        async def one() -> object:
-            await start.wait()
-            return await command.run(factory)
-
-        tasks = [asyncio.create_task(one()) for _ in range(50)]
-        await asyncio.sleep(0.05)
-        start.set()
-        results = await asyncio.gather(*tasks)
+        results = await all_at_once(command, factory, 50)
 
         assert command.runs == 1
         winner = Success(Refund("re_1", 100))
@@ -489,16 +494,7 @@ async def test_a_concurrent_request_with_the_same_key_waits_and_replays(migrated
     try:
         factory = unit_of_work_factory(create_session_factory(engine))
         command = RefundCommand(FixedClock(), pause=0.2)
-        start = asyncio.Event()
-
-        async def one() -> object:
-            await start.wait()
-            return await command.run(factory)
-
-        tasks = [asyncio.create_task(one()) for _ in range(50)]
-        await asyncio.sleep(0.05)
-        start.set()
-        results = await asyncio.gather(*tasks)
+        results = await all_at_once(command, factory, 50)
         assert command.runs == 1
         assert results == [Success(Refund("re_1", 100))] * 50
         assert await count(engine, audit_log) == 1
