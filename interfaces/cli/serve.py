@@ -34,7 +34,7 @@ from interfaces.cli.scheduler import scheduler_tasks
 from interfaces.container import Container, build_container, dispose_engines
 from interfaces.logs import configure_logging
 from interfaces.runtime import tune_gc
-from interfaces.settings import get_settings
+from interfaces.settings import Settings, get_settings
 
 
 def serve(
@@ -68,9 +68,7 @@ def serve(
         typer.echo(f"serve: the SLA scheduler runs in this process, every {interval:g} s")
     options: dict[str, Any] = {}
     if processes == 1:
-        container = build_container(settings)
-        app: ASGIApp | str = with_background(container.http_app(), container, scheduler_interval=interval)
-        tune_gc()  # the app, the schema and the metadata built above leave the collector's walks (D63)
+        app: ASGIApp | str = _built(settings, interval)
     else:
         # every process builds its own app (and pools) from the environment (D65)
         os.environ[SCHEDULER_INTERVAL_ENV] = "" if interval is None else repr(interval)
@@ -95,10 +93,15 @@ def app_from_environment() -> ASGIApp:
     from the environment, the in-process scheduler's interval from ``serve``."""
     settings = get_settings()
     configure_logging(settings.log_level)
-    container = build_container(settings)
     raw = os.environ.get(SCHEDULER_INTERVAL_ENV, "")
-    app = with_background(container.http_app(), container, scheduler_interval=float(raw) if raw else None)
-    tune_gc()
+    return _built(settings, float(raw) if raw else None)
+
+
+def _built(settings: Settings, scheduler_interval: float | None) -> ASGIApp:
+    """One process's app (and its container), the scheduler on when an interval is given."""
+    container = build_container(settings)
+    app = with_background(container.http_app(), container, scheduler_interval=scheduler_interval)
+    tune_gc()  # the app, the schema and the metadata built above leave the collector's walks (D63)
     return app
 
 
