@@ -19,13 +19,24 @@ Formats
     A dispute's evidence pack is stored as its canonical data (``EvidencePack.to_canonical``)
     with its ``content_hash`` beside it; reading rebuilds the pack and checks the hash, so a
     pack that does not read back exactly is an error, not a silently different pack.
+
+Documents as text (D67)
+    The JSON documents (an evidence pack, a decision, a withdrawal, a snapshot's policy
+    terms) may come in either decoded (a mapping, as SQLAlchemy's JSON type gives them) or
+    as the stored JSON text (the read models select them ``CAST(... AS TEXT)``). Text is
+    parsed through a bounded memo keyed by the exact text: the same text always parses to
+    the same immutable value, so a dispute polled again or a page listed again skips the
+    decoding and the rebuilding (the evidence pack's hash is computed once per text too).
+    The stored hash is still compared with the pack's on every row.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Final
+from functools import lru_cache
+from typing import Any, Final, TypeVar
 
 from returns.result import Failure
 
@@ -153,6 +164,42 @@ def _opt_object(values: Values, key: str) -> Values | None:
     return None if _get(values, key) is None else _object(values, key)
 
 
+DOCUMENT_MEMO_SIZE: Final = 2048
+"""Distinct JSON texts remembered per kind of document (D67)."""
+
+_Parsed = TypeVar("_Parsed")
+
+
+def _memo_by_text(parse: Callable[[Values], _Parsed]) -> Callable[[str], _Parsed]:
+    """``parse`` of a JSON text's object, remembered by the exact text (the values parsed
+    are immutable, so one instance can serve every row that stored the same text)."""
+
+    @lru_cache(maxsize=DOCUMENT_MEMO_SIZE)
+    def from_text(text: str) -> _Parsed:
+        document = json.loads(text)
+        if not isinstance(document, Mapping):
+            raise ValueError(f"a stored JSON document must be an object, got {type(document).__name__}")
+        return parse(document)
+
+    return from_text
+
+
+def _document(
+    values: Values, key: str, parse: Callable[[Values], _Parsed], from_text: Callable[[str], _Parsed]
+) -> _Parsed:
+    """The document ``key`` of a row, given decoded (a mapping) or as its stored JSON text."""
+    value = _get(values, key)
+    if isinstance(value, str):
+        return from_text(value)
+    return parse(_object(values, key))
+
+
+def _opt_document(
+    values: Values, key: str, parse: Callable[[Values], _Parsed], from_text: Callable[[str], _Parsed]
+) -> _Parsed | None:
+    return None if _get(values, key) is None else _document(values, key, parse, from_text)
+
+
 def _list(values: Values, key: str) -> list[object]:
     value = _get(values, key)
     if not isinstance(value, list):
@@ -232,8 +279,19 @@ def policy_terms(policy: RefundPolicy) -> dict[str, Any]:
     }
 
 
-def policy_from_terms(country: CountryCode, terms: Values) -> RefundPolicy:
+def policy_from_terms(country: CountryCode, terms: Values | str) -> RefundPolicy:
+    """The policy of a snapshot's ``policy_terms`` (decoded, or its stored JSON text)."""
+    if isinstance(terms, str):
+        return _policy_from_text(country, terms)
     return _policy(country, terms)
+
+
+@lru_cache(maxsize=DOCUMENT_MEMO_SIZE)
+def _policy_from_text(country: CountryCode, text: str) -> RefundPolicy:
+    document = json.loads(text)
+    if not isinstance(document, Mapping):
+        raise ValueError(f"policy_terms must be a JSON object, got {type(document).__name__}")
+    return _policy(country, document)
 
 
 def _policy(country: CountryCode, values: Values) -> RefundPolicy:
@@ -334,7 +392,8 @@ def _snapshot(
     if missing:
         raise ValueError(f"order {order_id}: partial snapshot, missing {sorted(missing)}")
     currency = _currency(_str(values, "currency"))
-    policy = policy_from_terms(country, _object(values, "policy_terms"))
+    terms = _get(values, "policy_terms")
+    policy = policy_from_terms(country, terms if isinstance(terms, str) else _object(values, "policy_terms"))
     if policy.version != _str(values, "policy_version"):
         raise ValueError(f"order {order_id}: policy_version disagrees with policy_terms")
     courier = _opt_str(values, "snapshot_courier_id")
@@ -492,6 +551,17 @@ def withdrawal_from_document(values: Values) -> Withdrawal:
     )
 
 
+def _hashed_pack(document: Values) -> EvidencePack:
+    pack = evidence_from_document(document)
+    pack.content_hash()  # computed once for the text, kept on the (shared, immutable) pack
+    return pack
+
+
+_evidence_from_text: Final = _memo_by_text(_hashed_pack)
+_decision_from_text: Final = _memo_by_text(decision_from_document)
+_withdrawal_from_text: Final = _memo_by_text(withdrawal_from_document)
+
+
 # ----------------------------------------------------------------------------- disputes
 
 
@@ -519,12 +589,10 @@ def dispute_to_row(dispute: Dispute) -> dict[str, Any]:
 
 def dispute_from_row(values: Values) -> Dispute:
     dispute_id = DisputeId(_str(values, "id"))
-    pack = evidence_from_document(_object(values, "evidence"))
+    pack = _document(values, "evidence", evidence_from_document, _evidence_from_text)
     stored_hash = _str(values, "evidence_sha256")
     if pack.content_hash() != stored_hash:
         raise InvariantViolation(f"dispute {dispute_id}: the evidence pack does not read back to its hash")
-    decision = _opt_object(values, "decision")
-    withdrawal = _opt_object(values, "withdrawal")
     return Dispute.rehydrate(
         dispute_id=dispute_id,
         order_id=OrderId(_str(values, "order_id")),
@@ -536,8 +604,8 @@ def dispute_from_row(values: Values) -> Dispute:
         status=DisputeStatus(_str(values, "status")),
         evidence_deadline=_moment(values, "evidence_deadline"),
         evidence=pack,
-        decision=None if decision is None else decision_from_document(decision),
-        withdrawal=None if withdrawal is None else withdrawal_from_document(withdrawal),
+        decision=_opt_document(values, "decision", decision_from_document, _decision_from_text),
+        withdrawal=_opt_document(values, "withdrawal", withdrawal_from_document, _withdrawal_from_text),
         last_execution_error=_opt_str(values, "last_execution_error"),
         updated_at=_moment(values, "updated_at"),
         version=_int(values, "version"),

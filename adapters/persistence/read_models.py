@@ -30,7 +30,20 @@ from datetime import datetime
 from typing import Any, Final, Protocol, TypeVar
 
 from returns.result import Failure, Result, Success
-from sqlalchemy import ARRAY, ColumnElement, Select, Table, and_, any_, bindparam, or_, select
+from sqlalchemy import (
+    ARRAY,
+    JSON,
+    ColumnElement,
+    Select,
+    Table,
+    Text,
+    and_,
+    any_,
+    bindparam,
+    cast,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.persistence.audit_log import row_to_entry
@@ -163,10 +176,22 @@ def _ids_statements(
     )
 
 
-_ORDERS_BY_IDS: Final = _ids_statements(orders, "id")
-_DISPUTES_BY_IDS: Final = _ids_statements(disputes, "id")
+def documents_as_text(table: Table) -> tuple[ColumnElement[Any], ...]:
+    """``table``'s columns, its JSON documents as their stored text (``CAST(... AS TEXT)``):
+    the mappers parse a text through a memo keyed by it, so a row read again is not decoded
+    and rebuilt again (D67)."""
+    return tuple(
+        cast(column, Text).label(column.key) if isinstance(column.type, JSON) else column
+        for column in table.columns
+    )
+
+
+_ORDER_COLUMNS: Final = documents_as_text(orders)
+_DISPUTE_COLUMNS: Final = documents_as_text(disputes)
+_ORDERS_BY_IDS: Final = _ids_statements(orders, "id", columns=_ORDER_COLUMNS)
+_DISPUTES_BY_IDS: Final = _ids_statements(disputes, "id", columns=_DISPUTE_COLUMNS)
 _DISPUTES_BY_ORDER_IDS: Final = _ids_statements(
-    disputes, "order_id", order_by=(disputes.c.opened_at, disputes.c.id)
+    disputes, "order_id", columns=_DISPUTE_COLUMNS, order_by=(disputes.c.opened_at, disputes.c.id)
 )
 _POSTINGS_OF: Final = _ids_statements(
     ledger_postings,
@@ -236,7 +261,10 @@ class SqlAlchemyOrderReads:
             conditions.append(c.created_at <= moment)
             conditions.append(or_(c.created_at < moment, and_(c.created_at == moment, c.id < key[1])))
         query = (
-            select(orders).where(*conditions).order_by(c.created_at.desc(), c.id.desc()).limit(page.first + 1)
+            select(*_ORDER_COLUMNS)
+            .where(*conditions)
+            .order_by(c.created_at.desc(), c.id.desc())
+            .limit(page.first + 1)
         )
         async with self._connections.connection() as connection:
             rows = (await connection.execute(query)).all()
@@ -290,7 +318,7 @@ class SqlAlchemyDisputeReads:
                 return _bad_cursor()
             conditions.append(d.opened_at <= moment)  # an index range, as for orders
             conditions.append(or_(d.opened_at < moment, and_(d.opened_at == moment, d.id < key[1])))
-        query: Select[Any] = select(*disputes.c)
+        query: Select[Any] = select(*_DISPUTE_COLUMNS)
         parties = [
             (orders.c.seller_id, where.seller_id),
             (orders.c.buyer_id, where.buyer_id),
