@@ -10,7 +10,8 @@ pgbench script:
 - the ids of the sample request (``substitutions``: e.g. ``dsp_sample`` -> ``dsp_p:n``) are
   replaced inside every literal, so each pgbench transaction works on its own dispute;
   ``:n`` comes from ``SELECT nextval(...) AS n \\gset`` at the top of the script;
-- the audit chain is kept valid: the tail read (``audit_log_tail()``) gets ``\\gset tail_``,
+- the audit chain is kept valid: the tail read (``audit_log_locked_tail()``, which also
+  takes the chain's lock, D68; or ``audit_log_tail()``) gets ``\\gset tail_``,
   and the appended entry's ``sequence``/``previous_hash``/``entry_hash`` are computed from
   it (the hash by ``sha256()`` in SQL, where the service hashes in Python);
 - the transaction boundaries become ``BEGIN;``/``COMMIT;``.
@@ -45,6 +46,7 @@ _AUDIT_INSERT: Final = re.compile(
     r"INSERT INTO audit_log \((?P<columns>[^)]*)\) VALUES \((?P<values>[^)]*)\)"
 )
 _OWN_VARIABLES: Final = re.compile(r":(n|tail_\w+)(?![A-Za-z0-9_])")
+_TAIL_READ: Final = re.compile(r"\baudit_log_(?:locked_)?tail\(\)")  # the chain's tail read (and lock)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +181,7 @@ def pgbench_script(steps: Sequence[Step], *, sequence: str, substitutions: Mappi
             raise ValueError(f"a captured literal already contains the pgbench variable {clash.group(0)!r}")
         for sample, template in substitutions.items():
             rendered = rendered.replace(sample, template)
-        if "audit_log_tail()" in sql:
+        if _TAIL_READ.search(sql):
             lines.append(f"{rendered} \\gset tail_")
         else:
             lines.append(f"{rendered};")

@@ -6,12 +6,14 @@ transaction leaves no gap); both are read and written in the appender's transact
 while no other appender can run:
 
 - PostgreSQL: ``pg_advisory_xact_lock(AUDIT_CHAIN_LOCK_KEY)`` before reading the tail. It
-  is held until commit or rollback, and at READ COMMITTED the tail is read after the lock
-  is granted, so it sees the previous holder's committed entry. The lock serialises every
+  is held until commit or rollback, and the tail is read after the lock is granted, so it
+  sees the previous holder's committed entry. Both happen in one round trip:
+  ``audit_log_locked_tail()`` (migration ``0016``, D68) takes the lock and then reads the
+  tail with a fresh snapshot (a ``VOLATILE`` function). The lock serialises every
   auditing transaction from the append to its end, so use cases ``stage`` their entries
   and the unit of work writes them in ``commit()`` (``flush``), just before the COMMIT:
-  the lock is held for the tail read, one INSERT of every staged entry and the commit,
-  never while the use case's other statements run (D50).
+  the lock is held for one INSERT of every staged entry and the commit, never while the
+  use case's other statements run (D50).
 - SQLite: every transaction starts with ``BEGIN IMMEDIATE`` (see ``database.py``), so the
   transaction already holds SQLite's single write lock when it reads the tail.
 
@@ -88,10 +90,7 @@ class SqlAlchemyAuditLog:
             return []
         drafts, self._staged = self._staged, []
         connection = await self._session.connection()
-        if connection.dialect.name == "postgresql":
-            await connection.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_CHAIN_LOCK_KEY}
-            )
+        # on PostgreSQL the chain's lock is taken by the same call, before the tail is read
         tail = (await connection.execute(_tail_query(connection.dialect.name))).first()
         sequence, previous = (0, GENESIS_HASH) if tail is None else (int(tail.sequence), str(tail.entry_hash))
         entries = []
@@ -142,11 +141,16 @@ class SqlAlchemyAuditReader:
             after = rows[-1].sequence
 
 
+_LOCKED_TAIL: Final = text("SELECT sequence, entry_hash FROM audit_log_locked_tail()")
+_TAIL: Final = (
+    select(audit_log.c.sequence, audit_log.c.entry_hash).order_by(audit_log.c.sequence.desc()).limit(1)
+)
+
+
 def _tail_query(dialect: str) -> Executable:
-    """The chain's last (sequence, entry_hash), past the country scope on PostgreSQL."""
-    if dialect == "postgresql":
-        return text("SELECT sequence, entry_hash FROM audit_log_tail()")
-    return select(audit_log.c.sequence, audit_log.c.entry_hash).order_by(audit_log.c.sequence.desc()).limit(1)
+    """The chain's last (sequence, entry_hash): on PostgreSQL past the country scope, once
+    the chain's lock (``AUDIT_CHAIN_LOCK_KEY``, inside the function) is held."""
+    return _LOCKED_TAIL if dialect == "postgresql" else _TAIL
 
 
 async def _fetch(connection: AsyncConnection, after: Any, batch_size: int) -> list[Row[Any]]:

@@ -255,7 +255,9 @@ def country_scoped_tables(op: Operations) -> list[str]:
     return [str(row[0]) for row in rows]
 
 
-def create_unscoped_function(op: Operations, *, name: str, arguments: str, returns: str, body: str) -> None:
+def create_unscoped_function(
+    op: Operations, *, name: str, arguments: str, returns: str, body: str, volatility: str = "STABLE"
+) -> None:
     """A ``SECURITY DEFINER`` SQL function that reads past the country scope, for the
     service's role only (PostgreSQL).
 
@@ -265,15 +267,21 @@ def create_unscoped_function(op: Operations, *, name: str, arguments: str, retur
     returns, so the caller's scope is untouched and a non-superuser owner, whom FORCE also
     binds, sees every row too). EXECUTE is revoked from PUBLIC and granted to the
     service's role. Keep the body to the one narrow question it answers.
+
+    ``volatility`` is ``STABLE`` (the body reads with the calling statement's snapshot) or
+    ``VOLATILE`` (each statement of the body takes a fresh snapshot: a body that waits for a
+    lock and then reads sees what the previous holder committed).
     """
     if not is_postgres(op):
         return
+    if volatility not in {"STABLE", "VOLATILE"}:
+        raise ValueError(f"volatility must be STABLE or VOLATILE, got {volatility!r}")
     identifier(name)
     schema, role = identifier(current_schema(op)), identifier(app_role(op))
     op.execute(
         f"""
         CREATE FUNCTION {name}({arguments}) RETURNS {returns}
-        LANGUAGE sql STABLE SECURITY DEFINER
+        LANGUAGE sql {volatility} SECURITY DEFINER
         SET search_path = {schema}, pg_temp
         SET {SCOPE_SETTING} = '{ALL_COUNTRIES}'
         AS $function$ {body} $function$

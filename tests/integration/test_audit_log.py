@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from returns.result import Failure, Success
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, event, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -228,3 +228,45 @@ async def test_concurrent_appenders_build_one_gap_free_valid_chain(
     assert await verify_audit_chain(SqlAlchemyAuditReader(engine)) == Success(expected)
     async with engine.connect() as connection:
         assert await connection.scalar(select(func.count()).select_from(audit_log)) == expected
+
+
+async def test_an_append_reads_the_tail_with_the_chain_lock_in_one_statement(
+    uow_factory: UowFactory, app_engine: AsyncEngine, engine: AsyncEngine, backend: str
+) -> None:
+    """D68: on PostgreSQL the chain's lock and its tail are one round trip
+    (``audit_log_locked_tail()``), and the lock is held by the appending transaction until
+    it ends; on SQLite the tail is a plain read inside ``BEGIN IMMEDIATE``."""
+    await append_committed(uow_factory, 1)
+    sent: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        sent.append(" ".join(statement.split()))
+
+    event.listen(app_engine.sync_engine, "before_cursor_execute", record)
+    try:
+        async with uow_factory() as uow:
+            entry = await uow.audit.append(draft(2))
+            appended = list(sent)
+            held = None
+            if backend == "postgresql":
+                held = await uow.session.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                        " AND pid = pg_backend_pid() AND mode = 'ExclusiveLock'"
+                    )
+                )
+            await uow.commit()
+    finally:
+        event.remove(app_engine.sync_engine, "before_cursor_execute", record)
+
+    assert entry.sequence == 2
+    # the scope binding and SQLite's BEGIN IMMEDIATE are the transaction's, not the append's
+    appended = [s for s in appended if "set_config" not in s and not s.startswith("BEGIN")]
+    if backend == "postgresql":
+        assert appended[0] == "SELECT sequence, entry_hash FROM audit_log_locked_tail()"
+        assert held == 1  # the chain's lock, taken inside the function, is the transaction's
+    else:
+        assert appended[0].startswith("SELECT audit_log.sequence, audit_log.entry_hash FROM audit_log")
+    assert len(appended) == 2 and appended[1].startswith("INSERT INTO audit_log")
+    assert not any("pg_advisory_xact_lock" in s for s in appended)
+    assert await verify_audit_chain(SqlAlchemyAuditReader(engine)) == Success(2)

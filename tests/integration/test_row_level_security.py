@@ -536,17 +536,24 @@ async def test_the_unscoped_functions_are_for_the_service_role_only(engine: Asyn
         rows = (
             await connection.execute(
                 text(
-                    "SELECT p.proname, p.prosecdef, p.proconfig,"
+                    "SELECT p.proname, p.prosecdef, p.proconfig, p.provolatile::text AS provolatile,"
                     " has_function_privilege('public', p.oid, 'EXECUTE') AS public_may,"
                     " has_function_privilege(:role, p.oid, 'EXECUTE') AS app_may"
                     " FROM pg_proc p WHERE p.pronamespace = current_schema()::regnamespace"
-                    " AND p.proname IN ('audit_log_tail', 'api_key_by_id') ORDER BY p.proname"
+                    " AND p.proname IN ('audit_log_tail', 'audit_log_locked_tail', 'api_key_by_id')"
+                    " ORDER BY p.proname"
                 ),
                 {"role": APP_ROLE},
             )
         ).all()
         schema = (await connection.execute(text("SELECT current_schema()"))).scalar_one()
-    assert [row.proname for row in rows] == ["api_key_by_id", "audit_log_tail"]
+    assert [row.proname for row in rows] == ["api_key_by_id", "audit_log_locked_tail", "audit_log_tail"]
+    # the locked tail reads after its lock with a fresh snapshot (D68); the others are STABLE
+    assert {row.proname: row.provolatile for row in rows} == {
+        "api_key_by_id": "s",
+        "audit_log_locked_tail": "v",
+        "audit_log_tail": "s",
+    }
     for row in rows:
         assert row.prosecdef and row.app_may and not row.public_may
         assert sorted(row.proconfig) == sorted([f"search_path={schema}, pg_temp", f"{SCOPE_SETTING}=*"])

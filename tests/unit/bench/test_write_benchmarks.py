@@ -40,8 +40,7 @@ SAMPLE: list[Step] = [
         "UPDATE disputes SET status=$1::VARCHAR WHERE disputes.id = $2::VARCHAR AND order_id = $3",
         ("DECIDED", "dsp_sample", "ord_sample"),
     ),
-    Statement("SELECT pg_advisory_xact_lock($1)", (77,)),
-    Statement("SELECT sequence, entry_hash FROM audit_log_tail()", ()),
+    Statement("SELECT sequence, entry_hash FROM audit_log_locked_tail()", ()),
     Statement(
         "INSERT INTO audit_log (sequence, country_code, target_id, occurred_at, previous_hash, entry_hash)"
         " VALUES ($1::BIGINT, $2::VARCHAR, $3::VARCHAR, $4, $5::VARCHAR, $6::VARCHAR)",
@@ -62,8 +61,8 @@ def test_a_recorded_request_becomes_a_pgbench_script_on_fresh_ids_and_a_valid_ch
         "UPDATE disputes SET status='DECIDED'::VARCHAR WHERE disputes.id = 'dsp_p:n'::VARCHAR"
         " AND order_id = 'ord_p:n';"
     )
-    assert script[5] == "SELECT sequence, entry_hash FROM audit_log_tail() \\gset tail_"
-    audit = script[6]
+    assert script[4] == "SELECT sequence, entry_hash FROM audit_log_locked_tail() \\gset tail_"
+    audit = script[5]
     assert "VALUES (:tail_sequence + 1::BIGINT, 'MX'::VARCHAR, 'dsp_p:n'::VARCHAR" in audit
     assert "':tail_entry_hash'::VARCHAR" in audit
     assert "encode(sha256(convert_to(':tail_entry_hash' || ':n', 'UTF8')), 'hex')" in audit
