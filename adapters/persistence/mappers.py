@@ -164,8 +164,11 @@ def _opt_object(values: Values, key: str) -> Values | None:
     return None if _get(values, key) is None else _object(values, key)
 
 
-DOCUMENT_MEMO_SIZE: Final = 2048
+DOCUMENT_MEMO_SIZE: Final = 1024
 """Distinct JSON texts remembered per kind of document (D67)."""
+DOCUMENT_MEMO_MAX_CHARS: Final = 16 * 1024
+"""Longer texts (a pack with a long transcript) are parsed every time: the memo's memory
+stays bounded (~16 MiB of text per kind at most, per process)."""
 
 _Parsed = TypeVar("_Parsed")
 
@@ -174,12 +177,16 @@ def _memo_by_text(parse: Callable[[Values], _Parsed]) -> Callable[[str], _Parsed
     """``parse`` of a JSON text's object, remembered by the exact text (the values parsed
     are immutable, so one instance can serve every row that stored the same text)."""
 
-    @lru_cache(maxsize=DOCUMENT_MEMO_SIZE)
-    def from_text(text: str) -> _Parsed:
+    def parsed(text: str) -> _Parsed:
         document = json.loads(text)
         if not isinstance(document, Mapping):
             raise ValueError(f"a stored JSON document must be an object, got {type(document).__name__}")
         return parse(document)
+
+    remembered = lru_cache(maxsize=DOCUMENT_MEMO_SIZE)(parsed)
+
+    def from_text(text: str) -> _Parsed:
+        return remembered(text) if len(text) <= DOCUMENT_MEMO_MAX_CHARS else parsed(text)
 
     return from_text
 
@@ -281,7 +288,7 @@ def policy_terms(policy: RefundPolicy) -> dict[str, Any]:
 
 def policy_from_terms(country: CountryCode, terms: Values | str) -> RefundPolicy:
     """The policy of a snapshot's ``policy_terms`` (decoded, or its stored JSON text)."""
-    if isinstance(terms, str):
+    if isinstance(terms, str):  # a few hundred characters: always remembered
         return _policy_from_text(country, terms)
     return _policy(country, terms)
 

@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from adapters.persistence import mappers
 from adapters.persistence.read_models import read_models
 from adapters.persistence.tables import disputes
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
@@ -105,6 +106,19 @@ async def test_a_text_read_again_is_parsed_once(uow_factory: UowFactory, app_eng
     snapshot, snapshot_again = orders_first["ord_0"].snapshot, orders_again["ord_0"].snapshot
     assert snapshot is not None and snapshot_again is not None
     assert snapshot_again.policy is snapshot.policy
+
+
+async def test_a_long_text_is_parsed_every_time_not_remembered(
+    uow_factory: UowFactory, app_engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await three_disputes(uow_factory)
+    monkeypatch.setattr(mappers, "DOCUMENT_MEMO_MAX_CHARS", 10)  # every pack is "long" now
+    reads = read_models(app_engine)
+    first = (await reads.disputes.get_many(MX, ["dsp_decided"]))["dsp_decided"]
+    again = (await reads.disputes.get_many(MX, ["dsp_decided"]))["dsp_decided"]
+    assert again.evidence is not first.evidence
+    assert again.evidence == first.evidence
+    assert again.evidence.content_hash() == first.evidence.content_hash()
 
 
 def _tamper_statement(evidence: dict[str, Any]) -> None:
