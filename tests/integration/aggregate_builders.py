@@ -1,7 +1,8 @@
 """Orders and disputes in every status, reached through the domain's own methods, and a
 comparable view of their whole state (the aggregates have no ``__eq__``).
 
-Shared by the repository contract tests (orders, disputes, policies).
+Shared by the repository contract tests (orders, disputes, policies) and the read-model
+tests, with :func:`store`, which adds them through a unit of work.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any, Final, TypeVar
 
 from returns.result import Failure, Result
 
+from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from domain.disputes import (
     ConversationTranscript,
     DeliveryProof,
@@ -38,6 +40,17 @@ T0: Final = datetime(2026, 3, 2, 15, 0, 0, 123_456, tzinfo=UTC)
 """With microseconds, so timestamp precision is part of every round trip."""
 MEXICO_CITY: Final = timezone(timedelta(hours=-6))
 WINDOW: Final = timedelta(hours=72)  # the default policy of tests.strategies
+
+
+async def store(uow_factory: Callable[[], SqlAlchemyUnitOfWork], *items: Order | Dispute) -> None:
+    """Add the orders and disputes (in this order) in one unit of work and commit it."""
+    async with uow_factory() as uow:
+        for item in items:
+            if isinstance(item, Order):
+                await uow.orders.add(item)
+            else:
+                assert await uow.disputes.add(item)
+        await uow.commit()
 
 
 def ok(result: Result[T, Any]) -> T:

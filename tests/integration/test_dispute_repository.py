@@ -45,22 +45,13 @@ from tests.integration.aggregate_builders import (
     platform_facts,
     resolved,
     seller_photo,
+    store,
     transcript,
     with_all_prongs,
     withdrawn,
 )
 
 UowFactory = Callable[[], SqlAlchemyUnitOfWork]
-
-
-async def store(uow_factory: UowFactory, *items: Order | Dispute) -> None:
-    async with uow_factory() as uow:
-        for item in items:
-            if isinstance(item, Order):
-                await uow.orders.add(item)
-            else:
-                assert await uow.disputes.add(item)
-        await uow.commit()
 
 
 async def load(uow_factory: UowFactory, country: CountryCode, dispute_id: str) -> Dispute | None:

@@ -20,8 +20,6 @@ from adapters.persistence.read_models import read_models
 from adapters.persistence.tables import disputes
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from application.ports.read_models import DisputeFilter, OrderFilter, PageRequest
-from domain.disputes import Dispute
-from domain.orders import Order
 from domain.shared import CountryCode, InvariantViolation
 from domain.shared.ids import DisputeId, OrderId
 from tests.integration.aggregate_builders import (
@@ -30,22 +28,13 @@ from tests.integration.aggregate_builders import (
     dispute_state,
     open_dispute,
     order_state,
+    store,
     with_all_prongs,
     withdrawn,
 )
 
 MX = CountryCode("MX")
 UowFactory = Callable[[], SqlAlchemyUnitOfWork]
-
-
-async def store(uow_factory: UowFactory, *items: Order | Dispute) -> None:
-    async with uow_factory() as uow:
-        for item in items:
-            if isinstance(item, Order):
-                await uow.orders.add(item)
-            else:
-                assert await uow.disputes.add(item)
-        await uow.commit()
 
 
 async def three_disputes(uow_factory: UowFactory) -> None:
