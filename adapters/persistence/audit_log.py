@@ -48,7 +48,7 @@ from domain.audit import GENESIS_HASH, AuditDraft, AuditEntry, UnreadableAuditEn
 from domain.shared import CountryCode, InvariantViolation
 from domain.shared.ids import ActorId
 
-AUDIT_CHAIN_LOCK_KEY: Final = 0x5355_4F53_4155_4454  # "SUOSAUDT": one chain, one lock
+AUDIT_CHAIN_LOCK_KEY: Final = 0x5355_4F53_4155_4454  # "SUOSAUDT": one chain, one lock (0016 locks it)
 DEFAULT_BATCH_SIZE: Final = 1000
 _INSERT: Final = insert(audit_log)
 

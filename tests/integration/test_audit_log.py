@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.persistence.audit_cli import run_audit_verify
-from adapters.persistence.audit_log import SqlAlchemyAuditReader
+from adapters.persistence.audit_log import AUDIT_CHAIN_LOCK_KEY, SqlAlchemyAuditReader
 from adapters.persistence.tables import audit_log
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from application.audit import verify_audit_chain
@@ -249,11 +249,18 @@ async def test_an_append_reads_the_tail_with_the_chain_lock_in_one_statement(
             appended = list(sent)
             held = None
             if backend == "postgresql":
-                held = await uow.session.scalar(
-                    text(
-                        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
-                        " AND pid = pg_backend_pid() AND mode = 'ExclusiveLock'"
+                held = (
+                    (
+                        await uow.session.execute(
+                            text(
+                                "SELECT (classid::bigint << 32) | objid::bigint FROM pg_locks"
+                                " WHERE locktype = 'advisory' AND objsubid = 1 AND granted"
+                                " AND pid = pg_backend_pid() AND mode = 'ExclusiveLock'"
+                            )
+                        )
                     )
+                    .scalars()
+                    .all()
                 )
             await uow.commit()
     finally:
@@ -264,7 +271,8 @@ async def test_an_append_reads_the_tail_with_the_chain_lock_in_one_statement(
     appended = [s for s in appended if "set_config" not in s and not s.startswith("BEGIN")]
     if backend == "postgresql":
         assert appended[0] == "SELECT sequence, entry_hash FROM audit_log_locked_tail()"
-        assert held == 1  # the chain's lock, taken inside the function, is the transaction's
+        # the chain's lock (its bigint key), taken inside the function, is the transaction's
+        assert held == [AUDIT_CHAIN_LOCK_KEY]
     else:
         assert appended[0].startswith("SELECT audit_log.sequence, audit_log.entry_hash FROM audit_log")
     assert len(appended) == 2 and appended[1].startswith("INSERT INTO audit_log")
