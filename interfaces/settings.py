@@ -54,6 +54,10 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     telemetry_retention_days: int = Field(default=30, ge=0, le=3650)  # telemetry.retentionDays (SPEC §10)
+    # the scheduler's periodic balance checkpoints (D69): an account with this many postings
+    # after its newest snapshot gets a new one; a process's first tick looks at the newest WINDOW postings
+    ledger_checkpoint_every: int = Field(default=1_000, ge=1, le=10_000_000)
+    ledger_checkpoint_window: int = Field(default=50_000, ge=1, le=100_000_000)
     bundle_dir: Path = Path("var/bundles")  # uploaded diagnostics bundles (``bundles-purge``)
     # bundles attached to cases (``caseAttachBundle``, D48): the upload limit and where the
     # storage port keeps their bytes (content-addressed; the sandbox storage on local disk)

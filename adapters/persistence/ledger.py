@@ -22,7 +22,10 @@ Escrow never negative
 Balances
     ``balance`` is the newest ``ledger_balance_snapshots`` row of the account plus the SUM
     of its postings with a greater id: one query on the ``(country_code, account,
-    currency, id)`` index, never a scan of history from the beginning.
+    currency, id)`` index, never a scan of history from the beginning. The scheduler's tick
+    takes the checkpoints (``application/ledger/checkpoints.py``, D69): ``checkpoints_due``
+    names the accounts posted to after a given posting id that have ``every`` postings after
+    their newest snapshot.
 
 Balance snapshots under concurrency (PostgreSQL)
     Posting ids come from a sequence, so ids are handed out in insert order but committed
@@ -64,7 +67,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from returns.result import Failure, Result, Success
-from sqlalchemy import ColumnElement, Row, Table, and_, func, literal, select, text
+from sqlalchemy import ColumnElement, Row, Select, Table, and_, func, literal, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -74,6 +77,8 @@ from adapters.persistence.tables import (
     ledger_postings,
     ledger_transactions,
 )
+from application.ports.ledger import LedgerAccountKey
+from application.security.scope import ALL, CountryScope, current_scope
 from domain.ledger import (
     Account,
     AlreadyPosted,
@@ -98,6 +103,61 @@ def advisory_lock_key(country: CountryCode, account: Account, currency: Currency
         f"ledger\x1f{country.value}\x1f{account.name}\x1f{currency.code}".encode()
     ).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def checkpoints_due_query(*, every: int, after: int, limit: int, scope: CountryScope) -> Select[Any]:
+    """The checkpoint task's question (D69): the accounts with a posting whose id is greater
+    than ``after`` (a range of the primary key: the newest postings) that have an
+    ``every``-th posting after their newest snapshot - found on the ``(country_code, account,
+    currency, id)`` index, reading at most ``every`` entries per account, never counting
+    history. ``after`` is a bound value, not a subquery, so that both planners see how
+    narrow the range is."""
+    postings = ledger_postings.c
+    # ordered by id so that SQLite, too, reads the range of the primary key (without the
+    # ORDER BY it scans the whole account index for the DISTINCT's sake)
+    newest_query = (
+        select(postings.country_code, postings.account, postings.currency)
+        .where(postings.id > after)
+        .order_by(postings.id)
+    )
+    if scope is not None and scope is not ALL:
+        newest_query = newest_query.where(
+            postings.country_code.in_(sorted(country.value for country in scope))
+        )
+    newest = newest_query.subquery("newest")
+    recent = select(newest.c.country_code, newest.c.account, newest.c.currency).distinct().subquery("recent")
+    snapshots = ledger_balance_snapshots.alias("s")
+    later = ledger_postings.alias("later")
+    same_account = (
+        (snapshots.c.country_code == recent.c.country_code)
+        & (snapshots.c.account == recent.c.account)
+        & (snapshots.c.currency == recent.c.currency)
+    )
+    since = (
+        select(func.coalesce(func.max(snapshots.c.as_of_posting_id), 0))
+        .where(same_account)
+        .correlate(recent)
+        .scalar_subquery()
+    )
+    nth_later = (
+        select(later.c.id)
+        .where(
+            later.c.country_code == recent.c.country_code,
+            later.c.account == recent.c.account,
+            later.c.currency == recent.c.currency,
+            later.c.id > since,
+        )
+        .correlate(recent)
+        .order_by(later.c.id)
+        .limit(1)
+        .offset(every - 1)
+    )
+    return (
+        select(recent.c.country_code, recent.c.account, recent.c.currency)
+        .where(nth_later.exists())
+        .order_by(recent.c.country_code, recent.c.account, recent.c.currency)
+        .limit(limit)
+    )
 
 
 class SqlAlchemyLedgerRepository:
@@ -276,6 +336,23 @@ class SqlAlchemyLedgerRepository:
                 .on_conflict_do_nothing()
             )
         return BalanceSnapshot(account, currency, total, as_of)
+
+    async def newest_posting_id(self) -> int:
+        newest = (await self._session.execute(select(func.max(ledger_postings.c.id)))).scalar_one_or_none()
+        return 0 if newest is None else int(newest)
+
+    async def checkpoints_due(self, *, every: int, after: int, limit: int) -> list[LedgerAccountKey]:
+        scope = current_scope()
+        if every < 1 or limit < 1 or scope is None or (scope is not ALL and not scope):
+            return []
+        query = checkpoints_due_query(every=every, after=max(0, after), limit=limit, scope=scope)
+        rows = (await self._session.execute(query)).all()
+        return [
+            LedgerAccountKey(
+                CountryCode(str(row.country_code)), Account(str(row.account)), Currency.of(str(row.currency))
+            )
+            for row in rows
+        ]
 
     async def _ensure_accounts(
         self,

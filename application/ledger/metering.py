@@ -20,7 +20,7 @@ from typing import Any, Self, TypeVar, cast
 
 from returns.result import Result, Success
 
-from application.ports.ledger import LedgerRepository
+from application.ports.ledger import LedgerAccountKey, LedgerRepository
 from application.ports.metrics import Metrics
 from application.ports.unit_of_work import UnitOfWork
 from domain.ledger import (
@@ -61,6 +61,12 @@ class _CountingLedger:
 
     async def transactions_for(self, country: CountryCode, key_prefix: str) -> list[LedgerTransaction]:
         return await self._inner.transactions_for(country, key_prefix)
+
+    async def newest_posting_id(self) -> int:
+        return await self._inner.newest_posting_id()
+
+    async def checkpoints_due(self, *, every: int, after: int, limit: int) -> list[LedgerAccountKey]:
+        return await self._inner.checkpoints_due(every=every, after=after, limit=limit)
 
 
 class _MeteredUnitOfWork:

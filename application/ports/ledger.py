@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from returns.result import Result
@@ -16,6 +17,15 @@ from domain.ledger import (
     Posted,
 )
 from domain.shared import CountryCode, Currency
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class LedgerAccountKey:
+    """One account's book in one country and currency: what a balance snapshot is taken of."""
+
+    country: CountryCode
+    account: Account
+    currency: Currency
 
 
 class LedgerRepository(Protocol):
@@ -42,4 +52,14 @@ class LedgerRepository(Protocol):
 
     async def transactions_for(self, country: CountryCode, key_prefix: str) -> list[LedgerTransaction]:
         """Transactions whose idempotency key starts with ``key_prefix`` (e.g. ``dispute:d1/``)."""
+        ...
+
+    async def newest_posting_id(self) -> int:
+        """The greatest posting id (one sequence across countries; 0 when there is none)."""
+        ...
+
+    async def checkpoints_due(self, *, every: int, after: int, limit: int) -> list[LedgerAccountKey]:
+        """Up to ``limit`` accounts, in the bound scope's countries, with a posting whose id is
+        greater than ``after`` and at least ``every`` postings after their newest balance
+        snapshot (or ever, when they have none), in (country, account, currency) order."""
         ...

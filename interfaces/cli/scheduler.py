@@ -1,4 +1,5 @@
-"""``supportos scheduler``: breach overdue SLA clocks (and run the other periodic checks).
+"""``supportos scheduler``: breach overdue SLA clocks, and run the other periodic checks
+(platform-incident update reminders, ledger balance checkpoints).
 
     supportos scheduler [--once] [--interval SECONDS] [--batch N]
 
@@ -22,6 +23,7 @@ import typer
 from application.cases.platform_reminders import PlatformUpdateReminders
 from application.cases.scheduler import SchedulerTask, SlaBreaches, TickReport, run_scheduler
 from application.cases.use_cases import publish_changes
+from application.ledger.checkpoints import LedgerCheckpoints
 from application.security.scope import ALL, scoped_to
 from interfaces.container import Container, build_container, dispose_engines
 from interfaces.settings import get_settings
@@ -29,11 +31,19 @@ from interfaces.settings import get_settings
 
 def scheduler_tasks(container: Container, *, batch: int = 100) -> tuple[SchedulerTask, ...]:
     """What one tick runs, in order. Add periodic checks here (a ``SchedulerTask``:
-    ``async (svc, now) -> int``), e.g. the platform incidents' "update due" reminder.
+    ``async (svc, now) -> int``), e.g. the platform incidents' "update due" reminder and
+    the ledger's balance checkpoints (``SUPPORTOS_LEDGER_CHECKPOINT_EVERY``/``_WINDOW``, D69).
     Breaches are announced on the container's change feed after their commit (D55): on
     PostgreSQL every API replica's ``caseChanged`` subscribers hear them; on SQLite only
     this process's own (``supportos serve`` runs the scheduler in-process there)."""
-    return (SlaBreaches(batch=batch, publish=publish_changes), PlatformUpdateReminders(batch=batch))
+    settings = container.settings()
+    return (
+        SlaBreaches(batch=batch, publish=publish_changes),
+        PlatformUpdateReminders(batch=batch),
+        LedgerCheckpoints(
+            every=settings.ledger_checkpoint_every, window=settings.ledger_checkpoint_window, batch=batch
+        ),
+    )
 
 
 def scheduler(
