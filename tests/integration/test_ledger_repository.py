@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from collections.abc import Callable
 
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.persistence.database import create_engine, create_session_factory
 from adapters.persistence.ledger import advisory_lock_key
+from adapters.persistence.row_level_security import APP_ROLE_ENV, DEFAULT_APP_ROLE
 from adapters.persistence.tables import (
     ledger_accounts,
     ledger_balance_snapshots,
@@ -346,6 +348,46 @@ async def test_postings_and_transactions_cannot_be_changed_or_deleted(
                 async with engine.begin() as connection:
                     await connection.execute(text(f"TRUNCATE {table} CASCADE"))
     assert await row_counts(engine) == (1, 2)
+
+
+async def test_balance_snapshots_cannot_be_changed_or_deleted_and_the_service_may_only_add_them(
+    uow_factory: UowFactory, engine: AsyncEngine, backend: str
+) -> None:
+    snap = snapshot(order_id="ord_1")
+    await post_all(uow_factory, rules.capture(snap, order_key(snap, "capture")))
+    async with uow_factory() as uow:
+        taken = await uow.ledger.checkpoint(MX, PSP, MXN)
+        await uow.commit()
+    refused = [
+        update(ledger_balance_snapshots).values(balance_minor=ledger_balance_snapshots.c.balance_minor + 1),
+        update(ledger_balance_snapshots).values(as_of_posting_id=0),
+        delete(ledger_balance_snapshots),
+    ]
+    for statement in refused:
+        with pytest.raises(IntegrityError, match="append-only"):
+            async with engine.begin() as connection:
+                await connection.execute(statement)
+    if backend == "postgresql":
+        with pytest.raises(IntegrityError, match="append-only"):
+            async with engine.begin() as connection:
+                await connection.execute(text("TRUNCATE ledger_balance_snapshots"))
+        async with engine.connect() as connection:
+            granted = {
+                privilege: await connection.scalar(
+                    text("SELECT has_table_privilege(:role, 'ledger_balance_snapshots', :privilege)"),
+                    {"role": os.environ.get(APP_ROLE_ENV, DEFAULT_APP_ROLE), "privilege": privilege},
+                )
+                for privilege in ("SELECT", "INSERT", "UPDATE", "DELETE")
+            }
+        assert granted == {"SELECT": True, "INSERT": True, "UPDATE": False, "DELETE": False}
+    async with engine.connect() as connection:
+        rows = (await connection.execute(select(ledger_balance_snapshots))).all()
+    assert [(r.account, r.as_of_posting_id, r.balance_minor) for r in rows] == [
+        (PSP.name, taken.as_of, snap.total_charged.minor)
+    ]
+    async with uow_factory() as uow:  # a checkpoint with nothing new adds nothing and fails nothing
+        assert await uow.ledger.checkpoint(MX, PSP, MXN) == taken
+        await uow.commit()
 
 
 async def test_a_posting_must_be_positive_and_signed_by_its_side(engine: AsyncEngine) -> None:
