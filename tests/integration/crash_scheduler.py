@@ -16,7 +16,9 @@ import argparse
 import asyncio
 import os
 import signal
+import sys
 from datetime import datetime
+from pathlib import Path
 
 from adapters.persistence import audit_log as audit_module
 from adapters.persistence import ledger as ledger_module
@@ -60,6 +62,18 @@ def crash_at_checkpoint(n: int) -> None:
         return result
 
     ledger_module.SqlAlchemyLedgerRepository.checkpoint = checkpoint_then_maybe_die  # type: ignore[assignment,method-assign]
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def run_killed(url: str, now: datetime, *flags: str) -> int:
+    """Run this module as a subprocess (``URL NOW_ISO FLAGS...``); its return code
+    (``-SIGKILL`` when it died where the flags said)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", __name__, url, now.isoformat(), *flags, cwd=ROOT
+    )
+    return await asyncio.wait_for(process.wait(), timeout=120)
 
 
 async def main() -> None:

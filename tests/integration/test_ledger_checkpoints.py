@@ -7,11 +7,8 @@ question is answered from the indexes, not by reading the postings table."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
-import sys
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from returns.result import Success
@@ -32,9 +29,9 @@ from interfaces.container import build_container, dispose_engines
 from interfaces.settings import Settings
 from tests.fakes.time_and_ids import FixedClock, SequentialIds
 from tests.integration.case_builders import T0, UowFactory
+from tests.integration.crash_scheduler import run_killed
 from tests.strategies import snapshot
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = T0 + timedelta(hours=1)
 MX, CO = CountryCode("MX"), CountryCode("CO")
 MXN, COP = Currency.of("MXN"), Currency.of("COP")
@@ -258,17 +255,7 @@ async def test_a_scheduler_killed_inside_a_checkpoint_keeps_the_committed_ones_a
 ) -> None:
     posted = captures(3)
     await post(uow_factory, posted)  # every=1: psp:clearing and the three escrows are due
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.integration.crash_scheduler",
-        app_url,
-        NOW.isoformat(),
-        "--crash-at-checkpoint",
-        "2",
-        cwd=ROOT,
-    )
-    assert await asyncio.wait_for(process.wait(), timeout=120) == -signal.SIGKILL
+    assert await run_killed(app_url, NOW, "--crash-at-checkpoint", "2") == -signal.SIGKILL
     kept = await snapshots(engine)
     assert len(kept) == 1  # the first committed; the second was written and rolled back
     await assert_balances_exact(uow_factory, engine, keys_of(posted))

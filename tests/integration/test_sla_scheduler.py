@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from collections import Counter
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -29,8 +27,8 @@ from tests.fakes.calendars import fixed_calendar
 from tests.fakes.metrics import RecordingMetrics
 from tests.fakes.time_and_ids import FixedClock, SequentialIds
 from tests.integration.case_builders import AGENT, CO, MX, T0, UowFactory, open_case, store
+from tests.integration.crash_scheduler import run_killed
 
-ROOT = Path(__file__).resolve().parents[2]
 NOW = T0 + timedelta(minutes=30)  # SEV1 acknowledge (10 min) is due, mitigate (60 min) is not
 
 
@@ -163,17 +161,7 @@ async def test_a_scheduler_killed_mid_tick_leaves_no_half_breach_and_the_next_ti
     uow_factory: UowFactory, app_url: str, engine: AsyncEngine
 ) -> None:
     ids = await seed(uow_factory, 3)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.integration.crash_scheduler",
-        app_url,
-        NOW.isoformat(),
-        "--crash-at-breach",
-        "2",
-        cwd=ROOT,
-    )
-    assert await asyncio.wait_for(process.wait(), timeout=120) == -signal.SIGKILL
+    assert await run_killed(app_url, NOW, "--crash-at-breach", "2") == -signal.SIGKILL
     breached, _, audits = await breach_counts(engine)
     assert sum(breached.values()) == 1 and audits == 1  # the first committed; the second rolled back
     async with uow_factory() as uow:
