@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     # after its newest snapshot gets a new one; a process's first tick looks at the newest WINDOW postings
     ledger_checkpoint_every: int = Field(default=1_000, ge=1, le=10_000_000)
     ledger_checkpoint_window: int = Field(default=50_000, ge=1, le=100_000_000)
+    # idempotency keys are deleted this long after they were made (Stripe: 24 h; D71)
+    idempotency_key_retention_hours: int = Field(default=24, ge=1, le=24 * 365)
     bundle_dir: Path = Path("var/bundles")  # uploaded diagnostics bundles (``bundles-purge``)
     # bundles attached to cases (``caseAttachBundle``, D48): the upload limit and where the
     # storage port keeps their bytes (content-addressed; the sandbox storage on local disk)

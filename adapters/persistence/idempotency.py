@@ -23,7 +23,8 @@ both take one key over. On SQLite every writer holds the database's write lock f
 ``complete`` only turns an IN_FLIGHT row into COMPLETED: if the row is gone or already
 completed (the lease expired and another caller took the key over and finished first),
 it raises :class:`IdempotencyKeyLost` so the command's transaction rolls back instead of
-running a second time in effect. ``release`` deletes the IN_FLIGHT row only.
+running a second time in effect. ``release`` deletes the IN_FLIGHT row only. ``expire``
+deletes the oldest keys past the retention (D71), on ``ix_idempotency_keys_created_at``.
 
 Every statement is built once, at import, with bound parameters only (D60): executing one
 costs a parameter dict and a compiled-cache hit, not a new construct, its cache key and
@@ -38,7 +39,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Row, bindparam, select
+from sqlalchemy import ColumnElement, Row, Select, bindparam, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -50,6 +51,7 @@ from application.ports.idempotency import (
     Reservation,
     ReservationState,
 )
+from application.security.scope import ALL, CountryScope, current_scope
 
 IN_FLIGHT: Final = "IN_FLIGHT"
 COMPLETED: Final = "COMPLETED"
@@ -125,9 +127,36 @@ class SqlAlchemyIdempotencyKeys:
         connection = await self._session.connection()
         await connection.execute(_RELEASE, _key_params(scope))
 
+    async def expire(self, *, created_before: datetime, now: datetime, limit: int) -> int:
+        scope = current_scope()
+        if limit < 1 or scope is None or (scope is not ALL and not scope):
+            return 0
+        oldest = expired_keys_query(created_before=created_before, now=now, limit=limit, scope=scope)
+        connection = await self._session.connection()
+        deleted = await connection.execute(idempotency_keys.delete().where(_PRIMARY_KEY.in_(oldest)))
+        return int(deleted.rowcount)
+
     @staticmethod
     async def _row(connection: AsyncConnection, scope: IdempotencyScope) -> Row[Any] | None:
         return (await connection.execute(_ROW, _key_params(scope))).first()
+
+
+def expired_keys_query(
+    *, created_before: datetime, now: datetime, limit: int, scope: CountryScope
+) -> Select[Any]:
+    """The keys ``expire`` deletes: made before ``created_before`` and not running (COMPLETED,
+    or a lease that ended before ``now``), oldest first, at most ``limit``; a range of
+    ``ix_idempotency_keys_created_at`` (D71)."""
+    c = idempotency_keys.c
+    query = (
+        select(c.country_code, c.actor_id, c.operation, c.key)
+        .where(c.created_at < created_before, or_(c.state == COMPLETED, c.locked_until < now))
+        .order_by(c.created_at)
+        .limit(limit)
+    )
+    if scope is not None and scope is not ALL:
+        query = query.where(c.country_code.in_(sorted(country.value for country in scope)))
+    return query
 
 
 def _key_params(scope: IdempotencyScope) -> dict[str, str]:
@@ -148,6 +177,7 @@ _KEY: Final[tuple[ColumnElement[bool], ...]] = (
     idempotency_keys.c.key == bindparam("w_key"),
 )
 _INDEX: Final = ["country_code", "actor_id", "operation", "key"]
+_PRIMARY_KEY: Final = tuple_(*(idempotency_keys.c[name] for name in _INDEX))
 _INSERT: Final[dict[str, postgresql.Insert | sqlite.Insert]] = {
     "postgresql": postgresql.insert(idempotency_keys).on_conflict_do_nothing(index_elements=_INDEX),
     "sqlite": sqlite.insert(idempotency_keys).on_conflict_do_nothing(index_elements=_INDEX),

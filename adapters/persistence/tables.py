@@ -179,6 +179,8 @@ idempotency_keys = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("completed_at", UtcDateTime(), nullable=True),
     CheckConstraint("state IN ('IN_FLIGHT', 'COMPLETED')", name="state_known"),
+    # the expiry's scan, oldest first (0018, D71)
+    Index("ix_idempotency_keys_created_at", "created_at"),
 )
 
 # Jobs written in the same transaction as the change that asks for them. The unique

@@ -100,3 +100,9 @@ class IdempotencyKeys(Protocol):
     async def release(self, scope: IdempotencyScope) -> None:
         """Forget an in-flight key whose request failed: nothing is stored."""
         ...
+
+    async def expire(self, *, created_before: datetime, now: datetime, limit: int) -> int:
+        """Delete up to ``limit`` keys, oldest first, of the bound scope's countries, created
+        before ``created_before`` and no longer running (COMPLETED, or IN_FLIGHT with a lease
+        that ended before ``now``: its request crashed). How many were deleted."""
+        ...

@@ -1,5 +1,5 @@
 """``supportos scheduler``: breach overdue SLA clocks, and run the other periodic checks
-(platform-incident update reminders, ledger balance checkpoints).
+(platform-incident update reminders, ledger balance checkpoints, idempotency-key expiry).
 
     supportos scheduler [--once] [--interval SECONDS] [--batch N]
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -25,6 +26,7 @@ from application.cases.scheduler import SchedulerTask, SlaBreaches, TickReport, 
 from application.cases.use_cases import publish_changes
 from application.ledger.checkpoints import LedgerCheckpoints
 from application.security.scope import ALL, scoped_to
+from application.shared.idempotency_expiry import ExpireIdempotencyKeys
 from interfaces.container import Container, build_container, dispose_engines
 from interfaces.settings import get_settings
 
@@ -32,7 +34,8 @@ from interfaces.settings import get_settings
 def scheduler_tasks(container: Container, *, batch: int = 100) -> tuple[SchedulerTask, ...]:
     """What one tick runs, in order. Add periodic checks here (a ``SchedulerTask``:
     ``async (svc, now) -> int``), e.g. the platform incidents' "update due" reminder and
-    the ledger's balance checkpoints (``SUPPORTOS_LEDGER_CHECKPOINT_EVERY``/``_WINDOW``, D69).
+    the ledger's balance checkpoints (``SUPPORTOS_LEDGER_CHECKPOINT_EVERY``/``_WINDOW``, D69)
+    and the idempotency keys' expiry (``SUPPORTOS_IDEMPOTENCY_KEY_RETENTION_HOURS``, D71).
     Breaches are announced on the container's change feed after their commit (D55): on
     PostgreSQL every API replica's ``caseChanged`` subscribers hear them; on SQLite only
     this process's own (``supportos serve`` runs the scheduler in-process there)."""
@@ -43,6 +46,7 @@ def scheduler_tasks(container: Container, *, batch: int = 100) -> tuple[Schedule
         LedgerCheckpoints(
             every=settings.ledger_checkpoint_every, window=settings.ledger_checkpoint_window, batch=batch
         ),
+        ExpireIdempotencyKeys(retention=timedelta(hours=settings.idempotency_key_retention_hours)),
     )
 
 
