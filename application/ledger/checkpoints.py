@@ -10,7 +10,8 @@ one account until it commits; D13).
 
 "Recently" is the postings after a cursor: on a process's first tick, the newest ``window``
 postings; afterwards, the postings since the newest one the previous complete tick saw
-(less ``recheck``, for postings whose ids were handed out before it but committed after).
+(less ``recheck``, for postings whose ids were handed out before it but committed after);
+a tick that finds nothing posted since then reads nothing more.
 An account that gained no posting since a tick looked at it cannot have become due; it is
 looked at again on its next posting. So a tick reads what was posted since the last one,
 whatever the size of the ledger. A tick that found a full batch does not move the cursor
@@ -68,6 +69,8 @@ class LedgerCheckpoints:
     async def __call__(self, svc: Services, now: datetime) -> int:
         async with svc.uow() as uow:
             newest = await uow.ledger.newest_posting_id()
+            if self._cursor[0] and newest == self._cursor[0]:
+                return 0  # nothing posted since the last complete tick (a late commit waits for the next)
             after = newest - self.window
             if self._cursor[0]:
                 after = max(after, self._cursor[0] - self.recheck)
