@@ -39,10 +39,11 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.persistence.aggregates import IdentityMap, Key, insert_ignoring_conflict, key_of
+from adapters.persistence.row_level_security import sees_nothing, within_scope
 from adapters.persistence.tables import case_clocks, case_timeline, cases, sla_policies
 from application.ports.cases import CaseFilter, CasePage, DueClock
 from application.ports.concurrency import ConcurrencyConflict
-from application.security.scope import ALL, CountryScope, current_scope
+from application.security.scope import CountryScope, current_scope
 from domain.cases.case import Case, CaseState, Rating, SlaClock, TimelineEntry, TimelineKind
 from domain.cases.kinds import OPEN_STATUSES, CaseKind, CaseStatus, ClockKind, IncidentType, Severity, Tier
 from domain.cases.sla import SlaPolicy, Target, default_sla_policy
@@ -293,9 +294,7 @@ def due_clocks_query(now: datetime, *, limit: int, scope: CountryScope) -> Selec
         .order_by(case_clocks.c.due_at)
         .limit(limit)
     )
-    if scope is not None and scope is not ALL:
-        query = query.where(case_clocks.c.country_code.in_(sorted(country.value for country in scope)))
-    return query
+    return within_scope(query, case_clocks.c.country_code, scope)
 
 
 class SqlAlchemyCaseRepository:
@@ -419,7 +418,7 @@ class SqlAlchemyCaseRepository:
 
     async def due_clocks(self, now: datetime, *, limit: int) -> builtins.list[DueClock]:
         scope = current_scope()
-        if limit < 1 or scope is None or (scope is not ALL and not scope):
+        if limit < 1 or sees_nothing(scope):
             return []
         return [
             DueClock(

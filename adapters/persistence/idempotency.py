@@ -43,6 +43,7 @@ from sqlalchemy import ColumnElement, Row, Select, bindparam, or_, select, tuple
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from adapters.persistence.row_level_security import sees_nothing, within_scope
 from adapters.persistence.tables import idempotency_keys
 from application.ports.idempotency import (
     IdempotencyKeyLost,
@@ -51,7 +52,7 @@ from application.ports.idempotency import (
     Reservation,
     ReservationState,
 )
-from application.security.scope import ALL, CountryScope, current_scope
+from application.security.scope import CountryScope, current_scope
 
 IN_FLIGHT: Final = "IN_FLIGHT"
 COMPLETED: Final = "COMPLETED"
@@ -129,7 +130,7 @@ class SqlAlchemyIdempotencyKeys:
 
     async def expire(self, *, created_before: datetime, now: datetime, limit: int) -> int:
         scope = current_scope()
-        if limit < 1 or scope is None or (scope is not ALL and not scope):
+        if limit < 1 or sees_nothing(scope):
             return 0
         oldest = expired_keys_query(created_before=created_before, now=now, limit=limit, scope=scope)
         connection = await self._session.connection()
@@ -154,9 +155,7 @@ def expired_keys_query(
         .order_by(c.created_at)
         .limit(limit)
     )
-    if scope is not None and scope is not ALL:
-        query = query.where(c.country_code.in_(sorted(country.value for country in scope)))
-    return query
+    return within_scope(query, c.country_code, scope)
 
 
 def _key_params(scope: IdempotencyScope) -> dict[str, str]:

@@ -71,6 +71,7 @@ from sqlalchemy import ColumnElement, Row, Select, Table, and_, func, literal, s
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from adapters.persistence.row_level_security import sees_nothing, within_scope
 from adapters.persistence.tables import (
     ledger_accounts,
     ledger_balance_snapshots,
@@ -78,7 +79,7 @@ from adapters.persistence.tables import (
     ledger_transactions,
 )
 from application.ports.ledger import LedgerAccountKey
-from application.security.scope import ALL, CountryScope, current_scope
+from application.security.scope import CountryScope, current_scope
 from domain.ledger import (
     Account,
     AlreadyPosted,
@@ -120,11 +121,7 @@ def checkpoints_due_query(*, every: int, after: int, limit: int, scope: CountryS
         .where(postings.id > after)
         .order_by(postings.id)
     )
-    if scope is not None and scope is not ALL:
-        newest_query = newest_query.where(
-            postings.country_code.in_(sorted(country.value for country in scope))
-        )
-    newest = newest_query.subquery("newest")
+    newest = within_scope(newest_query, postings.country_code, scope).subquery("newest")
     recent = select(newest.c.country_code, newest.c.account, newest.c.currency).distinct().subquery("recent")
     snapshots = ledger_balance_snapshots.alias("s")
     later = ledger_postings.alias("later")
@@ -343,7 +340,7 @@ class SqlAlchemyLedgerRepository:
 
     async def checkpoints_due(self, *, every: int, after: int, limit: int) -> list[LedgerAccountKey]:
         scope = current_scope()
-        if every < 1 or limit < 1 or scope is None or (scope is not ALL and not scope):
+        if every < 1 or limit < 1 or sees_nothing(scope):
             return []
         query = checkpoints_due_query(every=every, after=max(0, after), limit=limit, scope=scope)
         rows = (await self._session.execute(query)).all()

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.persistence.aggregates import IdentityMap, Key, insert_ignoring_conflict, key_of
 from adapters.persistence.cases import case_from_rows
+from adapters.persistence.row_level_security import sees_nothing, within_scope
 from adapters.persistence.tables import (
     case_clocks,
     case_timeline,
@@ -39,7 +40,7 @@ from adapters.persistence.tables import (
 )
 from application.ports.concurrency import ConcurrencyConflict
 from application.ports.platform_incidents import DueReminder, StoredReview
-from application.security.scope import ALL, current_scope
+from application.security.scope import current_scope
 from domain.cases.case import CaseState
 from domain.cases.kinds import CaseStatus, Severity
 from domain.cases.platform import (
@@ -283,7 +284,7 @@ class SqlAlchemyPlatformIncidentRepository:
         if limit < 1:
             return []
         scope = current_scope()
-        if scope is None or (scope is not ALL and not scope):
+        if sees_nothing(scope):
             return []
         query = (
             select(
@@ -297,8 +298,7 @@ class SqlAlchemyPlatformIncidentRepository:
             .order_by(platform_incidents.c.reminder_due_at)
             .limit(limit)
         )
-        if scope is not ALL:
-            query = query.where(platform_incidents.c.country_code.in_(sorted(c.value for c in scope)))
+        query = within_scope(query, platform_incidents.c.country_code, scope)
         return [
             DueReminder(CountryCode(str(row.country_code)), str(row.id), row.reminder_due_at)
             for row in (await self._execute(query)).all()

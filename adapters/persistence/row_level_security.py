@@ -34,10 +34,10 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Final
+from typing import Any, Final
 
 from alembic.operations import Operations
-from sqlalchemy import event, text
+from sqlalchemy import ColumnElement, Select, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -74,6 +74,19 @@ def setting_value(scope: CountryScope) -> str:
     if scope is ALL:
         return ALL_COUNTRIES
     return ",".join(sorted(country.value for country in scope))
+
+
+def sees_nothing(scope: CountryScope) -> bool:
+    """No scope bound, or an empty one: a system query answers nothing (before asking)."""
+    return scope is None or (scope is not ALL and not scope)
+
+
+def within_scope(query: Select[Any], country_code: ColumnElement[str], scope: CountryScope) -> Select[Any]:
+    """``query`` restricted to ``scope``'s countries (unchanged for every country). The same
+    filter row-level security applies on PostgreSQL, written out for SQLite and the planner."""
+    if scope is None or scope is ALL:
+        return query
+    return query.where(country_code.in_(sorted(country.value for country in scope)))
 
 
 def install_country_scope(engine: AsyncEngine) -> None:
