@@ -323,7 +323,7 @@ class Ticker:
         report = await run_tick(self.container.services(), self.tasks, now=tick_now(plan, slot))
         elapsed = (time.perf_counter() - started) * 1000.0
         self.prepared.next_slot = slot + 1
-        # the tick's other tasks (update reminders, ledger checkpoints: D69) run too; the
+        # the tick's other tasks (update reminders, ledger checkpoints, key expiry: D69, D71) run too; the
         # slot's clocks are what every tick must have breached
         breached = sum(done for name, done in report.done.items() if name.endswith(":SlaBreaches"))
         if report.failed or breached != plan.tick_clocks:

@@ -61,19 +61,13 @@ class LedgerCheckpoints:
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"LedgerCheckpoints.{name} must be an integer >= {least}, not {value!r}")
 
-    @property
-    def name(self) -> str:
-        return "ledger_checkpoints"
-
     @system_scope
     async def __call__(self, svc: Services, now: datetime) -> int:
         async with svc.uow() as uow:
-            newest = await uow.ledger.newest_posting_id()
-            if self._cursor[0] and newest == self._cursor[0]:
+            newest, cursor = await uow.ledger.newest_posting_id(), self._cursor[0]
+            if cursor and newest == cursor:
                 return 0  # nothing posted since the last complete tick (a late commit waits for the next)
-            after = newest - self.window
-            if self._cursor[0]:
-                after = max(after, self._cursor[0] - self.recheck)
+            after = max(newest - self.window, cursor - self.recheck) if cursor else newest - self.window
             due = await uow.ledger.checkpoints_due(every=self.every, after=after, limit=self.batch)
         for key in due:
             async with svc.uow() as uow:
