@@ -593,11 +593,18 @@ class Conversation:
 
     def update_courier(self, courier_id: str | None, now: datetime) -> bool:
         """Follow the order's courier (assigned or reassigned after opening); ``True`` if it changed."""
-        if courier_id == self._participants.courier_id:
+        return self.follow_parties(self._participants.seller_id, courier_id, now)
+
+    def follow_parties(self, seller_id: str, courier_id: str | None, now: datetime) -> bool:
+        """Follow the order's seller and courier after an urgent replacement (the replaced party
+        loses access, the new one gains it); ``True`` if either changed."""
+        parties = self._participants
+        if seller_id == parties.seller_id and courier_id == parties.courier_id:
             return False
-        self._participants = replace(self._participants, courier_id=courier_id)
+        self._participants = replace(parties, seller_id=seller_id, courier_id=courier_id)
         self._touch(now)
-        self._events.append(ParticipantsChanged(**self._base(now), courier_id=courier_id))
+        changed = ParticipantsChanged(**self._base(now), seller_id=seller_id, courier_id=courier_id)
+        self._events.append(changed)
         return True
 
     # ------------------------------------------------------------------ internals

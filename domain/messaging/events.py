@@ -82,4 +82,5 @@ class ConversationUnfrozenBySupport(ConversationEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ParticipantsChanged(ConversationEvent):
+    seller_id: str
     courier_id: str | None

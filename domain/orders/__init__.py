@@ -1,6 +1,7 @@
 """The Order aggregate and its state machine (SPEC §3)."""
 
 from domain.orders.errors import (
+    AlreadyAssigned,
     CaptureError,
     DedicatedOperationRequired,
     DisputeWindowClosed,
@@ -16,6 +17,9 @@ from domain.orders.errors import (
     OrderNotFrozen,
     ReasonRequired,
     ReasonTooLong,
+    ReassignError,
+    ReassignNotAllowed,
+    SellerFixedBySnapshot,
     SnapshotMismatch,
     TransitionError,
     UnfreezeError,
@@ -28,9 +32,16 @@ from domain.orders.events import (
     OrderStatusChanged,
     OrderTransitioned,
     OrderUnfrozen,
+    PartyReassigned,
     PaymentCaptured,
 )
-from domain.orders.order import MAX_INCIDENT_REF_LENGTH, MAX_REASON_LENGTH, Order
+from domain.orders.order import (
+    MAX_INCIDENT_REF_LENGTH,
+    MAX_PARTY_ID_LENGTH,
+    MAX_REASON_LENGTH,
+    REASSIGNABLE_STATUSES,
+    Order,
+)
 from domain.orders.status import (
     CAPTURED_STATUSES,
     DELIVERED_STATUSES,
@@ -54,8 +65,11 @@ __all__ = [
     "FREEZABLE_STATUSES",
     "HOLD_STATUSES",
     "MAX_INCIDENT_REF_LENGTH",
+    "MAX_PARTY_ID_LENGTH",
     "MAX_REASON_LENGTH",
+    "REASSIGNABLE_STATUSES",
     "TRANSITIONS",
+    "AlreadyAssigned",
     "CaptureError",
     "DedicatedOperationRequired",
     "DisputeWindowClosed",
@@ -79,9 +93,13 @@ __all__ = [
     "OrderStatusChanged",
     "OrderTransitioned",
     "OrderUnfrozen",
+    "PartyReassigned",
     "PaymentCaptured",
     "ReasonRequired",
     "ReasonTooLong",
+    "ReassignError",
+    "ReassignNotAllowed",
+    "SellerFixedBySnapshot",
     "SnapshotMismatch",
     "TransitionError",
     "UnfreezeError",

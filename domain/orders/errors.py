@@ -161,6 +161,48 @@ class DisputeWindowClosed(DomainError):
         return f"the dispute window closed at {self.window_closed_at.isoformat()}"
 
 
+@dataclass(frozen=True, slots=True)
+class ReassignNotAllowed(DomainError):
+    """A party is reassigned only while the order is on its way: not delivered, not final."""
+
+    code: ClassVar[str] = "REASSIGN_NOT_ALLOWED"
+    party: str
+    status: OrderStatus
+
+    @property
+    def message(self) -> str:
+        return f"the {self.party.lower()} of a {self.status} order cannot be reassigned"
+
+
+@dataclass(frozen=True, slots=True)
+class SellerFixedBySnapshot(DomainError):
+    """After capture the snapshot names the seller who is paid, and a snapshot never changes
+    (SPEC §3): the seller of a paid order cannot be swapped."""
+
+    code: ClassVar[str] = "SELLER_FIXED_BY_SNAPSHOT"
+    order_id: OrderId
+
+    @property
+    def message(self) -> str:
+        return (
+            f"order {self.order_id} is paid and its snapshot names the seller who is paid; cancel it "
+            "operationally (the buyer is refunded in full through the saga) and place a new order"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AlreadyAssigned(DomainError):
+    """The replacement is the party the order already has."""
+
+    code: ClassVar[str] = "ALREADY_ASSIGNED"
+    party: str
+    party_id: str
+
+    @property
+    def message(self) -> str:
+        return f"{self.party_id} is already the order's {self.party.lower()}"
+
+
 CaptureError = InvalidInput | IllegalOrderTransition | OrderAlreadyCaptured | SnapshotMismatch
 TransitionError = (
     InvalidInput
@@ -179,5 +221,6 @@ ForceCompleteError = (
     | ReasonRequired
     | ReasonTooLong
 )
-OrderError = CaptureError | TransitionError | FreezeError | UnfreezeError | ForceCompleteError
+ReassignError = InvalidInput | ReassignNotAllowed | SellerFixedBySnapshot | AlreadyAssigned
+OrderError = CaptureError | TransitionError | FreezeError | UnfreezeError | ForceCompleteError | ReassignError
 """Every expected failure of the Order aggregate."""

@@ -69,3 +69,13 @@ class OrderForceCompleted(OrderTransitioned):
     """An L3 forced completion (payout released as usual, recorded as forced)."""
 
     reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PartyReassigned(OrderEvent):
+    """An urgent replacement: ``party`` (``SELLER`` or ``COURIER``) moved from ``from_id``
+    (``None``: no courier yet) to ``to_id``. The status does not change."""
+
+    party: str
+    from_id: str | None
+    to_id: str

@@ -13,7 +13,10 @@ Decisions beyond the table of SPEC §3 (to be recorded in docs/decisions.md):
   DELIVERED -> DISPUTED only while it is open; the window closes at
   ``delivered_at + policy.dispute_window`` exactly;
 - freezing an order already frozen by the same incident is an idempotent no-op
-  (``Success(None)``, nothing recorded); by another incident it is ``ORDER_ALREADY_FROZEN``.
+  (``Success(None)``, nothing recorded); by another incident it is ``ORDER_ALREADY_FROZEN``;
+- an urgent replacement reassigns the courier while the order is on its way (not yet
+  delivered, frozen or not) and the seller only before capture: the snapshot names the
+  seller who is paid and never changes (D72).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Final, TypeVar
 from returns.result import Failure, Result, Success
 
 from domain.orders.errors import (
+    AlreadyAssigned,
     CaptureError,
     DedicatedOperationRequired,
     DisputeWindowClosed,
@@ -38,6 +42,9 @@ from domain.orders.errors import (
     OrderNotFrozen,
     ReasonRequired,
     ReasonTooLong,
+    ReassignError,
+    ReassignNotAllowed,
+    SellerFixedBySnapshot,
     SnapshotMismatch,
     TransitionError,
     UnfreezeError,
@@ -50,6 +57,7 @@ from domain.orders.events import (
     OrderStatusChanged,
     OrderTransitioned,
     OrderUnfrozen,
+    PartyReassigned,
     PaymentCaptured,
 )
 from domain.orders.status import (
@@ -73,6 +81,18 @@ _T = TypeVar("_T", bound=OrderTransitioned)
 
 MAX_REASON_LENGTH: Final = 2_000
 MAX_INCIDENT_REF_LENGTH: Final = 200
+MAX_PARTY_ID_LENGTH: Final = 200
+
+REASSIGNABLE_STATUSES: Final = frozenset(
+    {
+        OrderStatus.CREATED,
+        OrderStatus.PAID,
+        OrderStatus.ACCEPTED,
+        OrderStatus.IN_PREPARATION,
+        OrderStatus.IN_TRANSIT,
+    }
+)
+"""Where an urgent replacement can happen: on the way, not yet delivered (or frozen from one of these)."""
 
 _NEVER_DELIVERED: Final = frozenset(
     {
@@ -528,7 +548,55 @@ class Order:
             )
         )
 
+    def reassign_courier(self, at: datetime, courier_id: str) -> Result[PartyReassigned, ReassignError]:
+        """An urgent replacement of the courier (or a first courier) while the order is on its
+        way. The status does not change; the snapshot keeps the courier at capture."""
+        return self._reassign("COURIER", at, courier_id)
+
+    def reassign_seller(self, at: datetime, seller_id: str) -> Result[PartyReassigned, ReassignError]:
+        """An urgent replacement of the seller, only before capture (``SELLER_FIXED_BY_SNAPSHOT``
+        after it: the snapshot names who is paid)."""
+        return self._reassign("SELLER", at, seller_id)
+
     # -- internals ------------------------------------------------------------------
+
+    def _reassign(self, party: str, at: datetime, party_id: str) -> Result[PartyReassigned, ReassignError]:
+        if (naive := _naive("at", at)) is not None:
+            return Failure(naive)
+        field = f"{party.lower()}_id"
+        new_id = party_id.strip()
+        if not new_id:
+            return Failure(InvalidInput(field, "must not be blank"))
+        if len(new_id) > MAX_PARTY_ID_LENGTH:
+            return Failure(InvalidInput(field, f"must be at most {MAX_PARTY_ID_LENGTH} chars"))
+        effective = self._frozen_from if self._frozen_from is not None else self._status
+        if effective not in REASSIGNABLE_STATUSES:
+            return Failure(ReassignNotAllowed(party, self._status))
+        current: str | None
+        if party == "SELLER":
+            if self._snapshot is not None:
+                return Failure(SellerFixedBySnapshot(self._id))
+            current = self._seller_id
+        else:
+            current = self._courier_id
+        if current == new_id:
+            return Failure(AlreadyAssigned(party, new_id))
+        if party == "SELLER":
+            self._seller_id = SellerId(new_id)
+        else:
+            self._courier_id = CourierId(new_id)
+        event = PartyReassigned(
+            occurred_at=at,
+            order_id=self._id,
+            country=self._country,
+            party=party,
+            from_id=current,
+            to_id=new_id,
+        )
+        self._version += 1
+        self._events.append(event)
+        self._check_invariants()
+        return Success(event)
 
     def _move(self, event: _T) -> _T:
         """Apply a status change: the new status is the event's ``to_status``."""

@@ -425,3 +425,29 @@ def test_rehydrate_refuses_inconsistent_state() -> None:
             updated_at=T0,
             version=1,
         )
+
+
+def test_the_conversation_follows_an_urgent_replacement_of_seller_and_courier() -> None:
+    chat = Chat(opened(participants=Participants("buy_1", "sel_1", "cou_1")))
+    version = chat.conversation.version
+    assert not chat.conversation.follow_parties("sel_1", "cou_1", T0)  # nothing changed, nothing recorded
+    assert chat.conversation.version == version
+    assert chat.conversation.follow_parties("sel_2", "cou_2", T0)
+    assert chat.conversation.participants == Participants("buy_1", "sel_2", "cou_2")
+    assert chat.conversation.version == version + 1
+    changed = chat.conversation.pull_events()[-1]
+    assert isinstance(changed, ParticipantsChanged)
+    assert (changed.seller_id, changed.courier_id) == ("sel_2", "cou_2")
+    # the replaced parties may no longer write; the buyer still may
+    for sender, party in ((SELLER, Party.SELLER), (COURIER, Party.COURIER)):
+        refused = chat.conversation.send(
+            message_id=f"m-{party.value}",
+            client_message_id=f"c-{party.value}",
+            sender=sender,
+            party=party,
+            body="hola",
+            sent_at=T0,
+            screening=CLEAN,
+            policy=DEFAULT_MESSAGING_POLICY,
+        )
+        assert isinstance(refused.failure(), NotAParticipant)

@@ -1,0 +1,133 @@
+"""Urgent replacement: the courier until delivery, the seller only before capture (D72)."""
+
+from __future__ import annotations
+
+import pytest
+from returns.result import Failure, Success
+
+from domain.orders import (
+    MAX_PARTY_ID_LENGTH,
+    REASSIGNABLE_STATUSES,
+    AlreadyAssigned,
+    OrderStatus,
+    PartyReassigned,
+    ReassignNotAllowed,
+    SellerFixedBySnapshot,
+)
+from domain.shared import InvalidInput
+from tests.unit.domain.orders.factories import (
+    COUNTRY,
+    COURIER,
+    LATER,
+    ORDER_ID,
+    SELLER,
+    fields_of,
+    new_order,
+    order_in,
+    rehydrate_like,
+    state_of,
+)
+
+S = OrderStatus
+ON_ITS_WAY = sorted(REASSIGNABLE_STATUSES)
+NOT_ON_ITS_WAY = sorted(set(S) - REASSIGNABLE_STATUSES - {S.FROZEN})
+
+
+@pytest.mark.parametrize("status", ON_ITS_WAY)
+def test_the_courier_is_replaced_while_the_order_is_on_its_way(status: OrderStatus) -> None:
+    order = order_in(status)
+    before = fields_of(order)
+    result = order.reassign_courier(LATER, "  cou_2 ")
+    assert result == Success(
+        PartyReassigned(
+            occurred_at=LATER,
+            order_id=ORDER_ID,
+            country=COUNTRY,
+            party="COURIER",
+            from_id=COURIER,
+            to_id="cou_2",
+        )
+    )
+    assert order.pending_events == (result.unwrap(),)
+    # only the courier and the version change: the status and the snapshot stay
+    assert fields_of(order) == {**before, "courier_id": "cou_2", "version": before["version"] + 1}
+    if order.snapshot is not None:
+        assert order.snapshot.courier_id == COURIER
+
+
+@pytest.mark.parametrize("frozen_from", ON_ITS_WAY)
+def test_a_frozen_order_keeps_its_hold_when_its_courier_is_replaced(frozen_from: OrderStatus) -> None:
+    order = order_in(S.FROZEN, frozen_from=frozen_from)
+    assert isinstance(order.reassign_courier(LATER, "cou_2"), Success)
+    assert (order.status, order.frozen_from, order.courier_id) == (S.FROZEN, frozen_from, "cou_2")
+
+
+def test_an_order_without_a_courier_gets_its_first() -> None:
+    order = new_order(courier_id=None)
+    order.pull_events()
+    event = order.reassign_courier(LATER, "cou_2").unwrap()
+    assert (event.from_id, event.to_id, order.courier_id) == (None, "cou_2", "cou_2")
+
+
+def test_the_seller_is_replaced_only_before_capture() -> None:
+    order = new_order()
+    order.pull_events()
+    event = order.reassign_seller(LATER, "sel_2").unwrap()
+    assert (event.party, event.from_id, event.to_id, order.seller_id) == ("SELLER", SELLER, "sel_2", "sel_2")
+    frozen = order_in(S.FROZEN, frozen_from=S.CREATED)
+    assert isinstance(frozen.reassign_seller(LATER, "sel_2"), Success)
+
+
+@pytest.mark.parametrize("status", [s for s in ON_ITS_WAY if s is not S.CREATED])
+def test_a_paid_order_keeps_the_seller_its_snapshot_pays(status: OrderStatus) -> None:
+    order = order_in(status)
+    before = state_of(order)
+    assert order.reassign_seller(LATER, "sel_2") == Failure(SellerFixedBySnapshot(ORDER_ID))
+    assert state_of(order) == before
+
+
+@pytest.mark.parametrize("status", NOT_ON_ITS_WAY)
+@pytest.mark.parametrize("party", ["COURIER", "SELLER"])
+def test_a_delivered_or_final_order_keeps_its_parties(status: OrderStatus, party: str) -> None:
+    order = order_in(status)
+    before = state_of(order)
+    reassign = order.reassign_courier if party == "COURIER" else order.reassign_seller
+    assert reassign(LATER, "new_1") == Failure(ReassignNotAllowed(party, status))
+    assert state_of(order) == before
+
+
+def test_frozen_after_delivery_is_not_on_its_way() -> None:
+    order = order_in(S.FROZEN, frozen_from=S.DELIVERED)
+    assert order.reassign_courier(LATER, "cou_2") == Failure(ReassignNotAllowed("COURIER", S.FROZEN))
+
+
+@pytest.mark.parametrize(
+    ("new_id", "expected"),
+    [
+        ("", InvalidInput("courier_id", "must not be blank")),
+        ("   ", InvalidInput("courier_id", "must not be blank")),
+        ("c" * (MAX_PARTY_ID_LENGTH + 1), InvalidInput("courier_id", "must be at most 200 chars")),
+        (COURIER, AlreadyAssigned("COURIER", COURIER)),
+        (f" {COURIER} ", AlreadyAssigned("COURIER", COURIER)),
+    ],
+)
+def test_bad_replacements_change_nothing(new_id: str, expected: object) -> None:
+    order = order_in(S.IN_TRANSIT)
+    before = state_of(order)
+    assert order.reassign_courier(LATER, new_id) == Failure(expected)
+    assert state_of(order) == before
+
+
+def test_a_naive_time_is_refused() -> None:
+    order = order_in(S.IN_TRANSIT)
+    before = state_of(order)
+    failure = order.reassign_courier(LATER.replace(tzinfo=None), "cou_2").failure()
+    assert isinstance(failure, InvalidInput) and failure.field == "at"
+    assert state_of(order) == before
+
+
+def test_a_replaced_courier_survives_rehydration() -> None:
+    order = order_in(S.IN_TRANSIT)
+    order.reassign_courier(LATER, "cou_2").unwrap()
+    again = rehydrate_like(order)
+    assert (again.courier_id, again.version) == ("cou_2", order.version)
