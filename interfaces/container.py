@@ -37,6 +37,7 @@ from adapters.screening import MarketplacePhoneFinder
 from adapters.system import SystemClock, TimeOrderedIds
 from adapters.telemetry.metrics import PrometheusMetrics, process_metrics
 from application.cases.bundles import BundleServices
+from application.cases.dispatch import DISPATCH_JOB_KIND, order_dispatch_job
 from application.cases.platform_reminders import REMINDER_JOB_KIND, platform_reminder_job
 from application.context import Services
 from application.demo.seed import failing_demo_orders
@@ -172,10 +173,15 @@ def _saga_providers(settings: Settings) -> Providers:
 
 def _job_kinds() -> Mapping[str, ProviderJob]:
     """Provider job kinds the workers run besides dispute steps: the messaging bridge's
-    notifications (``conversation.notify``: push or e-mail to the other parties, D25) and the
-    platform incidents' "status update due" reminders (D46)."""
+    notifications (``conversation.notify``: push or e-mail to the other parties, D25), the
+    platform incidents' "status update due" reminders (D46) and the incidents' re-dispatch
+    and replacement notices (``order.dispatch``, D72)."""
     return MappingProxyType(
-        {NOTIFY_JOB_KIND: conversation_notify_job, REMINDER_JOB_KIND: platform_reminder_job}
+        {
+            NOTIFY_JOB_KIND: conversation_notify_job,
+            REMINDER_JOB_KIND: platform_reminder_job,
+            DISPATCH_JOB_KIND: order_dispatch_job,
+        }
     )
 
 

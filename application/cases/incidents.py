@@ -7,8 +7,12 @@ as the hold's reference) in the same transaction. One live incident per order.
 Actions, each checked against the permission matrix, recorded on the case's timeline and
 audited in the transaction that carries it out:
 
-- ``RETRY`` (L1+): re-dispatch; recorded, nothing else changes.
-- ``URGENT_REPLACEMENT`` (L2+): reassign the seller or the courier; recorded.
+- ``RETRY`` (L1+): re-dispatch: the seller and the courier are sent the order again
+  (``order.dispatch`` notification jobs through the outbox, application/cases/dispatch.py).
+- ``URGENT_REPLACEMENT`` (L2+): reassign the courier (while the order is on its way) or the
+  seller (only before capture: the snapshot names who is paid) to ``replacement_id``; the
+  order is saved with its new party, the order's conversation follows it, and the new and
+  the replaced party are notified through the outbox (D72).
 - ``OPERATIONAL_CANCELLATION`` (L2+): the order is cancelled (its hold lifted first). If
   money was captured, a dispute is opened with ``Dispute.open_for_operational_cancellation``
   (born decided: ``FULL_REFUND``) and its plan's first step is enqueued exactly as
@@ -29,6 +33,7 @@ from typing import Any, Final
 from returns.result import Failure, Result, Success
 
 from application.audit.trail import record
+from application.cases.dispatch import dispatch_jobs, redispatch_notices, replacement_notices
 from application.cases.errors import IncidentAlreadyOpen, NotAnIncident
 from application.cases.l0 import run_l0
 from application.cases.use_cases import (
@@ -56,7 +61,15 @@ from domain.disputes import Dispute
 from domain.disputes.codes import OutcomeCode
 from domain.disputes.outcomes import plan_execution
 from domain.disputes.references import dispute_reference
-from domain.orders import FreezeError, Order, OrderStatus, TransitionError, UnfreezeError
+from domain.orders import (
+    MAX_PARTY_ID_LENGTH,
+    FreezeError,
+    Order,
+    OrderStatus,
+    ReassignError,
+    TransitionError,
+    UnfreezeError,
+)
 from domain.shared import CountryCode, DomainEvent, InvalidInput
 from domain.shared.ids import ActorId, DisputeId, OrderId
 
@@ -155,13 +168,15 @@ async def open_order_incident(
 @dataclass(frozen=True, slots=True)
 class ApplyIncidentAction:
     """``reason`` is required for ``FORCE_COMPLETE``; ``replace`` names who an
-    ``URGENT_REPLACEMENT`` replaces (``SELLER`` or ``COURIER``)."""
+    ``URGENT_REPLACEMENT`` replaces (``SELLER`` or ``COURIER``, default ``COURIER``) and
+    ``replacement_id`` (required for it) who takes over."""
 
     country: CountryCode
     case_id: str
     action: IncidentAction
     reason: str = ""
     replace: str | None = None
+    replacement_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,10 +204,25 @@ ActionFailure = (
     | DisputeAlreadyOpen
     | NotCaptured
     | ForceCompleteFailure
+    | ReassignError
     | ConcurrencyConflict
 )
 
 _REPLACEABLE: Final = frozenset({"SELLER", "COURIER"})
+
+
+def _input_problem(cmd: ApplyIncidentAction) -> InvalidInput | None:
+    if cmd.action is IncidentAction.URGENT_REPLACEMENT:
+        if (cmd.replace or "COURIER") not in _REPLACEABLE:
+            return InvalidInput("replace", "must be SELLER or COURIER")
+        replacement = (cmd.replacement_id or "").strip()
+        if not replacement:
+            return InvalidInput("replacement_id", "is required for URGENT_REPLACEMENT")
+        if len(replacement) > MAX_PARTY_ID_LENGTH:
+            return InvalidInput("replacement_id", f"must be at most {MAX_PARTY_ID_LENGTH} characters")
+    if len(cmd.reason) > MAX_REASON_CHARS:
+        return InvalidInput("reason", f"must be at most {MAX_REASON_CHARS} characters")
+    return None
 
 
 async def apply_incident_action(
@@ -201,10 +231,9 @@ async def apply_incident_action(
     allowed = authorize(ctx.principal, ACTION_OPERATIONS[cmd.action], cmd.country)
     if isinstance(allowed, Failure):
         return allowed
-    if cmd.action is IncidentAction.URGENT_REPLACEMENT and (cmd.replace or "COURIER") not in _REPLACEABLE:
-        return Failure(InvalidInput("replace", "must be SELLER or COURIER"))
-    if len(cmd.reason) > MAX_REASON_CHARS:
-        return Failure(InvalidInput("reason", f"must be at most {MAX_REASON_CHARS} characters"))
+    problem = _input_problem(cmd)
+    if problem is not None:
+        return Failure(problem)
     now = svc.clock.now()
     async with svc.uow() as uow:
         loaded = await load_case(uow, cmd.country, cmd.case_id)
@@ -289,9 +318,12 @@ async def _carry_out(
     now: datetime,
 ) -> Result[tuple[_Done, Case | None], ActionFailure]:
     match cmd.action:
-        case IncidentAction.RETRY | IncidentAction.URGENT_REPLACEMENT:
-            recorded = _record_only(ctx, case, cmd, now)
-            return recorded.map(lambda done: (done, None))
+        case IncidentAction.RETRY:
+            retried = await _retry(uow, ctx, case=case, order=order, cmd=cmd, now=now)
+            return retried.map(lambda done: (done, None))
+        case IncidentAction.URGENT_REPLACEMENT:
+            replaced = await _replace(uow, ctx, case=case, order=order, cmd=cmd, now=now)
+            return replaced.map(lambda done: (done, None))
         case IncidentAction.FORCE_COMPLETE:
             forced = await _force_complete(uow, ctx, case=case, order=order, cmd=cmd, now=now)
             return forced.map(lambda done: (done, None))
@@ -299,22 +331,62 @@ async def _carry_out(
             return await _cancel(uow, svc, ctx, case=case, order=order, now=now)
 
 
-def _record_only(
-    ctx: RequestContext, case: Case, cmd: ApplyIncidentAction, now: datetime
-) -> Result[_Done, CaseError]:
-    if cmd.action is IncidentAction.RETRY:
-        summary = "RETRY: order re-dispatched"
-        data: dict[str, str] = {}
-    else:
-        who = cmd.replace or "COURIER"
-        summary = f"URGENT_REPLACEMENT: {who.lower()} reassigned"
-        data = {"replace": who}
+def _with_reason(summary: str, data: dict[str, str], cmd: ApplyIncidentAction) -> str:
     if cmd.reason.strip():
-        summary += f" ({cmd.reason.strip()})"
         data["reason"] = cmd.reason.strip()
+        return f"{summary} ({cmd.reason.strip()})"
+    return summary
+
+
+async def _retry(
+    uow: UnitOfWork, ctx: RequestContext, *, case: Case, order: Order, cmd: ApplyIncidentAction, now: datetime
+) -> Result[_Done, CaseError]:
+    """Send the order to its seller and courier again (one notification job each)."""
+    notices = redispatch_notices(order)
+    sent_to = ", ".join(f"{notice.role.lower()} {notice.recipient_id}" for notice in notices)
+    data = {"dispatched_to": ",".join(f"{notice.role}:{notice.recipient_id}" for notice in notices)}
+    summary = _with_reason(f"RETRY: order re-dispatched to {sent_to}", data, cmd)
     recorded = case.record_action(now, actor_of(ctx.principal), cmd.action.value, summary, data)
     if isinstance(recorded, Failure):
         return recorded
+    sequence = case.state.timeline[-1].sequence
+    for job in dispatch_jobs(order, case_id=case.case_id, sequence=sequence, notices=notices, now=now):
+        await uow.outbox.enqueue(job, now=now)
+    return Success(_Done())
+
+
+async def _replace(
+    uow: UnitOfWork, ctx: RequestContext, *, case: Case, order: Order, cmd: ApplyIncidentAction, now: datetime
+) -> Result[_Done, CaseError | ReassignError | ConcurrencyConflict]:
+    """Reassign the courier or the seller, let the order's conversation follow, record the
+    action and notify the new and the replaced party."""
+    role = cmd.replace or "COURIER"
+    new_id = (cmd.replacement_id or "").strip()
+    reassign = order.reassign_seller if role == "SELLER" else order.reassign_courier
+    reassigned = reassign(now, new_id)
+    if isinstance(reassigned, Failure):
+        return reassigned
+    event = reassigned.unwrap()
+    saved = await uow.orders.save(order)
+    if isinstance(saved, Failure):
+        return saved
+    conversation = await uow.conversations.for_order(order.country, order.id)
+    if conversation is not None and conversation.follow_parties(order.seller_id, order.courier_id, now):
+        followed = await uow.conversations.save(conversation)
+        if isinstance(followed, Failure):
+            return followed
+    data = {"replace": role, "replacement_id": event.to_id}
+    if event.from_id is not None:
+        data["replaced_id"] = event.from_id
+    replaced = f"{role.lower()} {event.from_id}" if event.from_id is not None else f"no {role.lower()}"
+    summary = _with_reason(f"URGENT_REPLACEMENT: {replaced} replaced by {event.to_id}", data, cmd)
+    recorded = case.record_action(now, actor_of(ctx.principal), cmd.action.value, summary, data)
+    if isinstance(recorded, Failure):  # nothing is committed: the order's change is rolled back
+        return recorded
+    sequence = case.state.timeline[-1].sequence
+    notices = replacement_notices(role, event.from_id, event.to_id)
+    for job in dispatch_jobs(order, case_id=case.case_id, sequence=sequence, notices=notices, now=now):
+        await uow.outbox.enqueue(job, now=now)
     return Success(_Done())
 
 

@@ -96,12 +96,12 @@ SCRIPTS: Final[dict[str, Script]] = {
     "inc-courier": Script(
         es=(
             (SUP, "El repartidor no está disponible; estamos reasignando el envío."),
-            (C, "Tuve una falla con la moto, ya sale otro compañero."),
+            (C, "Soy el nuevo repartidor; ya recogí el regalo y voy en camino."),
             (B, "Gracias, ¿llega hoy?"),
         ),
         pt=(
             (SUP, "O entregador não está disponível; estamos reatribuindo a entrega."),
-            (C, "Tive um problema com a moto, outro colega já está saindo."),
+            (C, "Sou o novo entregador; já peguei o presente e estou a caminho."),
             (B, "Obrigado, chega hoje?"),
         ),
     ),
@@ -119,11 +119,11 @@ SCRIPTS: Final[dict[str, Script]] = {
     ),
     "inc-seller": Script(
         es=(
-            (SUP, "El vendedor original no respondió; otro vendedor prepara el regalo."),
+            (SUP, "No teníamos respuesta del vendedor; le reenviamos el pedido."),
             (S, "Recibido, lo preparamos en una hora."),
         ),
         pt=(
-            (SUP, "O vendedor original não respondeu; outro vendedor prepara o presente."),
+            (SUP, "O vendedor não respondia; reenviamos o pedido a ele."),
             (S, "Recebido, preparamos em uma hora."),
         ),
     ),

@@ -328,9 +328,18 @@ class _Seeder:
             )
             _unwrap(
                 await apply_incident_action(
-                    self.svc, self.agent, ApplyIncidentAction(country, worked.case_id, IncidentAction.RETRY)
+                    self.svc,
+                    self.specialist,
+                    ApplyIncidentAction(
+                        country,
+                        worked.case_id,
+                        IncidentAction.URGENT_REPLACEMENT,
+                        "The courier's motorbike broke down",
+                        replace="COURIER",
+                        replacement_id=f"{market.country.lower()}-courier-2",
+                    ),
                 ),
-                "retry",
+                "replace courier",
             )
             waiting = await self.incident(
                 market, "inc-address", IncidentType.ADDRESS_PROBLEM, Severity.SEV3, OrderStatus.IN_TRANSIT
@@ -349,19 +358,25 @@ class _Seeder:
             _unwrap(
                 await apply_incident_action(
                     self.svc,
-                    self.specialist,
+                    self.agent,
                     ApplyIncidentAction(
-                        country, mitigated.case_id, IncidentAction.URGENT_REPLACEMENT, replace="SELLER"
+                        country,
+                        mitigated.case_id,
+                        IncidentAction.RETRY,
+                        "No answer from the seller in 40 min",
                     ),
                 ),
-                "replace",
+                "retry",
             )
             _unwrap(
                 await post_status_update(
                     self.svc,
                     self.specialist,
                     PostStatusUpdate(
-                        country, mitigated.case_id, "A second seller prepares the gift", CaseStatus.MITIGATED
+                        country,
+                        mitigated.case_id,
+                        "The seller confirmed after the re-dispatch and prepares the gift",
+                        CaseStatus.MITIGATED,
                     ),
                 ),
                 "mitigate",

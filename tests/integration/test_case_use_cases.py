@@ -8,13 +8,15 @@ actor L0 and is audited like a person.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 import pytest
 from returns.result import Failure
 
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
+from adapters.screening import MarketplacePhoneFinder
+from application.cases.dispatch import DISPATCH_JOB_KIND, order_dispatch_job
 from application.cases.errors import CaseFollowsDispute, IncidentAlreadyOpen
 from application.cases.incidents import (
     ApplyIncidentAction,
@@ -48,6 +50,8 @@ from application.cases.use_cases import (
 from application.context import RequestContext, Services
 from application.disputes.use_cases import OpenDispute, WithdrawDispute, open_dispute, withdraw_dispute
 from application.errors import NotFound
+from application.messaging.common import MessagingServices
+from application.messaging.use_cases import OpenConversation, SendMessage, open_conversation, send_message
 from application.orders.force_complete import ForceCompleteOrder, force_complete_order
 from application.orders.use_cases import (
     CapturePayment,
@@ -68,7 +72,16 @@ from domain.disputes.codes import DisputeReason, OutcomeCode
 from domain.disputes.evidence import DeliveryProof, GpsPoint
 from domain.disputes.status import DisputeOrigin, DisputeStatus
 from domain.ledger import Account
-from domain.orders import IllegalOrderTransition, OrderAlreadyForceCompleted, OrderStatus, ReasonRequired
+from domain.messaging import Screener
+from domain.orders import (
+    AlreadyAssigned,
+    IllegalOrderTransition,
+    OrderAlreadyForceCompleted,
+    OrderStatus,
+    ReasonRequired,
+    SellerFixedBySnapshot,
+)
+from domain.shared import DomainError, InvalidInput
 from domain.shared.ids import BuyerId, CourierId, DisputeId, OrderId, SellerId
 from tests.fakes.providers import FakeNotifications, FakePayments
 from tests.fakes.time_and_ids import FixedClock, SequentialIds
@@ -278,22 +291,202 @@ async def test_resolving_lifts_the_hold_and_closing_keeps_it_lifted(svc: Service
 # ------------------------------------------------------------------ actions
 
 
-async def test_retry_and_urgent_replacement_are_recorded_and_move_no_money(svc: Services) -> None:
+def dispatch_runner(svc: Services, notifications: FakeNotifications) -> SagaRunner:
+    return SagaRunner(
+        svc,
+        Providers(FakePayments(), notifications),
+        worker_id="w1",
+        job_kinds={DISPATCH_JOB_KIND: order_dispatch_job},
+    )
+
+
+async def dispatch_jobs_of(svc: Services, order_id: str) -> list[tuple[str, str, str]]:
+    async with svc.uow() as uow:
+        jobs = await uow.outbox.jobs_for(MX, f"order:{order_id}")
+    assert {job.kind for job in jobs} <= {DISPATCH_JOB_KIND}
+    return [
+        (str(job.payload["recipient_role"]), str(job.payload["recipient_id"]), str(job.payload["template"]))
+        for job in jobs
+    ]
+
+
+async def order_parties(svc: Services, order_id: str) -> tuple[str, str | None, int]:
+    async with svc.uow() as uow:
+        order = await uow.orders.get(MX, OrderId(order_id))
+    assert order is not None
+    return order.seller_id, order.courier_id, order.version
+
+
+async def test_retry_re_dispatches_the_order_to_its_seller_and_courier_once_per_retry(svc: Services) -> None:
     await in_flight_order(svc, "o1")
     case = await open_incident(svc, "o1")
-    retried = await act(svc, L1, case, IncidentAction.RETRY)
-    assert retried.case.state.timeline[-1].data["action"] == "RETRY"
-    denied = await apply_incident_action(
-        svc, L1, ApplyIncidentAction(MX, case.case_id, IncidentAction.URGENT_REPLACEMENT)
-    )
-    assert isinstance(denied.failure(), Forbidden)
-    replaced = await act(svc, L2, case, IncidentAction.URGENT_REPLACEMENT)
-    assert replaced.case.state.timeline[-1].data == {"action": "URGENT_REPLACEMENT", "replace": "COURIER"}
-    assert replaced.case.state.is_open
+    retried = await act(svc, L1, case, IncidentAction.RETRY, "courier back online")
+    entry = retried.case.state.timeline[-1]
+    assert entry.data == {
+        "action": "RETRY",
+        "dispatched_to": "SELLER:sel_1,COURIER:cou_1",
+        "reason": "courier back online",
+    }
+    assert entry.summary == "RETRY: order re-dispatched to seller sel_1, courier cou_1 (courier back online)"
+    assert await dispatch_jobs_of(svc, "o1") == [
+        ("SELLER", "sel_1", "order.redispatch"),
+        ("COURIER", "cou_1", "order.redispatch"),
+    ]
+    notifications = FakeNotifications()
+    runner = dispatch_runner(svc, notifications)
+    assert await runner.drain() == [StepOutcome.COMPLETED, StepOutcome.COMPLETED]
+    assert sorted(notifications.sent.values()) == [
+        ("COURIER", "cou_1", "order.redispatch"),
+        ("SELLER", "sel_1", "order.redispatch"),
+    ]
+    assert await runner.drain() == []  # a drained job is never sent twice
+    assert set(notifications.calls.values()) == {1}
+
+    await act(svc, L1, case, IncidentAction.RETRY)  # a second retry is a new dispatch
+    assert len(await dispatch_jobs_of(svc, "o1")) == 4
+    assert len(await runner.drain()) == 2
+    assert len(notifications.sent) == 4
+    # no money moves and the hold stays
     assert await order_of(svc, "o1") == (OrderStatus.FROZEN, case.case_id)
     assert await balance(svc, Account.escrow("o1")) == T
     assert await balance(svc, Account.psp_clearing()) == T
     assert len(await audit(svc, "incident.action_applied")) == 2
+
+
+async def test_urgent_replacement_reassigns_the_courier_and_tells_both_couriers(svc: Services) -> None:
+    await in_flight_order(svc, "o1")
+    case = await open_incident(svc, "o1")
+    replace = ApplyIncidentAction(
+        MX, case.case_id, IncidentAction.URGENT_REPLACEMENT, "motorbike broke down", "COURIER", " cou_2 "
+    )
+    denied = await apply_incident_action(svc, L1, replace)
+    assert isinstance(denied.failure(), Forbidden)
+    before = await order_parties(svc, "o1")
+    replaced = (await apply_incident_action(svc, L2, replace)).unwrap()
+    entry = replaced.case.state.timeline[-1]
+    assert entry.data == {
+        "action": "URGENT_REPLACEMENT",
+        "replace": "COURIER",
+        "replacement_id": "cou_2",
+        "replaced_id": "cou_1",
+        "reason": "motorbike broke down",
+    }
+    assert entry.summary == "URGENT_REPLACEMENT: courier cou_1 replaced by cou_2 (motorbike broke down)"
+    assert replaced.case.state.is_open
+    assert await order_parties(svc, "o1") == ("sel_1", "cou_2", before[2] + 1)
+    assert await order_of(svc, "o1") == (OrderStatus.FROZEN, case.case_id)  # still on its payout hold
+    assert await dispatch_jobs_of(svc, "o1") == [
+        ("COURIER", "cou_2", "order.assigned"),
+        ("COURIER", "cou_1", "order.unassigned"),
+    ]
+    notifications = FakeNotifications()
+    assert len(await dispatch_runner(svc, notifications).drain()) == 2
+    assert sorted(notifications.sent.values()) == [
+        ("COURIER", "cou_1", "order.unassigned"),
+        ("COURIER", "cou_2", "order.assigned"),
+    ]
+    (audited,) = await audit(svc, "incident.action_applied")
+    assert audited.after is not None
+    entry_after = audited.after["entry"]
+    assert isinstance(entry_after, Mapping) and entry_after["replacement_id"] == "cou_2"
+    # the snapshot keeps the courier at capture; no money moves
+    async with svc.uow() as uow:
+        order = await uow.orders.get(MX, OrderId("o1"))
+    assert order is not None and order.snapshot is not None and order.snapshot.courier_id == "cou_1"
+    assert await balance(svc, Account.escrow("o1")) == T
+    # the new courier is the order's courier from now on: a RETRY reaches cou_2
+    await act(svc, L1, case, IncidentAction.RETRY)
+    assert (await dispatch_jobs_of(svc, "o1"))[-1] == ("COURIER", "cou_2", "order.redispatch")
+
+
+@pytest.mark.parametrize(
+    ("captured", "replace", "replacement", "expected"),
+    [
+        (True, "COURIER", None, InvalidInput("replacement_id", "is required for URGENT_REPLACEMENT")),
+        (True, "COURIER", "   ", InvalidInput("replacement_id", "is required for URGENT_REPLACEMENT")),
+        (True, "COURIER", "c" * 201, InvalidInput("replacement_id", "must be at most 200 characters")),
+        (True, "BUYER", "buy_9", InvalidInput("replace", "must be SELLER or COURIER")),
+        (True, "COURIER", "cou_1", AlreadyAssigned("COURIER", "cou_1")),
+        (True, "SELLER", "sel_2", SellerFixedBySnapshot(OrderId("o1"))),
+        (False, "SELLER", "sel_1", AlreadyAssigned("SELLER", "sel_1")),
+    ],
+)
+async def test_a_refused_urgent_replacement_changes_nothing(
+    svc: Services, captured: bool, replace: str, replacement: str | None, expected: DomainError
+) -> None:
+    await in_flight_order(svc, "o1", captured=captured)
+    case = await open_incident(svc, "o1")
+    before = await order_parties(svc, "o1")
+    refused = await apply_incident_action(
+        svc,
+        L2,
+        ApplyIncidentAction(MX, case.case_id, IncidentAction.URGENT_REPLACEMENT, "", replace, replacement),
+    )
+    assert refused == Failure(expected)
+    assert await order_parties(svc, "o1") == before
+    assert await dispatch_jobs_of(svc, "o1") == []
+    assert (await case_of(svc, case.case_id)).state.timeline == case.state.timeline
+    assert await audit(svc, "incident.action_applied") == []
+
+
+async def test_the_seller_is_replaced_only_before_capture(svc: Services) -> None:
+    await in_flight_order(svc, "o1", captured=False)
+    case = await open_incident(svc, "o1", kind=IncidentType.SELLER_UNRESPONSIVE)
+    replaced = (
+        await apply_incident_action(
+            svc,
+            L2,
+            ApplyIncidentAction(MX, case.case_id, IncidentAction.URGENT_REPLACEMENT, "", "SELLER", "sel_2"),
+        )
+    ).unwrap()
+    assert replaced.case.state.timeline[-1].data["replaced_id"] == "sel_1"
+    assert (await order_parties(svc, "o1"))[:2] == ("sel_2", "cou_1")
+    assert await dispatch_jobs_of(svc, "o1") == [
+        ("SELLER", "sel_2", "order.assigned"),
+        ("SELLER", "sel_1", "order.unassigned"),
+    ]
+    # the incident's hold lifts and the payment is captured for the new seller
+    (await resolve_case(svc, L2, ResolveCase(MX, case.case_id, "new seller confirmed"))).unwrap()
+    (
+        await capture_payment(
+            svc, SYSTEM, CapturePayment(MX, OrderId("o1"), MXN, 100_000, 5_000, 2_000, 16_000, 0, 1_500)
+        )
+    ).unwrap()
+    async with svc.uow() as uow:
+        order = await uow.orders.get(MX, OrderId("o1"))
+    assert order is not None and order.snapshot is not None and order.snapshot.seller_id == "sel_2"
+
+
+async def test_the_conversation_follows_a_replaced_courier(
+    svc: Services, uow_factory: Callable[[], SqlAlchemyUnitOfWork]
+) -> None:
+    messaging = MessagingServices(
+        uow=uow_factory,
+        clock=FixedClock(),
+        ids=SequentialIds("m"),
+        screener=Screener(MarketplacePhoneFinder()),
+    )
+    await in_flight_order(svc, "o1")
+    case = await open_incident(svc, "o1")
+    (await open_conversation(messaging, L1, OpenConversation(MX, OrderId("o1")))).unwrap()
+    old, new = ctx(Role.COURIER, "cou_1"), ctx(Role.COURIER, "cou_2")
+    (await send_message(messaging, old, SendMessage(MX, OrderId("o1"), "c1", "la moto falló"))).unwrap()
+    (
+        await apply_incident_action(
+            svc,
+            L2,
+            ApplyIncidentAction(MX, case.case_id, IncidentAction.URGENT_REPLACEMENT, "", None, "cou_2"),
+        )
+    ).unwrap()
+    async with svc.uow() as uow:
+        conversation = await uow.conversations.for_order(MX, OrderId("o1"))
+    assert conversation is not None and conversation.participants.courier_id == "cou_2"
+    refused = await send_message(messaging, old, SendMessage(MX, OrderId("o1"), "c2", "sigo aquí"))
+    assert isinstance(refused, Failure) and refused.failure().code == "NOT_FOUND"
+    sent = (
+        await send_message(messaging, new, SendMessage(MX, OrderId("o1"), "n1", "voy en camino"))
+    ).unwrap()
+    assert sent.message.party.value == "COURIER" and not sent.message.blocked
 
 
 @pytest.mark.parametrize(

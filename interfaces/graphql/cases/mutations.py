@@ -45,7 +45,7 @@ from application.security.principal import Operation
 from domain.cases.case import MAX_TEXT_CHARS, MAX_TITLE_CHARS
 from domain.cases.case import Case as DomainCase
 from domain.cases.kinds import CaseStatus, IncidentAction, IncidentType, Severity
-from domain.orders import OrderStatus
+from domain.orders import MAX_PARTY_ID_LENGTH, OrderStatus
 from domain.shared import DomainError
 from domain.shared import Money as DomainMoney
 from domain.shared.ids import OrderId
@@ -333,10 +333,14 @@ async def incident_open(info: GraphQLInfo, input: IncidentOpenInput) -> Incident
 
 
 @strawberry.input(
-    description="Act on an open order incident. RETRY (L1+): re-dispatch. URGENT_REPLACEMENT (L2+): reassign "
-    "the seller or the courier. OPERATIONAL_CANCELLATION (L2+): cancel the order; after a capture the buyer "
-    "is refunded in full through a FULL_REFUND dispute run by the saga (returned as `dispute`). "
-    "FORCE_COMPLETE (L3, reason required, once per order): release the order to the seller."
+    description=(
+        "Act on an open order incident. RETRY (L1+): re-dispatch (the seller and the courier are sent the "
+        "order again). URGENT_REPLACEMENT (L2+): reassign the courier (until delivery) or the seller (only "
+        "before capture) to `replacementId`; the new and the replaced party are notified. "
+        "OPERATIONAL_CANCELLATION (L2+): cancel the order; after a capture the buyer is refunded in full "
+        "through a FULL_REFUND dispute run by the saga (returned as `dispute`). FORCE_COMPLETE (L3, reason "
+        "required, once per order): release the order to the seller."
+    )
 )
 class IncidentActionInput:
     country_code: str
@@ -346,12 +350,18 @@ class IncidentActionInput:
     replace: str | None = strawberry.field(
         default=None, description="URGENT_REPLACEMENT only: SELLER or COURIER (default COURIER)."
     )
+    replacement_id: str | None = strawberry.field(
+        default=None, description="URGENT_REPLACEMENT only (required): the seller or courier who takes over."
+    )
 
 
 @strawberry.type
 class IncidentActionSuccess:
     case: Case
     order_status: OrderStatus
+    order: Order | None = strawberry.field(
+        description="The order after the action (an URGENT_REPLACEMENT shows its new seller or courier)."
+    )
     dispute: Dispute | None = strawberry.field(
         description="OPERATIONAL_CANCELLATION after a capture: the dispute whose saga refunds the buyer."
     )
@@ -377,14 +387,18 @@ async def incident_action(info: GraphQLInfo, input: IncidentActionInput) -> Inci
         return admitted
     scope, target = admitted
     problem = first_problem(
-        check_text("reason", input.reason, MAX_REASON_CHARS), check_text("replace", input.replace, 16)
+        check_text("reason", input.reason, MAX_REASON_CHARS),
+        check_text("replace", input.replace, 16),
+        check_text("replacement_id", input.replacement_id, MAX_PARTY_ID_LENGTH),
     )
     if problem is not None:
         return invalid_input(problem)
     result = await apply_incident_action(
         scope.services,
         scope.request,
-        ApplyIncidentAction(scope.country, input.case_id, input.action, input.reason, input.replace),
+        ApplyIncidentAction(
+            scope.country, input.case_id, input.action, input.reason, input.replace, input.replacement_id
+        ),
     )
     scope.loaders.clear_all()
     if isinstance(result, Failure):
@@ -394,9 +408,14 @@ async def incident_action(info: GraphQLInfo, input: IncidentActionInput) -> Inci
     if receipt.dispute_id is not None:
         found = await scope.loaders.disputes.load((scope.country, receipt.dispute_id))
         dispute = None if found is None else Dispute.from_domain(found)
+    order = None
+    if receipt.case.state.order_id is not None:
+        found_order = await scope.loaders.orders.load((scope.country, receipt.case.state.order_id))
+        order = None if found_order is None else Order.from_domain(found_order)
     return IncidentActionSuccess(
         case=case_of(info, receipt.case),
         order_status=receipt.order_status,
+        order=order,
         dispute=dispute,
         refund=_money(receipt.refund_minor, receipt.currency),
         released=_money(receipt.released_minor, receipt.currency),

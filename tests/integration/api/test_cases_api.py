@@ -449,3 +449,52 @@ async def test_incident_actions_retry_and_operational_cancellation_returning_the
     )
     assert cancelled["refund"] == {"minor": 123_000, "currency": "MXN"}  # all the buyer paid, by the saga
     assert await api.scalar("SELECT status FROM orders WHERE id = 'ord_1'") == "CANCELLED"
+
+
+REPLACE = (
+    "mutation($i: IncidentActionInput!) { incidentAction(input: $i) { __typename"
+    " ... on IncidentActionSuccess { orderStatus order { id courierId sellerId status }"
+    "   case { timeline { summary } } }"
+    " ... on InvalidInputError { field }"
+    " ... on Error { code message } } }"
+)
+
+
+async def test_urgent_replacement_over_graphql_names_the_new_courier(api: Api) -> None:
+    case_id = (await open_incident(api, "ord_1", "SEV1"))["case"]["id"]
+    base = {"countryCode": "MX", "caseId": case_id, "action": "URGENT_REPLACEMENT", "replace": "COURIER"}
+
+    missing = (await api.gql(REPLACE, {"i": base}, api.bearer(Role.L2, MX)))["incidentAction"]
+    assert (missing["__typename"], missing["code"], missing["field"]) == (
+        "InvalidInputError",
+        "INVALID_INPUT",
+        "replacementId",
+    )
+    too_long = {**base, "replacementId": "c" * 201}
+    refused = (await api.gql(REPLACE, {"i": too_long}, api.bearer(Role.L2, MX)))["incidentAction"]
+    assert (refused["__typename"], refused["field"]) == ("InvalidInputError", "replacementId")
+    seller = {**base, "replace": "SELLER", "replacementId": "sel_2"}
+    fixed = (await api.gql(REPLACE, {"i": seller}, api.bearer(Role.L2, MX)))["incidentAction"]
+    assert (fixed["__typename"], fixed["code"]) == ("RuleViolationError", "SELLER_FIXED_BY_SNAPSHOT")
+    forbidden = {**base, "replacementId": "cou_2"}
+    denied = (await api.gql(REPLACE, {"i": forbidden}, api.bearer(Role.L1, MX)))["incidentAction"]
+    assert denied["__typename"] == "ForbiddenError"
+    assert await api.scalar("SELECT courier_id FROM orders WHERE id = 'ord_1'") == "cou_1"
+    assert await api.scalar("SELECT count(*) FROM outbox_jobs WHERE kind = 'order.dispatch'") == 0
+
+    replaced = (
+        await api.gql(
+            REPLACE, {"i": {**base, "replacementId": "cou_2", "reason": "flat tyre"}}, api.bearer(Role.L2, MX)
+        )
+    )["incidentAction"]
+    assert replaced["__typename"] == "IncidentActionSuccess", replaced
+    assert replaced["order"] == {"id": "ord_1", "courierId": "cou_2", "sellerId": "sel_1", "status": "FROZEN"}
+    assert replaced["case"]["timeline"][-1]["summary"] == (
+        "URGENT_REPLACEMENT: courier cou_1 replaced by cou_2 (flat tyre)"
+    )
+    assert await api.scalar("SELECT courier_id FROM orders WHERE id = 'ord_1'") == "cou_2"
+    assert await api.scalar("SELECT count(*) FROM outbox_jobs WHERE kind = 'order.dispatch'") == 2
+    again = (await api.gql(REPLACE, {"i": {**base, "replacementId": "cou_2"}}, api.bearer(Role.L2, MX)))[
+        "incidentAction"
+    ]
+    assert (again["__typename"], again["code"]) == ("RuleViolationError", "ALREADY_ASSIGNED")
