@@ -23,12 +23,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Final, Protocol
+from typing import Final
 
 from returns.result import Failure, Result
 
+from application.messaging.notifications import WithNotifier, notification_job
 from application.ports.outbox import Job, NewJob
-from application.ports.providers import PartyNotifier, ProviderError, ProviderFailureKind, ProviderReceipt
+from application.ports.providers import ProviderError, ProviderFailureKind, ProviderReceipt
 from domain.orders import Order
 
 DISPATCH_JOB_KIND: Final = "order.dispatch"
@@ -94,33 +95,16 @@ def dispatch_jobs(
     ]
 
 
-class _WithNotifier(Protocol):
-    """What the worker hands a provider job (``application.saga.executor.Providers``)."""
-
-    @property
-    def notifications(self) -> PartyNotifier: ...
-
-
 _TEMPLATES: Final = frozenset(template.value for template in DispatchTemplate)
 _ROLES: Final = frozenset({"SELLER", "COURIER"})
 
 
-async def order_dispatch_job(job: Job, providers: _WithNotifier) -> Result[ProviderReceipt, ProviderError]:
-    """The worker's handler for ``order.dispatch``: one templated notification to the party,
-    under the job's idempotency key. A malformed job fails for good (dead-letter queue)."""
+async def order_dispatch_job(job: Job, providers: WithNotifier) -> Result[ProviderReceipt, ProviderError]:
+    """The worker's handler for ``order.dispatch``: the messaging bridge's templated
+    notification (:func:`notification_job`), to a seller or courier with a dispatch template.
+    A malformed job fails for good (dead-letter queue)."""
     payload = job.payload
-    role, recipient_id, template = (
-        payload.get("recipient_role"),
-        payload.get("recipient_id"),
-        payload.get("template"),
-    )
-    if (
-        job.kind != DISPATCH_JOB_KIND
-        or role not in _ROLES
-        or template not in _TEMPLATES
-        or not isinstance(recipient_id, str)
-        or not recipient_id
-    ):
+    if payload.get("recipient_role") not in _ROLES or payload.get("template") not in _TEMPLATES:
         return Failure(
             ProviderError(
                 DISPATCH_PROVIDER,
@@ -129,10 +113,4 @@ async def order_dispatch_job(job: Job, providers: _WithNotifier) -> Result[Provi
                 f"malformed {job.kind} job: needs a SELLER or COURIER recipient and a dispatch template",
             )
         )
-    return await providers.notifications.notify(
-        idempotency_key=job.idempotency_key,
-        country=job.country,
-        recipient_role=str(role),
-        recipient_id=recipient_id,
-        template=str(template),
-    )
+    return await notification_job(job, providers.notifications, kind=DISPATCH_JOB_KIND)

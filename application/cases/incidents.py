@@ -33,7 +33,7 @@ from typing import Any, Final
 from returns.result import Failure, Result, Success
 
 from application.audit.trail import record
-from application.cases.dispatch import dispatch_jobs, redispatch_notices, replacement_notices
+from application.cases.dispatch import Notice, dispatch_jobs, redispatch_notices, replacement_notices
 from application.cases.errors import IncidentAlreadyOpen, NotAnIncident
 from application.cases.l0 import run_l0
 from application.cases.use_cases import (
@@ -346,13 +346,9 @@ async def _retry(
     sent_to = ", ".join(f"{notice.role.lower()} {notice.recipient_id}" for notice in notices)
     data = {"dispatched_to": ",".join(f"{notice.role}:{notice.recipient_id}" for notice in notices)}
     summary = _with_reason(f"RETRY: order re-dispatched to {sent_to}", data, cmd)
-    recorded = case.record_action(now, actor_of(ctx.principal), cmd.action.value, summary, data)
-    if isinstance(recorded, Failure):
-        return recorded
-    sequence = case.state.timeline[-1].sequence
-    for job in dispatch_jobs(order, case_id=case.case_id, sequence=sequence, notices=notices, now=now):
-        await uow.outbox.enqueue(job, now=now)
-    return Success(_Done())
+    return await _record_and_dispatch(
+        uow, ctx, case=case, order=order, cmd=cmd, summary=summary, data=data, notices=notices, now=now
+    )
 
 
 async def _replace(
@@ -380,11 +376,30 @@ async def _replace(
         data["replaced_id"] = event.from_id
     replaced = f"{role.lower()} {event.from_id}" if event.from_id is not None else f"no {role.lower()}"
     summary = _with_reason(f"URGENT_REPLACEMENT: {replaced} replaced by {event.to_id}", data, cmd)
+    notices = replacement_notices(role, event.from_id, event.to_id)
+    return await _record_and_dispatch(
+        uow, ctx, case=case, order=order, cmd=cmd, summary=summary, data=data, notices=notices, now=now
+    )
+
+
+async def _record_and_dispatch(
+    uow: UnitOfWork,
+    ctx: RequestContext,
+    *,
+    case: Case,
+    order: Order,
+    cmd: ApplyIncidentAction,
+    summary: str,
+    data: dict[str, str],
+    notices: list[Notice],
+    now: datetime,
+) -> Result[_Done, CaseError]:
+    """Record the action on the case's timeline and enqueue its dispatch jobs, keyed by that
+    entry. A failure commits nothing (an order already changed is rolled back with it)."""
     recorded = case.record_action(now, actor_of(ctx.principal), cmd.action.value, summary, data)
-    if isinstance(recorded, Failure):  # nothing is committed: the order's change is rolled back
+    if isinstance(recorded, Failure):
         return recorded
     sequence = case.state.timeline[-1].sequence
-    notices = replacement_notices(role, event.from_id, event.to_id)
     for job in dispatch_jobs(order, case_id=case.case_id, sequence=sequence, notices=notices, now=now):
         await uow.outbox.enqueue(job, now=now)
     return Success(_Done())

@@ -57,11 +57,12 @@ def notification_jobs(message: Message, participants: Participants, *, now: date
 
 
 async def deliver_notification(
-    notifier: PartyNotifier, job: Job
+    notifier: PartyNotifier, job: Job, *, kind: str = NOTIFY_JOB_KIND
 ) -> Result[ProviderReceipt, ProviderError | InvalidInput]:
-    """Carry out a ``conversation.notify`` job (what the integration worker calls)."""
-    if job.kind != NOTIFY_JOB_KIND:
-        return Failure(InvalidInput("job.kind", f"expected {NOTIFY_JOB_KIND}, got {job.kind!r}"))
+    """Carry out a templated notification job of ``kind`` (by default ``conversation.notify``):
+    its payload names ``recipient_role``, ``recipient_id`` and ``template``."""
+    if job.kind != kind:
+        return Failure(InvalidInput("job.kind", f"expected {kind}, got {job.kind!r}"))
     payload = job.payload
     recipient_role, recipient_id, template = (
         payload.get("recipient_role"),
@@ -79,25 +80,30 @@ async def deliver_notification(
     )
 
 
-class _WithNotifier(Protocol):
+class WithNotifier(Protocol):
     """What the worker hands a provider job (``application.saga.executor.Providers``)."""
 
     @property
     def notifications(self) -> PartyNotifier: ...
 
 
-async def conversation_notify_job(
-    job: Job, providers: _WithNotifier
+async def notification_job(
+    job: Job, notifier: PartyNotifier, *, kind: str = NOTIFY_JOB_KIND
 ) -> Result[ProviderReceipt, ProviderError]:
-    """The ``conversation.notify`` job kind the workers run (``SagaRunner.job_kinds``; the
-    runner adds the breaker, retries, dead letters and the audit entry). A malformed job
-    is a permanent failure: it goes to the dead-letter queue instead of being retried."""
-    delivered = await deliver_notification(providers.notifications, job)
+    """:func:`deliver_notification` as a worker's job handler: a malformed job is a permanent
+    failure, so it goes to the dead-letter queue instead of being retried."""
+    delivered = await deliver_notification(notifier, job, kind=kind)
     if isinstance(delivered, Success):
         return Success(delivered.unwrap())
     error = delivered.failure()
     if isinstance(error, ProviderError):
         return Failure(error)
-    return Failure(
-        ProviderError(NOTIFY_PROVIDER, NOTIFY_JOB_KIND, ProviderFailureKind.PERMANENT, error.message)
-    )
+    return Failure(ProviderError(NOTIFY_PROVIDER, kind, ProviderFailureKind.PERMANENT, error.message))
+
+
+async def conversation_notify_job(
+    job: Job, providers: WithNotifier
+) -> Result[ProviderReceipt, ProviderError]:
+    """The ``conversation.notify`` job kind the workers run (``SagaRunner.job_kinds``; the
+    runner adds the breaker, retries, dead letters and the audit entry)."""
+    return await notification_job(job, providers.notifications)
