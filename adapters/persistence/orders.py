@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from returns.result import Failure, Result, Success
-from sqlalchemy import Executable, Row, bindparam, func, insert, select, update
+from sqlalchemy import Executable, Row, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -86,10 +86,16 @@ class SqlAlchemyOrderRepository:
         return Success(None)
 
     async def delivered_before(
-        self, country: CountryCode, delivered_before: datetime, *, limit: int
+        self,
+        country: CountryCode,
+        delivered_before: datetime,
+        *,
+        limit: int,
+        after: tuple[datetime, OrderId] | None = None,
     ) -> list[Order]:
         """DELIVERED orders of ``country`` with ``delivered_at <= delivered_before``, oldest
-        delivery first (ties by id), at most ``limit``."""
+        delivery first (ties by id), at most ``limit``, after ``after`` (keyset page; the
+        index on ``(country_code, status, delivered_at)`` serves it)."""
         if limit < 1:
             return []
         query = (
@@ -102,6 +108,14 @@ class SqlAlchemyOrderRepository:
             .order_by(orders.c.delivered_at, orders.c.id)
             .limit(limit)
         )
+        if after is not None:
+            at, order_id = after
+            query = query.where(
+                or_(
+                    orders.c.delivered_at > at,
+                    and_(orders.c.delivered_at == at, orders.c.id > order_id),
+                )
+            )
         return [self._load(row) for row in (await self._execute(query)).all()]
 
     async def count_by_status(self, country: CountryCode) -> dict[OrderStatus, int]:

@@ -8,10 +8,10 @@ before it.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Executable, insert, select
+from sqlalchemy import Executable, func, insert, select
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,6 +46,14 @@ class SqlAlchemyPolicyRepository:
         )
         row = (await self._execute(query)).first()
         return None if row is None else policy_from_row(row._mapping)
+
+    async def shortest_dispute_windows(self) -> dict[CountryCode, timedelta]:
+        query = select(
+            refund_policies.c.country_code,
+            func.min(refund_policies.c.dispute_window_seconds).label("shortest"),
+        ).group_by(refund_policies.c.country_code)
+        rows = (await self._execute(query)).all()
+        return {CountryCode(str(row.country_code)): timedelta(seconds=int(row.shortest)) for row in rows}
 
     async def _execute(self, statement: Executable) -> CursorResult[Any]:
         connection = await self._session.connection()

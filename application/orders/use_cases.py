@@ -7,7 +7,10 @@ postings and the audit entry are written in one unit of work.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Final
 
 from returns.result import Failure, Result, Success
 
@@ -21,6 +24,8 @@ from domain.orders import CaptureError, Order, OrderStatus, TransitionError
 from domain.shared import CountryCode, Currency, InvalidInput
 from domain.shared.ids import BuyerId, CourierId, OrderId, SellerId
 from domain.snapshots import OrderSnapshot
+
+log = logging.getLogger(__name__)
 
 
 def capture_key(order_id: str) -> str:
@@ -178,6 +183,11 @@ class TransitionOrder:
 TransitionFailure = Forbidden | NotFound | TransitionError | ConcurrencyConflict
 
 
+_DEDICATED_TARGETS: Final = frozenset(
+    {OrderStatus.COMPLETED, OrderStatus.REFUNDED, OrderStatus.PARTIALLY_REFUNDED, OrderStatus.DISPUTED}
+)
+
+
 async def transition_order(
     svc: Services, ctx: RequestContext, cmd: TransitionOrder
 ) -> Result[Order, TransitionFailure]:
@@ -191,10 +201,9 @@ async def transition_order(
         order = await uow.orders.get(cmd.country, cmd.order_id)
         if order is None:
             return Failure(NotFound("order", cmd.order_id))
-        if cmd.target in (OrderStatus.COMPLETED, OrderStatus.REFUNDED, OrderStatus.PARTIALLY_REFUNDED) or (
-            cmd.target is OrderStatus.CANCELLED and order.captured
-        ):
-            # Completion releases money and refunds are outcomes: never a bare transition.
+        if cmd.target in _DEDICATED_TARGETS or (cmd.target is OrderStatus.CANCELLED and order.captured):
+            # Completion releases money, refunds are outcomes and DISPUTED is the hold of a
+            # dispute that open_dispute opens: never a bare transition.
             return Failure(
                 Forbidden(
                     Operation.ORDER_TRANSITION.value,
@@ -224,54 +233,93 @@ async def transition_order(
     return Success(order)
 
 
+COMPLETION_PAGE: Final = 500
+COMPLETION_MAX_PAGES: Final = 10
+
+
 @dataclass(frozen=True, slots=True)
 class CompleteDueOrders:
+    """Complete the country's due orders: at most ``limit``, reading the candidates
+    ``page`` at a time (at most ``COMPLETION_MAX_PAGES`` pages a call)."""
+
     country: CountryCode
     limit: int = 500
+    page: int = COMPLETION_PAGE
 
 
 async def complete_due_orders(
-    svc: Services, ctx: RequestContext, cmd: CompleteDueOrders
+    svc: Services, ctx: RequestContext, cmd: CompleteDueOrders, *, now: datetime | None = None
 ) -> Result[list[OrderId], Forbidden]:
     """COMPLETED for every DELIVERED order whose dispute window closed with no dispute:
-    the escrow is released (seller payable + platform revenue), once per order."""
+    the escrow is released (seller payable + platform revenue), once per order, each in
+    its own transaction with its audit entry. Run by the scheduler's tick
+    (``CompleteDueOrdersTask``) in every country with a refund policy.
+
+    Candidates are the orders delivered before ``now`` minus the shortest dispute window of
+    the country's policy versions (no order can be due sooner), oldest delivery first; the
+    window of each is its own snapshot's, so one with a longer window is skipped until it
+    closes, and the next page is read (keyset) when a whole page was skipped."""
     allowed = authorize(ctx.principal, Operation.ORDERS_COMPLETE_DUE, cmd.country)
     if isinstance(allowed, Failure):
         return allowed
-    now = svc.clock.now()
+    at = now or svc.clock.now()
     async with svc.uow() as uow:
-        candidates = await uow.orders.delivered_before(cmd.country, now, limit=cmd.limit)
+        shortest = (await uow.policies.shortest_dispute_windows()).get(cmd.country)
     completed: list[OrderId] = []
-    for candidate in candidates:
-        closes = candidate.dispute_window_closes_at
-        if closes is None or closes > now:
-            continue
+    if shortest is None or cmd.limit < 1:
+        return Success(completed)  # no policy, no capture: nothing can be due
+    after: tuple[datetime, OrderId] | None = None
+    for _ in range(COMPLETION_MAX_PAGES):
         async with svc.uow() as uow:
-            order = await uow.orders.get(cmd.country, candidate.id)
-            if order is None or order.status is not OrderStatus.DELIVERED or order.snapshot is None:
-                continue
-            before = order_summary(order)
-            if isinstance(order.transition_to(OrderStatus.COMPLETED, now), Failure):
-                continue
-            if isinstance(await uow.orders.save(order), Failure):
-                continue  # someone else changed it (a dispute opened): leave it to them
-            posted = await uow.ledger.post(rules.release(order.snapshot, release_key(order.id)))
-            if isinstance(posted, Failure):
-                continue
-            await record(
-                uow,
-                ctx,
-                country=cmd.country,
-                action="order.completed",
-                target_type="order",
-                target_id=order.id,
-                at=now,
-                before=before,
-                after={**order_summary(order), "released_minor": order.snapshot.total_charged.minor},
+            candidates = await uow.orders.delivered_before(
+                cmd.country, at - shortest, limit=cmd.page, after=after
             )
-            await uow.commit()
-            completed.append(order.id)
+        for candidate in candidates:
+            closes = candidate.dispute_window_closes_at
+            if closes is None or closes > at:
+                continue
+            if await _complete(svc, ctx, cmd.country, candidate.id, at):
+                completed.append(candidate.id)
+                if len(completed) >= cmd.limit:
+                    return Success(completed)
+        last = candidates[-1].delivered_at if candidates else None
+        if len(candidates) < cmd.page or last is None:
+            break
+        after = (last, candidates[-1].id)
     return Success(completed)
+
+
+async def _complete(
+    svc: Services, ctx: RequestContext, country: CountryCode, order_id: OrderId, at: datetime
+) -> bool:
+    """One order: DELIVERED -> COMPLETED and the release posting, in one transaction."""
+    async with svc.uow() as uow:
+        order = await uow.orders.get(country, order_id)
+        if order is None or order.status is not OrderStatus.DELIVERED or order.snapshot is None:
+            return False
+        before = order_summary(order)
+        if isinstance(order.transition_to(OrderStatus.COMPLETED, at), Failure):
+            return False
+        if isinstance(await uow.orders.save(order), Failure):
+            return False  # someone else changed it (a dispute opened): leave it to them
+        posted = await uow.ledger.post(rules.release(order.snapshot, release_key(order.id)))
+        if isinstance(posted, Failure):
+            # Nothing is written; the order stays DELIVERED and is tried again next tick.
+            log.error("order %s/%s not completed: %s", country.value, order.id, posted.failure())
+            return False
+        await record(
+            uow,
+            ctx,
+            country=country,
+            action="order.completed",
+            target_type="order",
+            target_id=order.id,
+            at=at,
+            before=before,
+            after={**order_summary(order), "released_minor": order.snapshot.total_charged.minor},
+        )
+        await uow.commit()
+    return True
 
 
 def require_captured(order: Order) -> Result[OrderSnapshot, NotCaptured]:

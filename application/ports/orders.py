@@ -28,9 +28,16 @@ class OrderRepository(Protocol):
     async def save(self, order: Order) -> Result[None, ConcurrencyConflict]: ...
 
     async def delivered_before(
-        self, country: CountryCode, delivered_before: datetime, *, limit: int
+        self,
+        country: CountryCode,
+        delivered_before: datetime,
+        *,
+        limit: int,
+        after: tuple[datetime, OrderId] | None = None,
     ) -> list[Order]:
-        """DELIVERED orders delivered at or before the given instant (window closed)."""
+        """DELIVERED orders delivered at or before the given instant, oldest delivery first
+        (ties by id), at most ``limit``; with ``after``, only those that come after that
+        ``(delivered_at, id)`` in that order (the next page)."""
         ...
 
     async def count_by_status(self, country: CountryCode) -> dict[OrderStatus, int]: ...

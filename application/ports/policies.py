@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from domain.shared import CountryCode
@@ -19,3 +19,8 @@ class PolicyRepository(Protocol):
         ...
 
     async def get(self, country: CountryCode, version: str) -> RefundPolicy | None: ...
+
+    async def shortest_dispute_windows(self) -> dict[CountryCode, timedelta]:
+        """Per country with any policy version, the shortest dispute window of its
+        versions: no order of that country can leave DELIVERED for COMPLETED sooner."""
+        ...

@@ -1,5 +1,6 @@
 """``supportos scheduler``: breach overdue SLA clocks, and run the other periodic checks
-(platform-incident update reminders, ledger balance checkpoints, idempotency-key expiry).
+(orders completed when their dispute window closes, platform-incident update reminders,
+ledger balance checkpoints, idempotency-key expiry).
 
     supportos scheduler [--once] [--interval SECONDS] [--batch N]
 
@@ -25,6 +26,8 @@ from application.cases.platform_reminders import PlatformUpdateReminders
 from application.cases.scheduler import SchedulerTask, SlaBreaches, TickReport, run_scheduler
 from application.cases.use_cases import publish_changes
 from application.ledger.checkpoints import LedgerCheckpoints
+from application.orders.completion import DEFAULT_LIMIT as DEFAULT_COMPLETION_LIMIT
+from application.orders.completion import CompleteDueOrdersTask
 from application.security.scope import ALL, scoped_to
 from application.shared.idempotency_expiry import ExpireIdempotencyKeys
 from interfaces.container import Container, build_container, dispose_engines
@@ -33,7 +36,8 @@ from interfaces.settings import get_settings
 
 def scheduler_tasks(container: Container, *, batch: int = 100) -> tuple[SchedulerTask, ...]:
     """What one tick runs, in order. Add periodic checks here (a ``SchedulerTask``:
-    ``async (svc, now) -> int``), e.g. the platform incidents' "update due" reminder and
+    ``async (svc, now) -> int``), e.g. the completion of delivered orders whose dispute
+    window closed (the escrow's release, SPEC §3), the platform incidents' "update due" reminder and
     the ledger's balance checkpoints (``SUPPORTOS_LEDGER_CHECKPOINT_EVERY``/``_WINDOW``, D69)
     and the idempotency keys' expiry (``SUPPORTOS_IDEMPOTENCY_KEY_RETENTION_HOURS``, D71).
     Breaches are announced on the container's change feed after their commit (D55): on
@@ -42,6 +46,7 @@ def scheduler_tasks(container: Container, *, batch: int = 100) -> tuple[Schedule
     settings = container.settings()
     return (
         SlaBreaches(batch=batch, publish=publish_changes),
+        CompleteDueOrdersTask(limit=max(batch, DEFAULT_COMPLETION_LIMIT)),
         PlatformUpdateReminders(batch=batch),
         LedgerCheckpoints(
             every=settings.ledger_checkpoint_every, window=settings.ledger_checkpoint_window, batch=batch
