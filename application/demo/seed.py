@@ -386,7 +386,7 @@ class _Seeder:
             )
             _unwrap(
                 await resolve_case(
-                    self.svc, self.agent, ResolveCase(country, resolved.case_id, "Wrapping fixed")
+                    self.svc, self.specialist, ResolveCase(country, resolved.case_id, "Wrapping fixed")
                 ),
                 "resolve",
             )

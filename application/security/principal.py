@@ -89,7 +89,6 @@ _CASE_WORK: Final = frozenset(
         Operation.CASE_ASSIGN,
         Operation.CASE_ESCALATE,
         Operation.CASE_UPDATE,
-        Operation.CASE_RESOLVE,
         Operation.SLA_POLICY_READ,
     }
 )
@@ -110,6 +109,9 @@ _L1: Final = _READS | {
     Operation.DIAGNOSTICS_TICKET_OPEN,
 }
 _L2: Final = _L1 | {
+    # Resolving or closing a case lifts its order's payout hold: SPEC §2 gives L1 no
+    # resolution (acknowledge, message, evidence, RETRY, escalate); L2 resolves (D74).
+    Operation.CASE_RESOLVE,
     Operation.DISPUTE_DECIDE,
     Operation.DISPUTE_WITHDRAW,
     Operation.ORDER_TRANSITION,
@@ -153,7 +155,7 @@ PERMISSIONS: Final[dict[Role, frozenset[Operation]]] = {
     Role.L0: (
         _L1 - {Operation.INCIDENT_OPEN, Operation.CASE_ATTACH_BUNDLE, Operation.DIAGNOSTICS_TICKET_OPEN}
     )
-    | {Operation.DISPUTE_DECIDE, Operation.INCIDENT_STORE_CREDIT},
+    | {Operation.CASE_RESOLVE, Operation.DISPUTE_DECIDE, Operation.INCIDENT_STORE_CREDIT},
     Role.L1: _L1,
     Role.L2: _L2,
     Role.L3: _L3,

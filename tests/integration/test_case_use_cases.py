@@ -277,11 +277,19 @@ async def test_one_live_incident_per_order_and_only_staff_open_them(svc: Service
 async def test_resolving_lifts_the_hold_and_closing_keeps_it_lifted(svc: Services) -> None:
     await in_flight_order(svc, "o1")
     case = await open_incident(svc, "o1")
-    resolved = (await resolve_case(svc, L1, ResolveCase(MX, case.case_id, "courier found"))).unwrap()
+    # L1 acknowledges, messages, retries and escalates; lifting the payout hold is L2's (D74).
+    for refused in (
+        await resolve_case(svc, L1, ResolveCase(MX, case.case_id, "courier found")),
+        await close_case(svc, L1, CloseCase(MX, case.case_id)),
+    ):
+        assert isinstance(refused.failure(), Forbidden)
+    assert await order_of(svc, "o1") == (OrderStatus.FROZEN, case.case_id)
+    assert await audit(svc, "case.resolved") == [] and await audit(svc, "case.closed") == []
+    resolved = (await resolve_case(svc, L2, ResolveCase(MX, case.case_id, "courier found"))).unwrap()
     assert resolved.state.status is CaseStatus.RESOLVED
-    assert resolved.state.resolved_tier is Tier.L1
+    assert resolved.state.resolved_tier is Tier.L2
     assert await order_of(svc, "o1") == (OrderStatus.IN_TRANSIT, None)
-    closed = (await close_case(svc, L1, CloseCase(MX, case.case_id))).unwrap()
+    closed = (await close_case(svc, L2, CloseCase(MX, case.case_id))).unwrap()
     assert closed.state.status is CaseStatus.CLOSED
     assert await order_of(svc, "o1") == (OrderStatus.IN_TRANSIT, None)
     (unfrozen,) = await audit(svc, "order.unfrozen")
@@ -669,7 +677,7 @@ async def test_the_buyer_rates_a_resolved_case_once(svc: Services) -> None:
     case = await open_incident(svc, "o1")
     early = await rate_case(svc, BUYER, RateCase(MX, case.case_id, 5, "fast"))
     assert early == Failure(CaseNotResolved(case.case_id, "ACKNOWLEDGED"))
-    (await resolve_case(svc, L1, ResolveCase(MX, case.case_id, "delivered"))).unwrap()
+    (await resolve_case(svc, L2, ResolveCase(MX, case.case_id, "delivered"))).unwrap()
     assert isinstance((await rate_case(svc, L1, RateCase(MX, case.case_id, 5))).failure(), Forbidden)
     stranger = await rate_case(svc, OTHER_BUYER, RateCase(MX, case.case_id, 1, "bad"))
     assert stranger == Failure(NotFound("case", case.case_id))

@@ -339,25 +339,22 @@ async def test_status_updates_wait_on_the_customer_resolve_close_and_rate(api: A
         )
     )["caseStatusUpdate"]["case"]
     assert mitigated["status"] == "MITIGATED"
-    resolved = (
-        await api.gql(
-            update,
-            {
-                "i": {
-                    "countryCode": "MX",
-                    "caseId": case_id,
-                    "text": "Delivered by the new seller",
-                    "status": "RESOLVED",
-                    "resolution": "order delivered",
-                }
-            },
-            l1,
-        )
-    )["caseStatusUpdate"]["case"]
+    resolution = {
+        "i": {
+            "countryCode": "MX",
+            "caseId": case_id,
+            "text": "Delivered by the new seller",
+            "status": "RESOLVED",
+            "resolution": "order delivered",
+        }
+    }
+    by_l1 = (await api.gql(update, resolution, l1))["caseStatusUpdate"]
+    assert by_l1["__typename"] == "ForbiddenError"  # resolving lifts the payout hold: L2+ (D74)
+    resolved = (await api.gql(update, resolution, api.bearer(Role.L2, MX)))["caseStatusUpdate"]["case"]
     assert (resolved["status"], resolved["resolution"], resolved["resolvedTier"]) == (
         "RESOLVED",
         "order delivered",
-        "L1",
+        "L2",
     )
     assert resolved["order"]["status"] == "IN_TRANSIT"  # the hold is lifted
 
@@ -384,11 +381,9 @@ async def test_status_updates_wait_on_the_customer_resolve_close_and_rate(api: A
     ]
     assert other_buyer == {"__typename": "NotFoundError", "code": "NOT_FOUND"}
 
-    closed = (
-        await api.gql(
-            update, {"i": {"countryCode": "MX", "caseId": case_id, "text": "Done", "status": "CLOSED"}}, l1
-        )
-    )["caseStatusUpdate"]["case"]
+    closing = {"i": {"countryCode": "MX", "caseId": case_id, "text": "Done", "status": "CLOSED"}}
+    assert (await api.gql(update, closing, l1))["caseStatusUpdate"]["__typename"] == "ForbiddenError"
+    closed = (await api.gql(update, closing, api.bearer(Role.L2, MX)))["caseStatusUpdate"]["case"]
     assert closed["status"] == "CLOSED"
     assert closed["rating"] == {"score": 5, "comment": "Quick and kind"}
     assert [entry["kind"] for entry in closed["timeline"][-2:]] == ["NOTE", "CLOSED"]
