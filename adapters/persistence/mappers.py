@@ -334,6 +334,7 @@ def order_to_row(order: Order) -> dict[str, Any]:
         "force_complete_reason": order.force_complete_reason,
         "version": order.version,
         "created_at": order.created_at,
+        "replaces_order_id": order.replaces,
     }
     row.update(snapshot_to_row(order.snapshot))
     return row
@@ -371,6 +372,7 @@ def order_from_row(values: Values) -> Order:
     seller_id = SellerId(_str(values, "seller_id"))
     frozen_from = _opt_str(values, "frozen_from")
     courier = _opt_str(values, "courier_id")
+    replaces = _opt_str(values, "replaces_order_id")
     return Order.rehydrate(
         id=order_id,
         country=country,
@@ -386,6 +388,7 @@ def order_from_row(values: Values) -> Order:
         force_complete_reason=_opt_str(values, "force_complete_reason"),
         version=_int(values, "version"),
         created_at=_moment(values, "created_at"),
+        replaces=None if replaces is None else OrderId(replaces),
     )
 
 

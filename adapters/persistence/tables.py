@@ -252,6 +252,8 @@ refund_policies = Table(
 # Orders with their snapshot: the snapshot columns are all NULL until payment capture
 # (``snapshot_courier_id`` may stay NULL), then never change. ``policy_terms`` is a copy of
 # the refund policy in force at capture. ``version`` is the optimistic-concurrency counter.
+# ``replaces_order_id`` names the order a replacement replaces (migration 0019): at most one
+# replacement per order (unique; NULLs are distinct), found from its original by that index.
 orders = Table(
     "orders",
     metadata,
@@ -281,6 +283,7 @@ orders = Table(
     Column("policy_version", String(POLICY_VERSION_LENGTH), nullable=True),
     Column("policy_terms", json_document(), nullable=True),
     Column("captured_at", UtcDateTime(), nullable=True),
+    Column("replaces_order_id", String(ENTITY_ID_LENGTH), nullable=True),
     PrimaryKeyConstraint("country_code", "id"),
     CheckConstraint("version >= 0", name="version_not_negative"),
     CheckConstraint(
@@ -292,6 +295,7 @@ orders = Table(
     Index("ix_orders_country_code_buyer_id", "country_code", "buyer_id"),
     Index("ix_orders_country_code_seller_id", "country_code", "seller_id"),
     Index("ix_orders_country_code_created_at_id", "country_code", "created_at", "id"),
+    Index("ix_orders_country_code_replaces_order_id", "country_code", "replaces_order_id", unique=True),
 )
 
 # Disputes with their evidence pack (canonical data, and its sha256 to check it reads back

@@ -40,7 +40,7 @@ from domain.disputes.evidence import (
 from domain.disputes.outcomes import EscrowState, ExecutionPlan, OutcomePlanError, plan_execution
 from domain.disputes.references import dispute_reference
 from domain.ledger import EscrowOverdrawn, rules
-from domain.orders import Order, OrderStatus
+from domain.orders import Order, OrderStatus, ReplacementNotDisputable
 from domain.orders import TransitionError as OrderTransitionError
 from domain.shared import CountryCode, InvalidInput
 from domain.shared.ids import ActorId, DisputeId, OrderId
@@ -119,6 +119,8 @@ async def open_dispute(svc: Services, ctx: RequestContext, cmd: OpenDispute) -> 
             return Failure(NotFound("order", cmd.order_id))
         if order.snapshot is None:
             return Failure(NotCaptured(order.id))
+        if order.replaces is not None:  # nothing was charged for it: no outcome has money to move
+            return Failure(ReplacementNotDisputable(order.id, order.replaces))
         if order.status is not OrderStatus.DELIVERED or order.delivered_at is None:
             return Failure(OrderNotDisputable(order.id, order.status.value))
         policy = order.snapshot.policy

@@ -8,6 +8,13 @@ release (``order:<id>/FORCE_COMPLETE/ledger_release``, kind ``FORCED_RELEASE``) 
 through ``uow.ledger`` in the same transaction as the status change and the audit entry.
 The key is deterministic, so the release posts at most once whatever happens.
 
+A replacement order (the ``REPLACEMENT`` outcome of a dispute on its original) was never
+charged: force-completing it posts nothing for it. Its seller's payout is its original's
+escrow, which the dispute releases when the replacement is delivered; force-completing
+the replacement ends its journey as its delivery would, so the same deferred step is
+enqueued (``schedule_replacement_release``, one key: the release posts at most once), and
+the worker completes the original. ``ledger_keys`` then names that step's key.
+
 The plan's notifications are not sent from here. :func:`force_complete_in` is the same
 change inside a caller's unit of work: the incident action ``FORCE_COMPLETE``
 (application/cases/incidents.py) runs it in the transaction that resolves the case.
@@ -26,6 +33,7 @@ from application.errors import NotCaptured, NotFound
 from application.orders.use_cases import order_summary
 from application.ports.concurrency import ConcurrencyConflict
 from application.ports.unit_of_work import UnitOfWork
+from application.saga.replacements import schedule_replacement_release
 from application.security.principal import Forbidden, Operation, authorize
 from domain.disputes.codes import OutcomeCode
 from domain.disputes.outcomes import EscrowState, plan_execution
@@ -100,11 +108,18 @@ async def force_complete_in(
     saved = await uow.orders.save(order)
     if isinstance(saved, Failure):
         return saved
-    for transaction in plan.ledger_transactions():
-        posted = await uow.ledger.post(transaction)
-        if isinstance(posted, Failure):
-            return posted
-    keys = tuple(t.idempotency_key for t in plan.ledger_transactions())
+    released = snapshot.total_charged.minor
+    if order.is_replacement:
+        # nothing was captured for it: its original's release is the dispute's deferred step
+        scheduled = await schedule_replacement_release(uow, order, now)
+        keys = tuple(step.idempotency_key for step in scheduled)
+        released = 0
+    else:
+        for transaction in plan.ledger_transactions():
+            posted = await uow.ledger.post(transaction)
+            if isinstance(posted, Failure):
+                return posted
+        keys = tuple(t.idempotency_key for t in plan.ledger_transactions())
     await record(
         uow,
         ctx,
@@ -119,8 +134,9 @@ async def force_complete_in(
             "reason": order.force_complete_reason,
             "plan_fingerprint": plan.fingerprint(),
             "ledger_keys": list(keys),
-            "released_minor": snapshot.total_charged.minor,
+            "released_minor": released,
             "currency": snapshot.currency.code,
+            "replaces": order.replaces,
         },
     )
     return Success(ForceCompletion(order, plan.fingerprint(), keys))

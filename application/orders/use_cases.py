@@ -18,6 +18,7 @@ from application.audit.trail import record
 from application.context import RequestContext, Services
 from application.errors import NoPolicyInForce, NotCaptured, NotFound
 from application.ports.concurrency import ConcurrencyConflict
+from application.saga.replacements import schedule_replacement_release
 from application.security.principal import Forbidden, Operation, authorize
 from domain.ledger import EscrowOverdrawn, rules
 from domain.orders import CaptureError, Order, OrderStatus, TransitionError
@@ -192,7 +193,11 @@ async def transition_order(
     svc: Services, ctx: RequestContext, cmd: TransitionOrder
 ) -> Result[Order, TransitionFailure]:
     """A plain lifecycle step (accepted, in preparation, in transit, delivered, cancelled
-    before capture). Money-moving edges go through their own use cases."""
+    before capture). Money-moving edges go through their own use cases.
+
+    A replacement order reaching DELIVERED is the trigger of its original's release (SPEC §5
+    ``REPLACEMENT``): the dispute's deferred ``ledger_release`` job is enqueued in the same
+    transaction, and the worker posts it and completes the original."""
     allowed = authorize(ctx.principal, Operation.ORDER_TRANSITION, cmd.country)
     if isinstance(allowed, Failure):
         return allowed
@@ -218,6 +223,12 @@ async def transition_order(
         saved = await uow.orders.save(order)
         if isinstance(saved, Failure):
             return saved
+        after: dict[str, str | int | list[str] | None] = {**order_summary(order)}
+        if order.replaces is not None:
+            after["replaces"] = order.replaces
+            if order.status is OrderStatus.DELIVERED:
+                scheduled = await schedule_replacement_release(uow, order, now)
+                after["scheduled_steps"] = [step.idempotency_key for step in scheduled]
         await record(
             uow,
             ctx,
@@ -227,7 +238,7 @@ async def transition_order(
             target_id=order.id,
             at=now,
             before=before,
-            after=order_summary(order),
+            after=after,
         )
         await uow.commit()
     return Success(order)
@@ -292,7 +303,10 @@ async def complete_due_orders(
 async def _complete(
     svc: Services, ctx: RequestContext, country: CountryCode, order_id: OrderId, at: datetime
 ) -> bool:
-    """One order: DELIVERED -> COMPLETED and the release posting, in one transaction."""
+    """One order: DELIVERED -> COMPLETED and the release posting, in one transaction.
+
+    A replacement completes with no posting: nothing was captured for it (its escrow is
+    zero); the seller's payout was its original's, released on its delivery."""
     async with svc.uow() as uow:
         order = await uow.orders.get(country, order_id)
         if order is None or order.status is not OrderStatus.DELIVERED or order.snapshot is None:
@@ -302,11 +316,14 @@ async def _complete(
             return False
         if isinstance(await uow.orders.save(order), Failure):
             return False  # someone else changed it (a dispute opened): leave it to them
-        posted = await uow.ledger.post(rules.release(order.snapshot, release_key(order.id)))
-        if isinstance(posted, Failure):
-            # Nothing is written; the order stays DELIVERED and is tried again next tick.
-            log.error("order %s/%s not completed: %s", country.value, order.id, posted.failure())
-            return False
+        released = 0
+        if not order.is_replacement:
+            posted = await uow.ledger.post(rules.release(order.snapshot, release_key(order.id)))
+            if isinstance(posted, Failure):
+                # Nothing is written; the order stays DELIVERED and is tried again next tick.
+                log.error("order %s/%s not completed: %s", country.value, order.id, posted.failure())
+                return False
+            released = order.snapshot.total_charged.minor
         await record(
             uow,
             ctx,
@@ -316,7 +333,7 @@ async def _complete(
             target_id=order.id,
             at=at,
             before=before,
-            after={**order_summary(order), "released_minor": order.snapshot.total_charged.minor},
+            after={**order_summary(order), "released_minor": released, "replaces": order.replaces},
         )
         await uow.commit()
     return True

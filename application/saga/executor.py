@@ -63,9 +63,9 @@ from domain.disputes.outcomes import (
 )
 from domain.disputes.status import DisputeStatus
 from domain.integrations import Admission, BreakerPolicy, Verdict
-from domain.orders import Order, OrderStatus
+from domain.orders import Order, OrderStatus, ReplacementError
 from domain.shared import CountryCode
-from domain.shared.ids import BuyerId, OrderId, SellerId
+from domain.shared.ids import OrderId
 
 _FINAL_ORDER_STATUS: dict[OrderResolution, OrderStatus] = {
     OrderResolution.REFUNDED: OrderStatus.REFUNDED,
@@ -513,7 +513,10 @@ class SagaRunner:
                         await uow.rollback()
                         return await self._dead_letter(job, posted.failure().code, posted.failure().message)
                 case CreateReplacementOrder():
-                    await self._create_replacement(uow, step.action, order, now)
+                    created = await self._create_replacement(uow, step.action, order, dispute, now)
+                    if isinstance(created, Failure):
+                        await uow.rollback()
+                        return await self._dead_letter(job, created.failure().code, created.failure().message)
                 case _:
                     pass
             if not await uow.outbox.complete(job.id, job.fencing_token, now=now):
@@ -521,7 +524,7 @@ class SagaRunner:
             outcome = StepOutcome.COMPLETED
             following = next_immediate_step(plan, step)
             if step.trigger is StepTrigger.ON_REPLACEMENT_DELIVERED:
-                await self._finish_order(uow, order, OrderStatus.COMPLETED, now)
+                await self._complete_replaced(uow, job=job, step=step, dispute=dispute, order=order, now=now)
             elif following is not None:
                 await uow.outbox.enqueue(
                     new_step_job(plan, following, dispute_id=dispute.id, country=job.country, now=now),
@@ -553,20 +556,68 @@ class SagaRunner:
         return outcome
 
     async def _create_replacement(
-        self, uow: UnitOfWork, action: CreateReplacementOrder, original: Order, now: datetime
-    ) -> None:
+        self,
+        uow: UnitOfWork,
+        action: CreateReplacementOrder,
+        original: Order,
+        dispute: Dispute,
+        now: datetime,
+    ) -> Result[None, ReplacementError]:
+        """The replacement: already PAID, nothing charged (no capture posting: its escrow is
+        zero), linked to ``original`` and carrying its terms (``Order.replacement_for``)."""
         new_id = replacement_order_id(action.original_order_id)
         if await uow.orders.get(original.country, new_id) is not None:
-            return  # created by an earlier run of this step
-        created = Order.create(
-            id=new_id,
+            return Success(None)  # created by an earlier run of this step
+        created = Order.replacement_for(original, id=new_id, at=now)
+        if isinstance(created, Failure):
+            return created
+        replacement = created.unwrap()
+        await uow.orders.add(replacement)
+        await record(
+            uow,
+            self._ctx,
             country=original.country,
-            buyer_id=BuyerId(action.buyer_id),
-            seller_id=SellerId(action.seller_id),
-            courier_id=original.courier_id,
-            created_at=now,
+            action="order.replacement_created",
+            target_type="order",
+            target_id=replacement.id,
+            at=now,
+            after={
+                "status": replacement.status.value,
+                "version": replacement.version,
+                "replaces": original.id,
+                "dispute_id": dispute.id,
+                "charged_minor": 0,
+            },
         )
-        await uow.orders.add(created.unwrap())
+        return Success(None)
+
+    async def _complete_replaced(
+        self, uow: UnitOfWork, *, job: Job, step: ExecutionStep, dispute: Dispute, order: Order, now: datetime
+    ) -> None:
+        """The replacement was delivered: the original's escrow was released by ``step``
+        (once: its key is unique in the ledger) and its hold ends, audited. A job replayed
+        after the order moved on finds it no longer DISPUTED and leaves it alone."""
+        if order.status is not OrderStatus.DISPUTED:
+            return
+        before: dict[str, str | int] = {"status": order.status.value, "version": order.version}
+        await self._finish_order(uow, order, OrderStatus.COMPLETED, now)
+        await record(
+            uow,
+            self._ctx,
+            country=job.country,
+            action="order.completed",
+            target_type="order",
+            target_id=order.id,
+            at=now,
+            before=before,
+            after={
+                "status": order.status.value,
+                "version": order.version,
+                "dispute_id": dispute.id,
+                "replacement_id": replacement_order_id(order.id),
+                "ledger_key": step.idempotency_key,
+            },
+        )
 
     async def _finish_order(self, uow: UnitOfWork, order: Order, status: OrderStatus, now: datetime) -> None:
         moved = order.transition_to(status, now)

@@ -203,6 +203,55 @@ class AlreadyAssigned(DomainError):
         return f"{self.party_id} is already the order's {self.party.lower()}"
 
 
+@dataclass(frozen=True, slots=True)
+class ReplacementNotAllowed(DomainError):
+    """Only a captured, disputed order that is not itself a replacement gets a replacement
+    (the ``REPLACEMENT`` outcome of its dispute)."""
+
+    code: ClassVar[str] = "REPLACEMENT_NOT_ALLOWED"
+    order_id: OrderId
+    reason: str
+
+    @property
+    def message(self) -> str:
+        return f"order {self.order_id} cannot be replaced: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True)
+class ReplacementNotDisputable(DomainError):
+    """A replacement order carries no money of its own (nothing was charged for it; the
+    seller's payout is the original's, released on the replacement's delivery), so no
+    outcome could be computed from it: a dispute cannot be opened on it."""
+
+    code: ClassVar[str] = "REPLACEMENT_NOT_DISPUTABLE"
+    order_id: OrderId
+    replaces: OrderId
+
+    @property
+    def message(self) -> str:
+        return (
+            f"order {self.order_id} is the replacement of order {self.replaces}, for which nothing "
+            "was charged: it cannot be disputed; open an incident on it instead"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReplacementNotCancellable(DomainError):
+    """Cancelling a paid order refunds its snapshot's total; nothing was charged for a
+    replacement, so that refund would send money that was never captured."""
+
+    code: ClassVar[str] = "REPLACEMENT_NOT_CANCELLABLE"
+    order_id: OrderId
+    replaces: OrderId
+
+    @property
+    def message(self) -> str:
+        return (
+            f"order {self.order_id} is the replacement of order {self.replaces}, for which nothing "
+            "was charged: it cannot be cancelled (a cancellation would refund money never captured)"
+        )
+
+
 CaptureError = InvalidInput | IllegalOrderTransition | OrderAlreadyCaptured | SnapshotMismatch
 TransitionError = (
     InvalidInput
@@ -210,6 +259,8 @@ TransitionError = (
     | DedicatedOperationRequired
     | DisputeWindowStillOpen
     | DisputeWindowClosed
+    | ReplacementNotDisputable
+    | ReplacementNotCancellable
 )
 FreezeError = InvalidInput | IllegalOrderTransition | OrderAlreadyFrozen
 UnfreezeError = InvalidInput | OrderNotFrozen
@@ -222,5 +273,14 @@ ForceCompleteError = (
     | ReasonTooLong
 )
 ReassignError = InvalidInput | ReassignNotAllowed | SellerFixedBySnapshot | AlreadyAssigned
-OrderError = CaptureError | TransitionError | FreezeError | UnfreezeError | ForceCompleteError | ReassignError
+ReplacementError = InvalidInput | ReplacementNotAllowed
+OrderError = (
+    CaptureError
+    | TransitionError
+    | FreezeError
+    | UnfreezeError
+    | ForceCompleteError
+    | ReassignError
+    | ReplacementError
+)
 """Every expected failure of the Order aggregate."""

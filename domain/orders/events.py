@@ -79,3 +79,12 @@ class PartyReassigned(OrderEvent):
     party: str
     from_id: str | None
     to_id: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReplacementIssued(OrderTransitioned):
+    """CREATED -> PAID for a replacement order (the ``REPLACEMENT`` outcome of a dispute on
+    ``replaces``): nothing was charged; the snapshot carries the original's terms."""
+
+    replaces: OrderId
+    policy_version: PolicyVersion

@@ -16,11 +16,18 @@ Decisions beyond the table of SPEC §3 (to be recorded in docs/decisions.md):
   (``Success(None)``, nothing recorded); by another incident it is ``ORDER_ALREADY_FROZEN``;
 - an urgent replacement reassigns the courier while the order is on its way (not yet
   delivered, frozen or not) and the seller only before capture: the snapshot names the
-  seller who is paid and never changes (D72).
+  seller who is paid and never changes (D72);
+- a replacement order (the ``REPLACEMENT`` outcome of a dispute, :meth:`Order.replacement_for`)
+  names the order it replaces and is born PAID with nothing charged: its snapshot carries the
+  original's terms (the lifecycle and the dispute window work as usual) but the money is the
+  original's, released when the replacement is delivered. It can be neither disputed nor
+  cancelled (both would move money never captured for it); the application layer posts
+  nothing for its completion or forced completion.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Final, TypeVar
 
@@ -44,6 +51,10 @@ from domain.orders.errors import (
     ReasonTooLong,
     ReassignError,
     ReassignNotAllowed,
+    ReplacementError,
+    ReplacementNotAllowed,
+    ReplacementNotCancellable,
+    ReplacementNotDisputable,
     SellerFixedBySnapshot,
     SnapshotMismatch,
     TransitionError,
@@ -59,6 +70,7 @@ from domain.orders.events import (
     OrderUnfrozen,
     PartyReassigned,
     PaymentCaptured,
+    ReplacementIssued,
 )
 from domain.orders.status import (
     CAPTURED_STATUSES,
@@ -129,6 +141,7 @@ class Order:
         "_frozen_by_incident",
         "_frozen_from",
         "_id",
+        "_replaces",
         "_seller_id",
         "_snapshot",
         "_status",
@@ -152,6 +165,7 @@ class Order:
         force_complete_reason: str | None,
         version: int,
         created_at: datetime,
+        replaces: OrderId | None = None,
     ) -> None:
         self._id = id
         self._country = country
@@ -167,6 +181,7 @@ class Order:
         self._force_complete_reason = force_complete_reason
         self._version = version
         self._created_at = created_at
+        self._replaces = replaces
         self._events: list[OrderEvent] = []
         self._check_invariants()
 
@@ -220,6 +235,69 @@ class Order:
         return Success(order)
 
     @classmethod
+    def replacement_for(
+        cls, original: Order, *, id: OrderId, at: datetime
+    ) -> Result[Order, ReplacementError]:
+        """The replacement of ``original`` (the ``REPLACEMENT`` outcome of its dispute): a new
+        order at version 1, already PAID (the seller ships it at their own cost: nothing is
+        charged), with the original's buyer, seller, current courier and country, and a
+        snapshot carrying the original's terms under the new order's id. Events pending:
+        ``OrderCreated`` and ``ReplacementIssued``."""
+        if not id.strip():
+            return Failure(InvalidInput("id", "must not be blank"))
+        if id == original.id:
+            return Failure(InvalidInput("id", "a replacement needs an id of its own"))
+        if (naive := _naive("at", at)) is not None:
+            return Failure(naive)
+        terms = original.snapshot
+        if terms is None:
+            return Failure(ReplacementNotAllowed(original.id, "nothing was captured for it"))
+        if original.replaces is not None:
+            return Failure(ReplacementNotAllowed(original.id, "it is itself a replacement"))
+        if original.status is not OrderStatus.DISPUTED:
+            return Failure(ReplacementNotAllowed(original.id, f"it is {original.status}, not DISPUTED"))
+        snapshot = replace(terms, order_id=id, courier_id=original.courier_id, captured_at=at)
+        order = cls(
+            id=id,
+            country=original.country,
+            buyer_id=original.buyer_id,
+            seller_id=original.seller_id,
+            courier_id=original.courier_id,
+            status=OrderStatus.PAID,
+            frozen_from=None,
+            frozen_by_incident=None,
+            snapshot=snapshot,
+            delivered_at=None,
+            force_completed=False,
+            force_complete_reason=None,
+            version=1,
+            created_at=at,
+            replaces=original.id,
+        )
+        order._events.append(
+            OrderCreated(
+                occurred_at=at,
+                order_id=id,
+                country=order.country,
+                buyer_id=order.buyer_id,
+                seller_id=order.seller_id,
+                courier_id=order.courier_id,
+            )
+        )
+        order._events.append(
+            ReplacementIssued(
+                occurred_at=at,
+                order_id=id,
+                country=order.country,
+                from_status=OrderStatus.CREATED,
+                to_status=OrderStatus.PAID,
+                replaces=original.id,
+                policy_version=snapshot.policy.version,
+            )
+        )
+        return Success(order)
+
+    @classmethod
     def rehydrate(
         cls,
         *,
@@ -237,6 +315,7 @@ class Order:
         force_complete_reason: str | None,
         version: int,
         created_at: datetime,
+        replaces: OrderId | None = None,
     ) -> Order:
         """Rebuild a stored order, recording no event.
 
@@ -258,6 +337,7 @@ class Order:
             force_complete_reason=force_complete_reason,
             version=version,
             created_at=created_at,
+            replaces=replaces,
         )
 
     def _check_invariants(self) -> None:
@@ -290,6 +370,22 @@ class Order:
             raise broken("force_complete_reason is set exactly when force_completed")
         if self._status is OrderStatus.FORCE_COMPLETED and not self._force_completed:
             raise broken("FORCE_COMPLETED requires the force_completed flag")
+        self._check_replacement(effective)
+
+    def _check_replacement(self, effective: OrderStatus) -> None:
+        """A replacement names another order, is born PAID (it has a snapshot) and is never
+        disputed or cancelled (both would move money never captured for it)."""
+        if self._replaces is None:
+            return
+        why = None
+        if self._replaces == self._id or not self._replaces.strip():
+            why = f"cannot replace {self._replaces!r}"
+        elif self._snapshot is None:
+            why = "a replacement is born PAID: it has a snapshot"
+        elif effective in (OrderStatus.DISPUTED, OrderStatus.CANCELLED):
+            why = f"a replacement is never {effective}"
+        if why is not None:
+            raise InvariantViolation(f"order {self._id}: {why}")
 
     # -- state ----------------------------------------------------------------------
 
@@ -350,6 +446,16 @@ class Order:
     @property
     def created_at(self) -> datetime:
         return self._created_at
+
+    @property
+    def replaces(self) -> OrderId | None:
+        """The order this one replaces (a ``REPLACEMENT`` outcome), or None."""
+        return self._replaces
+
+    @property
+    def is_replacement(self) -> bool:
+        """Nothing was charged for a replacement: its money is its original's."""
+        return self._replaces is not None
 
     @property
     def captured(self) -> bool:
@@ -435,6 +541,10 @@ class Order:
         operation = operation_for(source, target)
         if operation is not OrderOperation.TRANSITION_TO:
             return Failure(DedicatedOperationRequired(source, target, operation))
+        if self._replaces is not None and target is OrderStatus.DISPUTED:
+            return Failure(ReplacementNotDisputable(self._id, self._replaces))
+        if self._replaces is not None and target is OrderStatus.CANCELLED:
+            return Failure(ReplacementNotCancellable(self._id, self._replaces))
         if source is OrderStatus.DELIVERED:
             closes_at = self._window_closes_at()
             if target is OrderStatus.COMPLETED and at < closes_at:

@@ -161,8 +161,12 @@ async def test_each_outcome_moves_exactly_its_money(
     if outcome is OutcomeCode.REPLACEMENT:
         async with svc.uow() as uow:
             replacement = await uow.orders.get(MX, replacement_order_id("o1"))
+        # linked and already PAID (nothing charged: no capture posting); the original stays
+        # on its hold, escrow held, until the replacement is delivered
+        # (tests/integration/test_replacement_orders.py carries it on to the release)
         assert replacement is not None
-        assert replacement.status is OrderStatus.CREATED
+        assert (replacement.status, replacement.replaces) == (OrderStatus.PAID, "o1")
+        assert await balance(svc, Account.escrow(replacement.id)) == 0
 
 
 async def test_rerunning_every_step_changes_nothing(

@@ -103,6 +103,11 @@ class Order:
     frozen_from: OrderStatus | None
     force_completed: bool
     force_complete_reason: str | None
+    replaces_order_id: str | None = strawberry.field(
+        description="The order this one replaces (the REPLACEMENT outcome of a dispute on it): "
+        "nothing was charged for a replacement, its snapshot carries the original's terms, and "
+        "the original's escrow is released when it is delivered. Null for an ordinary order."
+    )
     version: int = strawberry.field(description="Optimistic-concurrency counter: +1 per change.")
     next_statuses: list[OrderStatus] = strawberry.field(
         resolver=_next_statuses,
@@ -136,6 +141,7 @@ class Order:
             frozen_from=order.frozen_from,
             force_completed=order.force_completed,
             force_complete_reason=order.force_complete_reason,
+            replaces_order_id=order.replaces,
             version=order.version,
             snapshot=None if order.snapshot is None else OrderSnapshotType.from_domain(order.snapshot),
             domain=order,

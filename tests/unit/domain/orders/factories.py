@@ -178,6 +178,7 @@ def fields_of(order: Order) -> dict[str, Any]:
         "force_complete_reason": order.force_complete_reason,
         "version": order.version,
         "created_at": order.created_at,
+        "replaces": order.replaces,
     }
 
 
