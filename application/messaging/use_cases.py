@@ -11,6 +11,12 @@ saved, and either one notification job per recipient is written to the outbox (d
 or the block is audited (and, on the third, the sender's freeze). A retry with the same
 client message id returns the first result and writes nothing.
 
+A party's opening reason is shown to every party, so it is screened like a message body:
+a blocked reason is refused (``INVALID_INPUT`` on ``reason``, naming the kinds and spans
+found), nothing is opened, and the attempt is audited as ``conversation.reason_blocked``
+with the reason as evidence. A client message id is an opaque token (``A-Z a-z 0-9 . _ :
+-``), checked before anything is read or written.
+
 Role and country refusals come back as ``FORBIDDEN`` (the edge audits them, like every
 ``Forbidden`` a use case returns); an order that exists but is not the caller's is
 answered ``NOT_FOUND`` and audited here as a denial.
@@ -51,6 +57,8 @@ from domain.messaging import (
     SendError,
     Sent,
     WindowCount,
+    client_message_id_problem,
+    reason_blocked,
 )
 from domain.orders import Order, OrderStatus
 from domain.shared import CountryCode
@@ -129,6 +137,9 @@ async def _open(
     if existing is not None:
         return Success(Opened(existing, created=False))
     ground, reference = await _grounds(uow, order)
+    screening = Screening()
+    if party is not Party.SUPPORT and cmd.reason is not None and cmd.reason.strip():
+        screening = svc.screener.screen(cmd.reason)
     opened = Conversation.open(
         conversation_id=svc.ids.new_id("cnv"),
         country=cmd.country,
@@ -137,11 +148,14 @@ async def _open(
         ground=ground,
         reference=reference,
         reason=cmd.reason,
+        reason_screening=screening,
         opened_by=actor_of(ctx.principal),
         opened_by_party=party,
         now=now,
     )
     if isinstance(opened, Failure):
+        if screening.blocked and opened.failure() == reason_blocked(screening):
+            await _audit_blocked_reason(uow, ctx, cmd=cmd, ground=ground, screening=screening, now=now)
         return opened
     conversation = opened.unwrap()
     if not await uow.conversations.add(conversation):  # opened concurrently by someone else
@@ -168,6 +182,39 @@ async def _open(
     return Success(Opened(conversation, created=True))
 
 
+async def _audit_blocked_reason(
+    uow: MessagingUnitOfWork,
+    ctx: RequestContext,
+    *,
+    cmd: OpenConversation,
+    ground: OpeningGround,
+    screening: Screening,
+    now: datetime,
+) -> None:
+    """The refused reason is kept as evidence in the audit log (as a blocked message is
+    kept in the chain); nothing else is written."""
+    await record(
+        uow,
+        ctx,
+        country=cmd.country,
+        action="conversation.reason_blocked",
+        target_type="order",
+        target_id=cmd.order_id,
+        at=now,
+        after={
+            "order_id": cmd.order_id,
+            "ground": ground.value,
+            "kinds": sorted({finding.kind.value for finding in screening.findings}),
+            "findings": [
+                {"kind": finding.kind.value, "start": finding.start, "end": finding.end, "rule": finding.rule}
+                for finding in screening.findings
+            ],
+            "reason": cmd.reason,
+        },
+    )
+    await uow.commit()
+
+
 # --------------------------------------------------------------------------- send
 
 
@@ -192,6 +239,9 @@ async def send_message(
     party = party_of(ctx.principal)
     if party is None:
         return Failure(Forbidden(Operation.MESSAGE_SEND.value, cmd.country.value, "not a party or support"))
+    malformed = client_message_id_problem(cmd.client_message_id)
+    if malformed is not None:
+        return Failure(malformed)  # before any read: nothing is looked up, stored or replayed
     now = svc.clock.now()
     async with svc.uow() as uow:
         lookup = await visible_order(uow, ctx.principal, cmd.country, cmd.order_id)

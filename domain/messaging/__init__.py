@@ -2,6 +2,7 @@
 its vocabulary, spam and harassment policies, and transcripts as evidence (SPEC §8)."""
 
 from domain.messaging.conversation import (
+    CLIENT_MESSAGE_ID,
     Conversation,
     ConversationStatus,
     FreezeError,
@@ -15,6 +16,8 @@ from domain.messaging.conversation import (
     SupportAction,
     UnfreezeError,
     UnfreezeSenderError,
+    client_message_id_problem,
+    reason_blocked,
 )
 from domain.messaging.errors import (
     BrokenMessageChain,
@@ -71,6 +74,7 @@ from domain.messaging.transcript import (
 )
 
 __all__ = [
+    "CLIENT_MESSAGE_ID",
     "DEFAULT_MESSAGING_POLICY",
     "DEFAULT_POLICY",
     "MARKETPLACE_PARTIES",
@@ -124,9 +128,11 @@ __all__ = [
     "UnfreezeError",
     "UnfreezeSenderError",
     "WindowCount",
+    "client_message_id_problem",
     "export_transcript",
     "freeze_spike",
     "genesis_hash",
+    "reason_blocked",
     "screen",
     "transcript_of",
     "verify_chain",

@@ -14,7 +14,8 @@ returns the new (or, for a retry, the first) message. Time and ids are passed in
 
 Rules of :meth:`send`, in order:
 
-1. body and client message id are valid (non-blank, bounded);
+1. body and client message id are valid (non-blank, bounded; the client message id is an
+   opaque token of ``A-Z a-z 0-9 . _ : -``, so it cannot carry a sentence past screening);
 2. a retry with the same client message id and the same content returns the first
    message, whatever has happened since; different content is ``CLIENT_MESSAGE_ID_CONFLICT``;
 3. the sender is a party of the order or support (``NOT_A_PARTICIPANT``);
@@ -29,6 +30,7 @@ Rules of :meth:`send`, in order:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -70,6 +72,10 @@ from domain.shared.ids import OrderId
 
 MAX_ID_CHARS: Final = 128
 MAX_REASON_CHARS: Final = 2_000
+CLIENT_MESSAGE_ID: Final = re.compile(rf"[A-Za-z0-9._:-]{{1,{MAX_ID_CHARS}}}")
+"""A client message id is an opaque token (a UUID, a ULID, ``"phone-42"``): never text.
+Screening reads bodies, not ids, so an id that could hold words or spaces would be a way
+around it."""
 
 
 class ConversationStatus(StrEnum):
@@ -186,6 +192,29 @@ def _id_problem(field: str, value: str) -> InvalidInput | None:
     return None
 
 
+def client_message_id_problem(value: str, field: str = "client_message_id") -> InvalidInput | None:
+    """Why ``value`` is not a client message id (``None`` if it is one)."""
+    if CLIENT_MESSAGE_ID.fullmatch(value) is None:
+        return InvalidInput(
+            field,
+            f"must be 1-{MAX_ID_CHARS} characters among A-Z a-z 0-9 . _ : - (an opaque token such as a UUID)",
+        )
+    return None
+
+
+def reason_blocked(screening: Screening) -> InvalidInput:
+    """A party's opening reason that screening blocked: refused, naming what and where
+    (kinds and spans, never the text itself), like a blocked message's findings."""
+    found = ", ".join(
+        f"{finding.kind.value} at {finding.start}-{finding.end}" for finding in screening.findings
+    )
+    return InvalidInput(
+        "reason",
+        f"cannot carry contact details, links, handles, payments outside the platform or abuse ({found});"
+        " nothing was opened",
+    )
+
+
 def _reason(reason: str | None) -> Result[str, ReasonRequired | ReasonTooLong]:
     text = (reason or "").strip()
     if not text:
@@ -267,12 +296,18 @@ class Conversation:
         ground: OpeningGround,
         reference: str | None,
         reason: str | None,
+        reason_screening: Screening,
         opened_by: ActorRef,
         opened_by_party: Party,
         now: datetime,
     ) -> Result[Conversation, OpenConversationError]:
         """Open on its grounds: an incident or dispute (``reference`` is its id; the caller
-        has checked it is open on the order), or a party's request, which needs a reason."""
+        has checked it is open on the order), or a party's request, which needs a reason.
+
+        The reason is shown to every party, so a party's reason is screened like a message
+        (``reason_screening`` is the verdict on ``reason``): a blocked one is refused as
+        ``INVALID_INPUT`` on ``reason`` and nothing is opened. Support's reason is not
+        screened, as support's messages are not."""
         problem = _id_problem("conversation_id", conversation_id) or _id_problem("order_id", order_id)
         problem = problem or _aware("now", now)
         if problem is not None:
@@ -292,6 +327,8 @@ class Conversation:
             reason = (reason or "").strip() or None
         if not participants.includes(opened_by_party, opened_by.actor_id):
             return Failure(NoGroundsToOpen(order_id, "only the order's parties or support can open it"))
+        if reason is not None and reason_screening.blocked and opened_by_party is not Party.SUPPORT:
+            return Failure(reason_blocked(reason_screening))
         conversation = cls(
             conversation_id=conversation_id,
             country=country,
@@ -429,7 +466,7 @@ class Conversation:
         corrected and ``corrects`` is it as stored (``None`` if not found)."""
         problem = (
             _id_problem("message_id", message_id)
-            or _id_problem("client_message_id", client_message_id)
+            or client_message_id_problem(client_message_id)
             or _aware("sent_at", sent_at)
             or (None if body.strip() else InvalidInput("body", "must not be blank"))
             or (

@@ -25,6 +25,19 @@ PLATFORM_ID: Final = r"[a-z]{2,5}_[0-9a-z]{8,40}"
 
 # ----------------------------------------------------------------------------- messaging apps and handles
 
+HANDLE_LIKE: Final = (
+    r"(?:@[a-z0-9_][a-z0-9_.]{1,29}"
+    r"|[a-z_](?=[a-z0-9_.]*(?:[0-9_]|[a-z]\.[a-z]))[a-z0-9_.]{2,29})(?![a-z0-9_@])"
+)
+"""A user name as people type one: ``@anything``, or a word with a digit, an underscore or an
+inner dot (``juanito88``, ``juan_p``, ``dulces.sofi``) - not a plain word like "busy"."""
+_PROFILE_LEAD: Final = (
+    r"mi|my|meu|minha|en|on|no|na|pelo|pela|por|via|in|at|agregame\s+en|agregame\s+a|add\s+me\s+on"
+    r"|me\s+adiciona\s+no"
+)
+_WORD_APPS: Final = r"(?:x|line|snap|threads)"
+_COPULA: Final = r"is|es|e|eh|:|=|-"
+
 MESSAGING_APPS: Final[tuple[str, ...]] = (
     # WhatsApp and its nicknames (es: wasap, guasap, wsp; pt: zap, zapzap, wpp)
     r"w+h*a+t*s+\s?a+p+s?",
@@ -56,6 +69,15 @@ MESSAGING_APPS: Final[tuple[str, ...]] = (
     r"messenger",
     r"m\.me",
     r"snapchat",
+    # Twitter/X, Kik: the names are not words, a mention is enough (as for Instagram)
+    r"tw(?:i|ee)tt?er",
+    r"tuiter",
+    r"kik",
+    # X, LINE, Snap, Threads are also ordinary words ("x" a letter, "online", "snap" a verb,
+    # "threads" of fabric): only as a profile, "mi line: juanito88", "my snap is @juanito88"
+    rf"(?:{_PROFILE_LEAD})\s+{_WORD_APPS}(?:\s+id)?(?:\s*(?:{_COPULA})\s*|\s+){HANDLE_LIKE}",
+    rf"{_WORD_APPS}(?:\s+id)?\s*:\s*{HANDLE_LIKE}",
+    rf"line\s+id\s*(?:{_COPULA})\s*@?[a-z0-9_.]{{3,30}}",
     r"tik\s?tok",
     r"discord",
     r"skype",
@@ -114,6 +136,34 @@ LINK_PATTERNS: Final[tuple[str, ...]] = (
     r"[a-z0-9][a-z0-9-]{1,}\s+\.\s*(?:com|net|org)(?:\s*\.\s*(?:mx|br|ar|co|pe|cl))?",
 )
 """URLs, bare domains of the common generic TLDs, shorteners, ``"tienda punto com"``."""
+
+MARKET_CCTLDS: Final = r"(?:mx|co|br|ar|cl|pe|es|me)"
+"""The marketplace's country-code TLDs (and ``.me``), blocked as bare domains too."""
+
+BARE_CCTLD_DOMAIN: Final = (
+    rf"(?=[a-z0-9-]*[a-z])[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?P<tld>{MARKET_CCTLDS})(?!\.?[a-z0-9])"
+)
+"""``floreriaelsol.mx``, ``tienda.regalosmaru.cl``: a bare domain, no scheme, no ``www``, no
+path. Screening lets through what is a missing space after a full stop or an abbreviation
+(see :data:`WORD_TLDS` and :data:`NOT_DOMAIN_LABELS`)."""
+
+WORD_TLDS: Final = frozenset({"es", "me"})
+"""TLDs that are also words ("llegó.Es muy bonito", "gracias.Me llegó"): as bare domains they
+are not links when written like a sentence start (``Es``, ``Me``) or after an accented word."""
+
+NOT_DOMAIN_LABELS: Final = frozenset(
+    {
+        # abbreviations that end in a full stop
+        "etc", "sr", "sra", "srta", "dr", "dra", "lic", "ing", "arq", "prof", "av", "avda", "col", "no",
+        "nro", "num", "ud", "uds", "vd", "tel", "cel", "aprox", "pag", "pags", "min", "max", "hrs", "seg",
+        "edo", "mpio", "depto", "dpto", "esq", "cdmx", "cia", "ltda", "obs", "ps", "pd",
+        # short words that end a sentence
+        "ok", "okay", "oki", "si", "sim", "nao", "ya", "ja", "va", "vale", "dale", "listo", "bueno", "bien",
+        "gracias", "hola", "ola", "claro", "perfecto", "obrigado", "obrigada", "valeu", "beleza", "ta",
+        "yes", "yep", "thanks", "thx", "sure",
+    }
+)  # fmt: skip
+"""Words before a full stop that are not a domain's name even when a TLD-like word follows."""
 
 # ----------------------------------------------------------------------------- paying outside the platform
 

@@ -116,6 +116,15 @@ class Message:
     def body_sha256(self) -> str:
         return sha256_hex(self.body.encode("utf-8"))
 
+    def client_message_id_for(self, reader_id: str, reader_party: Party | None) -> str | None:
+        """The client message id as ``reader`` may see it: the sender's own idempotency key,
+        shown to the sender and to staff and auditors (``reader_party`` SUPPORT or ``None``),
+        never to the other parties, who have no use for it (and must not receive through
+        it what screening would have refused in a body)."""
+        if reader_party in MARKETPLACE_PARTIES and reader_id != self.sender.actor_id:
+            return None
+        return self.client_message_id
+
     def hashed_fields(self) -> dict[str, object]:
         return hashed_fields(
             conversation_id=self.conversation_id,

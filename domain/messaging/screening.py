@@ -11,8 +11,9 @@
   library, behind a port). A local number (7+ digits) right after a contact word
   (``"cel"``, ``"whats"``, ``"llámame"``) is blocked even when no country would accept it;
 - e-mail addresses, including ``at``/``arroba``/``dot``/``punto`` spellings;
-- links and messaging handles (WhatsApp, Telegram, Instagram, ``wa.me``, ``t.me``,
-  ``@handle``...);
+- links, bare domains (``floreriaelsol.mx``; a missing space after a full stop, as in
+  ``"llegó.Es"``, is not one) and messaging handles (WhatsApp, Telegram, Instagram, X,
+  LINE, ``wa.me``, ``t.me``, ``@handle``...);
 - offers or requests to pay outside the platform (bank transfer, Pix, Nequi, Zelle,
   PayPal, Mercado Pago, cash, crypto...), in es/pt/en;
 - asking for or giving contact details (``"pásame tu número"``, ``"meu zap é"``);
@@ -141,6 +142,7 @@ _HANDLE: Final = re.compile(lexicon.HANDLE)
 _PAYMENT_INSTRUMENT: Final = _word(_alternation(lexicon.PAYMENT_INSTRUMENTS))
 _PAYMENT_PHRASE: Final = _word(_alternation(lexicon.PAYMENT_PHRASES))
 _CONTACT_REQUEST: Final = _word(_alternation(lexicon.CONTACT_REQUESTS))
+_BARE_DOMAIN: Final = _word(lexicon.BARE_CCTLD_DOMAIN)
 
 _KEYWORD_RULES: Final[tuple[tuple[re.Pattern[str], FindingKind, str], ...]] = (
     (_EMAIL, FindingKind.EMAIL, "email"),
@@ -334,10 +336,45 @@ def _cued(folded: MappedText, original_start: int) -> bool:
     return _ORDER_WORD.search(context) is None
 
 
+# ----------------------------------------------------------------------------- bare domains
+
+
+def _sentence_not_domain(view: MappedText, match: re.Match[str], text: str) -> bool:
+    """A bare ``name.tld`` that is really a missing space after a full stop or an
+    abbreviation: ``"llegó.Es muy bonito"``, ``"Gracias.Me llegó"``, ``"ok.mx"``, ``"etc.es"``.
+
+    Judged on what the sender typed (``text``): for a TLD that is also a word (``es``,
+    ``me``), written capitalised like a sentence start after a lower-case letter, or after
+    an accented word; for any TLD, a single name that is a common abbreviation or short word."""
+    name = view.text[match.start() : match.start("tld") - 1]
+    if "." not in name and name in lexicon.NOT_DOMAIN_LABELS:
+        return True
+    if match.group("tld") not in lexicon.WORD_TLDS:
+        return False
+    typed_name = text[slice(*view.original_span(match.start(), match.start("tld") - 1))]
+    typed_tld = text[slice(*view.original_span(match.start("tld"), match.end("tld")))]
+    if any(not char.isascii() for char in typed_name):
+        return True
+    return typed_tld[:1].isupper() and typed_tld[1:].islower() and typed_name[-1:].islower()
+
+
+def _bare_domains(view: MappedText, text: str, allowed: frozenset[str]) -> Iterator[Finding]:
+    """Bare ccTLD domains that no other link rule found (``www.x.com.mx`` stays a ``link``)."""
+    links = [(match.start(), match.end()) for match in _LINK.finditer(view.text)]
+    for match in _BARE_DOMAIN.finditer(view.text):
+        if any(start < match.end() and match.start() < end for start, end in links):
+            continue
+        if any(domain in match.group() for domain in allowed) or _sentence_not_domain(view, match, text):
+            continue
+        yield Finding(*view.original_span(match.start(), match.end()), FindingKind.LINK, "bare-domain")
+
+
 # ----------------------------------------------------------------------------- the screen
 
 
-def _keywords(view: MappedText, abuse: re.Pattern[str] | None, allowed: frozenset[str]) -> Iterator[Finding]:
+def _keywords(
+    view: MappedText, text: str, abuse: re.Pattern[str] | None, allowed: frozenset[str]
+) -> Iterator[Finding]:
     rules: list[tuple[re.Pattern[str], FindingKind, str]] = list(_KEYWORD_RULES)
     if abuse is not None:
         rules.append((abuse, FindingKind.ABUSE, "abusive-term"))
@@ -348,6 +385,7 @@ def _keywords(view: MappedText, abuse: re.Pattern[str] | None, allowed: frozense
             if kind is FindingKind.LINK and any(domain in match.group() for domain in allowed):
                 continue
             yield Finding(*view.original_span(match.start(), match.end()), kind, rule)
+    yield from _bare_domains(view, text, allowed)
 
 
 def _tidy(findings: Sequence[Finding]) -> tuple[Finding, ...]:
@@ -373,7 +411,7 @@ def screen(text: str, phones: PhoneNumberFinder, policy: ScreeningPolicy = DEFAU
     allowed = frozenset(domain.lower() for domain in policy.allowed_domains)
     findings: list[Finding] = []
     for view in (folded, _collapsed(folded), _leet(folded)):
-        findings.extend(_keywords(view, abuse, allowed))
+        findings.extend(_keywords(view, text, abuse, allowed))
     numeric = _masked(spell_digits(_digit_lookalikes(folded)))
     findings.extend(_phones(numeric, folded, phones, policy))
     return Screening(_tidy(findings))

@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.persistence.conversations import conversation_to_row
-from adapters.persistence.tables import conversation_senders, messages, outbox_jobs
+from adapters.persistence.tables import audit_log, conversation_senders, messages, outbox_jobs
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from adapters.screening import MarketplacePhoneFinder
 from application.context import RequestContext
@@ -49,6 +49,7 @@ from domain.messaging import (
     verify_chain,
     verify_export,
 )
+from domain.shared import InvalidInput
 from domain.shared.ids import ActorId, OrderId
 from tests.fakes.time_and_ids import FixedClock, SequentialIds
 from tests.integration.aggregate_builders import CO, MX, T0, ok, order_in
@@ -312,3 +313,35 @@ async def test_rate_limit_windows_count_stored_messages(
     assert (last_two.count, last_two.oldest) == (2, start + timedelta(seconds=1))
     assert (nobody.count, nobody.oldest) == (0, None)
     assert other_country.count == 0
+
+
+async def test_a_blocked_opening_reason_stores_no_conversation_and_keeps_the_evidence_in_the_audit_log(
+    uow_factory: UowFactory, engine: AsyncEngine, clock: FixedClock
+) -> None:
+    async with uow_factory() as uow:
+        await uow.orders.add(order_in("FROZEN in transit", "ord_2"))
+        await uow.commit()
+    svc = services(uow_factory, clock)
+    reason = "mejor por whatsapp 55 1234 5678"
+    refused = await open_conversation(svc, SELLER, OpenConversation(MX, OrderId("ord_2"), reason))
+    assert isinstance(refused, Failure) and isinstance(refused.failure(), InvalidInput)
+    assert refused.failure().field == "reason"
+    async with uow_factory() as uow:
+        assert await uow.conversations.for_order(MX, OrderId("ord_2")) is None
+    query = select(audit_log.c.actor_id, audit_log.c.target_id, audit_log.c.after_state).where(
+        audit_log.c.action == "conversation.reason_blocked"
+    )
+    async with engine.connect() as connection:
+        rows = (await connection.execute(query)).all()
+    assert [(row.actor_id, row.target_id) for row in rows] == [("sel_1", "ord_2")]
+    after = rows[0].after_state
+    assert after["reason"] == reason and "PHONE" in after["kinds"]
+
+
+async def test_a_client_message_id_that_is_not_a_token_stores_nothing(
+    svc: MessagingServices, engine: AsyncEngine
+) -> None:
+    refused = await send_message(svc, BUYER, send("ok, gracias", "llamame 55 1234 5678 juan@gmail.com pix"))
+    assert isinstance(refused, Failure) and isinstance(refused.failure(), InvalidInput)
+    assert await count(engine, messages) == 0
+    assert await count(engine, outbox_jobs) == 0

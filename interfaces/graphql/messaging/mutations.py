@@ -19,7 +19,7 @@ from application.messaging.moderation import (
 from application.messaging.queries import ExportConversation, export_conversation
 from application.messaging.use_cases import OpenConversation, SendMessage, open_conversation, send_message
 from application.security.principal import Operation
-from domain.messaging.conversation import MAX_REASON_CHARS
+from domain.messaging.conversation import MAX_ID_CHARS, MAX_REASON_CHARS, client_message_id_problem
 from domain.shared.ids import OrderId
 from interfaces.graphql.common import check_id, check_text, first_problem
 from interfaces.graphql.context import GraphQLInfo
@@ -35,7 +35,10 @@ class MessageSendInput:
     country_code: str
     order_id: str
     client_message_id: str = strawberry.field(
-        description="Chosen by the client; a retry with the same id and body returns the first result."
+        description=(
+            f"Chosen by the client: an opaque token of 1-{MAX_ID_CHARS} characters among A-Z a-z 0-9 . _ : -"
+            " (a UUID or ULID). A retry with the same id and body returns the first result."
+        )
     )
     body: str = strawberry.field(description=f"At most {MAX_BODY_CHARS} characters.")
     corrects_message_id: str | None = strawberry.field(
@@ -60,7 +63,12 @@ class ConversationOpenInput:
     country_code: str
     order_id: str
     reason: str | None = strawberry.field(
-        default=None, description="Required when a party asks without an open incident or dispute."
+        default=None,
+        description=(
+            "Required when a party asks without an open incident or dispute. Shown to every party, so a"
+            " party's reason is screened like a message: contact details, links, handles or payments"
+            " outside the platform are refused (INVALID_INPUT on `reason`) and nothing is opened."
+        ),
     )
 
 
@@ -133,7 +141,7 @@ async def message_send(info: GraphQLInfo, input: MessageSendInput) -> MessageSen
         return scope
     problem = first_problem(
         check_id("orderId", input.order_id),
-        check_id("clientMessageId", input.client_message_id),
+        client_message_id_problem(input.client_message_id, "clientMessageId"),
         None
         if input.corrects_message_id is None
         else check_id("correctsMessageId", input.corrects_message_id),
@@ -149,7 +157,7 @@ async def message_send(info: GraphQLInfo, input: MessageSendInput) -> MessageSen
         return await scope.failed(sent.failure(), target)
     result = sent.unwrap()
     return MessageSendSuccess(
-        message=ConversationMessage.from_domain(result.message),
+        message=ConversationMessage.from_domain(result.message, scope.principal),
         delivered=result.delivered,
         replayed=result.replayed,
     )

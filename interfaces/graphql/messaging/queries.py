@@ -88,7 +88,8 @@ async def resolve_conversation(
     if isinstance(read, Failure):
         return await scope.failed(read.failure(), target)
     found = read.unwrap()
-    return Conversation.from_domain(found.conversation, message_connection(found.messages, found.next_after))
+    messages = message_connection(found.messages, found.next_after, scope.principal)
+    return Conversation.from_domain(found.conversation, messages)
 
 
 @strawberry.type

@@ -72,7 +72,7 @@ async def conversation_message_added(
                     return
                 read = page.unwrap()
                 for message in read.messages:
-                    yield ConversationMessage.from_domain(message)
+                    yield ConversationMessage.from_domain(message, scope.principal)
                 if read.next_after is not None:
                     seen = read.next_after
                     continue

@@ -7,6 +7,8 @@ from enum import Enum
 
 import strawberry
 
+from application.messaging.common import party_of
+from application.security.principal import Principal
 from domain.messaging import Conversation as DomainConversation
 from domain.messaging import ConversationStatus as DomainConversationStatus
 from domain.messaging import Finding, Message, MessageStatus
@@ -63,7 +65,12 @@ class ConversationMessage:
     id: str
     conversation_id: str
     sequence: int = strawberry.field(description="Its place in the chain (1, 2, ...).")
-    client_message_id: str
+    client_message_id: str | None = strawberry.field(
+        description=(
+            "The sender's idempotency key: shown to the sender, support and auditors; null for the"
+            " other parties."
+        )
+    )
     sender_id: str
     sender_role: str
     party: Party
@@ -79,12 +86,13 @@ class ConversationMessage:
     chain_hash: str = strawberry.field(description="sha256 chaining this message to the previous one.")
 
     @staticmethod
-    def from_domain(message: Message) -> ConversationMessage:
+    def from_domain(message: Message, reader: Principal) -> ConversationMessage:
+        """``message`` as ``reader`` may see it (another party's client message id is hidden)."""
         return ConversationMessage(
             id=message.message_id,
             conversation_id=message.conversation_id,
             sequence=message.sequence,
-            client_message_id=message.client_message_id,
+            client_message_id=message.client_message_id_for(reader.actor_id, party_of(reader)),
             sender_id=message.sender.actor_id,
             sender_role=message.sender.role,
             party=Party(message.party.value),
@@ -117,9 +125,9 @@ def message_cursor(sequence: int) -> str:
 
 
 def message_connection(
-    messages: tuple[Message, ...], next_after: int | None
+    messages: tuple[Message, ...], next_after: int | None, reader: Principal
 ) -> ConversationMessageConnection:
-    nodes = [ConversationMessage.from_domain(message) for message in messages]
+    nodes = [ConversationMessage.from_domain(message, reader) for message in messages]
     edges = [ConversationMessageEdge(cursor=message_cursor(node.sequence), node=node) for node in nodes]
     end = None if next_after is None else message_cursor(next_after)
     return ConversationMessageConnection(

@@ -147,3 +147,71 @@ async def test_a_subscriber_receives_messages_sent_by_another_request(api: Api) 
             {"__typename": "ConversationMessage", "sequence": 3, "body": "gracias", "blocked": False},
         ]
         await ws.send({"id": "1", "type": "complete"})
+
+
+OPEN = """mutation($input: ConversationOpenInput!) { conversationOpen(input: $input) {
+  __typename ... on ConversationOpenSuccess { created conversation { openingReason } }
+  ... on InvalidInputError { code field message } ... on Error { code } } }"""
+IDS = """query { conversation(countryCode: "MX", orderId: "o1") {
+  ... on Conversation { messages { nodes { sequence party clientMessageId } } } } }"""
+PROBE_ID = "llamame 55 1234 5678 juan@gmail.com pix"
+
+
+async def test_a_client_message_id_cannot_carry_contact_details_and_is_only_shown_to_its_sender(
+    api: Api,
+) -> None:
+    buyer, seller = await open_o1(api)
+    variables = {"input": {"countryCode": "MX", "orderId": "o1", "clientMessageId": PROBE_ID, "body": "ok"}}
+    refused = await api.gql(
+        "mutation($input: MessageSendInput!) { messageSend(input: $input) {"
+        " __typename ... on InvalidInputError { code field } } }",
+        variables,
+        buyer,
+    )
+    assert refused["messageSend"] == {
+        "__typename": "InvalidInputError",
+        "code": "INVALID_INPUT",
+        "field": "clientMessageId",
+    }
+    assert await api.scalar("SELECT COUNT(*) FROM messages") == 0  # nothing was stored
+
+    sent = await send(api, buyer, "0190f5e2-7a1b-7c3d-8e4f-5a6b7c8d9e0f", "ok, gracias")
+    assert sent["delivered"] is True
+    await send(api, seller, "s-1", "de nada")
+
+    def ids(payload: dict[str, Any]) -> list[tuple[str, str | None]]:
+        nodes = payload["conversation"]["messages"]["nodes"]
+        return [(node["party"], node["clientMessageId"]) for node in nodes]
+
+    uuid = "0190f5e2-7a1b-7c3d-8e4f-5a6b7c8d9e0f"
+    assert ids(await api.gql(IDS, None, buyer)) == [("BUYER", uuid), ("SELLER", None)]
+    assert ids(await api.gql(IDS, None, seller)) == [("BUYER", None), ("SELLER", "s-1")]
+    assert ids(await api.gql(IDS, None, api.bearer(Role.L1))) == [("BUYER", uuid), ("SELLER", "s-1")]
+    assert ids(await api.gql(IDS, None, api.bearer(Role.AUDITOR))) == [("BUYER", uuid), ("SELLER", "s-1")]
+
+
+async def test_an_opening_reason_with_contact_details_is_refused_and_nothing_opens(api: Api) -> None:
+    await api.order("o1")
+    buyer = api.bearer(Role.BUYER, subject="buy_1")
+    reason = "compra directo en floreriaelsol.mx, mi twitter juanito88"
+    refused = (
+        await api.gql(OPEN, {"input": {"countryCode": "MX", "orderId": "o1", "reason": reason}}, buyer)
+    )["conversationOpen"]
+    assert (refused["__typename"], refused["code"], refused["field"]) == (
+        "InvalidInputError",
+        "INVALID_INPUT",
+        "reason",
+    )
+    assert "LINK" in refused["message"] and "HANDLE" in refused["message"]
+    assert "juanito88" not in refused["message"]  # the error names kinds and spans, not the text
+    assert await api.scalar("SELECT COUNT(*) FROM conversations") == 0
+    assert (await read(api, buyer))["code"] == "CONVERSATION_NOT_OPEN"
+    evidence = await api.scalar(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'conversation.reason_blocked' AND target_id = 'o1'"
+    )
+    assert evidence == 1
+
+    clean = {"input": {"countryCode": "MX", "orderId": "o1", "reason": "el pedido llegó incompleto"}}
+    opened = (await api.gql(OPEN, clean, buyer))["conversationOpen"]
+    assert opened["created"] is True
+    assert opened["conversation"]["openingReason"] == "el pedido llegó incompleto"

@@ -59,7 +59,7 @@ from domain.messaging import (
 )
 from domain.orders import Order
 from domain.orders.errors import ReasonRequired
-from domain.shared import CountryCode
+from domain.shared import CountryCode, InvalidInput
 from domain.shared.ids import ActorId, BuyerId, CourierId, DisputeId, OrderId, SellerId
 from tests.fakes.metrics import RecordingMetrics
 from tests.fakes.time_and_ids import FixedClock
@@ -182,6 +182,79 @@ async def test_an_open_dispute_is_grounds(svc: MessagingServices, db: Db) -> Non
         OpeningGround.DISPUTE,
         "dsp_7",
     )
+
+
+async def test_a_partys_reason_with_contact_details_is_refused_audited_and_nothing_opens(
+    svc: MessagingServices, db: Db
+) -> None:
+    reason = "llámame al 55 1234 5678 o escribe a juan@gmail.com"
+    refused = await open_conversation(svc, BUYER, OpenConversation(MX, ORDER, reason))
+    error = refused.failure()
+    assert isinstance(error, InvalidInput) and error.field == "reason"
+    assert "PHONE" in error.message and "EMAIL" in error.message and "5678" not in error.message
+    assert db.conversations == {} and db.jobs == []
+    assert await send_message(svc, BUYER, send("hola")) == Failure(ConversationNotOpen(ORDER))
+    [entry] = db.audit
+    assert (entry.action, entry.actor_id, entry.target_type, entry.target_id) == (
+        "conversation.reason_blocked",
+        "buy_1",
+        "order",
+        "ord_1",
+    )
+    assert entry.after is not None
+    assert (entry.after["kinds"], entry.after["reason"]) == (["CONTACT_REQUEST", "EMAIL", "PHONE"], reason)
+    clean = (await open_conversation(svc, BUYER, OpenConversation(MX, ORDER, "falta la tarjeta"))).unwrap()
+    assert clean.created and clean.conversation.opening.reason == "falta la tarjeta"
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [
+        "compra directo en floreriaelsol.mx y te sale mas barato",
+        "mi twitter juanito88",
+        "te pago por pix y listo",
+    ],
+)
+async def test_every_kind_of_bypass_in_a_reason_is_refused(
+    svc: MessagingServices, db: Db, reason: str
+) -> None:
+    refused = await open_conversation(svc, SELLER, OpenConversation(MX, ORDER, reason))
+    assert isinstance(refused.failure(), InvalidInput) and db.conversations == {}
+
+
+async def test_a_partys_reason_is_screened_on_a_dispute_too_and_supports_is_not(
+    svc: MessagingServices, db: Db
+) -> None:
+    frozen = order()
+    frozen.freeze(FixedClock().now(), "inc_42").unwrap()
+    db.add_order(frozen)
+    refused = await open_conversation(svc, BUYER, OpenConversation(MX, ORDER, "mi wsp 55 1234 5678"))
+    assert isinstance(refused.failure(), InvalidInput) and db.conversations == {}
+    help_line = "Línea de ayuda: +52 55 1234 5678"
+    opened_by_support = (await open_conversation(svc, AGENT, OpenConversation(MX, ORDER, help_line))).unwrap()
+    assert opened_by_support.created and opened_by_support.conversation.opening.reason == help_line
+
+
+@pytest.mark.parametrize(
+    "client_id", ["llamame 55 1234 5678 juan@gmail.com pix", "juan@gmail.com", " c1", "x" * 129]
+)
+async def test_a_client_message_id_that_could_carry_text_is_refused_before_anything_is_read(
+    svc: MessagingServices, db: Db, client_id: str
+) -> None:
+    await opened(svc)
+    state = (list(db.messages), list(db.jobs), list(db.audit), db.commits)
+    units: list[MessagingUnitOfWork] = []
+
+    def counting() -> MessagingUnitOfWork:
+        units.append(svc.uow())
+        return units[-1]
+
+    refused = await send_message(replace(svc, uow=counting), BUYER, send("ok, gracias", client_id))
+    error = refused.failure()
+    assert isinstance(error, InvalidInput) and error.field == "client_message_id"
+    assert units == []  # nothing looked up
+    assert (db.messages, db.jobs, db.audit, db.commits) == state  # nothing written
+    assert (await send_message(svc, BUYER, send("ok, gracias", "0190f5e2-7a1b-7c3d-8e4f"))).unwrap().delivered
 
 
 # --------------------------------------------------------------------------- sending

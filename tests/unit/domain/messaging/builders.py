@@ -43,6 +43,7 @@ def opened(
         ground=ground,
         reference="dsp_1" if ground is OpeningGround.DISPUTE else "inc_1",
         reason=None,
+        reason_screening=CLEAN,
         opened_by=AGENT,
         opened_by_party=Party.SUPPORT,
         now=T0,
@@ -67,11 +68,12 @@ class Chat:
         screening: Screening = CLEAN,
         policy: MessagingPolicy = DEFAULT_MESSAGING_POLICY,
         corrects: Message | None = None,
+        client_id: str | None = None,
     ) -> Sent:
         self._n += 1
         sent = self.conversation.send(
             message_id=f"msg_{self._n}",
-            client_message_id=f"c{self._n}",
+            client_message_id=client_id or f"c{self._n}",
             sender=sender,
             party=party,
             body=body,

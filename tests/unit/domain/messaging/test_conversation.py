@@ -16,6 +16,8 @@ from domain.messaging import (
     ConversationNotFrozen,
     ConversationOpened,
     CorrectionNotAllowed,
+    Finding,
+    FindingKind,
     MessageBlocked,
     MessageSent,
     MessageStatus,
@@ -29,11 +31,14 @@ from domain.messaging import (
     RateLimit,
     RateLimited,
     RateScope,
+    Screening,
     SenderFrozen,
     SenderFrozenInConversation,
     SenderNotFrozen,
     WindowCount,
+    client_message_id_problem,
     genesis_hash,
+    reason_blocked,
 )
 from domain.messaging.policy import DEFAULT_MESSAGING_POLICY
 from domain.orders.errors import ReasonRequired, ReasonTooLong
@@ -65,6 +70,7 @@ def _open(**overrides: object) -> object:
         "ground": OpeningGround.PARTY_REQUEST,
         "reference": None,
         "reason": "the bouquet is missing the card",
+        "reason_screening": CLEAN,
         "opened_by": BUYER,
         "opened_by_party": Party.BUYER,
         "now": T0,
@@ -103,6 +109,60 @@ def test_support_opens_for_an_incident_or_a_dispute() -> None:
             ground=ground, reference=reference, reason=None, opened_by=AGENT, opened_by_party=Party.SUPPORT
         ).unwrap()  # type: ignore[attr-defined]
         assert conversation.opening.reference == reference
+
+
+def test_a_partys_reason_that_screening_blocked_is_refused_and_nothing_opens() -> None:
+    blocked = Screening((Finding(9, 21, FindingKind.PHONE, "phone-number"),))
+    reason = "llámame: 55 1234 5678"
+    refused = _open(reason=reason, reason_screening=blocked)
+    assert refused == Failure(reason_blocked(blocked))
+    error = refused.failure()  # type: ignore[attr-defined]
+    assert isinstance(error, InvalidInput) and error.field == "reason"
+    assert "PHONE at 9-21" in error.message and "5678" not in error.message  # where, never what
+    on_a_dispute = _open(
+        ground=OpeningGround.DISPUTE, reference="dsp_9", reason=reason, reason_screening=blocked
+    )
+    assert on_a_dispute == Failure(reason_blocked(blocked))  # a party's reason, whatever the ground
+
+
+def test_supports_reason_is_not_screened_as_its_messages_are_not() -> None:
+    blocked = Screening((Finding(0, 5, FindingKind.LINK, "link"),))
+    conversation = _open(
+        ground=OpeningGround.INCIDENT,
+        reference="inc_9",
+        reason="help.example.com/refunds",
+        reason_screening=blocked,
+        opened_by=AGENT,
+        opened_by_party=Party.SUPPORT,
+    ).unwrap()  # type: ignore[attr-defined]
+    assert conversation.opening.reason == "help.example.com/refunds"
+
+
+@pytest.mark.parametrize(
+    "client_id",
+    ["c", "phone-42", "0190f5e2-7a1b-7c3d-8e4f-5a6b7c8d9e0f", "01HZX3K5T8Q2W9R7M4N6P1B0CD", "web:tab.2_c-17"],
+)
+def test_client_message_ids_are_opaque_tokens_like_uuids_and_ulids(client_id: str) -> None:
+    assert client_message_id_problem(client_id) is None
+    assert Chat().send(client_id=client_id).message.client_message_id == client_id
+
+
+@pytest.mark.parametrize(
+    "client_id",
+    ["ok gracias", "juan@gmail.com", "wa.me/5215512345678", "llamá-me", "tab\t1", "５５１２", "x" * 129, ""],
+)
+def test_a_client_message_id_that_could_carry_text_is_invalid_input(client_id: str) -> None:
+    problem = client_message_id_problem(client_id, "clientMessageId")
+    assert problem is not None and problem.field == "clientMessageId"
+
+
+def test_only_the_sender_and_staff_see_a_client_message_id() -> None:
+    message = Chat().send(client_id="b-7").message  # sent by the buyer
+    assert message.client_message_id_for("buy_1", Party.BUYER) == "b-7"  # the sender
+    assert message.client_message_id_for("sel_1", Party.SELLER) is None  # another party
+    assert message.client_message_id_for("cou_1", Party.COURIER) is None
+    assert message.client_message_id_for("agent_7", Party.SUPPORT) == "b-7"  # staff
+    assert message.client_message_id_for("aud_1", None) == "b-7"  # auditors (no party)
 
 
 # --------------------------------------------------------------------------- sending
@@ -228,8 +288,11 @@ def test_no_courier_yet_means_no_courier_writes_until_one_is_assigned() -> None:
     [
         ("body", "   ", "must not be blank"),
         ("body", "x" * 2001, "at most 2000"),
-        ("client_message_id", "", "printable"),
-        ("client_message_id", " padded ", "printable"),
+        ("client_message_id", "", "A-Z a-z 0-9 . _ : -"),
+        ("client_message_id", " padded ", "A-Z a-z 0-9 . _ : -"),
+        ("client_message_id", "llamame 55 1234 5678 juan@gmail.com pix", "opaque token"),
+        ("client_message_id", "juan@gmail.com", "opaque token"),
+        ("client_message_id", "x" * 129, "1-128 characters"),
         ("message_id", "x" * 129, "printable"),
     ],
 )

@@ -174,6 +174,100 @@ def test_messaging_apps_and_handles_are_blocked(text: str) -> None:
     assert kinds(text) & {K.HANDLE, K.LINK}
 
 
+@pytest.mark.parametrize(
+    ("text", "domain"),
+    [
+        ("compra directo en floreriaelsol.mx y te sale mas barato", "floreriaelsol.mx"),
+        ("entra a regalosmaru.cl", "regalosmaru.cl"),
+        ("dulcesdeana.pe", "dulcesdeana.pe"),
+        ("tortaslaabuela.es", "tortaslaabuela.es"),
+        ("giftsbymike.co", "giftsbymike.co"),
+        ("compra direto em docesdabia.br", "docesdabia.br"),
+        ("más barato en regalitos.ar.", "regalitos.ar"),
+        ("check out cakesbyana.me", "cakesbyana.me"),
+        ("mira tienda.globosfiesta.mx", "tienda.globosfiesta.mx"),
+        ("TORTASLAABUELA.ES", "TORTASLAABUELA.ES"),  # shouted, still a domain
+    ],
+)
+def test_bare_domains_on_the_marketplaces_country_tlds_are_links(text: str, domain: str) -> None:
+    findings = [f for f in SCREENER.screen(text).findings if f.kind is K.LINK]
+    assert [(f.excerpt(text), f.rule) for f in findings] == [(domain, "bare-domain")]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Ya llegó.Es muy bonito",  # a missing space after a full stop, before a capital
+        "Gracias.Me llegó todo bien",
+        "ya lo recibí.me encantó",  # after an accented word
+        "Muchas gracias.me llegó bien",  # a short word that ends sentences
+        "Chegou tudo certo.Me avisa",
+        "ok.mx sigo esperando",  # abbreviations and short words
+        "rosas, tulipanes, etc.es todo",
+        "Sr.Es usted muy amable",
+        "pesa 2.5.es",
+        "el total fue 1.250.mx",
+    ],
+)
+def test_a_full_stop_without_its_space_is_not_a_bare_domain(text: str) -> None:
+    assert SCREENER.screen(text).findings == ()
+
+
+def test_a_bare_domain_inside_a_url_or_an_email_keeps_its_own_finding() -> None:
+    assert [(f.kind, f.rule) for f in SCREENER.screen("www.floresdelvalle.com.mx").findings] == [
+        (K.LINK, "link")
+    ]
+    assert [f.kind for f in SCREENER.screen("ventas@floreria.mx").findings] == [K.EMAIL]
+    policy = ScreeningPolicy(allowed_domains=frozenset({"supportos.mx"}))
+    assert not screen("ayuda en supportos.mx", MarketplacePhoneFinder(), policy).blocked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "my twitter is juanito88",
+        "mi twitter juanito88",
+        "sígueme en tuiter",
+        "my snap is juanito88",
+        "mi snap es regalos_maru",
+        "my kik is juanito88",
+        "agregame en line: juanito88",
+        "my line id is mikeflowers",
+        "mi threads es juanito88",
+        "meu threads é doces.bia",
+        "estoy en x: dulces_sofi",
+        "mi x es juanito88",
+        "my x is @juanito",
+        "snap: juan_88",
+        "l1ne: juanito88",  # leet
+    ],
+)
+def test_handles_on_twitter_x_kik_line_snap_and_threads_are_blocked(text: str) -> None:
+    assert K.HANDLE in kinds(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "lo compré online",
+        "el repartidor aparece en línea",
+        "the courier is waiting in line at the gate",
+        "my line is busy, write here",
+        "la caja mide 20 x 30, talla XL",
+        "2 x 3 metros",
+        "Oh snap, I forgot the card",
+        "snap a photo of the box please",
+        "my snap is broken",  # a garment's snap, no handle
+        "the threads on the ribbon came loose",
+        "my threads are loose",
+        "los hilos del moño se soltaron",
+        "line 2 of the invoice is wrong",
+    ],
+)
+def test_line_x_snap_and_threads_as_ordinary_words_pass(text: str) -> None:
+    assert SCREENER.screen(text).findings == ()
+
+
 # --------------------------------------------------------------------------- paying outside
 
 
