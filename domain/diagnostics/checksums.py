@@ -3,11 +3,23 @@ like a card or a national id is not reported unless its check digits hold.
 
 Each function takes the identifier's characters without separators and answers whether
 the check holds; none of them raises.
+
+Where python-stdnum (pure computation, no I/O) implements a country's rule, it is used
+rather than a hand-written copy: Argentina's CUIT/CUIL, the United States' SSN, Colombia's
+NIT, Peru's RUC and DNI (CUI). Kuwait's civil id is not in python-stdnum 2.2 and is checked
+here.
 """
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Final
+
+from stdnum.ar import cuit as _ar_cuit
+from stdnum.co import nit as _co_nit
+from stdnum.pe import cui as _pe_cui
+from stdnum.pe import ruc as _pe_ruc
+from stdnum.us import ssn as _us_ssn
 
 _DNI_LETTERS: Final = "TRWAGMYFPDXBNJZSQVHLCKE"
 _CURP_ALPHABET: Final = "0123456789ABCDEFGHIJKLMNÑOPQRSTUVWXYZ"
@@ -144,3 +156,56 @@ def nie_valid(prefix: str, number: str, letter: str) -> bool:
     if lead < 0 or len(number) != 7 or not number.isascii() or not number.isdigit():
         return False
     return letter.upper() == _DNI_LETTERS[int(f"{lead}{number}") % 23]
+
+
+def _digits(value: str, *lengths: int) -> bool:
+    return len(value) in lengths and value.isascii() and value.isdigit()
+
+
+CUIL_TYPES: Final = frozenset({"20", "23", "24", "27"})
+"""CUIT/CUIL type prefixes of people (their CUIT is their CUIL); 30, 33, 34 are companies."""
+
+
+def cuit_valid(digits: str) -> bool:
+    """Argentina's CUIT/CUIL: 11 digits, a known type prefix and the mod-11 check digit."""
+    return _digits(digits, 11) and _ar_cuit.is_valid(digits)
+
+
+def ssn_valid(digits: str) -> bool:
+    """A US Social Security Number that can have been issued: no area 000, 666 or 9xx, no
+    group 00, no serial 0000, none of the numbers published in advertising (no check digit)."""
+    return _digits(digits, 9) and _us_ssn.is_valid(digits)
+
+
+def nit_valid(digits: str) -> bool:
+    """Colombia's NIT: 8 to 16 digits, the last a mod-11 check digit (DIAN's prime weights)."""
+    return _digits(digits, *range(8, 17)) and _co_nit.is_valid(digits)
+
+
+def ruc_valid(digits: str) -> bool:
+    """Peru's RUC: 11 digits, type 10/15/17/20, mod-11 check digit."""
+    return _digits(digits, 11) and _pe_ruc.is_valid(digits)
+
+
+def peru_dni_valid(value: str) -> bool:
+    """Peru's DNI (CUI): 8 digits, optionally followed by its check character (a digit or A-K)."""
+    if len(value) == 8:
+        return _digits(value, 8)
+    return len(value) == 9 and _digits(value[:8], 8) and _pe_cui.is_valid(value.upper())
+
+
+_KW_WEIGHTS: Final = (2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_KW_CENTURIES: Final = {"2": 1900, "3": 2000}
+
+
+def kw_civil_id_valid(digits: str) -> bool:
+    """Kuwait's civil id: century (2: 1900s, 3: 2000s), birth date YYMMDD, a 4-digit serial and
+    a check digit, ``11 - (weighted sum mod 11)`` with PACI's weights (no digit for 10, 11)."""
+    if not _digits(digits, 12) or digits[0] not in _KW_CENTURIES:
+        return False
+    try:
+        date(_KW_CENTURIES[digits[0]] + int(digits[1:3]), int(digits[3:5]), int(digits[5:7]))
+    except ValueError:
+        return False
+    check = 11 - sum(int(d) * w for d, w in zip(digits, _KW_WEIGHTS, strict=False)) % 11
+    return check < 10 and digits[11] == str(check)

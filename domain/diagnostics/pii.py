@@ -11,13 +11,38 @@ What is a leak (each kind has a precise rule, so that a redacted value never is 
 - ``CARD_NUMBER``: 13-19 digits (plain, or grouped 4-4-4-4, 4-6-5, 4-6-4 with spaces or
   dashes) with a known issuer prefix **and** a valid Luhn check.
 - ``IBAN``: a known length for its country and ISO 7064 mod 97 = 1.
-- ``NATIONAL_ID``: with valid check digits: Brazil's CPF, Chile's RUT, Mexico's CURP,
-  Spain's DNI and NIE.
+- ``NATIONAL_ID``, for every marketplace country (MX, CO, BR, AR, CL, PE, ES, US, KW):
+  anywhere, when written the way the document is written and its check digits (or, for
+  the SSN, its issuing rules) hold: Brazil's CPF, Chile's RUT, Mexico's CURP, Spain's DNI
+  and NIE, Argentina's CUIT/CUIL (``20-30123456-3``), the US SSN (``536-90-4399``: no area
+  000, 666 or 9xx, no group 00, no serial 0000), Colombia's NIT (``900.123.456-8``),
+  Kuwait's civil id (12 digits: century, birth date, serial, check digit). Numbers without
+  a checksum (Colombia's cédula, Argentina's and Peru's DNI) or too short to tell from any
+  other number (a plain 9-digit SSN, 11-digit CUIT or RUC) only **by name**: under a JSON
+  key, or after a label in text, that names the document (``cedula``, ``cc``, ``dni``,
+  ``documento``, ``national_id``, ``ssn``, ``cuit``, ``cuil``, ``nit``, ``ruc``,
+  ``civil_id``; ``DNI Nº 30.123.456``, ``cédula de ciudadanía 1.020.304.050``), with the
+  document's length (and check digits where it has them).
 - ``BEARER_TOKEN``: ``Bearer <token>`` where the token has letters and digits and is not
-  a marker; ``API_KEY``: well-known key shapes (``sk_live_...``, ``ghp_...``, ``AKIA...``,
-  Support OS partner keys ``sos_..._<64 hex>``) and, inside JSON, the value of a field
-  named like a secret (``password``, ``api_key``, ``access_token``...); ``JWT``: three
-  base64url parts whose first two start with ``eyJ`` (``{"``).
+  a marker; ``BASIC_AUTH``: ``Basic <base64>`` that decodes to printable ``user:password``;
+  ``API_KEY``: well-known key shapes (``sk_live_...``, ``ghp_...``, ``AKIA...``, Support OS
+  partner keys ``sos_..._<64 hex>``) and PEM private key blocks; ``JWT``: three base64url
+  parts whose first two start with ``eyJ`` (``{"``).
+- ``SECRET``: a value (the finding spans the value, not its name) **named** like a secret:
+  a JSON field (or the items of a JSON list under it), a URL query parameter, or a
+  ``key=value`` / ``key: value`` pair in text whose key, split into words
+  (``http.request.header.x-api-key`` -> http request header x api key), ends in a secret
+  word (``password``, ``passwd``, ``pwd``, ``passphrase``, ``secret``, ``token``,
+  ``authorization``, ``cookie``, ``credentials``, ``apikey``; or ``key`` after ``api``,
+  ``private``, ``secret``, ``signing``, ``access``, ``client``, ``master``,
+  ``encryption``); in a query string also ``key``, ``sig``, ``...signature`` and ``code``
+  (with a ``state`` beside it: an OAuth callback). Not secrets: keys where the secret
+  word is not last (``token_count``, ``tokens_used``, ``password_changed_at``,
+  ``api_key_id``), paging tokens (``next_page_token``), and values that are redacted
+  (markers, ``***``, ``[REDACTED:...]``, ``${API_KEY}``, ``<your-key>``), booleans,
+  shorter than 8 characters (4 for passwords) or with spaces (except ``Authorization`` and
+  ``Cookie`` headers). A bare ``token: value`` in prose needs a value with letters and
+  digits (``token: expired`` is not one).
 - ``IP_ADDRESS``: IPv4 and IPv6 addresses, except loopback, unspecified and the
   documentation ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32).
 
@@ -26,7 +51,8 @@ Redaction placeholders are never leaks: ``[REDACTED]``, ``***``, ``<email>``,
 None of them carries the characters or check digits a detector needs.
 
 Where spans overlap, one finding is kept, by priority (a JWT after ``Bearer`` is one
-bearer token; a card number is not also a phone number): the order of :class:`PiiKind`.
+bearer token; a card number is not also a phone number; ``Authorization: Basic ...`` is
+basic credentials, not also a secret header): the order of :class:`PiiKind`.
 
 Positions: inside JSON, each finding names the file, the JSON path of the string (JSONPath
 syntax, ``$.spans[3].attributes["http.url"]``) and the character offset inside that string;
@@ -36,26 +62,38 @@ Only a masked preview of the value is kept (``jo***@***.com``), never the value 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import bisect
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final, Protocol
+from functools import lru_cache
+from typing import Final, Literal, Protocol
+from urllib.parse import unquote
 
 from domain.diagnostics.checksums import (
+    CUIL_TYPES,
     IBAN_LENGTHS,
     MAX_IBAN_LENGTH,
     MIN_IBAN_LENGTH,
     card_brand,
     cpf_valid,
+    cuit_valid,
     curp_valid,
     dni_valid,
     iban_valid,
+    kw_civil_id_valid,
     luhn_valid,
     nie_valid,
+    nit_valid,
+    peru_dni_valid,
+    ruc_valid,
     rut_valid,
+    ssn_valid,
 )
 
 
@@ -63,8 +101,10 @@ class PiiKind(StrEnum):
     """Kinds of personal data, in the priority used to resolve overlapping findings."""
 
     BEARER_TOKEN = "BEARER_TOKEN"  # noqa: S105 - a kind of finding, not a secret
+    BASIC_AUTH = "BASIC_AUTH"
     JWT = "JWT"
     API_KEY = "API_KEY"
+    SECRET = "SECRET"  # noqa: S105 - a kind of finding, not a secret
     EMAIL = "EMAIL"
     IBAN = "IBAN"
     CARD_NUMBER = "CARD_NUMBER"
@@ -83,7 +123,7 @@ class PiiMatch:
     start: int
     end: int
     kind: PiiKind
-    detail: str  # "visa", "CPF", "IPv6", "sk_live"...
+    detail: str  # "visa", "CPF", "IPv6", "sk_live", "query access_token"...
     preview: str  # masked: never the value itself
 
 
@@ -156,6 +196,7 @@ _EMAIL: Final = re.compile(
 _EMAIL_LOCAL_MAX: Final = 64
 _EMAIL_DOMAIN_MAX: Final = 255
 _BEARER: Final = re.compile(r"[Bb](?<![\w][Bb])[Ee][Aa][Rr][Ee][Rr][ \t]+([A-Za-z0-9\-._~+/]{8,}=*)")
+_BASIC: Final = re.compile(r"[Bb](?<![\w][Bb])[Aa][Ss][Ii][Cc][ \t]+([A-Za-z0-9+/]{6,}+={0,2})")
 _JWT: Final = re.compile(r"eyJ(?<![\w-]eyJ)[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 _API_KEY: Final = re.compile(
     r"(?:(?P<stripe>(?:sk|pk|rk)_(?:live|test))_(?P<stripe_secret>[A-Za-z0-9]{10,})"
@@ -171,6 +212,11 @@ _API_KEY_HINT: Final = re.compile(
     r"[spr]k_(?:live|test)_|whsec_|gh[pousr]_|github_pat_|xox[abprs]-|AKIA|AIza|sos_"
 )
 _API_KEY_KINDS: Final = ("stripe", "whsec", "github", "github_pat", "slack", "aws", "google", "supportos")
+_PEM_PRIVATE_KEY: Final = re.compile(
+    r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----(?P<body>(?:\s|\\[rn]|[A-Za-z0-9+/=:,]){0,8192}+)"
+    r"(?:-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----)?"
+)
+MIN_PEM_BODY: Final = 32
 _STATES: Final = (
     "AS|BC|BS|CC|CL|CM|CS|CH|DF|DG|GT|GR|HG|JC|MC|MN|MS|NT|NL|OC|PL|QT|QR|SP|SL|SR|TC|TS|TL|VZ|YN|ZS|NE"
 )
@@ -180,6 +226,9 @@ _RUT_RE: Final = (
     r"(?P<rut>(?<![.-])(?P<rut_body>\d{1,2}(?:\.\d{3}\.\d{3}|\d{6}))-(?P<rut_dv>[\dkK]))(?![\w-])"
 )
 _DNI_RE: Final = r"(?P<dni>(?<![-])(?P<dni_number>\d{8})[- ]?(?P<dni_letter>[A-Za-z]))(?![\w-])"
+_SSN_RE: Final = r"(?P<ssn>(?<![-])\d{3}-\d{2}-\d{4})(?![\w-]|[.,]\d)"
+_CUIT_RE: Final = r"(?P<cuit>(?<![-])\d{2}-\d{8}-\d)(?![\w-]|[.,]\d)"
+_NIT_RE: Final = r"(?P<nit>(?<![.-])\d{3}\.\d{3}\.\d{3}-\d)(?![\w-]|[.,]\d)"
 _OCTET: Final = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _IPV4_RE: Final = rf"(?P<ipv4>(?<![.])(?:{_OCTET}\.){{3}}{_OCTET})(?![\w]|\.\d)"
 _NIE_RE: Final = (
@@ -199,7 +248,8 @@ _STRUCTURED: Final = re.compile(
     # one pass; each token start is dispatched on its first character to the families that
     # can begin with it, so most tokens are rejected after one or two tests
     r"(?<![\w])(?:"
-    rf"(?=\d)(?:{_CARD_RE}|{_CPF_RE}|{_RUT_RE}|{_DNI_RE}|{_IPV4_RE}|{_IPV6_RE}|{_PHONE_RE})"
+    rf"(?=\d)(?:{_CARD_RE}|{_CPF_RE}|{_RUT_RE}|{_DNI_RE}|{_SSN_RE}|{_CUIT_RE}|{_NIT_RE}|{_IPV4_RE}"
+    rf"|{_IPV6_RE}|{_PHONE_RE})"
     rf"|(?=[XYZxyz]){_NIE_RE}"
     rf"|(?=[A-Z]){_CURP_RE}|{_IBAN_RE}"
     rf"|(?=[A-Fa-f:]){_IPV6_RE.replace('ipv6', 'ipv6h')}"
@@ -220,15 +270,6 @@ _IP_PLACEHOLDERS: Final = (
     ipaddress.ip_network("203.0.113.0/24"),
     ipaddress.ip_network("2001:db8::/32"),
 )
-
-_SECRET_FIELDS: Final = frozenset(
-    {
-        "password", "passwd", "pwd", "secret", "clientsecret", "apikey", "apisecret", "accesstoken",
-        "refreshtoken", "idtoken", "authtoken", "authorization", "privatekey", "sessiontoken",
-        "xapikey", "token",
-    }
-)  # fmt: skip
-MIN_SECRET_CHARS: Final = 8
 
 
 def _emails(text: str) -> Iterator[PiiMatch]:
@@ -266,6 +307,11 @@ def _tokens(text: str) -> Iterator[PiiMatch]:
     if "eyJ" in text:
         for match in _JWT.finditer(text):
             yield PiiMatch(match.start(), match.end(), PiiKind.JWT, "jwt", _mask(match.group()))
+    if "PRIVATE KEY-----" in text:
+        for pem in _PEM_PRIVATE_KEY.finditer(text):
+            body = re.sub(r"\s|\\[rn]", "", pem.group("body"))
+            if len(body) >= MIN_PEM_BODY and not is_redacted_secret(body):
+                yield PiiMatch(pem.start(), pem.end(), PiiKind.API_KEY, "private_key", "-----BEGIN ****")
     for hint in _API_KEY_HINT.finditer(text):
         key = _API_KEY.match(text, hint.start())
         if key is None:
@@ -277,6 +323,23 @@ def _tokens(text: str) -> Iterator[PiiMatch]:
             continue
         prefix = key.group(kind)
         yield PiiMatch(key.start(), key.end(), PiiKind.API_KEY, prefix, f"{prefix}_{'*' * 8}")
+
+
+def _basic_credentials(encoded: str) -> bool:
+    """``Basic`` credentials: base64 of printable ``user:password`` (a prefix is enough: logs
+    truncate), where the secret part is not a marker."""
+    core = encoded.rstrip("=")
+    if len(core) % 4 == 1:
+        core = core[:-1]
+    try:
+        decoded = base64.b64decode(core + "=" * (-len(core) % 4), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    user, colon, password = decoded.partition(":")
+    if not colon or not decoded.isprintable():
+        return False
+    secret = password or user
+    return bool(secret) and not is_redaction_marker(secret)
 
 
 def _card(match: re.Match[str]) -> PiiMatch | None:
@@ -313,8 +376,16 @@ def _iban(match: re.Match[str]) -> PiiMatch | None:
 
 def _national_id(match: re.Match[str], family: str) -> PiiMatch | None:
     start, end, value = match.start(), match.end(), match.group(family)
-    if family == "cpf":
-        digits = value.replace(".", "").replace("-", "")
+    detail = family.upper()
+    digits = value.replace(".", "").replace("-", "")
+    if family == "ssn":
+        valid, preview = ssn_valid(digits), f"***-**-**{digits[-2:]}"
+    elif family == "cuit":
+        valid, preview = cuit_valid(digits), f"**-********-{digits[-1]}"
+        detail = "CUIL" if digits[:2] in CUIL_TYPES else "CUIT"
+    elif family == "nit":
+        valid, preview = nit_valid(digits), f"***.***.***-{digits[-1]}"
+    elif family == "cpf":
         valid, preview = cpf_valid(digits), f"***.***.***-{digits[-2:]}"
     elif family == "rut":
         valid = rut_valid(match.group("rut_body").replace(".", ""), match.group("rut_dv"))
@@ -329,7 +400,15 @@ def _national_id(match: re.Match[str], family: str) -> PiiMatch | None:
     else:  # nie
         valid = nie_valid(match.group("nie_prefix"), match.group("nie_number"), match.group("nie_letter"))
         preview = f"******{value[-3:]}"
-    return PiiMatch(start, end, PiiKind.NATIONAL_ID, family.upper(), preview) if valid else None
+    return PiiMatch(start, end, PiiKind.NATIONAL_ID, detail, preview) if valid else None
+
+
+def _civil_id(match: re.Match[str]) -> PiiMatch | None:
+    """A 12-digit run that is not a card may be Kuwait's civil id (check digit, birth date)."""
+    raw = match.group("card")
+    if len(raw) != 12 or not kw_civil_id_valid(raw):
+        return None
+    return PiiMatch(match.start(), match.end(), PiiKind.NATIONAL_ID, "CIVIL_ID", f"**********{raw[-2:]}")
 
 
 def _reportable_ip(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
@@ -359,6 +438,9 @@ _FAMILIES: Final = (
     "cpf",
     "rut",
     "dni",
+    "ssn",
+    "cuit",
+    "nit",
     "ipv4",
     "nie",
     "curp",
@@ -378,7 +460,7 @@ def _structured(text: str) -> Iterator[tuple[PiiMatch | None, re.Match[str]]]:
             "h"
         )  # "ipv6h", "phoneh": the same family, reached by another first character
         if family == "card":
-            yield _card(match), match
+            yield _card(match) or _civil_id(match), match
         elif family == "iban":
             yield _iban(match), match
         elif family in {"ipv4", "ipv6"}:
@@ -399,6 +481,292 @@ def _phone_candidate(text: str, start: int) -> tuple[int, int] | None:
     if not MIN_PHONE_DIGITS <= digits <= MAX_PHONE_DIGITS or _DATE_OR_TIME.search(value):
         return None
     return run.start(), run.end()
+
+
+# ----------------------------------------------------------------------------- by name
+#
+# Secrets and document numbers recognised by what they are called: the JSON key above a
+# value, a URL query parameter, ``key=value`` / ``key: value`` in text, a label before a
+# number (``DNI Nº 30.123.456``). Names are split into lower-case ASCII words
+# (``http.request.header.X-Api-Key`` -> http request header x api key) and judged by their
+# last word, so ``token`` is a secret and ``token_count`` is not. One literal-ish pass finds
+# the words that can make such a name; each hit is widened to the whole name in Python.
+
+SecretShape = Literal["password", "header", "token"]
+
+_NAME_WORD: Final = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|[0-9]+")
+_NAME_CHARS: Final = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+MAX_NAME_CHARS: Final = 128
+_SECRET_SUFFIXES: Final[tuple[tuple[str, SecretShape], ...]] = (
+    ("password", "password"), ("passwd", "password"), ("passphrase", "password"), ("pwd", "password"),
+    ("authorization", "header"), ("cookie", "header"),
+    ("secret", "token"), ("token", "token"), ("credentials", "token"), ("credential", "token"),
+    ("apikey", "token"), ("privatekey", "token"),
+)  # fmt: skip
+_KEY_QUALIFIERS: Final = frozenset(
+    {"api", "private", "secret", "signing", "access", "client", "master", "encryption"}
+)
+_NOT_SECRET_QUALIFIERS: Final = frozenset(
+    {"page", "next", "continuation", "pagination", "cursor", "idempotency", "sync"}
+)
+_NOT_SECRET_NAMES: Final = frozenset({"PWD", "OLDPWD"})  # a shell's working directories
+_QUERY_ONLY_SECRETS: Final = frozenset({"key", "sig", "signature"})
+_NOT_SECRET_VALUES: Final = frozenset(
+    {"true", "false", "yes", "no", "on", "off", "nil", "n/a", "na", "required", "optional",
+     "missing", "present", "unset", "invalid", "expired", "revoked"}
+)  # fmt: skip
+_REDACTED_PART: Final = re.compile(
+    r"\*{3,}|•{2,}|[xX]{4,}|\[[A-Za-z_ :-]*\]|<[^<>\s]*>|\$\{[^}]*\}|\{\{[^}]*\}\}|%\([^)]*\)s|^\$[A-Z_]+$"
+)
+MIN_SECRET_CHARS: Final = 8
+MIN_PASSWORD_CHARS: Final = 4
+MAX_SECRET_VALUE: Final = 2048
+
+_ID_NAMES: Final = {
+    "cedula": "CEDULA", "cc": "CEDULA", "dni": "DNI", "documento": "DOCUMENT",
+    "identificacion": "DOCUMENT", "nationalid": "NATIONAL_ID", "ssn": "SSN",
+    "cuit": "CUIT", "cuil": "CUIL", "nit": "NIT", "ruc": "RUC", "civilid": "CIVIL_ID",
+}  # fmt: skip
+_ID_TRAILERS: Final = frozenset(
+    {"number", "num", "no", "nro", "numero", "nr", "de", "ciudadania", "identidad"}
+)
+
+_ASCII_LOWER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_NAME_HINT: Final = re.compile(
+    # searched in an ASCII-lower-cased copy (same offsets), branches grouped by their first
+    # character so that the engine tests each position against one set of first characters
+    r"a(?:uthori[sz]ation|pi[-_.]?key|ccess[-_.]?key)"
+    r"|b(?<![\w]b)asic[ \t]"
+    r"|c(?:ookie|redential|lient[-_.]?key|ivil[-_. ]?id|(?<![a-z0-9]c)(?:ui[tl]|c|\.c\.)(?![a-z0-9]))"
+    r"|d(?:ula|ocument|(?<![a-z0-9]d)ni(?![a-z0-9]))"
+    r"|encryption[-_.]?key|identificaci|master[-_.]?key"
+    r"|n(?:ational[-_. ]?id|(?<![a-z0-9]n)it(?![a-z0-9]))"
+    r"|p(?:ass|wd|rivate[-_.]?key)"
+    r"|r(?<![a-z0-9]r)uc(?![a-z0-9])"
+    r"|s(?:ecret|igning[-_.]?key|(?<![a-z0-9]s)sn(?![a-z0-9]))"
+    r"|token"
+)
+_SEPARATOR: Final = re.compile(
+    r"(?P<kq>\\?[\"'])?[ \t]*(?:(?P<eq>=)(?![=>])|:(?![:/=]))[ \t]*(?P<vq>\\?[\"'])?"
+)
+_BARE_VALUE: Final = re.compile(rf"[^\s&;,\"'<>()\[\]{{}}\\]{{1,{MAX_SECRET_VALUE}}}")
+_LINE_VALUE: Final = re.compile(rf"[^\r\n]{{1,{MAX_SECRET_VALUE}}}")
+_QUERY_PARAM: Final = re.compile(r"[?&#](?P<name>[A-Za-z][A-Za-z0-9_.\-]{0,63})=(?P<value>[^&#\s\"'<>\\]*)")
+_OAUTH_STATE: Final = re.compile(r"[?&#]state=")
+_ID_PREFIX: Final = re.compile(
+    r"(?:\\?[\"'])?[ \t]*"
+    r"(?:(?i:de[ \t]+(?:ciudadan[íi]a|identidad)|n[º°o]\.?|nro\.?|n[uú]m(?:ero)?\.?|number|#)[ \t]*){0,2}"
+    r"[:=#]?[ \t]*(?:\\?[\"'])?"
+)
+_ID_NUMBER: Final = re.compile(r"\d(?:[.\-]?\d){4,15}+(?:-[0-9A-Ka-k])?(?![\w]|[.,]\d)")
+
+
+@lru_cache(maxsize=4096)
+def name_words(name: str) -> tuple[str, ...]:
+    """``http.request.header.X-Api-Key`` -> ("http", "request", "header", "x", "api", "key")."""
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    return tuple(word.lower() for word in _NAME_WORD.findall(ascii_name))
+
+
+@lru_cache(maxsize=4096)
+def secret_name(name: str) -> SecretShape | None:
+    """How a value called ``name`` is a secret (``None``: it is not one, by its name)."""
+    words = name_words(name)
+    if not words or name in _NOT_SECRET_NAMES:
+        return None
+    last = words[-1]
+    if last == "key":
+        return "token" if len(words) > 1 and words[-2] in _KEY_QUALIFIERS else None
+    for suffix, shape in _SECRET_SUFFIXES:
+        if last.endswith(suffix):
+            head = last[: -len(suffix)]
+            if any(head.endswith(q) for q in _NOT_SECRET_QUALIFIERS) or any(
+                word in _NOT_SECRET_QUALIFIERS for word in words[-3:-1]
+            ):
+                return None
+            return shape
+    return None
+
+
+def _query_secret_name(name: str) -> SecretShape | None:
+    words = name_words(name)
+    if words and ("".join(words) in _QUERY_ONLY_SECRETS or words[-1] == "signature"):
+        return "token"
+    return secret_name(name)
+
+
+@lru_cache(maxsize=4096)
+def id_document_name(name: str) -> str | None:
+    """The identity document a value called ``name`` holds (``"DNI"``...), or ``None``."""
+    words = list(name_words(name))
+    qualified = False
+    while len(words) > 1 and words[-1] in _ID_TRAILERS:
+        words.pop()
+        qualified = True
+    if not words:
+        return None
+    candidates = [words[-1], "".join(words[-2:]), "".join(words)]
+    for candidate in candidates:
+        if candidate in _ID_NAMES:
+            return _ID_NAMES[candidate]
+    return "DOCUMENT" if qualified and words[-1] == "document" else None
+
+
+def is_redacted_secret(value: str) -> bool:
+    """A value standing for a secret that was removed: a marker, a mask, a template."""
+    if is_redaction_marker(value) or _REDACTED_PART.search(value):
+        return True
+    scheme, space, rest = value.partition(" ")
+    return bool(space) and scheme.isalpha() and is_redaction_marker(rest)
+
+
+def _secret_value(value: str, shape: SecretShape, *, strong: bool) -> bool:
+    """Whether ``value``, named like a secret, is one: not redacted, not a flag, long enough;
+    ``strong`` (``=``, a quoted or JSON key) or else with letters and digits."""
+    value = value.strip()
+    minimum = MIN_PASSWORD_CHARS if shape == "password" else MIN_SECRET_CHARS
+    if len(value) < minimum or value.lower() in _NOT_SECRET_VALUES or is_redacted_secret(value):
+        return False
+    if shape != "header" and any(char.isspace() for char in value):
+        return False
+    return strong or (any(c.isdigit() for c in value) and any(c.isalpha() for c in value))
+
+
+def _secret_preview(value: str) -> str:
+    return _mask(value) if len(value) >= 20 else "********"
+
+
+def _id_number_valid(document: str, number: str) -> bool:
+    """A number written under a document's name: the document's length and check digits."""
+    compact = number.replace(".", "").replace("-", "")
+    if len(set(compact)) == 1:
+        return False
+    if document == "SSN":
+        return ssn_valid(compact)
+    if document in {"CUIT", "CUIL"}:
+        return cuit_valid(compact)
+    if document == "NIT":
+        return nit_valid(compact)
+    if document == "RUC":
+        return ruc_valid(compact)
+    if document == "CIVIL_ID":
+        return kw_civil_id_valid(compact)
+    if not compact.isascii() or not compact.isdigit():
+        return document == "DNI" and peru_dni_valid(compact)
+    if document == "DNI":  # Argentina 7-8 digits, Peru 8 (+ a check character)
+        return 7 <= len(compact) <= 8 or peru_dni_valid(compact)
+    if document == "CEDULA":  # Colombia: 6-10 digits, no check digit
+        return 6 <= len(compact) <= 10
+    return 6 <= len(compact) <= 12  # DOCUMENT, NATIONAL_ID
+
+
+def named_id(name: str, value: str) -> PiiMatch | None:
+    """The whole of ``value`` as the identity document its ``name`` says it is, if it fits."""
+    document = id_document_name(name)
+    number = value.strip()
+    if document is None or _ID_NUMBER.fullmatch(number) is None or not _id_number_valid(document, number):
+        return None
+    start = value.index(number)
+    return PiiMatch(start, start + len(number), PiiKind.NATIONAL_ID, document, f"***{number[-2:]}")
+
+
+def named_secret(name: str, value: str) -> PiiMatch | None:
+    """The whole of ``value`` as a secret, when ``name`` (a JSON key) names one."""
+    shape = secret_name(name)
+    if shape is None or not _secret_value(value, shape, strong=True):
+        return None
+    return PiiMatch(0, len(value), PiiKind.SECRET, f"field {name}", _secret_preview(value.strip()))
+
+
+def _named(text: str) -> Iterator[PiiMatch]:
+    """Secrets in query strings, ``key=value`` pairs and ``Basic`` credentials; documents
+    after their labels."""
+    if "=" in text:
+        yield from _query_secrets(text)
+    name_end = -1
+    for hint in _NAME_HINT.finditer(text.translate(_ASCII_LOWER)):
+        if hint.start() < name_end:
+            continue
+        if hint.group()[0] == "b":
+            basic = _BASIC.match(text, hint.start())
+            if basic is not None and _basic_credentials(basic.group(1)):
+                yield PiiMatch(basic.start(), basic.end(), PiiKind.BASIC_AUTH, "basic", "Basic ********")
+            continue
+        start, end = hint.start(), hint.end()
+        floor = max(start - MAX_NAME_CHARS, 0)
+        while start > floor and _name_char(text[start - 1]):
+            start -= 1
+        ceiling = min(end + MAX_NAME_CHARS, len(text))
+        while end < ceiling and _name_char(text[end]):
+            end += 1
+        while end > hint.end() and text[end - 1] in ".-":
+            end -= 1
+        name_end = end
+        if start > 0 and text[start - 1] in "?&#":
+            continue  # a query parameter: _query_secrets
+        name = text[start:end]
+        shape = secret_name(name)
+        if shape is not None:
+            found = _pair_value(text, end, name, shape)
+        else:
+            document = id_document_name(name)
+            found = None if document is None else _labelled_id(text, end, document)
+        if found is not None:
+            yield found
+
+
+def _name_char(char: str) -> bool:
+    return char in _NAME_CHARS or (char > "\x7f" and char.isalpha())  # "cédula"
+
+
+def _pair_value(text: str, name_end: int, name: str, shape: SecretShape) -> PiiMatch | None:
+    separator = _SEPARATOR.match(text, name_end)
+    if separator is None:
+        return None
+    start = separator.end()
+    quote = separator.group("vq")
+    if quote:
+        end = text.find(quote, start, start + MAX_SECRET_VALUE)
+        if end < 0 or "\n" in text[start:end]:
+            return None
+    else:
+        line = shape == "header" and separator.group("eq") is None
+        run = (_LINE_VALUE if line else _BARE_VALUE).match(text, start)
+        if run is None:
+            return None
+        end = start + len(run.group().rstrip())
+    value = text[start:end]
+    strong = separator.group("eq") is not None or separator.group("kq") is not None
+    if not _secret_value(value, shape, strong=strong):
+        return None
+    return PiiMatch(start, end, PiiKind.SECRET, f"pair {name[-40:]}", _secret_preview(value))
+
+
+def _query_secrets(text: str) -> Iterator[PiiMatch]:
+    for match in _QUERY_PARAM.finditer(text):
+        name, value = match.group("name"), match.group("value")
+        if name.lower() == "code":
+            query_start = text.rfind("?", max(match.start() - MAX_SECRET_VALUE, 0), match.start() + 1)
+            query_end = match.end() + MAX_SECRET_VALUE
+            shape: SecretShape | None = (
+                "token" if query_start >= 0 and _OAUTH_STATE.search(text, query_start, query_end) else None
+            )
+        else:
+            shape = _query_secret_name(name)
+        if shape is None or not value:
+            continue
+        if _secret_value(unquote(value), shape, strong=True):
+            start = match.start("value")
+            yield PiiMatch(start, match.end(), PiiKind.SECRET, f"query {name[-40:]}", _secret_preview(value))
+
+
+def _labelled_id(text: str, label_end: int, document: str) -> PiiMatch | None:
+    prefix = _ID_PREFIX.match(text, label_end)
+    start = label_end if prefix is None else prefix.end()
+    number = _ID_NUMBER.match(text, start)
+    if number is None or not _id_number_valid(document, number.group()):
+        return None
+    return PiiMatch(number.start(), number.end(), PiiKind.NATIONAL_ID, document, f"***{number.group()[-2:]}")
 
 
 # ----------------------------------------------------------------------------- the detector
@@ -425,6 +793,7 @@ class PiiDetector:
                 candidates.append(found)
             elif ask_phones:
                 candidates.extend(self._phone_numbers(text, match.start()))
+        candidates.extend(_named(text))  # after the shapes: on a tie, the shape's finding stays
         return resolve_overlaps(candidates)
 
     def _phone_numbers(self, text: str, start: int) -> Iterator[PiiMatch]:
@@ -475,12 +844,13 @@ def child_path(parent: str, key: str | int) -> str:
     return f'{parent}["{escaped}"]'
 
 
-def _secret_field(key: str) -> bool:
-    return re.sub(r"[^a-z]", "", key.lower()) in _SECRET_FIELDS
-
-
 def scan_document(document: object, file: str, detector: PiiDetector) -> Iterator[PiiFinding]:
-    """Every leak in a parsed JSON document: in string values, object keys and integers."""
+    """Every leak in a parsed JSON document: in string values, object keys and integers.
+
+    A value in which no detector finds anything is judged by its key too (the nearest object
+    key: the items of ``"authorization": ["Basic ..."]`` are under it): a secret's name
+    (``password``, ``http.request.header.x-api-key``) or an identity document's (``dni``).
+    """
     stack: list[tuple[str, object, str | None]] = [("$", document, None)]
     while stack:
         path, value, key = stack.pop()
@@ -488,13 +858,16 @@ def scan_document(document: object, file: str, detector: PiiDetector) -> Iterato
             found = detector.matches(value)
             for match in found:
                 yield _located(file, path, match)
-            if not found and key is not None and _secret_field(key) and _looks_secret(value):
-                yield PiiFinding(file, path, 0, len(value), PiiKind.API_KEY, f"field {key}", _mask(value))
+            if not found and key is not None:
+                yield from _by_key(file, path, key, value)
         elif isinstance(value, bool) or value is None or isinstance(value, float):
             continue
         elif isinstance(value, int):
-            for match in detector.matches(str(value), phones=False):
+            found = detector.matches(str(value), phones=False)
+            for match in found:
                 yield _located(file, path, match)
+            if not found and key is not None:
+                yield from _by_key(file, path, key, value)
         elif isinstance(value, Mapping):
             members: list[tuple[str, object, str | None]] = []
             for member_key, member in value.items():
@@ -505,12 +878,16 @@ def scan_document(document: object, file: str, detector: PiiDetector) -> Iterato
             stack.extend(reversed(members))
         elif isinstance(value, list):
             stack.extend(
-                (child_path(path, index), item, None) for index, item in reversed(list(enumerate(value)))
+                (child_path(path, index), item, key) for index, item in reversed(list(enumerate(value)))
             )
 
 
-def _looks_secret(value: str) -> bool:
-    return len(value) >= MIN_SECRET_CHARS and not is_redaction_marker(value) and " " not in value.strip()
+def _by_key(file: str, path: str, key: str, value: str | int) -> Iterator[PiiFinding]:
+    """A value nothing was found in, judged by its key: a secret (strings), a document number."""
+    named = named_secret(key, value) if isinstance(value, str) else None
+    named = named or named_id(key, str(value))
+    if named is not None:
+        yield _located(file, path, named)
 
 
 def _located(file: str, path: str | None, match: PiiMatch, *, in_key: bool = False) -> PiiFinding:

@@ -159,6 +159,50 @@ def test_leaks_in_every_file_are_located(tmp_path: Path) -> None:
     assert not report.clean
 
 
+def test_secrets_and_national_ids_in_traces_and_logs_are_located(tmp_path: Path) -> None:
+    files = clean_files()
+    files["metadata.json"] = metadata(country="AR")
+    url = "https://api.acme.io/v1/orders?access_token=abc123DEF456ghi&limit=50"
+    attributes = {
+        "http.request.header.authorization": "Basic dXNlcjpwYXNz...",
+        "http.request.header.x-api-key": "3f9a8b7c6d5e4f3a2b1c",
+        "http.url": url,
+        "customer.dni": 30123456,
+        "token_count": 512,
+        "tokens_used": "1200",
+        "password_changed_at": "2026-02-01T00:00:00Z",
+        "http.request.header.cookie": "[REDACTED]",
+    }
+    files["trace.json"] = trace([span("s1", "gateway.outbound", attributes=attributes)])
+    log = (
+        "12:00:01 retry api_key=ab12cd34ef56 password=hunter2\n"
+        "12:00:02 titular CUIL 20-30123456-3, SSN 536-90-4399, order 30123456789\n"
+        "12:00:03 password=[REDACTED] token=*** token_count=4096\n"
+    )
+    files["logs/app.log"] = log
+    report = inspect(write_bundle(tmp_path / BUNDLE, files))
+    path = "$.spans[0].attributes"
+    located = {(f.file, f.json_path, f.offset, f.kind, f.detail) for f in report.pii.findings}
+    assert located == {
+        ("trace.json", f'{path}["http.request.header.authorization"]', 0, PiiKind.BASIC_AUTH, "basic"),
+        (
+            "trace.json",
+            f'{path}["http.request.header.x-api-key"]',
+            0,
+            PiiKind.SECRET,
+            "field http.request.header.x-api-key",
+        ),
+        ("trace.json", f'{path}["http.url"]', url.index("abc1"), PiiKind.SECRET, "query access_token"),
+        ("trace.json", f'{path}["customer.dni"]', 0, PiiKind.NATIONAL_ID, "DNI"),
+        ("logs/app.log", None, log.index("ab12"), PiiKind.SECRET, "pair api_key"),
+        ("logs/app.log", None, log.index("hunter2"), PiiKind.SECRET, "pair password"),
+        ("logs/app.log", None, log.index("20-3"), PiiKind.NATIONAL_ID, "CUIL"),
+        ("logs/app.log", None, log.index("536-"), PiiKind.NATIONAL_ID, "SSN"),
+    }
+    assert report.pii.by_kind == {"BASIC_AUTH": 1, "SECRET": 4, "NATIONAL_ID": 3}
+    assert not report.clean
+
+
 def test_many_leaks_are_counted_but_only_the_first_are_listed(tmp_path: Path) -> None:
     files = {**clean_files(), "logs/app.log": "x ana@acme.io\n" * 5000}
     report = inspect(write_bundle(tmp_path / BUNDLE, files, compression=zipfile.ZIP_STORED))

@@ -7,12 +7,18 @@ import pytest
 from domain.diagnostics.checksums import (
     card_brand,
     cpf_valid,
+    cuit_valid,
     curp_valid,
     dni_valid,
     iban_valid,
+    kw_civil_id_valid,
     luhn_valid,
     nie_valid,
+    nit_valid,
+    peru_dni_valid,
+    ruc_valid,
     rut_valid,
+    ssn_valid,
 )
 
 
@@ -116,3 +122,74 @@ def test_dni_letter(number: str, letter: str, valid: bool) -> None:
 )
 def test_nie_letter(prefix: str, number: str, letter: str, valid: bool) -> None:
     assert nie_valid(prefix, number, letter) is valid
+
+
+# ----------------------------------------------------------------------------- more marketplace countries
+
+
+@pytest.mark.parametrize(
+    ("digits", "valid"),
+    [
+        ("20301234563", True),  # CUIL 20-30123456-3
+        ("30712345671", True),  # a company's CUIT
+        ("20301234564", False),  # check digit wrong
+        ("99301234563", False),  # no such type prefix
+        ("2030123456", False),  # 10 digits
+    ],
+)
+def test_cuit_cuil_check_digit(digits: str, valid: bool) -> None:
+    assert cuit_valid(digits) is valid
+
+
+@pytest.mark.parametrize(
+    ("digits", "valid"),
+    [
+        ("536904399", True),
+        ("000904399", False),  # area 000
+        ("666904399", False),  # area 666
+        ("936904399", False),  # areas 9xx are never issued
+        ("536004399", False),  # group 00
+        ("536900000", False),  # serial 0000
+        ("078051120", False),  # the Woolworth wallet card's number, published in 1938
+        ("53690439", False),
+    ],
+)
+def test_ssn_issuing_rules(digits: str, valid: bool) -> None:
+    assert ssn_valid(digits) is valid
+
+
+@pytest.mark.parametrize(
+    ("digits", "valid"), [("9001234568", True), ("9001234567", False), ("1234567", False)]
+)
+def test_colombian_nit_check_digit(digits: str, valid: bool) -> None:
+    assert nit_valid(digits) is valid
+
+
+@pytest.mark.parametrize(
+    ("digits", "valid"),
+    [("20512333797", True), ("10054148289", True), ("20512333798", False), ("30512333797", False)],
+)
+def test_peruvian_ruc_check_digit(digits: str, valid: bool) -> None:
+    assert ruc_valid(digits) is valid
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [("10117410", True), ("101174102", True), ("101174103", False), ("1011741", False), ("1011741A", False)],
+)
+def test_peruvian_dni_and_its_optional_check_character(value: str, valid: bool) -> None:
+    assert peru_dni_valid(value) is valid
+
+
+@pytest.mark.parametrize(
+    ("digits", "valid"),
+    [
+        ("288020122596", True),
+        ("288020122597", False),  # check digit wrong
+        ("488020122596", False),  # no such century
+        ("288130122596", False),  # month 13: not a birth date
+        ("28802012259", False),
+    ],
+)
+def test_kuwaiti_civil_id(digits: str, valid: bool) -> None:
+    assert kw_civil_id_valid(digits) is valid
