@@ -6,9 +6,11 @@ Tests override providers, e.g. ``container.settings.override(providers.Object(s)
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
+from typing import Final
 
 from dependency_injector import containers, providers
 from fastapi import FastAPI
@@ -52,6 +54,7 @@ from application.integrations.webhooks import (
 from application.ledger.metering import metered
 from application.messaging.common import MessagingServices
 from application.messaging.notifications import NOTIFY_JOB_KIND, conversation_notify_job
+from application.ports.metrics import Metrics
 from application.saga.executor import ProviderJob, Providers, SagaRunner
 from domain.messaging import Screener
 from domain.shared import InvalidInput
@@ -114,6 +117,20 @@ def _bundles(settings: Settings, services: Services) -> BundleServices:
     )
 
 
+JOB_PROVIDERS: Final = ("payments", "notifications", "internal")
+"""The ``provider`` of every outbox job kind: dispute steps (``application/saga/scheduling.py``),
+the messaging, dispatch and reminder notices (``notifications``). ``supportos worker
+--providers`` chooses among them; their dead-letter series are exported from 0."""
+
+
+def _metrics() -> PrometheusMetrics:
+    """The process's metrics; the dead-letter series of every job provider start at 0 in
+    each country the process learns of, so an alert on ``increase()`` sees the first one."""
+    metrics = process_metrics()
+    metrics.add_job_providers(JOB_PROVIDERS)
+    return metrics
+
+
 def _change_feed(settings: Settings) -> InProcessChangeFeed | PostgresChangeFeed:
     """The change feed behind live subscriptions (D55): PostgreSQL ``LISTEN``/``NOTIFY`` when
     the database is PostgreSQL (every API replica, worker and scheduler reaches every
@@ -128,9 +145,55 @@ def _screener() -> Screener:
     return Screener(MarketplacePhoneFinder())
 
 
-def _webhook_processing(services: Services) -> WebhookProcessing:
-    """Verified webhooks settle saga steps (``SagaRunner.confirm`` touches no provider)."""
-    return WebhookProcessing(services, SagaRunner(services, demo_providers(), worker_id="webhooks"))
+WEBHOOK_JOB_PROVIDERS: Final[Mapping[str, frozenset[str]]] = MappingProxyType(
+    {
+        "sandbox-payments": frozenset({"payments"}),
+        "http-payments": frozenset({"payments"}),
+        "sandbox-notifications": frozenset({"notifications"}),
+    }
+)
+"""Which jobs a webhook provider may settle: the ``{provider}`` of ``/webhooks/{provider}``
+(the name its secrets have in ``SUPPORTOS_WEBHOOK_SECRETS``) -> the ``provider`` of the
+outbox jobs its signed events may confirm. A provider that is not listed settles nothing
+(``WEBHOOK_PROVIDER_MISMATCH``); a payments webhook never settles a notification, nor the
+other way round."""
+
+
+def saga_runner(
+    services: Services,
+    saga_providers: Providers,
+    *,
+    worker_id: str,
+    metrics: Metrics,
+    job_kinds: Mapping[str, ProviderJob],
+) -> SagaRunner:
+    """A production ``SagaRunner``: retries with full jitter drawn from ``random.random``
+    (SPEC §7; the dataclass's default draws 1.0, the deterministic worst case, for tests),
+    the process's metrics (job outcomes, dead letters, provider calls) and every provider
+    job kind."""
+    return SagaRunner(
+        services,
+        saga_providers,
+        rand=random.random,
+        worker_id=worker_id,
+        metrics=metrics,
+        job_kinds=job_kinds,
+    )
+
+
+def _webhook_processing(
+    services: Services,
+    metrics: Metrics,
+    job_kinds: Mapping[str, ProviderJob],
+    settles: Mapping[str, frozenset[str]],
+) -> WebhookProcessing:
+    """Verified webhooks settle saga steps and provider jobs (``SagaRunner.confirm`` touches
+    no provider); a declined confirmation dead-letters its job and counts in the process's
+    dead-letter metric like a worker's."""
+    runner = saga_runner(
+        services, demo_providers(), worker_id="webhooks", metrics=metrics, job_kinds=job_kinds
+    )
+    return WebhookProcessing(services, runner, settles=settles)
 
 
 def _webhooks(settings: Settings, processing: WebhookProcessing) -> WebhookDependencies:
@@ -193,7 +256,7 @@ class Container(containers.DeclarativeContainer):
     )
     clock: providers.Provider[SystemClock] = providers.Singleton(SystemClock)
     ids: providers.Provider[TimeOrderedIds] = providers.Singleton(TimeOrderedIds)
-    metrics: providers.Provider[PrometheusMetrics] = providers.Singleton(process_metrics)
+    metrics: providers.Provider[PrometheusMetrics] = providers.Singleton(_metrics)
     calendars: providers.Provider[HolidaysCalendarSource] = providers.Singleton(HolidaysCalendarSource)
     changes: providers.Provider[InProcessChangeFeed | PostgresChangeFeed] = providers.Singleton(
         _change_feed, settings=settings
@@ -231,14 +294,21 @@ class Container(containers.DeclarativeContainer):
         bundles=bundles,
         engine=engine,
     )
+    job_kinds: providers.Provider[Mapping[str, ProviderJob]] = providers.Singleton(_job_kinds)
+    webhook_job_providers: providers.Provider[Mapping[str, frozenset[str]]] = providers.Object(
+        WEBHOOK_JOB_PROVIDERS
+    )
     webhook_processing: providers.Provider[WebhookProcessing] = providers.Singleton(
-        _webhook_processing, services=services
+        _webhook_processing,
+        services=services,
+        metrics=metrics,
+        job_kinds=job_kinds,
+        settles=webhook_job_providers,
     )
     webhooks: providers.Provider[WebhookDependencies] = providers.Singleton(
         _webhooks, settings=settings, processing=webhook_processing
     )
     saga_providers: providers.Provider[Providers] = providers.Singleton(_saga_providers, settings=settings)
-    job_kinds: providers.Provider[Mapping[str, ProviderJob]] = providers.Singleton(_job_kinds)
     operations: providers.Provider[Operations] = providers.Singleton(
         _operations, engine=engine, services=services, metrics=metrics
     )

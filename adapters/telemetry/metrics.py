@@ -5,7 +5,12 @@ Series (label values are bounded: countries, provider names, fixed outcome codes
 - ``supportos_outbox_jobs_total{country,provider,outcome}``: job runs by ``StepOutcome``
   (COMPLETED, RESOLVED, RETRY_SCHEDULED, DEFERRED, DEAD_LETTERED, LEASE_LOST, ...);
 - ``supportos_dead_letters_total{country,provider}``: jobs sent to the dead-letter queue
-  (alert on ``increase(...) > 0``);
+  (alert on ``increase(...) > 0``). A labelled counter is only exported from its first
+  increment, and ``increase()`` cannot see a series' first sample, so the series of the
+  known job providers (``job_providers``) are created at 0 for every country the process
+  learns of from the shared state (the outbox depth and the circuit breakers, read at
+  every gauge refresh, i.e. when a worker starts and before the API's first scrape) and
+  from ``prime_dead_letters``: the first dead letter after a restart is an increase from 0;
 - ``supportos_provider_calls_total{country,provider,outcome}`` and
   ``supportos_provider_call_seconds{provider}``: provider calls (OK, ACCEPTED, TRANSIENT,
   PERMANENT) and their latency;
@@ -29,7 +34,7 @@ the HTTP layer's job: ``prometheus_client.generate_latest(registry)``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Final
@@ -47,10 +52,17 @@ class PrometheusMetrics:
     """Satisfies ``application.ports.metrics.Metrics``."""
 
     def __init__(
-        self, registry: CollectorRegistry, *, now: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        registry: CollectorRegistry,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        job_providers: Iterable[str] = (),
     ) -> None:
         self.registry = registry
         self._now = now
+        self._job_providers: set[str] = set(job_providers)
+        self._countries: set[str] = set()  # countries whose dead-letter series exist
+        self._primed: set[tuple[str, str]] = set()
         self._jobs = Counter(
             "supportos_outbox_jobs",
             "Outbox job runs by outcome.",
@@ -126,13 +138,45 @@ class PrometheusMetrics:
             registry=registry,
         )
 
+    def add_job_providers(self, providers: Iterable[str]) -> None:
+        """Job providers (``payments``, ``notifications``, ...) whose dead-letter series are
+        created at 0 in every country this process knows of."""
+        new = set(providers) - self._job_providers
+        self._job_providers |= new
+        for country in self._countries:
+            self._prime(country, new)
+
+    def prime_dead_letters(self, countries: Iterable[CountryCode], providers: Iterable[str] = ()) -> None:
+        """Create the dead-letter series of ``countries`` at 0 (for the known job providers
+        and ``providers``), so that an alert on ``increase()`` sees their first dead letter."""
+        for country in countries:
+            self._know(country.value, providers)
+
+    def _know(self, country: str, providers: Iterable[str] = ()) -> None:
+        if country not in self._countries:
+            self._countries.add(country)
+            self._prime(country, self._job_providers)
+        self._prime(country, providers)
+
+    def _prime(self, country: str, providers: Iterable[str]) -> None:
+        for provider in providers:
+            if (country, provider) not in self._primed:
+                self._dead_letters.labels(country, provider)  # exported at 0 from now on
+                self._primed.add((country, provider))
+
     def job_finished(self, country: CountryCode, provider: str, outcome: str) -> None:
+        if country.value not in self._countries:
+            self._know(country.value)
         self._jobs.labels(country.value, provider, outcome).inc()
 
     def dead_lettered(self, country: CountryCode, provider: str) -> None:
+        if country.value not in self._countries:
+            self._know(country.value)
         self._dead_letters.labels(country.value, provider).inc()
 
     def provider_called(self, country: CountryCode, provider: str, outcome: str, seconds: float) -> None:
+        if country.value not in self._countries:
+            self._know(country.value)
         self._calls.labels(country.value, provider, outcome).inc()
         self._latency.labels(provider).observe(max(0.0, seconds))
 
@@ -141,9 +185,12 @@ class PrometheusMetrics:
             self._circuit.labels(circuit.country.value, circuit.provider).set(
                 CIRCUIT_STATE_VALUE[circuit.state]
             )
+            self._know(circuit.country.value, (circuit.provider,))
 
     def queue_depth(self, depths: Sequence[QueueDepth]) -> None:
         current = {(d.country.value, d.provider, d.status.value): d.jobs for d in depths}
+        for country, provider, _ in current:
+            self._know(country, (provider,))
         for labels in self._depth_labels - set(current):
             self._depth.labels(*labels).set(0)  # emptied since the last refresh
         for labels, jobs in current.items():
@@ -178,5 +225,6 @@ class PrometheusMetrics:
 @lru_cache(maxsize=1)
 def process_metrics() -> PrometheusMetrics:
     """The process's metrics, in ``prometheus_client``'s default registry (what a
-    ``/metrics`` endpoint serves by default)."""
+    ``/metrics`` endpoint serves by default). The composition root adds the job providers
+    (``add_job_providers``)."""
     return PrometheusMetrics(REGISTRY)

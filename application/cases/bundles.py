@@ -14,12 +14,14 @@ Order of work, every refusal before anything is kept:
    country scope;
 5. keep the bytes through the storage port (content-addressed; idempotency key from the
    country, case id and sha256) - except without telemetry consent (``NO_CONSENT``): the
-   inspector read nothing but ``metadata.json`` and the bytes are not kept (D49);
+   inspector read nothing but ``metadata.json`` and the bytes are not kept (D49). The
+   call is audited whatever it answers (``provider.call``: provider, ``put``, idempotency
+   key, outcome, latency, the content's sha256; SPEC §7), in its own transaction;
 6. one transaction: the ``case_bundles`` row (the verdict and the inspection summary,
    never the leaked values), a timeline entry on the case and the audit entry.
 
-A storage failure leaves the case untouched (a stored blob without a row is harmless: it
-is content-addressed and a retry finds it).
+A storage failure leaves the case untouched but for the call's audit entry (a stored blob
+without a row is harmless: it is content-addressed and a retry finds it).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from returns.result import Failure, Result, Success
 from application.cases.use_cases import actor_of, change_case, load_case
 from application.context import RequestContext, Services
 from application.errors import NotFound
+from application.integrations.provider_calls import audited_call
 from application.ports.concurrency import ConcurrencyConflict
 from application.ports.providers import ProviderError
 from application.ports.storage import BlobStorage
@@ -212,10 +215,21 @@ async def attach_bundle(
     verdict = verdict_of(result)
     blob_key: str | None = None
     if verdict is not BundleVerdict.NO_CONSENT:
-        stored = await bundles.storage.put(
-            idempotency_key=f"case-bundle:{cmd.country.value}:{cmd.case_id}:{sha256}",
-            content=cmd.content,
-            content_type=BUNDLE_CONTENT_TYPE,
+        storage = bundles.storage
+        idempotency_key = f"case-bundle:{cmd.country.value}:{cmd.case_id}:{sha256}"
+        stored = await audited_call(
+            svc,
+            ctx,
+            country=cmd.country,
+            provider=storage.name,
+            operation="put",
+            idempotency_key=idempotency_key,
+            target_type="case",
+            target_id=cmd.case_id,
+            call=lambda: storage.put(
+                idempotency_key=idempotency_key, content=cmd.content, content_type=BUNDLE_CONTENT_TYPE
+            ),
+            details={"content_sha256": sha256, "size_bytes": len(cmd.content)},
         )
         if isinstance(stored, Failure):
             return stored

@@ -23,7 +23,10 @@ the old attachment's purge is recorded with ``bytes_deleted`` false. Bytes are d
 first and the records written after (a crash in between leaves attachments that the next
 run finds again, and deleting twice is harmless); one audit entry per country
 (``diagnostics.case_bundles_purged``) lists what was purged. A failed delete is reported
-and left for the next run.
+and left for the next run. Every delete call is audited whatever it answers
+(``provider.call``: provider, ``delete``, the object key - the content's sha256, which is
+what makes the delete idempotent - as its idempotency key, outcome, latency; SPEC §7), in
+the country of each expired attachment of those bytes.
 """
 
 from __future__ import annotations
@@ -33,12 +36,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from returns.result import Failure
+from returns.result import Failure, Result
 
 from application.audit.trail import record
 from application.cases.use_cases import actor_of
 from application.context import RequestContext, Services
+from application.integrations.provider_calls import audited_call
 from application.ports.diagnostics import BundleStore, StoredBundle
+from application.ports.providers import ProviderError
 from application.ports.storage import BlobStorage
 from domain.audit import iso_utc
 from domain.diagnostics.attachment import BundleAttachment, BundlePurge
@@ -216,7 +221,7 @@ async def purge_expired_case_bundles(
     refused: dict[str, str] = {}
     if not command.dry_run:
         for key in sorted(keys - live):
-            deleted = await storage.delete(key=key)
+            deleted = await _delete(svc, ctx, storage, key, expired)
             if isinstance(deleted, Failure):
                 refused[key] = deleted.failure().message
     purged = [_purged(a, a.blob_key not in live) for a in expired if a.blob_key not in refused]
@@ -235,6 +240,25 @@ async def purge_expired_case_bundles(
         dry_run=command.dry_run,
         purged=tuple(purged),
         failed=tuple(failed),
+    )
+
+
+async def _delete(
+    svc: Services, ctx: RequestContext, storage: BlobStorage, key: str, expired: list[BundleAttachment]
+) -> Result[bool, ProviderError]:
+    """Delete the bytes under ``key``, audited in the countries of its expired attachments."""
+    countries = sorted({a.country for a in expired if a.blob_key == key})
+    return await audited_call(
+        svc,
+        ctx,
+        country=countries[0],
+        also_in=countries[1:],
+        provider=storage.name,
+        operation="delete",
+        idempotency_key=key,  # a content-addressed delete is idempotent by its object key
+        target_type="blob",
+        target_id=key,
+        call=lambda: storage.delete(key=key),
     )
 
 

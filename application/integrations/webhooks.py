@@ -15,7 +15,10 @@ The HTTP layer verifies the Standard Webhooks signature and timestamp and hands 
 3. processing settles the saga step the event is about: ``<operation>.succeeded`` /
    ``<operation>.failed`` call ``SagaRunner.confirm`` for the idempotency key (which is
    itself idempotent: a settled step is not settled again). Other event types are stored
-   and marked ``IGNORED``;
+   and marked ``IGNORED``. A webhook provider may settle only the jobs of the job
+   providers it is mapped to (``WebhookProcessing.settles``, from the composition root:
+   ``sandbox-payments`` -> ``payments``); a job of any other provider is refused
+   (``WebhookProviderMismatch``: nothing is confirmed, the refusal is the recorded outcome);
 4. the outcome is written to the inbox row, once, with an audit entry
    (``webhook.processed``: provider, webhook id, event type, idempotency key, outcome,
    latency) in the same transaction.
@@ -29,9 +32,10 @@ the claim is a conditional update, and ``confirm`` settles a step at most once.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final, Protocol
+from typing import Any, ClassVar, Final, Protocol
 
 from returns.result import Failure, Result, Success
 
@@ -40,7 +44,7 @@ from application.context import RequestContext, Services
 from application.ports.webhook_inbox import WebhookEvent
 from application.security.principal import Principal, Role
 from application.security.scope import ALL, scoped_to
-from domain.shared import CountryCode, InvalidInput
+from domain.shared import CountryCode, DomainError, InvalidInput
 
 DEFAULT_HOLD: Final = timedelta(seconds=60)
 MAX_WEBHOOK_ID_LENGTH: Final = 255
@@ -51,6 +55,27 @@ IGNORED: Final = "IGNORED"  # stored, but not an event that settles anything
 UNKNOWN_KEY: Final = "UNKNOWN_KEY"  # no saga step of that country has this idempotency key
 
 _SETTLEMENTS: Final = {"succeeded": True, "failed": False}
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookProviderMismatch(DomainError):
+    """A verified event of one webhook provider names a job of a job provider it is not
+    mapped to (``WebhookProcessing.settles``): one provider's secret cannot settle another
+    provider's call. Nothing is confirmed; the code is the inbox row's and the audit
+    entry's outcome."""
+
+    code: ClassVar[str] = "WEBHOOK_PROVIDER_MISMATCH"
+    webhook_provider: str
+    job_provider: str
+
+    @property
+    def message(self) -> str:
+        return (
+            f"webhooks of {self.webhook_provider!r} may not settle jobs of the provider {self.job_provider!r}"
+        )
+
+
+PROVIDER_MISMATCH: Final = WebhookProviderMismatch.code
 
 
 class ConfirmsSteps(Protocol):
@@ -80,15 +105,20 @@ class WebhookReceipt:
     duplicate: bool  # already stored: this delivery stored nothing
     processed: bool  # this call processed the event
     outcome: str | None = None
+    refusal: WebhookProviderMismatch | None = None  # processed, and refused (``outcome`` is its code)
 
 
 @dataclass(frozen=True, slots=True)
 class WebhookProcessing:
-    """What webhook processing needs: transactions and time, and the saga to settle."""
+    """What webhook processing needs: transactions and time, the saga to settle, and which
+    job providers each webhook provider may settle (``settles``: the ``{provider}`` of
+    ``/webhooks/{provider}``, whose secret verified the request -> the ``provider`` of the
+    jobs it may confirm). A webhook provider missing from ``settles`` settles nothing."""
 
     svc: Services
     steps: ConfirmsSteps
     hold: timedelta = DEFAULT_HOLD
+    settles: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 def parse_event(webhook: VerifiedWebhook) -> Result[WebhookEvent, InvalidInput]:
@@ -147,8 +177,8 @@ async def receive_webhook(
             await uow.commit()
     if not held:
         return Success(WebhookReceipt(event.provider, event.webhook_id, event.country, True, False))
-    outcome = await _process(deps, event, request_id=webhook.request_id)
-    return Success(WebhookReceipt(event.provider, event.webhook_id, event.country, not stored, True, outcome))
+    settled = await _process(deps, event, request_id=webhook.request_id)
+    return Success(_receipt(event, duplicate=not stored, settled=settled))
 
 
 async def reprocess_pending_webhooks(deps: WebhookProcessing, *, limit: int = 100) -> list[WebhookReceipt]:
@@ -163,15 +193,38 @@ async def reprocess_pending_webhooks(deps: WebhookProcessing, *, limit: int = 10
     receipts: list[WebhookReceipt] = []
     for entry in entries:
         event = entry.event
-        outcome = await _process(deps, event, request_id=f"webhook-recovery:{event.webhook_id}")
-        receipts.append(WebhookReceipt(event.provider, event.webhook_id, event.country, True, True, outcome))
+        settled = await _process(deps, event, request_id=f"webhook-recovery:{event.webhook_id}")
+        receipts.append(_receipt(event, duplicate=True, settled=settled))
     return receipts
 
 
-async def _process(deps: WebhookProcessing, event: WebhookEvent, *, request_id: str) -> str:
+def _receipt(
+    event: WebhookEvent, *, duplicate: bool, settled: str | WebhookProviderMismatch
+) -> WebhookReceipt:
+    if isinstance(settled, WebhookProviderMismatch):
+        return WebhookReceipt(
+            event.provider, event.webhook_id, event.country, duplicate, True, settled.code, settled
+        )
+    return WebhookReceipt(event.provider, event.webhook_id, event.country, duplicate, True, settled)
+
+
+async def _process(
+    deps: WebhookProcessing, event: WebhookEvent, *, request_id: str
+) -> str | WebhookProviderMismatch:
     started = time.monotonic()
-    outcome = await _settle(deps, event)
+    settled = await _settle(deps, event)
     latency_ms = int((time.monotonic() - started) * 1000)
+    outcome = settled.code if isinstance(settled, WebhookProviderMismatch) else settled
+    after: dict[str, str | int | None] = {
+        "provider": event.provider,
+        "webhook_id": event.webhook_id,
+        "event_type": event.event_type,
+        "idempotency_key": event.idempotency_key,
+        "outcome": outcome,
+        "latency_ms": latency_ms,
+    }
+    if isinstance(settled, WebhookProviderMismatch):
+        after |= {"job_provider": settled.job_provider, "detail": settled.message}
     now = deps.svc.clock.now()
     principal = Principal(f"webhook:{event.provider}", Role.SYSTEM, frozenset({event.country}))
     ctx = RequestContext(principal, request_id)
@@ -188,20 +241,13 @@ async def _process(deps: WebhookProcessing, event: WebhookEvent, *, request_id: 
                     target_type="webhook",
                     target_id=f"{event.provider}:{event.webhook_id}",
                     at=now,
-                    after={
-                        "provider": event.provider,
-                        "webhook_id": event.webhook_id,
-                        "event_type": event.event_type,
-                        "idempotency_key": event.idempotency_key,
-                        "outcome": outcome,
-                        "latency_ms": latency_ms,
-                    },
+                    after=after,
                 )
             await uow.commit()
-    return outcome
+    return settled
 
 
-async def _settle(deps: WebhookProcessing, event: WebhookEvent) -> str:
+async def _settle(deps: WebhookProcessing, event: WebhookEvent) -> str | WebhookProviderMismatch:
     succeeded = _SETTLEMENTS.get(event.event_type.rpartition(".")[2])
     key = event.idempotency_key
     if succeeded is None or key is None:
@@ -211,6 +257,9 @@ async def _settle(deps: WebhookProcessing, event: WebhookEvent) -> str:
             job = await uow.outbox.by_key(key)
     if job is None or job.country != event.country:
         return UNKNOWN_KEY
+    if job.provider not in deps.settles.get(event.provider, frozenset()):
+        # verified with another provider's secret: it may not settle this provider's call
+        return WebhookProviderMismatch(event.provider, job.provider)
     data: dict[str, Any] = event.payload.get("data", {})
     reference, detail = data.get("id"), data.get("failure_reason")
     outcome = await deps.steps.confirm(

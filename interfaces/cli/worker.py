@@ -30,15 +30,14 @@ from prometheus_client import start_http_server
 
 from application.cases.scheduler import run_tick
 from application.integrations.webhooks import reprocess_pending_webhooks
-from application.saga.executor import SagaRunner
 from application.saga.worker_pool import WorkerPool, WorkerReport
 from interfaces.cli.scheduler import scheduler_tasks
-from interfaces.container import Container, build_container, dispose_engines
+from interfaces.container import JOB_PROVIDERS, Container, build_container, dispose_engines, saga_runner
 from interfaces.logs import configure_logging
 from interfaces.runtime import tune_gc
 from interfaces.settings import get_settings
 
-KNOWN_PROVIDERS = ("payments", "notifications", "internal")
+KNOWN_PROVIDERS = JOB_PROVIDERS
 
 
 def worker(  # noqa: PLR0917 - typer options
@@ -97,7 +96,8 @@ def worker_pool(
     only: tuple[str, ...] | None,
 ) -> WorkerPool:
     metrics = container.metrics()
-    runner = SagaRunner(
+    # retries back off with full jitter (``random.random``), counted in the process's metrics
+    runner = saga_runner(
         container.services(),
         container.saga_providers(),
         worker_id=f"{socket.gethostname()}-{os.getpid()}",

@@ -1,15 +1,25 @@
 """Dead-letter queue use cases on SQLite and PostgreSQL: who may list, replay and discard,
-in which country; what each changes; what is audited; and provider status."""
+in which country; what each changes; what is audited; and provider status. A dead letter
+caused by a provider's webhook (an asynchronous decline) counts in the dead-letter metric
+of the process that received it, whose series was exported at 0 beforehand."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from datetime import timedelta
 
+import httpx
 import pytest
+from dependency_injector import providers
+from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 from returns.result import Failure
 
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
+from adapters.providers.sandbox import SandboxNotifications, SandboxPayments, SandboxWebhooks
+from adapters.providers.webhook_delivery import HttpWebhookSender
+from adapters.telemetry.metrics import PrometheusMetrics
 from application.context import Services
 from application.errors import NotFound
 from application.integrations.dead_letters import (
@@ -35,6 +45,8 @@ from domain.integrations import BreakerPolicy, CircuitState
 from domain.orders import ReasonRequired
 from domain.shared import CountryCode, InvalidInput
 from domain.shared.ids import DisputeId
+from interfaces.container import JOB_PROVIDERS, build_container, dispose_engines
+from interfaces.settings import Settings
 from tests.fakes.providers import FakeNotifications, FakePayments
 from tests.fakes.time_and_ids import FixedClock, SequentialIds
 from tests.integration.scenario import L1, L2, L3, MX, add_policy, ctx, decide, dispute_under_review
@@ -224,3 +236,63 @@ async def test_provider_status_shows_breakers_and_queue_depth(svc: Services) -> 
         refused = await provider_status(svc, who, ReadProviderStatus(MX))
         assert isinstance(refused, Failure)
         assert isinstance(refused.failure(), Forbidden)
+
+
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"dead-letter-metric-secret-32-byt").decode()
+
+
+async def test_a_decline_by_webhook_counts_in_the_dead_letter_metric(app_url: str) -> None:
+    """Production wiring: the container's app receives the sandbox's signed ``refund.failed``
+    webhook; the container's webhook runner dead-letters the refund and counts it."""
+    settings = Settings(
+        database_url=app_url,
+        environment="development",
+        webhook_secrets={"sandbox-payments": [SecretStr(WEBHOOK_SECRET)]},
+    )
+    container = build_container(settings)
+    container.clock.override(providers.Object(FixedClock()))
+    container.ids.override(providers.Object(SequentialIds()))
+    metrics = PrometheusMetrics(CollectorRegistry(), job_providers=JOB_PROVIDERS)
+    container.metrics.override(providers.Object(metrics))
+
+    def dead_letters(provider: str = "payments") -> float | None:
+        labels = {"country": "MX", "provider": provider}
+        return metrics.registry.get_sample_value("supportos_dead_letters_total", labels)
+
+    try:
+        svc = container.services()
+        await add_policy(svc)
+        transport = httpx.ASGITransport(app=container.http_app())
+        async with httpx.AsyncClient(transport=transport, base_url="http://supportos.test") as client:
+            webhooks = SandboxWebhooks(
+                HttpWebhookSender("http://supportos.test/webhooks/sandbox-payments", client=client),
+                secrets=[WEBHOOK_SECRET],
+                delay_s=None,
+            )
+            payments = SandboxPayments(fail_orders=frozenset({"o1"}), webhooks=webhooks)
+            worker = SagaRunner(svc, Providers(payments, SandboxNotifications()), worker_id="w1")
+            dispute = await dispute_under_review(svc, "o1")
+            await decide(svc, dispute, OutcomeCode.FULL_REFUND)
+            assert await worker.drain() == [StepOutcome.AWAITING_CONFIRMATION]
+
+            # before any dead letter: the scrape's gauge refresh exports the series at 0, so
+            # an alert on increase() sees the first one
+            assert dead_letters() is None
+            scraped = (await client.get("/metrics")).text
+            assert 'supportos_dead_letters_total{country="MX",provider="payments"} 0.0' in scraped
+            assert [dead_letters(p) for p in JOB_PROVIDERS] == [0.0, 0.0, 0.0]
+
+            [delivery] = await webhooks.deliver_pending()  # refund.failed, signed
+            assert delivery.status == 200
+            scraped = (await client.get("/metrics")).text
+            assert 'supportos_dead_letters_total{country="MX",provider="payments"} 1.0' in scraped
+        key = f"dispute:{dispute.id}/FULL_REFUND/provider_refund"
+        async with svc.uow() as uow:
+            job = await uow.outbox.by_key(key)
+        assert job is not None and job.status is JobStatus.DEAD
+        assert job.errors[-1].kind == "PROVIDER_DECLINED"
+        assert await dispute_status(svc, dispute.id) is DisputeStatus.EXECUTION_FAILED
+        assert dead_letters() == 1.0
+        assert dead_letters("notifications") == 0.0
+    finally:
+        await dispose_engines(container)

@@ -2,7 +2,9 @@
 
 Verification (Standard Webhooks): bad or missing signatures, missing headers, stale and
 future timestamps and re-serialised bodies are refused with 401 and leave nothing stored;
-rotated secrets are accepted side by side. Exactly once: the same event delivered twice,
+rotated secrets are accepted side by side. A provider settles only its own jobs: an event
+verified with another provider's secret is refused, recorded and audited, and changes
+nothing. Exactly once: the same event delivered twice,
 one after the other or concurrently, is stored once and settles its saga step once; an
 event stored but never processed (a crash in between) is recovered once. End to end: a
 FULL_REFUND decided, the asynchronous sandbox accepts the refund, its signed webhook
@@ -37,10 +39,13 @@ from adapters.providers.webhook_delivery import HttpWebhookSender, sign_webhook
 from application.context import Services
 from application.integrations.webhooks import (
     IGNORED,
+    PROVIDER_MISMATCH,
     UNKNOWN_KEY,
     VerifiedWebhook,
     WebhookProcessing,
+    WebhookProviderMismatch,
     WebhookReceipt,
+    parse_event,
     receive_webhook,
     reprocess_pending_webhooks,
 )
@@ -54,7 +59,7 @@ from domain.ledger import Account
 from domain.shared import InvalidInput, Money
 from domain.shared.ids import DisputeId
 from interfaces.cli.worker import worker_pool
-from interfaces.container import build_container
+from interfaces.container import WEBHOOK_JOB_PROVIDERS, build_container
 from interfaces.http.app import create_app
 from interfaces.http.webhooks import WebhookDependencies
 from interfaces.settings import Settings
@@ -67,6 +72,10 @@ URL = f"http://testserver/webhooks/{PROVIDER}"
 NEW_SECRET = "whsec_" + base64.b64encode(b"the-new-secret-of-32-bytes-long!").decode()
 OLD_SECRET = "whsec_" + base64.b64encode(b"the-old-secret-of-32-bytes-long!").decode()
 OTHER_SECRET = "whsec_" + base64.b64encode(b"someone-else-entirely-32-bytes!!").decode()
+NOTIFICATIONS = "sandbox-notifications"
+NOTIFICATIONS_SECRET = "whsec_" + base64.b64encode(b"the-notifications-secret-32-byte").decode()
+UNMAPPED = "partner-x"  # has a secret, but is mapped to no job provider
+UNMAPPED_SECRET = "whsec_" + base64.b64encode(b"an-unmapped-providers-secret-32b").decode()
 T = 123_000
 
 
@@ -167,7 +176,14 @@ async def _harness(
 
     app = create_app(
         Settings(),
-        webhooks=WebhookDependencies(secrets={PROVIDER: [NEW_SECRET, OLD_SECRET]}, receive=receive),
+        webhooks=WebhookDependencies(
+            secrets={
+                PROVIDER: [NEW_SECRET, OLD_SECRET],
+                NOTIFICATIONS: [NOTIFICATIONS_SECRET],
+                UNMAPPED: [UNMAPPED_SECRET],
+            },
+            receive=receive,
+        ),
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
@@ -176,7 +192,11 @@ async def _harness(
         notifications = SandboxNotifications()
         runner = SagaRunner(svc, Providers(payments, notifications), worker_id="w1")
         confirmer = CountingConfirmer(runner)
-        processing = WebhookProcessing(svc, confirmer, hold=timedelta(seconds=60))
+        # the production mapping: sandbox-payments settles payments, sandbox-notifications
+        # notifications
+        processing = WebhookProcessing(
+            svc, confirmer, hold=timedelta(seconds=60), settles=WEBHOOK_JOB_PROVIDERS
+        )
         harness = Harness(svc, clock, app, client, processing, confirmer, runner, payments, notifications)
         yield harness, recorder
 
@@ -422,6 +442,116 @@ async def test_an_event_of_another_country_does_not_settle_the_step(h: Harness) 
     _, key = await refund_waiting(h)
     body = event_body(key, country="CO")
     assert (await h.post(body, signed(body))).json()["outcome"] == UNKNOWN_KEY
+    assert await h.job_status(key) is JobStatus.WAITING
+
+
+async def webhook_audit(h: Harness) -> list[AuditEntry]:
+    async with h.svc.uow() as uow:
+        return [
+            e
+            async for e in uow.audit.entries()
+            if isinstance(e, AuditEntry) and e.action == "webhook.processed"
+        ]
+
+
+async def test_a_notifications_signed_webhook_cannot_settle_a_payments_job(h: Harness) -> None:
+    dispute_id, key = await refund_waiting(h)
+    succeeded = event_body(key)
+    failed = event_body(key, event_type="refund.failed")
+
+    # verified (the notifications provider's own secret), stored, refused: nothing settles
+    first = await h.post(
+        succeeded, signed(succeeded, secrets=(NOTIFICATIONS_SECRET,), webhook_id="n1"), provider=NOTIFICATIONS
+    )
+    assert first.status_code == 200
+    assert first.json() == {"status": "processed", "webhook_id": "n1", "outcome": PROVIDER_MISMATCH}
+    second = await h.post(
+        failed, signed(failed, secrets=(NOTIFICATIONS_SECRET,), webhook_id="n2"), provider=NOTIFICATIONS
+    )
+    assert second.json()["outcome"] == PROVIDER_MISMATCH  # nor can it decline (dead-letter) it
+    assert h.confirmer.calls == []
+    assert await h.job_status(key) is JobStatus.WAITING
+    assert await h.status_of(dispute_id) is DisputeStatus.DECIDED  # as it was: awaiting the refund
+    assert h.payments.refunded == {}
+    assert await h.balance(Account.escrow("o1")) == T
+    assert await h.inbox_rows() == [("n1", "MX", 1, PROVIDER_MISMATCH), ("n2", "MX", 1, PROVIDER_MISMATCH)]
+    refusals = await webhook_audit(h)
+    assert [(e.country, e.actor_id, e.target_id) for e in refusals] == [
+        (MX, f"webhook:{NOTIFICATIONS}", f"{NOTIFICATIONS}:n1"),
+        (MX, f"webhook:{NOTIFICATIONS}", f"{NOTIFICATIONS}:n2"),
+    ]
+    assert refusals[0].after is not None
+    assert {k: v for k, v in refusals[0].after.items() if k != "latency_ms"} == {
+        "provider": NOTIFICATIONS,
+        "webhook_id": "n1",
+        "event_type": "refund.succeeded",
+        "idempotency_key": key,
+        "outcome": PROVIDER_MISMATCH,
+        "job_provider": "payments",
+        "detail": "webhooks of 'sandbox-notifications' may not settle jobs of the provider 'payments'",
+    }
+
+    # the payments provider still settles its own job
+    [delivery] = await h.webhooks.deliver_pending()
+    assert delivery.status == 200
+    assert h.confirmer.calls == [key]
+    assert await h.job_status(key) is JobStatus.DONE
+    await h.runner.drain()
+    assert await h.status_of(dispute_id) is DisputeStatus.RESOLVED
+    assert h.payments.refunded == {key: Money(T, MXN)}
+    assert [e.after["outcome"] for e in await webhook_audit(h) if e.after] == [
+        PROVIDER_MISMATCH,
+        PROVIDER_MISMATCH,
+        "COMPLETED",
+    ]
+
+
+async def test_the_refusal_is_a_typed_error_and_an_unmapped_provider_settles_nothing(h: Harness) -> None:
+    _, key = await refund_waiting(h)
+    body = event_body(key)
+    wrong = VerifiedWebhook(NOTIFICATIONS, "n1", datetime.now(UTC), json.loads(body))
+    receipt = (await receive_webhook(h.processing, wrong)).unwrap()
+    assert receipt == WebhookReceipt(
+        NOTIFICATIONS,
+        "n1",
+        MX,
+        duplicate=False,
+        processed=True,
+        outcome=PROVIDER_MISMATCH,
+        refusal=WebhookProviderMismatch(NOTIFICATIONS, "payments"),
+    )
+    assert receipt.refusal is not None and receipt.refusal.code == "WEBHOOK_PROVIDER_MISMATCH"
+    # the same delivery again: a duplicate, still nothing settled
+    again = (await receive_webhook(h.processing, wrong)).unwrap()
+    assert (again.duplicate, again.processed, again.refusal) == (True, False, None)
+
+    unmapped = await h.post(
+        body, signed(body, secrets=(UNMAPPED_SECRET,), webhook_id="u1"), provider=UNMAPPED
+    )
+    assert unmapped.json()["outcome"] == PROVIDER_MISMATCH
+    assert h.confirmer.calls == []
+    assert await h.job_status(key) is JobStatus.WAITING
+    assert [row[3] for row in await h.inbox_rows()] == [PROVIDER_MISMATCH, PROVIDER_MISMATCH]
+
+
+async def test_a_refused_event_recovered_after_a_crash_is_refused_again(
+    recorded: tuple[Harness, Recorder],
+) -> None:
+    h, _ = recorded
+    _, key = await refund_waiting(h)
+    body = event_body(key)
+    wrong = VerifiedWebhook(NOTIFICATIONS, "n1", datetime.now(UTC), json.loads(body))
+    async with h.svc.uow() as uow:  # stored by an attempt that died before processing it
+        stored = await uow.webhook_inbox.store(
+            parse_event(wrong).unwrap(), now=h.clock.now(), hold=timedelta(seconds=60)
+        )
+        await uow.commit()
+    assert stored
+    h.clock.advance(timedelta(minutes=2))
+    [receipt] = await reprocess_pending_webhooks(h.processing)
+    assert receipt.outcome == PROVIDER_MISMATCH
+    assert receipt.refusal == WebhookProviderMismatch(NOTIFICATIONS, "payments")
+    assert h.confirmer.calls == []
     assert await h.job_status(key) is JobStatus.WAITING
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.security.principal import Role
 from application.security.scope import scoped_to
+from domain.audit import AuditEntry
 from domain.cases.case import TimelineKind
 from domain.cases.kinds import CaseKind, Severity
 from interfaces.settings import Settings
@@ -146,16 +147,35 @@ async def test_a_clean_bundle_is_stored_inspected_and_on_the_case(api: Api, tmp_
     stored = blobs(api)
     assert [p.name for p in stored] == [bundle["sha256"]]
     assert stored[0].read_bytes() == content
-    # a timeline entry on the case and one audit entry, in the same transaction
+    # a timeline entry on the case and its audit entry, in the same transaction; before
+    # them, the storage call's own entry (SPEC §7: every external call is audited)
     async with api.svc.uow() as uow:
         case = await uow.cases.get(MX, "case_diag")
+        entries = [e async for e in uow.audit.entries() if isinstance(e, AuditEntry)]
     assert case is not None
     entry = case.state.timeline[-1]
     assert entry.kind is TimelineKind.ACTION
     assert entry.data["action"] == "bundle_attached" and entry.data["verdict"] == "CLEAN"
-    assert await api.audit_count() == audit_before + 1
-    action = await api.scalar("SELECT action FROM audit_log ORDER BY sequence DESC LIMIT 1")
-    assert action == "case.bundle_attached"
+    assert await api.audit_count() == audit_before + 2
+    stored_call, attached = entries[-2:]
+    assert [stored_call.action, attached.action] == ["provider.call", "case.bundle_attached"]
+    assert (stored_call.country, stored_call.actor_id, stored_call.target_type, stored_call.target_id) == (
+        MX,
+        "l1-1",
+        "case",
+        "case_diag",
+    )
+    assert stored_call.request_id == attached.request_id  # the same request
+    assert stored_call.after is not None
+    assert isinstance(stored_call.after["latency_ms"], int)
+    assert {k: v for k, v in stored_call.after.items() if k != "latency_ms"} == {
+        "provider": "sandbox-storage",
+        "operation": "put",
+        "idempotency_key": f"case-bundle:MX:case_diag:{bundle['sha256']}",
+        "outcome": "OK",
+        "content_sha256": bundle["sha256"],
+        "size_bytes": len(content),
+    }
 
     listed = await api.gql(LIST, {"caseId": "case_diag"}, api.bearer(Role.AUDITOR))
     assert listed["caseBundles"]["bundles"] == [
@@ -165,7 +185,7 @@ async def test_a_clean_bundle_is_stored_inspected_and_on_the_case(api: Api, tmp_
     again = answer(await upload(api, content))  # the same bytes: the first attachment, nothing new
     assert again["created"] is False and again["bundle"]["sha256"] == bundle["sha256"]
     assert await rows(api) == 1
-    assert await api.audit_count() == audit_before + 1
+    assert await api.audit_count() == audit_before + 2  # no second storage call either
 
 
 async def test_a_bundle_with_leaks_lists_where_never_what(api: Api, tmp_path: Path) -> None:
@@ -266,6 +286,8 @@ async def test_without_consent_the_verdict_is_kept_not_the_bytes(api: Api, tmp_p
     assert bundle["report"]["refusal"]["code"] == "TELEMETRY_CONSENT_MISSING"
     assert blobs(api) == []
     assert await api.scalar("SELECT blob_key FROM case_bundles") is None
+    # the bytes were not kept, so the storage was never called: no provider.call entry
+    assert await api.scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'provider.call'") == 0
 
 
 async def test_a_malformed_bundle_is_kept_as_malformed(api: Api) -> None:

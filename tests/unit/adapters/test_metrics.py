@@ -98,3 +98,56 @@ def test_ledger_replay_sla_and_freeze_counters() -> None:
         == 1
     )
     assert value(metrics, "supportos_conversation_freezes_total", country="CO", scope="sender") == 1
+
+
+def dead_letter_series(metrics: PrometheusMetrics) -> dict[tuple[str, str], float]:
+    return {
+        (sample.labels["country"], sample.labels["provider"]): sample.value
+        for family in metrics.registry.collect()
+        if family.name == "supportos_dead_letters"
+        for sample in family.samples
+        if sample.name == "supportos_dead_letters_total"
+    }
+
+
+def test_dead_letter_series_start_at_zero_for_every_known_country_and_job_provider() -> None:
+    """``increase()`` cannot see a series' first sample: the dead-letter series of the job
+    providers are exported at 0 as soon as the process knows the country, so the alert
+    sees the first dead letter after a (re)start as an increase from 0."""
+    metrics = PrometheusMetrics(CollectorRegistry(), job_providers=("payments", "notifications"))
+    assert dead_letter_series(metrics) == {}
+
+    # the first gauge refresh: the shared queue and circuits name the countries
+    metrics.queue_depth([QueueDepth(MX, "internal", JobStatus.PENDING, 1)])
+    metrics.circuits([Circuit.closed(CO, "pinger")])
+    assert dead_letter_series(metrics) == {
+        ("MX", "payments"): 0.0,
+        ("MX", "notifications"): 0.0,
+        ("MX", "internal"): 0.0,  # seen in the depth
+        ("CO", "payments"): 0.0,
+        ("CO", "notifications"): 0.0,
+        ("CO", "pinger"): 0.0,  # seen in the circuits
+    }
+    exposition = generate_latest(metrics.registry).decode()
+    assert 'supportos_dead_letters_total{country="MX",provider="payments"} 0.0' in exposition
+
+    metrics.dead_lettered(MX, "payments")
+    assert dead_letter_series(metrics)[("MX", "payments")] == 1.0
+
+    # explicitly, and for providers added later
+    metrics.prime_dead_letters([CountryCode("BR")])
+    metrics.add_job_providers(["internal"])
+    series = dead_letter_series(metrics)
+    assert {provider for country, provider in series if country == "BR"} == {
+        "payments",
+        "notifications",
+        "internal",
+    }
+    assert series[("CO", "internal")] == 0.0
+    assert series[("MX", "payments")] == 1.0  # priming never resets a count
+
+
+def test_a_country_first_seen_in_a_job_outcome_gets_its_series() -> None:
+    metrics = PrometheusMetrics(CollectorRegistry(), job_providers=("payments", "notifications"))
+    metrics.job_finished(CO, "notifications", "COMPLETED")
+    assert dead_letter_series(metrics) == {("CO", "payments"): 0.0, ("CO", "notifications"): 0.0}
