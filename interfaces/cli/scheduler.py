@@ -2,7 +2,7 @@
 (orders completed when their dispute window closes, platform-incident update reminders,
 ledger balance checkpoints, idempotency-key expiry).
 
-    supportos scheduler [--once] [--interval SECONDS] [--batch N]
+    supportos scheduler [--once] [--interval SECONDS] [--batch N] [--metrics-port PORT]
 
 Every ``--interval`` seconds one tick runs the tasks of :func:`scheduler_tasks` at the
 clock's current time, in the system's scope (every country): first the SLA breaches
@@ -21,6 +21,7 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
+from prometheus_client import start_http_server
 
 from application.cases.platform_reminders import PlatformUpdateReminders
 from application.cases.scheduler import SchedulerTask, SlaBreaches, TickReport, run_scheduler
@@ -59,10 +60,18 @@ def scheduler(
     once: Annotated[bool, typer.Option("--once", help="Run one tick, then exit.")] = False,
     interval: Annotated[float, typer.Option(min=0.05, help="Seconds between ticks.")] = 30.0,
     batch: Annotated[int, typer.Option(min=1, max=10_000, help="Due clocks read at a time.")] = 100,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=65535, help="Serve this process's Prometheus metrics (SLA breaches...) on this port."
+        ),
+    ] = None,
 ) -> None:
     """Record the breach of every SLA clock past its deadline (exactly once), every INTERVAL seconds."""
     settings = get_settings()
     settings.ensure_database_directory()
+    if metrics_port is not None:  # the breaches this process records: the SLA alerts' counter
+        start_http_server(metrics_port, addr=settings.host)
     container = build_container(settings)
     tasks = scheduler_tasks(container, batch=batch)
     typer.echo(f"scheduler: {len(tasks)} task(s), every {interval:g} s{', once' if once else ''}")

@@ -4,12 +4,16 @@ SLA breaches (the container's real clock: the cases opened a day ago)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
+import socket
 import sys
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -66,4 +70,58 @@ async def test_the_worker_maintenance_round_runs_the_scheduler_tick(
         await pool.maintain()  # again: nothing more to breach
     finally:
         await dispose_engines(container)
+    assert await breaches(engine) == Counter({"mx1": 2})
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_the_scheduler_serves_the_breaches_it_records_as_metrics(
+    uow_factory: UowFactory, app_url: str, engine: AsyncEngine
+) -> None:
+    """A breach recorded by ``supportos scheduler`` must reach the SLA alerts: the process
+    serves its own counters with ``--metrics-port``, as a worker does."""
+    await store(uow_factory, open_case("mx1", at=datetime.now(UTC) - timedelta(days=1)))
+    port = free_port()
+    env = {
+        **os.environ,
+        "SUPPORTOS_DATABASE_URL": app_url,
+        "SUPPORTOS_LOG_LEVEL": "WARNING",
+        "SUPPORTOS_HOST": "127.0.0.1",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "interfaces.cli.main",
+        "scheduler",
+        "--interval",
+        "0.2",
+        "--metrics-port",
+        str(port),
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    wanted = 'supportos_sla_breaches_total{clock="%s",country="MX",severity="SEV1"} 1.0'
+    scraped = ""
+    try:
+        async with httpx.AsyncClient() as client:
+            for _ in range(300):
+                with contextlib.suppress(httpx.TransportError):
+                    scraped = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+                    if all(wanted % clock in scraped for clock in ("ACKNOWLEDGE", "MITIGATE")):
+                        break
+                await asyncio.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert all(wanted % clock in scraped for clock in ("ACKNOWLEDGE", "MITIGATE")), (
+        scraped[-2000:],
+        err.decode(),
+    )
+    assert process.returncode == 0, err.decode()
     assert await breaches(engine) == Counter({"mx1": 2})
