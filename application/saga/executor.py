@@ -703,16 +703,38 @@ class SagaRunner:
                 )
                 await uow.commit()
             return StepOutcome.RETRY_SCHEDULED
-        return await self._dead_letter(job, f"PROVIDER_{error.kind.value}", error.message)
+        call: dict[str, str | int | None] = {
+            "step": step_name,
+            "idempotency_key": job.idempotency_key,
+            "provider": error.provider,
+            "operation": error.operation,
+            "outcome": error.kind.value,
+            "latency_ms": latency_ms,
+        }
+        return await self._dead_letter(job, f"PROVIDER_{error.kind.value}", error.message, call=call)
 
-    async def _dead_letter(self, job: Job, kind: str, detail: str) -> StepOutcome:
+    async def _dead_letter(
+        self, job: Job, kind: str, detail: str, *, call: dict[str, str | int | None] | None = None
+    ) -> StepOutcome:
         """Past the maximum attempts, or a permanent failure: the job goes to the dead-letter
-        queue and the dispute to EXECUTION_FAILED, in one transaction, audited."""
+        queue and the dispute to EXECUTION_FAILED, in one transaction, audited. ``call``: the
+        provider call that failed for good, audited as ``provider.call_failed`` like a
+        retried one (SPEC §7: every external call is audited), in the same transaction."""
         now = self.svc.clock.now()
         failure = JobError(at=now, attempt=job.attempts, kind=kind, detail=detail)
         async with self.svc.uow() as uow:
             if not await uow.outbox.dead_letter(job.id, job.fencing_token, now=now, error=failure):
                 return StepOutcome.LEASE_LOST
+            if call is not None:
+                await record(
+                    uow,
+                    self._ctx,
+                    country=job.country,
+                    action="provider.call_failed",
+                    **_target(job),
+                    at=now,
+                    after=call,
+                )
             dispute_id = job.payload.get("dispute_id")
             dispute = None if dispute_id is None else await uow.disputes.get(job.country, dispute_id)
             if dispute is not None:

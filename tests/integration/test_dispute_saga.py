@@ -27,6 +27,7 @@ from application.ports.idempotency import IdempotencyKeyInFlight, IdempotencyKey
 from application.ports.outbox import JobStatus
 from application.ports.providers import ProviderFailureKind
 from application.saga.executor import Providers, SagaRunner, StepOutcome, replacement_order_id
+from domain.audit import AuditEntry
 from domain.disputes.codes import DecisionReasonCode, OutcomeCode
 from domain.disputes.errors import PartialRefundTierNotInPolicy
 from domain.disputes.status import DisputeStatus
@@ -222,6 +223,21 @@ async def test_permanent_failure_dead_letters_and_fails_the_execution(
     assert await dispute_status(svc, dispute.id) is DisputeStatus.EXECUTION_FAILED
     assert sum(payments.calls.values()) == 1  # a decline is not retried
     assert await balance(svc, Account.escrow("o1")) == T  # the money is still held
+    # The declined call is audited like any external call (SPEC §7), next to the dead letter.
+    async with svc.uow() as uow:
+        entries = [e async for e in uow.audit.entries() if isinstance(e, AuditEntry)]
+    failed = [e for e in entries if e.action == "provider.call_failed"]
+    assert len(failed) == 1 and failed[0].after is not None
+    call = dict(failed[0].after)
+    assert isinstance(call.pop("latency_ms"), int)
+    assert call == {
+        "step": "provider_refund",
+        "idempotency_key": f"dispute:{dispute.id}/FULL_REFUND/provider_refund",
+        "provider": "fake-payments",
+        "operation": "refund",
+        "outcome": "PERMANENT",
+    }
+    assert [e.action for e in entries][-2:] == ["provider.call_failed", "saga.dead_lettered"]
 
 
 async def test_transient_failures_past_max_attempts_dead_letter(
