@@ -4,7 +4,7 @@ Every operation validates first and mutates last: a ``Failure`` leaves the order
 as it was (status, version, pending events). Every successful change of status bumps
 ``version`` by one (the optimistic-concurrency counter) and records one event.
 
-Decisions beyond the table of SPEC §3 (to be recorded in docs/decisions.md):
+Decisions beyond the table of SPEC §3 (docs/decisions.md D80, D72):
 
 - a FROZEN order can be force-completed only if it was frozen from IN_TRANSIT or DELIVERED:
   force-completion releases the seller's payout, which makes no sense for an order that
