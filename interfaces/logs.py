@@ -14,7 +14,9 @@ numbers with a Luhn check, IBANs, national ids with check digits, bearer tokens,
 keys, IP addresses) and adds one blunt rule for logs: any free-standing run of 9 to 19
 digits (optionally ``+``, spaces, dots, dashes, parentheses) is masked, which covers
 national phone numbers written without a country code and card-like numbers that fail the
-Luhn check. Every string value is redacted except the few keys the logger itself writes
+Luhn check. A value under a key named like a secret (``password``, ``api_key``,
+``authorization``, ``client_secret``..., judged as bundle inspection judges names, D77) is
+replaced whole by ``[REDACTED:SECRET]``. Every string value is redacted except the few keys the logger itself writes
 (``timestamp``, ``level``, ``logger``, ``request_id``); numbers are left alone.
 """
 
@@ -29,7 +31,7 @@ from typing import IO, Any, Final
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
-from domain.diagnostics.pii import PiiDetector
+from domain.diagnostics.pii import PiiDetector, secret_name
 
 _HANDLER_NAME: Final = "supportos-json"
 _SAFE_KEYS: Final = frozenset({"timestamp", "level", "logger", "request_id"})
@@ -61,7 +63,7 @@ def _redact_value(value: Any, depth: int = 0) -> Any:
     if depth >= _MAX_DEPTH:
         return value if isinstance(value, int | float | bool) or value is None else "[REDACTED:NESTED]"
     if isinstance(value, Mapping):
-        return {str(key): _redact_value(item, depth + 1) for key, item in value.items()}
+        return {str(key): _redact_item(str(key), item, depth + 1) for key, item in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [_redact_value(item, depth + 1) for item in value]
     if isinstance(value, int | float | bool) or value is None:
@@ -69,11 +71,19 @@ def _redact_value(value: Any, depth: int = 0) -> Any:
     return redact_text(str(value))
 
 
+def _redact_item(key: str, value: Any, depth: int) -> Any:
+    """A value under ``key``: all of it when the key names a secret (``password``,
+    ``api_key``, ``authorization``..., as bundle inspection judges names), else its PII."""
+    if value is not None and value != "" and not isinstance(value, bool) and secret_name(key) is not None:
+        return "[REDACTED:SECRET]"
+    return _redact_value(value, depth)
+
+
 def redact_event(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     """The structlog processor: redact every value but the logger's own keys."""
     for key, value in list(event_dict.items()):
         if key not in _SAFE_KEYS:
-            event_dict[key] = _redact_value(value)
+            event_dict[key] = _redact_item(key, value, 0)
     return event_dict
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from interfaces.container import build_container, dispose_engines, migrate_database
 from interfaces.http.app import create_app
-from interfaces.logs import configure_logging, redact_text, remove_handler
+from interfaces.logs import configure_logging, redact_event, redact_text, remove_handler
 from interfaces.settings import Settings
 
 EMAIL = "maria.gonzalez@gmail.com"
@@ -102,6 +102,31 @@ def test_redaction_keeps_what_is_not_personal() -> None:
     )
     assert redact_text("call 55 1234 5678 now") == "call [REDACTED:NUMBER] now"
     assert redact_text(f"card {CARD}.") == "card [REDACTED:CARD_NUMBER]."
+
+
+def test_a_field_named_like_a_secret_is_redacted_whole() -> None:
+    event = redact_event(
+        None,
+        "info",
+        {
+            "event": "provider answered",
+            "password": "hunter2hunter2",
+            "api_key": 12345678,
+            "context": {"client_secret": "abc", "attempt": 2, "token_count": 812},
+            "token_count": 812,
+            "password_changed_at": "2026-03-02",
+            "request_id": "req_1",
+        },
+    )
+    assert event == {
+        "event": "provider answered",
+        "password": "[REDACTED:SECRET]",
+        "api_key": "[REDACTED:SECRET]",
+        "context": {"client_secret": "[REDACTED:SECRET]", "attempt": 2, "token_count": 812},
+        "token_count": 812,
+        "password_changed_at": "2026-03-02",
+        "request_id": "req_1",
+    }
 
 
 async def test_healthz_is_up_and_readyz_without_a_database_is_503(client: httpx.AsyncClient) -> None:
