@@ -138,10 +138,13 @@ async def test_a_ticket_is_a_diagnostics_case_on_the_diagnostics_sla(svc: Servic
     assert entry.after["customer_id"] == CUSTOMER
 
 
-async def test_sev2_and_sev3_tickets_run_on_business_time(svc: Services) -> None:
-    # Monday 12:00 UTC is 06:00 in Mexico City: the desk opens at 09:00 (15:00 UTC)
+async def test_sev2_acknowledges_in_4_hours_and_the_rest_runs_on_business_time(svc: Services) -> None:
+    # Monday 12:00 UTC is 06:00 in Mexico City: the desk opens at 09:00 (15:00 UTC).
+    # SPEC §10: "acknowledge ... Sev-2 4 h" (the clock's hours, D81), "mitigate ... Sev-2 1
+    # business day": the close of Tuesday in Mexico City (Wednesday 00:00 UTC).
     sev2 = (await open_diagnostics_ticket(svc, L1, ticket(Severity.SEV2))).unwrap().state
-    assert sev2.clocks[ClockKind.ACKNOWLEDGE].deadline == svc.clock.now() + timedelta(hours=3 + 4)
+    assert sev2.clocks[ClockKind.ACKNOWLEDGE].deadline == svc.clock.now() + timedelta(hours=4)
+    assert sev2.clocks[ClockKind.MITIGATE].deadline == svc.clock.now() + timedelta(hours=36)
     sev3 = (await open_diagnostics_ticket(svc, L1, ticket(Severity.SEV3))).unwrap().state
     # the close of the next business day: Tuesday 18:00 in Mexico City (Wednesday 00:00 UTC)
     assert sev3.clocks[ClockKind.ACKNOWLEDGE].deadline == svc.clock.now() + timedelta(hours=36)

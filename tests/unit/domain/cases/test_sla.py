@@ -190,7 +190,7 @@ def test_the_diagnostics_matrix_covers_sev1_to_sev3() -> None:
     }
     assert described == {
         Severity.SEV1: ("30 min, 24x7", "4 h, 24x7", "1 h, 24x7"),
-        Severity.SEV2: ("4 business hours", "next business day", "4 business hours"),
+        Severity.SEV2: ("4 h, 24x7", "next business day", "4 business hours"),
         Severity.SEV3: ("next business day", "5 business days", "next business day"),
     }
     assert policy.targets_for(Severity.SEV0) == Failure(SeverityNotCovered("BR", "DIAGNOSTICS", "SEV0"))
@@ -235,7 +235,7 @@ def test_the_document_is_plain_and_readable() -> None:
     assert doc["country"] == "MX" and doc["case_kind"] == "DIAGNOSTICS" and doc["version"] == 1
     assert list(doc["targets"]) == ["SEV1", "SEV2", "SEV3"]
     assert doc["targets"]["SEV2"] == {
-        "ACKNOWLEDGE": {"basis": "BUSINESS", "duration_seconds": 14_400},
+        "ACKNOWLEDGE": {"basis": "CONTINUOUS", "duration_seconds": 14_400},
         "MITIGATE": {"basis": "BUSINESS", "business_days": 1},
         "STATUS_UPDATE": {"basis": "BUSINESS", "duration_seconds": 14_400},
     }
