@@ -429,7 +429,8 @@ async def _force_complete(
         return resolved
     return Success(
         _Done(
-            released_minor=snapshot.total_charged.minor if snapshot else 0,
+            # a replacement holds nothing: its original's escrow is released by the saga (D75)
+            released_minor=snapshot.total_charged.minor if snapshot and not order.is_replacement else 0,
             currency=snapshot.currency.code if snapshot else None,
             ledger_keys=completion.ledger_keys,
         )

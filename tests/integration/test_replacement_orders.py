@@ -301,3 +301,30 @@ async def test_an_operational_cancellation_of_a_replacement_is_refused_and_refun
     assert await runner.drain() == []
     assert payments.total_refunded_minor == 0
     assert await balance(svc, Account.escrow(ORIGINAL)) == T
+
+
+async def test_force_completing_a_replacement_through_its_incident_reports_nothing_released(
+    svc: Services, runner: SagaRunner
+) -> None:
+    await replaced(svc, runner)
+    await move(svc, REPLACEMENT, *ON_THE_WAY)
+    case = (
+        await open_order_incident(
+            svc,
+            L1,
+            OpenOrderIncident(
+                MX, REPLACEMENT, IncidentType.COURIER_UNAVAILABLE, Severity.SEV2, "tracker lost"
+            ),
+        )
+    ).unwrap()
+    receipt = (
+        await apply_incident_action(
+            svc,
+            L3,
+            ApplyIncidentAction(MX, case.case_id, IncidentAction.FORCE_COMPLETE, "delivered, app offline"),
+        )
+    ).unwrap()
+    assert receipt.order_status is OrderStatus.FORCE_COMPLETED
+    assert receipt.released_minor == 0  # the replacement held nothing; the saga releases the original
+    assert await runner.drain() == [StepOutcome.COMPLETED]
+    assert await balance(svc, Account.seller_payable("sel_1")) == PAYOUT
