@@ -16,7 +16,8 @@ digits (optionally ``+``, spaces, dots, dashes, parentheses) is masked, which co
 national phone numbers written without a country code and card-like numbers that fail the
 Luhn check. A value under a key named like a secret (``password``, ``api_key``,
 ``authorization``, ``client_secret``..., judged as bundle inspection judges names, D77) is
-replaced whole by ``[REDACTED:SECRET]``. Every string value is redacted except the few keys the logger itself writes
+replaced whole by ``[REDACTED:SECRET]``. Every string value is redacted except the few keys
+the logger itself writes
 (``timestamp``, ``level``, ``logger``, ``request_id``); numbers are left alone.
 """
 

@@ -128,7 +128,7 @@ def test_a_sev3_order_incident_opened_on_a_holiday_in_each_country() -> None:
 
 def test_a_diagnostics_sev2_ticket_paused_over_a_holiday_weekend() -> None:
     targets = default_sla_policy(MX, CaseKind.DIAGNOSTICS).targets_for(Severity.SEV2).unwrap()
-    ack = targets.for_clock(ClockKind.ACKNOWLEDGE)  # 4 business hours
+    ack = targets.for_clock(ClockKind.STATUS_UPDATE)  # 4 business hours (acknowledge is 4 h 24x7, D81)
     opened = at(MX, 2026, 11, 13, 15, 0)  # Friday
     deadline = ack.deadline(opened, calendar(MX))
     assert deadline == at(MX, 2026, 11, 17, 10, 0)  # 3 h Friday, Monday is Revolution Day, 1 h Tuesday
