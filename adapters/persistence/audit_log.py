@@ -35,11 +35,11 @@ mapped by hand, so a row tampered into something that is not an entry becomes an
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import Executable, Row, Select, Text, insert, select, text, type_coerce
+from sqlalchemy import Executable, Row, Select, Text, and_, insert, or_, select, text, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from adapters.persistence.tables import audit_log
@@ -119,6 +119,19 @@ class SqlAlchemyAuditLog:
                 return
             after = rows[-1].sequence
 
+    async def for_targets(self, country: CountryCode, targets: Sequence[tuple[str, str]]) -> list[AuditEntry]:
+        """Entries about any of ``targets`` in this country, by sequence; staged drafts are
+        not flushed for it (no chain lock taken), unreadable rows are left out."""
+        if not targets:
+            return []
+        a = audit_log.c
+        about = or_(
+            *(and_(a.target_type == kind, a.target_id == ident) for kind, ident in sorted(set(targets)))
+        )
+        query = _raw_select().where(a.country_code == country.value, about).order_by(a.sequence)
+        rows = (await self._session.execute(query)).all()
+        return [entry for entry in map(row_to_entry, rows) if isinstance(entry, AuditEntry)]
+
 
 class SqlAlchemyAuditReader:
     """``AuditReader`` port outside any unit of work: each batch is its own short read."""
@@ -160,13 +173,18 @@ async def _fetch(connection: AsyncConnection, after: Any, batch_size: int) -> li
 def _batch_query(after: Any, batch_size: int) -> Select[Any]:
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
+    return _raw_select().where(audit_log.c.sequence > after).order_by(audit_log.c.sequence).limit(batch_size)
+
+
+def _raw_select() -> Select[Any]:
+    """Every column, the JSON and datetime ones as raw text (``row_to_entry`` maps them)."""
     raw = [
         type_coerce(column, Text()).label(column.name)
         if column.name in {"before_state", "after_state", "occurred_at"}
         else column
         for column in audit_log.columns
     ]
-    return select(*raw).where(audit_log.c.sequence > after).order_by(audit_log.c.sequence).limit(batch_size)
+    return select(*raw)
 
 
 def entry_to_row(entry: AuditEntry) -> dict[str, Any]:

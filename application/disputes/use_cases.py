@@ -17,7 +17,7 @@ from application.audit.trail import record
 from application.cases.l0 import run_l0
 from application.cases.use_cases import open_case_for_dispute, publish_changes, resolve_cases_for_dispute
 from application.context import RequestContext, Services
-from application.disputes.facts import platform_facts_for
+from application.disputes.facts import recorded_platform_facts
 from application.errors import DisputeAlreadyOpen, NotCaptured, NotFound, OrderNotDisputable
 from application.messaging.queries import transcript_for_order
 from application.ports.concurrency import ConcurrencyConflict
@@ -400,11 +400,15 @@ async def _decide(
     if order.snapshot is None:
         return Failure(NotCaptured(order.id))
     before = dispute_summary(dispute)
-    # The trident: platform facts from our own records; the order's conversation as it
-    # stands (hashes and blocked marks; empty if none was opened), read in this
-    # transaction — attached before the pack freezes, so the pack hash covers it.
-    if dispute.evidence.platform_facts is None:
-        attached = dispute.attach_platform_facts(platform_facts_for(order), now)
+    # The trident: platform facts from our own records (the order's audited timeline and
+    # the courier's delivery proof, from the pack or the tracking port, best effort); the
+    # order's conversation as it stands (hashes and blocked marks; empty if none was
+    # opened), read in this transaction — attached before the pack freezes, so the pack
+    # hash covers them. (A frozen pack is left alone: deciding again is refused below as
+    # the transition it is, and nobody is asked for a proof it could not take.)
+    if not dispute.is_evidence_frozen:
+        facts = await recorded_platform_facts(uow, svc.tracking, dispute, order)
+        attached = dispute.attach_platform_facts(facts, now)
         if isinstance(attached, Failure):
             return attached
     if dispute.evidence.transcript is None:
