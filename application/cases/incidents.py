@@ -36,6 +36,7 @@ from application.audit.trail import record
 from application.cases.dispatch import Notice, dispatch_jobs, redispatch_notices, replacement_notices
 from application.cases.errors import IncidentAlreadyOpen, NotAnIncident
 from application.cases.l0 import run_l0
+from application.cases.scheduler import audit_late_breaches
 from application.cases.use_cases import (
     actor_of,
     case_summary,
@@ -256,6 +257,7 @@ async def apply_incident_action(
         saved = await uow.cases.save(case)
         if isinstance(saved, Failure):
             return saved
+        await audit_late_breaches(uow, ctx, case, now)
         await record(
             uow,
             ctx,

@@ -20,6 +20,7 @@ from typing import Any
 from returns.result import Failure, Result, Success
 
 from application.audit.trail import record
+from application.cases.scheduler import audit_late_breaches, count_late_breaches
 from application.context import RequestContext, Services
 from application.errors import NotFound
 from application.ports.concurrency import ConcurrencyConflict
@@ -288,6 +289,7 @@ async def update_platform_incident(
             saved_case = await uow.cases.save(case)
             if isinstance(saved_case, Failure):
                 return saved_case
+            await audit_late_breaches(uow, ctx, case, now)
         saved = await uow.platform_incidents.save(incident)
         if isinstance(saved, Failure):
             return saved
@@ -307,6 +309,7 @@ async def update_platform_incident(
             },
         )
         await uow.commit()
+    count_late_breaches(svc, case.pull_events())
     return Success(incident)
 
 
@@ -404,6 +407,7 @@ async def close_platform_incident(
         for saved in (await uow.cases.save(case), await uow.platform_incidents.save(incident)):
             if isinstance(saved, Failure):
                 return saved
+        await audit_late_breaches(uow, ctx, case, now)
         review = await _write_review(uow, incident, case, actor)
         await record(
             uow,
@@ -428,6 +432,7 @@ async def close_platform_incident(
             },
         )
         await uow.commit()
+    count_late_breaches(svc, case.pull_events())
     return Success((incident, review))
 
 

@@ -43,17 +43,16 @@ from returns.result import Failure
 from application.audit.trail import record
 from application.context import RequestContext, Services
 from application.ports.cases import DueClock
+from application.ports.unit_of_work import UnitOfWork
 from application.security.principal import Principal, Role
 from application.security.scope import ALL, scoped_to
-from domain.cases.case import CaseSlaBreached
-from domain.disputes.evidence import ActorRef
+from domain.cases.case import SLA_MONITOR, Case, CaseSlaBreached
 from domain.shared import DomainEvent
-from domain.shared.ids import ActorId
 
 log = logging.getLogger("supportos.scheduler")
 
 SCHEDULER_ID: Final = "scheduler"
-SCHEDULER: Final = ActorRef(ActorId(SCHEDULER_ID), Role.SYSTEM.value)
+SCHEDULER: Final = SLA_MONITOR
 """Who records breaches (on the timeline and in the audit log)."""
 
 BREACH_ACTION: Final = "case.sla_breached"
@@ -133,11 +132,8 @@ class SlaBreaches:
                 at=now,
                 before={"tier": tier_before.value, "version": case.version - 1},
                 after={
-                    "clock": due.clock.value,
-                    "deadline": event.deadline.isoformat(),
-                    "severity": event.severity.value,
+                    **_breach_facts(event),
                     "tier": case.state.tier.value,
-                    "escalated_to": None if event.escalated_to is None else event.escalated_to.value,
                     "breaches": case.state.breaches,
                     "version": case.version,
                 },
@@ -151,6 +147,42 @@ class SlaBreaches:
 
 def _count(svc: Services, event: CaseSlaBreached) -> None:
     svc.metrics.sla_breached(event.country, event.severity.value, event.clock.value)
+
+
+def _breach_facts(event: CaseSlaBreached) -> dict[str, str | None]:
+    return {
+        "clock": event.clock.value,
+        "deadline": event.deadline.isoformat(),
+        "severity": event.severity.value,
+        "escalated_to": None if event.escalated_to is None else event.escalated_to.value,
+    }
+
+
+async def audit_late_breaches(uow: UnitOfWork, ctx: RequestContext, case: Case, at: datetime) -> None:
+    """In the command's transaction: the ``case.sla_breached`` entries of the breaches the
+    command found overdue (``Case.take_late_breaches``, D85), written as the scheduler's
+    (``"late": true``) under the command's request id."""
+    scheduler = RequestContext(Principal(SCHEDULER_ID, Role.SYSTEM, frozenset()), ctx.request_id)
+    for event in case.take_late_breaches():
+        await record(
+            uow,
+            scheduler,
+            country=case.country,
+            action=BREACH_ACTION,
+            target_type="case",
+            target_id=case.case_id,
+            at=at,
+            before={"tier": None if event.tier is None else event.tier.value},
+            after={**_breach_facts(event), "late": True, "breaches": case.state.breaches},
+        )
+
+
+def count_late_breaches(svc: Services, events: Sequence[DomainEvent]) -> None:
+    """After commit: the SLA breach counter for breaches commands recorded (the scheduler
+    counts its own); the breach alert fires on it (D79)."""
+    for event in events:
+        if isinstance(event, CaseSlaBreached) and event.late:
+            _count(svc, event)
 
 
 @dataclass

@@ -27,6 +27,7 @@ from application.audit.denials import DenialTarget, record_denial
 from application.audit.trail import record
 from application.cases.errors import CaseFollowsDispute
 from application.cases.feed import announce_case_changes
+from application.cases.scheduler import audit_late_breaches, count_late_breaches
 from application.context import RequestContext, Services
 from application.errors import NotFound
 from application.ports.concurrency import ConcurrencyConflict
@@ -134,6 +135,7 @@ async def release_order_hold(
 async def publish_changes(svc: Services, events: list[DomainEvent]) -> None:
     """After commit: announce the case changes on the change feed (the country's live
     queue, application/cases/feed.py; ``NO_CHANGES`` unless the composition root wires one)."""
+    count_late_breaches(svc, events)
     await announce_case_changes(svc.changes, events)
 
 
@@ -170,6 +172,7 @@ async def change_case(
         saved = await uow.cases.save(case)
         if isinstance(saved, Failure):
             return saved
+        await audit_late_breaches(uow, ctx, case, now)
         await record(
             uow,
             ctx,
@@ -609,6 +612,7 @@ async def resolve_cases_for_dispute(
         saved = await uow.cases.save(case)
         if isinstance(saved, Failure):
             raise RuntimeError(saved.failure().message)
+        await audit_late_breaches(uow, ctx, case, now)
         await record(
             uow,
             ctx,

@@ -23,6 +23,11 @@ SLA clocks (targets from the :class:`SlaPolicy` in force when the case opened):
 - a running clock past its deadline *breaches* once: :meth:`Case.record_breach` marks
   it, escalates the case one tier (L1 -> L2 -> L3) and writes the timeline. A breached
   clock is never breached again; a status update starts a fresh ``STATUS_UPDATE`` clock.
+- a command that stops, pauses or replaces clocks (acknowledge, mitigate, resolve, wait on
+  the customer, a status update) first records the breach of every running clock already
+  past its deadline, as the scheduler would have (timeline, escalation, a
+  :class:`CaseSlaBreached` event with ``late=True``): a clock stopped between its deadline
+  and the scheduler's next tick still breached (D85).
 """
 
 from __future__ import annotations
@@ -51,11 +56,15 @@ from domain.cases.sla import SeverityTargets, SlaPolicy, Target
 from domain.cases.validation import aware, checked_text
 from domain.disputes.evidence import ActorRef
 from domain.shared import CountryCode, DomainEvent, InvalidInput, InvariantViolation
+from domain.shared.ids import ActorId
 
 MAX_TEXT_CHARS: Final = 4_000
 MAX_TITLE_CHARS: Final = 200
 MAX_REF_CHARS: Final = 128
 MAX_TIMELINE_ENTRIES: Final = 5_000
+
+SLA_MONITOR: Final = ActorRef(ActorId("scheduler"), "SYSTEM")
+"""Who records a breach on the timeline: the scheduler, or a command that finds one overdue."""
 
 _S = CaseStatus
 _EDGES: Final[Mapping[CaseStatus, frozenset[CaseStatus]]] = MappingProxyType(
@@ -234,14 +243,20 @@ class CaseSlaBreached(DomainEvent):
     clock: ClockKind
     deadline: datetime
     escalated_to: Tier | None
+    tier: Tier | None = None
+    """The tier the case was at when the clock breached (before the escalation)."""
+    late: bool = False
+    """Recorded by a command that stopped, paused or replaced the overdue clock (before the
+    scheduler saw it); the application audits these itself (``take_late_breaches``)."""
 
 
 class Case:
-    __slots__ = ("_events", "_state")
+    __slots__ = ("_events", "_late", "_state")
 
     def __init__(self, state: CaseState) -> None:
         self._state = state
         self._events: list[DomainEvent] = []
+        self._late: list[CaseSlaBreached] = []
 
     # ---- reading -------------------------------------------------------------------
 
@@ -264,6 +279,11 @@ class Case:
     def pull_events(self) -> list[DomainEvent]:
         events, self._events = self._events, []
         return events
+
+    def take_late_breaches(self) -> list[CaseSlaBreached]:
+        """The breaches commands recorded since the last call (they stay in the events)."""
+        late, self._late = self._late, []
+        return late
 
     # ---- creating ------------------------------------------------------------------
 
@@ -393,6 +413,7 @@ class Case:
         edge = self._edge(CaseStatus.RESOLVED)
         if isinstance(edge, Failure):
             return edge
+        self._breach_overdue(at)
         resolved_tier = _TIERS_BY_ROLE.get(actor.role, self._state.tier)
         clocks = {kind: clock.stop(at) for kind, clock in self._state.clocks.items()}
         self._apply(
@@ -464,6 +485,7 @@ class Case:
             return Failure(checked.failure())
         if not self._state.is_open:
             return Failure(CaseClosed(self.case_id, self._state.status.value))
+        self._breach_overdue(at)
         clocks = dict(self._state.clocks)
         if self._state.status is not CaseStatus.NEW:
             target = self._targets(policy).for_clock(ClockKind.STATUS_UPDATE)
@@ -486,6 +508,7 @@ class Case:
         edge = self._edge(CaseStatus.WAITING_ON_CUSTOMER)
         if isinstance(edge, Failure):
             return edge
+        self._breach_overdue(at)
         clocks = {kind: clock.pause(at, calendar) for kind, clock in self._state.clocks.items()}
         self._apply(
             at,
@@ -539,14 +562,16 @@ class Case:
         self._apply(at, actor, TimelineKind.NOTE, checked.unwrap(), {})
         return Success(None)
 
-    def record_breach(self, clock: ClockKind, at: datetime, actor: ActorRef) -> CaseSlaBreached | None:
+    def record_breach(
+        self, clock: ClockKind, at: datetime, actor: ActorRef, *, late: bool = False
+    ) -> CaseSlaBreached | None:
         """Mark ``clock`` breached if it runs past its deadline at ``at`` and escalate one
         tier. ``None`` (nothing changes) when it is not due, already breached, paused or stopped —
         which is what makes a breach happen once however often a scheduler asks."""
         current = self._state.clocks.get(clock)
         if current is None or current.due_at is None or current.due_at > at or not self._state.is_open:
             return None
-        deadline = current.due_at
+        deadline, tier = current.due_at, self._state.tier
         clocks = dict(self._state.clocks)
         clocks[clock] = replace(current, breached_at=at)
         escalated_to = self._state.tier.next()
@@ -579,8 +604,12 @@ class Case:
             clock=clock,
             deadline=deadline,
             escalated_to=escalated_to,
+            tier=tier,
+            late=late,
         )
         self._events.append(event)
+        if late:
+            self._late.append(event)
         return event
 
     def rate(self, at: datetime, by: ActorRef, score: int, comment: str) -> Result[Rating, RateError]:
@@ -599,6 +628,15 @@ class Case:
         return Success(rating)
 
     # ---- internals -----------------------------------------------------------------
+
+    def _breach_overdue(self, at: datetime) -> None:
+        """Before a command stops, pauses or replaces clocks: record the breach of every
+        running clock whose deadline passed before ``at`` (a clock met exactly at its
+        deadline is on time), as the scheduler's next tick would have."""
+        for kind in ClockKind:
+            clock = self._state.clocks.get(kind)
+            if clock is not None and clock.due_at is not None and clock.due_at < at:
+                self.record_breach(kind, at, SLA_MONITOR, late=True)
 
     def _targets(self, policy: SlaPolicy) -> SeverityTargets:
         targets = policy.targets_for(self._state.severity).value_or(None)
@@ -631,6 +669,7 @@ class Case:
         edge = self._edge(to)
         if isinstance(edge, Failure):
             return edge
+        self._breach_overdue(at)
         clocks = dict(self._state.clocks)
         clocks[ClockKind.ACKNOWLEDGE] = clocks[ClockKind.ACKNOWLEDGE].stop(at)
         if to is CaseStatus.MITIGATED:

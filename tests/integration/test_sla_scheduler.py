@@ -17,11 +17,20 @@ from adapters.persistence.cases import due_clocks_query
 from adapters.persistence.database import create_engine, create_session_factory
 from adapters.persistence.tables import audit_log, case_timeline
 from adapters.persistence.unit_of_work import unit_of_work_factory
-from application.cases.scheduler import BREACH_ACTION, SchedulerTask, SlaBreaches, run_scheduler, run_tick
-from application.context import Services
+from application.cases.scheduler import (
+    BREACH_ACTION,
+    SchedulerTask,
+    SlaBreaches,
+    TickReport,
+    run_scheduler,
+    run_tick,
+)
+from application.cases.use_cases import AcknowledgeCase, acknowledge_case
+from application.context import RequestContext, Services
+from application.security.principal import Principal, Role
 from application.security.scope import ALL, current_scope
 from domain.cases.case import ClockState, TimelineKind
-from domain.cases.kinds import CaseKind, ClockKind, Severity, Tier
+from domain.cases.kinds import CaseKind, CaseStatus, ClockKind, Severity, Tier
 from domain.cases.sla import default_sla_policy
 from tests.fakes.calendars import fixed_calendar
 from tests.fakes.metrics import RecordingMetrics
@@ -291,3 +300,39 @@ BULK = {
         """,
     ],
 }
+
+
+async def test_a_clock_stopped_after_its_deadline_before_any_tick_still_breaches_once(
+    uow_factory: UowFactory, engine: AsyncEngine
+) -> None:
+    """D85: an agent acknowledges 20 minutes late, between two ticks: the command records
+    the breach (timeline, escalation, audit entry, metric) as the tick would have, and the
+    next tick finds nothing left to do."""
+    await store(uow_factory, open_case("late"))
+    metrics = RecordingMetrics()
+    svc = services(uow_factory, metrics)  # NOW: the acknowledge target (10 min) passed 20 min ago
+    agent = RequestContext(Principal("agent-1", Role.L1, frozenset({MX})), "req-late-ack")
+
+    acknowledged = await acknowledge_case(svc, agent, AcknowledgeCase(MX, "late"))
+
+    case = acknowledged.unwrap()
+    state = case.state
+    assert state.status is CaseStatus.ACKNOWLEDGED and state.tier is Tier.L2 and state.breaches == 1
+    assert state.clocks[ClockKind.ACKNOWLEDGE].met_on_time() is False
+    assert metrics.sla_breaches == Counter({("MX", "SEV1", "ACKNOWLEDGE"): 1})
+    breached, escalated, audits = await breach_counts(engine)
+    assert breached == Counter({"late": 1}) and escalated == Counter({"late": 1}) and audits == 1
+    async with engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                select(audit_log.c.action, audit_log.c.actor_id, audit_log.c.request_id)
+                .where(audit_log.c.target_id == "late")
+                .order_by(audit_log.c.sequence)
+            )
+        ).all()
+    assert [tuple(row) for row in rows] == [
+        (BREACH_ACTION, "scheduler", "req-late-ack"),
+        ("case.acknowledged", "agent-1", "req-late-ack"),
+    ]
+    assert await run_tick(svc, [SlaBreaches()]) == TickReport(NOW, {"0:SlaBreaches": 0}, [])
+    assert metrics.sla_breaches == Counter({("MX", "SEV1", "ACKNOWLEDGE"): 1})  # counted once

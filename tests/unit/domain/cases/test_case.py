@@ -9,7 +9,7 @@ import pytest
 from returns.result import Failure, Success
 
 from domain.cases.calendar import BusinessCalendar, WorkingHours
-from domain.cases.case import Case, CaseChanged, ClockState, TimelineKind
+from domain.cases.case import SLA_MONITOR, Case, CaseChanged, ClockState, TimelineKind
 from domain.cases.errors import (
     AlreadyAtTopTier,
     AlreadyRated,
@@ -208,6 +208,84 @@ def test_a_breach_escalates_one_tier_once() -> None:
     # acknowledging late stops it as met late
     case.acknowledge(late + timedelta(minutes=6), SPECIALIST, CALENDAR, _policy())
     assert case.state.clocks[ClockKind.ACKNOWLEDGE].met_on_time() is False
+
+
+def test_acknowledging_after_the_deadline_records_the_breach_the_scheduler_had_not_seen() -> None:
+    case = _open(Severity.SEV1)  # acknowledge within 10 min, mitigate within 60 min
+    case.pull_events()
+    late = T0 + timedelta(minutes=12)
+    assert case.acknowledge(late, AGENT, CALENDAR, _policy()) == Success(None)
+    state = case.state
+    ack = state.clocks[ClockKind.ACKNOWLEDGE]
+    assert ack.state is ClockState.STOPPED and ack.met_on_time() is False and ack.breached_at == late
+    assert state.breaches == 1 and state.tier is Tier.L2 and state.status is CaseStatus.ACKNOWLEDGED
+    kinds = [(e.kind, e.actor) for e in state.timeline[1:]]
+    assert kinds == [
+        (TimelineKind.SLA_BREACHED, SLA_MONITOR),
+        (TimelineKind.ESCALATED, SLA_MONITOR),
+        (TimelineKind.ACKNOWLEDGED, AGENT),
+    ]
+    late_breaches = case.take_late_breaches()
+    assert [(b.clock, b.deadline, b.tier, b.escalated_to, b.late) for b in late_breaches] == [
+        (ClockKind.ACKNOWLEDGE, T0 + timedelta(minutes=10), Tier.L1, Tier.L2, True)
+    ]
+    assert case.take_late_breaches() == []  # handed out once
+    events = case.pull_events()
+    assert late_breaches[0] in events  # and still published with the case's changes
+    # the mitigate clock was not due: still running, on time if met before 60 min
+    assert state.clocks[ClockKind.MITIGATE].state is ClockState.RUNNING
+    assert case.record_breach(ClockKind.ACKNOWLEDGE, late, SCHEDULER) is None  # the scheduler: nothing left
+
+
+def test_a_clock_met_exactly_at_its_deadline_is_on_time() -> None:
+    case = _open(Severity.SEV1)
+    assert case.acknowledge(T0 + timedelta(minutes=10), AGENT, CALENDAR, _policy()) == Success(None)
+    assert case.state.clocks[ClockKind.ACKNOWLEDGE].met_on_time() is True
+    assert case.state.breaches == 0 and case.state.tier is Tier.L1 and case.take_late_breaches() == []
+
+
+def test_resolving_late_breaches_every_overdue_clock_once_and_keeps_the_resolving_tier() -> None:
+    case = _open(Severity.SEV1)
+    late = T0 + timedelta(minutes=61)  # both the acknowledge (10 min) and mitigate (60 min) targets
+    assert case.resolve(late, AGENT, "courier found, order delivered") == Success(None)
+    state = case.state
+    assert state.breaches == 2 and state.tier is Tier.L3  # one tier per breach, as two ticks would
+    assert state.resolved_tier is Tier.L1  # who resolved it, not where the breaches pushed it
+    assert all(clock.met_on_time() is False for clock in state.clocks.values())
+    assert [b.clock for b in case.take_late_breaches()] == [ClockKind.ACKNOWLEDGE, ClockKind.MITIGATE]
+
+
+def test_waiting_on_the_customer_after_a_deadline_records_the_breach_before_pausing() -> None:
+    case = _open(Severity.SEV1)
+    case.acknowledge(T0 + timedelta(minutes=5), AGENT, CALENDAR, _policy())
+    late = T0 + timedelta(minutes=36)  # the status update was due at 35 min
+    assert case.wait_on_customer(late, AGENT, "asked for the address", CALENDAR) == Success(None)
+    update = case.state.clocks[ClockKind.STATUS_UPDATE]
+    assert update.breached_at == late and update.state is ClockState.BREACHED  # not paused with 0 left
+    assert [b.clock for b in case.take_late_breaches()] == [ClockKind.STATUS_UPDATE]
+
+
+def test_a_status_update_after_the_deadline_breaches_the_old_clock_then_starts_a_fresh_one() -> None:
+    case = _open(Severity.SEV1)
+    case.acknowledge(T0, AGENT, CALENDAR, _policy())
+    update_at = T0 + timedelta(minutes=31)
+    assert case.post_status_update(update_at, AGENT, "Courier reassigned", CALENDAR, _policy()) == Success(
+        None
+    )
+    assert case.state.breaches == 1 and case.state.tier is Tier.L2
+    clock = case.state.clocks[ClockKind.STATUS_UPDATE]
+    assert clock.state is ClockState.RUNNING and clock.deadline == update_at + timedelta(minutes=30)
+
+
+def test_a_refused_command_after_a_deadline_records_no_breach() -> None:
+    case = _open(Severity.SEV1)
+    before = case.state
+    late = T0 + timedelta(minutes=30)
+    refused = case.customer_replied(late, BUYER, CALENDAR)
+    assert isinstance(refused, Failure)
+    blank = case.resolve(late, AGENT, " ")
+    assert isinstance(blank, Failure) and isinstance(blank.failure(), InvalidInput)
+    assert case.state == before and case.take_late_breaches() == []
 
 
 def test_a_breach_at_l3_is_recorded_without_escalation() -> None:
