@@ -33,6 +33,7 @@ from adapters.persistence.read_models import read_models
 from adapters.persistence.readiness import database_not_ready
 from adapters.persistence.request_reads import request_reads_factory
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork, unit_of_work_factory
+from adapters.providers.evidence_storage import SandboxEvidenceStorage
 from adapters.providers.sandbox import SandboxNotifications, SandboxPayments, SandboxStorage, SandboxWebhooks
 from adapters.providers.webhook_delivery import HttpWebhookSender
 from adapters.screening import MarketplacePhoneFinder
@@ -44,6 +45,7 @@ from application.cases.platform_reminders import REMINDER_JOB_KIND, platform_rem
 from application.context import Services
 from application.demo.seed import failing_demo_orders
 from application.diagnostics.inspect import BundleInspector
+from application.disputes.evidence_storage import EvidenceFileServices
 from application.integrations.monitoring import refresh_queue_gauges
 from application.integrations.webhooks import (
     VerifiedWebhook,
@@ -93,6 +95,8 @@ def _api(
     messaging: MessagingServices,
     bundles: BundleServices | None = None,
     engine: AsyncEngine | None = None,
+    *,
+    evidence_files: EvidenceFileServices | None = None,
 ) -> ApiDependencies:
     return ApiDependencies(
         services=services,
@@ -103,6 +107,18 @@ def _api(
         ),
         messaging=messaging,
         bundles=bundles,
+        evidence_files=evidence_files,
+    )
+
+
+def _evidence_files(settings: Settings, services: Services) -> EvidenceFileServices:
+    """Dispute evidence files (D84): the sandbox storage, one content-addressed space per
+    country and dispute under ``SUPPORTOS_BLOB_DIR/evidence``, and
+    ``SUPPORTOS_EVIDENCE_UPLOAD_MAX_BYTES``."""
+    return EvidenceFileServices(
+        base=services,
+        storage=SandboxEvidenceStorage(root=settings.blob_dir / "evidence"),
+        max_bytes=settings.evidence_upload_max_bytes,
     )
 
 
@@ -286,6 +302,9 @@ class Container(containers.DeclarativeContainer):
     bundles: providers.Provider[BundleServices] = providers.Singleton(
         _bundles, settings=settings, services=services
     )
+    evidence_files: providers.Provider[EvidenceFileServices] = providers.Singleton(
+        _evidence_files, settings=settings, services=services
+    )
     api: providers.Provider[ApiDependencies] = providers.Singleton(
         _api,
         services=services,
@@ -293,6 +312,7 @@ class Container(containers.DeclarativeContainer):
         messaging=messaging,
         bundles=bundles,
         engine=engine,
+        evidence_files=evidence_files,
     )
     job_kinds: providers.Provider[Mapping[str, ProviderJob]] = providers.Singleton(_job_kinds)
     webhook_job_providers: providers.Provider[Mapping[str, frozenset[str]]] = providers.Object(

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # bundles attached to cases (``caseAttachBundle``, D48): the upload limit and where the
     # storage port keeps their bytes (content-addressed; the sandbox storage on local disk)
     bundle_upload_max_bytes: int = Field(default=50 * 1024 * 1024, ge=1, le=2 * 1024**3)
+    # dispute evidence files (``disputeEvidenceUpload``, D84): photos and PDFs, kept by the
+    # storage port under ``<blob_dir>/evidence/<country>/<dispute>/`` (content-addressed)
+    evidence_upload_max_bytes: int = Field(default=10 * 1024 * 1024, ge=1, le=25 * 1024 * 1024)
     blob_dir: Path = Path("var/blobs")
     # provider -> its Standard Webhooks secrets (``whsec_`` + base64), newest first; several
     # during a rotation. JSON: SUPPORTOS_WEBHOOK_SECRETS='{"sandbox-payments": ["whsec_..."]}'

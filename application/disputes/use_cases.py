@@ -8,7 +8,7 @@ once per idempotency key.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from returns.result import Failure, Result, Success
@@ -17,11 +17,14 @@ from application.audit.trail import record
 from application.cases.l0 import run_l0
 from application.cases.use_cases import open_case_for_dispute, publish_changes, resolve_cases_for_dispute
 from application.context import RequestContext, Services
+from application.disputes.evidence_storage import PDF, EvidenceFileNotUploaded, uploaded_file
 from application.disputes.facts import recorded_platform_facts
 from application.errors import DisputeAlreadyOpen, NotCaptured, NotFound, OrderNotDisputable
 from application.messaging.queries import transcript_for_order
 from application.ports.concurrency import ConcurrencyConflict
 from application.ports.idempotency import IdempotencyScope, JsonObject
+from application.ports.providers import ProviderError
+from application.ports.storage import EvidenceStorage
 from application.ports.unit_of_work import UnitOfWork
 from application.saga.scheduling import schedule_first_step
 from application.security.principal import Forbidden, Operation, Principal, Role, authorize
@@ -170,7 +173,9 @@ async def open_dispute(svc: Services, ctx: RequestContext, cmd: OpenDispute) -> 
 
 @dataclass(frozen=True, slots=True)
 class SubmitEvidence:
-    """A file (already stored by content hash) or a statement; exactly one of the two."""
+    """A file (uploaded for this dispute first, D84) or a statement; exactly one of the two.
+    A file's size and media type are the stored file's: ``media_type`` and ``size_bytes``
+    are ignored (kept for older clients)."""
 
     country: CountryCode
     dispute_id: DisputeId
@@ -181,12 +186,24 @@ class SubmitEvidence:
     size_bytes: int | None = None
 
 
-SubmitFailure = Forbidden | NotFound | InvalidInput | SubmitEvidenceError | ConcurrencyConflict
+SubmitFailure = (
+    Forbidden
+    | NotFound
+    | InvalidInput
+    | SubmitEvidenceError
+    | ConcurrencyConflict
+    | EvidenceFileNotUploaded
+    | ProviderError
+)
 
 
 async def submit_evidence(
-    svc: Services, ctx: RequestContext, cmd: SubmitEvidence
+    svc: Services, ctx: RequestContext, cmd: SubmitEvidence, files: EvidenceStorage | None = None
 ) -> Result[EvidenceSubmission, SubmitFailure]:
+    """A file must have been uploaded for this dispute (``files``: the evidence storage;
+    without it no file is accepted): after the dispute is loaded and the caller's party
+    checked, the stored bytes are read back (``EVIDENCE_FILE_NOT_UPLOADED`` if absent,
+    nothing changed) and their size and sniffed media type are what the pack records."""
     allowed = authorize(ctx.principal, Operation.DISPUTE_SUBMIT_EVIDENCE, cmd.country)
     if isinstance(allowed, Failure):
         return allowed
@@ -209,19 +226,37 @@ async def submit_evidence(
             submitted_at=now,
             content_sha256=cmd.content_sha256,
             filename=cmd.filename or "",
-            media_type=cmd.media_type or "",
-            size_bytes=cmd.size_bytes if cmd.size_bytes is not None else -1,
+            media_type=PDF,  # placeholders until the stored file answers (below)
+            size_bytes=1,
         )
     else:
         return Failure(InvalidInput("evidence", "give either a statement or a file's content hash"))
     if isinstance(built, Failure):
         return built
+    evidence = built.unwrap()
+    if cmd.content_sha256 is not None:
+        async with svc.uow() as uow:  # the party check comes first: no oracle on other disputes
+            found = await _load(uow, ctx.principal, cmd.country, cmd.dispute_id)
+        if isinstance(found, Failure):
+            return found
+        stored = await uploaded_file(
+            svc,
+            ctx,
+            storage=files,
+            country=cmd.country,
+            dispute_id=cmd.dispute_id,
+            sha256=cmd.content_sha256,
+        )
+        if isinstance(stored, Failure):
+            return stored
+        file = stored.unwrap()
+        evidence = replace(evidence, size_bytes=file.size_bytes, media_type=file.media_type)
     async with svc.uow() as uow:
         loaded = await _load(uow, ctx.principal, cmd.country, cmd.dispute_id)
         if isinstance(loaded, Failure):
             return loaded
         dispute, _ = loaded.unwrap()
-        submitted = dispute.submit_evidence(built.unwrap(), now)
+        submitted = dispute.submit_evidence(evidence, now)
         if isinstance(submitted, Failure):
             return submitted
         saved = await uow.disputes.save(dispute)

@@ -50,3 +50,17 @@ class BlobStorage(Protocol):
         ``True`` when they were removed, ``False`` when there was nothing to remove. A key
         that is not a sha256 is refused (a permanent error)."""
         ...
+
+
+class EvidenceStorage(Protocol):
+    """Where dispute evidence files live (SPEC §5 party submissions, §7 "storage (evidence
+    files)"; D84): one content-addressed :class:`BlobStorage` per (country, dispute), so a
+    file's key is its sha256 *within* the dispute's own space. The same bytes uploaded to
+    two disputes are two blobs; finding a blob there proves it was uploaded for that
+    dispute. Apart from the bundles of cases, which the retention purge deletes (D57)."""
+
+    name: str
+
+    def for_dispute(self, country: str, dispute_id: str) -> BlobStorage:
+        """The storage of one dispute's evidence files (``country``: ISO code, ``MX``)."""
+        ...

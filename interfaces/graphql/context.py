@@ -35,6 +35,7 @@ from strawberry.fastapi import BaseContext
 
 from application.cases.bundles import BundleServices
 from application.context import RequestContext, Services
+from application.disputes.evidence_storage import EvidenceFileServices
 from application.messaging.common import MessagingServices
 from application.ports.read_models import ReadModels, RequestReads, RequestReadsFactory
 from application.security.api_keys import InvalidApiKey, authenticate
@@ -72,6 +73,7 @@ class ApiDependencies:
     authenticate_api_key: ApiKeyAuthenticator
     messaging: MessagingServices | None = None  # conversations (screening, change feed)
     bundles: BundleServices | None = None  # diagnostics bundles attached to cases (storage, inspector)
+    evidence_files: EvidenceFileServices | None = None  # dispute evidence files (storage, limit; D84)
     # one read transaction per request (D53); None: every read (and key check) on its own
     request_reads: RequestReadsFactory | None = None
 
@@ -209,6 +211,12 @@ class GraphQLContext(BaseContext):
         if self.dependencies.bundles is None:
             raise RuntimeError("the HTTP app was created without bundle services")
         return self.dependencies.bundles
+
+    @property
+    def evidence_files(self) -> EvidenceFileServices | None:
+        """Dispute evidence files (``None``: the app was built without them; file
+        submissions are then refused as not uploaded)."""
+        return self.dependencies.evidence_files
 
     @property
     def loaders(self) -> Loaders:

@@ -11,8 +11,9 @@ Every response carries ``X-Request-Id`` (the caller's, if sane, else a new one);
 id is in the audit entries and the logs the request produces. Request bodies above 1 MiB
 are refused with 413 before they are read.
 
-Multipart uploads (the GraphQL multipart request spec, for ``caseAttachBundle``; D48) are
-enabled on ``/graphql`` with their own cap (``SUPPORTOS_BUNDLE_UPLOAD_MAX_BYTES`` plus
+Multipart uploads (the GraphQL multipart request spec, for ``caseAttachBundle``, D48, and
+``disputeEvidenceUpload``, D84) are enabled on ``/graphql`` with their own cap (the larger
+of ``SUPPORTOS_BUNDLE_UPLOAD_MAX_BYTES`` and ``SUPPORTOS_EVIDENCE_UPLOAD_MAX_BYTES``, plus
 64 KiB of envelope), and only for requests that declare their length and carry
 credentials in a header (``Authorization`` or ``X-Api-Key``). A browser cannot send such a
 header cross-site without a CORS preflight (which this app never grants), so a multipart
@@ -135,7 +136,10 @@ def create_app(
     app.add_middleware(
         GraphQLPost, schema=schema, context_getter=context_getter, max_body_bytes=MAX_BODY_BYTES
     )
-    app.add_middleware(RequestIdAndSizeLimit, max_upload_bytes=settings.bundle_upload_max_bytes)
+    app.add_middleware(
+        RequestIdAndSizeLimit,
+        max_upload_bytes=max(settings.bundle_upload_max_bytes, settings.evidence_upload_max_bytes),
+    )
     app.add_middleware(ObservedRequests)  # added last: outermost (request id, metrics, access log)
 
     @app.get("/healthz", include_in_schema=False)
@@ -147,7 +151,7 @@ def create_app(
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         context_getter=context_getter,  # type: ignore[arg-type]
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),  # subscriptions on /graphql
-        multipart_uploads_enabled=True,  # caseAttachBundle; guarded by RequestIdAndSizeLimit
+        multipart_uploads_enabled=True,  # caseAttachBundle, disputeEvidenceUpload; size-guarded
     )
     app.include_router(graphql_router, prefix="/graphql")
     app.include_router(webhook_router(webhooks))  # verified provider events (webhooks.py)

@@ -66,6 +66,9 @@ async def _read_capped(upload: object, limit: int) -> tuple[bytes, str] | None:
     return (content if isinstance(content, bytes) else bytes(content)), str(name or "")
 
 
+read_capped = _read_capped  # disputeEvidenceUpload reads its file the same way (D84)
+
+
 async def case_attach_bundle(info: GraphQLInfo, input: CaseAttachBundleInput) -> CaseAttachBundleResult:
     target = DenialTarget("case", input.case_id)
     scope = await guard(info, input.country_code, Operation.CASE_ATTACH_BUNDLE, target)

@@ -12,8 +12,10 @@ from typing import Annotated, TypeAlias
 
 import strawberry
 from returns.result import Failure
+from strawberry.file_uploads import Upload
 
 from application.audit.denials import DenialTarget
+from application.disputes.evidence_files import UploadEvidenceFile, upload_evidence_file
 from application.disputes.use_cases import (
     DecideDispute,
     OpenDispute,
@@ -34,11 +36,11 @@ from domain.disputes.evidence import MAX_FILENAME_CHARS, MAX_STATEMENT_CHARS
 from domain.shared.ids import DisputeId, OrderId
 from interfaces.graphql.common import check_id, check_text, first_problem
 from interfaces.graphql.context import GraphQLInfo
+from interfaces.graphql.diagnostics.mutations import read_capped
 from interfaces.graphql.disputes.types import DecisionReceipt, Dispute, EvidenceSubmissionType
-from interfaces.graphql.errors import AnyError, invalid_input
+from interfaces.graphql.errors import AnyError, invalid_field, invalid_input
 from interfaces.graphql.scope import Scope, guard
 
-MAX_MEDIA_TYPE_CHARS = 200
 SHA256_HEX_CHARS = 64
 
 
@@ -93,12 +95,20 @@ async def dispute_open(info: GraphQLInfo, input: DisputeOpenInput) -> DisputeOpe
 # ----------------------------------------------------------------------------- evidence
 
 
-@strawberry.input(description="A file already stored under its sha256 (upload it to evidence storage first).")
+@strawberry.input(
+    description="A file uploaded for this dispute with disputeEvidenceUpload, named by its sha256."
+)
 class EvidenceFileInput:
-    content_sha256: str = strawberry.field(description="64 lowercase hexadecimal characters.")
+    content_sha256: str = strawberry.field(
+        description="64 lowercase hexadecimal characters, as disputeEvidenceUpload answered."
+    )
     filename: str
-    media_type: str
-    size_bytes: int
+    media_type: str | None = strawberry.field(
+        default=None, description="Ignored: the pack records the type read from the stored bytes."
+    )
+    size_bytes: int | None = strawberry.field(
+        default=None, description="Ignored: the pack records the stored file's size."
+    )
 
 
 @strawberry.input(
@@ -137,7 +147,6 @@ async def dispute_evidence_submit(
         check_text("statement", input.statement, MAX_STATEMENT_CHARS),
         None if file is None else check_text("file.contentSha256", file.content_sha256, SHA256_HEX_CHARS),
         None if file is None else check_text("file.filename", file.filename, MAX_FILENAME_CHARS),
-        None if file is None else check_text("file.mediaType", file.media_type, MAX_MEDIA_TYPE_CHARS),
     )
     if problem is not None:
         return invalid_input(problem)
@@ -150,9 +159,8 @@ async def dispute_evidence_submit(
             statement=input.statement,
             content_sha256=None if file is None else file.content_sha256,
             filename=None if file is None else file.filename,
-            media_type=None if file is None else file.media_type,
-            size_bytes=None if file is None else file.size_bytes,
         ),
+        files=None if info.context.evidence_files is None else info.context.evidence_files.storage,
     )
     scope.loaders.clear_all()
     if isinstance(result, Failure):
@@ -160,6 +168,60 @@ async def dispute_evidence_submit(
     return DisputeEvidenceSubmitSuccess(
         evidence=EvidenceSubmissionType.from_domain(result.unwrap()),
         dispute=await _reloaded(scope, input.dispute_id),
+    )
+
+
+@strawberry.input(
+    description="A photo (JPEG, PNG, WebP, HEIC) or PDF for a dispute's evidence, sent as a multipart "
+    "request (the `file` variable mapped to the upload); submit it with disputeEvidenceSubmit."
+)
+class DisputeEvidenceUploadInput:
+    country_code: str
+    dispute_id: str
+    file: Upload
+
+
+@strawberry.type(description="The file as stored for the dispute: submit it by its sha256.")
+class DisputeEvidenceUploadSuccess:
+    content_sha256: str = strawberry.field(description="The sha256 of the bytes, computed by the server.")
+    size_bytes: int
+    media_type: str = strawberry.field(description="Read from the bytes, not from the client.")
+    created: bool = strawberry.field(description="False: these bytes were already stored for the dispute.")
+
+
+DisputeEvidenceUploadResult: TypeAlias = Annotated[
+    DisputeEvidenceUploadSuccess | AnyError, strawberry.union("DisputeEvidenceUploadResult")
+]
+
+
+async def dispute_evidence_upload(
+    info: GraphQLInfo, input: DisputeEvidenceUploadInput
+) -> DisputeEvidenceUploadResult:
+    target = DenialTarget("dispute", input.dispute_id)
+    scope = await guard(info, input.country_code, Operation.DISPUTE_SUBMIT_EVIDENCE, target)
+    if not isinstance(scope, Scope):
+        return scope
+    problem = check_id("disputeId", input.dispute_id)
+    if problem is not None:
+        return invalid_input(problem)
+    services = info.context.evidence_files
+    if services is None:
+        raise RuntimeError("the HTTP app was created without evidence file services")
+    read = await read_capped(input.file, services.max_bytes)
+    if read is None:
+        return invalid_field("file", "send the file as a multipart upload")
+    content, _ = read
+    result = await upload_evidence_file(
+        services, scope.request, UploadEvidenceFile(scope.country, DisputeId(input.dispute_id), content)
+    )
+    if isinstance(result, Failure):
+        return await scope.failed(result.failure(), target)
+    uploaded = result.unwrap()
+    return DisputeEvidenceUploadSuccess(
+        content_sha256=uploaded.sha256,
+        size_bytes=uploaded.size_bytes,
+        media_type=uploaded.media_type,
+        created=uploaded.created,
     )
 
 
@@ -314,8 +376,15 @@ class DisputeMutations:
     dispute_open: DisputeOpenResult = strawberry.mutation(
         resolver=dispute_open, description="Open a dispute."
     )
+    dispute_evidence_upload: DisputeEvidenceUploadResult = strawberry.mutation(
+        resolver=dispute_evidence_upload,
+        description="Upload a file for a dispute's evidence (the parties who may submit evidence on it; "
+        "multipart upload, size-limited, photos and PDFs; only while the pack is open): stored by its "
+        "sha256 in the dispute's own storage, audited. Nothing enters the pack until it is submitted.",
+    )
     dispute_evidence_submit: DisputeEvidenceSubmitResult = strawberry.mutation(
-        resolver=dispute_evidence_submit, description="Add a statement or a stored file to the evidence pack."
+        resolver=dispute_evidence_submit,
+        description="Add a statement or an uploaded file (by its sha256) to the evidence pack.",
     )
     dispute_review_start: DisputeReviewStartResult = strawberry.mutation(
         resolver=dispute_review_start, description="Start the review of a dispute."

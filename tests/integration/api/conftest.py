@@ -10,10 +10,12 @@ SYSTEM actor, never by writing rows.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -225,6 +227,46 @@ class Api:
         return dispute
 
 
+EVIDENCE_UPLOAD = """
+mutation Upload($input: DisputeEvidenceUploadInput!) {
+  disputeEvidenceUpload(input: $input) {
+    __typename
+    ... on Error { code message }
+    ... on DisputeEvidenceUploadSuccess { contentSha256 sizeBytes mediaType created }
+  }
+}
+"""
+JPEG_BYTES = b"\xff\xd8\xff\xe0" + b"\x00\x10JFIF\x00" + bytes(range(64))
+
+
+async def upload_evidence(
+    api: Api,
+    dispute_id: str,
+    content: bytes = JPEG_BYTES,
+    headers: dict[str, str] | None = None,
+    *,
+    country: str = "MX",
+    filename: str = "photo.jpg",
+) -> dict[str, Any]:
+    """``disputeEvidenceUpload`` as a GraphQL multipart request (default: L1); its answer."""
+    operations = {
+        "query": EVIDENCE_UPLOAD,
+        "variables": {"input": {"countryCode": country, "disputeId": dispute_id, "file": None}},
+    }
+    with scoped_to(None):
+        response = await api.client.post(
+            "/graphql",
+            data={"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.input.file"]})},
+            files={"0": (filename, content, "application/octet-stream")},
+            headers=api.bearer(Role.L1) if headers is None else headers,
+        )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "errors" not in body, body
+    answer: dict[str, Any] = body["data"]["disputeEvidenceUpload"]
+    return answer
+
+
 @asynccontextmanager
 async def serving(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Api]:
     """The app on ``settings`` as these tests drive it: a fixed clock and ids, the statements
@@ -245,9 +287,11 @@ async def serving(settings: Settings, engine: AsyncEngine) -> AsyncIterator[Api]
 
 
 @pytest.fixture
-async def api(app_url: str, engine: AsyncEngine) -> AsyncIterator[Api]:
-    """The app as the service's own database role (on PostgreSQL: row-level security on)."""
-    async with serving(Settings(database_url=app_url, environment="development"), engine) as api:
+async def api(app_url: str, engine: AsyncEngine, tmp_path: Path) -> AsyncIterator[Api]:
+    """The app as the service's own database role (on PostgreSQL: row-level security on);
+    blobs (evidence files) in a temporary directory."""
+    settings = Settings(database_url=app_url, environment="development", blob_dir=tmp_path / "blobs")
+    async with serving(settings, engine) as api:
         for country in (MX, CO, AR):
             await api.policy(country)
         yield api

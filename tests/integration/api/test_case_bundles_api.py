@@ -59,6 +59,7 @@ async def api(app_url: str, engine: AsyncEngine, tmp_path: Path) -> AsyncIterato
         database_url=app_url,
         environment="development",
         bundle_upload_max_bytes=LIMIT,
+        evidence_upload_max_bytes=LIMIT,  # the HTTP cap is the larger of the two upload limits
         blob_dir=tmp_path / "blobs",
     )
     async with serving(settings, engine) as api:

@@ -10,7 +10,7 @@ from application.saga.executor import Providers, SagaRunner
 from application.security.principal import Role
 from domain.orders import OrderStatus
 from tests.fakes.providers import FakeNotifications, FakePayments
-from tests.integration.api.conftest import Api
+from tests.integration.api.conftest import JPEG_BYTES, Api, upload_evidence
 
 OPEN = """
 mutation($input: DisputeOpenInput!) {
@@ -106,13 +106,16 @@ async def test_the_dispute_lifecycle_through_the_api(api: Api) -> None:
     dispute_id = opened["dispute"]["id"]
     assert opened["dispute"]["order"] == {"status": "DISPUTED"}
 
-    photo = hashlib.sha256(b"photo").hexdigest()
-    file_input = {
+    uploaded = await upload_evidence(api, dispute_id, JPEG_BYTES, buyer)
+    photo = hashlib.sha256(JPEG_BYTES).hexdigest()
+    assert uploaded == {
+        "__typename": "DisputeEvidenceUploadSuccess",
         "contentSha256": photo,
-        "filename": "vase.jpg",
+        "sizeBytes": len(JPEG_BYTES),
         "mediaType": "image/jpeg",
-        "sizeBytes": 1234,
+        "created": True,
     }
+    file_input = {"contentSha256": photo, "filename": "vase.jpg"}
     submitted = result(
         await api.gql(
             EVIDENCE, {"input": {"countryCode": "MX", "disputeId": dispute_id, "file": file_input}}, buyer

@@ -49,6 +49,11 @@ OPERATIONS: dict[str, tuple[Operation, str]] = {
         'mutation { disputeEvidenceSubmit(input: {countryCode: "MX", disputeId: "dsp_x", statement: "s"}) '
         f"{{ {FIELDS} }} }}",
     ),
+    "disputeEvidenceUpload": (  # no multipart file: refused as input after the guard, nothing kept
+        Operation.DISPUTE_SUBMIT_EVIDENCE,
+        'mutation { disputeEvidenceUpload(input: {countryCode: "MX", disputeId: "dsp_x", file: "x"}) '
+        f"{{ {FIELDS} }} }}",
+    ),
     "disputeReviewStart": (
         Operation.DISPUTE_START_REVIEW,
         f'mutation {{ disputeReviewStart(input: {{countryCode: "MX", disputeId: "dsp_x"}}) {{ {FIELDS} }} }}',
