@@ -32,9 +32,10 @@ Defer, replay, discard
     ``defer`` puts a held RUNNING job back to PENDING at a later ``available_at`` and takes
     back the attempt its claim counted (a job held back by an open circuit breaker never
     reached its provider, so it must not creep towards the dead-letter queue).
-    ``replay`` (DEAD -> PENDING, attempts 0) and ``discard`` (DEAD -> DISCARDED) are
-    conditional on the job being DEAD in the caller's country, so two operators acting on
-    the same job change it once.
+    ``replay`` (DEAD -> PENDING, attempts 0; with ``fresh_provider_key`` it also bumps
+    ``provider_key_revision``, D83) and ``discard`` (DEAD -> DISCARDED) are conditional on
+    the job being DEAD in the caller's country (and, for a replay given the fencing token it
+    read, still at that token), so two operators acting on the same job change it once.
 
 Rows never leave this module: every method returns domain ``Job``s. Nothing here commits.
 """
@@ -230,12 +231,20 @@ class SqlAlchemyOutbox:
         rows = (await self._session.execute(query.order_by(_JOBS.id.desc()).limit(limit))).all()
         return [_job(row) for row in rows]
 
-    async def replay(self, job_id: int, country: CountryCode, *, now: datetime) -> Job | None:
+    async def replay(
+        self,
+        job_id: int,
+        country: CountryCode,
+        *,
+        now: datetime,
+        fresh_provider_key: bool = False,
+        fencing_token: int | None = None,
+    ) -> Job | None:
+        values: dict[str, Any] = {"attempts": 0, "available_at": now, "updated_at": now}
+        if fresh_provider_key:
+            values["provider_key_revision"] = _JOBS.provider_key_revision + 1
         return await self._from_dead(
-            job_id,
-            country,
-            status=JobStatus.PENDING,
-            values={"attempts": 0, "available_at": now, "updated_at": now},
+            job_id, country, status=JobStatus.PENDING, values=values, fencing_token=fencing_token
         )
 
     async def discard(self, job_id: int, country: CountryCode, *, now: datetime) -> Job | None:
@@ -262,9 +271,16 @@ class SqlAlchemyOutbox:
         ]
 
     async def _from_dead(
-        self, job_id: int, country: CountryCode, *, status: JobStatus, values: dict[str, Any]
+        self,
+        job_id: int,
+        country: CountryCode,
+        *,
+        status: JobStatus,
+        values: dict[str, Any],
+        fencing_token: int | None = None,
     ) -> Job | None:
         connection = await self._session.connection()
+        as_read = [] if fencing_token is None else [_JOBS.fencing_token == fencing_token]
         row = (
             await connection.execute(
                 outbox_jobs.update()
@@ -272,6 +288,7 @@ class SqlAlchemyOutbox:
                     _JOBS.id == job_id,
                     _JOBS.country_code == country.value,
                     _JOBS.status == JobStatus.DEAD.value,
+                    *as_read,
                 )
                 .values(status=status.value, lease_owner=None, lease_until=None, **values)
                 .returning(*outbox_jobs.columns)
@@ -456,4 +473,5 @@ def _job(row: Row[Any]) -> Job:
         lease_until=values["lease_until"],
         fencing_token=int(values["fencing_token"]),
         errors=tuple(_error_from_json(item) for item in _error_list(values["errors"])),
+        provider_key_revision=int(values["provider_key_revision"]),
     )

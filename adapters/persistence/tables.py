@@ -209,6 +209,9 @@ outbox_jobs = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
     Column("completed_at", UtcDateTime(), nullable=True),
+    # bumped by an L3 replay of a permanent refusal: the provider is then called with
+    # ``<idempotency_key>#r<n>`` (migration 0020, D83)
+    Column("provider_key_revision", Integer, nullable=False, server_default=text("0")),
     CheckConstraint(
         "status IN ('PENDING', 'RUNNING', 'WAITING', 'DONE', 'DEAD', 'DISCARDED')", name="status_known"
     ),

@@ -122,7 +122,7 @@ async def platform_reminder_job(job: Job, providers: Providers) -> Result[Provid
     notification to the incident's opener, under the job's idempotency key."""
     payload = job.payload
     return await providers.notifications.notify(
-        idempotency_key=job.idempotency_key,
+        idempotency_key=job.provider_key,  # the job's key, or its replay's (D83)
         country=job.country,
         recipient_role=str(payload.get("recipient_role") or "L2"),
         recipient_id=str(payload.get("recipient_id") or ""),

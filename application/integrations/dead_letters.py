@@ -6,7 +6,13 @@
 - Replay gives the job a fresh attempt budget (DEAD -> PENDING, attempts 0, due now; its
   error history stays) and, if the job's dispute failed its execution, moves the dispute
   back to EXECUTING (``Dispute.replay``) in the same transaction. The step runs again with
-  its own idempotency key, so whatever the provider already did is not done twice.
+  its own idempotency key, so whatever the provider already did is not done twice, with one
+  exception (D83): a job dead-lettered by a *permanent* refusal of its provider (a decline,
+  synchronous or by webhook) gets a fresh provider key, ``<key>#r<n>``, because a provider
+  remembers its answer per key and would decline the replay again; a decline moved no
+  money, so the new key cannot move it twice. Anything else (transient failures past the
+  maximum, whose outcome at the provider is unknown; plan drift; a refused posting) keeps
+  the key. Ledger postings always keep the step's key.
 - Discard needs a reason (DEAD -> DISCARDED for good); the dispute keeps its status.
 
 A job of another country is ``NOT_FOUND`` (never revealed); a job that is not in the
@@ -131,9 +137,18 @@ async def replay_dead_letter(
         return allowed
     now = svc.clock.now()
     async with svc.uow() as uow:
-        replayed = await uow.outbox.replay(cmd.job_id, cmd.country, now=now)
-        if replayed is None:
+        dead = await uow.outbox.get(cmd.job_id)
+        if dead is None or dead.country != cmd.country or dead.status is not JobStatus.DEAD:
             return Failure(await _why_not_dead(uow, cmd.country, cmd.job_id))
+        fresh_key = needs_fresh_provider_key(dead)
+        replayed = await uow.outbox.replay(
+            cmd.job_id, cmd.country, now=now, fresh_provider_key=fresh_key, fencing_token=dead.fencing_token
+        )
+        if replayed is None:  # replayed (or replayed, run and dead again) meanwhile
+            why = await _why_not_dead(uow, cmd.country, cmd.job_id)
+            if isinstance(why, JobNotDeadLettered) and why.status == JobStatus.DEAD.value:
+                return Failure(ConcurrencyConflict("outbox_job", str(cmd.job_id), dead.fencing_token))
+            return Failure(why)
         dispute_before: str | None = None
         dispute_after: str | None = None
         dispute_id = replayed.payload.get("dispute_id")
@@ -173,6 +188,7 @@ async def replay_dead_letter(
             after={
                 "status": replayed.status.value,
                 "idempotency_key": replayed.idempotency_key,
+                "provider_key": replayed.provider_key,
                 "provider": replayed.provider,
                 "errors": len(replayed.errors),
                 "dispute_status": dispute_after,
@@ -180,6 +196,19 @@ async def replay_dead_letter(
         )
         await uow.commit()
     return Success(replayed)
+
+
+PERMANENT_REFUSALS: Final = frozenset({"PROVIDER_PERMANENT", "PROVIDER_DECLINED"})
+"""The dead-letter kinds of a provider's permanent refusal (an answer, not a lost call)."""
+
+
+def needs_fresh_provider_key(job: Job) -> bool:
+    """Whether replaying ``job`` must call its provider with a new key (D83): only when it
+    died of a permanent refusal, which the provider remembers for the key and which moved
+    nothing. A job that died of transient failures keeps its key: one of those calls may
+    have succeeded unseen (a timeout after success), and only the same key is sure not to
+    repeat it."""
+    return bool(job.errors) and job.errors[-1].kind in PERMANENT_REFUSALS
 
 
 # --------------------------------------------------------------------------- discard

@@ -41,6 +41,7 @@ from returns.result import Failure, Result, Success
 
 from application.audit.trail import record
 from application.context import RequestContext, Services
+from application.ports.outbox import job_by_provider_key
 from application.ports.webhook_inbox import WebhookEvent
 from application.security.principal import Principal, Role
 from application.security.scope import ALL, scoped_to
@@ -254,7 +255,7 @@ async def _settle(deps: WebhookProcessing, event: WebhookEvent) -> str | Webhook
         return IGNORED
     with scoped_to(frozenset({event.country})):
         async with deps.svc.uow() as uow:
-            job = await uow.outbox.by_key(key)
+            job = await job_by_provider_key(uow.outbox, key)  # the key may be a replay's (D83)
     if job is None or job.country != event.country:
         return UNKNOWN_KEY
     if job.provider not in deps.settles.get(event.provider, frozenset()):

@@ -72,7 +72,7 @@ async def deliver_notification(
     if not all(isinstance(value, str) and value for value in (recipient_role, recipient_id, template)):
         return Failure(InvalidInput("job.payload", "needs recipient_role, recipient_id and template"))
     return await notifier.notify(
-        idempotency_key=job.idempotency_key,
+        idempotency_key=job.provider_key,  # the job's key, or its replay's (D83)
         country=job.country,
         recipient_role=str(recipient_role),
         recipient_id=str(recipient_id),

@@ -67,6 +67,29 @@ class Job:
     lease_until: datetime | None = None
     fencing_token: int = 0
     errors: tuple[JobError, ...] = field(default_factory=tuple)
+    provider_key_revision: int = 0  # bumped by an L3 replay after a permanent refusal (D83)
+
+    @property
+    def provider_key(self) -> str:
+        """The idempotency key the provider is called with: the job's own key, or, after an
+        L3 replayed a permanent refusal, ``<key>#r<n>`` (D83). Ledger postings keep the job's key."""
+        return provider_key(self.idempotency_key, self.provider_key_revision)
+
+
+REPLAY_KEY_MARK: Final = "#r"
+
+
+def provider_key(idempotency_key: str, revision: int) -> str:
+    """``idempotency_key`` at ``revision`` 0, else ``<idempotency_key>#r<revision>``."""
+    return idempotency_key if revision == 0 else f"{idempotency_key}{REPLAY_KEY_MARK}{revision}"
+
+
+def split_provider_key(key: str) -> tuple[str, int] | None:
+    """``(job key, revision)`` of a replayed provider key ``<job key>#r<n>`` (n >= 1), else ``None``."""
+    base, mark, revision = key.rpartition(REPLAY_KEY_MARK)
+    if not (mark and base and revision.isascii() and revision.isdigit()) or revision.startswith("0"):
+        return None
+    return base, int(revision)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +171,20 @@ class Outbox(Protocol):
         """DEAD jobs of ``country``, newest first (keyset on the id: ids below ``before_id``)."""
         ...
 
-    async def replay(self, job_id: int, country: CountryCode, *, now: datetime) -> Job | None:
+    async def replay(
+        self,
+        job_id: int,
+        country: CountryCode,
+        *,
+        now: datetime,
+        fresh_provider_key: bool = False,
+        fencing_token: int | None = None,
+    ) -> Job | None:
         """DEAD -> PENDING, due now, with a fresh attempt budget (attempts back to 0; the
-        error history is kept). ``None`` (nothing changed) unless the job is DEAD in ``country``."""
+        error history is kept). ``fresh_provider_key`` bumps ``provider_key_revision`` (the
+        provider is called with a new key, D83). ``None`` (nothing changed) unless the job is
+        DEAD in ``country`` (and, if ``fencing_token`` is given, still at that token: the
+        dead letter the caller read, not a later one)."""
         ...
 
     async def discard(self, job_id: int, country: CountryCode, *, now: datetime) -> Job | None:
@@ -162,3 +196,18 @@ class Outbox(Protocol):
         """How many jobs are PENDING, RUNNING, WAITING and DEAD, per country, provider and
         status (of one country, or of all). Finished jobs (DONE, DISCARDED) are not counted."""
         ...
+
+
+class _JobsByKey(Protocol):
+    async def by_key(self, idempotency_key: str) -> Job | None: ...
+
+
+async def job_by_provider_key(outbox: _JobsByKey, key: str) -> Job | None:
+    """The job a provider's idempotency key belongs to: the job of that key, else, for a
+    replayed key ``<job key>#r<n>`` (D83), the job of ``<job key>``. The key may be a former
+    one of the job: compare it with ``job.provider_key`` before acting on what it says."""
+    job = await outbox.by_key(key)
+    if job is not None:
+        return job
+    split = split_provider_key(key)
+    return None if split is None else await outbox.by_key(split[0])

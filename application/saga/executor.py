@@ -8,9 +8,16 @@ For a job (one step of a decided dispute's plan) the executor:
    database transaction (a repeated key returns the provider's first answer and moves no
    money twice);
 3. in one transaction: posts the step's ledger transaction (unique by key), completes the
-   job if its fencing token is still current, enqueues the next step, and — after the
-   last step — resolves the dispute and moves the order to its final status; plus the
-   audit entries.
+   job if its fencing token is still current, enqueues the next step, and — with the last
+   step that is not a notification (the last one that moves money or creates the
+   replacement) — resolves the dispute, moves the order to its final status and enqueues
+   every remaining notification at once; plus the audit entries (D83).
+
+A notification that fails for good after that is dead-lettered (an alert) but leaves the
+settled dispute RESOLVED and the order in its final status: the money has moved, and an
+L3 replays or discards the notice. After an L3 replays a job that died of a permanent
+refusal, the provider is called with ``job.provider_key`` (``<key>#r<n>``, D83); the
+ledger posting keeps the step's key.
 
 A crash anywhere leaves either nothing recorded (the job's lease expires and it runs
 again; the provider sees the same key) or everything recorded. A worker that lost its
@@ -34,7 +41,7 @@ from application.context import RequestContext, Services
 from application.errors import PlanDrift
 from application.integrations.breakers import CircuitBreakerGate
 from application.ports.metrics import NO_METRICS, Metrics
-from application.ports.outbox import Job, JobError, JobStatus
+from application.ports.outbox import Job, JobError, JobStatus, job_by_provider_key
 from application.ports.providers import (
     PartyNotifier,
     ProviderError,
@@ -44,7 +51,7 @@ from application.ports.providers import (
 )
 from application.ports.unit_of_work import UnitOfWork
 from application.saga.retry import RetryPolicy
-from application.saga.scheduling import JOB_KIND, new_step_job, next_immediate_step
+from application.saga.scheduling import JOB_KIND, new_step_job
 from application.security.principal import Principal, Role
 from application.security.scope import system_scope
 from domain.cases.case import Case
@@ -268,7 +275,7 @@ class SagaRunner:
                 return await self._defer(job, admission.retry_at)
 
         started = time.monotonic()
-        called = await self._call_provider(step, job.country)
+        called = await self._call_provider(step, job.country, job.provider_key)
         latency_ms = int((time.monotonic() - started) * 1000)
         if gated:
             await self._report_call(job, called, caller, time.monotonic() - started)
@@ -285,10 +292,14 @@ class SagaRunner:
     ) -> StepOutcome:
         """A provider's asynchronous confirmation (from a verified webhook) settles the
         step it belongs to: success records it exactly as a synchronous answer would; a
-        failure dead-letters it. A confirmation for a settled step changes nothing."""
+        failure dead-letters it. A confirmation for a settled step changes nothing, nor does
+        one for a key the job no longer calls with (a late answer to the key an L3 replay
+        replaced, D83)."""
         async with self.svc.uow() as uow:
-            job = await uow.outbox.by_key(idempotency_key)
+            job = await job_by_provider_key(uow.outbox, idempotency_key)
         if job is None or job.status not in (JobStatus.RUNNING, JobStatus.WAITING):
+            return StepOutcome.ALREADY_SETTLED
+        if job.provider_key != idempotency_key:
             return StepOutcome.ALREADY_SETTLED
         if job.kind in self.job_kinds:
             if not succeeded:
@@ -323,7 +334,7 @@ class SagaRunner:
                 at=now,
                 after={
                     "step": step_name,
-                    "idempotency_key": job.idempotency_key,
+                    **_keys(job),
                     "provider": receipt.provider,
                     "operation": receipt.operation,
                     "provider_reference": receipt.reference,
@@ -399,7 +410,7 @@ class SagaRunner:
             at=now,
             after={
                 "step": job.kind,
-                "idempotency_key": job.idempotency_key,
+                **_keys(job),
                 "provider": receipt.provider,
                 "operation": receipt.operation,
                 "provider_reference": receipt.reference,
@@ -471,16 +482,17 @@ class SagaRunner:
         return Success((plan, step))
 
     async def _call_provider(
-        self, step: ExecutionStep, country: CountryCode
+        self, step: ExecutionStep, country: CountryCode, key: str
     ) -> Result[ProviderReceipt | None, ProviderError]:
+        """``key``: the job's provider key (the step's key, or its replay's, D83)."""
         match step.action:
             case ProviderRefund(order_id=order_id, amount=amount):
                 return await self.providers.payments.refund(
-                    idempotency_key=step.idempotency_key, country=country, order_id=order_id, amount=amount
+                    idempotency_key=key, country=country, order_id=order_id, amount=amount
                 )
             case Notify(recipient_role=role, recipient_id=recipient, template=template):
                 return await self.providers.notifications.notify(
-                    idempotency_key=step.idempotency_key,
+                    idempotency_key=key,
                     country=country,
                     recipient_role=role,
                     recipient_id=recipient,
@@ -522,24 +534,20 @@ class SagaRunner:
             if not await uow.outbox.complete(job.id, job.fencing_token, now=now):
                 return StepOutcome.LEASE_LOST
             outcome = StepOutcome.COMPLETED
-            following = next_immediate_step(plan, step)
+            settles = False
             if step.trigger is StepTrigger.ON_REPLACEMENT_DELIVERED:
                 await self._complete_replaced(uow, job=job, step=step, dispute=dispute, order=order, now=now)
-            elif following is not None:
-                await uow.outbox.enqueue(
-                    new_step_job(plan, following, dispute_id=dispute.id, country=job.country, now=now),
-                    now=now,
-                )
             else:
-                outcome = StepOutcome.RESOLVED
-                dispute.mark_resolved(now)
-                resolved = await resolve_cases_for_dispute(uow, self._ctx, dispute, now)
-                final = _FINAL_ORDER_STATUS.get(plan.order_resolution)
-                if final is not None and order.status is OrderStatus.DISPUTED:
-                    await self._finish_order(uow, order, final, now)
+                settles, last = await self._advance(
+                    uow, job=job, plan=plan, step=step, dispute=dispute, order=order, now=now
+                )
+                if settles:
+                    resolved = await resolve_cases_for_dispute(uow, self._ctx, dispute, now)
+                if last:
+                    outcome = StepOutcome.RESOLVED  # the saga's last step is done
             await self._save_dispute(uow, dispute)
             await self._audit_step(uow, job=job, step=step, receipt=receipt, latency_ms=latency_ms, now=now)
-            if outcome is StepOutcome.RESOLVED:
+            if settles:
                 await record(
                     uow,
                     self._ctx,
@@ -554,6 +562,37 @@ class SagaRunner:
         # after the commit: the dispute's cases leave the live queues of every process (D55)
         await publish_changes(self.svc, [event for case in resolved for event in case.pull_events()])
         return outcome
+
+    async def _advance(
+        self,
+        uow: UnitOfWork,
+        *,
+        job: Job,
+        plan: ExecutionPlan,
+        step: ExecutionStep,
+        dispute: Dispute,
+        order: Order,
+        now: datetime,
+    ) -> tuple[bool, bool]:
+        """After ``step``: enqueue what follows and say (whether the dispute settles now,
+        whether ``step`` was the saga's last immediate step). The last step that is not a
+        notification settles the dispute: RESOLVED and the order in its final status, here,
+        as the money has moved and only notices remain; they are then enqueued side by
+        side, so one that fails for good holds back neither the other nor the money (D83).
+        Otherwise the next step is enqueued (one already enqueued is not enqueued again)."""
+        later = [s for s in plan.immediate_steps() if s.index > step.index]
+        only_notices = all(isinstance(s.action, Notify) for s in later)
+        settles = dispute.status is DisputeStatus.EXECUTING and only_notices
+        for following in later if settles else later[:1]:
+            await uow.outbox.enqueue(
+                new_step_job(plan, following, dispute_id=dispute.id, country=job.country, now=now), now=now
+            )
+        if settles:
+            dispute.mark_resolved(now)
+            final = _FINAL_ORDER_STATUS.get(plan.order_resolution)
+            if final is not None and order.status is OrderStatus.DISPUTED:
+                await self._finish_order(uow, order, final, now)
+        return settles, not later
 
     async def _create_replacement(
         self,
@@ -644,7 +683,7 @@ class SagaRunner:
     ) -> None:
         after: dict[str, str | int | None] = {
             "step": step.name,
-            "idempotency_key": step.idempotency_key,
+            **_keys(job),
             "outcome": "OK",
             "attempt": job.attempts,
         }
@@ -694,7 +733,7 @@ class SagaRunner:
                     at=now,
                     after={
                         "step": step_name,
-                        "idempotency_key": job.idempotency_key,
+                        **_keys(job),
                         "provider": error.provider,
                         "operation": error.operation,
                         "outcome": error.kind.value,
@@ -705,7 +744,7 @@ class SagaRunner:
             return StepOutcome.RETRY_SCHEDULED
         call: dict[str, str | int | None] = {
             "step": step_name,
-            "idempotency_key": job.idempotency_key,
+            **_keys(job),
             "provider": error.provider,
             "operation": error.operation,
             "outcome": error.kind.value,
@@ -752,7 +791,7 @@ class SagaRunner:
                 target_id=str(job.id),
                 at=now,
                 after={
-                    "idempotency_key": job.idempotency_key,
+                    **_keys(job),
                     "kind": kind,
                     "detail": detail[:500],
                     "attempts": job.attempts,
@@ -774,3 +813,11 @@ def _target(job: Job) -> _Target:
     if dispute_id is not None:
         return {"target_type": "dispute", "target_id": str(dispute_id)}
     return {"target_type": "outbox_job", "target_id": str(job.id)}
+
+
+def _keys(job: Job) -> dict[str, str | int | None]:
+    """A job's key for its audit entries, and the provider key it called with when an L3
+    replay gave it a new one (D83)."""
+    if job.provider_key_revision == 0:
+        return {"idempotency_key": job.idempotency_key}
+    return {"idempotency_key": job.idempotency_key, "provider_key": job.provider_key}

@@ -169,11 +169,14 @@ async def test_replay_gives_a_fresh_budget_and_resumes_the_dispute_once(svc: Ser
         "L3",
     )
 
-    # the provider works again: the step runs with the same key and the saga finishes
+    # the provider works again: the declined step runs with a fresh provider key (D83)
+    # and the saga finishes
+    assert replayed.provider_key == f"dispute:{dispute_id}/FULL_REFUND/provider_refund#r1"
     runner = SagaRunner(svc, Providers(payments, FakeNotifications()), worker_id="w2")
     await runner.drain()
     assert await dispute_status(svc, dispute_id) is DisputeStatus.RESOLVED
-    assert payments.calls[f"dispute:{dispute_id}/FULL_REFUND/provider_refund"] == 2
+    assert payments.calls[f"dispute:{dispute_id}/FULL_REFUND/provider_refund"] == 1
+    assert payments.calls[f"dispute:{dispute_id}/FULL_REFUND/provider_refund#r1"] == 1
     assert payments.total_refunded_minor == 123_000
     remaining = (await list_dead_letters(svc, L3, ListDeadLetters(MX))).unwrap().items
     assert [job.id for job in remaining] == [other_job]

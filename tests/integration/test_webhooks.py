@@ -37,6 +37,7 @@ from adapters.providers.sandbox import (
 )
 from adapters.providers.webhook_delivery import HttpWebhookSender, sign_webhook
 from application.context import Services
+from application.integrations.dead_letters import ReplayDeadLetter, replay_dead_letter
 from application.integrations.webhooks import (
     IGNORED,
     PROVIDER_MISMATCH,
@@ -65,7 +66,7 @@ from interfaces.http.webhooks import WebhookDependencies
 from interfaces.settings import Settings
 from tests.fakes.time_and_ids import FixedClock, SequentialIds
 from tests.integration.local_server import serve
-from tests.integration.scenario import MX, MXN, add_policy, decide, dispute_under_review
+from tests.integration.scenario import L3, MX, MXN, add_policy, decide, dispute_under_review
 
 PROVIDER = "sandbox-payments"
 URL = f"http://testserver/webhooks/{PROVIDER}"
@@ -344,6 +345,36 @@ async def test_an_asynchronous_decline_dead_letters_the_refund(h: Harness) -> No
     assert await h.job_status(key) is JobStatus.DEAD
     assert h.payments.refunded == {}
     assert await h.balance(Account.escrow("o1")) == T
+
+
+async def test_an_l3_replay_of_an_asynchronous_decline_is_confirmed_on_its_fresh_key(h: Harness) -> None:
+    """The sandbox remembers the decline of the step's key (a real provider would answer it
+    again); the replay asks on ``<key>#r1``, whose signed webhook settles the step (D83)."""
+    h.payments._fail_orders = frozenset({"o1"})
+    dispute_id, key = await refund_waiting(h)
+    await h.webhooks.deliver_pending()
+    assert await h.job_status(key) is JobStatus.DEAD
+    h.payments._fail_orders = frozenset()  # the issuer would take the refund now
+    async with h.svc.uow() as uow:
+        dead = await uow.outbox.by_key(key)
+    assert dead is not None
+    replayed = (await replay_dead_letter(h.svc, L3, ReplayDeadLetter(MX, dead.id))).unwrap()
+    assert replayed.provider_key == f"{key}#r1"
+
+    assert await h.runner.drain() == [StepOutcome.AWAITING_CONFIRMATION]
+    [delivery] = await h.webhooks.deliver_pending()  # refund.succeeded for <key>#r1
+    assert (delivery.event_type, delivery.status) == ("refund.succeeded", 200)
+    await h.runner.drain()
+    assert await h.status_of(dispute_id) is DisputeStatus.RESOLVED
+    assert h.payments.calls[key] == 1
+    assert h.payments.refunded == {f"{key}#r1": Money(T, MXN)}
+    assert await h.balance(Account.escrow("o1")) == 0
+    assert await h.balance(Account.psp_clearing()) == 0
+    # the first key's decline, delivered again, settles nothing
+    first = h.webhooks.deliveries[0]
+    assert first.event_type == "refund.failed"
+    assert (await h.webhooks.redeliver(first.webhook_id)).status == 200
+    assert await h.status_of(dispute_id) is DisputeStatus.RESOLVED
 
 
 # ------------------------------------------------------------------------ refusals

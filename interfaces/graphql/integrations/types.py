@@ -52,6 +52,10 @@ class OutboxJob:
     provider: str
     reference: str = strawberry.field(description='What it belongs to, e.g. "dispute:dsp_1".')
     idempotency_key: str
+    provider_idempotency_key: str = strawberry.field(
+        description="The key its provider is called with: idempotencyKey, or after an L3 replay of "
+        'a permanent refusal a fresh one, "<idempotencyKey>#r<n>" (ledger postings keep idempotencyKey).'
+    )
     status: OutboxJobStatus
     attempts: int
     max_attempts: int
@@ -72,6 +76,7 @@ class OutboxJob:
             provider=job.provider,
             reference=job.reference,
             idempotency_key=job.idempotency_key,
+            provider_idempotency_key=job.provider_key,
             status=OutboxJobStatus(job.status.value),
             attempts=job.attempts,
             max_attempts=job.max_attempts,

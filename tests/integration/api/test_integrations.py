@@ -38,7 +38,7 @@ REPLAY = """
 mutation ($input: DeadLetterReplayInput!) {
   deadLetterReplay(input: $input) {
     __typename
-    ... on DeadLetterReplaySuccess { job { id status attempts errors { kind } } }
+    ... on DeadLetterReplaySuccess { job { id status attempts providerIdempotencyKey errors { kind } } }
     ... on Error { code message }
   }
 }
@@ -126,6 +126,8 @@ async def test_an_l3_lists_replays_and_discards_dead_letters(api: Api) -> None:
         "id": first_job,
         "status": "PENDING",
         "attempts": 0,
+        # a declined refund is replayed on a fresh provider key (D83)
+        "providerIdempotencyKey": f"dispute:{first_dispute}/FULL_REFUND/provider_refund#r1",
         "errors": [{"kind": "PROVIDER_PERMANENT"}],
     }
     assert await api.scalar("SELECT status FROM disputes WHERE id = :id", id=first_dispute) == "EXECUTING"
