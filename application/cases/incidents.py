@@ -47,9 +47,10 @@ from application.cases.use_cases import (
     release_order_hold,
 )
 from application.context import RequestContext, Services
-from application.disputes.facts import platform_facts_for
+from application.disputes.facts import platform_facts_for, recorded_timeline
 from application.disputes.use_cases import dispute_summary, escrow_state_of
 from application.errors import DisputeAlreadyOpen, NotCaptured, NotFound
+from application.messaging.queries import transcript_for_order
 from application.orders.force_complete import ForceCompleteFailure, force_complete_in
 from application.ports.concurrency import ConcurrencyConflict
 from application.ports.unit_of_work import UnitOfWork
@@ -464,7 +465,10 @@ async def _cancel(
             actor=ActorId(ctx.principal.actor_id),
             role=ctx.principal.role.value,
             now=now,
-            platform_facts=platform_facts_for(order),
+            # the trident as far as it goes without parties: the order's recorded timeline
+            # and its conversation as they stand (D82, D86)
+            platform_facts=platform_facts_for(order, recorded=await recorded_timeline(uow, order)),
+            transcript=await transcript_for_order(uow, order.country, order.id),
         ).unwrap()  # every input is the platform's own
         plan = plan_execution(
             reference=dispute_reference(dispute.id),

@@ -68,6 +68,11 @@ def dispute_summary(dispute: Dispute) -> dict[str, Any]:
             "tier_bp": dispute.decision.partial_refund_tier_bp,
             "evidence_pack_hash": dispute.decision.evidence_pack_hash,
         }
+    if dispute.withdrawal is not None:
+        summary |= {
+            "withdrawn_by_role": dispute.withdrawal.withdrawn_by.role,
+            "evidence_pack_hash": dispute.withdrawal.evidence_pack_hash,
+        }
     return summary
 
 
@@ -557,15 +562,22 @@ async def withdraw_dispute(
         )
         if isinstance(withdrawn, Failure):
             return withdrawn
+        released: dict[str, Any] = {}
         if order.status is OrderStatus.DISPUTED and order.snapshot is not None:
             moved = order.transition_to(OrderStatus.COMPLETED, now)
             if isinstance(moved, Failure):
                 return moved
-            posted = await uow.ledger.post(
-                rules.release(order.snapshot, f"{dispute_reference(dispute.id)}/WITHDRAWN/ledger_release")
-            )
+            key = f"{dispute_reference(dispute.id)}/WITHDRAWN/ledger_release"
+            release = rules.release(order.snapshot, key)
+            posted = await uow.ledger.post(release)
             if isinstance(posted, Failure):
                 return posted
+            released = {
+                "escrow_released_minor": order.snapshot.total_charged.minor,
+                "seller_payout_minor": order.snapshot.seller_payout.minor,
+                "currency": order.snapshot.currency.code,
+                "ledger_key": release.idempotency_key,
+            }
             saved_order = await uow.orders.save(order)
             if isinstance(saved_order, Failure):
                 return saved_order
@@ -582,7 +594,7 @@ async def withdraw_dispute(
             target_id=dispute.id,
             at=now,
             before=before,
-            after=dispute_summary(dispute),
+            after={**dispute_summary(dispute), **released},
         )
         await uow.commit()
     await publish_changes(svc, [event for case in resolved for event in case.pull_events()])

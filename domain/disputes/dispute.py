@@ -294,12 +294,14 @@ class Dispute:
         role: str,
         now: datetime,
         platform_facts: PlatformFacts,
+        transcript: ConversationTranscript | None = None,
     ) -> Result[Dispute, InvalidInput]:
         """The automatic dispute of an operational cancellation after payment capture.
 
         Born ``DECIDED`` with ``FULL_REFUND`` / ``OPERATIONAL_CANCELLATION``, reason
-        ``OTHER`` and origin ``OPERATIONAL_CANCELLATION``; its pack (platform facts only)
-        is frozen at once and its deadline is ``now``. ``actor``/``role`` are who
+        ``OTHER`` and origin ``OPERATIONAL_CANCELLATION``; its pack (platform facts and the
+        order's conversation as it stands; no party submits anything) is frozen at once and
+        its deadline is ``now``. ``actor``/``role`` are who
         cancelled (an L2+, or L0). Emits :class:`DisputeOpened` then
         :class:`DisputeDecided`; the version is 1, like any new dispute.
         """
@@ -312,7 +314,7 @@ class Dispute:
         if problem is not None:
             return Failure(problem)
         by = ActorRef(actor, role)
-        pack = EvidencePack(platform_facts=platform_facts)
+        pack = EvidencePack(platform_facts=platform_facts, transcript=transcript)
         decision = Decision(
             outcome=OutcomeCode.FULL_REFUND,
             reason_code=DecisionReasonCode.OPERATIONAL_CANCELLATION,

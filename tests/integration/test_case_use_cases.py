@@ -562,6 +562,37 @@ async def test_operational_cancellation_after_capture_refunds_once_through_the_s
     assert payments.total_refunded_minor == T
 
 
+async def test_the_cancellation_refund_is_decided_on_the_timeline_and_the_conversation(
+    svc: Services, uow_factory: Callable[[], SqlAlchemyUnitOfWork]
+) -> None:
+    """D86: the automatic dispute's frozen pack carries the order's recorded timeline and
+    its conversation as it stood, not only the order row's three dates."""
+    messaging = MessagingServices(
+        uow=uow_factory,
+        clock=FixedClock(),
+        ids=SequentialIds("m"),
+        screener=Screener(MarketplacePhoneFinder()),
+    )
+    await in_flight_order(svc, "o1")
+    case = await open_incident(svc, "o1")
+    (await open_conversation(messaging, L1, OpenConversation(MX, OrderId("o1")))).unwrap()
+    courier = ctx(Role.COURIER, "cou_1")
+    (await send_message(messaging, courier, SendMessage(MX, OrderId("o1"), "c1", "la moto falló"))).unwrap()
+
+    receipt = await act(svc, L2, case, IncidentAction.OPERATIONAL_CANCELLATION)
+
+    assert receipt.dispute_id is not None
+    async with svc.uow() as uow:
+        dispute = await uow.disputes.get(MX, DisputeId(receipt.dispute_id))
+    assert dispute is not None and dispute.is_evidence_frozen
+    pack = dispute.evidence
+    assert pack.transcript is not None and len(pack.transcript.entries) == 1
+    assert pack.platform_facts is not None
+    kinds = [entry.kind for entry in pack.platform_facts.timeline]
+    assert "ORDER_FROZEN" in kinds and "PAYMENT_CAPTURED" in kinds
+    assert dispute.decision is not None and dispute.decision.evidence_pack_hash == pack.content_hash()
+
+
 async def test_operational_cancellation_before_capture_just_cancels(
     svc: Services, runner: SagaRunner
 ) -> None:

@@ -298,6 +298,20 @@ async def test_withdrawal_releases_the_escrow_once(svc: Services) -> None:
     assert await order_status(svc, "o1") is OrderStatus.COMPLETED
     assert await balance(svc, Account.seller_payable("sel_1")) == PAYOUT
     assert await balance(svc, Account.escrow("o1")) == 0
+    # the audit entry says what the withdrawal released, under which ledger key, and which
+    # pack it froze (D86): support withdraws only on the buyer's behalf, so it is read back
+    async with svc.uow() as uow:
+        entries = [e async for e in uow.audit.entries() if isinstance(e, AuditEntry)]
+    (entry,) = [e for e in entries if e.action == "dispute.withdrawn"]
+    after = entry.after or {}
+    assert (after["escrow_released_minor"], after["seller_payout_minor"], after["currency"]) == (
+        PAYOUT + TAKE,
+        PAYOUT,
+        "MXN",
+    )
+    assert after["ledger_key"] == f"dispute:{dispute.id}/WITHDRAWN/ledger_release"
+    assert after["withdrawn_by_role"] == "L2" and len(str(after["evidence_pack_hash"])) == 64
+    assert entry.actor_role == "L2"
 
 
 async def test_orders_complete_when_the_window_closes_and_release_once(svc: Services) -> None:
