@@ -34,7 +34,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from returns.result import Failure, Result, Success
-from sqlalchemy import ColumnElement, Executable, Row, Select, and_, insert, or_, select, update
+from sqlalchemy import ColumnElement, Executable, Row, Select, and_, func, insert, or_, select, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -429,6 +429,20 @@ class SqlAlchemyCaseRepository:
             )
             for row in (await self._execute(due_clocks_query(now, limit=limit, scope=scope))).all()
         ]
+
+    async def oldest_due(self, now: datetime) -> dict[CountryCode, datetime]:
+        scope = current_scope()
+        if sees_nothing(scope):
+            return {}
+        c = case_clocks.c
+        query = within_scope(
+            select(c.country_code, func.min(c.due_at).label("oldest"))
+            .where(c.due_at.is_not(None), c.due_at <= now)
+            .group_by(c.country_code),
+            c.country_code,
+            scope,
+        )
+        return {CountryCode(str(row.country_code)): row.oldest for row in (await self._execute(query)).all()}
 
     # -- internals --------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ the HTTP layer's job: ``prometheus_client.generate_latest(registry)``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Final
@@ -113,6 +113,14 @@ class PrometheusMetrics:
             ["country", "severity", "clock"],
             registry=registry,
         )
+        self._unrecorded = Gauge(
+            "supportos_sla_unrecorded_breach_age_seconds",
+            "Seconds since the oldest running SLA clock per country passed its deadline without"
+            " its breach being recorded (0: none; growing: no scheduler or worker is ticking).",
+            ["country"],
+            registry=registry,
+        )
+        self._unrecorded_labels: set[str] = set()
         self._freezes = Counter(
             "supportos_conversation_freezes",
             "Conversations (scope=conversation) or senders in one (scope=sender) frozen.",
@@ -210,6 +218,14 @@ class PrometheusMetrics:
 
     def sla_breached(self, country: CountryCode, severity: str, clock: str) -> None:
         self._sla_breaches.labels(country.value, severity, clock).inc()
+
+    def sla_unrecorded(self, ages: Mapping[CountryCode, float]) -> None:
+        current = {country.value: max(0.0, age) for country, age in ages.items()}
+        for country in self._unrecorded_labels - set(current):
+            self._unrecorded.labels(country).set(0)  # recorded since the last refresh
+        for country, age in current.items():
+            self._unrecorded.labels(country).set(age)
+        self._unrecorded_labels |= set(current)
 
     def conversation_frozen(self, country: CountryCode, scope: str) -> None:
         self._freezes.labels(country.value, scope).inc()

@@ -14,9 +14,13 @@ from application.security.scope import ALL, scoped_to
 
 
 async def refresh_queue_gauges(svc: Services, metrics: Metrics) -> None:
+    now = svc.clock.now()
     with scoped_to(ALL):  # the system's own read: every country
         async with svc.uow() as uow:
             depths = await uow.outbox.depth()
             circuits = await uow.circuits.everywhere()
+            overdue = await uow.cases.oldest_due(now)
     metrics.queue_depth(depths)
     metrics.circuits(circuits)
+    # breaches past their deadline that no tick recorded yet: the scheduler's backlog (D87)
+    metrics.sla_unrecorded({country: (now - due).total_seconds() for country, due in overdue.items()})

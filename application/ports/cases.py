@@ -77,6 +77,11 @@ class CaseRepository(Protocol):
         scope, oldest deadline first, at most ``limit``."""
         ...
 
+    async def oldest_due(self, now: datetime) -> dict[CountryCode, datetime]:
+        """Per country of the bound scope with any: the deadline of its oldest running clock
+        due by ``now`` — a breach nobody has recorded yet (the scheduler's backlog)."""
+        ...
+
 
 class SlaPolicyRepository(Protocol):
     """Versioned SLA policies per country and case kind; the built-in default is version 1

@@ -7,7 +7,7 @@ cheap and must never raise: they run on the workers' hot path.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final, Protocol
 
 from application.ports.outbox import QueueDepth
@@ -41,6 +41,11 @@ class Metrics(Protocol):
         """An SLA clock of a case of ``severity`` breached its ``clock`` target (the alert's counter)."""
         ...
 
+    def sla_unrecorded(self, ages: Mapping[CountryCode, float]) -> None:
+        """The complete current backlog of unrecorded breaches: per country, how many seconds
+        ago its oldest running clock passed its deadline (a country missing has none)."""
+        ...
+
     def conversation_frozen(self, country: CountryCode, scope: str) -> None:
         """A conversation (``scope="conversation"``) or one sender in it (``scope="sender"``) was
         frozen; a spike of these in a country raises an alert."""
@@ -72,6 +77,9 @@ class _NoMetrics:
         pass
 
     def sla_breached(self, country: CountryCode, severity: str, clock: str) -> None:
+        pass
+
+    def sla_unrecorded(self, ages: Mapping[CountryCode, float]) -> None:
         pass
 
     def conversation_frozen(self, country: CountryCode, scope: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from application.ports.outbox import QueueDepth
@@ -23,6 +23,7 @@ class RecordingMetrics:
     postings: Counter[tuple[str, str]] = field(default_factory=Counter)  # (country, currency) -> postings
     transactions: Counter[tuple[str, str]] = field(default_factory=Counter)
     replays: Counter[tuple[str, str]] = field(default_factory=Counter)
+    unrecorded: list[dict[str, float]] = field(default_factory=list)
 
     def job_finished(self, country: CountryCode, provider: str, outcome: str) -> None:
         self.jobs[(country.value, provider, outcome)] += 1
@@ -45,6 +46,9 @@ class RecordingMetrics:
 
     def sla_breached(self, country: CountryCode, severity: str, clock: str) -> None:
         self.sla_breaches[(country.value, severity, clock)] += 1
+
+    def sla_unrecorded(self, ages: Mapping[CountryCode, float]) -> None:
+        self.unrecorded.append({country.value: age for country, age in ages.items()})
 
     def conversation_frozen(self, country: CountryCode, scope: str) -> None:
         self.freezes[(country.value, scope)] += 1

@@ -27,8 +27,9 @@ from application.cases.scheduler import (
 )
 from application.cases.use_cases import AcknowledgeCase, acknowledge_case
 from application.context import RequestContext, Services
+from application.integrations.monitoring import refresh_queue_gauges
 from application.security.principal import Principal, Role
-from application.security.scope import ALL, current_scope
+from application.security.scope import ALL, current_scope, scoped_to
 from domain.cases.case import ClockState, TimelineKind
 from domain.cases.kinds import CaseKind, CaseStatus, ClockKind, Severity, Tier
 from domain.cases.sla import default_sla_policy
@@ -336,3 +337,22 @@ async def test_a_clock_stopped_after_its_deadline_before_any_tick_still_breaches
     ]
     assert await run_tick(svc, [SlaBreaches()]) == TickReport(NOW, {"0:SlaBreaches": 0}, [])
     assert metrics.sla_breaches == Counter({("MX", "SEV1", "ACKNOWLEDGE"): 1})  # counted once
+
+
+async def test_the_api_gauge_shows_breaches_no_tick_has_recorded_until_one_does(
+    uow_factory: UowFactory,
+) -> None:
+    """D87: with no scheduler running, the database still says how long the oldest overdue
+    clock has waited for its breach (the ``SupportOSSlaBreachesNotRecorded`` alert)."""
+    await seed(uow_factory, 2)  # c000 in CO, c001 in MX: acknowledge due at T0 + 10 min
+    metrics = RecordingMetrics()
+    svc = services(uow_factory, metrics)  # NOW = T0 + 30 min
+    await refresh_queue_gauges(svc, metrics)
+    assert metrics.unrecorded[-1] == {"MX": 1_200.0, "CO": 1_200.0}
+
+    await run_tick(svc, [SlaBreaches()])
+    await refresh_queue_gauges(svc, metrics)
+    assert metrics.unrecorded[-1] == {}  # recorded; the mitigate clocks (60 min) are not due
+    with scoped_to(frozenset({MX})):  # a country's scope sees only its own backlog
+        async with uow_factory() as uow:
+            assert await uow.cases.oldest_due(T0 + timedelta(minutes=61)) == {MX: T0 + timedelta(minutes=60)}

@@ -28,6 +28,7 @@ def test_the_adapter_and_the_null_object_satisfy_the_port() -> None:
         port.provider_called(MX, "payments", "OK", 0.2)
         port.circuits([Circuit.closed(MX, "payments")])
         port.queue_depth([])
+        port.sla_unrecorded({MX: 1.0})
 
 
 def test_counters_count_and_gauges_follow_the_shared_state() -> None:
@@ -81,6 +82,16 @@ def test_the_oldest_pending_job_age_per_country_and_provider() -> None:
     metrics.queue_depth([QueueDepth(CO, "notifications", JobStatus.RUNNING, 1, oldest_created_at=T0)])
     assert value(metrics, age, country="MX", provider="payments") == 0.0  # drained
     assert value(metrics, age, country="CO", provider="notifications") == 0.0
+
+
+def test_the_unrecorded_breach_age_follows_the_backlog_and_falls_to_zero() -> None:
+    metrics = PrometheusMetrics(CollectorRegistry())
+    metrics.sla_unrecorded({MX: 1_200.0, CO: -3.0})  # a clock skew never reads negative
+    assert value(metrics, "supportos_sla_unrecorded_breach_age_seconds", country="MX") == 1_200.0
+    assert value(metrics, "supportos_sla_unrecorded_breach_age_seconds", country="CO") == 0.0
+    metrics.sla_unrecorded({CO: 30.0})  # MX's breaches were recorded meanwhile
+    assert value(metrics, "supportos_sla_unrecorded_breach_age_seconds", country="MX") == 0.0
+    assert value(metrics, "supportos_sla_unrecorded_breach_age_seconds", country="CO") == 30.0
 
 
 def test_ledger_replay_sla_and_freeze_counters() -> None:
