@@ -54,7 +54,7 @@ REFUND_KINDS: Final = frozenset({"REFUND", "PARTIAL_REFUND", "CLAWBACK"})
 # The statements the service sends for one disputeState (captured with an engine event hook).
 SET_SCOPE: Final = "SELECT set_config('supportos.countries', $1, true)"
 KEY_BY_ID: Final = (
-    "SELECT country_code, key_id, partner_id, label, key_sha256, created_at, revoked_at "
+    "SELECT country_code, key_id, partner_id, label, key_sha256, created_at, revoked_at, partner_kind "
     "FROM api_key_by_id($1, $2)"
 )
 DISPUTE_BY_ID: Final = (
@@ -66,8 +66,8 @@ ORDER_BY_ID: Final = (
     "SELECT country_code, id, buyer_id, seller_id, courier_id, status, frozen_from, frozen_by_incident, "
     "delivered_at, force_completed, force_complete_reason, version, created_at, updated_at, currency, "
     "items_subtotal_minor, delivery_fee_minor, service_fee_minor, tax_minor, discount_minor, "
-    "total_charged_minor, commission_bp, snapshot_courier_id, policy_version, policy_terms, captured_at "
-    "FROM orders WHERE country_code = $1 AND id = $2"
+    "total_charged_minor, commission_bp, snapshot_courier_id, policy_version, policy_terms, captured_at, "
+    "payment_partner_id FROM orders WHERE country_code = $1 AND id = $2"
 )
 LEDGER_BY_PREFIX: Final = (
     "SELECT id, country_code, idempotency_key, kind, currency, amount_minor, memo, reverses, created_at "
@@ -124,7 +124,8 @@ def baseline_app() -> Starlette:
             if dispute is None:
                 return _error("NOT_FOUND", "No such dispute.")
             order = await conn.fetchrow(ORDER_BY_ID, country, dispute["order_id"])
-            if order is None or order["seller_id"] != key["partner_id"]:
+            owner = "payment_partner_id" if key["partner_kind"] == "PAYMENT_PARTNER" else "seller_id"
+            if order is None or order[owner] != key["partner_id"]:
                 return _error("NOT_FOUND", "No such dispute.")
             prefix = f"dispute:{dispute_id}/"
             transactions = await conn.fetch(LEDGER_BY_PREFIX, country, prefix, prefix[:-1] + "0")

@@ -23,7 +23,7 @@ from adapters.persistence.prepared import POSTGRESQL, PreparedRead, text_read
 from adapters.persistence.tables import api_keys
 from application.ports.api_keys import ApiKeyRecord
 from application.security.api_keys import InvalidApiKey, authenticate, country_of_key_id
-from application.security.principal import Principal
+from application.security.principal import PartnerKind, Principal
 from domain.shared import CountryCode
 
 
@@ -45,6 +45,7 @@ class SqlAlchemyApiKeyRepository:
                 key_sha256=record.key_sha256,
                 created_at=record.created_at,
                 revoked_at=record.revoked_at,
+                partner_kind=record.partner_kind.value,
             )
         )
 
@@ -89,7 +90,7 @@ _KEY_SELECT: Final = PreparedRead(
 )
 _KEY_BY_ID: Final = PreparedRead(
     text_read(
-        "SELECT country_code, key_id, partner_id, label, key_sha256, created_at, revoked_at"
+        "SELECT country_code, key_id, partner_id, label, key_sha256, created_at, revoked_at, partner_kind"
         " FROM api_key_by_id(:wanted_country, :wanted_key_id)",
         list(api_keys.c),
     ),
@@ -106,6 +107,7 @@ def _record(values: Any) -> ApiKeyRecord:
         label=str(values["label"]),
         created_at=values["created_at"],
         revoked_at=values["revoked_at"],
+        partner_kind=PartnerKind(str(values["partner_kind"])),
     )
 
 

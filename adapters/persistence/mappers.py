@@ -89,11 +89,13 @@ SNAPSHOT_COLUMNS: Final = (
     "policy_version",
     "policy_terms",
     "captured_at",
+    "payment_partner_id",
 )
 """The order columns that hold the snapshot: all NULL before capture, all set after
-(``snapshot_courier_id`` may be NULL: a snapshot may have no courier)."""
+(``snapshot_courier_id`` and ``payment_partner_id`` may be NULL: a snapshot may have no
+courier, and the payment partner may not have been reported)."""
 
-_NULLABLE_SNAPSHOT_COLUMNS: Final = frozenset({"snapshot_courier_id"})
+_NULLABLE_SNAPSHOT_COLUMNS: Final = frozenset({"snapshot_courier_id", "payment_partner_id"})
 
 
 # ----------------------------------------------------------------------------- strict readers
@@ -362,6 +364,7 @@ def snapshot_to_row(snapshot: OrderSnapshot | None) -> dict[str, Any]:
         "policy_version": snapshot.policy.version,
         "policy_terms": policy_terms(snapshot.policy),
         "captured_at": snapshot.captured_at,
+        "payment_partner_id": snapshot.payment_partner_id,
     }
 
 
@@ -423,6 +426,7 @@ def _snapshot(
         seller_id=seller_id,
         courier_id=None if courier is None else CourierId(courier),
         captured_at=_moment(values, "captured_at"),
+        payment_partner_id=_opt_str(values, "payment_partner_id"),
     )
 
 

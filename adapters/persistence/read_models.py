@@ -247,11 +247,14 @@ class SqlAlchemyOrderReads:
             conditions.append(c.created_at >= where.created_from)
         if where.created_before is not None:
             conditions.append(c.created_at < where.created_before)
-        for column, value in ((c.seller_id, where.seller_id), (c.buyer_id, where.buyer_id)):
+        for column, value in (
+            (c.seller_id, where.seller_id),
+            (c.buyer_id, where.buyer_id),
+            (c.courier_id, where.courier_id),
+            (c.payment_partner_id, where.payment_partner_id),
+        ):
             if value is not None:
                 conditions.append(column == value)
-        if where.courier_id is not None:
-            conditions.append(c.courier_id == where.courier_id)
         if page.after is not None:
             key = decode_cursor(self.KIND, page.after, (str, str))
             moment = None if key is None else _moment(key[0])
@@ -323,6 +326,7 @@ class SqlAlchemyDisputeReads:
             (orders.c.seller_id, where.seller_id),
             (orders.c.buyer_id, where.buyer_id),
             (orders.c.courier_id, where.courier_id),
+            (orders.c.payment_partner_id, where.payment_partner_id),
         ]
         if any(value is not None for _, value in parties):
             # The parties are the order's: join it (same country, so the same shard).

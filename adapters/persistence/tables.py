@@ -230,6 +230,7 @@ ENTITY_ID_LENGTH: Final = 200
 STATUS_LENGTH: Final = 32
 POLICY_VERSION_LENGTH: Final = 64
 ROLE_LENGTH: Final = 32
+PARTNER_KIND_LENGTH: Final = 32
 
 OPEN_DISPUTE_PREDICATE: Final = "status NOT IN ('RESOLVED', 'WITHDRAWN')"
 """The disputes still in progress: at most one of them per order (a partial unique index)."""
@@ -257,6 +258,9 @@ refund_policies = Table(
 # the refund policy in force at capture. ``version`` is the optimistic-concurrency counter.
 # ``replaces_order_id`` names the order a replacement replaces (migration 0019): at most one
 # replacement per order (unique; NULLs are distinct), found from its original by that index.
+# ``payment_partner_id`` (migration 0021) names the payment partner that processed the
+# captured payment (part of the snapshot; NULL before capture or when not reported): a
+# payment partner's API key lists the orders that name it (D88).
 orders = Table(
     "orders",
     metadata,
@@ -287,6 +291,7 @@ orders = Table(
     Column("policy_terms", json_document(), nullable=True),
     Column("captured_at", UtcDateTime(), nullable=True),
     Column("replaces_order_id", String(ENTITY_ID_LENGTH), nullable=True),
+    Column("payment_partner_id", String(ENTITY_ID_LENGTH), nullable=True),
     PrimaryKeyConstraint("country_code", "id"),
     CheckConstraint("version >= 0", name="version_not_negative"),
     CheckConstraint(
@@ -299,6 +304,7 @@ orders = Table(
     Index("ix_orders_country_code_seller_id", "country_code", "seller_id"),
     Index("ix_orders_country_code_created_at_id", "country_code", "created_at", "id"),
     Index("ix_orders_country_code_replaces_order_id", "country_code", "replaces_order_id", unique=True),
+    Index("ix_orders_country_code_payment_partner_id", "country_code", "payment_partner_id"),
 )
 
 # Disputes with their evidence pack (canonical data, and its sha256 to check it reads back
@@ -345,6 +351,8 @@ disputes = Table(
 
 # Only the sha256 of a key is stored. A key id starts with its country (``co_key_...``), so
 # authentication finds the row by ``(country_code, key_id)``, the primary key.
+# ``partner_kind`` (migration 0021): what ``partner_id`` names, a seller org (``SELLER_ORG``,
+# every key made before it) or a payment partner (``PAYMENT_PARTNER``), D88.
 api_keys = Table(
     "api_keys",
     metadata,
@@ -355,6 +363,7 @@ api_keys = Table(
     Column("key_sha256", String(SHA256_HEX_LENGTH), nullable=False),
     Column("created_at", UtcDateTime(), nullable=False),
     Column("revoked_at", UtcDateTime(), nullable=True),
+    Column("partner_kind", String(PARTNER_KIND_LENGTH), nullable=False, server_default=text("'SELLER_ORG'")),
     PrimaryKeyConstraint("country_code", "key_id"),
     Index("ix_api_keys_country_code_partner_id", "country_code", "partner_id"),
 )

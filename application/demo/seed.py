@@ -142,6 +142,11 @@ def demo_seller(country: str) -> SellerId:
     return SellerId(f"{country.lower()}-seller-1")
 
 
+def demo_payment_partner(country: str) -> str:
+    """The payment partner (PSP) that processes every demo payment of ``country`` (D88)."""
+    return f"{country.lower()}-psp-1"
+
+
 def demo_buyer(country: str) -> BuyerId:
     return BuyerId(f"{country.lower()}-buyer-1")
 
@@ -224,6 +229,7 @@ class _Seeder:
                     items * 16 // 100,
                     0,
                     1_500,
+                    demo_payment_partner(market.country),
                 ),
             ),
             f"capture {order_id}",

@@ -86,7 +86,8 @@ async def create_order(
 
 @dataclass(frozen=True, slots=True)
 class CapturePayment:
-    """What the checkout charged, reported by the marketplace (never typed by an agent)."""
+    """What the checkout charged, reported by the marketplace (never typed by an agent), and
+    the payment partner (PSP) that processed the payment when known (D88)."""
 
     country: CountryCode
     order_id: OrderId
@@ -97,6 +98,7 @@ class CapturePayment:
     tax_minor: int
     discount_minor: int
     commission_bp: int
+    payment_partner_id: str | None = None
 
 
 CaptureFailure = (
@@ -141,6 +143,7 @@ async def capture_payment(
             seller_id=order.seller_id,
             courier_id=order.courier_id,
             captured_at=now,
+            payment_partner_id=cmd.payment_partner_id,
         )
         if isinstance(snapshot, Failure):
             return snapshot
@@ -168,6 +171,7 @@ async def capture_payment(
                 "total_charged_minor": snapshot.unwrap().total_charged.minor,
                 "currency": cmd.currency.code,
                 "policy_version": policy.version,
+                **({} if cmd.payment_partner_id is None else {"payment_partner_id": cmd.payment_partner_id}),
             },
         )
         await uow.commit()

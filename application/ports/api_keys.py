@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from application.security.principal import PartnerKind
 from domain.shared import CountryCode
 
 
@@ -18,6 +19,7 @@ class ApiKeyRecord:
     label: str
     created_at: datetime
     revoked_at: datetime | None = None
+    partner_kind: PartnerKind = PartnerKind.SELLER_ORG  # what the partner id names (D88)
 
 
 class ApiKeyLookup(Protocol):

@@ -1,7 +1,8 @@
 """Read-side ports: lists with keyset pagination, and batch loads for dataloaders.
 
 Queries are scoped by country like everything else; a partner sees only its own orders
-(``seller_id`` filter set from the principal), a buyer, seller or courier only the orders
+(a ``seller_id`` filter for a seller org's key, a ``payment_partner_id`` filter for a
+payment partner's, set from the principal), a buyer, seller or courier only the orders
 they are a party to (``application/security/visibility.py``). Cursors are opaque strings
 built by the adapter from the sort key (never offsets), so a page costs the same at any
 depth; a cursor the adapter did not make is an ``InvalidInput`` on the field ``after``.
@@ -46,6 +47,7 @@ class OrderFilter:
     seller_id: str | None = None  # partners are restricted to their own orders
     buyer_id: str | None = None
     courier_id: str | None = None
+    payment_partner_id: str | None = None  # a payment partner's key: the orders it processed
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,7 @@ class DisputeFilter:
     seller_id: str | None = None  # the dispute's order's parties (a join on orders)
     buyer_id: str | None = None
     courier_id: str | None = None
+    payment_partner_id: str | None = None  # the dispute's order's payment partner (same join)
 
 
 @dataclass(frozen=True, slots=True)

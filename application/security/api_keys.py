@@ -1,5 +1,10 @@
 """Partner API keys: shown once, stored only as a hash, one partner and one country each.
 
+A key acts for a partner of one kind (D88): a seller org (``SELLER_ORG``, the default; the
+partner id is a seller id) or a payment partner (``PAYMENT_PARTNER``; the partner id is the
+one orders record at capture as ``payment_partner_id``). The kind is chosen when the key is
+made, stored with it and carried on the principal; ``visibility`` turns it into a scope.
+
 A key reads ``sos_<key id>_<secret>``; the database keeps the key id and the sha256 of
 the whole key. Key ids issued here start with the key's country (``co_key_...``), so the
 lookup of a key knows its country before it knows anything else: the row is found by
@@ -24,7 +29,7 @@ from application.audit.trail import record as audit_record
 from application.context import RequestContext, Services
 from application.errors import NotFound
 from application.ports.api_keys import ApiKeyLookup, ApiKeyRecord, ApiKeyRepository
-from application.security.principal import Forbidden, Operation, Principal, Role, authorize
+from application.security.principal import Forbidden, Operation, PartnerKind, Principal, Role, authorize
 from domain.shared import CountryCode, DomainError, InvalidInput
 
 PREFIX = "sos"
@@ -37,6 +42,7 @@ __all__ = [
     "InvalidApiKey",
     "IssueApiKey",
     "IssuedApiKey",
+    "PartnerKind",
     "authenticate",
     "country_of_key_id",
     "hash_key",
@@ -76,9 +82,16 @@ def key_id_of(raw: str) -> str | None:
 
 
 def record_for(
-    raw: str, *, key_id: str, partner_id: str, country: CountryCode, label: str, now: datetime
+    raw: str,
+    *,
+    key_id: str,
+    partner_id: str,
+    country: CountryCode,
+    label: str,
+    now: datetime,
+    kind: PartnerKind = PartnerKind.SELLER_ORG,
 ) -> ApiKeyRecord:
-    return ApiKeyRecord(key_id, partner_id, country, hash_key(raw), label, now)
+    return ApiKeyRecord(key_id, partner_id, country, hash_key(raw), label, now, partner_kind=kind)
 
 
 def principal_for(record: ApiKeyRecord, raw: str) -> Result[Principal, InvalidApiKey]:
@@ -90,6 +103,7 @@ def principal_for(record: ApiKeyRecord, raw: str) -> Result[Principal, InvalidAp
             role=Role.PARTNER,
             countries=frozenset({record.country}),
             partner_id=record.partner_id,
+            partner_kind=record.partner_kind,
         )
     )
 
@@ -126,6 +140,7 @@ class IssueApiKey:
     partner_id: str
     country: CountryCode
     label: str = ""
+    kind: PartnerKind = PartnerKind.SELLER_ORG
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,7 +175,13 @@ async def issue_api_key(
     key_id = new_key_id(cmd.country, svc.ids.new_id("key"))
     raw = new_key(key_id)
     stored = record_for(
-        raw, key_id=key_id, partner_id=cmd.partner_id, country=cmd.country, label=cmd.label.strip(), now=now
+        raw,
+        key_id=key_id,
+        partner_id=cmd.partner_id,
+        country=cmd.country,
+        label=cmd.label.strip(),
+        now=now,
+        kind=cmd.kind,
     )
     async with svc.uow() as uow:
         await uow.api_keys.add(stored)
@@ -172,7 +193,11 @@ async def issue_api_key(
             target_type="api_key",
             target_id=key_id,
             at=now,
-            after={"partner_id": stored.partner_id, "label": stored.label},
+            after={
+                "partner_id": stored.partner_id,
+                "partner_kind": stored.partner_kind.value,
+                "label": stored.label,
+            },
         )
         await uow.commit()
     return Success(IssuedApiKey(stored, raw))

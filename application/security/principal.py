@@ -30,6 +30,15 @@ class Role(StrEnum):
     SYSTEM = "SYSTEM"  # workers, schedulers and the checkout integration
 
 
+class PartnerKind(StrEnum):
+    """Which kind of partner a ``PARTNER`` key acts for (SPEC §2, D88): a seller org sees the
+    orders it sells (``seller_id``), a payment partner the orders whose payment it processed
+    (``payment_partner_id``)."""
+
+    SELLER_ORG = "SELLER_ORG"
+    PAYMENT_PARTNER = "PAYMENT_PARTNER"
+
+
 class Operation(StrEnum):
     ORDER_READ = "order.read"
     ORDER_CREATE = "order.create"
@@ -186,6 +195,7 @@ class Principal:
     role: Role
     countries: frozenset[CountryCode]
     partner_id: str | None = None
+    partner_kind: PartnerKind | None = None  # a PARTNER's; None reads as SELLER_ORG
 
     def may(self, operation: Operation) -> bool:
         return operation in PERMISSIONS[self.role]

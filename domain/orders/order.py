@@ -458,6 +458,12 @@ class Order:
         return self._replaces is not None
 
     @property
+    def payment_partner_id(self) -> str | None:
+        """The payment partner that processed the payment (the snapshot's; a replacement
+        carries its original's), or None: not captured, or not reported at capture."""
+        return None if self._snapshot is None else self._snapshot.payment_partner_id
+
+    @property
     def captured(self) -> bool:
         return self._snapshot is not None
 

@@ -14,12 +14,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from returns.result import Failure, Result, Success
 
 from domain.shared import BASIS_POINTS, CountryCode, Currency, InvalidInput, Money
 from domain.shared.ids import BuyerId, CourierId, OrderId, SellerId
 from domain.snapshots.policy import RefundPolicy
+
+MAX_PAYMENT_PARTNER_ID_LENGTH: Final = 128  # as a partner API key's partner id
+
+
+def payment_partner_problem(payment_partner_id: str | None) -> InvalidInput | None:
+    """None if ``payment_partner_id`` is absent or a usable id (1..128 printable characters,
+    no spaces): the exact id a payment partner's API key is issued for."""
+    if payment_partner_id is None:
+        return None
+    if (
+        not payment_partner_id
+        or len(payment_partner_id) > MAX_PAYMENT_PARTNER_ID_LENGTH
+        or not payment_partner_id.isprintable()
+        or any(character.isspace() for character in payment_partner_id)
+    ):
+        return InvalidInput(
+            "payment_partner_id",
+            f"must be 1..{MAX_PAYMENT_PARTNER_ID_LENGTH} printable characters without spaces",
+        )
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +60,7 @@ class OrderSnapshot:
     seller_id: SellerId
     courier_id: CourierId | None
     captured_at: datetime
+    payment_partner_id: str | None = None
 
     @staticmethod
     def capture(
@@ -57,6 +79,7 @@ class OrderSnapshot:
         seller_id: SellerId,
         courier_id: CourierId | None,
         captured_at: datetime,
+        payment_partner_id: str | None = None,
     ) -> Result[OrderSnapshot, InvalidInput]:
         """Validate and freeze the snapshot. The total is derived, never accepted."""
         components = {
@@ -81,6 +104,8 @@ class OrderSnapshot:
             return Failure(InvalidInput("policy", "is in another currency"))
         if captured_at.tzinfo is None:
             return Failure(InvalidInput("captured_at", "must be timezone-aware"))
+        if (problem := payment_partner_problem(payment_partner_id)) is not None:
+            return Failure(problem)
         total = items_subtotal_minor + delivery_fee_minor + service_fee_minor + tax_minor - discount_minor
         if total <= 0:
             return Failure(InvalidInput("discount", "leaves nothing to charge"))
@@ -100,6 +125,7 @@ class OrderSnapshot:
             seller_id=seller_id,
             courier_id=courier_id,
             captured_at=captured_at,
+            payment_partner_id=payment_partner_id,
         )
         if snapshot.seller_payout.is_negative:
             return Failure(

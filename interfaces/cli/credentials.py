@@ -13,7 +13,7 @@ from returns.result import Failure
 
 from application.context import RequestContext
 from application.security.api_keys import IssueApiKey, country_of_key_id, issue_api_key, revoke_api_key
-from application.security.principal import Principal, Role
+from application.security.principal import PartnerKind, Principal, Role
 from application.security.scope import ALL, scoped_to
 from domain.shared import CountryCode
 from interfaces.auth import TOKEN_ROLES, TokenKeys, mint_token
@@ -23,6 +23,7 @@ from interfaces.settings import Settings, get_settings
 MAX_TTL_HOURS: Final = 24 * 30
 
 apikey = typer.Typer(help="Partner API keys: one partner, one country; stored hashed.", no_args_is_help=True)
+PARTNER_KINDS: Final = ", ".join(kind.value for kind in PartnerKind)
 
 
 def _countries(raw: str) -> frozenset[CountryCode]:
@@ -78,15 +79,32 @@ def _cli_context(country: CountryCode) -> RequestContext:
 
 @apikey.command("create")
 def create(
-    partner: Annotated[str, typer.Option(help="The partner's id (for a seller org: its seller id).")],
+    partner: Annotated[
+        str,
+        typer.Option(
+            help="The partner's id (a seller org: its seller id; a payment partner: the id its "
+            "orders record at capture)."
+        ),
+    ],
     country: Annotated[str, typer.Option(help="The one country the key serves, e.g. CO.")],
     label: Annotated[str, typer.Option(help="A note for people (who holds the key).")] = "",
+    kind: Annotated[
+        str,
+        typer.Option(
+            help=f"{PARTNER_KINDS}: whose orders the key reads (the ones the partner sells, or "
+            "the ones whose payment it processed)."
+        ),
+    ] = PartnerKind.SELLER_ORG.value,
 ) -> None:
     """Create a key; it is printed once, as the last line, and stored only as a hash."""
     scope = _countries(country)
     if len(scope) != 1:
         raise typer.BadParameter("exactly one country", param_hint="--country")
     (code,) = scope
+    wanted = kind.strip().upper().replace("-", "_")
+    if wanted not in {k.value for k in PartnerKind}:
+        raise typer.BadParameter(f"one of {PARTNER_KINDS}", param_hint="--kind")
+    partner_kind = PartnerKind(wanted)
     settings = get_settings()
 
     async def go() -> None:
@@ -94,7 +112,7 @@ def create(
         try:
             with scoped_to(ALL):  # the CLI acts as the system
                 issued = await issue_api_key(
-                    container.services(), _cli_context(code), IssueApiKey(partner, code, label)
+                    container.services(), _cli_context(code), IssueApiKey(partner, code, label, partner_kind)
                 )
         finally:
             await dispose_engines(container)
@@ -102,7 +120,10 @@ def create(
             typer.echo(f"{issued.failure().code}: {issued.failure().message}", err=True)
             raise typer.Exit(1)
         made = issued.unwrap()
-        typer.echo(f"# key id {made.record.key_id} for partner {partner} in {code}; shown once, keep it safe")
+        typer.echo(
+            f"# key id {made.record.key_id} for {partner_kind.value} partner {partner} in {code};"
+            " shown once, keep it safe"
+        )
         typer.echo(made.raw_key)
 
     asyncio.run(go())

@@ -9,10 +9,10 @@ import typer
 from returns.result import Failure
 
 from application.context import RequestContext
-from application.demo.seed import DEMO_COUNTRIES, demo_seller
+from application.demo.seed import DEMO_COUNTRIES, demo_payment_partner, demo_seller
 from application.demo.seed import seed_demo as run_seed
 from application.security.api_keys import IssueApiKey, issue_api_key
-from application.security.principal import Principal, Role
+from application.security.principal import PartnerKind, Principal, Role
 from application.security.scope import ALL, scoped_to
 from domain.shared import CountryCode
 from interfaces.auth import TokenKeys, mint_token
@@ -42,18 +42,20 @@ def print_tokens(settings: Settings) -> None:
         typer.echo(minted)
 
 
-async def print_partner_key(container: Container) -> None:
-    """A partner API key for the first demo seller in MX (created once, with the data)."""
+async def print_partner_key(container: Container, kind: PartnerKind = PartnerKind.SELLER_ORG) -> None:
+    """A partner API key in MX (created once, with the data): for the first demo seller, or
+    (``PAYMENT_PARTNER``) for the payment partner of every demo payment there."""
     country = CountryCode("MX")
+    paying = kind is PartnerKind.PAYMENT_PARTNER
+    partner = demo_payment_partner("MX") if paying else demo_seller("MX")
+    label = "demo payment partner" if paying else "demo back office"
     ctx = RequestContext(Principal("seed-demo", Role.SYSTEM, frozenset({country})), "seed-demo")
     with scoped_to(ALL):  # as `supportos apikey create`: the system writes the key (row-level security)
-        issued = await issue_api_key(
-            container.services(), ctx, IssueApiKey(demo_seller("MX"), country, "demo back office")
-        )
+        issued = await issue_api_key(container.services(), ctx, IssueApiKey(partner, country, label, kind))
     if isinstance(issued, Failure):
         typer.echo(f"# partner key not created: {issued.failure().message}", err=True)
         return
-    typer.echo(f"# partner API key for {demo_seller('MX')} in MX (shown once):")
+    typer.echo(f"# {kind.value} partner API key for {partner} in MX (shown once):")
     typer.echo(issued.unwrap().raw_key)
 
 
@@ -83,6 +85,7 @@ def seed_demo() -> None:
             typer.echo("demo data loaded: " + ", ".join(f"{k}={v}" for k, v in sorted(report.orders.items())))
             typer.echo(f"demo conversations: {report.conversations}")
             await print_partner_key(container)
+            await print_partner_key(container, PartnerKind.PAYMENT_PARTNER)
         await container.engine().dispose()
 
     asyncio.run(go())

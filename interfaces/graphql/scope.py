@@ -6,8 +6,9 @@
    countries; a refusal is a ``ForbiddenError`` **and** an ``access.denied`` audit entry.
 
 The guard then hands the resolver a :class:`Scope`: the country every read and use case
-call is made in, and the caller's party restriction (a partner sees only its sellers'
-orders and disputes; buyers, sellers and couriers only their own). The read ports filter
+call is made in, and the caller's party restriction (a partner sees only its own orders
+and their disputes: a seller org's key those it sells, a payment partner's key those whose
+payment it processed; buyers, sellers and couriers only their own). The read ports filter
 by that country in the query itself, and the dataloader keys carry it, so nothing of
 another country can come back through a nested field, an alias or a batch.
 """

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
+from application.security.principal import PartnerKind
 from interfaces.auth import TokenKeys, verify_token
 from interfaces.cli.main import app
 from interfaces.container import build_container, dispose_engines
@@ -136,3 +137,41 @@ def test_apikey_create_prints_the_key_once_and_revoke_stops_it(database: Path) -
     assert runner.invoke(app, ["apikey", "revoke", "mx_key_unknown"]).exit_code == 1
     assert runner.invoke(app, ["apikey", "revoke", "garbage"]).exit_code == 1
     assert runner.invoke(app, ["apikey", "create", "--partner", "p", "--country", "MX,CO"]).exit_code == 2
+
+
+def _principal(raw_key: str) -> Any:
+    async def go() -> Any:
+        container = build_container(get_settings())
+        try:
+            return (await container.api().authenticate_api_key(raw_key)).unwrap()
+        finally:
+            await dispose_engines(container)
+
+    return asyncio.run(go())
+
+
+def test_apikey_create_makes_seller_org_keys_by_default_and_payment_partner_keys_on_request(
+    database: Path,
+) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    seller = runner.invoke(app, ["apikey", "create", "--partner", "sel_9", "--country", "MX"])
+    assert seller.exit_code == 0, seller.output
+    assert "SELLER_ORG partner sel_9" in seller.output.splitlines()[0]
+    seller_principal = _principal(seller.output.strip().splitlines()[-1])
+    assert (seller_principal.partner_id, seller_principal.partner_kind) == ("sel_9", PartnerKind.SELLER_ORG)
+
+    for spelling in ("PAYMENT_PARTNER", "payment-partner"):
+        made = runner.invoke(
+            app, ["apikey", "create", "--partner", "psp_9", "--country", "MX", "--kind", spelling]
+        )
+        assert made.exit_code == 0, made.output
+        assert "PAYMENT_PARTNER partner psp_9" in made.output.splitlines()[0]
+        raw = made.output.strip().splitlines()[-1]
+        principal = _principal(raw)
+        assert (principal.partner_id, principal.partner_kind) == ("psp_9", PartnerKind.PAYMENT_PARTNER)
+        assert _ask({"X-Api-Key": raw})["data"]["orders"]["__typename"] == "OrderConnection"
+
+    refused = runner.invoke(app, ["apikey", "create", "--partner", "p", "--country", "MX", "--kind", "BANK"])
+    assert refused.exit_code == 2
+    assert "SELLER_ORG, PAYMENT_PARTNER" in refused.output

@@ -20,7 +20,7 @@ from application.security.api_keys import (
     issue_api_key,
     revoke_api_key,
 )
-from application.security.principal import Forbidden, Principal, Role
+from application.security.principal import Forbidden, PartnerKind, Principal, Role
 from domain.shared import CountryCode, InvalidInput
 from tests.fakes.time_and_ids import FixedClock, SequentialIds
 
@@ -53,6 +53,7 @@ async def test_a_key_is_shown_once_stored_hashed_and_authenticates_as_its_partne
     principal = (await check(issued.raw_key)).unwrap()
     assert principal.role is Role.PARTNER
     assert principal.partner_id == "sel_9"
+    assert principal.partner_kind is PartnerKind.SELLER_ORG
     assert principal.countries == frozenset({CO})
     assert await check(issued.raw_key[:-2] + "00") == Failure(InvalidApiKey())
     assert await check("sos_mx_key_000001_" + "0" * 64) == Failure(InvalidApiKey())
@@ -73,3 +74,26 @@ async def test_issuing_and_revoking_are_refused_outside_the_system_and_its_count
     assert isinstance(bad.failure(), InvalidInput)
     assert isinstance((await revoke_api_key(svc, CLI, "co_key_nope")).failure(), NotFound)
     assert isinstance((await revoke_api_key(svc, CLI, "nocountry")).failure(), NotFound)
+
+
+async def test_a_payment_partner_key_is_stored_with_its_kind_and_authenticates_as_one(
+    svc: Services, session_factory: async_sessionmaker[AsyncSession], engine: AsyncEngine
+) -> None:
+    issued = await issue_api_key(svc, CLI, IssueApiKey("psp_9", CO, "acquirer", PartnerKind.PAYMENT_PARTNER))
+    record = issued.unwrap().record
+    assert record.partner_kind is PartnerKind.PAYMENT_PARTNER
+    async with engine.connect() as connection:
+        stored = (await connection.execute(text("SELECT partner_id, partner_kind FROM api_keys"))).all()
+        audited = (
+            await connection.execute(
+                text("SELECT after_state FROM audit_log WHERE action = 'api_key.created'")
+            )
+        ).scalar_one()
+    assert [tuple(row) for row in stored] == [("psp_9", "PAYMENT_PARTNER")]
+    assert "PAYMENT_PARTNER" in str(audited)
+    principal = (await api_key_authenticator(session_factory)(issued.unwrap().raw_key)).unwrap()
+    assert (principal.role, principal.partner_id, principal.partner_kind) == (
+        Role.PARTNER,
+        "psp_9",
+        PartnerKind.PAYMENT_PARTNER,
+    )

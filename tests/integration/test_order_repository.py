@@ -194,6 +194,24 @@ async def test_the_snapshot_keeps_its_policy_whatever_versions_come_later(uow_fa
     assert back.snapshot == captured
 
 
+async def test_the_payment_partner_of_the_capture_reads_back_and_survives_later_saves(
+    uow_factory: UowFactory,
+) -> None:
+    order = new_order()
+    captured = replace(snapshot_for(order), payment_partner_id="psp_9")
+    ok(order.capture_payment(captured, T0))
+    await store(uow_factory, order)
+    back = await loaded(uow_factory, MX, "ord_1")
+    assert back.snapshot == captured and back.payment_partner_id == "psp_9"
+    async with uow_factory() as uow:
+        again = await uow.orders.get(MX, OrderId("ord_1"))
+        assert again is not None
+        ok(again.transition_to(OrderStatus.ACCEPTED, T0 + timedelta(minutes=5)))
+        assert await uow.orders.save(again) == Success(None)
+        await uow.commit()
+    assert (await loaded(uow_factory, MX, "ord_1")).payment_partner_id == "psp_9"
+
+
 async def test_a_snapshot_without_a_courier_and_an_order_without_one_read_back(
     uow_factory: UowFactory,
 ) -> None:

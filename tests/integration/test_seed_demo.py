@@ -13,7 +13,7 @@ from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from adapters.screening import MarketplacePhoneFinder
 from adapters.system import TimeOrderedIds
 from application.demo.conversations import FREEZE_REASON
-from application.demo.seed import DEMO_COUNTRIES, OUTAGE_COUNTRY, seed_demo
+from application.demo.seed import DEMO_COUNTRIES, OUTAGE_COUNTRY, demo_payment_partner, seed_demo
 from domain.disputes.status import DisputeStatus
 from domain.integrations import CircuitState
 from domain.messaging import Screener
@@ -40,11 +40,23 @@ async def test_seed_demo_covers_every_state_and_balances(
         dead = (
             await connection.execute(text("SELECT COUNT(*) FROM outbox_jobs WHERE status = 'DEAD'"))
         ).scalar_one()
+        paid_through = (
+            await connection.execute(
+                text("SELECT country_code, captured_at IS NOT NULL, payment_partner_id FROM orders")
+            )
+        ).all()
     for country in DEMO_COUNTRIES:
         assert {status for c, status in disputes if c == country} == {s.value for s in DisputeStatus}
     assert sorted(currency for currency, _ in totals) == ["BRL", "CLP", "COP", "MXN"]
     assert all(total == 0 for _, total in totals)
     assert dead == len(DEMO_COUNTRIES)
+    # every captured demo order names its country's demo payment partner (D88); others none
+    assert {(c, captured, psp) for c, captured, psp in paid_through} <= {
+        (c, True, demo_payment_partner(c)) for c in DEMO_COUNTRIES
+    } | {(c, False, None) for c in DEMO_COUNTRIES}
+    assert {(c, psp) for c, captured, psp in paid_through if captured} == {
+        (c, demo_payment_partner(c)) for c in DEMO_COUNTRIES
+    }
     async with uow_factory() as uow:
         circuits = [(c.country.value, c.provider, c.state) for c in await uow.circuits.everywhere()]
     assert circuits == [(OUTAGE_COUNTRY, "payments", CircuitState.OPEN)]

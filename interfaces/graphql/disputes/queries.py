@@ -128,6 +128,7 @@ async def resolve_disputes(
             seller_id=party.seller_id,
             buyer_id=party.buyer_id,
             courier_id=party.courier_id,
+            payment_partner_id=party.payment_partner_id,
         ),
         page.unwrap(),
     )

@@ -103,6 +103,7 @@ async def resolve_orders(
             seller_id=party.seller_id,
             buyer_id=party.buyer_id,
             courier_id=party.courier_id,
+            payment_partner_id=party.payment_partner_id,
         ),
         page.unwrap(),
     )

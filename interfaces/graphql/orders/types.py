@@ -40,6 +40,9 @@ class OrderSnapshotType:
     policy_version: str
     partial_refund_tiers_bp: list[int]
     captured_at: datetime
+    payment_partner_id: str | None = strawberry.field(
+        description="The payment partner (PSP) that processed the payment; null if not reported."
+    )
 
     @staticmethod
     def from_domain(snapshot: DomainSnapshot) -> OrderSnapshotType:
@@ -57,6 +60,7 @@ class OrderSnapshotType:
             policy_version=snapshot.policy.version,
             partial_refund_tiers_bp=list(snapshot.policy.partial_refund_tiers_bp),
             captured_at=snapshot.captured_at,
+            payment_partner_id=snapshot.payment_partner_id,
         )
 
 

@@ -36,7 +36,7 @@ from application.orders.use_cases import (
     transition_order,
 )
 from application.security.api_keys import IssueApiKey, issue_api_key
-from application.security.principal import Principal, Role
+from application.security.principal import PartnerKind, Principal, Role
 from application.security.scope import scoped_to
 from domain.disputes import Dispute
 from domain.disputes.codes import DisputeReason
@@ -109,8 +109,10 @@ class Api:
     def bearer(self, role: Role, *countries: CountryCode, subject: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(role, countries or (MX,), subject)}"}
 
-    async def partner_key(self, partner_id: str, country: CountryCode = MX) -> dict[str, str]:
-        issued = (await issue_api_key(self.svc, SYSTEM, IssueApiKey(partner_id, country))).unwrap()
+    async def partner_key(
+        self, partner_id: str, country: CountryCode = MX, kind: PartnerKind = PartnerKind.SELLER_ORG
+    ) -> dict[str, str]:
+        issued = (await issue_api_key(self.svc, SYSTEM, IssueApiKey(partner_id, country, kind=kind))).unwrap()
         return {"X-Api-Key": issued.raw_key}
 
     async def post(
@@ -175,9 +177,10 @@ class Api:
         buyer: str = "buy_1",
         seller: str = "sel_1",
         courier: str = "cou_1",
+        payment_partner: str | None = None,
     ) -> Order:
-        """Created, captured (T = 123_000: S 100_000 + 5_000 + 2_000 + 16_000, commission 15 %)
-        and moved forward to ``until``."""
+        """Created, captured (T = 123_000: S 100_000 + 5_000 + 2_000 + 16_000, commission 15 %;
+        the payment processed by ``payment_partner``, if given) and moved forward to ``until``."""
         svc = self.svc
         order = (
             await create_order(
@@ -193,7 +196,16 @@ class Api:
                 svc,
                 SYSTEM,
                 CapturePayment(
-                    country, OrderId(order_id), CURRENCY[country], 100_000, 5_000, 2_000, 16_000, 0, 1_500
+                    country,
+                    OrderId(order_id),
+                    CURRENCY[country],
+                    100_000,
+                    5_000,
+                    2_000,
+                    16_000,
+                    0,
+                    1_500,
+                    payment_partner,
                 ),
             )
         ).unwrap()
@@ -213,8 +225,11 @@ class Api:
         review: bool = False,
         buyer: str = "buy_1",
         seller: str = "sel_1",
+        payment_partner: str | None = None,
     ) -> Dispute:
-        await self.order(order_id, country=country, buyer=buyer, seller=seller)
+        await self.order(
+            order_id, country=country, buyer=buyer, seller=seller, payment_partner=payment_partner
+        )
         dispute = (
             await open_dispute(
                 self.svc,

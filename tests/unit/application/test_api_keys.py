@@ -14,7 +14,7 @@ from application.security.api_keys import (
     new_key,
     record_for,
 )
-from application.security.principal import Role
+from application.security.principal import PartnerKind, Role
 from domain.shared import CountryCode
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -50,7 +50,30 @@ async def test_keys_authenticate_as_their_partner_in_their_country_only() -> Non
     principal = (await authenticate(keys, raw)).unwrap()
     assert principal.role is Role.PARTNER
     assert principal.partner_id == "sel_9"
+    assert principal.partner_kind is PartnerKind.SELLER_ORG  # the default kind
     assert principal.countries == frozenset({CountryCode("CO")})
+
+
+async def test_a_key_carries_its_partner_kind_onto_the_principal() -> None:
+    keys = MemoryKeys()
+    raw = new_key("key_02")
+    await keys.add(
+        record_for(
+            raw,
+            key_id="key_02",
+            partner_id="psp_9",
+            country=CountryCode("CO"),
+            label="",
+            now=NOW,
+            kind=PartnerKind.PAYMENT_PARTNER,
+        )
+    )
+    principal = (await authenticate(keys, raw)).unwrap()
+    assert (principal.role, principal.partner_id, principal.partner_kind) == (
+        Role.PARTNER,
+        "psp_9",
+        PartnerKind.PAYMENT_PARTNER,
+    )
 
 
 async def test_wrong_malformed_and_revoked_keys_are_refused() -> None:

@@ -1,4 +1,5 @@
-"""Per-party visibility: staff see their countries, partners their seller id, parties their own orders."""
+"""Per-party visibility: staff see their countries, partners their own orders (a seller org's
+by seller id, a payment partner's by the payment partner of the capture), parties their own."""
 
 from __future__ import annotations
 
@@ -6,11 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from application.security.principal import Principal, Role
+from application.security.principal import PartnerKind, Principal, Role
 from application.security.visibility import PartyScope, may_see_order, party_scope
 from domain.orders import Order
 from domain.shared import CountryCode
 from domain.shared.ids import BuyerId, CourierId, OrderId, SellerId
+from tests.unit.domain.orders.factories import make_snapshot
 
 MX, CO = CountryCode("MX"), CountryCode("CO")
 
@@ -28,8 +30,23 @@ def new_order(
     ).unwrap()
 
 
-def principal(role: Role, actor: str = "someone", partner: str | None = None) -> Principal:
-    return Principal(actor, role, frozenset({MX}), partner)
+def principal(
+    role: Role, actor: str = "someone", partner: str | None = None, kind: PartnerKind | None = None
+) -> Principal:
+    return Principal(actor, role, frozenset({MX}), partner, kind)
+
+
+def paid_order(payment_partner: str | None, *, seller_id: str = "s1") -> Order:
+    """Captured, the payment processed by ``payment_partner`` (None: not reported)."""
+    order = new_order(seller_id=seller_id)
+    snapshot = make_snapshot(
+        order_id=order.id,
+        buyer_id=order.buyer_id,
+        seller_id=order.seller_id,
+        payment_partner_id=payment_partner,
+    )
+    order.capture_payment(snapshot, datetime(2026, 3, 1, 1, tzinfo=UTC)).unwrap()
+    return order
 
 
 @pytest.mark.parametrize("role", [Role.L0, Role.L1, Role.L2, Role.L3, Role.AUDITOR, Role.SYSTEM])
@@ -46,6 +63,35 @@ def test_a_partner_sees_the_orders_of_its_seller_id() -> None:
     assert not may_see_order(partner, new_order(seller_id="s1"))
     assert party_scope(principal(Role.PARTNER)).nothing
     assert not may_see_order(principal(Role.PARTNER), new_order(seller_id="s9"))
+    seller_org = principal(Role.PARTNER, "partner:s9", partner="s9", kind=PartnerKind.SELLER_ORG)
+    assert party_scope(seller_org) == PartyScope(seller_id="s9")  # the kind, named: the same
+    assert may_see_order(seller_org, paid_order("s1", seller_id="s9"))
+
+
+def test_a_payment_partner_sees_the_orders_whose_payment_it_processed() -> None:
+    psp = principal(Role.PARTNER, "partner:psp_9", partner="psp_9", kind=PartnerKind.PAYMENT_PARTNER)
+    assert party_scope(psp) == PartyScope(payment_partner_id="psp_9")
+    assert not party_scope(psp).unrestricted
+    assert may_see_order(psp, paid_order("psp_9"))
+    assert not may_see_order(psp, paid_order("psp_1"))  # another payment partner's
+    assert not may_see_order(psp, paid_order(None))  # not reported: nobody's
+    assert not may_see_order(psp, new_order())  # not captured
+    elsewhere = Principal(
+        "partner:psp_9", Role.PARTNER, frozenset({CO}), "psp_9", PartnerKind.PAYMENT_PARTNER
+    )
+    assert not may_see_order(elsewhere, paid_order("psp_9"))
+    no_id = principal(Role.PARTNER, kind=PartnerKind.PAYMENT_PARTNER)
+    assert party_scope(no_id).nothing and not may_see_order(no_id, paid_order("psp_9"))
+
+
+def test_one_id_as_a_seller_and_as_a_payment_partner_sees_only_its_own_kind() -> None:
+    """``x`` sells one order and processed the payment of another: each key sees its own."""
+    sold_by_x = paid_order("psp_1", seller_id="x")
+    paid_through_x = paid_order("x", seller_id="s1")
+    seller_org = principal(Role.PARTNER, "partner:x", partner="x", kind=PartnerKind.SELLER_ORG)
+    psp = principal(Role.PARTNER, "partner:x", partner="x", kind=PartnerKind.PAYMENT_PARTNER)
+    assert may_see_order(seller_org, sold_by_x) and not may_see_order(seller_org, paid_through_x)
+    assert may_see_order(psp, paid_through_x) and not may_see_order(psp, sold_by_x)
 
 
 @pytest.mark.parametrize(

@@ -72,6 +72,7 @@ def make_snapshot(
     courier_id: CourierId | None = COURIER,
     dispute_window: timedelta = DISPUTE_WINDOW,
     captured_at: datetime = PAID_AT,
+    payment_partner_id: str | None = None,
 ) -> OrderSnapshot:
     result = OrderSnapshot.capture(
         order_id=order_id,
@@ -88,6 +89,7 @@ def make_snapshot(
         seller_id=seller_id,
         courier_id=courier_id,
         captured_at=captured_at,
+        payment_partner_id=payment_partner_id,
     )
     return result.unwrap()
 

@@ -98,3 +98,36 @@ def test_the_snapshot_survives_every_later_change() -> None:
     assert isinstance(order.transition_to(S.CANCELLED, PAID_AT), Success)
     assert order.snapshot is snapshot
     assert order.captured is True
+
+
+def test_the_payment_partner_is_a_fact_of_the_capture() -> None:
+    order = new_order()
+    before = order.payment_partner_id  # nothing captured yet
+    assert isinstance(order.capture_payment(make_snapshot(payment_partner_id="psp_9"), PAID_AT), Success)
+    assert (before, order.payment_partner_id) == (None, "psp_9")
+    unreported = new_order()
+    assert isinstance(unreported.capture_payment(make_snapshot(), PAID_AT), Success)
+    assert unreported.captured and unreported.payment_partner_id is None
+
+
+@pytest.mark.parametrize("bad", ["", " ", "psp 9", " psp_9", "psp\n9", "p" * 129])
+def test_a_payment_partner_id_must_be_usable_as_a_partner_id(bad: str) -> None:
+    captured = OrderSnapshot.capture(
+        order_id=ORDER_ID,
+        country=make_snapshot().country,
+        currency=make_snapshot().currency,
+        items_subtotal_minor=100_000,
+        delivery_fee_minor=5_000,
+        service_fee_minor=2_000,
+        tax_minor=16_000,
+        discount_minor=0,
+        commission_bp=1_500,
+        policy=make_snapshot().policy,
+        buyer_id=BuyerId("buy_1"),
+        seller_id=SellerId("sel_1"),
+        courier_id=None,
+        captured_at=PAID_AT,
+        payment_partner_id=bad,
+    )
+    assert isinstance(captured, Failure)
+    assert captured.failure().field == "payment_partner_id"

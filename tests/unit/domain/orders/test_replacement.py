@@ -3,6 +3,7 @@ carrying the original's terms; never disputed, never cancelled."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -200,3 +201,11 @@ def test_rehydrate_refuses_a_broken_replacement(status: OrderStatus, overrides: 
     base = replacement() if status is S.PAID else order_in(status, cancelled_from=S.PAID)
     with pytest.raises(InvariantViolation):
         rehydrate_like(base, **overrides)
+
+
+def test_the_replacement_names_its_originals_payment_partner() -> None:
+    disputed = order_in(S.DISPUTED)
+    assert disputed.snapshot is not None
+    original = rehydrate_like(disputed, snapshot=replace(disputed.snapshot, payment_partner_id="psp_9"))
+    made = Order.replacement_for(original, id=NEW_ID, at=AT).unwrap()
+    assert made.payment_partner_id == "psp_9"  # its money is the original's, processed by psp_9
