@@ -68,8 +68,11 @@ async def publish_nothing(svc: Services, events: list[DomainEvent]) -> None:
     return None
 
 
+_SCHEDULER_PRINCIPAL: Final = Principal(SCHEDULER_ID, Role.SYSTEM, frozenset())
+
+
 def _context(svc: Services) -> RequestContext:
-    return RequestContext(Principal(SCHEDULER_ID, Role.SYSTEM, frozenset()), svc.ids.new_id("sched"))
+    return RequestContext(_SCHEDULER_PRINCIPAL, svc.ids.new_id("sched"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +165,7 @@ async def audit_late_breaches(uow: UnitOfWork, ctx: RequestContext, case: Case, 
     """In the command's transaction: the ``case.sla_breached`` entries of the breaches the
     command found overdue (``Case.take_late_breaches``, D85), written as the scheduler's
     (``"late": true``) under the command's request id."""
-    scheduler = RequestContext(Principal(SCHEDULER_ID, Role.SYSTEM, frozenset()), ctx.request_id)
+    scheduler = RequestContext(_SCHEDULER_PRINCIPAL, ctx.request_id)
     for event in case.take_late_breaches():
         await record(
             uow,

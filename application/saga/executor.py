@@ -579,11 +579,12 @@ class SagaRunner:
         notification settles the dispute: RESOLVED and the order in its final status, here,
         as the money has moved and only notices remain; they are then enqueued side by
         side, so one that fails for good holds back neither the other nor the money (D83).
-        Otherwise the next step is enqueued (one already enqueued is not enqueued again)."""
+        Otherwise the next step is enqueued; after settling nothing is (every notice already is)."""
         later = [s for s in plan.immediate_steps() if s.index > step.index]
         only_notices = all(isinstance(s.action, Notify) for s in later)
         settles = dispute.status is DisputeStatus.EXECUTING and only_notices
-        for following in later if settles else later[:1]:
+        settled = dispute.status is DisputeStatus.RESOLVED
+        for following in later if settles else [] if settled else later[:1]:
             await uow.outbox.enqueue(
                 new_step_job(plan, following, dispute_id=dispute.id, country=job.country, now=now), now=now
             )
