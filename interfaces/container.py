@@ -54,6 +54,7 @@ from application.integrations.webhooks import (
     receive_webhook,
 )
 from application.ledger.metering import metered
+from application.ledger.payouts import PAYOUT_JOB_KIND, SellerPayoutJob
 from application.messaging.common import MessagingServices
 from application.messaging.notifications import NOTIFY_JOB_KIND, conversation_notify_job
 from application.ports.metrics import Metrics
@@ -247,19 +248,21 @@ def _saga_providers(settings: Settings) -> Providers:
         payments = SandboxPayments(
             webhooks=SandboxWebhooks(HttpWebhookSender(target), secrets=secrets[:1], delay_s=1.0)
         )
-    return Providers(payments, SandboxNotifications())
+    return Providers(payments, SandboxNotifications(), payouts=payments)
 
 
 def _job_kinds() -> Mapping[str, ProviderJob]:
     """Provider job kinds the workers run besides dispute steps: the messaging bridge's
     notifications (``conversation.notify``: push or e-mail to the other parties, D25), the
-    platform incidents' "status update due" reminders (D46) and the incidents' re-dispatch
-    and replacement notices (``order.dispatch``, D72)."""
+    platform incidents' "status update due" reminders (D46), the incidents' re-dispatch
+    and replacement notices (``order.dispatch``, D72) and the sellers' payouts
+    (``seller.payout``, posted to the ledger when they complete, D89)."""
     return MappingProxyType(
         {
             NOTIFY_JOB_KIND: conversation_notify_job,
             REMINDER_JOB_KIND: platform_reminder_job,
             DISPATCH_JOB_KIND: order_dispatch_job,
+            PAYOUT_JOB_KIND: SellerPayoutJob(),
         }
     )
 
@@ -375,7 +378,8 @@ def schema_head() -> str | None:
 
 def demo_providers() -> Providers:
     """The embedded sandbox, declining the demo's designated refunds (to show dead letters)."""
-    return Providers(SandboxPayments(fail_orders=failing_demo_orders()), SandboxNotifications())
+    payments = SandboxPayments(fail_orders=failing_demo_orders())
+    return Providers(payments, SandboxNotifications(), payouts=payments)
 
 
 def bundle_inspector(limits: BundleLimits | None = None) -> BundleInspector:

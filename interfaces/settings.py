@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     ledger_checkpoint_window: int = Field(default=50_000, ge=1, le=100_000_000)
     # idempotency keys are deleted this long after they were made (Stripe: 24 h; D71)
     idempotency_key_retention_hours: int = Field(default=24, ge=1, le=24 * 365)
+    # the seller payout run (D89): each seller owed money is paid out at most once per
+    # INTERVAL hours (0: on every run); the scheduler sweeps the sellers every CHECK minutes
+    payout_interval_hours: int = Field(default=24, ge=0, le=24 * 366)
+    payout_check_minutes: int = Field(default=10, ge=1, le=24 * 60)
     bundle_dir: Path = Path("var/bundles")  # uploaded diagnostics bundles (``bundles-purge``)
     # bundles attached to cases (``caseAttachBundle``, D48): the upload limit and where the
     # storage port keeps their bytes (content-addressed; the sandbox storage on local disk)

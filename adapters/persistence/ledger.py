@@ -67,7 +67,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from returns.result import Failure, Result, Success
-from sqlalchemy import ColumnElement, Row, Select, Table, and_, func, literal, select, text
+from sqlalchemy import ColumnElement, Row, Select, Table, and_, func, literal, select, text, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -349,6 +349,37 @@ class SqlAlchemyLedgerRepository:
                 CountryCode(str(row.country_code)), Account(str(row.account)), Currency.of(str(row.currency))
             )
             for row in rows
+        ]
+
+    async def accounts(
+        self, prefix: str, *, after: LedgerAccountKey | None = None, limit: int = 1_000
+    ) -> list[LedgerAccountKey]:
+        scope = current_scope()
+        if limit < 1 or sees_nothing(scope):
+            return []
+        accounts = ledger_accounts.c
+        query = select(accounts.country_code, accounts.account, accounts.currency).where(
+            accounts.account.startswith(prefix, autoescape=True)
+        )
+        if after is not None:
+            query = query.where(
+                tuple_(accounts.country_code, accounts.account, accounts.currency)
+                > tuple_(
+                    literal(after.country.value), literal(after.account.name), literal(after.currency.code)
+                )
+            )
+        query = within_scope(query, accounts.country_code, scope)
+        rows = (
+            await self._session.execute(
+                query.order_by(accounts.country_code, accounts.account, accounts.currency).limit(limit)
+            )
+        ).all()
+        return [
+            LedgerAccountKey(
+                CountryCode(str(row.country_code)), Account(str(row.account)), Currency.of(str(row.currency))
+            )
+            for row in rows
+            if str(row.account).startswith(prefix)  # LIKE ignores ASCII case on SQLite
         ]
 
     async def _ensure_accounts(

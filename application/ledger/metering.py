@@ -68,6 +68,11 @@ class _CountingLedger:
     async def checkpoints_due(self, *, every: int, after: int, limit: int) -> list[LedgerAccountKey]:
         return await self._inner.checkpoints_due(every=every, after=after, limit=limit)
 
+    async def accounts(
+        self, prefix: str, *, after: LedgerAccountKey | None = None, limit: int = 1_000
+    ) -> list[LedgerAccountKey]:
+        return await self._inner.accounts(prefix, after=after, limit=limit)
+
 
 class _MeteredUnitOfWork:
     def __init__(self, inner: UnitOfWork, metrics: Metrics) -> None:

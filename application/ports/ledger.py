@@ -63,3 +63,11 @@ class LedgerRepository(Protocol):
         greater than ``after`` and at least ``every`` postings after their newest balance
         snapshot (or ever, when they have none), in (country, account, currency) order."""
         ...
+
+    async def accounts(
+        self, prefix: str, *, after: LedgerAccountKey | None = None, limit: int = 1_000
+    ) -> list[LedgerAccountKey]:
+        """Up to ``limit`` accounts, in the bound scope's countries, whose name starts with
+        ``prefix`` (e.g. ``seller:payable:``), in (country, account, currency) order, after
+        ``after`` (keyset paging)."""
+        ...

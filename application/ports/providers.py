@@ -75,19 +75,25 @@ class RefundsProvider(Protocol):
         ...
 
 
-class PaymentsProvider(RefundsProvider, Protocol):
+class PayoutsProvider(Protocol):
+    """The part of payments the seller payout run uses (D89)."""
+
+    name: str
+
+    async def payout(
+        self, *, idempotency_key: str, country: CountryCode, payee_id: str, amount: Money
+    ) -> Result[ProviderReceipt, ProviderError]:
+        """Pay ``amount`` out to a payee (a seller's bank account)."""
+        ...
+
+
+class PaymentsProvider(RefundsProvider, PayoutsProvider, Protocol):
     """A payment service provider: card captures, refunds and seller payouts."""
 
     async def capture(
         self, *, idempotency_key: str, country: CountryCode, order_id: str, amount: Money
     ) -> Result[ProviderReceipt, ProviderError]:
         """Capture ``amount`` of the order's authorised card payment."""
-        ...
-
-    async def payout(
-        self, *, idempotency_key: str, country: CountryCode, payee_id: str, amount: Money
-    ) -> Result[ProviderReceipt, ProviderError]:
-        """Pay ``amount`` out to a payee (a seller's bank account)."""
         ...
 
 

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Final, Protocol, TypedDict
+from typing import Final, Protocol, TypedDict, runtime_checkable
 
 from returns.result import Failure, Result, Success
 
@@ -44,6 +44,7 @@ from application.ports.metrics import NO_METRICS, Metrics
 from application.ports.outbox import Job, JobError, JobStatus, job_by_provider_key
 from application.ports.providers import (
     PartyNotifier,
+    PayoutsProvider,
     ProviderError,
     ProviderFailureKind,
     ProviderReceipt,
@@ -70,6 +71,7 @@ from domain.disputes.outcomes import (
 )
 from domain.disputes.status import DisputeStatus
 from domain.integrations import Admission, BreakerPolicy, Verdict
+from domain.ledger import LedgerTransaction
 from domain.orders import Order, OrderStatus, ReplacementError
 from domain.shared import CountryCode
 from domain.shared.ids import OrderId
@@ -90,6 +92,7 @@ def replacement_order_id(original: str) -> OrderId:
 class Providers:
     payments: RefundsProvider
     notifications: PartyNotifier
+    payouts: PayoutsProvider | None = None  # the seller payout run's provider (D89)
 
 
 class StepOutcome(StrEnum):
@@ -171,6 +174,16 @@ class ProviderJob(Protocol):
     async def __call__(self, job: Job, providers: Providers) -> Result[ProviderReceipt, ProviderError]: ...
 
 
+@runtime_checkable
+class PostsToLedger(Protocol):
+    """A provider job kind whose success moves money in the ledger (a seller payout, D89):
+    the runner posts ``ledger_transaction(job)`` in the transaction that completes the job
+    (under its fencing token), so the posting and the job's DONE commit together or not at
+    all, and the transaction's idempotency key posts it at most once."""
+
+    def ledger_transaction(self, job: Job) -> LedgerTransaction: ...
+
+
 @dataclass(frozen=True, slots=True)
 class SagaRunner:
     svc: Services
@@ -246,6 +259,7 @@ class SagaRunner:
                 batch.circuits.forget((country, provider))  # read it clean next time
             for job, receipt, latency_ms in done:
                 if job.id in completed:
+                    await self._post_provider_job(uow, job)
                     await self._audit_provider_completed(uow, job, receipt, latency_ms, now)
             await uow.commit()
         outcomes = []
@@ -394,9 +408,18 @@ class SagaRunner:
                 return StepOutcome.LEASE_LOST
             if clear_breaker:
                 await uow.circuits.clear_failures(job.country, job.provider, now=now)
+            await self._post_provider_job(uow, job)
             await self._audit_provider_completed(uow, job, receipt, latency_ms, now)
             await uow.commit()
         return StepOutcome.COMPLETED
+
+    async def _post_provider_job(self, uow: UnitOfWork, job: Job) -> None:
+        """The ledger transaction of a job kind that moves money (``PostsToLedger``), if any."""
+        handler: object = self.job_kinds.get(job.kind)
+        if isinstance(handler, PostsToLedger):
+            posted = await uow.ledger.post(handler.ledger_transaction(job))
+            if isinstance(posted, Failure):  # only an escrow debit is refused; a payout has none
+                raise RuntimeError(f"{job.kind} {job.idempotency_key}: {posted.failure()}")
 
     async def _audit_provider_completed(
         self, uow: UnitOfWork, job: Job, receipt: ProviderReceipt, latency_ms: int, now: datetime

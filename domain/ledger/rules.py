@@ -143,12 +143,51 @@ def store_credit(snapshot: OrderSnapshot, amount: Money, key: str) -> LedgerTran
     return _transaction(snapshot, key, TransactionKind.STORE_CREDIT, legs.postings(), "store credit issued")
 
 
+@dataclass(frozen=True, slots=True)
+class PayoutDue:
+    """What a seller is paid out: ``amount`` (owed less what was clawed back) and the
+    clawback debt it settles (``settled_receivable``). ``amount + settled_receivable`` leaves
+    ``seller:payable``."""
+
+    amount: Money
+    settled_receivable: Money
+
+
+def payout_due(payable: Money, receivable: Money) -> PayoutDue | None:
+    """The payout owed to a seller whose ``seller:payable`` holds ``payable`` and whose
+    ``seller:receivable`` holds ``receivable`` (both in their normal direction): the money
+    owed net of the clawbacks (SPEC §5: a refund after release claws the seller's share back
+    into ``seller:receivable``). ``None`` when nothing is owed net: a seller who owes the
+    platform more than it owes them is paid nothing and the debt stays."""
+    if payable.currency != receivable.currency:
+        raise InvariantViolation("payable and receivable in different currencies")
+    if receivable.is_negative or payable.is_negative:
+        raise InvariantViolation(f"a seller's balances are never negative: {payable}, {receivable}")
+    net = payable - receivable
+    if not net.is_positive:
+        return None
+    return PayoutDue(net, receivable)
+
+
 def payout(
-    *, country: CountryCode, currency: Currency, seller_id: str, amount: Money, key: str
+    *,
+    country: CountryCode,
+    currency: Currency,
+    seller_id: str,
+    amount: Money,
+    key: str,
+    settled_receivable: Money | None = None,
 ) -> LedgerTransaction:
-    """Seller paid out: Dr seller:payable / Cr psp:clearing."""
+    """Seller paid out: Dr seller:payable (``amount`` + the clawback debt it settles) /
+    Cr seller:receivable (that debt) / Cr psp:clearing (``amount``, what left the provider)."""
+    if not amount.is_positive:
+        raise InvariantViolation(f"a payout must be positive, got {amount}")
+    settled = settled_receivable if settled_receivable is not None else Money.zero(currency)
+    if settled.is_negative:
+        raise InvariantViolation(f"a settled receivable cannot be negative, got {settled}")
     legs = LegBuilder(currency)
-    legs.debit(Account.seller_payable(seller_id), amount)
+    legs.debit(Account.seller_payable(seller_id), amount + settled)
+    legs.credit(Account.seller_receivable(seller_id), settled)
     legs.credit(Account.psp_clearing(), amount)
     return LedgerTransaction(
         idempotency_key=key,

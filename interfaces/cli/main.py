@@ -11,7 +11,18 @@ from __future__ import annotations
 
 import typer
 
-from interfaces.cli import credentials, database, demo, diagnostics, report, scheduler, schema, serve, worker
+from interfaces.cli import (
+    credentials,
+    database,
+    demo,
+    diagnostics,
+    payouts,
+    report,
+    scheduler,
+    schema,
+    serve,
+    worker,
+)
 
 app = typer.Typer(
     name="supportos",
@@ -39,6 +50,7 @@ app.command(name="bundles-purge")(diagnostics.bundles_purge)
 app.command(name="worker")(worker.worker)
 app.command(name="scheduler")(scheduler.scheduler)
 app.command(name="report")(report.report)
+app.command(name="payouts")(payouts.payouts)
 
 
 if __name__ == "__main__":  # pragma: no cover

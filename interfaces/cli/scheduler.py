@@ -1,6 +1,6 @@
 """``supportos scheduler``: breach overdue SLA clocks, and run the other periodic checks
 (orders completed when their dispute window closes, platform-incident update reminders,
-ledger balance checkpoints, idempotency-key expiry).
+ledger balance checkpoints, idempotency-key expiry, seller payouts).
 
     supportos scheduler [--once] [--interval SECONDS] [--batch N] [--metrics-port PORT]
 
@@ -27,6 +27,7 @@ from application.cases.platform_reminders import PlatformUpdateReminders
 from application.cases.scheduler import SchedulerTask, SlaBreaches, TickReport, run_scheduler
 from application.cases.use_cases import publish_changes
 from application.ledger.checkpoints import LedgerCheckpoints
+from application.ledger.payouts import SellerPayouts
 from application.orders.completion import DEFAULT_LIMIT as DEFAULT_COMPLETION_LIMIT
 from application.orders.completion import CompleteDueOrdersTask
 from application.security.scope import ALL, scoped_to
@@ -40,7 +41,8 @@ def scheduler_tasks(container: Container, *, batch: int = 100) -> tuple[Schedule
     ``async (svc, now) -> int``), e.g. the completion of delivered orders whose dispute
     window closed (the escrow's release, SPEC §3), the platform incidents' "update due" reminder and
     the ledger's balance checkpoints (``SUPPORTOS_LEDGER_CHECKPOINT_EVERY``/``_WINDOW``, D69)
-    and the idempotency keys' expiry (``SUPPORTOS_IDEMPOTENCY_KEY_RETENTION_HOURS``, D71).
+    and the idempotency keys' expiry (``SUPPORTOS_IDEMPOTENCY_KEY_RETENTION_HOURS``, D71) and
+    the seller payout run (``SUPPORTOS_PAYOUT_INTERVAL_HOURS``/``_CHECK_MINUTES``, D89).
     Breaches are announced on the container's change feed after their commit (D55): on
     PostgreSQL every API replica's ``caseChanged`` subscribers hear them; on SQLite only
     this process's own (``supportos serve`` runs the scheduler in-process there)."""
@@ -53,6 +55,10 @@ def scheduler_tasks(container: Container, *, batch: int = 100) -> tuple[Schedule
             every=settings.ledger_checkpoint_every, window=settings.ledger_checkpoint_window, batch=batch
         ),
         ExpireIdempotencyKeys(retention=timedelta(hours=settings.idempotency_key_retention_hours)),
+        SellerPayouts(
+            min_interval=timedelta(hours=settings.payout_interval_hours),
+            check_every=timedelta(minutes=settings.payout_check_minutes),
+        ),
     )
 
 

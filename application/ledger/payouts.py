@@ -1,0 +1,294 @@
+"""The seller payout run: what the ledger owes each seller is paid out through the payments
+provider (SPEC §4, §7; D89).
+
+Released escrow lands in ``seller:payable:<seller>``; a refund after release claws the
+seller's share back into ``seller:receivable:<seller>``. The run pays each seller what is
+owed **net** of that debt (:func:`domain.ledger.rules.payout_due`):
+
+1. for every ``seller:payable:`` account of the scope (keyset pages of ``page``), in a unit
+   of work of its own: skip the seller if one of its payouts is still in flight (a job not
+   DONE or DISCARDED: pending, running, awaiting the provider's webhook, or dead-lettered -
+   an L3 replays or discards it first) or if its last payout was scheduled less than
+   ``min_interval`` ago; else read both balances and, when something is owed, enqueue one
+   ``seller.payout`` job (key ``payout:<country>:<seller>:<n>``, ``n`` = the seller's
+   payouts so far + 1) carrying the amount and the debt it settles, with a
+   ``payout.scheduled`` audit entry;
+2. a worker carries the job out (:class:`SellerPayoutJob`): the provider's ``payout`` with
+   the job's key, under the breaker, retries and dead-letter queue of every provider job;
+3. the posting (Dr ``seller:payable`` / Cr ``seller:receivable``, Cr ``psp:clearing``) is
+   made in the transaction that completes the job (``PostsToLedger``), so the money leaves
+   the ledger exactly when the provider said it left the bank, exactly once.
+
+Why this is exactly once: while a payout is in flight no other is scheduled for the seller,
+so its amount stays covered (``seller:payable`` only grows between a payout's scheduling and
+its posting, and ``seller:receivable`` only grows, so the debt it settles is still owed).
+Two runs racing compute the same ``n`` and the outbox's unique key keeps one job; a run that
+sees the previous job DONE reads the balances after it, which include its posting (the job's
+DONE and the posting commit together). A crash mid-run leaves each seller scheduled or not,
+never half: the next run picks up the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Final, Protocol
+
+from returns.result import Failure, Result
+
+from application.audit.trail import record
+from application.context import RequestContext, Services
+from application.ports.ledger import LedgerAccountKey
+from application.ports.outbox import Job, JobStatus, NewJob
+from application.ports.providers import PayoutsProvider, ProviderError, ProviderFailureKind, ProviderReceipt
+from application.ports.unit_of_work import UnitOfWork
+from application.security.principal import Principal, Role
+from application.security.scope import ALL, scoped_to, system_scope
+from domain.ledger import Account, LedgerTransaction, rules
+from domain.shared import CountryCode, Currency, InvariantViolation, Money
+
+PAYOUT_JOB_KIND: Final = "seller.payout"
+PAYOUT_PROVIDER: Final = "payments"
+PAYABLE_PREFIX: Final = "seller:payable:"
+PAYOUT_RUN_ID: Final = "payout-run"
+DEFAULT_MIN_INTERVAL: Final = timedelta(hours=24)
+DEFAULT_CHECK_EVERY: Final = timedelta(minutes=10)
+DEFAULT_PAGE: Final = 500
+
+_SETTLED: Final = frozenset({JobStatus.DONE, JobStatus.DISCARDED})
+_RUN_PRINCIPAL: Final = Principal(PAYOUT_RUN_ID, Role.SYSTEM, frozenset())
+
+
+def payout_reference(seller_id: str) -> str:
+    """The outbox reference of a seller's payouts (``jobs_for`` reads them on its index)."""
+    return f"seller:{seller_id}"
+
+
+def payout_key(country: CountryCode, seller_id: str, number: int) -> str:
+    return f"payout:{country.value}:{seller_id}:{number}"
+
+
+class PayoutDecision(StrEnum):
+    SCHEDULED = "SCHEDULED"
+    IN_FLIGHT = "IN_FLIGHT"  # a payout of this seller is not finished (or another run won the key)
+    TOO_SOON = "TOO_SOON"  # the last payout was scheduled less than the interval ago
+    NOTHING_OWED = "NOTHING_OWED"  # nothing owed net of the clawback debt
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledPayout:
+    country: CountryCode
+    seller_id: str
+    idempotency_key: str
+    amount: Money
+    settled_receivable: Money
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutRun:
+    """What one run decided, per seller account looked at."""
+
+    scheduled: tuple[ScheduledPayout, ...] = ()
+    skipped: dict[PayoutDecision, int] = field(default_factory=dict)
+
+    @property
+    def total_minor(self) -> dict[tuple[CountryCode, str], int]:
+        """Scheduled amounts per (country, currency code)."""
+        totals: dict[tuple[CountryCode, str], int] = {}
+        for payout in self.scheduled:
+            key = (payout.country, payout.amount.currency.code)
+            totals[key] = totals.get(key, 0) + payout.amount.minor
+        return totals
+
+
+@system_scope
+async def run_payouts(
+    svc: Services,
+    *,
+    now: datetime,
+    min_interval: timedelta = DEFAULT_MIN_INTERVAL,
+    country: CountryCode | None = None,
+    page: int = DEFAULT_PAGE,
+) -> PayoutRun:
+    """Schedule the payout of every seller owed money in the bound scope (or in ``country``)."""
+    if min_interval < timedelta(0):
+        raise ValueError(f"min_interval must not be negative, not {min_interval}")
+    ctx = RequestContext(_RUN_PRINCIPAL, svc.ids.new_id("payout"))
+    scheduled: list[ScheduledPayout] = []
+    skipped: dict[PayoutDecision, int] = {}
+    after = None
+    while True:
+        with scoped_to(ALL if country is None else frozenset({country})):
+            async with svc.uow() as uow:
+                accounts = await uow.ledger.accounts(PAYABLE_PREFIX, after=after, limit=page)
+        for key in accounts:
+            decision = await _schedule_one(svc, ctx, key, now=now, min_interval=min_interval)
+            if isinstance(decision, ScheduledPayout):
+                scheduled.append(decision)
+            else:
+                skipped[decision] = skipped.get(decision, 0) + 1
+        if len(accounts) < page:
+            break
+        after = accounts[-1]
+    return PayoutRun(tuple(scheduled), skipped)
+
+
+async def _schedule_one(
+    svc: Services, ctx: RequestContext, account: LedgerAccountKey, *, now: datetime, min_interval: timedelta
+) -> ScheduledPayout | PayoutDecision:
+    country, currency = account.country, account.currency
+    seller_id = account.account.name.removeprefix(PAYABLE_PREFIX)
+    async with svc.uow() as uow:
+        # the jobs first, the balances after: a DONE job's posting committed with it
+        payouts = [
+            job
+            for job in await uow.outbox.jobs_for(country, payout_reference(seller_id))
+            if job.kind == PAYOUT_JOB_KIND
+        ]
+        if any(job.status not in _SETTLED for job in payouts):
+            return PayoutDecision.IN_FLIGHT
+        if payouts and max(job.created_at for job in payouts) > now - min_interval:
+            return PayoutDecision.TOO_SOON
+        due = await _owed(uow, country, currency, seller_id)
+        if due is None:
+            return PayoutDecision.NOTHING_OWED
+        key = payout_key(country, seller_id, len(payouts) + 1)
+        payout = ScheduledPayout(country, seller_id, key, due.amount, due.settled_receivable)
+        if not await uow.outbox.enqueue(_job(payout, now), now=now):
+            return PayoutDecision.IN_FLIGHT  # a concurrent run scheduled this very payout
+        await record(
+            uow,
+            ctx,
+            country=country,
+            action="payout.scheduled",
+            target_type="seller",
+            target_id=seller_id,
+            at=now,
+            after={
+                "idempotency_key": payout.idempotency_key,
+                "amount_minor": payout.amount.minor,
+                "settled_receivable_minor": payout.settled_receivable.minor,
+                "currency": currency.code,
+            },
+        )
+        await uow.commit()
+    return payout
+
+
+async def _owed(
+    uow: UnitOfWork, country: CountryCode, currency: Currency, seller_id: str
+) -> rules.PayoutDue | None:
+    payable = await uow.ledger.balance(country, Account.seller_payable(seller_id), currency)
+    receivable = await uow.ledger.balance(country, Account.seller_receivable(seller_id), currency)
+    return rules.payout_due(payable.normal, receivable.normal)
+
+
+def _job(payout: ScheduledPayout, now: datetime) -> NewJob:
+    return NewJob(
+        country=payout.country,
+        idempotency_key=payout.idempotency_key,
+        kind=PAYOUT_JOB_KIND,
+        provider=PAYOUT_PROVIDER,
+        reference=payout_reference(payout.seller_id),
+        payload={
+            "seller_id": payout.seller_id,
+            "currency": payout.amount.currency.code,
+            "amount_minor": payout.amount.minor,
+            "settled_receivable_minor": payout.settled_receivable.minor,
+        },
+        available_at=now,
+    )
+
+
+# ------------------------------------------------------------------ the worker's side
+
+
+class WithPayouts(Protocol):
+    """What the worker hands a provider job (``application.saga.executor.Providers``)."""
+
+    @property
+    def payouts(self) -> PayoutsProvider | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _PayoutOrder:
+    seller_id: str
+    amount: Money
+    settled_receivable: Money
+
+
+def _parse(job: Job) -> _PayoutOrder | None:
+    payload = job.payload
+    seller_id, code = payload.get("seller_id"), payload.get("currency")
+    amount, settled = payload.get("amount_minor"), payload.get("settled_receivable_minor")
+    if not (isinstance(seller_id, str) and seller_id and isinstance(code, str)):
+        return None
+    if not all(isinstance(value, int) and not isinstance(value, bool) for value in (amount, settled)):
+        return None
+    assert isinstance(amount, int) and isinstance(settled, int)
+    if amount <= 0 or settled < 0:
+        return None
+    try:
+        currency = Currency.of(code)
+    except InvariantViolation:
+        return None
+    return _PayoutOrder(seller_id, Money(amount, currency), Money(settled, currency))
+
+
+def _malformed(job: Job, why: str) -> Failure[ProviderError]:
+    return Failure(ProviderError(PAYOUT_PROVIDER, PAYOUT_JOB_KIND, ProviderFailureKind.PERMANENT, why))
+
+
+@dataclass(frozen=True, slots=True)
+class SellerPayoutJob:
+    """The worker's handler for ``seller.payout`` (a ``ProviderJob`` that ``PostsToLedger``):
+    calls the payments provider's ``payout`` with the job's provider key; the runner posts
+    :meth:`ledger_transaction` when it completes the job. A malformed job, or a worker
+    without a payouts provider, fails for good (dead-letter queue, an alert)."""
+
+    async def __call__(self, job: Job, providers: WithPayouts) -> Result[ProviderReceipt, ProviderError]:
+        order = _parse(job)
+        if order is None:
+            return _malformed(job, f"malformed {job.kind} job: needs a seller, a currency and an amount")
+        if providers.payouts is None:
+            return _malformed(job, "this worker has no payouts provider")
+        return await providers.payouts.payout(
+            idempotency_key=job.provider_key,
+            country=job.country,
+            payee_id=order.seller_id,
+            amount=order.amount,
+        )
+
+    def ledger_transaction(self, job: Job) -> LedgerTransaction:
+        order = _parse(job)
+        if order is None:  # the handler refused it before any call: never completed
+            raise ValueError(f"malformed {job.kind} job {job.idempotency_key}")
+        return rules.payout(
+            country=job.country,
+            currency=order.amount.currency,
+            seller_id=order.seller_id,
+            amount=order.amount,
+            settled_receivable=order.settled_receivable,
+            key=job.idempotency_key,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SellerPayouts:
+    """The scheduler's task: ``await task(svc, now)`` runs :func:`run_payouts` at most once per
+    ``check_every`` in this process (a sweep reads every seller's account) and returns how
+    many payouts it scheduled. Each seller is paid at most once per ``min_interval``
+    (recorded in the outbox, so across processes and restarts)."""
+
+    min_interval: timedelta = DEFAULT_MIN_INTERVAL
+    check_every: timedelta = DEFAULT_CHECK_EVERY
+    page: int = DEFAULT_PAGE
+    _last: list[datetime] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    async def __call__(self, svc: Services, now: datetime) -> int:
+        if self._last and now - self._last[0] < self.check_every:
+            return 0
+        run = await run_payouts(svc, now=now, min_interval=self.min_interval, page=self.page)
+        self._last[:] = [now]
+        return len(run.scheduled)
