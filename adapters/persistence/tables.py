@@ -364,6 +364,7 @@ api_keys = Table(
     Column("created_at", UtcDateTime(), nullable=False),
     Column("revoked_at", UtcDateTime(), nullable=True),
     Column("partner_kind", String(PARTNER_KIND_LENGTH), nullable=False, server_default=text("'SELLER_ORG'")),
+    CheckConstraint("partner_kind IN ('SELLER_ORG', 'PAYMENT_PARTNER')", name="partner_kind_known"),  # 0022
     PrimaryKeyConstraint("country_code", "key_id"),
     Index("ix_api_keys_country_code_partner_id", "country_code", "partner_id"),
 )

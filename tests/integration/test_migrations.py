@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.persistence.api_keys import key_by_id
@@ -100,5 +102,33 @@ async def test_0021_keeps_every_existing_key_a_seller_org_and_round_trips(migrat
                 assert "partner_kind" not in list(old_shape.keys())
         assert kept == ["sel_9"] and "payment_partner_id" not in columns
         assert await upgrade_to_head(migrated_url) == head_revision()
+    finally:
+        await engine.dispose()
+
+
+async def test_0022_refuses_a_key_of_an_unknown_partner_kind_and_keeps_the_keys(migrated_url: str) -> None:
+    insert = text(
+        "INSERT INTO api_keys (country_code, key_id, partner_id, label, key_sha256, created_at, partner_kind)"
+        " VALUES ('MX', :key_id, 'p_1', 'kinds', :digest, :at, :kind)"
+    )
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    engine = create_engine(migrated_url)
+    try:
+        assert await downgrade_to(migrated_url, "0021_partner_kinds") == "0021_partner_kinds"
+        async with engine.begin() as connection:
+            values = {"key_id": "mx_psp", "digest": hash_key(new_key("mx_psp")), "at": at}
+            await connection.execute(insert, {**values, "kind": "PAYMENT_PARTNER"})
+        assert await upgrade_to_head(migrated_url) == head_revision()  # SQLite rebuilds the table
+        async with engine.connect() as connection:
+            record = await key_by_id(connection, "mx_psp")
+        assert record is not None and record.partner_kind is PartnerKind.PAYMENT_PARTNER
+        for kind in ("BANK", "seller_org", ""):
+            with pytest.raises(IntegrityError):
+                async with engine.begin() as connection:
+                    values = {"key_id": f"mx_{kind}", "digest": hash_key(new_key("x")), "at": at}
+                    await connection.execute(insert, {**values, "kind": kind})
+        async with engine.connect() as connection:
+            keys = (await connection.execute(text("SELECT key_id FROM api_keys"))).scalars().all()
+        assert keys == ["mx_psp"]
     finally:
         await engine.dispose()
