@@ -175,6 +175,12 @@ outbox jobs its signed events may confirm. A provider that is not listed settles
 (``WEBHOOK_PROVIDER_MISMATCH``); a payments webhook never settles a notification, nor the
 other way round."""
 
+TRACKING_WEBHOOK_PROVIDERS: Final = frozenset({"courier-tracking"})
+"""The webhook providers whose signed ``tracking.*`` events are recorded as the delivery
+tracking feed (D90): the courier app and dispatch system, ``/webhooks/courier-tracking`` with
+a secret under that name in ``SUPPORTOS_WEBHOOK_SECRETS``. Any other provider's tracking
+event is ``NOT_A_TRACKING_SOURCE``."""
+
 
 def saga_runner(
     services: Services,
@@ -210,7 +216,7 @@ def _webhook_processing(
     runner = saga_runner(
         services, demo_providers(), worker_id="webhooks", metrics=metrics, job_kinds=job_kinds
     )
-    return WebhookProcessing(services, runner, settles=settles)
+    return WebhookProcessing(services, runner, settles=settles, tracking_sources=TRACKING_WEBHOOK_PROVIDERS)
 
 
 def _webhooks(settings: Settings, processing: WebhookProcessing) -> WebhookDependencies:

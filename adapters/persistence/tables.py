@@ -814,3 +814,27 @@ case_bundle_purges = Table(
     ),
     CheckConstraint("retention_days >= 0", name="retention_not_negative"),
 )
+
+# --- Delivery tracking reports (migration 0023_delivery_tracking, D90) ------------------
+# One row per ``tracking.*`` webhook of a tracking source: its key is the webhook's, so a
+# redelivered or reprocessed event inserts nothing. ``report`` holds the kind's facts
+# (promise and destination, GPS points, or the delivery proof) as canonical JSON. Read by
+# order, newest first, on ``(country_code, order_id, reported_at)``. Write-once.
+TRACKING_KINDS_PREDICATE: Final = "kind IN ('PROMISED', 'POSITIONS', 'DELIVERED')"
+
+delivery_tracking = Table(
+    "delivery_tracking",
+    metadata,
+    Column("country_code", String(COUNTRY_CODE_LENGTH), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("source_id", String(WEBHOOK_ID_LENGTH), nullable=False),
+    Column("order_id", String(ENTITY_ID_LENGTH), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("reported_at", UtcDateTime(), nullable=False),
+    Column("report", json_document(), nullable=False),
+    PrimaryKeyConstraint("country_code", "source", "source_id"),
+    CheckConstraint(TRACKING_KINDS_PREDICATE, name="kind_known"),
+    Index(
+        "ix_delivery_tracking_country_code_order_id_reported_at", "country_code", "order_id", "reported_at"
+    ),
+)

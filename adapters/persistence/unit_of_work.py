@@ -38,6 +38,7 @@ from adapters.persistence.platform_incidents import (
     SqlAlchemyPlatformIncidentRepository,
 )
 from adapters.persistence.policies import SqlAlchemyPolicyRepository
+from adapters.persistence.tracking import SqlAlchemyTrackingRecords
 from adapters.persistence.webhook_inbox import SqlAlchemyWebhookInbox
 from domain.shared import DomainEvent
 
@@ -59,6 +60,7 @@ class SqlAlchemyUnitOfWork:
     platform_incidents: SqlAlchemyPlatformIncidentRepository
     case_history: SqlAlchemyCaseHistory
     case_bundles: SqlAlchemyCaseBundleRepository
+    tracking: SqlAlchemyTrackingRecords
 
     def __init__(self, session_factory: async_sessionmaker[AsyncSession]) -> None:
         self._session_factory = session_factory
@@ -81,6 +83,7 @@ class SqlAlchemyUnitOfWork:
         self.platform_incidents = SqlAlchemyPlatformIncidentRepository(session)
         self.case_history = SqlAlchemyCaseHistory(session)
         self.case_bundles = SqlAlchemyCaseBundleRepository(session)
+        self.tracking = SqlAlchemyTrackingRecords(session)
 
     @property
     def session(self) -> AsyncSession:

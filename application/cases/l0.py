@@ -42,6 +42,7 @@ from application.cases.use_cases import (
 from application.context import RequestContext, Services
 from application.disputes.facts import platform_facts_for
 from application.errors import NotCaptured, NotFound
+from application.integrations.tracking_feed import recorded_track
 from application.ports.concurrency import ConcurrencyConflict
 from application.ports.unit_of_work import UnitOfWork
 from application.security.principal import Forbidden, Operation, Principal, Role
@@ -84,7 +85,10 @@ async def gather_facts(svc: Services, country: CountryCode, case_id: str) -> tup
         dispute = None
         if state.kind is CaseKind.DISPUTE and state.subject_ref is not None:
             dispute = await uow.disputes.get(country, DisputeId(state.subject_ref))
-    track = None if state.order_id is None else await svc.tracking.track(country, state.order_id)
+        # what the tracking feed recorded (D90); else what the tracking port knows
+        track = None if state.order_id is None else await recorded_track(uow, country, state.order_id)
+    if track is None and state.order_id is not None:
+        track = await svc.tracking.track(country, state.order_id)
     snapshot = order.snapshot if order is not None else None
     facts = CaseFacts(
         now=svc.clock.now(),

@@ -78,8 +78,8 @@ from application.saga.executor import Providers, SagaRunner
 from application.security.principal import Principal, Role
 from domain.cases.case import Case
 from domain.cases.kinds import CaseStatus, IncidentAction, IncidentType, Severity
-from domain.cases.l0 import DeliveryTrack
 from domain.cases.platform import PlatformIncidentStatus
+from domain.cases.tracking import TrackingKind, TrackingRecord
 from domain.disputes import Dispute
 from domain.disputes.codes import DecisionReasonCode, DisputeReason, OutcomeCode
 from domain.disputes.evidence import GpsPoint
@@ -163,8 +163,7 @@ class _Seeder:
     ) -> None:
         self.clock = TravelClock(start)
         self.end = start + timedelta(days=10)  # the real now: at-risk cases are due soon after it
-        self.tracking = _DemoTracking()
-        self.svc = Services(uow=uow, clock=self.clock, ids=ids, tracking=self.tracking)
+        self.svc = Services(uow=uow, clock=self.clock, ids=ids)
         scope = frozenset(CountryCode(c) for c in DEMO_COUNTRIES)
         self.system = RequestContext(Principal("marketplace", Role.SYSTEM, scope), "seed-demo")
         self.agent = RequestContext(Principal("agent-ana", Role.L1, scope), "seed-demo")
@@ -314,12 +313,20 @@ class _Seeder:
             # L0 settles a late order whose courier stands still: store credit, resolved by L0.
             late_id = demo_order_id(market.country, "inc-late-l0")
             now = self.clock.now()
-            self.tracking.tracks[(market.country, late_id)] = DeliveryTrack(
-                promised_at=now - timedelta(hours=1),
-                courier_trace=tuple(
-                    GpsPoint(now - timedelta(minutes=m), 19_400_000, -99_100_000) for m in (20, 15, 10, 5, 0)
-                ),
+            trace = tuple(
+                GpsPoint(now - timedelta(minutes=m), 19_400_000, -99_100_000) for m in (20, 15, 10, 5, 0)
             )
+            async with self.svc.uow() as uow:  # as the tracking feed records them (D90)
+                for kind, facts in (
+                    (TrackingKind.PROMISED, {"promised_at": now - timedelta(hours=1)}),
+                    (TrackingKind.POSITIONS, {"points": trace}),
+                ):
+                    await uow.tracking.add(
+                        TrackingRecord(
+                            country, late_id, kind, "seed-demo", f"{late_id}:{kind.value}", now, **facts
+                        )
+                    )
+                await uow.commit()
             await self.incident(
                 market, "inc-late-l0", IncidentType.LATE, Severity.SEV2, OrderStatus.IN_TRANSIT
             )
@@ -773,16 +780,6 @@ async def _conversations(svc: Services, screener: Screener | None) -> int:
     if screener is None:
         return 0
     return await seed_conversations(svc, screener, DEMO_COUNTRIES, demo_order_id)
-
-
-class _DemoTracking:
-    """The demo's delivery tracking: courier traces for the orders L0 should settle."""
-
-    def __init__(self) -> None:
-        self.tracks: dict[tuple[str, str], DeliveryTrack] = {}
-
-    async def track(self, country: CountryCode, order_id: str) -> DeliveryTrack | None:
-        return self.tracks.get((country.value, order_id))
 
 
 def failing_demo_orders() -> frozenset[str]:

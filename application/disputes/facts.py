@@ -30,10 +30,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from application.integrations.tracking_feed import recorded_track
 from application.ports.tracking import DeliveryTracking
 from application.ports.unit_of_work import UnitOfWork
 from domain.audit import AuditEntry
 from domain.cases.kinds import CaseKind
+from domain.cases.l0 import DeliveryTrack
 from domain.disputes import Dispute
 from domain.disputes.evidence import DeliveryProof, PlatformFacts, TimelineEntry
 from domain.orders import Order
@@ -90,7 +92,8 @@ async def recorded_platform_facts(
     recorded = list(await recorded_timeline(uow, order, dispute.id))
     proof = _courier_proof(dispute.evidence.platform_facts)
     if proof is None and order.delivered_at is not None:
-        proof, problem = await courier_proof(tracking, order)
+        reported = await recorded_track(uow, order.country, order.id)  # the tracking feed's (D90)
+        proof, problem = await courier_proof(tracking, order, recorded=reported)
         if problem is not None:
             recorded.append(TimelineEntry(order.delivered_at, PROOF_UNAVAILABLE, problem))
     return platform_facts_for(order, proof, recorded)
@@ -112,20 +115,25 @@ async def recorded_timeline(
     return tuple(entry for entry in map(timeline_entry, entries) if entry is not None)
 
 
-async def courier_proof(tracking: DeliveryTracking, order: Order) -> tuple[DeliveryProof, str | None]:
-    """The courier's proof from the tracking port, or the delivery time only and why.
+async def courier_proof(
+    tracking: DeliveryTracking, order: Order, *, recorded: DeliveryTrack | None = None
+) -> tuple[DeliveryProof, str | None]:
+    """The courier's proof: from the reports the tracking feed ``recorded`` (D90), else from
+    the tracking port, else the delivery time only and why.
 
     Like L0, the decision treats the port as best effort: ``None``, a track without a
     proof, an error or no answer within :data:`TRACKING_TIMEOUT` all fall back."""
     fallback = DeliveryProof(delivered_at=order.delivered_at)
-    try:
-        async with asyncio.timeout(TRACKING_TIMEOUT):
-            track = await tracking.track(order.country, order.id)
-    except Exception:  # an outage must not block a decision: fall back, say so
-        log.warning(
-            "tracking failed for order %s (%s); deciding on the delivery time", order.id, order.country
-        )
-        return fallback, TRACKING_FAILED
+    track = recorded
+    if track is None:
+        try:
+            async with asyncio.timeout(TRACKING_TIMEOUT):
+                track = await tracking.track(order.country, order.id)
+        except Exception:  # an outage must not block a decision: fall back, say so
+            log.warning(
+                "tracking failed for order %s (%s); deciding on the delivery time", order.id, order.country
+            )
+            return fallback, TRACKING_FAILED
     proof = None if track is None else track.delivery_proof
     if proof is None or not (proof.gps_points or proof.photo_sha256):
         return fallback, NO_PROOF_RECORDED

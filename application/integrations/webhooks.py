@@ -18,7 +18,10 @@ The HTTP layer verifies the Standard Webhooks signature and timestamp and hands 
    and marked ``IGNORED``. A webhook provider may settle only the jobs of the job
    providers it is mapped to (``WebhookProcessing.settles``, from the composition root:
    ``sandbox-payments`` -> ``payments``); a job of any other provider is refused
-   (``WebhookProviderMismatch``: nothing is confirmed, the refusal is the recorded outcome);
+   (``WebhookProviderMismatch``: nothing is confirmed, the refusal is the recorded outcome).
+   ``tracking.*`` events are the delivery tracking feed's instead (D90,
+   ``tracking_feed.py``): checked before storing, recorded once when processed, from the
+   webhook providers listed in ``WebhookProcessing.tracking_sources`` only;
 4. the outcome is written to the inbox row, once, with an audit entry
    (``webhook.processed``: provider, webhook id, event type, idempotency key, outcome,
    latency) in the same transaction.
@@ -41,6 +44,7 @@ from returns.result import Failure, Result, Success
 
 from application.audit.trail import record
 from application.context import RequestContext, Services
+from application.integrations.tracking_feed import is_tracking_event, parse_tracking, record_tracking
 from application.ports.outbox import job_by_provider_key
 from application.ports.webhook_inbox import WebhookEvent
 from application.security.principal import Principal, Role
@@ -120,6 +124,7 @@ class WebhookProcessing:
     steps: ConfirmsSteps
     hold: timedelta = DEFAULT_HOLD
     settles: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    tracking_sources: frozenset[str] = frozenset()  # webhook providers that report tracking (D90)
 
 
 def parse_event(webhook: VerifiedWebhook) -> Result[WebhookEvent, InvalidInput]:
@@ -165,6 +170,10 @@ async def receive_webhook(
     if isinstance(parsed, Failure):
         return Failure(parsed.failure())
     event = parsed.unwrap()
+    if is_tracking_event(event.event_type):  # a report that cannot be recorded is not stored
+        report = parse_tracking(event)
+        if isinstance(report, Failure):
+            return Failure(report.failure())
     now = deps.svc.clock.now()
     with scoped_to(frozenset({event.country})):
         async with deps.svc.uow() as uow:
@@ -249,6 +258,8 @@ async def _process(
 
 
 async def _settle(deps: WebhookProcessing, event: WebhookEvent) -> str | WebhookProviderMismatch:
+    if is_tracking_event(event.event_type):
+        return await record_tracking(deps.svc.uow, event, sources=deps.tracking_sources)
     succeeded = _SETTLEMENTS.get(event.event_type.rpartition(".")[2])
     key = event.idempotency_key
     if succeeded is None or key is None:

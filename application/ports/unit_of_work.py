@@ -33,6 +33,7 @@ from application.ports.orders import OrderRepository
 from application.ports.outbox import Outbox
 from application.ports.platform_incidents import CaseHistory, PlatformIncidentRepository
 from application.ports.policies import PolicyRepository
+from application.ports.tracking import TrackingRecords
 from application.ports.webhook_inbox import WebhookInbox
 from domain.shared import DomainEvent
 
@@ -76,6 +77,9 @@ class UnitOfWork(Protocol):
 
     @property
     def cases(self) -> CaseRepository: ...
+
+    @property
+    def tracking(self) -> TrackingRecords: ...
 
     @property
     def sla_policies(self) -> SlaPolicyRepository: ...

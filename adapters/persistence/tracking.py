@@ -1,0 +1,117 @@
+"""Delivery tracking reports on SQLAlchemy Core (D90): insert-once, read by order.
+
+A report's key is its webhook's (source, id): ``add`` is ``INSERT ... ON CONFLICT DO
+NOTHING``, so a redelivered or reprocessed event records nothing more. ``for_order`` reads
+the order's newest reports on ``(country_code, order_id, reported_at)``. Rows never leave
+this module: they are rebuilt into domain ``TrackingRecord``s. Nothing here commits.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from adapters.persistence.aggregates import insert_ignoring_conflict
+from adapters.persistence.row_level_security import within_scope
+from adapters.persistence.tables import delivery_tracking
+from application.security.scope import current_scope
+from domain.cases.l0 import Point
+from domain.cases.tracking import TrackingKind, TrackingRecord
+from domain.disputes.evidence import DeliveryProof, GpsPoint, utc_iso
+from domain.shared import CountryCode
+
+_KEY = ("country_code", "source", "source_id")
+
+
+class SqlAlchemyTrackingRecords:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def add(self, record: TrackingRecord) -> bool:
+        connection = await self._session.connection()
+        values = {
+            "country_code": record.country.value,
+            "source": record.source,
+            "source_id": record.source_id,
+            "order_id": record.order_id,
+            "kind": record.kind.value,
+            "reported_at": record.reported_at,
+            "report": _report(record),
+        }
+        inserted = await connection.execute(
+            insert_ignoring_conflict(connection.dialect.name, delivery_tracking, values, index_elements=_KEY)
+        )
+        return inserted.first() is not None
+
+    async def for_order(self, country: CountryCode, order_id: str, *, limit: int) -> list[TrackingRecord]:
+        table = delivery_tracking.c
+        query = select(delivery_tracking).where(
+            table.country_code == country.value, table.order_id == order_id
+        )
+        query = within_scope(query, table.country_code, current_scope())  # PostgreSQL's RLS, on SQLite too
+        rows = (
+            await self._session.execute(
+                query.order_by(table.reported_at.desc(), table.source.desc(), table.source_id.desc()).limit(
+                    limit
+                )
+            )
+        ).all()
+        return [_record(row) for row in reversed(rows)]
+
+
+def _gps(point: GpsPoint) -> dict[str, object]:
+    return point.to_canonical()
+
+
+def _report(record: TrackingRecord) -> dict[str, Any]:
+    if record.kind is TrackingKind.PROMISED:
+        assert record.promised_at is not None
+        destination = record.destination
+        return {
+            "promised_at": utc_iso(record.promised_at),
+            "destination": None
+            if destination is None
+            else {"lat_microdeg": destination.lat_microdeg, "lon_microdeg": destination.lon_microdeg},
+        }
+    if record.kind is TrackingKind.POSITIONS:
+        return {"points": [_gps(point) for point in record.points]}
+    assert record.proof is not None
+    return {"proof": record.proof.to_canonical()}
+
+
+def _point(raw: dict[str, Any]) -> GpsPoint:
+    return GpsPoint(datetime.fromisoformat(raw["at"]), int(raw["lat_microdeg"]), int(raw["lon_microdeg"]))
+
+
+def _record(row: Row[Any]) -> TrackingRecord:
+    kind = TrackingKind(row.kind)
+    report: dict[str, Any] = row.report
+
+    def make(**facts: Any) -> TrackingRecord:
+        country = CountryCode(str(row.country_code))
+        return TrackingRecord(
+            country, str(row.order_id), kind, str(row.source), str(row.source_id), row.reported_at, **facts
+        )
+
+    if kind is TrackingKind.PROMISED:
+        destination = report.get("destination")
+        return make(
+            promised_at=datetime.fromisoformat(report["promised_at"]),
+            destination=None
+            if destination is None
+            else Point(int(destination["lat_microdeg"]), int(destination["lon_microdeg"])),
+        )
+    if kind is TrackingKind.POSITIONS:
+        return make(points=tuple(_point(p) for p in report["points"]))
+    proof = report["proof"]
+    delivered_at = proof.get("delivered_at")
+    return make(
+        proof=DeliveryProof(
+            delivered_at=None if delivered_at is None else datetime.fromisoformat(delivered_at),
+            gps_points=tuple(_point(p) for p in proof.get("gps_points", [])),
+            photo_sha256=tuple(str(photo) for photo in proof.get("photo_sha256", [])),
+        ),
+    )
