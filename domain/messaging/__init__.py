@@ -47,12 +47,10 @@ from domain.messaging.events import (
 from domain.messaging.message import MARKETPLACE_PARTIES, Message, MessageStatus, Party, genesis_hash
 from domain.messaging.policy import (
     DEFAULT_MESSAGING_POLICY,
-    FreezeSpikePolicy,
     MessagingPolicy,
     RateLimit,
     RateScope,
     WindowCount,
-    freeze_spike,
 )
 from domain.messaging.screening import (
     DEFAULT_POLICY,
@@ -95,7 +93,6 @@ __all__ = [
     "Finding",
     "FindingKind",
     "FreezeError",
-    "FreezeSpikePolicy",
     "Message",
     "MessageBlocked",
     "MessageSent",
@@ -130,7 +127,6 @@ __all__ = [
     "WindowCount",
     "client_message_id_problem",
     "export_transcript",
-    "freeze_spike",
     "genesis_hash",
     "reason_blocked",
     "screen",

@@ -5,8 +5,10 @@
   limit's window (blocked ones included: they were sent) and passes the counts in.
 - **Repeated violations**: the ``violations_to_freeze``-th blocked message of a sender
   in a conversation freezes that sender there, until support lifts it.
-- **Freeze spikes**: freezes in a country within a window, against what is usual there;
-  a spike raises an alert metric (telemetry reads :func:`freeze_spike`).
+- **Freeze spikes** are not decided here: every freeze counts in
+  ``supportos_conversation_freezes_total{country}`` and the Prometheus rule
+  ``SupportOSConversationFreezeSpike`` (``deploy/prometheus/alerts.yml``, D33) decides what a
+  spike is, against the country's own usual rate.
 
 Staff (support) are not rate-limited: they answer many conversations at once.
 """
@@ -82,27 +84,3 @@ class MessagingPolicy:
 
 
 DEFAULT_MESSAGING_POLICY: Final = MessagingPolicy()
-
-
-@dataclass(frozen=True, slots=True)
-class FreezeSpikePolicy:
-    """A spike: at least ``min_freezes`` freezes in a window, and ``factor`` times the usual."""
-
-    window: timedelta = timedelta(hours=1)
-    min_freezes: int = 5
-    factor: int = 3
-
-    def __post_init__(self) -> None:
-        if self.window <= timedelta(0) or self.min_freezes < 1 or self.factor < 1:
-            raise ValueError("a freeze spike policy needs a positive window, minimum and factor")
-
-
-DEFAULT_FREEZE_SPIKE: Final = FreezeSpikePolicy()
-
-
-def freeze_spike(
-    recent_freezes: int, usual_freezes: int, policy: FreezeSpikePolicy = DEFAULT_FREEZE_SPIKE
-) -> bool:
-    """Whether ``recent_freezes`` (in the policy's window) is abnormal against
-    ``usual_freezes`` (the typical count of such a window in that country)."""
-    return recent_freezes >= max(policy.min_freezes, policy.factor * max(usual_freezes, 0))

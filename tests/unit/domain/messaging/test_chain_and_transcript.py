@@ -15,13 +15,12 @@ from domain.messaging import (
     ExportCheck,
     Party,
     export_transcript,
-    freeze_spike,
     genesis_hash,
     transcript_of,
     verify_chain,
     verify_export,
 )
-from domain.messaging.policy import FreezeSpikePolicy, MessagingPolicy, RateLimit, RateScope, WindowCount
+from domain.messaging.policy import MessagingPolicy, RateLimit, RateScope, WindowCount
 from domain.shared import InvalidInput
 from tests.unit.domain.messaging.builders import AGENT, PHONE, SELLER, T0, Chat
 
@@ -162,7 +161,7 @@ def test_a_tampered_export_is_caught() -> None:
     assert isinstance(verify_export('{"format": "other"}').failure(), InvalidInput)
 
 
-def test_rate_limit_policy_and_freeze_spikes_are_pure_arithmetic() -> None:
+def test_rate_limit_policy_is_pure_arithmetic() -> None:
     minute = RateLimit(RateScope.SENDER, timedelta(minutes=1), 3)
     policy = MessagingPolicy(rate_limits=(minute,))
     assert policy.rate_limit_breach({minute: WindowCount(2, T0)}, T0) is None
@@ -170,8 +169,3 @@ def test_rate_limit_policy_and_freeze_spikes_are_pure_arithmetic() -> None:
     breach = policy.rate_limit_breach({minute: WindowCount(3, T0 - timedelta(seconds=50))}, T0)
     assert breach is not None and (breach.scope, breach.retry_after_seconds) == ("SENDER", 10)
     assert "retry in 10 s" in breach.message
-    spikes = FreezeSpikePolicy(window=timedelta(hours=1), min_freezes=5, factor=3)
-    assert not freeze_spike(4, 0, spikes)  # below the floor
-    assert freeze_spike(5, 1, spikes)
-    assert not freeze_spike(8, 3, spikes)  # usual for this country
-    assert freeze_spike(9, 3, spikes)
