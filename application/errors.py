@@ -22,6 +22,18 @@ class NotFound(DomainError):
 
 
 @dataclass(frozen=True, slots=True)
+class OrderIdTaken(DomainError):
+    """An order with this id exists for other parties: the marketplace reused an id (D91)."""
+
+    code: ClassVar[str] = "ORDER_ID_TAKEN"
+    order_id: str
+
+    @property
+    def message(self) -> str:
+        return f"order {self.order_id} exists for another buyer or seller"
+
+
+@dataclass(frozen=True, slots=True)
 class NotCaptured(DomainError):
     code: ClassVar[str] = "ORDER_NOT_CAPTURED"
     order_id: str

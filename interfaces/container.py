@@ -51,6 +51,7 @@ from application.integrations.webhooks import (
     VerifiedWebhook,
     WebhookProcessing,
     WebhookReceipt,
+    WebhookRefusal,
     receive_webhook,
 )
 from application.ledger.metering import metered
@@ -60,7 +61,6 @@ from application.messaging.notifications import NOTIFY_JOB_KIND, conversation_no
 from application.ports.metrics import Metrics
 from application.saga.executor import ProviderJob, Providers, SagaRunner
 from domain.messaging import Screener
-from domain.shared import InvalidInput
 from interfaces.graphql.context import ApiDependencies
 from interfaces.http.app import create_app
 from interfaces.http.observability import Operations
@@ -175,6 +175,12 @@ outbox jobs its signed events may confirm. A provider that is not listed settles
 (``WEBHOOK_PROVIDER_MISMATCH``); a payments webhook never settles a notification, nor the
 other way round."""
 
+MARKETPLACE_WEBHOOK_PROVIDERS: Final = frozenset({"marketplace"})
+"""The webhook providers whose signed ``order.*`` events are the marketplace's order feed
+(D91): orders created, payments captured, fulfilment steps, applied as role MARKETPLACE;
+``/webhooks/marketplace`` with a secret under that name in ``SUPPORTOS_WEBHOOK_SECRETS``.
+Any other provider's order event is ``NOT_A_MARKETPLACE_SOURCE``."""
+
 TRACKING_WEBHOOK_PROVIDERS: Final = frozenset({"courier-tracking"})
 """The webhook providers whose signed ``tracking.*`` events are recorded as the delivery
 tracking feed (D90): the courier app and dispatch system, ``/webhooks/courier-tracking`` with
@@ -216,11 +222,17 @@ def _webhook_processing(
     runner = saga_runner(
         services, demo_providers(), worker_id="webhooks", metrics=metrics, job_kinds=job_kinds
     )
-    return WebhookProcessing(services, runner, settles=settles, tracking_sources=TRACKING_WEBHOOK_PROVIDERS)
+    return WebhookProcessing(
+        services,
+        runner,
+        settles=settles,
+        tracking_sources=TRACKING_WEBHOOK_PROVIDERS,
+        marketplace_sources=MARKETPLACE_WEBHOOK_PROVIDERS,
+    )
 
 
 def _webhooks(settings: Settings, processing: WebhookProcessing) -> WebhookDependencies:
-    async def receive(webhook: VerifiedWebhook) -> Result[WebhookReceipt, InvalidInput]:
+    async def receive(webhook: VerifiedWebhook) -> Result[WebhookReceipt, WebhookRefusal]:
         return await receive_webhook(processing, webhook)
 
     return WebhookDependencies(secrets=settings.webhook_secrets_by_provider(), receive=receive)

@@ -30,6 +30,7 @@ from returns.result import Failure, Result, Success
 
 from application.audit.trail import record
 from application.cases.errors import NotAnIncident
+from application.cases.tracks import recorded_track
 from application.cases.use_cases import (
     AcknowledgeCase,
     EscalateCase,
@@ -42,14 +43,13 @@ from application.cases.use_cases import (
 from application.context import RequestContext, Services
 from application.disputes.facts import platform_facts_for
 from application.errors import NotCaptured, NotFound
-from application.integrations.tracking_feed import recorded_track
 from application.ports.concurrency import ConcurrencyConflict
 from application.ports.unit_of_work import UnitOfWork
 from application.security.principal import Forbidden, Operation, Principal, Role
 from domain.cases.case import Case
 from domain.cases.errors import CaseError
-from domain.cases.kinds import CaseKind, Tier
-from domain.cases.l0 import CaseFacts, DeliveryTrack, L0Decision, L0Outcome, evaluate
+from domain.cases.kinds import OPEN_STATUSES, CaseKind, IncidentType, Tier
+from domain.cases.l0 import CaseFacts, DeliveryTrack, L0Decision, L0Outcome, evaluate, revisit
 from domain.disputes.errors import AttachEvidenceError
 from domain.disputes.evidence import DeliveryProof
 from domain.ledger import EscrowOverdrawn, rules
@@ -318,6 +318,50 @@ async def _run(svc: Services, country: CountryCode, case_id: str) -> Case | None
             return _stopped(escalated, case)
         case = escalated.unwrap()
     return case
+
+
+async def revisit_late_incident(svc: Services, country: CountryCode, order_id: str) -> Case | None:
+    """New tracking facts for ``order_id`` (D90): if the order has an open ``LATE`` incident
+    that no person has taken (unassigned), L0 looks again, and settles it if its store-credit
+    rule now fires (the courier has stood still long enough). Nothing else is re-run: the
+    case keeps its routing. The case as L0 left it, or ``None`` when L0 did not act. Never
+    raises (best effort, like :func:`run_l0`)."""
+    try:
+        async with svc.uow() as uow:
+            cases = await uow.cases.for_order(country, order_id)
+        late = next(
+            (
+                case
+                for case in cases
+                if case.state.kind is CaseKind.ORDER_INCIDENT
+                and case.state.incident_type is IncidentType.LATE
+                and case.state.status in OPEN_STATUSES
+                and case.state.assignee is None
+            ),
+            None,
+        )
+        if late is None:
+            return None
+        gathered = await gather_facts(svc, country, late.case_id)
+        if gathered is None:
+            return None
+        _, facts = gathered
+        decision = revisit(facts)
+        if decision is None or decision.outcome is not L0Outcome.STORE_CREDIT:
+            return None
+        ctx = l0_context(country, late.case_id)
+        recorded = await record_l0_decision(svc, ctx, RecordL0Decision(country, late.case_id, decision))
+        if isinstance(recorded, Failure):
+            _stopped(recorded, late)
+            return None
+        granted = await grant_store_credit(svc, ctx, GrantStoreCredit(country, late.case_id, decision.rule))
+        if isinstance(granted, Failure):
+            _stopped(granted, recorded.unwrap())
+            return None
+        return granted.unwrap()
+    except Exception:
+        log.exception("L0 failed to revisit the late incident of order %s (%s)", order_id, country.value)
+        return None
 
 
 def _stopped(failure: Failure[object], case: Case) -> Case:

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from application.integrations.tracking_feed import recorded_track
+from application.cases.tracks import recorded_track
 from application.ports.tracking import DeliveryTracking
 from application.ports.unit_of_work import UnitOfWork
 from domain.audit import AuditEntry

@@ -18,32 +18,34 @@ that country (``UNKNOWN_ORDER``), and the report is recorded once (``RECORDED``;
 redelivery or a reprocessing after a crash inserts nothing more: the record's key is the
 webhook's id).
 
-:func:`recorded_track` folds an order's records into its track (:func:`fold_track`), in the
-caller's transaction and country scope: what L0 (``application/cases/l0.py``) and a
-dispute's decision (``application/disputes/facts.py``) read before the tracking port.
+``application/cases/tracks.py`` (``recorded_track``) folds an order's records into its track,
+in the caller's transaction and country scope: what L0 and a dispute's decision read before
+the tracking port. New positions or a new promise let L0 look again at the order's open late
+incident (``revisit_late_incident``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
 from returns.result import Failure, Result, Success
 
-from application.ports.unit_of_work import UnitOfWork
+from application.cases.l0 import revisit_late_incident
+from application.context import Services
+from application.integrations.feed_fields import BadField
 from application.ports.webhook_inbox import WebhookEvent
 from application.security.scope import scoped_to
-from domain.cases.l0 import DeliveryTrack, Point
+from domain.cases.l0 import Point
 from domain.cases.tracking import (
     MAX_PHOTOS_PER_REPORT,
     MAX_POINTS_PER_REPORT,
     TrackingKind,
     TrackingRecord,
-    fold_track,
 )
 from domain.disputes.evidence import MAX_LATITUDE_MICRODEG, MAX_LONGITUDE_MICRODEG, DeliveryProof, GpsPoint
-from domain.shared import CountryCode, InvalidInput, InvariantViolation
+from domain.shared import InvalidInput, InvariantViolation
 from domain.shared.ids import OrderId
 
 TRACKING_EVENT_PREFIX: Final = "tracking."
@@ -56,8 +58,6 @@ RECORDED: Final = "RECORDED"
 UNKNOWN_ORDER: Final = "UNKNOWN_ORDER"
 NOT_A_TRACKING_SOURCE: Final = "NOT_A_TRACKING_SOURCE"
 MAX_ORDER_ID_LENGTH: Final = 200
-READ_LIMIT: Final = 1_000
-"""The newest records a track is folded from (each positions record holds up to 500 points)."""
 
 
 def is_tracking_event(event_type: str) -> bool:
@@ -75,7 +75,9 @@ def parse_tracking(event: WebhookEvent) -> Result[TrackingRecord, InvalidInput]:
     try:
         order_id = data.get("order_id")
         if not isinstance(order_id, str) or not 0 < len(order_id) <= MAX_ORDER_ID_LENGTH:
-            raise _Bad("data.order_id", f"an order id of 1 to {MAX_ORDER_ID_LENGTH} characters is required")
+            raise BadField(
+                "data.order_id", f"an order id of 1 to {MAX_ORDER_ID_LENGTH} characters is required"
+            )
 
         def make(**facts: Any) -> TrackingRecord:
             return TrackingRecord(
@@ -93,66 +95,62 @@ def parse_tracking(event: WebhookEvent) -> Result[TrackingRecord, InvalidInput]:
         else:
             photos = data.get("photo_sha256", [])
             if not isinstance(photos, list) or len(photos) > MAX_PHOTOS_PER_REPORT:
-                raise _Bad("data.photo_sha256", f"a list of at most {MAX_PHOTOS_PER_REPORT} sha256 hashes")
+                raise BadField(
+                    "data.photo_sha256", f"a list of at most {MAX_PHOTOS_PER_REPORT} sha256 hashes"
+                )
             proof = DeliveryProof(
                 delivered_at=_instant(data.get("delivered_at"), "data.delivered_at"),
                 gps_points=_points(data.get("gps_points", []), "data.gps_points", required=False),
                 photo_sha256=tuple(_hash(photo) for photo in photos),
             )
             record = make(proof=proof)
-    except _Bad as bad:
+    except BadField as bad:
         return Failure(InvalidInput(bad.field, bad.reason))
     except InvariantViolation as error:  # a point or a proof the domain refuses (ranges, hashes)
         return Failure(InvalidInput("data", str(error)))
     return Success(record)
 
 
-class _Bad(Exception):
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
-        self.field, self.reason = field, reason
-
-
 def _instant(raw: object, field: str) -> datetime:
     if not isinstance(raw, str):
-        raise _Bad(field, "an ISO-8601 time with an offset is required")
+        raise BadField(field, "an ISO-8601 time with an offset is required")
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError:
-        raise _Bad(field, f"not an ISO-8601 time: {raw[:40]!r}") from None
+        raise BadField(field, f"not an ISO-8601 time: {raw[:40]!r}") from None
     if moment.tzinfo is None:
-        raise _Bad(field, "the time needs an offset (e.g. Z or +00:00)")
+        raise BadField(field, "the time needs an offset (e.g. Z or +00:00)")
     return moment
 
 
 def _microdegrees(raw: Mapping[str, Any], name: str, field: str) -> int:
     value = raw.get(name)
     if type(value) is not int:
-        raise _Bad(f"{field}.{name}", "integer microdegrees are required (no floats)")
+        raise BadField(f"{field}.{name}", "integer microdegrees are required (no floats)")
     return value
 
 
 def _point(raw: object, field: str) -> Point:
     if not isinstance(raw, dict):
-        raise _Bad(field, "an object with lat_microdeg and lon_microdeg")
+        raise BadField(field, "an object with lat_microdeg and lon_microdeg")
     lat, lon = _microdegrees(raw, "lat_microdeg", field), _microdegrees(raw, "lon_microdeg", field)
     if not (
         -MAX_LATITUDE_MICRODEG <= lat <= MAX_LATITUDE_MICRODEG
         and -MAX_LONGITUDE_MICRODEG <= lon <= MAX_LONGITUDE_MICRODEG
     ):
-        raise _Bad(field, "outside the range of latitudes and longitudes")
+        raise BadField(field, "outside the range of latitudes and longitudes")
     return Point(lat, lon)
 
 
 def _points(raw: object, field: str, *, required: bool) -> tuple[GpsPoint, ...]:
     if not isinstance(raw, list) or (required and not raw) or len(raw) > MAX_POINTS_PER_REPORT:
         least = 1 if required else 0
-        raise _Bad(field, f"a list of {least} to {MAX_POINTS_PER_REPORT} points")
+        raise BadField(field, f"a list of {least} to {MAX_POINTS_PER_REPORT} points")
     points = []
     for index, item in enumerate(raw):
         where = f"{field}[{index}]"
         if not isinstance(item, dict):
-            raise _Bad(where, "an object with at, lat_microdeg and lon_microdeg")
+            raise BadField(where, "an object with at, lat_microdeg and lon_microdeg")
         at = _instant(item.get("at"), f"{where}.at")
         points.append(
             GpsPoint(
@@ -164,14 +162,14 @@ def _points(raw: object, field: str, *, required: bool) -> tuple[GpsPoint, ...]:
 
 def _hash(raw: object) -> str:
     if not isinstance(raw, str):
-        raise _Bad("data.photo_sha256", "each photo is its sha256 hash, 64 lowercase hex characters")
+        raise BadField("data.photo_sha256", "each photo is its sha256 hash, 64 lowercase hex characters")
     return raw
 
 
-async def record_tracking(
-    uow_factory: Callable[[], UnitOfWork], event: WebhookEvent, *, sources: frozenset[str]
-) -> str:
-    """Record a verified ``tracking.*`` event (the webhook processing's step); the outcome."""
+async def record_tracking(svc: Services, event: WebhookEvent, *, sources: frozenset[str]) -> str:
+    """Record a verified ``tracking.*`` event (the webhook processing's step); the outcome.
+    New positions or a new promise let L0 look again at the order's open late incident
+    (``revisit_late_incident``: a courier may have stood still since the case opened)."""
     if event.provider not in sources:
         return NOT_A_TRACKING_SOURCE
     parsed = parse_tracking(event)
@@ -179,16 +177,11 @@ async def record_tracking(
         return str(parsed.failure().code)
     record = parsed.unwrap()
     with scoped_to(frozenset({event.country})):
-        async with uow_factory() as uow:
+        async with svc.uow() as uow:
             if await uow.orders.get(event.country, OrderId(record.order_id)) is None:
                 return UNKNOWN_ORDER
             await uow.tracking.add(record)
             await uow.commit()
+        if record.kind is not TrackingKind.DELIVERED:
+            await revisit_late_incident(svc, event.country, record.order_id)
     return RECORDED
-
-
-async def recorded_track(uow: UnitOfWork, country: CountryCode, order_id: str) -> DeliveryTrack | None:
-    """The order's track from the reports the feed recorded, read in ``uow``'s transaction
-    (``None`` when none was recorded). L0 and the dispute's decision read it first and ask
-    the tracking port (``Services.tracking``) only when nothing was recorded."""
-    return fold_track(await uow.tracking.for_order(country, order_id, limit=READ_LIMIT))

@@ -21,7 +21,10 @@ The HTTP layer verifies the Standard Webhooks signature and timestamp and hands 
    (``WebhookProviderMismatch``: nothing is confirmed, the refusal is the recorded outcome).
    ``tracking.*`` events are the delivery tracking feed's instead (D90,
    ``tracking_feed.py``): checked before storing, recorded once when processed, from the
-   webhook providers listed in ``WebhookProcessing.tracking_sources`` only;
+   webhook providers listed in ``WebhookProcessing.tracking_sources`` only; ``order.*``
+   events are the marketplace's order feed (D91, ``order_feed.py``): checked before storing
+   (an order not known yet is refused with ``ORDER_NOT_YET_KNOWN``, for the sender to retry)
+   and applied once through the order use cases, from ``marketplace_sources`` only;
 4. the outcome is written to the inbox row, once, with an audit entry
    (``webhook.processed``: provider, webhook id, event type, idempotency key, outcome,
    latency) in the same transaction.
@@ -44,6 +47,13 @@ from returns.result import Failure, Result, Success
 
 from application.audit.trail import record
 from application.context import RequestContext, Services
+from application.integrations.order_feed import (
+    OrderNotYetKnown,
+    apply_order_event,
+    is_order_event,
+    not_yet_known,
+    parse_order_event,
+)
 from application.integrations.tracking_feed import is_tracking_event, parse_tracking, record_tracking
 from application.ports.outbox import job_by_provider_key
 from application.ports.webhook_inbox import WebhookEvent
@@ -125,6 +135,7 @@ class WebhookProcessing:
     hold: timedelta = DEFAULT_HOLD
     settles: Mapping[str, frozenset[str]] = field(default_factory=dict)
     tracking_sources: frozenset[str] = frozenset()  # webhook providers that report tracking (D90)
+    marketplace_sources: frozenset[str] = frozenset()  # webhook providers that report orders (D91)
 
 
 def parse_event(webhook: VerifiedWebhook) -> Result[WebhookEvent, InvalidInput]:
@@ -162,9 +173,14 @@ def parse_event(webhook: VerifiedWebhook) -> Result[WebhookEvent, InvalidInput]:
     )
 
 
+WebhookRefusal = InvalidInput | OrderNotYetKnown
+"""Why a verified event is not stored: it cannot be routed or applied (HTTP 400), or it is
+about an order not known yet (HTTP 409: the sender retries)."""
+
+
 async def receive_webhook(
     deps: WebhookProcessing, webhook: VerifiedWebhook
-) -> Result[WebhookReceipt, InvalidInput]:
+) -> Result[WebhookReceipt, WebhookRefusal]:
     """Store a verified event (insert-or-ignore) and, if this call stored it, process it."""
     parsed = parse_event(webhook)
     if isinstance(parsed, Failure):
@@ -174,6 +190,14 @@ async def receive_webhook(
         report = parse_tracking(event)
         if isinstance(report, Failure):
             return Failure(report.failure())
+    if is_order_event(event.event_type):  # nor one that cannot be applied, or not yet
+        command = parse_order_event(event)
+        if isinstance(command, Failure):
+            return Failure(command.failure())
+        if event.provider in deps.marketplace_sources:
+            early = await not_yet_known(deps.svc, command.unwrap())
+            if early is not None:
+                return Failure(early)
     now = deps.svc.clock.now()
     with scoped_to(frozenset({event.country})):
         async with deps.svc.uow() as uow:
@@ -259,7 +283,9 @@ async def _process(
 
 async def _settle(deps: WebhookProcessing, event: WebhookEvent) -> str | WebhookProviderMismatch:
     if is_tracking_event(event.event_type):
-        return await record_tracking(deps.svc.uow, event, sources=deps.tracking_sources)
+        return await record_tracking(deps.svc, event, sources=deps.tracking_sources)
+    if is_order_event(event.event_type):
+        return await apply_order_event(deps.svc, event, sources=deps.marketplace_sources)
     succeeded = _SETTLEMENTS.get(event.event_type.rpartition(".")[2])
     key = event.idempotency_key
     if succeeded is None or key is None:

@@ -16,7 +16,7 @@ from returns.result import Failure, Result, Success
 
 from application.audit.trail import record
 from application.context import RequestContext, Services
-from application.errors import NoPolicyInForce, NotCaptured, NotFound
+from application.errors import NoPolicyInForce, NotCaptured, NotFound, OrderIdTaken
 from application.ports.concurrency import ConcurrencyConflict
 from application.saga.replacements import schedule_replacement_release
 from application.security.principal import Forbidden, Operation, authorize
@@ -52,7 +52,9 @@ class CreateOrder:
 
 async def create_order(
     svc: Services, ctx: RequestContext, cmd: CreateOrder
-) -> Result[Order, Forbidden | InvalidInput]:
+) -> Result[Order, Forbidden | InvalidInput | OrderIdTaken]:
+    """Record a new order (CREATED). Idempotent on ``order_id``: creating an order that
+    exists with the same buyer and seller answers it unchanged, with nothing written."""
     allowed = authorize(ctx.principal, Operation.ORDER_CREATE, cmd.country)
     if isinstance(allowed, Failure):
         return allowed
@@ -69,6 +71,13 @@ async def create_order(
         return created
     order = created.unwrap()
     async with svc.uow() as uow:
+        existing = None if cmd.order_id is None else await uow.orders.get(cmd.country, cmd.order_id)
+        if existing is not None:
+            # the marketplace names its own ids: a retried create is answered with the order
+            # as it stands; the same id for other parties is a different order (D91)
+            if (existing.buyer_id, existing.seller_id) == (cmd.buyer_id, cmd.seller_id):
+                return Success(existing)
+            return Failure(OrderIdTaken(existing.id))
         await uow.orders.add(order)
         await record(
             uow,
@@ -116,7 +125,9 @@ async def capture_payment(
     svc: Services, ctx: RequestContext, cmd: CapturePayment
 ) -> Result[Order, CaptureFailure]:
     """Freeze the snapshot under the policy in force, move the order to PAID and post
-    Dr psp:clearing / Cr escrow — all in one transaction."""
+    Dr psp:clearing / Cr escrow — all in one transaction. Idempotent: reporting the same
+    capture again answers the order as it stands; a different one is
+    ``ORDER_ALREADY_CAPTURED``."""
     allowed = authorize(ctx.principal, Operation.ORDER_CAPTURE, cmd.country)
     if isinstance(allowed, Failure):
         return allowed
@@ -125,6 +136,8 @@ async def capture_payment(
         order = await uow.orders.get(cmd.country, cmd.order_id)
         if order is None:
             return Failure(NotFound("order", cmd.order_id))
+        if order.snapshot is not None and _same_capture(order.snapshot, cmd):
+            return Success(order)  # a retried capture: answered as it stands, nothing written (D91)
         policy = await uow.policies.in_force(cmd.country, now)
         if policy is None:
             return Failure(NoPolicyInForce(cmd.country.value))
@@ -176,6 +189,29 @@ async def capture_payment(
         )
         await uow.commit()
     return Success(order)
+
+
+def _same_capture(snapshot: OrderSnapshot, cmd: CapturePayment) -> bool:
+    """Whether ``cmd`` reports the capture ``snapshot`` froze (a retry of the same report)."""
+    return (
+        snapshot.currency,
+        snapshot.items_subtotal.minor,
+        snapshot.delivery_fee.minor,
+        snapshot.service_fee.minor,
+        snapshot.tax.minor,
+        snapshot.discount.minor,
+        snapshot.commission_bp,
+        snapshot.payment_partner_id,
+    ) == (
+        cmd.currency,
+        cmd.items_subtotal_minor,
+        cmd.delivery_fee_minor,
+        cmd.service_fee_minor,
+        cmd.tax_minor,
+        cmd.discount_minor,
+        cmd.commission_bp,
+        cmd.payment_partner_id,
+    )
 
 
 @dataclass(frozen=True, slots=True)

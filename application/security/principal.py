@@ -27,7 +27,8 @@ class Role(StrEnum):
     BUYER = "BUYER"
     SELLER = "SELLER"
     COURIER = "COURIER"
-    SYSTEM = "SYSTEM"  # workers, schedulers and the checkout integration
+    MARKETPLACE = "MARKETPLACE"  # the marketplace's checkout and fulfilment, reporting orders (D91)
+    SYSTEM = "SYSTEM"  # workers, schedulers, CLI commands
 
 
 class PartnerKind(StrEnum):
@@ -185,6 +186,11 @@ PERMISSIONS: Final[dict[Role, frozenset[Operation]]] = {
     Role.BUYER: _PARTY | {Operation.DISPUTE_OPEN, Operation.DISPUTE_WITHDRAW, Operation.CASE_RATE},
     Role.SELLER: _PARTY,
     Role.COURIER: _PARTY,
+    # The marketplace reports its orders: created, captured (the snapshot's amounts) and each
+    # plain step of their life; it reads them back, and nothing else (D91).
+    Role.MARKETPLACE: frozenset(
+        {Operation.ORDER_CREATE, Operation.ORDER_CAPTURE, Operation.ORDER_TRANSITION, Operation.ORDER_READ}
+    ),
     Role.SYSTEM: frozenset(Operation),
 }
 

@@ -33,7 +33,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
-from domain.cases.kinds import CaseKind, CaseStatus, IncidentType, Severity, Tier
+from domain.cases.kinds import OPEN_STATUSES, CaseKind, CaseStatus, IncidentType, Severity, Tier
 from domain.disputes.codes import DisputeReason
 from domain.disputes.evidence import DeliveryProof, GpsPoint
 
@@ -235,6 +235,18 @@ def evaluate(facts: CaseFacts, policy: L0Policy = DEFAULT_L0_POLICY) -> L0Decisi
         route_to=route,
         acknowledge=acknowledge,
     )
+
+
+def revisit(facts: CaseFacts, policy: L0Policy = DEFAULT_L0_POLICY) -> L0Decision | None:
+    """An open case L0 already routed, looked at again because new facts arrived (D90): only
+    a rule that settles it (one with an outcome) may act; routing is never redone."""
+    if facts.status not in OPEN_STATUSES:
+        return None
+    for rule in policy.rules:
+        decided = rule.applies(facts)
+        if decided is not None and decided.outcome is not None:
+            return decided
+    return None
 
 
 def _window_points(trace: tuple[GpsPoint, ...], now: datetime, window: timedelta) -> list[GpsPoint]:

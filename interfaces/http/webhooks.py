@@ -18,7 +18,9 @@ parsed, stored or audited (a warning is logged, without the secrets). An unknown
 provider (no secrets configured) gets 404. A verified request goes to the application
 (``receive_webhook``), which stores it in the inbox, deduplicated by webhook id, and
 processes it once: 200 ``{"status": "processed"}``, or 200 ``{"status": "duplicate"}``
-for an event already stored; 400 for a verified event that cannot be routed.
+for an event already stored; 400 for a verified event that cannot be routed (or, for the
+tracking and order feeds, applied); 409 for a marketplace report about an order not known yet
+(the sender retries it).
 
 Secrets come from ``SUPPORTOS_WEBHOOK_SECRETS`` (``interfaces/settings.py``); the handler
 comes from the composition root, typed by the application (this module knows no adapter).
@@ -38,15 +40,15 @@ from fastapi.responses import JSONResponse
 from returns.result import Failure, Result
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from application.integrations.webhooks import VerifiedWebhook, WebhookReceipt
-from domain.shared import InvalidInput
+from application.integrations.order_feed import OrderNotYetKnown
+from application.integrations.webhooks import VerifiedWebhook, WebhookReceipt, WebhookRefusal
 
 logger = logging.getLogger("supportos.webhooks")
 
 TOLERANCE: Final = timedelta(minutes=5)
 REQUIRED_HEADERS: Final = ("webhook-id", "webhook-timestamp", "webhook-signature")
 
-WebhookHandler = Callable[[VerifiedWebhook], Awaitable[Result[WebhookReceipt, InvalidInput]]]
+WebhookHandler = Callable[[VerifiedWebhook], Awaitable[Result[WebhookReceipt, WebhookRefusal]]]
 """Stores and processes a verified event (``application.integrations.webhooks.receive_webhook``)."""
 
 
@@ -150,7 +152,8 @@ def webhook_router(deps: WebhookDependencies | None) -> APIRouter:
         )
         if isinstance(received, Failure):
             error = received.failure()
-            return JSONResponse({"error": error.code, "detail": error.message}, status_code=400)
+            status = 409 if isinstance(error, OrderNotYetKnown) else 400  # 409: retry it later
+            return JSONResponse({"error": error.code, "detail": error.message}, status_code=status)
         receipt = received.unwrap()
         return JSONResponse(
             {

@@ -15,24 +15,26 @@ from typing import Any
 
 import httpx
 import pytest
-from returns.result import Failure, Result
+from returns.result import Failure, Result, Success
 from sqlalchemy import text
 
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from adapters.providers.webhook_delivery import sign_webhook
 from application.cases.incidents import OpenOrderIncident, open_order_incident
+from application.cases.tracks import recorded_track
+from application.cases.use_cases import AssignCase, assign_case
 from application.context import Services
 from application.disputes.use_cases import OpenDispute, open_dispute
 from application.integrations.tracking_feed import (
     NOT_A_TRACKING_SOURCE,
     RECORDED,
     UNKNOWN_ORDER,
-    recorded_track,
 )
 from application.integrations.webhooks import (
     VerifiedWebhook,
     WebhookProcessing,
     WebhookReceipt,
+    WebhookRefusal,
     parse_event,
     receive_webhook,
     reprocess_pending_webhooks,
@@ -53,7 +55,7 @@ from domain.disputes.codes import DisputeReason, OutcomeCode
 from domain.disputes.evidence import DeliveryProof
 from domain.ledger import Account
 from domain.orders import OrderStatus
-from domain.shared import CountryCode, InvalidInput
+from domain.shared import CountryCode
 from domain.shared.ids import BuyerId, CourierId, OrderId, SellerId
 from interfaces.http.app import create_app
 from interfaces.http.webhooks import WebhookDependencies
@@ -69,6 +71,7 @@ from tests.integration.scenario import (
     delivered_order,
     dispute_under_review,
 )
+from tests.integration.webhook_feeds import Feed, NoSteps, inbox
 
 SOURCE = "courier-tracking"
 SECRET = "whsec_" + base64.b64encode(b"the-courier-tracking-secret-32by").decode()
@@ -76,13 +79,6 @@ GOODWILL = 10_000
 CO = CountryCode("CO")
 HOME = Point(19_432_600, -99_133_200)
 PHOTO = "b" * 64
-
-
-class NoSteps:
-    async def confirm(
-        self, idempotency_key: str, *, succeeded: bool, provider_reference: str, detail: str = ""
-    ) -> str:
-        raise AssertionError("a tracking event settles no saga step")
 
 
 @pytest.fixture
@@ -97,29 +93,9 @@ def processing(svc: Services) -> WebhookProcessing:
     return WebhookProcessing(svc, NoSteps(), tracking_sources=frozenset({SOURCE}))
 
 
-class Feed:
-    """Sends ``tracking.*`` events the way the webhook endpoint hands them over."""
-
-    def __init__(self, processing: WebhookProcessing) -> None:
-        self.processing = processing
-        self.sent = 0
-
-    async def send(
-        self, event_type: str, data: dict[str, Any], *, provider: str = SOURCE, webhook_id: str | None = None
-    ) -> Result[WebhookReceipt, InvalidInput]:
-        self.sent += 1
-        webhook = VerifiedWebhook(
-            provider=provider,
-            webhook_id=webhook_id or f"evt_{self.sent}",
-            signed_at=self.processing.svc.clock.now(),
-            payload={"type": event_type, "data": {"country": "MX", **data}},
-        )
-        return await receive_webhook(self.processing, webhook)
-
-
 @pytest.fixture
 def feed(processing: WebhookProcessing) -> Feed:
-    return Feed(processing)
+    return Feed(processing, SOURCE)
 
 
 def iso(moment: datetime) -> str:
@@ -167,13 +143,6 @@ async def stored_reports(svc: Services) -> list[tuple[str, str, str]]:
         return [(str(r[0]), str(r[1]), str(r[2])) for r in rows.all()]
 
 
-async def outcomes(svc: Services) -> dict[str, str | None]:
-    async with svc.uow() as uow:
-        assert isinstance(uow, SqlAlchemyUnitOfWork)
-        rows = await uow.session.execute(text("SELECT webhook_id, outcome FROM webhook_inbox"))
-        return {str(r[0]): r[1] for r in rows.all()}
-
-
 async def test_l0_settles_a_late_order_from_the_recorded_courier_trace(svc: Services, feed: Feed) -> None:
     await in_transit(svc, "o1")
     now = svc.clock.now()
@@ -202,6 +171,52 @@ async def test_l0_settles_a_late_order_from_the_recorded_courier_trace(svc: Serv
     async with svc.uow() as uow:
         credit = (await uow.ledger.balance(MX, Account.buyer_credit("buy_1"), MXN)).normal.minor
     assert credit == GOODWILL
+
+
+async def test_l0_looks_again_when_the_trace_arrives_after_the_incident_opened(
+    svc: Services, feed: Feed
+) -> None:
+    """Opened with nothing recorded, the late incident is routed to L1; once the feed shows
+    the courier standing still past the lateness threshold, L0 settles it. An incident a
+    person has taken is left to that person."""
+    for order_id in ("o1", "o2"):
+        await in_transit(svc, order_id)
+    opened = {}
+    for order_id in ("o1", "o2"):
+        command = OpenOrderIncident(MX, OrderId(order_id), IncidentType.LATE, Severity.SEV2, "Late")
+        opened[order_id] = (await open_order_incident(svc, L1, command)).unwrap()
+        assert (opened[order_id].state.tier, opened[order_id].state.status) == (
+            Tier.L1,
+            CaseStatus.ACKNOWLEDGED,
+        )
+    assigned = await assign_case(svc, L1, AssignCase(MX, opened["o2"].case_id, "agent-ana"))
+    assert isinstance(assigned, Success)
+
+    now = svc.clock.now()
+    for order_id in ("o1", "o2"):
+        promise = {"order_id": order_id, "promised_at": iso(now - timedelta(minutes=50))}
+        assert await feed.outcome("tracking.promised", promise) == RECORDED
+        assert (
+            await feed.outcome("tracking.positions", {"order_id": order_id, "points": stationary(now)})
+            == RECORDED
+        )
+
+    async with svc.uow() as uow:
+        settled = await uow.cases.get(MX, opened["o1"].case_id)
+        taken = await uow.cases.get(MX, opened["o2"].case_id)
+        credit = (await uow.ledger.balance(MX, Account.buyer_credit("buy_1"), MXN)).normal.minor
+    assert settled is not None and (settled.state.status, settled.state.resolved_tier) == (
+        CaseStatus.RESOLVED,
+        Tier.L0,
+    )
+    assert taken is not None and taken.state.status is CaseStatus.ACKNOWLEDGED
+    assert credit == GOODWILL  # once: o1 only
+    # a later report changes nothing: the case is resolved and the credit posted once
+    assert (
+        await feed.outcome("tracking.positions", {"order_id": "o1", "points": stationary(now, 5)}) == RECORDED
+    )
+    async with svc.uow() as uow:
+        assert (await uow.ledger.balance(MX, Account.buyer_credit("buy_1"), MXN)).normal.minor == GOODWILL
 
 
 async def test_the_recorded_delivery_proof_routes_a_not_delivered_claim_and_is_in_the_facts(
@@ -284,7 +299,7 @@ async def test_a_report_is_recorded_once_and_only_from_a_tracking_source_about_a
     unknown = await feed.send("tracking.positions", {"order_id": "nope", "points": points}, webhook_id="w3")
     assert unknown.unwrap().outcome == UNKNOWN_ORDER
     assert await stored_reports(svc) == [("w1", "o1", "POSITIONS")]
-    assert await outcomes(svc) == {"w1": RECORDED, "w2": NOT_A_TRACKING_SOURCE, "w3": UNKNOWN_ORDER}
+    assert await inbox(svc) == {"w1": RECORDED, "w2": NOT_A_TRACKING_SOURCE, "w3": UNKNOWN_ORDER}
     async with svc.uow() as uow:
         audited = [
             e
@@ -347,7 +362,7 @@ async def test_a_report_that_does_not_parse_is_refused_and_nothing_is_stored(
     assert isinstance(refused, Failure)
     assert refused.failure().field == field
     assert await stored_reports(svc) == []
-    assert await outcomes(svc) == {}
+    assert await inbox(svc) == {}
 
 
 async def test_a_report_stored_but_not_processed_is_recorded_on_recovery(
@@ -393,7 +408,7 @@ async def test_the_endpoint_verifies_and_records_a_tracking_report(
 ) -> None:
     await in_transit(svc, "o1")
 
-    async def receive(webhook: VerifiedWebhook) -> Result[WebhookReceipt, InvalidInput]:
+    async def receive(webhook: VerifiedWebhook) -> Result[WebhookReceipt, WebhookRefusal]:
         return await receive_webhook(processing, webhook)
 
     app = create_app(Settings(), webhooks=WebhookDependencies(secrets={SOURCE: [SECRET]}, receive=receive))

@@ -46,6 +46,7 @@ from application.integrations.webhooks import (
     WebhookProcessing,
     WebhookProviderMismatch,
     WebhookReceipt,
+    WebhookRefusal,
     parse_event,
     receive_webhook,
     reprocess_pending_webhooks,
@@ -57,7 +58,7 @@ from domain.audit import AuditEntry
 from domain.disputes.codes import OutcomeCode
 from domain.disputes.status import DisputeStatus
 from domain.ledger import Account
-from domain.shared import InvalidInput, Money
+from domain.shared import Money
 from domain.shared.ids import DisputeId
 from interfaces.cli.worker import worker_pool
 from interfaces.container import WEBHOOK_JOB_PROVIDERS, build_container
@@ -171,7 +172,7 @@ async def _harness(
     recorder = Recorder()
     processing: WebhookProcessing | None = None
 
-    async def receive(webhook: VerifiedWebhook) -> Result[WebhookReceipt, InvalidInput]:
+    async def receive(webhook: VerifiedWebhook) -> Result[WebhookReceipt, WebhookRefusal]:
         assert processing is not None
         return await receive_webhook(processing, webhook)
 

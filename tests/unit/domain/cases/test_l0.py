@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,6 +15,7 @@ from domain.cases.l0 import (
     Point,
     distance_m,
     evaluate,
+    revisit,
     stationary_duration,
 )
 from domain.disputes.codes import DisputeReason
@@ -164,3 +166,18 @@ def test_l0_leaves_cases_people_hold_or_that_are_closed() -> None:
     )
     assert evaluate(held) is None
     assert evaluate(done) is None
+
+
+def test_a_revisit_only_settles_and_never_reroutes() -> None:
+    """New tracking facts for a case L0 already routed (D90): the store-credit rule may act
+    at any open tier; routing is not redone; a closed case is left alone."""
+    routed = replace(late(promised_at=NOW - timedelta(minutes=46), courier_trace=trace()), tier=Tier.L1)
+    routed = replace(routed, status=CaseStatus.ACKNOWLEDGED)
+    decision = revisit(routed)
+    assert decision is not None and decision.outcome is L0Outcome.STORE_CREDIT
+    assert evaluate(routed) is None  # the opening's evaluation leaves a routed case alone
+    moving = replace(
+        routed, track=DeliveryTrack(promised_at=NOW - timedelta(minutes=46), courier_trace=trace(1_000))
+    )
+    assert revisit(moving) is None  # no settling rule fires: nothing, not a routing decision
+    assert revisit(replace(routed, status=CaseStatus.RESOLVED)) is None

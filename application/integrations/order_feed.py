@@ -1,0 +1,206 @@
+"""The marketplace's order feed: orders created, payments captured and fulfilment steps,
+reported by signed webhooks and applied through the order use cases (D91).
+
+Events (Standard Webhooks envelope; ``POST /webhooks/<source>`` with the source's secret):
+
+``order.created``
+    ``{"country", "order_id", "buyer_id", "seller_id", "courier_id"?}``
+``order.payment_captured``
+    ``{"country", "order_id", "currency", "items_subtotal_minor", "delivery_fee_minor",
+    "service_fee_minor", "tax_minor", "discount_minor", "commission_bp", "payment_partner_id"?}``
+``order.status_changed``
+    ``{"country", "order_id", "status"}`` with ``ACCEPTED``, ``IN_PREPARATION``,
+    ``IN_TRANSIT``, ``DELIVERED`` or ``CANCELLED`` (before capture only)
+
+Amounts are integer minor units. This is how money facts enter the system: never typed
+by an agent (the GraphQL API takes no amount anywhere), only reported by the checkout,
+signed. An event that does not parse is refused before it is stored (400, nothing
+recorded); one about an order the service does not know yet (a capture or a step that
+overtook its ``order.created``) is refused with ``ORDER_NOT_YET_KNOWN`` (409, nothing
+recorded) so that the sender retries it. A stored event is applied once, by the order use
+cases as the principal ``webhook:<source>`` of role ``MARKETPLACE`` in the event's country
+(the permission matrix and audit entries of any caller), and its outcome recorded in the
+inbox and the ``webhook.processed`` audit entry: ``APPLIED``, or the refusal's code
+(``ORDER_ID_TAKEN``, ``ORDER_ALREADY_CAPTURED``, ``ILLEGAL_ORDER_TRANSITION``, ...). The use
+cases are idempotent on what they record, so a report sent twice under two webhook ids
+changes nothing the second time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
+
+from returns.result import Failure, Result, Success
+
+from application.context import RequestContext, Services
+from application.integrations.feed_fields import BadField
+from application.orders.use_cases import (
+    CapturePayment,
+    CreateOrder,
+    TransitionOrder,
+    capture_payment,
+    create_order,
+    transition_order,
+)
+from application.ports.webhook_inbox import WebhookEvent
+from application.security.principal import Principal, Role
+from application.security.scope import scoped_to
+from domain.orders import OrderStatus
+from domain.shared import BASIS_POINTS, Currency, DomainError, InvalidInput
+from domain.shared.ids import BuyerId, CourierId, OrderId, SellerId
+
+ORDER_EVENT_PREFIX: Final = "order."
+CREATED: Final = "order.created"
+CAPTURED: Final = "order.payment_captured"
+STATUS_CHANGED: Final = "order.status_changed"
+ORDER_EVENTS: Final = (CREATED, CAPTURED, STATUS_CHANGED)
+REPORTED_STATUSES: Final = frozenset(
+    {
+        OrderStatus.ACCEPTED,
+        OrderStatus.IN_PREPARATION,
+        OrderStatus.IN_TRANSIT,
+        OrderStatus.DELIVERED,
+        OrderStatus.CANCELLED,
+    }
+)
+APPLIED: Final = "APPLIED"
+NOT_A_MARKETPLACE_SOURCE: Final = "NOT_A_MARKETPLACE_SOURCE"
+MAX_ID_LENGTH: Final = 200
+MAX_MINOR: Final = 10**15
+"""The largest amount a report may carry, in minor units (far above any order; refuses junk)."""
+_AMOUNTS: Final = (
+    "items_subtotal_minor",
+    "delivery_fee_minor",
+    "service_fee_minor",
+    "tax_minor",
+    "discount_minor",
+)
+
+OrderCommand = CreateOrder | CapturePayment | TransitionOrder
+
+
+@dataclass(frozen=True, slots=True)
+class OrderNotYetKnown(DomainError):
+    """A report about an order the service has not recorded yet: it overtook the order's
+    ``order.created``. Nothing is stored; the sender retries (HTTP 409)."""
+
+    code: ClassVar[str] = "ORDER_NOT_YET_KNOWN"
+    order_id: str
+
+    @property
+    def message(self) -> str:
+        return f"order {self.order_id} is not known yet: send its order.created first, then retry"
+
+
+def is_order_event(event_type: str) -> bool:
+    return event_type.startswith(ORDER_EVENT_PREFIX)
+
+
+def parse_order_event(event: WebhookEvent) -> Result[OrderCommand, InvalidInput]:
+    """The use case command a verified ``order.*`` event reports, or why it cannot be applied."""
+    data = event.payload.get("data")
+    assert isinstance(data, dict)  # parse_event checked the envelope
+    country = event.country
+    try:
+        order_id = OrderId(_id(data, "order_id"))
+        if event.event_type == CREATED:
+            courier = data.get("courier_id")
+            return Success(
+                CreateOrder(
+                    country,
+                    BuyerId(_id(data, "buyer_id")),
+                    SellerId(_id(data, "seller_id")),
+                    None if courier is None else CourierId(_id(data, "courier_id")),
+                    order_id,
+                )
+            )
+        if event.event_type == CAPTURED:
+            currency = Currency.parse(str(data.get("currency", ""))[:16])
+            if isinstance(currency, Failure):
+                raise BadField("data.currency", currency.failure().reason)
+            subtotal, delivery, service, tax, discount = (_integer(data, name) for name in _AMOUNTS)
+            partner = data.get("payment_partner_id")
+            if partner is not None and not isinstance(partner, str):
+                raise BadField("data.payment_partner_id", "a string, when given")
+            commission = _integer(data, "commission_bp", most=BASIS_POINTS)
+            return Success(
+                CapturePayment(
+                    country,
+                    order_id,
+                    currency.unwrap(),
+                    subtotal,
+                    delivery,
+                    service,
+                    tax,
+                    discount,
+                    commission,
+                    partner,
+                )
+            )
+        if event.event_type == STATUS_CHANGED:
+            raw = data.get("status")
+            status = OrderStatus(raw) if isinstance(raw, str) and raw in OrderStatus.__members__ else None
+            if status not in REPORTED_STATUSES:
+                allowed = ", ".join(sorted(s.value for s in REPORTED_STATUSES))
+                raise BadField("data.status", f"one of {allowed}")
+            assert status is not None
+            return Success(TransitionOrder(country, order_id, status))
+    except BadField as bad:
+        return Failure(InvalidInput(bad.field, bad.reason))
+    known = ", ".join(ORDER_EVENTS)
+    return Failure(InvalidInput("type", f"unknown order event {event.event_type!r} (known: {known})"))
+
+
+def _id(data: Mapping[str, Any], name: str) -> str:
+    value = data.get(name)
+    if not isinstance(value, str) or not value.strip() or value != value.strip():
+        raise BadField(f"data.{name}", "a non-blank id without surrounding spaces is required")
+    if len(value) > MAX_ID_LENGTH or not value.isprintable():
+        raise BadField(f"data.{name}", f"at most {MAX_ID_LENGTH} printable characters")
+    return value
+
+
+def _integer(data: Mapping[str, Any], name: str, *, most: int = MAX_MINOR) -> int:
+    value = data.get(name)
+    if type(value) is not int:
+        raise BadField(f"data.{name}", "an integer is required (minor units; no floats, no strings)")
+    if not 0 <= value <= most:
+        raise BadField(f"data.{name}", f"must be between 0 and {most}")
+    return value
+
+
+def marketplace_context(event: WebhookEvent) -> RequestContext:
+    """Who applies a marketplace event: ``webhook:<source>``, role MARKETPLACE, its country."""
+    principal = Principal(f"webhook:{event.provider}", Role.MARKETPLACE, frozenset({event.country}))
+    return RequestContext(principal, f"webhook:{event.provider}:{event.webhook_id}")
+
+
+async def not_yet_known(svc: Services, command: OrderCommand) -> OrderNotYetKnown | None:
+    """A capture or a step about an order not recorded yet (checked before storing)."""
+    if isinstance(command, CreateOrder):
+        return None
+    with scoped_to(frozenset({command.country})):
+        async with svc.uow() as uow:
+            known = await uow.orders.get(command.country, command.order_id)
+    return OrderNotYetKnown(command.order_id) if known is None else None
+
+
+async def apply_order_event(svc: Services, event: WebhookEvent, *, sources: frozenset[str]) -> str:
+    """Apply a stored ``order.*`` event (the webhook processing's step); the outcome."""
+    if event.provider not in sources:
+        return NOT_A_MARKETPLACE_SOURCE
+    parsed = parse_order_event(event)
+    if isinstance(parsed, Failure):  # refused before it was stored; kept for rows stored earlier
+        return str(parsed.failure().code)
+    command, ctx = parsed.unwrap(), marketplace_context(event)
+    with scoped_to(frozenset({event.country})):
+        if isinstance(command, CreateOrder):
+            created = await create_order(svc, ctx, command)
+            return APPLIED if isinstance(created, Success) else str(created.failure().code)
+        if isinstance(command, CapturePayment):
+            captured = await capture_payment(svc, ctx, command)
+            return APPLIED if isinstance(captured, Success) else str(captured.failure().code)
+        moved = await transition_order(svc, ctx, command)
+        return APPLIED if isinstance(moved, Success) else str(moved.failure().code)

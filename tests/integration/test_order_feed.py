@@ -1,0 +1,229 @@
+"""The marketplace's order feed (D91): ``order.*`` webhooks of the marketplace create orders,
+capture their payments (snapshot, escrow) and move them along, applied once through the
+order use cases as role MARKETPLACE; bad reports are refused before anything is stored,
+reports that overtook their order are refused for a retry, and re-sent reports change
+nothing. On SQLite and PostgreSQL (and once through the HTTP endpoint, signed).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from returns.result import Failure, Result
+
+from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
+from adapters.providers.webhook_delivery import sign_webhook
+from application.context import Services
+from application.integrations.order_feed import APPLIED, NOT_A_MARKETPLACE_SOURCE, OrderNotYetKnown
+from application.integrations.webhooks import (
+    VerifiedWebhook,
+    WebhookProcessing,
+    WebhookReceipt,
+    WebhookRefusal,
+    parse_event,
+    receive_webhook,
+    reprocess_pending_webhooks,
+)
+from application.security.scope import scoped_to
+from domain.audit import AuditEntry
+from domain.ledger import Account
+from domain.orders import OrderStatus
+from domain.shared import InvalidInput
+from domain.shared.ids import OrderId
+from interfaces.http.app import create_app
+from interfaces.http.webhooks import WebhookDependencies
+from interfaces.settings import Settings
+from tests.fakes.time_and_ids import FixedClock, SequentialIds
+from tests.integration.scenario import MX, MXN, add_policy
+from tests.integration.webhook_feeds import Feed, NoSteps, inbox
+
+SOURCE = "marketplace"
+SECRET = "whsec_" + base64.b64encode(b"the-marketplace-secret-32-bytes!").decode()
+T = 123_000
+
+
+@pytest.fixture
+async def svc(uow_factory: Callable[[], SqlAlchemyUnitOfWork]) -> Services:
+    services = Services(uow=uow_factory, clock=FixedClock(), ids=SequentialIds())
+    await add_policy(services)
+    return services
+
+
+@pytest.fixture
+def processing(svc: Services) -> WebhookProcessing:
+    return WebhookProcessing(svc, NoSteps(), marketplace_sources=frozenset({SOURCE}))
+
+
+@pytest.fixture
+def feed(processing: WebhookProcessing) -> Feed:
+    return Feed(processing, SOURCE)
+
+
+CREATED = {"order_id": "mkt_1", "buyer_id": "buy_1", "seller_id": "sel_1", "courier_id": "cou_1"}
+CAPTURED = {
+    "order_id": "mkt_1",
+    "currency": "MXN",
+    "items_subtotal_minor": 100_000,
+    "delivery_fee_minor": 5_000,
+    "service_fee_minor": 2_000,
+    "tax_minor": 16_000,
+    "discount_minor": 0,
+    "commission_bp": 1_500,
+    "payment_partner_id": "mx-psp-1",
+}
+
+
+def step(status: str, order_id: str = "mkt_1") -> dict[str, Any]:
+    return {"order_id": order_id, "status": status}
+
+
+async def order_status(svc: Services, order_id: str = "mkt_1") -> OrderStatus | None:
+    async with svc.uow() as uow:
+        order = await uow.orders.get(MX, OrderId(order_id))
+    return None if order is None else order.status
+
+
+async def audit(svc: Services, action: str) -> list[AuditEntry]:
+    async with svc.uow() as uow:
+        return [e async for e in uow.audit.entries() if isinstance(e, AuditEntry) and e.action == action]
+
+
+async def test_the_feed_creates_captures_and_delivers_an_order(svc: Services, feed: Feed) -> None:
+    assert await feed.outcome("order.created", CREATED) == APPLIED
+    assert await feed.outcome("order.payment_captured", CAPTURED) == APPLIED
+    for status in ("ACCEPTED", "IN_PREPARATION", "IN_TRANSIT", "DELIVERED"):
+        assert await feed.outcome("order.status_changed", step(status)) == APPLIED
+    assert await order_status(svc) is OrderStatus.DELIVERED
+    async with svc.uow() as uow:
+        order = await uow.orders.get(MX, OrderId("mkt_1"))
+        escrow = (await uow.ledger.balance(MX, Account.escrow("mkt_1"), MXN)).normal.minor
+    assert order is not None and order.snapshot is not None
+    assert (order.snapshot.total_charged.minor, order.snapshot.seller_payout.minor) == (T, 106_000)
+    assert order.snapshot.payment_partner_id == "mx-psp-1"
+    assert escrow == T
+    [captured] = await audit(svc, "order.payment_captured")
+    assert (captured.actor_id, captured.actor_role) == ("webhook:marketplace", "MARKETPLACE")
+    assert captured.request_id == "webhook:marketplace:evt_2"
+    assert set((await inbox(svc)).values()) == {APPLIED}
+
+
+async def test_a_report_sent_again_under_a_new_id_changes_nothing(svc: Services, feed: Feed) -> None:
+    await feed.outcome("order.created", CREATED)
+    await feed.outcome("order.payment_captured", CAPTURED)
+    assert await feed.outcome("order.created", CREATED) == APPLIED
+    assert await feed.outcome("order.payment_captured", CAPTURED) == APPLIED
+    assert len(await audit(svc, "order.created")) == 1
+    assert len(await audit(svc, "order.payment_captured")) == 1
+    async with svc.uow() as uow:
+        assert (await uow.ledger.balance(MX, Account.escrow("mkt_1"), MXN)).normal.minor == T
+    # the same id for other parties, or another capture, is refused with its code
+    assert await feed.outcome("order.created", {**CREATED, "buyer_id": "buy_2"}) == "ORDER_ID_TAKEN"
+    assert (
+        await feed.outcome("order.payment_captured", {**CAPTURED, "tax_minor": 1}) == "ORDER_ALREADY_CAPTURED"
+    )
+    assert (
+        await feed.outcome("order.status_changed", step("CANCELLED")) == "FORBIDDEN"
+    )  # money goes back by outcome
+    assert await order_status(svc) is OrderStatus.PAID
+
+
+async def test_a_report_that_overtook_its_order_is_refused_for_a_retry(svc: Services, feed: Feed) -> None:
+    early = await feed.send("order.payment_captured", CAPTURED, webhook_id="cap_1")
+    assert isinstance(early, Failure) and isinstance(early.failure(), OrderNotYetKnown)
+    assert early.failure().code == "ORDER_NOT_YET_KNOWN"
+    assert await inbox(svc) == {}  # nothing stored: the sender's retry is processed
+    await feed.outcome("order.created", CREATED)
+    assert await feed.outcome("order.payment_captured", CAPTURED, webhook_id="cap_1") == APPLIED
+    assert await order_status(svc) is OrderStatus.PAID
+
+
+async def test_another_providers_order_event_is_not_applied(svc: Services, feed: Feed) -> None:
+    assert (
+        await feed.outcome("order.created", CREATED, provider="sandbox-payments") == NOT_A_MARKETPLACE_SOURCE
+    )
+    assert await order_status(svc) is None
+
+
+@pytest.mark.parametrize(
+    ("event_type", "data", "field"),
+    [
+        ("order.teleported", CREATED, "type"),
+        ("order.created", {**CREATED, "buyer_id": " "}, "data.buyer_id"),
+        ("order.created", {key: v for key, v in CREATED.items() if key != "seller_id"}, "data.seller_id"),
+        ("order.payment_captured", {**CAPTURED, "tax_minor": 16_000.0}, "data.tax_minor"),
+        ("order.payment_captured", {**CAPTURED, "tax_minor": "16000"}, "data.tax_minor"),
+        ("order.payment_captured", {**CAPTURED, "discount_minor": -1}, "data.discount_minor"),
+        ("order.payment_captured", {**CAPTURED, "commission_bp": 10_001}, "data.commission_bp"),
+        ("order.payment_captured", {**CAPTURED, "currency": "XXQ"}, "data.currency"),
+        ("order.payment_captured", {**CAPTURED, "payment_partner_id": 7}, "data.payment_partner_id"),
+        ("order.status_changed", step("COMPLETED"), "data.status"),
+        ("order.status_changed", step("delivered"), "data.status"),
+    ],
+)
+async def test_a_report_that_does_not_parse_is_refused_and_nothing_is_stored(
+    svc: Services, feed: Feed, event_type: str, data: dict[str, Any], field: str
+) -> None:
+    refused = await feed.send(event_type, data)
+    assert isinstance(refused, Failure)
+    error = refused.failure()
+    assert isinstance(error, InvalidInput) and error.field == field
+    assert await inbox(svc) == {}
+    assert await order_status(svc) is None
+
+
+async def test_a_report_stored_but_not_applied_is_applied_once_on_recovery(
+    svc: Services, processing: WebhookProcessing
+) -> None:
+    now = svc.clock.now()
+    webhook = VerifiedWebhook(
+        SOURCE, "crash_1", now, {"type": "order.created", "data": {"country": "MX", **CREATED}}
+    )
+    with scoped_to(frozenset({MX})):
+        async with svc.uow() as uow:  # the process died after storing it
+            assert await uow.webhook_inbox.store(
+                parse_event(webhook).unwrap(), now=now, hold=timedelta(seconds=60)
+            )
+            await uow.commit()
+    assert await order_status(svc) is None
+    assert isinstance(svc.clock, FixedClock)
+    svc.clock.advance(timedelta(seconds=61))
+    [receipt] = await reprocess_pending_webhooks(processing)
+    assert receipt.outcome == APPLIED
+    assert await reprocess_pending_webhooks(processing) == []
+    assert await order_status(svc) is OrderStatus.CREATED
+    assert len(await audit(svc, "order.created")) == 1
+
+
+async def test_the_endpoint_answers_409_for_an_order_not_known_yet(
+    svc: Services, processing: WebhookProcessing
+) -> None:
+    async def receive(webhook: VerifiedWebhook) -> Result[WebhookReceipt, WebhookRefusal]:
+        return await receive_webhook(processing, webhook)
+
+    app = create_app(Settings(), webhooks=WebhookDependencies(secrets={SOURCE: [SECRET]}, receive=receive))
+    now = datetime.now(UTC)
+
+    def signed(event_type: str, data: dict[str, Any], webhook_id: str) -> tuple[bytes, dict[str, str]]:
+        body = json.dumps({"type": event_type, "data": {"country": "MX", **data}}).encode()
+        return body, sign_webhook(secrets=[SECRET], webhook_id=webhook_id, timestamp=now, body=body)
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        body, headers = signed("order.payment_captured", CAPTURED, "h_cap")
+        early = await client.post(f"/webhooks/{SOURCE}", content=body, headers=headers)
+        assert early.status_code == 409, early.text
+        assert early.json()["error"] == "ORDER_NOT_YET_KNOWN"
+        body, headers = signed("order.created", CREATED, "h_new")
+        created = await client.post(f"/webhooks/{SOURCE}", content=body, headers=headers)
+        assert (created.status_code, created.json()["outcome"]) == (200, APPLIED)
+        body, headers = signed("order.payment_captured", CAPTURED, "h_cap")
+        retried = await client.post(f"/webhooks/{SOURCE}", content=body, headers=headers)
+        assert (retried.status_code, retried.json()["outcome"]) == (200, APPLIED)
+    assert await order_status(svc) is OrderStatus.PAID
