@@ -35,7 +35,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Final, Protocol
 
-from returns.result import Failure, Result
+from returns.result import Failure, Result, Success
 
 from application.audit.trail import record
 from application.context import RequestContext, Services
@@ -43,7 +43,7 @@ from application.ports.ledger import LedgerAccountKey
 from application.ports.outbox import Job, JobStatus, NewJob
 from application.ports.providers import PayoutsProvider, ProviderError, ProviderFailureKind, ProviderReceipt
 from application.ports.unit_of_work import UnitOfWork
-from application.security.principal import Principal, Role
+from application.security.principal import Forbidden, Operation, Principal, Role, authorize
 from application.security.scope import ALL, scoped_to, system_scope
 from domain.ledger import Account, LedgerTransaction, rules
 from domain.shared import CountryCode, Currency, InvariantViolation, Money
@@ -292,3 +292,88 @@ class SellerPayouts:
         run = await run_payouts(svc, now=now, min_interval=self.min_interval, page=self.page)
         self._last[:] = [now]
         return len(run.scheduled)
+
+
+# ------------------------------------------------------------------ what agents read
+
+MAX_PAYOUTS_SHOWN: Final = 50
+
+
+@dataclass(frozen=True, slots=True)
+class SellerPayoutView:
+    """One payout of a seller as the outbox holds it (the posting is made when it is DONE)."""
+
+    idempotency_key: str
+    amount: Money
+    settled_receivable: Money
+    status: JobStatus
+    attempts: int
+    created_at: datetime
+    last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SellerBalanceView:
+    """Where a seller's money is: owed (payable), clawed back (receivable), what the next run
+    would pay (``owed``: payable less receivable, never below zero) and its payouts."""
+
+    seller_id: str
+    payable: Money
+    receivable: Money
+    owed: Money
+    payouts: tuple[SellerPayoutView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadSellerBalance:
+    country: CountryCode
+    seller_id: str
+    currency: Currency
+
+
+async def seller_balance(
+    svc: Services, ctx: RequestContext, query: ReadSellerBalance
+) -> Result[SellerBalanceView, Forbidden]:
+    """ "Where is my money?": the seller's balances and newest payouts (``LEDGER_READ``)."""
+    allowed = authorize(ctx.principal, Operation.LEDGER_READ, query.country)
+    if isinstance(allowed, Failure):
+        return allowed
+    async with svc.uow() as uow:  # read only: left without commit, so it rolls back
+        payable = await uow.ledger.balance(
+            query.country, Account.seller_payable(query.seller_id), query.currency
+        )
+        receivable = await uow.ledger.balance(
+            query.country, Account.seller_receivable(query.seller_id), query.currency
+        )
+        jobs = await uow.outbox.jobs_for(query.country, payout_reference(query.seller_id))
+    payouts = sorted(
+        (view for job in jobs if job.kind == PAYOUT_JOB_KIND and (view := _payout_view(job)) is not None),
+        key=lambda view: (view.created_at, view.idempotency_key),
+        reverse=True,
+    )
+    due = rules.payout_due(payable.normal, receivable.normal)
+    return Success(
+        SellerBalanceView(
+            query.seller_id,
+            payable.normal,
+            receivable.normal,
+            Money.zero(query.currency) if due is None else due.amount,
+            tuple(payouts[:MAX_PAYOUTS_SHOWN]),
+        )
+    )
+
+
+def _payout_view(job: Job) -> SellerPayoutView | None:
+    order = _parse(job)
+    if order is None:
+        return None
+    error = job.errors[-1] if job.errors else None
+    return SellerPayoutView(
+        job.idempotency_key,
+        order.amount,
+        order.settled_receivable,
+        job.status,
+        job.attempts,
+        job.created_at,
+        None if error is None else f"{error.kind}: {error.detail}",
+    )

@@ -1,4 +1,5 @@
-"""Root query on the ledger: ``ledgerAccount`` (balance and postings)."""
+"""Root queries on the ledger: ``ledgerAccount`` (balance and postings) and ``sellerBalance``
+(a seller's payable, receivable, what is owed and its payouts, D89)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import strawberry
 from returns.result import Failure
 
 from application.audit.denials import DenialTarget
+from application.ledger.payouts import ReadSellerBalance, seller_balance
 from application.ledger.queries import ReadBalance, account_balance
 from application.security.principal import Operation
 from domain.ledger import Account
 from domain.shared import Currency
-from interfaces.graphql.common import DEFAULT_PAGE_SIZE, connection, page_request
+from interfaces.graphql.common import DEFAULT_PAGE_SIZE, check_id, connection, page_request
 from interfaces.graphql.context import GraphQLInfo
 from interfaces.graphql.errors import (
     ForbiddenError,
@@ -21,10 +23,14 @@ from interfaces.graphql.errors import (
     forbidden,
     invalid_input,
 )
-from interfaces.graphql.ledger.types import AccountPosting, LedgerAccount
+from interfaces.graphql.ledger.types import AccountPosting, LedgerAccount, SellerBalance
 from interfaces.graphql.orders.queries import AfterArgument, CountryArgument, FirstArgument
 from interfaces.graphql.scope import Scope, guard
 
+SellerBalanceResult: TypeAlias = Annotated[
+    SellerBalance | UnauthenticatedError | ForbiddenError | InvalidInputError,
+    strawberry.union("SellerBalanceResult"),
+]
 LedgerAccountResult: TypeAlias = Annotated[
     LedgerAccount | UnauthenticatedError | ForbiddenError | InvalidInputError,
     strawberry.union("LedgerAccountResult"),
@@ -68,9 +74,36 @@ async def resolve_ledger_account(
     )
 
 
+async def resolve_seller_balance(
+    info: GraphQLInfo,
+    *,
+    country_code: CountryArgument,
+    seller_id: Annotated[str, strawberry.argument(description="The seller's id, e.g. sel_1.")],
+    currency: CurrencyArgument,
+) -> SellerBalanceResult:
+    scope = await guard(info, country_code, Operation.LEDGER_READ, DenialTarget("seller", seller_id))
+    if not isinstance(scope, Scope):
+        return scope
+    problem = check_id("sellerId", seller_id)
+    if problem is not None:
+        return invalid_input(problem)
+    parsed_currency = Currency.parse(currency[:16])
+    if isinstance(parsed_currency, Failure):
+        return invalid_input(parsed_currency.failure())
+    query = ReadSellerBalance(scope.country, seller_id, parsed_currency.unwrap())
+    read = await seller_balance(scope.services, scope.request, query)
+    if isinstance(read, Failure):  # pragma: no cover - the guard authorized the same operation
+        return forbidden(read.failure())
+    return SellerBalance.from_view(read.unwrap())
+
+
 @strawberry.type
 class LedgerQueries:
     ledger_account: LedgerAccountResult = strawberry.field(
         resolver=resolve_ledger_account,
         description="One account in one currency of the country: balance and postings (newest first).",
+    )
+    seller_balance: SellerBalanceResult = strawberry.field(
+        resolver=resolve_seller_balance,
+        description="A seller's payable, receivable, what the next payout pays, its payouts (L1+, AUDITOR).",
     )

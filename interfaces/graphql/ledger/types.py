@@ -6,11 +6,13 @@ from datetime import datetime
 
 import strawberry
 
+from application.ledger.payouts import SellerBalanceView, SellerPayoutView
 from application.ports.read_models import PostingRecord
 from domain.ledger import AccountKind, Balance, Side, TransactionKind
 from domain.ledger import LedgerTransaction as DomainTransaction
 from domain.ledger import Posting as DomainPosting
 from interfaces.graphql.common import BigInt, Connection, Money
+from interfaces.graphql.integrations.types import OutboxJobStatus
 
 strawberry.enum(TransactionKind, description="What a ledger transaction records.")
 strawberry.enum(Side, description="Debit or credit.")
@@ -93,4 +95,48 @@ class LedgerAccount:
             currency=balance.amount.currency.code,
             balance=Money.from_domain(balance.normal),
             postings=postings,
+        )
+
+
+@strawberry.type(description="One payout of a seller (D89): posted to the ledger when DONE.")
+class SellerPayout:
+    idempotency_key: str
+    amount: Money = strawberry.field(description="What leaves to the seller's bank account.")
+    settled_receivable: Money = strawberry.field(description="The clawback debt the payout settles.")
+    status: OutboxJobStatus
+    attempts: int
+    created_at: datetime
+    last_error: str | None = strawberry.field(description="The last failed attempt, if any.")
+
+    @staticmethod
+    def from_view(view: SellerPayoutView) -> SellerPayout:
+        return SellerPayout(
+            idempotency_key=view.idempotency_key,
+            amount=Money.from_domain(view.amount),
+            settled_receivable=Money.from_domain(view.settled_receivable),
+            status=OutboxJobStatus(view.status.value),
+            attempts=view.attempts,
+            created_at=view.created_at,
+            last_error=view.last_error,
+        )
+
+
+@strawberry.type(description='"Where is my money?": a seller\'s balances and newest payouts (D89).')
+class SellerBalance:
+    seller_id: str
+    payable: Money = strawberry.field(description="Released to the seller, not paid out yet.")
+    receivable: Money = strawberry.field(description="Clawed back from the seller after a refund.")
+    owed: Money = strawberry.field(
+        description="What the next payout run pays: payable less receivable (zero if the seller owes more)."
+    )
+    payouts: list[SellerPayout] = strawberry.field(description="Newest first, at most 50.")
+
+    @staticmethod
+    def from_view(view: SellerBalanceView) -> SellerBalance:
+        return SellerBalance(
+            seller_id=view.seller_id,
+            payable=Money.from_domain(view.payable),
+            receivable=Money.from_domain(view.receivable),
+            owed=Money.from_domain(view.owed),
+            payouts=[SellerPayout.from_view(payout) for payout in view.payouts],
         )

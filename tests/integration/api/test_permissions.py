@@ -35,6 +35,10 @@ OPERATIONS: dict[str, tuple[Operation, str]] = {
         Operation.LEDGER_READ,
         f'{{ ledgerAccount(countryCode: "MX", account: "psp:clearing", currency: "MXN") {{ {FIELDS} }} }}',
     ),
+    "sellerBalance": (
+        Operation.LEDGER_READ,
+        f'{{ sellerBalance(countryCode: "MX", sellerId: "sel_1", currency: "MXN") {{ {FIELDS} }} }}',
+    ),
     "auditTrail": (
         Operation.AUDIT_READ,
         f'{{ auditTrail(countryCode: "MX", targetType: "order", targetId: "ord_x") {{ {FIELDS} }} }}',

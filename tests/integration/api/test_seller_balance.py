@@ -1,0 +1,97 @@
+"""``sellerBalance`` over HTTP on both databases (D89): "where is my money?" — a seller's
+payable, receivable, what the next payout pays and its payouts, for agents and auditors."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from application.cases.scheduler import run_tick
+from application.ledger.payouts import PAYOUT_JOB_KIND, SellerPayoutJob, run_payouts
+from application.orders.completion import CompleteDueOrdersTask
+from application.ports.providers import ProviderFailureKind
+from application.saga.executor import Providers, SagaRunner
+from application.security.principal import Role
+from tests.fakes.providers import FakeNotifications, FakePayments
+from tests.integration.api.conftest import Api
+
+BALANCE = """
+query($c: String!, $s: String!) {
+  sellerBalance(countryCode: $c, sellerId: $s, currency: "MXN") {
+    __typename
+    ... on SellerBalance {
+      sellerId payable { minor currency } receivable { minor } owed { minor }
+      payouts { idempotencyKey amount { minor } settledReceivable { minor } status attempts lastError }
+    }
+    ... on Error { code }
+    ... on InvalidInputError { field }
+  }
+}"""
+PAYOUT = 106_000  # T 123_000 less the platform's 17_000
+
+
+async def completed(api: Api, *order_ids: str) -> None:
+    for order_id in order_ids:
+        await api.order(order_id)
+    api.clock.advance(timedelta(hours=72))
+    assert not (await run_tick(api.svc, [CompleteDueOrdersTask()])).failed
+
+
+async def test_an_agent_sees_what_a_seller_is_owed_and_each_payout(api: Api) -> None:
+    agent = api.bearer(Role.L1)
+    await completed(api, "o1", "o2")
+    owed = (await api.gql(BALANCE, {"c": "MX", "s": "sel_1"}, agent))["sellerBalance"]
+    assert owed == {
+        "__typename": "SellerBalance",
+        "sellerId": "sel_1",
+        "payable": {"minor": 2 * PAYOUT, "currency": "MXN"},
+        "receivable": {"minor": 0},
+        "owed": {"minor": 2 * PAYOUT},
+        "payouts": [],
+    }
+
+    payments = FakePayments(fail_next=[ProviderFailureKind.PERMANENT])
+    worker = SagaRunner(
+        api.svc,
+        Providers(payments, FakeNotifications(), payouts=payments),
+        job_kinds={PAYOUT_JOB_KIND: SellerPayoutJob()},
+    )
+    await run_payouts(api.svc, now=api.clock.now())
+    await worker.drain()  # declined: dead-lettered
+    dead = (await api.gql(BALANCE, {"c": "MX", "s": "sel_1"}, agent))["sellerBalance"]
+    assert dead["owed"] == {"minor": 2 * PAYOUT}  # nothing left the ledger
+    [payout] = dead["payouts"]
+    assert (payout["idempotencyKey"], payout["amount"], payout["status"]) == (
+        "payout:MX:sel_1:1",
+        {"minor": 2 * PAYOUT},
+        "DEAD",
+    )
+    assert payout["lastError"].startswith("PROVIDER_")
+
+    await completed(api, "o3")
+    async with api.svc.uow() as uow:  # an L3 discards the declined one; the next run pays it all
+        job = await uow.outbox.by_key("payout:MX:sel_1:1")
+        assert job is not None
+        await uow.outbox.discard(job.id, job.country, now=api.clock.now())
+        await uow.commit()
+    await run_payouts(api.svc, now=api.clock.now())
+    await worker.drain()
+    paid = (await api.gql(BALANCE, {"c": "MX", "s": "sel_1"}, api.bearer(Role.AUDITOR)))["sellerBalance"]
+    assert (paid["payable"]["minor"], paid["owed"]["minor"]) == (0, 0)
+    assert [(p["idempotencyKey"], p["amount"]["minor"], p["status"]) for p in paid["payouts"]] == [
+        ("payout:MX:sel_1:2", 3 * PAYOUT, "DONE"),
+        ("payout:MX:sel_1:1", 2 * PAYOUT, "DISCARDED"),
+    ]
+
+
+async def test_only_ledger_readers_in_their_countries_and_a_clear_error_for_bad_input(api: Api) -> None:
+    for role in (Role.BUYER, Role.SELLER, Role.COURIER):
+        refused = (await api.gql(BALANCE, {"c": "MX", "s": "sel_1"}, api.bearer(role)))["sellerBalance"]
+        assert refused["__typename"] == "ForbiddenError", role
+    partner = await api.partner_key("sel_1")
+    assert (await api.gql(BALANCE, {"c": "MX", "s": "sel_1"}, partner))["sellerBalance"][
+        "code"
+    ] == "FORBIDDEN"
+    elsewhere = (await api.gql(BALANCE, {"c": "CO", "s": "sel_1"}, api.bearer(Role.L1)))["sellerBalance"]
+    assert elsewhere["__typename"] == "ForbiddenError"
+    blank = (await api.gql(BALANCE, {"c": "MX", "s": " "}, api.bearer(Role.L1)))["sellerBalance"]
+    assert (blank["code"], blank["field"]) == ("INVALID_INPUT", "sellerId")
