@@ -21,6 +21,7 @@ from interfaces.cli import (
     scheduler,
     schema,
     serve,
+    webhooks,
     worker,
 )
 
@@ -51,6 +52,7 @@ app.command(name="worker")(worker.worker)
 app.command(name="scheduler")(scheduler.scheduler)
 app.command(name="report")(report.report)
 app.command(name="payouts")(payouts.payouts)
+app.command(name="webhook-send")(webhooks.webhook_send)
 
 
 if __name__ == "__main__":  # pragma: no cover
