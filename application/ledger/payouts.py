@@ -30,6 +30,7 @@ never half: the next run picks up the rest.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -47,6 +48,8 @@ from application.security.principal import Forbidden, Operation, Principal, Role
 from application.security.scope import ALL, scoped_to, system_scope
 from domain.ledger import Account, LedgerTransaction, rules
 from domain.shared import CountryCode, Currency, InvariantViolation, Money
+
+log = logging.getLogger("supportos.payouts")
 
 PAYOUT_JOB_KIND: Final = "seller.payout"
 PAYOUT_PROVIDER: Final = "payments"
@@ -74,6 +77,7 @@ class PayoutDecision(StrEnum):
     IN_FLIGHT = "IN_FLIGHT"  # a payout of this seller is not finished (or another run won the key)
     TOO_SOON = "TOO_SOON"  # the last payout was scheduled less than the interval ago
     NOTHING_OWED = "NOTHING_OWED"  # nothing owed net of the clawback debt
+    FAILED = "FAILED"  # an unexpected error for this seller (logged); the sweep goes on
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +127,11 @@ async def run_payouts(
             async with svc.uow() as uow:
                 accounts = await uow.ledger.accounts(PAYABLE_PREFIX, after=after, limit=page)
         for key in accounts:
-            decision = await _schedule_one(svc, ctx, key, now=now, min_interval=min_interval)
+            try:
+                decision = await _schedule_one(svc, ctx, key, now=now, min_interval=min_interval)
+            except Exception:  # one seller's problem must not hold back every seller after it
+                log.exception("payout run: %s %s failed", key.country.value, key.account.name)
+                decision = PayoutDecision.FAILED
             if isinstance(decision, ScheduledPayout):
                 scheduled.append(decision)
             else:
@@ -227,7 +235,7 @@ def _parse(job: Job) -> _PayoutOrder | None:
     if not all(isinstance(value, int) and not isinstance(value, bool) for value in (amount, settled)):
         return None
     assert isinstance(amount, int) and isinstance(settled, int)
-    if amount <= 0 or settled < 0:
+    if amount <= 0:
         return None
     try:
         currency = Currency.of(code)

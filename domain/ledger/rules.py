@@ -158,11 +158,11 @@ def payout_due(payable: Money, receivable: Money) -> PayoutDue | None:
     ``seller:receivable`` holds ``receivable`` (both in their normal direction): the money
     owed net of the clawbacks (SPEC §5: a refund after release claws the seller's share back
     into ``seller:receivable``). ``None`` when nothing is owed net: a seller who owes the
-    platform more than it owes them is paid nothing and the debt stays."""
+    platform more than it owes them is paid nothing and the debt stays. A negative
+    receivable (a clawback reversed after a payout had settled it: the platform owes it back)
+    adds to the payout, and the payout's posting brings it back to zero."""
     if payable.currency != receivable.currency:
         raise InvariantViolation("payable and receivable in different currencies")
-    if receivable.is_negative or payable.is_negative:
-        raise InvariantViolation(f"a seller's balances are never negative: {payable}, {receivable}")
     net = payable - receivable
     if not net.is_positive:
         return None
@@ -183,9 +183,7 @@ def payout(
     if not amount.is_positive:
         raise InvariantViolation(f"a payout must be positive, got {amount}")
     settled = settled_receivable if settled_receivable is not None else Money.zero(currency)
-    if settled.is_negative:
-        raise InvariantViolation(f"a settled receivable cannot be negative, got {settled}")
-    legs = LegBuilder(currency)
+    legs = LegBuilder(currency)  # a negative settled receivable is debited: it goes back to zero
     legs.debit(Account.seller_payable(seller_id), amount + settled)
     legs.credit(Account.seller_receivable(seller_id), settled)
     legs.credit(Account.psp_clearing(), amount)

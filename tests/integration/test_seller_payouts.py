@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from returns.result import Result, Success
 
+import application.ledger.payouts as payouts_module
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from application.cases.scheduler import run_tick
 from application.context import Services
@@ -43,7 +45,7 @@ from application.ports.outbox import Job, JobStatus, NewJob
 from application.ports.providers import ProviderError, ProviderFailureKind, ProviderReceipt
 from application.saga.executor import Providers, SagaRunner, StepOutcome
 from domain.audit import AuditEntry
-from domain.ledger import Account, TransactionKind, rules
+from domain.ledger import Account, LedgerTransaction, LegBuilder, TransactionKind, rules
 from domain.orders import OrderStatus
 from domain.shared import CountryCode, Money
 from domain.shared.ids import BuyerId, CourierId, OrderId, SellerId
@@ -350,3 +352,43 @@ async def test_the_scheduler_task_sweeps_at_most_once_per_check_period(svc: Serv
         "payout:MX:sel_1:1": Money(PAYOUT, MXN),
         "payout:MX:sel_1:2": Money(PAYOUT, MXN),
     }
+
+
+async def test_a_negative_receivable_is_paid_back_and_one_failing_seller_holds_back_no_other(
+    svc: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await completed(svc, "o1")
+    await completed(svc, "o2", seller="sel_2")
+    # the platform owes sel_1 a reversed clawback too (receivable below zero)
+    legs = LegBuilder(MXN)
+    legs.debit(Account.psp_clearing(), Money(5_000, MXN))
+    legs.credit(Account.seller_receivable("sel_1"), Money(5_000, MXN))
+    reversal = LedgerTransaction(
+        "reversal:o1", TransactionKind.REVERSAL, MX, MXN, legs.postings(), "reversed"
+    )
+    async with svc.uow() as uow:
+        assert isinstance(await uow.ledger.post(reversal), Success)
+        await uow.commit()
+
+    real_owed = payouts_module._owed
+
+    async def owed_or_fail(uow: Any, country: CountryCode, currency: Any, seller_id: str) -> Any:
+        if seller_id == "sel_2":
+            raise RuntimeError("the database hiccuped for this seller")
+        return await real_owed(uow, country, currency, seller_id)
+
+    monkeypatch.setattr(payouts_module, "_owed", owed_or_fail)
+    run = await run_payouts(svc, now=svc.clock.now())
+    assert [(p.idempotency_key, p.amount.minor, p.settled_receivable.minor) for p in run.scheduled] == [
+        ("payout:MX:sel_1:1", PAYOUT + 5_000, -5_000)
+    ]
+    assert run.skipped == {PayoutDecision.FAILED: 1}
+    worker, payments = runner(svc)
+    assert await worker.drain() == [StepOutcome.COMPLETED]
+    assert payments.payouts == {"payout:MX:sel_1:1": Money(PAYOUT + 5_000, MXN)}
+    assert await balance(svc, Account.seller_payable("sel_1")) == 0
+    assert await balance(svc, Account.seller_receivable("sel_1")) == 0
+    monkeypatch.setattr(payouts_module, "_owed", real_owed)  # the next sweep pays sel_2
+    assert [p.idempotency_key for p in (await run_payouts(svc, now=svc.clock.now())).scheduled] == [
+        "payout:MX:sel_2:1"
+    ]

@@ -30,5 +30,23 @@ def test_the_payout_rules_net_clawbacks_and_refuse_nonsense() -> None:
     ]
     with pytest.raises(InvariantViolation, match="positive"):
         rules.payout(country=MX, currency=MXN, seller_id="s", amount=Money(0, MXN), key="k")
-    with pytest.raises(InvariantViolation, match="never negative"):
-        rules.payout_due(Money(-1, MXN), Money(0, MXN))
+    assert rules.payout_due(Money(-1, MXN), Money(0, MXN)) is None  # nothing owed
+
+
+def test_a_negative_receivable_is_paid_back_and_brought_to_zero() -> None:
+    """A clawback reversed after a payout settled it: the platform owes the seller that too."""
+    owed = rules.payout_due(Money(500, MXN), Money(-200, MXN))
+    assert owed == rules.PayoutDue(Money(700, MXN), Money(-200, MXN))
+    posting = rules.payout(
+        country=MX,
+        currency=MXN,
+        seller_id="s",
+        amount=owed.amount,
+        settled_receivable=owed.settled_receivable,
+        key="k",
+    )
+    assert sorted((p.account.name, p.side.value, p.amount.minor) for p in posting.postings) == [
+        ("psp:clearing", "CREDIT", 700),
+        ("seller:payable:s", "DEBIT", 500),
+        ("seller:receivable:s", "DEBIT", 200),
+    ]
