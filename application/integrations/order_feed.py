@@ -195,12 +195,12 @@ async def apply_order_event(svc: Services, event: WebhookEvent, *, sources: froz
     if isinstance(parsed, Failure):  # refused before it was stored; kept for rows stored earlier
         return str(parsed.failure().code)
     command, ctx = parsed.unwrap(), marketplace_context(event)
+    applied: Result[object, DomainError]
     with scoped_to(frozenset({event.country})):
         if isinstance(command, CreateOrder):
-            created = await create_order(svc, ctx, command)
-            return APPLIED if isinstance(created, Success) else str(created.failure().code)
-        if isinstance(command, CapturePayment):
-            captured = await capture_payment(svc, ctx, command)
-            return APPLIED if isinstance(captured, Success) else str(captured.failure().code)
-        moved = await transition_order(svc, ctx, command)
-        return APPLIED if isinstance(moved, Success) else str(moved.failure().code)
+            applied = await create_order(svc, ctx, command)
+        elif isinstance(command, CapturePayment):
+            applied = await capture_payment(svc, ctx, command)
+        else:
+            applied = await transition_order(svc, ctx, command)
+    return APPLIED if isinstance(applied, Success) else str(applied.failure().code)

@@ -136,7 +136,16 @@ async def capture_payment(
         order = await uow.orders.get(cmd.country, cmd.order_id)
         if order is None:
             return Failure(NotFound("order", cmd.order_id))
-        if order.snapshot is not None and _same_capture(order.snapshot, cmd):
+        if order.snapshot is not None and order.snapshot.records_charge(
+            currency=cmd.currency,
+            items_subtotal_minor=cmd.items_subtotal_minor,
+            delivery_fee_minor=cmd.delivery_fee_minor,
+            service_fee_minor=cmd.service_fee_minor,
+            tax_minor=cmd.tax_minor,
+            discount_minor=cmd.discount_minor,
+            commission_bp=cmd.commission_bp,
+            payment_partner_id=cmd.payment_partner_id,
+        ):
             return Success(order)  # a retried capture: answered as it stands, nothing written (D91)
         policy = await uow.policies.in_force(cmd.country, now)
         if policy is None:
@@ -189,29 +198,6 @@ async def capture_payment(
         )
         await uow.commit()
     return Success(order)
-
-
-def _same_capture(snapshot: OrderSnapshot, cmd: CapturePayment) -> bool:
-    """Whether ``cmd`` reports the capture ``snapshot`` froze (a retry of the same report)."""
-    return (
-        snapshot.currency,
-        snapshot.items_subtotal.minor,
-        snapshot.delivery_fee.minor,
-        snapshot.service_fee.minor,
-        snapshot.tax.minor,
-        snapshot.discount.minor,
-        snapshot.commission_bp,
-        snapshot.payment_partner_id,
-    ) == (
-        cmd.currency,
-        cmd.items_subtotal_minor,
-        cmd.delivery_fee_minor,
-        cmd.service_fee_minor,
-        cmd.tax_minor,
-        cmd.discount_minor,
-        cmd.commission_bp,
-        cmd.payment_partner_id,
-    )
 
 
 @dataclass(frozen=True, slots=True)

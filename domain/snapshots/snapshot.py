@@ -133,6 +133,40 @@ class OrderSnapshot:
             )
         return Success(snapshot)
 
+    def records_charge(
+        self,
+        *,
+        currency: Currency,
+        items_subtotal_minor: int,
+        delivery_fee_minor: int,
+        service_fee_minor: int,
+        tax_minor: int,
+        discount_minor: int,
+        commission_bp: int,
+        payment_partner_id: str | None,
+    ) -> bool:
+        """Whether this snapshot froze exactly this charge: a capture reported again is the
+        same capture (D91), anything else is another one."""
+        return (
+            self.currency,
+            self.items_subtotal.minor,
+            self.delivery_fee.minor,
+            self.service_fee.minor,
+            self.tax.minor,
+            self.discount.minor,
+            self.commission_bp,
+            self.payment_partner_id,
+        ) == (
+            currency,
+            items_subtotal_minor,
+            delivery_fee_minor,
+            service_fee_minor,
+            tax_minor,
+            discount_minor,
+            commission_bp,
+            payment_partner_id,
+        )
+
     @property
     def commission(self) -> Money:
         """The platform's commission on the items subtotal."""
