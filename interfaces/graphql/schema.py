@@ -18,14 +18,10 @@ import strawberry
 from graphql.error import GraphQLError
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import (
-    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.tools import merge_types
@@ -42,6 +38,7 @@ from interfaces.graphql.diagnostics.mutations import DiagnosticsMutations
 from interfaces.graphql.diagnostics.queries import DiagnosticsQueries
 from interfaces.graphql.disputes.mutations import DisputeMutations
 from interfaces.graphql.disputes.queries import DisputeQueries
+from interfaces.graphql.documents import DocumentCache, PreparedDocuments
 from interfaces.graphql.errors import ERROR_TYPES
 from interfaces.graphql.integrations.mutations import IntegrationMutations
 from interfaces.graphql.integrations.queries import IntegrationQueries
@@ -148,7 +145,7 @@ class SupportOsSchema(strawberry.Schema):
 
 
 # The limiters' validation rules, built once: QueryDepthLimiter and MaxAliasesLimiter make a
-# new rule class per instance, which would give every request a new ValidationCache key (D35).
+# new rule class per instance; the document cache's rules are fixed (D35, D92).
 _LIMIT_RULES: Final = (
     *QueryDepthLimiter(max_depth=MAX_QUERY_DEPTH).validation_rules,
     *MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules,
@@ -158,14 +155,12 @@ _LIMIT_RULES: Final = (
 def _extensions(*, introspection: bool) -> list[type[SchemaExtension] | Callable[[], SchemaExtension]]:
     # factories, so that every request gets fresh extension instances
     rules = [*_LIMIT_RULES] if introspection else [*_LIMIT_RULES, NoSchemaIntrospectionCustomRule]
+    # A query text is parsed (under the token cap) and validated (under the depth and alias
+    # limits) once; partners poll with the same few documents (D35, D92). One cache per schema.
+    documents = DocumentCache(rules=rules, max_tokens=MAX_TOKENS, maxsize=DOCUMENT_CACHE_SIZE)
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         OperationObservability,  # first: it sees the answer last, after masking (observability.py)
-        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: AddValidationRules(rules),
-        # A query text is parsed and validated once (the rules are fixed, so the outcome is a
-        # function of the text); partners poll with the same few documents (D35).
-        lambda: ParserCache(maxsize=DOCUMENT_CACHE_SIZE),
-        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: PreparedDocuments(documents),
         MaskUnexpectedErrors,
     ]
     return extensions
