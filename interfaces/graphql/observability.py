@@ -20,7 +20,9 @@ from contextvars import ContextVar
 from typing import Final
 
 from graphql.error import GraphQLError
+from strawberry.exceptions import MissingQueryError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 
 from interfaces.telemetry import api_metrics
 
@@ -38,10 +40,40 @@ def note_error(typename: str, code: str) -> None:
         noted.append((typename, code))
 
 
-def _error_kind(error: GraphQLError) -> tuple[str, str, str]:
-    """(type, code, outcome) of a GraphQL error: an exception in a resolver is ours, a
-    parse, validation or input error is the caller's."""
+# Strawberry's own refusals of a request (no query, no such operation, an operation type
+# the transport does not allow) carry the exception they were made from; they are the caller's.
+_CALLERS_EXCEPTIONS: Final = (
+    GraphQLError,
+    MissingQueryError,
+    CannotGetOperationTypeError,
+    InvalidOperationTypeError,
+)
+
+
+def is_unexpected(error: GraphQLError) -> bool:
+    """An error of ours (a bug or a fault: masked in the answer, logged, counted as
+    ``UNEXPECTED``), not the caller's mistake (parse, validation, input coercion, a refused
+    operation: answered as it is).
+
+    Ours: an exception raised while executing a field (the error has a path), or one raised
+    outside any field - a subscription's source failing mid-stream, an extension's hook -
+    which Strawberry wraps with no path and no place in the document (D93). The caller's
+    errors point into the document (nodes or positions) or wrap no exception, or one of
+    Strawberry's refusals."""
     if error.path is not None:
+        return True
+    original = error.original_error
+    return (
+        original is not None
+        and not isinstance(original, _CALLERS_EXCEPTIONS)
+        and not error.nodes
+        and not error.positions
+    )
+
+
+def _error_kind(error: GraphQLError) -> tuple[str, str, str]:
+    """(type, code, outcome) of a GraphQL error: ours (:func:`is_unexpected`) or the caller's."""
+    if is_unexpected(error):
         original = error.original_error
         return (type(original).__name__ if original is not None else "GraphQLError", UNEXPECTED, "error")
     return ("GraphQLError", INVALID_REQUEST, "rejected")

@@ -46,7 +46,7 @@ from interfaces.graphql.ledger.queries import LedgerQueries
 from interfaces.graphql.messaging.mutations import MessagingMutations
 from interfaces.graphql.messaging.queries import MessagingQueries
 from interfaces.graphql.messaging.subscriptions import MessagingSubscriptions
-from interfaces.graphql.observability import OperationObservability
+from interfaces.graphql.observability import OperationObservability, is_unexpected
 from interfaces.graphql.orders.mutations import OrderMutations
 from interfaces.graphql.orders.queries import OrderQueries
 from interfaces.graphql.platform.mutations import PlatformMutations
@@ -108,12 +108,6 @@ Subscription = merge_types("Subscription", (MessagingSubscriptions, CaseSubscrip
 """Served over graphql-transport-ws on the GraphQL route (``interfaces/http/app.py``)."""
 
 
-def is_unexpected(error: GraphQLError) -> bool:
-    """Errors raised while executing a field (they have a path) are bugs or faults: mask
-    them. Parse, validation and input-coercion errors (no path) are the caller's: keep them."""
-    return error.path is not None
-
-
 class MaskUnexpectedErrors(MaskErrors):
     """``MaskErrors`` that logs what it masks, with the request id (the answer carries none)."""
 
@@ -125,11 +119,18 @@ class MaskUnexpectedErrors(MaskErrors):
         request_id = context.request_id if isinstance(context, GraphQLContext) else "-"
         logger.error(
             "unexpected error in %s (request %s)",
-            ".".join(str(part) for part in error.path or ()),
+            ".".join(str(part) for part in error.path) if error.path else "no field",
             request_id,
             exc_info=error.original_error or error,
         )
         return super().anonymise_error(error)
+
+    def _process_result(self, result: object) -> None:
+        # MaskErrors asks `isinstance(result, <a runtime-checkable Protocol>)`, which costs
+        # 8.5 us on every request; the attribute is the same question (D93).
+        errors: list[GraphQLError] | None = getattr(result, "errors", None)
+        if errors:
+            result.__setattr__("errors", self._process_errors(errors))
 
 
 class SupportOsSchema(strawberry.Schema):
