@@ -3,7 +3,9 @@
 Verification, before anything else is done with the request:
 
 - the three headers ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature`` are
-  required;
+  required, each exactly once: a repeated one is refused, and the webhook id stored is the
+  one the signature covers (a signed request resent with another ``webhook-id`` in front
+  would otherwise pass as a new event and defeat the inbox's deduplication);
 - the timestamp must be within ``tolerance`` (5 minutes) of now, neither older nor in the
   future (replays of old captured requests are refused);
 - the signature is HMAC-SHA256 over ``"{id}.{timestamp}.{raw body bytes}"``, verified by
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Final
@@ -70,6 +72,14 @@ class WebhookRejected(Exception):
     """Why a request was refused (logged; the caller only sees 401)."""
 
 
+@dataclass(frozen=True, slots=True)
+class VerifiedHeaders:
+    """What the signature covers: the webhook id and the timestamp."""
+
+    webhook_id: str
+    signed_at: datetime
+
+
 class WebhookVerifier:
     """Standard Webhooks verification against every configured secret of one provider."""
 
@@ -80,9 +90,18 @@ class WebhookVerifier:
         self._tolerance = tolerance
         self._now = now
 
-    def verify(self, body: bytes, headers: Mapping[str, str]) -> datetime:
-        """The verified ``webhook-timestamp``; raises ``WebhookRejected`` otherwise."""
-        lowered = {name.lower(): value for name, value in headers.items()}
+    def verify(self, body: bytes, headers: Iterable[tuple[str, str]]) -> VerifiedHeaders:
+        """The signed id and timestamp of a request whose ``headers`` (every pair, repeats
+        included) verify; raises ``WebhookRejected`` otherwise."""
+        lowered: dict[str, str] = {}
+        repeated: list[str] = []
+        for name, value in headers:
+            key = name.lower()
+            if key in lowered and key in REQUIRED_HEADERS:
+                repeated.append(key)
+            lowered[key] = value
+        if repeated:
+            raise WebhookRejected(f"repeated header(s): {', '.join(sorted(set(repeated)))}")
         missing = [name for name in REQUIRED_HEADERS if not lowered.get(name)]
         if missing:
             raise WebhookRejected(f"missing header(s): {', '.join(missing)}")
@@ -103,7 +122,7 @@ class WebhookVerifier:
                 continue
             except ValueError as error:  # a malformed signature list, bad base64, non-UTF-8 body
                 raise WebhookRejected(f"malformed request: {type(error).__name__}") from None
-            return signed_at
+            return VerifiedHeaders(webhook_id=wanted["webhook-id"], signed_at=signed_at)
         raise WebhookRejected("no signature matches any secret")
 
 
@@ -125,7 +144,7 @@ def webhook_router(deps: WebhookDependencies | None) -> APIRouter:
             return JSONResponse({"detail": "unknown webhook provider"}, status_code=404)
         body = await request.body()
         try:
-            signed_at = verifier.verify(body, request.headers)
+            verified = verifier.verify(body, request.headers.items())
         except WebhookRejected as rejected:
             logger.warning(
                 "webhook refused",
@@ -144,8 +163,8 @@ def webhook_router(deps: WebhookDependencies | None) -> APIRouter:
         received = await deps.receive(
             VerifiedWebhook(
                 provider=provider,
-                webhook_id=request.headers["webhook-id"],
-                signed_at=signed_at,
+                webhook_id=verified.webhook_id,
+                signed_at=verified.signed_at,
                 payload=payload,
                 request_id=str(request_id),
             )

@@ -409,6 +409,26 @@ async def test_a_missing_header_is_refused(h: Harness, header: str) -> None:
     assert await h.inbox_rows() == []
 
 
+@pytest.mark.parametrize("header", ["webhook-id", "webhook-timestamp", "webhook-signature"])
+async def test_a_repeated_header_is_refused_so_a_signed_request_cannot_be_resent_as_a_new_event(
+    h: Harness, header: str
+) -> None:
+    """A captured request resent with another ``webhook-id`` in front of the signed one: the
+    framework reads the first, the signature covers the last. Refused, nothing stored."""
+    _, key = await refund_waiting(h)
+    body = event_body(key)
+    headers = signed(body)
+    forged = {"webhook-id": "replayed-1", "webhook-timestamp": "1", "webhook-signature": "v1,AAAA"}
+    for order in ([(header, forged[header]), *headers.items()], [*headers.items(), (header, forged[header])]):
+        response = await h.client.post(f"/webhooks/{PROVIDER}", content=body, headers=order)
+        assert response.status_code == 401
+    assert await h.inbox_rows() == []
+    assert h.confirmer.calls == []
+    # the request as signed still goes through, once
+    assert (await h.post(body, headers)).status_code == 200
+    assert [row[0] for row in await h.inbox_rows()] == [headers["webhook-id"]]
+
+
 @pytest.mark.parametrize(
     ("offset", "accepted"),
     [
