@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from returns.result import Result, Success
+from returns.result import Failure, Result, Success
 
 import application.ledger.payouts as payouts_module
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
@@ -289,6 +289,53 @@ async def test_an_accepted_payout_is_posted_when_its_webhook_confirms_it(svc: Se
     assert await worker.confirm("payout:MX:sel_1:1", succeeded=True, provider_reference="po_1") is (
         StepOutcome.ALREADY_SETTLED
     )
+    assert await payouts_posted(svc) == [("payout:MX:sel_1:1", PAYOUT)]
+    assert await balance(svc, Account.seller_payable("sel_1")) == 0
+
+
+class PaysThenTimesOut(FakePayments):
+    """The first call pays but its answer is lost (a timeout); the provider then answers 503
+    until ``down`` is cleared, and then answers what it did for the key."""
+
+    down = True
+
+    async def payout(
+        self, *, idempotency_key: str, country: CountryCode, payee_id: str, amount: Money
+    ) -> Result[ProviderReceipt, ProviderError]:
+        self.calls[idempotency_key] += 1
+        self.payouts.setdefault(idempotency_key, amount)  # the money left on the first call
+        if self.down:
+            return Failure(ProviderError(self.name, "payout", ProviderFailureKind.TRANSIENT, "timeout"))
+        return Success(ProviderReceipt(self.name, "payout", idempotency_key, "po_1"))
+
+
+async def test_a_payout_dead_of_transient_failures_cannot_be_discarded_and_its_replay_pays_once(
+    svc: Services,
+) -> None:
+    """D95: it may have been paid unseen; discarding it would let the next run pay again."""
+    await completed(svc, "o1")
+    await run_payouts(svc, now=svc.clock.now())
+    payments = PaysThenTimesOut()
+    worker, _ = runner(svc, payments)
+    for _ in range(12):
+        await worker.drain()
+        clock(svc).advance(timedelta(minutes=10))
+    dead = await job(svc, "payout:MX:sel_1:1")
+    assert dead.status is JobStatus.DEAD and dead.errors[-1].kind == "PROVIDER_TRANSIENT"
+    assert payments.payouts == {"payout:MX:sel_1:1": Money(PAYOUT, MXN)}  # paid, unseen
+
+    refused = await discard_dead_letter(svc, L3, DiscardDeadLetter(MX, dead.id, "provider outage"))
+    assert isinstance(refused, Failure) and refused.failure().code == "PAYOUT_OUTCOME_UNKNOWN"
+    assert (await job(svc, "payout:MX:sel_1:1")).status is JobStatus.DEAD  # nothing changed
+    assert await audit(svc, "dead_letter.discarded") == []
+    run = await run_payouts(svc, now=svc.clock.now() + DAY)
+    assert (run.scheduled, run.skipped) == ((), {PayoutDecision.IN_FLIGHT: 1})  # no second payout
+
+    # the replay keeps the key: the provider answers the payout it made; posted once
+    payments.down = False
+    (await replay_dead_letter(svc, L3, ReplayDeadLetter(MX, dead.id))).unwrap()
+    assert await worker.drain() == [StepOutcome.COMPLETED]
+    assert payments.payouts == {"payout:MX:sel_1:1": Money(PAYOUT, MXN)}
     assert await payouts_posted(svc) == [("payout:MX:sel_1:1", PAYOUT)]
     assert await balance(svc, Account.seller_payable("sel_1")) == 0
 

@@ -99,5 +99,8 @@ class IntegrationMutations:
     )
     dead_letter_discard: DeadLetterDiscardResult = strawberry.mutation(
         resolver=dead_letter_discard,
-        description="Discard a dead-letter job for good (L3; reason required; audited).",
+        description=(
+            "Discard a dead-letter job for good (L3; reason required; audited). A seller payout that"
+            " did not die of a refusal is refused (PAYOUT_OUTCOME_UNKNOWN): replay it instead."
+        ),
     )
