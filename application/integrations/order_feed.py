@@ -7,7 +7,8 @@ Events (Standard Webhooks envelope; ``POST /webhooks/<source>`` with the source'
     ``{"country", "order_id", "buyer_id", "seller_id", "courier_id"?}``
 ``order.payment_captured``
     ``{"country", "order_id", "currency", "items_subtotal_minor", "delivery_fee_minor",
-    "service_fee_minor", "tax_minor", "discount_minor", "commission_bp", "payment_partner_id"?}``
+    "service_fee_minor", "tax_minor", "discount_minor", "commission_bp" (0-9,999),
+    "payment_partner_id"?}``
 ``order.status_changed``
     ``{"country", "order_id", "status"}`` with ``ACCEPTED``, ``IN_PREPARATION``,
     ``IN_TRANSIT``, ``DELIVERED`` or ``CANCELLED`` (before capture only)
@@ -16,14 +17,16 @@ Amounts are integer minor units. This is how money facts enter the system: never
 by an agent (the GraphQL API takes no amount anywhere), only reported by the checkout,
 signed. An event that does not parse is refused before it is stored (400, nothing
 recorded); one about an order the service does not know yet (a capture or a step that
-overtook its ``order.created``) is refused with ``ORDER_NOT_YET_KNOWN`` (409, nothing
-recorded) so that the sender retries it. A stored event is applied once, by the order use
-cases as the principal ``webhook:<source>`` of role ``MARKETPLACE`` in the event's country
-(the permission matrix and audit entries of any caller), and its outcome recorded in the
-inbox and the ``webhook.processed`` audit entry: ``APPLIED``, or the refusal's code
-(``ORDER_ID_TAKEN``, ``ORDER_ALREADY_CAPTURED``, ``ILLEGAL_ORDER_TRANSITION``, ...). The use
-cases are idempotent on what they record, so a report sent twice under two webhook ids
-changes nothing the second time.
+overtook its ``order.created``) is refused with ``ORDER_NOT_YET_KNOWN``, and a fulfilment
+step that overtook the step before it (or the capture), or arrives while the order is
+frozen, with ``ORDER_STEP_TOO_EARLY`` (409, nothing recorded either way) so that the sender
+retries it: stored, it would be refused for good and every later step with it (D96). A
+stored event is applied once, by the order use cases as the principal ``webhook:<source>``
+of role ``MARKETPLACE`` in the event's country (the permission matrix and audit entries of
+any caller), and its outcome recorded in the inbox and the ``webhook.processed`` audit
+entry: ``APPLIED``, or the refusal's code (``ORDER_ID_TAKEN``, ``ORDER_ALREADY_CAPTURED``,
+``ILLEGAL_ORDER_TRANSITION``, ...). The use cases are idempotent on what they record, so
+a report sent twice under two webhook ids changes nothing the second time.
 """
 
 from __future__ import annotations
@@ -94,6 +97,38 @@ class OrderNotYetKnown(DomainError):
         return f"order {self.order_id} is not known yet: send its order.created first, then retry"
 
 
+@dataclass(frozen=True, slots=True)
+class OrderStepTooEarly(DomainError):
+    """A fulfilment step that overtook the step before it (or the capture), or arrives while
+    the order is frozen: not applicable yet. Nothing is stored; the sender retries (HTTP 409)."""
+
+    code: ClassVar[str] = "ORDER_STEP_TOO_EARLY"
+    order_id: str
+    target: OrderStatus
+    current: OrderStatus
+
+    @property
+    def message(self) -> str:
+        return (
+            f"order {self.order_id} is {self.current.value}: {self.target.value} cannot be applied yet;"
+            " send the steps before it first, then retry"
+        )
+
+
+FulfilmentRefusal = OrderNotYetKnown | OrderStepTooEarly
+"""Reports refused before they are stored because they came too early (HTTP 409, retried)."""
+
+FORWARD_STEPS: Final = (
+    OrderStatus.CREATED,
+    OrderStatus.PAID,
+    OrderStatus.ACCEPTED,
+    OrderStatus.IN_PREPARATION,
+    OrderStatus.IN_TRANSIT,
+    OrderStatus.DELIVERED,
+)
+"""An order's way forward, one step at a time (``domain/orders/status.py``)."""
+
+
 def is_order_event(event_type: str) -> bool:
     return event_type.startswith(ORDER_EVENT_PREFIX)
 
@@ -124,7 +159,8 @@ def parse_order_event(event: WebhookEvent) -> Result[OrderCommand, InvalidInput]
             partner = data.get("payment_partner_id")
             if partner is not None and not isinstance(partner, str):
                 raise BadField("data.payment_partner_id", "a string, when given")
-            commission = _integer(data, "commission_bp", most=BASIS_POINTS)
+            # below 100 %: the seller is paid something (the snapshot's rule, checked before storing)
+            commission = _integer(data, "commission_bp", most=BASIS_POINTS - 1)
             return Success(
                 CapturePayment(
                     country,
@@ -177,14 +213,25 @@ def marketplace_context(event: WebhookEvent) -> RequestContext:
     return RequestContext(principal, f"webhook:{event.provider}:{event.webhook_id}")
 
 
-async def not_yet_known(svc: Services, command: OrderCommand) -> OrderNotYetKnown | None:
-    """A capture or a step about an order not recorded yet (checked before storing)."""
+async def too_early(svc: Services, command: OrderCommand) -> FulfilmentRefusal | None:
+    """A capture or a step about an order not recorded yet, or a step the order cannot take
+    yet (checked before storing). A step the order has already taken, or one it can never
+    take, is not early: it is stored and refused (or is a no-op) like any other."""
     if isinstance(command, CreateOrder):
         return None
     with scoped_to(frozenset({command.country})):
         async with svc.uow() as uow:
             known = await uow.orders.get(command.country, command.order_id)
-    return OrderNotYetKnown(command.order_id) if known is None else None
+    if known is None:
+        return OrderNotYetKnown(command.order_id)
+    if isinstance(command, TransitionOrder) and command.target in FORWARD_STEPS:
+        current = known.status
+        if current is OrderStatus.FROZEN or (
+            current in FORWARD_STEPS
+            and FORWARD_STEPS.index(current) < FORWARD_STEPS.index(command.target) - 1
+        ):
+            return OrderStepTooEarly(command.order_id, command.target, current)
+    return None
 
 
 async def apply_order_event(svc: Services, event: WebhookEvent, *, sources: frozenset[str]) -> str:

@@ -48,11 +48,11 @@ from returns.result import Failure, Result, Success
 from application.audit.trail import record
 from application.context import RequestContext, Services
 from application.integrations.order_feed import (
-    OrderNotYetKnown,
+    FulfilmentRefusal,
     apply_order_event,
     is_order_event,
-    not_yet_known,
     parse_order_event,
+    too_early,
 )
 from application.integrations.tracking_feed import is_tracking_event, parse_tracking, record_tracking
 from application.ports.outbox import job_by_provider_key
@@ -173,7 +173,7 @@ def parse_event(webhook: VerifiedWebhook) -> Result[WebhookEvent, InvalidInput]:
     )
 
 
-WebhookRefusal = InvalidInput | OrderNotYetKnown
+WebhookRefusal = InvalidInput | FulfilmentRefusal
 """Why a verified event is not stored: it cannot be routed or applied (HTTP 400), or it is
 about an order not known yet (HTTP 409: the sender retries)."""
 
@@ -195,7 +195,7 @@ async def receive_webhook(
         if isinstance(command, Failure):
             return Failure(command.failure())
         if event.provider in deps.marketplace_sources:
-            early = await not_yet_known(deps.svc, command.unwrap())
+            early = await too_early(deps.svc, command.unwrap())
             if early is not None:
                 return Failure(early)
     now = deps.svc.clock.now()

@@ -21,8 +21,8 @@ provider (no secrets configured) gets 404. A verified request goes to the applic
 (``receive_webhook``), which stores it in the inbox, deduplicated by webhook id, and
 processes it once: 200 ``{"status": "processed"}``, or 200 ``{"status": "duplicate"}``
 for an event already stored; 400 for a verified event that cannot be routed (or, for the
-tracking and order feeds, applied); 409 for a marketplace report about an order not known yet
-(the sender retries it).
+tracking and order feeds, applied); 409 for a marketplace report about an order not known yet,
+or a step the order cannot take yet (the sender retries it).
 
 Secrets come from ``SUPPORTOS_WEBHOOK_SECRETS`` (``interfaces/settings.py``); the handler
 comes from the composition root, typed by the application (this module knows no adapter).
@@ -42,7 +42,7 @@ from fastapi.responses import JSONResponse
 from returns.result import Failure, Result
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from application.integrations.order_feed import OrderNotYetKnown
+from application.integrations.order_feed import OrderNotYetKnown, OrderStepTooEarly
 from application.integrations.webhooks import VerifiedWebhook, WebhookReceipt, WebhookRefusal
 
 logger = logging.getLogger("supportos.webhooks")
@@ -171,7 +171,9 @@ def webhook_router(deps: WebhookDependencies | None) -> APIRouter:
         )
         if isinstance(received, Failure):
             error = received.failure()
-            status = 409 if isinstance(error, OrderNotYetKnown) else 400  # 409: retry it later
+            status = (
+                409 if isinstance(error, OrderNotYetKnown | OrderStepTooEarly) else 400
+            )  # 409: retry later
             return JSONResponse({"error": error.code, "detail": error.message}, status_code=status)
         receipt = received.unwrap()
         return JSONResponse(

@@ -20,7 +20,12 @@ from returns.result import Failure, Result
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from adapters.providers.webhook_delivery import sign_webhook
 from application.context import Services
-from application.integrations.order_feed import APPLIED, NOT_A_MARKETPLACE_SOURCE, OrderNotYetKnown
+from application.integrations.order_feed import (
+    APPLIED,
+    NOT_A_MARKETPLACE_SOURCE,
+    OrderNotYetKnown,
+    OrderStepTooEarly,
+)
 from application.integrations.webhooks import (
     VerifiedWebhook,
     WebhookProcessing,
@@ -143,6 +148,30 @@ async def test_a_report_that_overtook_its_order_is_refused_for_a_retry(svc: Serv
     assert await order_status(svc) is OrderStatus.PAID
 
 
+async def test_a_step_that_overtook_its_predecessor_is_refused_for_a_retry(svc: Services, feed: Feed) -> None:
+    """D96: stored, it would be refused for good, and every later step with it."""
+    await feed.outcome("order.created", CREATED)
+    before_capture = await feed.send("order.status_changed", step("ACCEPTED"), webhook_id="acc_1")
+    assert isinstance(before_capture, Failure) and isinstance(before_capture.failure(), OrderStepTooEarly)
+    assert before_capture.failure().code == "ORDER_STEP_TOO_EARLY"
+    await feed.outcome("order.payment_captured", CAPTURED)
+    for status, webhook_id in (("IN_PREPARATION", "prep_1"), ("DELIVERED", "del_1")):
+        early = await feed.send("order.status_changed", step(status), webhook_id=webhook_id)
+        assert isinstance(early, Failure) and isinstance(early.failure(), OrderStepTooEarly), status
+    assert len(await inbox(svc)) == 2  # the creation and the capture; nothing early was stored
+    assert await order_status(svc) is OrderStatus.PAID
+    # the senders' retries, in any order, once the steps before them are in
+    assert await feed.outcome("order.status_changed", step("ACCEPTED"), webhook_id="acc_1") == APPLIED
+    assert await feed.outcome("order.status_changed", step("IN_PREPARATION"), webhook_id="prep_1") == APPLIED
+    assert isinstance(await feed.send("order.status_changed", step("DELIVERED"), webhook_id="del_1"), Failure)
+    assert await feed.outcome("order.status_changed", step("IN_TRANSIT")) == APPLIED
+    assert await feed.outcome("order.status_changed", step("DELIVERED"), webhook_id="del_1") == APPLIED
+    assert await order_status(svc) is OrderStatus.DELIVERED
+    # a step already taken is not early: it is stored and refused (nothing changes)
+    assert await feed.outcome("order.status_changed", step("ACCEPTED")) == "ILLEGAL_ORDER_TRANSITION"
+    assert await order_status(svc) is OrderStatus.DELIVERED
+
+
 async def test_another_providers_order_event_is_not_applied(svc: Services, feed: Feed) -> None:
     assert (
         await feed.outcome("order.created", CREATED, provider="sandbox-payments") == NOT_A_MARKETPLACE_SOURCE
@@ -160,6 +189,7 @@ async def test_another_providers_order_event_is_not_applied(svc: Services, feed:
         ("order.payment_captured", {**CAPTURED, "tax_minor": "16000"}, "data.tax_minor"),
         ("order.payment_captured", {**CAPTURED, "discount_minor": -1}, "data.discount_minor"),
         ("order.payment_captured", {**CAPTURED, "commission_bp": 10_001}, "data.commission_bp"),
+        ("order.payment_captured", {**CAPTURED, "commission_bp": 10_000}, "data.commission_bp"),  # 100 %
         ("order.payment_captured", {**CAPTURED, "currency": "XXQ"}, "data.currency"),
         ("order.payment_captured", {**CAPTURED, "payment_partner_id": 7}, "data.payment_partner_id"),
         ("order.status_changed", step("COMPLETED"), "data.status"),
@@ -226,4 +256,8 @@ async def test_the_endpoint_answers_409_for_an_order_not_known_yet(
         body, headers = signed("order.payment_captured", CAPTURED, "h_cap")
         retried = await client.post(f"/webhooks/{SOURCE}", content=body, headers=headers)
         assert (retried.status_code, retried.json()["outcome"]) == (200, APPLIED)
+        body, headers = signed("order.status_changed", step("IN_TRANSIT"), "h_transit")
+        overtook = await client.post(f"/webhooks/{SOURCE}", content=body, headers=headers)
+        assert overtook.status_code == 409, overtook.text
+        assert overtook.json()["error"] == "ORDER_STEP_TOO_EARLY"
     assert await order_status(svc) is OrderStatus.PAID
