@@ -50,8 +50,8 @@ from application.orders.use_cases import (
 from application.ports.webhook_inbox import WebhookEvent
 from application.security.principal import Principal, Role
 from application.security.scope import scoped_to
-from domain.orders import OrderStatus
-from domain.shared import BASIS_POINTS, Currency, DomainError, InvalidInput
+from domain.orders import Order, OrderStatus
+from domain.shared import BASIS_POINTS, CountryCode, Currency, DomainError, InvalidInput
 from domain.shared.ids import BuyerId, CourierId, OrderId, SellerId
 
 ORDER_EVENT_PREFIX: Final = "order."
@@ -213,15 +213,24 @@ def marketplace_context(event: WebhookEvent) -> RequestContext:
     return RequestContext(principal, f"webhook:{event.provider}:{event.webhook_id}")
 
 
+async def _recorded(svc: Services, country: CountryCode, order_id: OrderId) -> Order | None:
+    with scoped_to(frozenset({country})):
+        async with svc.uow() as uow:
+            return await uow.orders.get(country, order_id)
+
+
+async def not_yet_known(svc: Services, country: CountryCode, order_id: OrderId) -> OrderNotYetKnown | None:
+    """A report (a courier's tracking, D96) about an order not recorded yet: retried, not stored."""
+    return OrderNotYetKnown(order_id) if await _recorded(svc, country, order_id) is None else None
+
+
 async def too_early(svc: Services, command: OrderCommand) -> FulfilmentRefusal | None:
     """A capture or a step about an order not recorded yet, or a step the order cannot take
     yet (checked before storing). A step the order has already taken, or one it can never
     take, is not early: it is stored and refused (or is a no-op) like any other."""
     if isinstance(command, CreateOrder):
         return None
-    with scoped_to(frozenset({command.country})):
-        async with svc.uow() as uow:
-            known = await uow.orders.get(command.country, command.order_id)
+    known = await _recorded(svc, command.country, command.order_id)
     if known is None:
         return OrderNotYetKnown(command.order_id)
     if isinstance(command, TransitionOrder) and command.target in FORWARD_STEPS:

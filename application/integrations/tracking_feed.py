@@ -11,10 +11,12 @@ Events (Standard Webhooks envelope; ``POST /webhooks/<source>`` with the source'
     ``{"country", "order_id", "delivered_at", "gps_points": [...]?, "photo_sha256": [...]?}``
 
 Coordinates are integer microdegrees (no floats), times ISO-8601 with an offset. An event
-that does not parse is refused before it is stored (400, nothing recorded); a parsed one is
-stored in the inbox like any webhook and processed once: only a webhook provider listed as
-a tracking source may report (``NOT_A_TRACKING_SOURCE`` otherwise), only about an order of
-that country (``UNKNOWN_ORDER``), and the report is recorded once (``RECORDED``; a
+that does not parse is refused before it is stored (400, nothing recorded), and so is one
+from a tracking source about an order not recorded yet (409 ``ORDER_NOT_YET_KNOWN``: the
+sender retries it, D96); a parsed one is stored in the inbox like any webhook and processed
+once: only a webhook provider listed as a tracking source may report
+(``NOT_A_TRACKING_SOURCE`` otherwise), only about an order of that country
+(``UNKNOWN_ORDER``, for rows stored before that check), and the report is recorded once (``RECORDED``; a
 redelivery or a reprocessing after a crash inserts nothing more: the record's key is the
 webhook's id).
 

@@ -51,6 +51,7 @@ from application.integrations.order_feed import (
     FulfilmentRefusal,
     apply_order_event,
     is_order_event,
+    not_yet_known,
     parse_order_event,
     too_early,
 )
@@ -60,6 +61,7 @@ from application.ports.webhook_inbox import WebhookEvent
 from application.security.principal import Principal, Role
 from application.security.scope import ALL, scoped_to
 from domain.shared import CountryCode, DomainError, InvalidInput
+from domain.shared.ids import OrderId
 
 DEFAULT_HOLD: Final = timedelta(seconds=60)
 MAX_WEBHOOK_ID_LENGTH: Final = 255
@@ -190,6 +192,10 @@ async def receive_webhook(
         report = parse_tracking(event)
         if isinstance(report, Failure):
             return Failure(report.failure())
+        if event.provider in deps.tracking_sources:  # nor one about an order not recorded yet
+            unknown = await not_yet_known(deps.svc, event.country, OrderId(report.unwrap().order_id))
+            if unknown is not None:
+                return Failure(unknown)
     if is_order_event(event.event_type):  # nor one that cannot be applied, or not yet
         command = parse_order_event(event)
         if isinstance(command, Failure):

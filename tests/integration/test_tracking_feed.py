@@ -296,10 +296,15 @@ async def test_a_report_is_recorded_once_and_only_from_a_tracking_source_about_a
         webhook_id="w2",
     )
     assert elsewhere.unwrap().outcome == NOT_A_TRACKING_SOURCE
-    unknown = await feed.send("tracking.positions", {"order_id": "nope", "points": points}, webhook_id="w3")
-    assert unknown.unwrap().outcome == UNKNOWN_ORDER
+    # a report about an order not recorded yet is refused for a retry, nothing stored (D96)
+    unknown = await feed.send("tracking.positions", {"order_id": "o2", "points": points}, webhook_id="w3")
+    assert isinstance(unknown, Failure) and unknown.failure().code == "ORDER_NOT_YET_KNOWN"
     assert await stored_reports(svc) == [("w1", "o1", "POSITIONS")]
-    assert await inbox(svc) == {"w1": RECORDED, "w2": NOT_A_TRACKING_SOURCE, "w3": UNKNOWN_ORDER}
+    assert await inbox(svc) == {"w1": RECORDED, "w2": NOT_A_TRACKING_SOURCE}
+    await in_transit(svc, "o2")  # the order arrives; the courier's retry is recorded
+    retried = await feed.send("tracking.positions", {"order_id": "o2", "points": points}, webhook_id="w3")
+    assert retried.unwrap().outcome == RECORDED
+    assert await inbox(svc) == {"w1": RECORDED, "w2": NOT_A_TRACKING_SOURCE, "w3": RECORDED}
     async with svc.uow() as uow:
         audited = [
             e
@@ -307,7 +312,7 @@ async def test_a_report_is_recorded_once_and_only_from_a_tracking_source_about_a
             if isinstance(e, AuditEntry) and e.action == "webhook.processed"
         ]
     assert sorted(str(e.after["outcome"]) for e in audited if e.after) == sorted(
-        [RECORDED, NOT_A_TRACKING_SOURCE, UNKNOWN_ORDER]
+        [RECORDED, NOT_A_TRACKING_SOURCE, RECORDED]
     )
 
 
@@ -391,6 +396,25 @@ async def test_a_report_stored_but_not_processed_is_recorded_on_recovery(
     assert receipt.outcome == RECORDED
     assert await reprocess_pending_webhooks(processing) == []
     assert await stored_reports(svc) == [("w9", "o1", "POSITIONS")]
+
+
+async def test_a_stored_report_about_an_order_never_recorded_ends_as_unknown_order(
+    svc: Services, processing: WebhookProcessing
+) -> None:
+    """Rows stored before D96's check (or by any path around it) still end, recording nothing."""
+    now = svc.clock.now()
+    data = {"country": "MX", "order_id": "ghost", "points": stationary(now, 5)}
+    webhook = VerifiedWebhook(SOURCE, "w8", now, {"type": "tracking.positions", "data": data})
+    parsed_event = parse_event(webhook)
+    with scoped_to(frozenset({MX})):
+        async with svc.uow() as uow:
+            assert await uow.webhook_inbox.store(parsed_event.unwrap(), now=now, hold=timedelta(seconds=60))
+            await uow.commit()
+    assert isinstance(svc.clock, FixedClock)
+    svc.clock.advance(timedelta(seconds=61))
+    [receipt] = await reprocess_pending_webhooks(processing)
+    assert receipt.outcome == UNKNOWN_ORDER
+    assert await stored_reports(svc) == []
 
 
 async def test_reports_are_read_in_their_own_country_only(svc: Services, feed: Feed) -> None:
