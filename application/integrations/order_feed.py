@@ -10,8 +10,10 @@ Events (Standard Webhooks envelope; ``POST /webhooks/<source>`` with the source'
     "service_fee_minor", "tax_minor", "discount_minor", "commission_bp" (0-9,999),
     "payment_partner_id"?}``
 ``order.status_changed``
-    ``{"country", "order_id", "status"}`` with ``ACCEPTED``, ``IN_PREPARATION``,
-    ``IN_TRANSIT``, ``DELIVERED`` or ``CANCELLED`` (before capture only)
+    ``{"country", "order_id", "status", "at"?}`` with ``ACCEPTED``, ``IN_PREPARATION``,
+    ``IN_TRANSIT``, ``DELIVERED`` or ``CANCELLED`` (before capture only); ``at`` (ISO-8601
+    with an offset) is when the step happened, so a late or retried report keeps its time
+    (kept between the order's creation and now; without it, the time it is applied; D97)
 
 Amounts are integer minor units. This is how money facts enter the system: never typed
 by an agent (the GraphQL API takes no amount anywhere), only reported by the checkout,
@@ -38,7 +40,7 @@ from typing import Any, ClassVar, Final
 from returns.result import Failure, Result, Success
 
 from application.context import RequestContext, Services
-from application.integrations.feed_fields import BadField
+from application.integrations.feed_fields import BadField, instant
 from application.orders.use_cases import (
     CapturePayment,
     CreateOrder,
@@ -182,7 +184,9 @@ def parse_order_event(event: WebhookEvent) -> Result[OrderCommand, InvalidInput]
                 allowed = ", ".join(sorted(s.value for s in REPORTED_STATUSES))
                 raise BadField("data.status", f"one of {allowed}")
             assert status is not None
-            return Success(TransitionOrder(country, order_id, status))
+            raw_at = data.get("at")
+            at = None if raw_at is None else instant(raw_at, "data.at")
+            return Success(TransitionOrder(country, order_id, status, at))
     except BadField as bad:
         return Failure(InvalidInput(bad.field, bad.reason))
     known = ", ".join(ORDER_EVENTS)

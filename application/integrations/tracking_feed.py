@@ -29,14 +29,13 @@ incident (``revisit_late_incident``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any, Final
 
 from returns.result import Failure, Result, Success
 
 from application.cases.l0 import revisit_late_incident
 from application.context import Services
-from application.integrations.feed_fields import BadField
+from application.integrations.feed_fields import BadField, instant
 from application.ports.webhook_inbox import WebhookEvent
 from application.security.scope import scoped_to
 from domain.cases.l0 import Point
@@ -89,7 +88,7 @@ def parse_tracking(event: WebhookEvent) -> Result[TrackingRecord, InvalidInput]:
         if kind is TrackingKind.PROMISED:
             destination = data.get("destination")
             record = make(
-                promised_at=_instant(data.get("promised_at"), "data.promised_at"),
+                promised_at=instant(data.get("promised_at"), "data.promised_at"),
                 destination=None if destination is None else _point(destination, "data.destination"),
             )
         elif kind is TrackingKind.POSITIONS:
@@ -101,7 +100,7 @@ def parse_tracking(event: WebhookEvent) -> Result[TrackingRecord, InvalidInput]:
                     "data.photo_sha256", f"a list of at most {MAX_PHOTOS_PER_REPORT} sha256 hashes"
                 )
             proof = DeliveryProof(
-                delivered_at=_instant(data.get("delivered_at"), "data.delivered_at"),
+                delivered_at=instant(data.get("delivered_at"), "data.delivered_at"),
                 gps_points=_points(data.get("gps_points", []), "data.gps_points", required=False),
                 photo_sha256=tuple(_hash(photo) for photo in photos),
             )
@@ -111,18 +110,6 @@ def parse_tracking(event: WebhookEvent) -> Result[TrackingRecord, InvalidInput]:
     except InvariantViolation as error:  # a point or a proof the domain refuses (ranges, hashes)
         return Failure(InvalidInput("data", str(error)))
     return Success(record)
-
-
-def _instant(raw: object, field: str) -> datetime:
-    if not isinstance(raw, str):
-        raise BadField(field, "an ISO-8601 time with an offset is required")
-    try:
-        moment = datetime.fromisoformat(raw)
-    except ValueError:
-        raise BadField(field, f"not an ISO-8601 time: {raw[:40]!r}") from None
-    if moment.tzinfo is None:
-        raise BadField(field, "the time needs an offset (e.g. Z or +00:00)")
-    return moment
 
 
 def _microdegrees(raw: Mapping[str, Any], name: str, field: str) -> int:
@@ -153,7 +140,7 @@ def _points(raw: object, field: str, *, required: bool) -> tuple[GpsPoint, ...]:
         where = f"{field}[{index}]"
         if not isinstance(item, dict):
             raise BadField(where, "an object with at, lat_microdeg and lon_microdeg")
-        at = _instant(item.get("at"), f"{where}.at")
+        at = instant(item.get("at"), f"{where}.at")
         points.append(
             GpsPoint(
                 at, _microdegrees(item, "lat_microdeg", where), _microdegrees(item, "lon_microdeg", where)

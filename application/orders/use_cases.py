@@ -205,6 +205,11 @@ class TransitionOrder:
     country: CountryCode
     order_id: OrderId
     target: OrderStatus
+    at: datetime | None = None
+    """When the step happened, as its reporter says (the order feed, D97); ``None``: now.
+    Kept between the order's creation and now (a clock ahead, a report from before the
+    order), so a late or retried report keeps its real time (a DELIVERED step starts the
+    dispute window) and a skewed one is never refused for it."""
 
 
 TransitionFailure = Forbidden | NotFound | TransitionError | ConcurrencyConflict
@@ -243,7 +248,8 @@ async def transition_order(
                 )
             )
         before = order_summary(order)
-        moved = order.transition_to(cmd.target, now)
+        when = now if cmd.at is None else max(min(cmd.at, now), order.created_at)
+        moved = order.transition_to(cmd.target, when)
         if isinstance(moved, Failure):
             return moved
         saved = await uow.orders.save(order)

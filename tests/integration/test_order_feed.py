@@ -172,6 +172,35 @@ async def test_a_step_that_overtook_its_predecessor_is_refused_for_a_retry(svc: 
     assert await order_status(svc) is OrderStatus.DELIVERED
 
 
+@pytest.mark.parametrize(
+    ("reported", "expected"),
+    [
+        (timedelta(hours=-2), timedelta(hours=-2)),  # a late or retried report keeps its time
+        (timedelta(minutes=5), timedelta(0)),  # a clock ahead: now
+        (timedelta(days=-30), None),  # before the order was created: its creation
+    ],
+    ids=["late", "ahead", "before-creation"],
+)
+async def test_a_reported_step_time_is_kept_between_creation_and_now(
+    svc: Services, feed: Feed, reported: timedelta, expected: timedelta | None
+) -> None:
+    """D97: DELIVERED starts the dispute window, so it is when the courier delivered."""
+    assert isinstance(svc.clock, FixedClock)
+    created_at = svc.clock.now()
+    await feed.outcome("order.created", CREATED)
+    await feed.outcome("order.payment_captured", CAPTURED)
+    for status in ("ACCEPTED", "IN_PREPARATION", "IN_TRANSIT"):
+        await feed.outcome("order.status_changed", step(status))
+    svc.clock.advance(timedelta(hours=3))
+    now = svc.clock.now()
+    delivered = {**step("DELIVERED"), "at": (now + reported).isoformat()}
+    assert await feed.outcome("order.status_changed", delivered) == APPLIED
+    async with svc.uow() as uow:
+        order = await uow.orders.get(MX, OrderId("mkt_1"))
+    assert order is not None and order.status is OrderStatus.DELIVERED
+    assert order.delivered_at == (created_at if expected is None else now + expected)
+
+
 async def test_another_providers_order_event_is_not_applied(svc: Services, feed: Feed) -> None:
     assert (
         await feed.outcome("order.created", CREATED, provider="sandbox-payments") == NOT_A_MARKETPLACE_SOURCE
@@ -194,6 +223,9 @@ async def test_another_providers_order_event_is_not_applied(svc: Services, feed:
         ("order.payment_captured", {**CAPTURED, "payment_partner_id": 7}, "data.payment_partner_id"),
         ("order.status_changed", step("COMPLETED"), "data.status"),
         ("order.status_changed", step("delivered"), "data.status"),
+        ("order.status_changed", {**step("DELIVERED"), "at": "yesterday"}, "data.at"),
+        ("order.status_changed", {**step("DELIVERED"), "at": "2026-03-01T10:00:00"}, "data.at"),  # no offset
+        ("order.status_changed", {**step("DELIVERED"), "at": 1_700_000_000}, "data.at"),
     ],
 )
 async def test_a_report_that_does_not_parse_is_refused_and_nothing_is_stored(
