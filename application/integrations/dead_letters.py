@@ -13,11 +13,12 @@
   money, so the new key cannot move it twice. Anything else (transient failures past the
   maximum, whose outcome at the provider is unknown; plan drift; a refused posting) keeps
   the key. Ledger postings always keep the step's key.
-- Discard needs a reason (DEAD -> DISCARDED for good); the dispute keeps its status. A seller
-  payout that did not die of a permanent refusal is never discarded
-  (``PAYOUT_OUTCOME_UNKNOWN``, D95): the provider may have paid it unseen, and the payout run
-  counts a discarded payout as finished and would pay the same money again under the next
-  key. It is replayed instead: its unchanged key makes the provider answer what it did.
+- Discard needs a reason (DEAD -> DISCARDED for good); the dispute keeps its status. A call
+  to the payments provider (a refund, a seller payout) that did not die of a permanent
+  refusal is never discarded (``PAYMENT_OUTCOME_UNKNOWN``, D95): the provider may have moved
+  the money unseen. Discarded, a payout would be paid again by the next payout run, and a
+  refund "made by hand" would be made twice. It is replayed instead: its unchanged key makes
+  the provider answer what it did.
 
 A job of another country is ``NOT_FOUND`` (never revealed); a job that is not in the
 queue (already replayed, discarded, never dead) is ``JOB_NOT_DEAD_LETTERED``.
@@ -38,7 +39,6 @@ from returns.result import Failure, Result, Success
 from application.audit.trail import record
 from application.context import RequestContext, Services
 from application.errors import NotFound
-from application.ledger.payouts import PAYOUT_JOB_KIND
 from application.ports.concurrency import ConcurrencyConflict
 from application.ports.outbox import LIVE_STATUSES, Job, JobStatus
 from application.ports.read_models import Page, PageRequest
@@ -219,20 +219,24 @@ def needs_fresh_provider_key(job: Job) -> bool:
 # --------------------------------------------------------------------------- discard
 
 
-@dataclass(frozen=True, slots=True)
-class PayoutOutcomeUnknown(DomainError):
-    """A dead-lettered seller payout whose outcome at the provider is unknown (it died of
-    transient failures or a lost confirmation, not of a refusal): discarding it could pay the
-    seller twice (D95)."""
+PAYMENTS: Final = "payments"
+"""The provider whose calls move money (refund steps, ``saga/scheduling.py``; payouts, D89)."""
 
-    code: ClassVar[str] = "PAYOUT_OUTCOME_UNKNOWN"
+
+@dataclass(frozen=True, slots=True)
+class PaymentOutcomeUnknown(DomainError):
+    """A dead-lettered call to the payments provider whose outcome is unknown (it died of
+    transient failures or a lost confirmation, not of a refusal): discarding it could move
+    the money twice (D95)."""
+
+    code: ClassVar[str] = "PAYMENT_OUTCOME_UNKNOWN"
     job_id: int
 
     @property
     def message(self) -> str:
         return (
-            f"job {self.job_id} is a seller payout the provider may have made; replay it "
-            "(same key: the provider answers what it did) instead of discarding it"
+            f"job {self.job_id} is a payment the provider may have made; replay it"
+            " (same key: the provider answers what it did) instead of discarding it"
         )
 
 
@@ -244,7 +248,7 @@ class DiscardDeadLetter:
 
 
 DiscardFailure = (
-    Forbidden | NotFound | JobNotDeadLettered | ReasonRequired | ReasonTooLong | PayoutOutcomeUnknown
+    Forbidden | NotFound | JobNotDeadLettered | ReasonRequired | ReasonTooLong | PaymentOutcomeUnknown
 )
 
 
@@ -266,10 +270,10 @@ async def discard_dead_letter(
             job is not None
             and job.country == cmd.country
             and job.status is JobStatus.DEAD
-            and job.kind == PAYOUT_JOB_KIND
-            and not needs_fresh_provider_key(job)  # not a refusal: it may have been paid
+            and job.provider == PAYMENTS
+            and not needs_fresh_provider_key(job)  # not a refusal: the money may have moved
         ):
-            return Failure(PayoutOutcomeUnknown(job.id))
+            return Failure(PaymentOutcomeUnknown(job.id))
         discarded = await uow.outbox.discard(cmd.job_id, cmd.country, now=now)
         if discarded is None:
             return Failure(await _why_not_dead(uow, cmd.country, cmd.job_id))

@@ -213,6 +213,39 @@ async def test_discard_needs_l3_and_a_reason_and_is_audited(svc: Services) -> No
     assert (await list_dead_letters(svc, L3, ListDeadLetters(MX))).unwrap().items == []
 
 
+async def test_a_refund_dead_of_transient_failures_cannot_be_discarded_only_replayed(svc: Services) -> None:
+    """D95: the provider may have refunded unseen; "refunded by hand" would refund twice."""
+    payments = FakePayments(fail_always=ProviderFailureKind.TRANSIENT)
+    runner = SagaRunner(svc, Providers(payments, FakeNotifications()), worker_id="w1")
+    dispute = await dispute_under_review(svc, "o1")
+    await decide(svc, dispute, OutcomeCode.FULL_REFUND, key="k1")
+    key = f"dispute:{dispute.id}/FULL_REFUND/provider_refund"
+    for _ in range(20):
+        await runner.drain()
+        assert isinstance(svc.clock, FixedClock)
+        svc.clock.advance(timedelta(minutes=10))
+    async with svc.uow() as uow:
+        dead = await uow.outbox.by_key(key)
+    assert dead is not None and dead.status is JobStatus.DEAD
+    assert dead.errors[-1].kind == "PROVIDER_TRANSIENT"
+
+    refused = await discard_dead_letter(
+        svc, L3, DiscardDeadLetter(MX, dead.id, "refunded by hand at the bank")
+    )
+    assert isinstance(refused, Failure) and refused.failure().code == "PAYMENT_OUTCOME_UNKNOWN"
+    async with svc.uow() as uow:
+        still = await uow.outbox.by_key(key)
+    assert still is not None and still.status is JobStatus.DEAD
+    assert await audit(svc, "dead_letter.discarded") == []
+
+    payments.fail_always = None  # the replay keeps the key; the refund is made once
+    replayed = (await replay_dead_letter(svc, L3, ReplayDeadLetter(MX, dead.id))).unwrap()
+    assert replayed.provider_key == key
+    await runner.drain()
+    assert await dispute_status(svc, dispute.id) is DisputeStatus.RESOLVED
+    assert payments.total_refunded_minor == 123_000
+
+
 async def test_provider_status_shows_breakers_and_queue_depth(svc: Services) -> None:
     await dead_refunds(svc, FakePayments(), 2)
     policy = BreakerPolicy(failure_threshold=1, open_for=timedelta(seconds=30))

@@ -325,7 +325,7 @@ async def test_a_payout_dead_of_transient_failures_cannot_be_discarded_and_its_r
     assert payments.payouts == {"payout:MX:sel_1:1": Money(PAYOUT, MXN)}  # paid, unseen
 
     refused = await discard_dead_letter(svc, L3, DiscardDeadLetter(MX, dead.id, "provider outage"))
-    assert isinstance(refused, Failure) and refused.failure().code == "PAYOUT_OUTCOME_UNKNOWN"
+    assert isinstance(refused, Failure) and refused.failure().code == "PAYMENT_OUTCOME_UNKNOWN"
     assert (await job(svc, "payout:MX:sel_1:1")).status is JobStatus.DEAD  # nothing changed
     assert await audit(svc, "dead_letter.discarded") == []
     run = await run_payouts(svc, now=svc.clock.now() + DAY)

@@ -100,7 +100,7 @@ class IntegrationMutations:
     dead_letter_discard: DeadLetterDiscardResult = strawberry.mutation(
         resolver=dead_letter_discard,
         description=(
-            "Discard a dead-letter job for good (L3; reason required; audited). A seller payout that"
-            " did not die of a refusal is refused (PAYOUT_OUTCOME_UNKNOWN): replay it instead."
+            "Discard a dead-letter job for good (L3; reason required; audited). A payment (refund or"
+            " payout) that did not die of a refusal is refused (PAYMENT_OUTCOME_UNKNOWN): replay it."
         ),
     )
