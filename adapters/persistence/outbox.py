@@ -146,7 +146,8 @@ class SqlAlchemyOutbox:
         result = await connection.execute(
             outbox_jobs.update()
             .where(*_held(job_id, fencing_token))
-            .values(status=JobStatus.WAITING.value, lease_until=until, updated_at=now)
+            # the provider answered (accepted, pending): the failure budget starts again (D98)
+            .values(status=JobStatus.WAITING.value, lease_until=until, updated_at=now, attempts=0)
         )
         return result.rowcount == 1
 

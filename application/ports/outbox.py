@@ -131,7 +131,9 @@ class Outbox(Protocol):
     ) -> bool:
         """RUNNING -> WAITING until ``until`` (the confirmation deadline, kept as the lease:
         a job still waiting then is claimed again and asks the provider again, with the
-        same idempotency key). ``False`` if the token is stale."""
+        same idempotency key). The provider answered, so ``attempts`` goes back to 0: a
+        payment pending at a slow bank never spends the budget of transient failures on its
+        re-checks (D98). ``False`` if the token is stale."""
         ...
 
     async def complete(self, job_id: int, fencing_token: int, *, now: datetime) -> bool:

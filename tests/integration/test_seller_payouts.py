@@ -340,6 +340,42 @@ async def test_a_payout_dead_of_transient_failures_cannot_be_discarded_and_its_r
     assert await balance(svc, Account.seller_payable("sel_1")) == 0
 
 
+class SlowBank(FakePayments):
+    """Accepts the payout and says "pending" every time it is asked again; one 503 on the
+    ``hiccup``-th call."""
+
+    hiccup = 12
+
+    async def payout(
+        self, *, idempotency_key: str, country: CountryCode, payee_id: str, amount: Money
+    ) -> Result[ProviderReceipt, ProviderError]:
+        self.calls[idempotency_key] += 1
+        self.payouts.setdefault(idempotency_key, amount)  # the transfer is under way
+        if self.calls[idempotency_key] == self.hiccup:
+            return Failure(ProviderError(self.name, "payout", ProviderFailureKind.TRANSIENT, "http_503"))
+        return Success(ProviderReceipt(self.name, "payout", idempotency_key, "po_1", confirmed=False))
+
+
+async def test_a_payout_pending_for_hours_survives_a_transient_error_and_settles_once(svc: Services) -> None:
+    """D98: the re-checks of an accepted payout do not spend the retry budget."""
+    await completed(svc, "o1")
+    await run_payouts(svc, now=svc.clock.now())
+    payments = SlowBank()
+    worker, _ = runner(svc, payments)
+    outcomes: list[StepOutcome] = []
+    for _ in range(payments.hiccup + 2):  # past every confirmation deadline: asked again
+        outcomes += await worker.drain()
+        clock(svc).advance(timedelta(minutes=11))
+    assert StepOutcome.RETRY_SCHEDULED in outcomes and StepOutcome.DEAD_LETTERED not in outcomes
+    assert payments.calls["payout:MX:sel_1:1"] > payments.hiccup > 8  # more asks than the budget
+    assert (await job(svc, "payout:MX:sel_1:1")).status is JobStatus.WAITING
+    confirmed = await worker.confirm("payout:MX:sel_1:1", succeeded=True, provider_reference="po_1")
+    assert confirmed is StepOutcome.COMPLETED
+    assert payments.payouts == {"payout:MX:sel_1:1": Money(PAYOUT, MXN)}
+    assert await payouts_posted(svc) == [("payout:MX:sel_1:1", PAYOUT)]
+    assert await balance(svc, Account.seller_payable("sel_1")) == 0
+
+
 async def test_runs_racing_schedule_one_payout_and_countries_stay_apart(svc: Services) -> None:
     await completed(svc, "o1")
     await completed(svc, "o2", seller="sel_2")
