@@ -177,6 +177,9 @@ class GraphQLContext(BaseContext):
             self._reads = dependencies.reads
             self._loaders = Loaders.create(self._reads, services=dependencies.services)
         self._principal: Result[Principal, Unauthenticated] | None = None
+        # a websocket's context lives as long as the socket: its caller is checked again for
+        # every operation, so a revoked key or an expired token stops at once (D100)
+        self._check_every_time = not one_transaction
         self._lock = asyncio.Lock()
 
     @property
@@ -240,9 +243,10 @@ class GraphQLContext(BaseContext):
         return RequestContext(principal, self.request_id)
 
     async def authenticate(self) -> Result[Principal, Unauthenticated]:
-        """The caller, checked once per request (concurrent resolvers share the answer)."""
+        """The caller, checked once per request (concurrent resolvers share the answer); on a
+        websocket, at every call (a key revoked while the socket is open stops working)."""
         async with self._lock:
-            if self._principal is None:
+            if self._principal is None or self._check_every_time:
                 self._principal = await self._check()
                 if isinstance(self._principal, Failure):
                     logger.info(
