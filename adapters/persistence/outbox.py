@@ -140,14 +140,24 @@ class SqlAlchemyOutbox:
         return sorted(jobs, key=lambda job: (job.available_at, job.id))
 
     async def await_confirmation(
-        self, job_id: int, fencing_token: int, *, now: datetime, until: datetime
+        self, job_id: int, fencing_token: int, *, now: datetime, until: datetime, accepted: JobError
     ) -> bool:
         connection = await self._session.connection()
+        current = (
+            await connection.execute(select(_JOBS.errors).where(*_held(job_id, fencing_token)))
+        ).scalar_one_or_none()
+        if current is None:
+            return False
+        history = _error_list(current)
+        if not history or history[-1].get("kind") != accepted.kind:  # once per run of answers
+            history = [*history, _error_to_json(accepted)]
         result = await connection.execute(
             outbox_jobs.update()
             .where(*_held(job_id, fencing_token))
             # the provider answered (accepted, pending): the failure budget starts again (D98)
-            .values(status=JobStatus.WAITING.value, lease_until=until, updated_at=now, attempts=0)
+            .values(
+                status=JobStatus.WAITING.value, lease_until=until, updated_at=now, attempts=0, errors=history
+            )
         )
         return result.rowcount == 1
 

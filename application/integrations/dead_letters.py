@@ -40,7 +40,7 @@ from application.audit.trail import record
 from application.context import RequestContext, Services
 from application.errors import NotFound
 from application.ports.concurrency import ConcurrencyConflict
-from application.ports.outbox import LIVE_STATUSES, Job, JobStatus
+from application.ports.outbox import LIVE_STATUSES, PROVIDER_ACCEPTED, Job, JobStatus
 from application.ports.read_models import Page, PageRequest
 from application.ports.unit_of_work import UnitOfWork
 from application.security.principal import Forbidden, Operation, authorize
@@ -205,15 +205,24 @@ async def replay_dead_letter(
 
 PERMANENT_REFUSALS: Final = frozenset({"PROVIDER_PERMANENT", "PROVIDER_DECLINED"})
 """The dead-letter kinds of a provider's permanent refusal (an answer, not a lost call)."""
+DECLINED: Final = "PROVIDER_DECLINED"
+"""The provider's own asynchronous decline of the key (its webhook): the key moved nothing."""
+OUTCOME_UNKNOWN: Final = frozenset({"TRANSIENT", "PROVIDER_TRANSIENT", PROVIDER_ACCEPTED})
+"""History entries after which the key may have moved money: a lost or failed call, or an
+acceptance whose confirmation never came (D99)."""
 
 
 def needs_fresh_provider_key(job: Job) -> bool:
-    """Whether replaying ``job`` must call its provider with a new key (D83): only when it
-    died of a permanent refusal, which the provider remembers for the key and which moved
-    nothing. A job that died of transient failures keeps its key: one of those calls may
-    have succeeded unseen (a timeout after success), and only the same key is sure not to
-    repeat it."""
-    return bool(job.errors) and job.errors[-1].kind in PERMANENT_REFUSALS
+    """Whether replaying ``job`` must call its provider with a new key (D83), which is only
+    safe when the key is known to have moved nothing: it died of the provider's refusal, and
+    either the refusal is the provider's own decline of the key (its webhook), or nothing in
+    the job's history left the key's outcome open. A 4xx after a timeout or an acceptance (an
+    expired API key answers 401 before the provider looks the key up) proves nothing about
+    the earlier call, which may have succeeded unseen: the job keeps its key (D99), and only
+    the same key is sure not to repeat it."""
+    if not job.errors or job.errors[-1].kind not in PERMANENT_REFUSALS:
+        return False
+    return job.errors[-1].kind == DECLINED or not any(e.kind in OUTCOME_UNKNOWN for e in job.errors)
 
 
 # --------------------------------------------------------------------------- discard

@@ -43,10 +43,17 @@ class NewJob:
 
 @dataclass(frozen=True, slots=True)
 class JobError:
+    """One entry of a job's call history: a failure (``TRANSIENT``, ``PROVIDER_PERMANENT``,
+    ``PROVIDER_DECLINED``, ...) or the provider's acceptance (``PROVIDER_ACCEPTED``, D99)."""
+
     at: datetime
     attempt: int
     kind: str
     detail: str
+
+
+PROVIDER_ACCEPTED: Final = "PROVIDER_ACCEPTED"
+"""The history entry of a call the provider accepted, its confirmation to follow (D99)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,13 +134,15 @@ class Outbox(Protocol):
         ...
 
     async def await_confirmation(
-        self, job_id: int, fencing_token: int, *, now: datetime, until: datetime
+        self, job_id: int, fencing_token: int, *, now: datetime, until: datetime, accepted: JobError
     ) -> bool:
         """RUNNING -> WAITING until ``until`` (the confirmation deadline, kept as the lease:
         a job still waiting then is claimed again and asks the provider again, with the
         same idempotency key). The provider answered, so ``attempts`` goes back to 0: a
         payment pending at a slow bank never spends the budget of transient failures on its
-        re-checks (D98). ``False`` if the token is stale."""
+        re-checks (D98). ``accepted`` goes into the job's history (once for consecutive
+        answers): the key may have moved money, which a later replay must know (D99).
+        ``False`` if the token is stale."""
         ...
 
     async def complete(self, job_id: int, fencing_token: int, *, now: datetime) -> bool:

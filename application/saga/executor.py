@@ -41,7 +41,7 @@ from application.context import RequestContext, Services
 from application.errors import PlanDrift
 from application.integrations.breakers import CircuitBreakerGate
 from application.ports.metrics import NO_METRICS, Metrics
-from application.ports.outbox import Job, JobError, JobStatus, job_by_provider_key
+from application.ports.outbox import PROVIDER_ACCEPTED, Job, JobError, JobStatus, job_by_provider_key
 from application.ports.providers import (
     PartyNotifier,
     PayoutsProvider,
@@ -335,8 +335,14 @@ class SagaRunner:
     ) -> StepOutcome:
         now = self.svc.clock.now()
         async with self.svc.uow() as uow:
+            accepted = JobError(
+                at=now,
+                attempt=job.attempts,
+                kind=PROVIDER_ACCEPTED,
+                detail=f"{receipt.operation} accepted as {receipt.reference}; confirmation awaited",
+            )
             if not await uow.outbox.await_confirmation(
-                job.id, job.fencing_token, now=now, until=now + self.confirmation_timeout
+                job.id, job.fencing_token, now=now, until=now + self.confirmation_timeout, accepted=accepted
             ):
                 return StepOutcome.LEASE_LOST
             await record(

@@ -14,7 +14,7 @@ import pytest
 from dependency_injector import providers
 from prometheus_client import CollectorRegistry
 from pydantic import SecretStr
-from returns.result import Failure
+from returns.result import Failure, Result, Success
 
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from adapters.providers.sandbox import SandboxNotifications, SandboxPayments, SandboxWebhooks
@@ -34,7 +34,7 @@ from application.integrations.dead_letters import (
     replay_dead_letter,
 )
 from application.ports.outbox import JobStatus
-from application.ports.providers import ProviderFailureKind
+from application.ports.providers import ProviderError, ProviderFailureKind, ProviderReceipt
 from application.ports.read_models import PageRequest
 from application.saga.executor import Providers, SagaRunner, StepOutcome
 from application.security.principal import Forbidden, Role
@@ -43,13 +43,13 @@ from domain.disputes.codes import OutcomeCode
 from domain.disputes.status import DisputeStatus
 from domain.integrations import BreakerPolicy, CircuitState
 from domain.orders import ReasonRequired
-from domain.shared import CountryCode, InvalidInput
+from domain.shared import CountryCode, InvalidInput, Money
 from domain.shared.ids import DisputeId
 from interfaces.container import JOB_PROVIDERS, build_container, dispose_engines
 from interfaces.settings import Settings
 from tests.fakes.providers import FakeNotifications, FakePayments
 from tests.fakes.time_and_ids import FixedClock, SequentialIds
-from tests.integration.scenario import L1, L2, L3, MX, add_policy, ctx, decide, dispute_under_review
+from tests.integration.scenario import L1, L2, L3, MX, MXN, add_policy, ctx, decide, dispute_under_review
 
 CO = CountryCode("CO")
 AUDITOR = ctx(Role.AUDITOR, "auditor-1")
@@ -244,6 +244,64 @@ async def test_a_refund_dead_of_transient_failures_cannot_be_discarded_only_repl
     await runner.drain()
     assert await dispute_status(svc, dispute.id) is DisputeStatus.RESOLVED
     assert payments.total_refunded_minor == 123_000
+
+
+class RefundsThenRefuses401(FakePayments):
+    """The first call refunds, but its answer is lost (``accepted=False``: a timeout) or it
+    is accepted with a confirmation to follow (``accepted=True``); every later call is
+    refused with a 4xx before the key is looked at (an expired API key), until ``fixed``;
+    then the key answers what it did."""
+
+    accepted = False
+    fixed = False
+
+    async def refund(
+        self, *, idempotency_key: str, country: CountryCode, order_id: str, amount: Money
+    ) -> Result[ProviderReceipt, ProviderError]:
+        self.calls[idempotency_key] += 1
+        first = idempotency_key not in self.refunds
+        if first:
+            self.refunds[idempotency_key] = amount  # the money moved
+            if self.accepted:
+                return Success(ProviderReceipt(self.name, "refund", idempotency_key, "re_1", confirmed=False))
+            return Failure(ProviderError(self.name, "refund", ProviderFailureKind.TRANSIENT, "timeout"))
+        if not self.fixed:
+            return Failure(ProviderError(self.name, "refund", ProviderFailureKind.PERMANENT, "http_401"))
+        return Success(ProviderReceipt(self.name, "refund", idempotency_key, "re_1"))
+
+
+@pytest.mark.parametrize("accepted", [False, True], ids=["timeout-then-401", "accepted-then-401"])
+async def test_a_refusal_after_a_call_that_may_have_refunded_keeps_the_key(
+    svc: Services, accepted: bool
+) -> None:
+    """D99: a 4xx after a lost or accepted call says nothing about that call; a fresh key
+    would refund the buyer twice. The replay keeps the key and the refund is made once."""
+    payments = RefundsThenRefuses401()
+    payments.accepted = accepted
+    runner = SagaRunner(svc, Providers(payments, FakeNotifications()), worker_id="w1")
+    dispute = await dispute_under_review(svc, "o1")
+    await decide(svc, dispute, OutcomeCode.FULL_REFUND, key="k1")
+    key = f"dispute:{dispute.id}/FULL_REFUND/provider_refund"
+    for _ in range(3):  # the first call, then the re-check or retry that is refused
+        await runner.drain()
+        assert isinstance(svc.clock, FixedClock)
+        svc.clock.advance(timedelta(minutes=11))
+    async with svc.uow() as uow:
+        dead = await uow.outbox.by_key(key)
+    assert dead is not None and dead.status is JobStatus.DEAD
+    assert [e.kind for e in dead.errors] == [
+        "PROVIDER_ACCEPTED" if accepted else "TRANSIENT",
+        "PROVIDER_PERMANENT",
+    ]
+    refused = await discard_dead_letter(svc, L3, DiscardDeadLetter(MX, dead.id, "refunded by hand"))
+    assert isinstance(refused, Failure) and refused.failure().code == "PAYMENT_OUTCOME_UNKNOWN"
+
+    payments.fixed = True  # the API key is renewed; L3 replays
+    replayed = (await replay_dead_letter(svc, L3, ReplayDeadLetter(MX, dead.id))).unwrap()
+    assert replayed.provider_key == key  # not key#r1
+    await runner.drain()
+    assert await dispute_status(svc, dispute.id) is DisputeStatus.RESOLVED
+    assert payments.refunds == {key: Money(123_000, MXN)}  # once
 
 
 async def test_provider_status_shows_breakers_and_queue_depth(svc: Services) -> None:

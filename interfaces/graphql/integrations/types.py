@@ -30,12 +30,16 @@ class CircuitState(Enum):
     HALF_OPEN = DomainCircuitState.HALF_OPEN.value
 
 
-@strawberry.type(description="One failed attempt of a job, as recorded.")
+@strawberry.type(
+    description="One entry of a job's call history: a failed attempt, or (kind PROVIDER_ACCEPTED) a call"
+    " the provider accepted, its confirmation to follow (D99)."
+)
 class JobFailure:
     at: datetime
     attempt: int
     kind: str = strawberry.field(
-        description="TRANSIENT, PERMANENT, PROVIDER_PERMANENT, EXECUTION_PLAN_DRIFT..."
+        description="TRANSIENT, PROVIDER_TRANSIENT, PROVIDER_PERMANENT, PROVIDER_DECLINED, PROVIDER_ACCEPTED,"
+        " EXECUTION_PLAN_DRIFT..."
     )
     detail: str
 
@@ -54,7 +58,8 @@ class OutboxJob:
     idempotency_key: str
     provider_idempotency_key: str = strawberry.field(
         description="The key its provider is called with: idempotencyKey, or after an L3 replay of "
-        'a permanent refusal a fresh one, "<idempotencyKey>#r<n>" (ledger postings keep idempotencyKey).'
+        'a permanent refusal that proves the key moved nothing a fresh one, "<idempotencyKey>#r<n>"'
+        " (ledger postings keep idempotencyKey)."
     )
     status: OutboxJobStatus
     attempts: int
