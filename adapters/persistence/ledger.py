@@ -7,7 +7,9 @@ Exactly once
     concurrent transaction the insert waited for): the stored transaction is read back and
     returned as ``AlreadyPosted``, with nothing written. Like the in-memory ``LedgerBook``,
     an already-posted key wins over an escrow check, so a retried release is
-    ``AlreadyPosted``, not ``EscrowOverdrawn``.
+    ``AlreadyPosted``, not ``EscrowOverdrawn``. The key must carry the same money (kind,
+    currency, every account's net movement): other money under a used key raises
+    ``IdempotencyKeyReusedForOtherMoney`` (D101), and the unit of work rolls back.
 
 Escrow never negative
     A transaction that debits an escrow account locks that account's ``ledger_accounts``
@@ -91,6 +93,7 @@ from domain.ledger import (
     Posting,
     Side,
     TransactionKind,
+    already_posted,
     escrow_problem,
 )
 from domain.shared import CountryCode, Currency, Money
@@ -179,7 +182,7 @@ class SqlAlchemyLedgerRepository:
             # After the lock: a concurrent post of the same key has committed (or rolled back).
             existing = await self.get(country, transaction.idempotency_key)
             if existing is not None:
-                return Success(AlreadyPosted(existing))
+                return Success(already_posted(existing, transaction))
             normal = {
                 account: -(await _balance_minor(connection, country, account, currency))
                 for account in debited_escrows
@@ -219,7 +222,7 @@ class SqlAlchemyLedgerRepository:
                 raise RuntimeError(
                     f"idempotency key {transaction.idempotency_key!r} conflicted but is not visible"
                 )
-            return Success(AlreadyPosted(existing))
+            return Success(already_posted(existing, transaction))
 
         posting_ids = (
             (

@@ -98,6 +98,27 @@ class AlreadyPosted:
     transaction: LedgerTransaction
 
 
+class IdempotencyKeyReusedForOtherMoney(InvariantViolation):
+    """A ledger key posted again with other money (other kind, currency or movements): a bug
+    in whoever built the key, never answered as "already posted" (D101)."""
+
+
+def already_posted(existing: LedgerTransaction, again: LedgerTransaction) -> AlreadyPosted:
+    """The answer to posting ``again`` under the key of ``existing``: the same money (kind,
+    currency, net movement of every account) is "already posted"; other money raises."""
+    if (existing.kind, existing.currency, existing.net_by_account()) != (
+        again.kind,
+        again.currency,
+        again.net_by_account(),
+    ):
+        before, after = existing.net_by_account(), again.net_by_account()
+        raise IdempotencyKeyReusedForOtherMoney(
+            f"ledger key {again.idempotency_key!r} was posted with other money: "
+            f"{existing.kind.value} {before} then {again.kind.value} {after}"
+        )
+    return AlreadyPosted(existing)
+
+
 @dataclass(frozen=True, slots=True)
 class Posted:
     transaction: LedgerTransaction
@@ -131,7 +152,7 @@ class LedgerBook:
     def post(self, transaction: LedgerTransaction) -> Result[Posted | AlreadyPosted, EscrowOverdrawn]:
         existing = self.transactions.get(transaction.idempotency_key)
         if existing is not None:
-            return Success(AlreadyPosted(existing))
+            return Success(already_posted(existing, transaction))
         touched = {
             account: -self._balances.get((account, transaction.currency), 0)
             for account in transaction.net_by_account()

@@ -31,6 +31,7 @@ from domain.ledger import (
     Balance,
     BalanceSnapshot,
     EscrowOverdrawn,
+    IdempotencyKeyReusedForOtherMoney,
     LedgerBook,
     LedgerTransaction,
     Posted,
@@ -217,9 +218,11 @@ async def test_the_same_key_posts_once(uow_factory: UowFactory, engine: AsyncEng
         assert await uow.ledger.post(capture) == Success(AlreadyPosted(capture))
         assert await uow.ledger.post(release) == Success(AlreadyPosted(release))  # not EscrowOverdrawn
         await uow.commit()
-    # A different transaction under a used key is not posted either: the stored one wins.
+    # Other money under a used key is a bug of whoever built the key: refused loudly, nothing
+    # written (D101), never answered as if it had been posted.
     other = rules.capture(snapshot(order_id="ord_1", items=1), order_key(snap, "capture"))
-    assert await post_all(uow_factory, other) == [AlreadyPosted(capture)]
+    with pytest.raises(IdempotencyKeyReusedForOtherMoney, match="order:ord_1/capture"):
+        await post_all(uow_factory, other)
 
     assert await row_counts(engine) == counts
     await assert_matches_book(uow_factory, capture, release)

@@ -157,6 +157,18 @@ def test_idempotency_key_posts_at_most_once() -> None:
     assert book.balance(Account.psp_clearing(), MXN).amount == s.total_charged
 
 
+def test_a_used_key_with_other_money_is_refused_loudly_and_changes_nothing() -> None:
+    """D101: "already posted" only for the same money; anything else is a bug to surface."""
+    book = LedgerBook()
+    book.post(rules.capture(snapshot(), "cap")).unwrap()
+    lines = list(book.lines)
+    with pytest.raises(InvariantViolation, match="'cap' was posted with other money"):
+        book.post(rules.capture(snapshot(items=1), "cap"))
+    with pytest.raises(InvariantViolation):  # another entry altogether under the same key
+        book.post(rules.release(snapshot(), "cap"))
+    assert book.lines == lines
+
+
 def test_escrow_cannot_go_negative() -> None:
     s = snapshot()
     book = LedgerBook()
