@@ -120,16 +120,6 @@ class OrderStepTooEarly(DomainError):
 FulfilmentRefusal = OrderNotYetKnown | OrderStepTooEarly
 """Reports refused before they are stored because they came too early (HTTP 409, retried)."""
 
-FORWARD_STEPS: Final = (
-    OrderStatus.CREATED,
-    OrderStatus.PAID,
-    OrderStatus.ACCEPTED,
-    OrderStatus.IN_PREPARATION,
-    OrderStatus.IN_TRANSIT,
-    OrderStatus.DELIVERED,
-)
-"""An order's way forward, one step at a time (``domain/orders/status.py``)."""
-
 
 def is_order_event(event_type: str) -> bool:
     return event_type.startswith(ORDER_EVENT_PREFIX)
@@ -237,13 +227,8 @@ async def too_early(svc: Services, command: OrderCommand) -> FulfilmentRefusal |
     known = await _recorded(svc, command.country, command.order_id)
     if known is None:
         return OrderNotYetKnown(command.order_id)
-    if isinstance(command, TransitionOrder) and command.target in FORWARD_STEPS:
-        current = known.status
-        if current is OrderStatus.FROZEN or (
-            current in FORWARD_STEPS
-            and FORWARD_STEPS.index(current) < FORWARD_STEPS.index(command.target) - 1
-        ):
-            return OrderStepTooEarly(command.order_id, command.target, current)
+    if isinstance(command, TransitionOrder) and known.too_early_for(command.target):
+        return OrderStepTooEarly(command.order_id, command.target, known.status)
     return None
 
 

@@ -78,11 +78,13 @@ from domain.orders.status import (
     FINAL_STATUSES,
     FORCE_COMPLETABLE_STATUSES,
     FREEZABLE_STATUSES,
+    FULFILMENT_PATH,
     HOLD_STATUSES,
     TRANSITIONS,
     OrderOperation,
     OrderStatus,
     operation_for,
+    skips_a_step,
 )
 from domain.shared.country import CountryCode
 from domain.shared.errors import InvalidInput, InvariantViolation
@@ -475,6 +477,14 @@ class Order:
     def is_on_payout_hold(self) -> bool:
         """DISPUTED (post-delivery dispute) or FROZEN (live incident)."""
         return self._status in HOLD_STATUSES
+
+    def too_early_for(self, target: OrderStatus) -> bool:
+        """Whether a fulfilment step to ``target`` cannot be taken yet but may be later: the
+        order is frozen, or ``target`` skips a step on the way forward (D96). A step already
+        taken, or one never possible, is not early."""
+        if target not in FULFILMENT_PATH:
+            return False
+        return self._status is OrderStatus.FROZEN or skips_a_step(self._status, target)
 
     @property
     def next_statuses(self) -> frozenset[OrderStatus]:

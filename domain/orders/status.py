@@ -109,6 +109,18 @@ TRANSITIONS: Final[Mapping[OrderStatus, frozenset[OrderStatus]]] = MappingProxyT
 """Every legal (from, to) pair, keyed by ``from``. Pairs not listed are illegal."""
 
 
+FULFILMENT_PATH: Final = (_S.CREATED, _S.PAID, _S.ACCEPTED, _S.IN_PREPARATION, _S.IN_TRANSIT, _S.DELIVERED)
+"""An order's way forward, one step at a time (the order feed reports these steps, D91)."""
+
+
+def skips_a_step(src: OrderStatus, dst: OrderStatus) -> bool:
+    """Whether ``dst`` lies further along the fulfilment path than the step after ``src``:
+    not reachable yet, though it will be once the steps between are taken (D96)."""
+    if src not in FULFILMENT_PATH or dst not in FULFILMENT_PATH:
+        return False
+    return FULFILMENT_PATH.index(src) < FULFILMENT_PATH.index(dst) - 1
+
+
 def can_transition(src: OrderStatus, dst: OrderStatus) -> bool:
     """Whether the table allows ``src -> dst`` at all (the aggregate may add guards)."""
     return dst in TRANSITIONS[src]
