@@ -143,14 +143,9 @@ class SqlAlchemyOutbox:
         self, job_id: int, fencing_token: int, *, now: datetime, until: datetime, accepted: JobError
     ) -> bool:
         connection = await self._session.connection()
-        current = (
-            await connection.execute(select(_JOBS.errors).where(*_held(job_id, fencing_token)))
-        ).scalar_one_or_none()
-        if current is None:
+        history = await self._history_with(connection, job_id, fencing_token, accepted, once=True)
+        if history is None:
             return False
-        history = _error_list(current)
-        if not history or history[-1].get("kind") != accepted.kind:  # once per run of answers
-            history = [*history, _error_to_json(accepted)]
         result = await connection.execute(
             outbox_jobs.update()
             .where(*_held(job_id, fencing_token))
@@ -307,16 +302,29 @@ class SqlAlchemyOutbox:
         ).first()
         return None if row is None else _job(row)
 
-    async def _fail(
-        self, job_id: int, fencing_token: int, error: JobError, *, status: JobStatus, values: dict[str, Any]
-    ) -> bool:
-        connection = await self._session.connection()
+    @staticmethod
+    async def _history_with(
+        connection: AsyncConnection, job_id: int, fencing_token: int, entry: JobError, *, once: bool = False
+    ) -> list[Any] | None:
+        """The held job's history with ``entry`` appended (``once``: not after an entry of its
+        kind); ``None`` if the token is stale."""
         current = (
             await connection.execute(select(_JOBS.errors).where(*_held(job_id, fencing_token)))
         ).scalar_one_or_none()
         if current is None:
+            return None
+        history = _error_list(current)
+        if once and history and history[-1].get("kind") == entry.kind:
+            return history
+        return [*history, _error_to_json(entry)]
+
+    async def _fail(
+        self, job_id: int, fencing_token: int, error: JobError, *, status: JobStatus, values: dict[str, Any]
+    ) -> bool:
+        connection = await self._session.connection()
+        history = await self._history_with(connection, job_id, fencing_token, error)
+        if history is None:
             return False
-        history = [*_error_list(current), _error_to_json(error)]
         result = await connection.execute(
             outbox_jobs.update()
             .where(*_held(job_id, fencing_token))

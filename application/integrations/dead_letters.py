@@ -40,7 +40,7 @@ from application.audit.trail import record
 from application.context import RequestContext, Services
 from application.errors import NotFound
 from application.ports.concurrency import ConcurrencyConflict
-from application.ports.outbox import LIVE_STATUSES, PROVIDER_ACCEPTED, Job, JobStatus
+from application.ports.outbox import LIVE_STATUSES, PAYMENTS_PROVIDER, PROVIDER_ACCEPTED, Job, JobStatus
 from application.ports.read_models import Page, PageRequest
 from application.ports.unit_of_work import UnitOfWork
 from application.security.principal import Forbidden, Operation, authorize
@@ -228,10 +228,6 @@ def needs_fresh_provider_key(job: Job) -> bool:
 # --------------------------------------------------------------------------- discard
 
 
-PAYMENTS: Final = "payments"
-"""The provider whose calls move money (refund steps, ``saga/scheduling.py``; payouts, D89)."""
-
-
 @dataclass(frozen=True, slots=True)
 class PaymentOutcomeUnknown(DomainError):
     """A dead-lettered call to the payments provider whose outcome is unknown (it died of
@@ -279,7 +275,7 @@ async def discard_dead_letter(
             job is not None
             and job.country == cmd.country
             and job.status is JobStatus.DEAD
-            and job.provider == PAYMENTS
+            and job.provider == PAYMENTS_PROVIDER
             and not needs_fresh_provider_key(job)  # not a refusal: the money may have moved
         ):
             return Failure(PaymentOutcomeUnknown(job.id))

@@ -41,7 +41,7 @@ from returns.result import Failure, Result, Success
 from application.audit.trail import record
 from application.context import RequestContext, Services
 from application.ports.ledger import LedgerAccountKey
-from application.ports.outbox import Job, JobStatus, NewJob
+from application.ports.outbox import PAYMENTS_PROVIDER, Job, JobStatus, NewJob
 from application.ports.providers import PayoutsProvider, ProviderError, ProviderFailureKind, ProviderReceipt
 from application.ports.unit_of_work import UnitOfWork
 from application.security.principal import Forbidden, Operation, Principal, Role, authorize
@@ -52,7 +52,7 @@ from domain.shared import CountryCode, Currency, InvariantViolation, Money
 log = logging.getLogger("supportos.payouts")
 
 PAYOUT_JOB_KIND: Final = "seller.payout"
-PAYOUT_PROVIDER: Final = "payments"
+PAYOUT_PROVIDER: Final = PAYMENTS_PROVIDER
 PAYABLE_PREFIX: Final = "seller:payable:"
 PAYOUT_RUN_ID: Final = "payout-run"
 DEFAULT_MIN_INTERVAL: Final = timedelta(hours=24)

@@ -52,6 +52,9 @@ class JobError:
     detail: str
 
 
+PAYMENTS_PROVIDER: Final = "payments"
+"""The job provider whose calls move money: refund steps and seller payouts (D95)."""
+
 PROVIDER_ACCEPTED: Final = "PROVIDER_ACCEPTED"
 """The history entry of a call the provider accepted, its confirmation to follow (D99)."""
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from application.ports.outbox import NewJob
+from application.ports.outbox import PAYMENTS_PROVIDER, NewJob
 from application.ports.unit_of_work import UnitOfWork
 from domain.disputes.outcomes import ExecutionPlan, ExecutionStep, StepKind
 from domain.shared import CountryCode
@@ -18,7 +18,7 @@ from domain.shared import CountryCode
 JOB_KIND = "dispute.step"
 
 _PROVIDER_OF: dict[StepKind, str] = {
-    StepKind.PROVIDER_REFUND: "payments",
+    StepKind.PROVIDER_REFUND: PAYMENTS_PROVIDER,
     StepKind.NOTIFICATION: "notifications",
     StepKind.LEDGER_POSTING: "internal",
     StepKind.CREATE_REPLACEMENT_ORDER: "internal",

@@ -106,12 +106,8 @@ class IdempotencyKeyReusedForOtherMoney(InvariantViolation):
 def already_posted(existing: LedgerTransaction, again: LedgerTransaction) -> AlreadyPosted:
     """The answer to posting ``again`` under the key of ``existing``: the same money (kind,
     currency, net movement of every account) is "already posted"; other money raises."""
-    if (existing.kind, existing.currency, existing.net_by_account()) != (
-        again.kind,
-        again.currency,
-        again.net_by_account(),
-    ):
-        before, after = existing.net_by_account(), again.net_by_account()
+    before, after = existing.net_by_account(), again.net_by_account()
+    if (existing.kind, existing.currency, before) != (again.kind, again.currency, after):
         raise IdempotencyKeyReusedForOtherMoney(
             f"ledger key {again.idempotency_key!r} was posted with other money: "
             f"{existing.kind.value} {before} then {again.kind.value} {after}"
