@@ -33,7 +33,7 @@ from application.integrations.dead_letters import (
     provider_status,
     replay_dead_letter,
 )
-from application.ports.outbox import JobStatus
+from application.ports.outbox import Job, JobStatus
 from application.ports.providers import ProviderError, ProviderFailureKind, ProviderReceipt
 from application.ports.read_models import PageRequest
 from application.saga.executor import Providers, SagaRunner, StepOutcome
@@ -213,20 +213,27 @@ async def test_discard_needs_l3_and_a_reason_and_is_audited(svc: Services) -> No
     assert (await list_dead_letters(svc, L3, ListDeadLetters(MX))).unwrap().items == []
 
 
-async def test_a_refund_dead_of_transient_failures_cannot_be_discarded_only_replayed(svc: Services) -> None:
-    """D95: the provider may have refunded unseen; "refunded by hand" would refund twice."""
-    payments = FakePayments(fail_always=ProviderFailureKind.TRANSIENT)
+async def refund_dead_after(svc: Services, payments: FakePayments, rounds: int) -> tuple[Job, str]:
+    """A FULL_REFUND decided and worked for ``rounds`` rounds, 11 minutes apart (past every
+    retry's backoff and confirmation deadline): its dead refund job, and the dispute's id."""
     runner = SagaRunner(svc, Providers(payments, FakeNotifications()), worker_id="w1")
     dispute = await dispute_under_review(svc, "o1")
     await decide(svc, dispute, OutcomeCode.FULL_REFUND, key="k1")
-    key = f"dispute:{dispute.id}/FULL_REFUND/provider_refund"
-    for _ in range(20):
+    assert isinstance(svc.clock, FixedClock)
+    for _ in range(rounds):
         await runner.drain()
-        assert isinstance(svc.clock, FixedClock)
-        svc.clock.advance(timedelta(minutes=10))
+        svc.clock.advance(timedelta(minutes=11))
     async with svc.uow() as uow:
-        dead = await uow.outbox.by_key(key)
+        dead = await uow.outbox.by_key(f"dispute:{dispute.id}/FULL_REFUND/provider_refund")
     assert dead is not None and dead.status is JobStatus.DEAD
+    return dead, dispute.id
+
+
+async def test_a_refund_dead_of_transient_failures_cannot_be_discarded_only_replayed(svc: Services) -> None:
+    """D95: the provider may have refunded unseen; "refunded by hand" would refund twice."""
+    payments = FakePayments(fail_always=ProviderFailureKind.TRANSIENT)
+    dead, dispute_id = await refund_dead_after(svc, payments, rounds=20)
+    key = dead.idempotency_key
     assert dead.errors[-1].kind == "PROVIDER_TRANSIENT"
 
     refused = await discard_dead_letter(
@@ -241,8 +248,8 @@ async def test_a_refund_dead_of_transient_failures_cannot_be_discarded_only_repl
     payments.fail_always = None  # the replay keeps the key; the refund is made once
     replayed = (await replay_dead_letter(svc, L3, ReplayDeadLetter(MX, dead.id))).unwrap()
     assert replayed.provider_key == key
-    await runner.drain()
-    assert await dispute_status(svc, dispute.id) is DisputeStatus.RESOLVED
+    await SagaRunner(svc, Providers(payments, FakeNotifications()), worker_id="w2").drain()
+    assert await dispute_status(svc, dispute_id) is DisputeStatus.RESOLVED
     assert payments.total_refunded_minor == 123_000
 
 
@@ -278,17 +285,9 @@ async def test_a_refusal_after_a_call_that_may_have_refunded_keeps_the_key(
     would refund the buyer twice. The replay keeps the key and the refund is made once."""
     payments = RefundsThenRefuses401()
     payments.accepted = accepted
-    runner = SagaRunner(svc, Providers(payments, FakeNotifications()), worker_id="w1")
-    dispute = await dispute_under_review(svc, "o1")
-    await decide(svc, dispute, OutcomeCode.FULL_REFUND, key="k1")
-    key = f"dispute:{dispute.id}/FULL_REFUND/provider_refund"
-    for _ in range(3):  # the first call, then the re-check or retry that is refused
-        await runner.drain()
-        assert isinstance(svc.clock, FixedClock)
-        svc.clock.advance(timedelta(minutes=11))
-    async with svc.uow() as uow:
-        dead = await uow.outbox.by_key(key)
-    assert dead is not None and dead.status is JobStatus.DEAD
+    # the first call, then the re-check or retry that is refused
+    dead, dispute_id = await refund_dead_after(svc, payments, rounds=3)
+    key = dead.idempotency_key
     assert [e.kind for e in dead.errors] == [
         "PROVIDER_ACCEPTED" if accepted else "TRANSIENT",
         "PROVIDER_PERMANENT",
@@ -299,8 +298,8 @@ async def test_a_refusal_after_a_call_that_may_have_refunded_keeps_the_key(
     payments.fixed = True  # the API key is renewed; L3 replays
     replayed = (await replay_dead_letter(svc, L3, ReplayDeadLetter(MX, dead.id))).unwrap()
     assert replayed.provider_key == key  # not key#r1
-    await runner.drain()
-    assert await dispute_status(svc, dispute.id) is DisputeStatus.RESOLVED
+    await SagaRunner(svc, Providers(payments, FakeNotifications()), worker_id="w2").drain()
+    assert await dispute_status(svc, dispute_id) is DisputeStatus.RESOLVED
     assert payments.refunds == {key: Money(123_000, MXN)}  # once
 
 
