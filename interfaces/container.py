@@ -126,10 +126,12 @@ def _evidence_files(settings: Settings, services: Services) -> EvidenceFileServi
 def _bundles(settings: Settings, services: Services) -> BundleServices:
     """Bundles attached to cases (D48): the sandbox's content-addressed storage under
     ``SUPPORTOS_BLOB_DIR``, the hostile-input inspector, ``SUPPORTOS_BUNDLE_UPLOAD_MAX_BYTES``."""
+    inspector = bundle_inspector()
     return BundleServices(
         base=services,
         storage=SandboxStorage(root=settings.blob_dir),
-        inspect=bundle_inspector().inspect,
+        inspect=inspector.inspect,
+        named_country=inspector.named_country,
         max_bytes=settings.bundle_upload_max_bytes,
     )
 

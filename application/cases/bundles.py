@@ -64,6 +64,8 @@ ATTACHED_ACTION: Final = "case.bundle_attached"
 
 Inspect = Callable[[Path], Result[InspectionReport, InspectionRefusal]]
 """The synchronous inspector (``BundleInspector.inspect``): run in a worker thread."""
+NamedCountry = Callable[[Path], CountryCode | None]
+"""The country a bundle's ``metadata.json`` names, if readable (``BundleInspector.named_country``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,7 @@ class BundleServices:
     base: Services
     storage: BlobStorage
     inspect: Inspect
+    named_country: NamedCountry
     max_bytes: int = DEFAULT_MAX_BUNDLE_BYTES
 
 
@@ -159,13 +162,18 @@ def upload_problem(
 
 
 def _inspect_bytes(
-    inspect: Inspect, filename: str, content: bytes
-) -> Result[InspectionReport, InspectionRefusal]:
-    """Write the upload to a private temporary directory and inspect it there (blocking)."""
+    bundles: BundleServices, filename: str, content: bytes
+) -> tuple[Result[InspectionReport, InspectionRefusal], CountryCode | None]:
+    """Write the upload to a private temporary directory and inspect it there (blocking):
+    the inspection, and the country the bundle names (its report's, or for a refused bundle
+    what its ``metadata.json`` says, if anything can be read of it)."""
     with tempfile.TemporaryDirectory(prefix="supportos-bundle-") as directory:
         path = Path(directory) / filename
         path.write_bytes(content)
-        return inspect(path)
+        inspected = bundles.inspect(path)
+        if isinstance(inspected, Success):
+            return inspected, inspected.unwrap().metadata.country
+        return inspected, bundles.named_country(path)
 
 
 async def _precheck(
@@ -206,12 +214,14 @@ async def attach_bundle(
             return Failure(NotFound("case", cmd.case_id))
         return Success(Attached(case, existing, created=False))
 
-    inspected = await asyncio.to_thread(_inspect_bytes, bundles.inspect, cmd.filename, cmd.content)
+    inspected, named = await asyncio.to_thread(_inspect_bytes, bundles, cmd.filename, cmd.content)
     result: InspectionReport | InspectionRefusal = (
         inspected.unwrap() if isinstance(inspected, Success) else inspected.failure()
     )
-    if isinstance(result, InspectionReport) and result.metadata.country != cmd.country:
-        return Failure(BundleCountryMismatch(result.metadata.country.value, cmd.country.value))
+    # before anything is kept: a bundle naming another country is refused whatever its
+    # verdict (a malformed or unconsented bundle of another country is still its data, D102)
+    if named is not None and named != cmd.country:
+        return Failure(BundleCountryMismatch(named.value, cmd.country.value))
     verdict = verdict_of(result)
     blob_key: str | None = None
     if verdict is not BundleVerdict.NO_CONSENT:

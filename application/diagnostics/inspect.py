@@ -48,6 +48,7 @@ from domain.diagnostics import (
     summarise_snapshot,
 )
 from domain.diagnostics.errors import BundleMissingFile, BundleRefusal
+from domain.shared import CountryCode
 
 MAX_REPORTED_FINDINGS: Final = 1000
 
@@ -67,6 +68,29 @@ class BundleInspector:
         bundle = opened.unwrap()
         try:
             return self._inspect(path.name, bundle)
+        finally:
+            bundle.close()
+
+    def named_country(self, path: Path) -> CountryCode | None:
+        """The country ``metadata.json`` names, when it can be read whatever else is wrong
+        with the bundle (``None``: no readable metadata, or no valid country in it): a bundle
+        refused by the inspection is still refused for a case of another country."""
+        opened = self.reader.open(path)
+        if isinstance(opened, Failure):
+            return None
+        bundle = opened.unwrap()
+        try:
+            if METADATA not in bundle.file_names:
+                return None
+            document = bundle.read_json(METADATA)
+            if isinstance(document, Failure):
+                return None
+            root = document.unwrap()
+            named = root.get("country") if isinstance(root, dict) else None
+            if not isinstance(named, str):
+                return None
+            country = CountryCode.parse(named).value_or(None)
+            return country if country is not None and country.value == named else None
         finally:
             bundle.close()
 

@@ -62,7 +62,14 @@ def storage(tmp_path: Path) -> SandboxStorage:
 
 @pytest.fixture
 def bundle_services(svc: Services, storage: SandboxStorage) -> BundleServices:
-    return BundleServices(base=svc, storage=storage, inspect=bundle_inspector().inspect, max_bytes=64 * 1024)
+    inspector = bundle_inspector()
+    return BundleServices(
+        base=svc,
+        storage=storage,
+        inspect=inspector.inspect,
+        named_country=inspector.named_country,
+        max_bytes=64 * 1024,
+    )
 
 
 def ticket(severity: Severity = Severity.SEV2, **changes: Any) -> OpenDiagnosticsTicket:

@@ -101,7 +101,14 @@ def storage(tmp_path: Path) -> SandboxStorage:
 
 
 def services_with(svc: Services, storage: SandboxStorage | BrokenStorage) -> BundleServices:
-    return BundleServices(base=svc, storage=storage, inspect=bundle_inspector().inspect, max_bytes=64 * 1024)
+    inspector = bundle_inspector()
+    return BundleServices(
+        base=svc,
+        storage=storage,
+        inspect=inspector.inspect,
+        named_country=inspector.named_country,
+        max_bytes=64 * 1024,
+    )
 
 
 async def diagnostics_case(svc: Services) -> str:

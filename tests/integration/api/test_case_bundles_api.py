@@ -273,6 +273,48 @@ async def test_a_bundle_of_another_country_is_refused(api: Api, tmp_path: Path) 
     assert await rows(api) == 0 and blobs(api) == []
 
 
+@pytest.mark.parametrize(
+    "broken",
+    [
+        pytest.param({"snapshot.json": {"captured_at": "not a time"}}, id="malformed snapshot"),
+        pytest.param({"trace.json": None}, id="missing trace"),
+        pytest.param(
+            {"metadata.json": bundles.metadata(country="CO", channel=7)}, id="metadata breaks its schema"
+        ),
+        pytest.param(
+            {"metadata.json": bundles.metadata(country="CO", telemetry_consent={"granted": False})},
+            id="no consent",
+        ),
+    ],
+)
+async def test_a_refused_bundle_of_another_country_is_refused_too(
+    api: Api, tmp_path: Path, broken: dict[str, object]
+) -> None:
+    """D102: a bundle the inspection refuses (malformed, no consent) but whose metadata names
+    another country is still that country's data: refused before anything is kept."""
+    await diagnostics_case(api, "case_diag")
+    files: dict[str, object] = {**bundles.clean_files(), "metadata.json": bundles.metadata(country="CO")}
+    files.update(broken)
+    content = bundle_bytes(tmp_path, "co.zip", {name: doc for name, doc in files.items() if doc is not None})
+    audit_before = await api.audit_count()
+
+    result = answer(await upload(api, content))
+
+    assert (result["__typename"], result["code"]) == ("RuleViolationError", "BUNDLE_COUNTRY_MISMATCH")
+    assert await rows(api) == 0 and blobs(api) == []
+    assert await api.audit_count() == audit_before
+
+
+async def test_a_refused_bundle_of_the_case_country_is_kept_as_refused(api: Api, tmp_path: Path) -> None:
+    """The other side of D102: the same malformed bundle naming the case's own country is
+    attached as MALFORMED, as before."""
+    await diagnostics_case(api, "case_diag")
+    files = {**bundles.clean_files(), "snapshot.json": {"captured_at": "not a time"}}
+    result = answer(await upload(api, bundle_bytes(tmp_path, "mx.zip", files)))
+    assert (result["bundle"]["verdict"], result["bundle"]["stored"]) == ("MALFORMED", True)
+    assert await rows(api) == 1
+
+
 async def test_without_consent_the_verdict_is_kept_not_the_bytes(api: Api, tmp_path: Path) -> None:
     await diagnostics_case(api, "case_diag")
     files = bundles.clean_files()
