@@ -39,7 +39,8 @@ class OrderTransitioned(OrderEvent):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PaymentCaptured(OrderTransitioned):
-    """CREATED -> PAID; the snapshot is frozen from now on."""
+    """CREATED -> PAID; the snapshot is frozen from now on. Captured while a live incident
+    holds a CREATED order, FROZEN -> FROZEN: the hold then lifts to PAID (D103)."""
 
     total_charged: Money
     policy_version: PolicyVersion

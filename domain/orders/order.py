@@ -519,16 +519,24 @@ class Order:
     # -- operations -----------------------------------------------------------------
 
     def capture_payment(self, snapshot: OrderSnapshot, at: datetime) -> Result[PaymentCaptured, CaptureError]:
-        """CREATED -> PAID, freezing ``snapshot`` as the order's financial facts."""
+        """CREATED -> PAID, freezing ``snapshot`` as the order's financial facts.
+
+        A capture of an order a live incident froze while it was CREATED is recorded too (the
+        provider holds the buyer's money whatever the hold says, D103): the order stays
+        FROZEN, and lifting the hold restores it to PAID, so the incident's outcome sees the
+        money captured."""
         if (naive := _naive("at", at)) is not None:
             return Failure(naive)
         if self._snapshot is not None:
             return Failure(OrderAlreadyCaptured(self._id))
-        if self._status is not OrderStatus.CREATED:
+        held = self._status is OrderStatus.FROZEN and self._frozen_from is OrderStatus.CREATED
+        if self._status is not OrderStatus.CREATED and not held:
             return Failure(IllegalOrderTransition(self._status, OrderStatus.PAID))
         if (mismatch := self._snapshot_mismatch(snapshot)) is not None:
             return Failure(mismatch)
         self._snapshot = snapshot
+        if held:
+            self._frozen_from = OrderStatus.PAID
         return Success(
             self._move(
                 PaymentCaptured(
@@ -536,7 +544,7 @@ class Order:
                     order_id=self._id,
                     country=self._country,
                     from_status=self._status,
-                    to_status=OrderStatus.PAID,
+                    to_status=OrderStatus.FROZEN if held else OrderStatus.PAID,
                     total_charged=snapshot.total_charged,
                     policy_version=snapshot.policy.version,
                 )

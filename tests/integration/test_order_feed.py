@@ -19,6 +19,12 @@ from returns.result import Failure, Result
 
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from adapters.providers.webhook_delivery import sign_webhook
+from application.cases.incidents import (
+    ApplyIncidentAction,
+    OpenOrderIncident,
+    apply_incident_action,
+    open_order_incident,
+)
 from application.context import Services
 from application.integrations.order_feed import (
     APPLIED,
@@ -37,6 +43,7 @@ from application.integrations.webhooks import (
 )
 from application.security.scope import scoped_to
 from domain.audit import AuditEntry
+from domain.cases.kinds import IncidentAction, IncidentType, Severity
 from domain.ledger import Account
 from domain.orders import OrderStatus
 from domain.shared import InvalidInput
@@ -45,7 +52,7 @@ from interfaces.http.app import create_app
 from interfaces.http.webhooks import WebhookDependencies
 from interfaces.settings import Settings
 from tests.fakes.time_and_ids import FixedClock, SequentialIds
-from tests.integration.scenario import MX, MXN, add_policy
+from tests.integration.scenario import L1, L2, MX, MXN, add_policy
 from tests.integration.webhook_feeds import Feed, NoSteps, inbox
 
 SOURCE = "marketplace"
@@ -170,6 +177,38 @@ async def test_a_step_that_overtook_its_predecessor_is_refused_for_a_retry(svc: 
     # a step already taken is not early: it is stored and refused (nothing changes)
     assert await feed.outcome("order.status_changed", step("ACCEPTED")) == "ILLEGAL_ORDER_TRANSITION"
     assert await order_status(svc) is OrderStatus.DELIVERED
+
+
+async def test_a_capture_while_an_incident_holds_the_created_order_is_recorded(
+    svc: Services, feed: Feed
+) -> None:
+    """D103: the provider holds the buyer's money whatever the hold says. Refused, the capture
+    was stored as final (its retry a duplicate) and the cancellation refunded nothing."""
+    await feed.outcome("order.created", CREATED)
+    case = (
+        await open_order_incident(
+            svc,
+            L1,
+            OpenOrderIncident(
+                MX, OrderId("mkt_1"), IncidentType.PAYMENT_PROBLEM, Severity.SEV2, "payment stuck"
+            ),
+        )
+    ).unwrap()
+    assert await order_status(svc) is OrderStatus.FROZEN
+
+    assert await feed.outcome("order.payment_captured", CAPTURED) == APPLIED
+
+    async with svc.uow() as uow:
+        order = await uow.orders.get(MX, OrderId("mkt_1"))
+        escrow = (await uow.ledger.balance(MX, Account.escrow("mkt_1"), MXN)).normal.minor
+    assert order is not None and order.snapshot is not None
+    assert (order.status, order.frozen_from, escrow) == (OrderStatus.FROZEN, OrderStatus.PAID, T)
+    # the operational cancellation now sees the money captured and gives it all back
+    done = await apply_incident_action(
+        svc, L2, ApplyIncidentAction(MX, case.case_id, IncidentAction.OPERATIONAL_CANCELLATION)
+    )
+    receipt = done.unwrap()
+    assert receipt.refund_minor == T and receipt.dispute_id is not None
 
 
 @pytest.mark.parametrize(

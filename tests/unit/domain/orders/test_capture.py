@@ -77,14 +77,19 @@ def test_a_cancelled_uncaptured_order_cannot_be_captured() -> None:
     assert state_of(order) == before
 
 
-def test_a_frozen_uncaptured_order_must_be_unfrozen_before_capture() -> None:
+def test_a_capture_while_a_created_order_is_frozen_is_recorded_and_the_hold_lifts_to_paid() -> None:
+    """D103: the provider holds the money whatever the hold says; the order stays FROZEN."""
     order = order_in(S.FROZEN, frozen_from=S.CREATED)
-    assert order.capture_payment(make_snapshot(), PAID_AT) == Failure(
-        IllegalOrderTransition(S.FROZEN, S.PAID)
-    )
+    snapshot = make_snapshot()
+    captured = order.capture_payment(snapshot, PAID_AT)
+    assert isinstance(captured, Success)
+    event = captured.unwrap()
+    assert (event.from_status, event.to_status) == (S.FROZEN, S.FROZEN)
+    assert (order.status, order.frozen_from, order.snapshot) == (S.FROZEN, S.PAID, snapshot)
+    assert order.next_statuses == frozenset({S.PAID})
+    assert order.capture_payment(make_snapshot(), PAID_AT) == Failure(OrderAlreadyCaptured(ORDER_ID))
     assert isinstance(order.unfreeze(PAID_AT), Success)
-    assert isinstance(order.capture_payment(make_snapshot(), PAID_AT), Success)
-    assert order.status is S.PAID
+    assert order.status is S.PAID and order.snapshot is snapshot
 
 
 def test_the_snapshot_survives_every_later_change() -> None:
