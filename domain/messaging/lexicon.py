@@ -23,6 +23,10 @@ ORDER_NUMBER: Final = r"(?:mx|co|br|ar|cl|pe|es|us)-\d{8}"
 PLATFORM_ID: Final = r"[a-z]{2,5}_[0-9a-z]{8,40}"
 """Internal ids (``ord_0190a1b2c3d4...``, ``dsp_...``), pasted by support or from a screen."""
 
+MAX_PHONE_SEPARATOR: Final = 8
+"""The longest run of separators typed between a phone number's groups: ``"55 -- 1234"``,
+``"11 . . . 98765"``, ``"5    5    1"`` (longer, and two numbers in a list are not one)."""
+
 # ----------------------------------------------------------------------------- messaging apps and handles
 
 HANDLE_LIKE: Final = (
@@ -104,36 +108,69 @@ HANDLE: Final = r"(?<![\w@.])@[a-z0-9_][a-z0-9_.]{1,29}(?![\w@]|\.[a-z])"
 
 # ----------------------------------------------------------------------------- e-mail and links
 
-AT: Final = (
-    r"(?:@|\(\s*(?:at|arroba|a)\s*\)|\[\s*(?:at|arroba|a)\s*\]|\{\s*(?:at|arroba)\s*\}|\barroba\b|\bat\b)"
+_SPELLED_AT: Final = r"\(\s*(?:at|arroba|a)\s*\)|\[\s*(?:at|arroba|a)\s*\]|\{\s*(?:at|arroba)\s*\}|\barroba\b"
+"""``at`` written so that it can only mean the sign: ``arroba``, ``(at)``, ``[a]``, ``{at}``."""
+AT: Final = rf"(?:@|{_SPELLED_AT}|\bat\b)"
+_SPELLED_DOT: Final = (
+    r"\(\s*(?:dot|punto|ponto|\.)\s*\)|\[\s*(?:dot|punto|ponto|\.)\s*\]|\bdot\b|\bpunto\b|\bponto\b"
 )
-DOT: Final = (
-    r"(?:\.|\(\s*(?:dot|punto|ponto|\.)\s*\)|\[\s*(?:dot|punto|ponto|\.)\s*\]|\bdot\b|\bpunto\b|\bponto\b)"
-)
+"""``dot``, ``punto``, ``ponto``, ``(.)``, ``[dot]``: a dot written out."""
+DOT: Final = rf"(?:\.|{_SPELLED_DOT})"
 EMAIL_TLDS: Final = r"(?:com|net|org|edu|gov|es|mx|co|br|ar|cl|pe|us|io|me|info|biz|uy|pt|app)"
 MAIL_PROVIDERS: Final = (
     r"(?:gmail|googlemail|hotmail|outlook|yahoo|ymail|live|icloud|proton(?:mail)?|uol|bol|terra|msn"
     r"|aol|gmx|zoho|yandex)"
 )
 
+_LABEL: Final = r"[a-z0-9-]{1,63}"
+"""One label of a domain. Every part of an address is bounded (a label 63 characters, the
+local part 64, at most 9 labels), as in DNS and RFC 5321, so that no message makes the
+patterns backtrack for seconds (a 2,000-character ``a.b.a.b...`` took 1.5 s unbounded)."""
+_ANY_TLD: Final = r"[a-z]{2,24}"
+"""Any ending (``.it``, ``.design``, ``.tech``): the ending is not what makes an address."""
+_ADDRESS_DOT: Final = rf"(?:\.(?!\s)|\s+\.\s*|\s*(?:{_SPELLED_DOT})\s*)"
+"""A dot inside an address: ``.`` with no space after it unless there is one before it too
+(``studio . design``), or spelled out - never a full stop ending a sentence (``casa. Mañana``)."""
+_WORD_DOT: Final = rf"\s*(?:{_SPELLED_DOT})\s*"
+_NOT_A_NAME: Final = (
+    r"(?:the|a|an|this|that|these|those|my|your|ur|his|her|our|their|its|it|him|them|me|you|us|some|any"
+    r"|each|every|one|all|least|last|first|most|el|la|lo|los|las|un|una|mi|tu|su|o|os|as|um|uma|meu"
+    r"|minha|seu|sua|este|esta|ese|esa|esse|essa)"
+)
+"""Words after a plain "at" that start a phrase, not a domain ("look at the dot on the box")."""
+_NOT_A_TLD: Final = (
+    r"(?:on|in|is|of|at|to|and|or|the|an|it|as|by|for|from|with|near|next|here|there|was|are|be|if|so"
+    r"|de|del|en|que|da|do|na|no|se|por|para|pra|con|em|final|matrix|dot|punto|ponto)"
+)
+"""Words after a spelled-out "dot" that go on a sentence, not an address ("a dot on the box")."""
+
 EMAIL_PATTERNS: Final[tuple[str, ...]] = (
-    rf"[a-z0-9][a-z0-9._%+-]*\s*{AT}\s*[a-z0-9-]+(?:\s*{DOT}\s*[a-z0-9-]+)*\s*{DOT}\s*{EMAIL_TLDS}\b",
-    rf"[a-z0-9][a-z0-9._%+-]*\s*{AT}\s*{MAIL_PROVIDERS}\b",
+    # an address with the sign, any ending: "maria.lopez@empresa.it", "ana @ studio . design"
+    rf"[a-z0-9][a-z0-9._%+-]{{0,63}}(?:@\s*|\s+@\s+){_LABEL}(?:{_ADDRESS_DOT}{_LABEL}){{0,8}}{_ADDRESS_DOT}{_ANY_TLD}",
+    # "arroba", "(at)", "[a]": any ending too, "ventas arroba floreria punto tech"
+    rf"[a-z0-9][a-z0-9._%+-]{{0,63}}\s*(?:{_SPELLED_AT})\s*{_LABEL}(?:{_ADDRESS_DOT}{_LABEL}){{0,8}}{_ADDRESS_DOT}{_ANY_TLD}",
+    # a plain "at" is an English word: any ending only with a spelled-out "dot" and neither a
+    # phrase after "at" nor a sentence after "dot" ("maria at studio dot design")
+    rf"[a-z0-9][a-z0-9._%+-]{{0,63}}\s*\bat\b\s*(?!{_NOT_A_NAME}\b){_LABEL}(?:{_WORD_DOT}{_LABEL}){{0,8}}{_WORD_DOT}"
+    rf"(?!{_NOT_A_TLD}\b){_ANY_TLD}",
+    # any "at" and a common ending, "mike.jones at gmail dot com", "juan arroba hotmail punto com"
+    rf"[a-z0-9][a-z0-9._%+-]{{0,63}}\s*{AT}\s*{_LABEL}(?:\s*{DOT}\s*{_LABEL}){{0,8}}\s*{DOT}\s*{EMAIL_TLDS}\b",
+    rf"[a-z0-9][a-z0-9._%+-]{{0,63}}\s*{AT}\s*{MAIL_PROVIDERS}\b",
     r"(?:gmail|googlemail|hotmail|outlook\s?\.\s?com|yahoo|icloud|protonmail)",
 )
 """Addresses, with ``at``/``arroba``/``dot``/``punto`` spelled out; a mail provider's name."""
 
 LINK_PATTERNS: Final[tuple[str, ...]] = (
     r"https?\s*:\s*/\s*/\s*\S+",
-    r"www\s?\.\s?[a-z0-9-]+(?:\.[a-z0-9-]+)*(?:/\S*)?",
-    r"[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:com|net|org|info|biz|io|app|dev|xyz|site|online|store|shop"
+    r"www\s?\.\s?[a-z0-9-]{1,63}(?:\.[a-z0-9-]{1,63}){0,8}(?:/\S*)?",
+    r"[a-z0-9][a-z0-9-]{0,62}(?:\.[a-z0-9-]{1,63}){0,8}\.(?:com|net|org|info|biz|io|app|dev|xyz|site|online|store|shop"
     r"|link|page|club|ly|gl|ee|gd|cc)(?:\.[a-z]{2})?(?:/\S*)?",
-    r"[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?:mx|co|br|ar|cl|pe|es|us|me|to|tv)/\S*",
+    r"[a-z0-9][a-z0-9-]{0,62}(?:\.[a-z0-9-]{1,63}){0,8}\.(?:mx|co|br|ar|cl|pe|es|us|me|to|tv)/\S*",
     r"(?:bit\s?\.\s?ly|goo\s?\.\s?gl|linktr\s?\.\s?ee|tinyurl|shorturl\s?\.\s?at|cutt\s?\.\s?ly|wa\s?\.\s?me"
     r"|t\.me|m\.me|fb\.me|lnkd\.in|is\.gd|ow\.ly)(?:/\S*)?",
-    r"[a-z0-9][a-z0-9-]{1,}\s*(?:\(|\[)?\s*(?:punto|ponto|dot)\s*(?:\)|\])?\s*(?:com|net|org|co|mx|br|ar|cl|pe"
+    r"[a-z0-9][a-z0-9-]{1,62}\s*(?:\(|\[)?\s*(?:punto|ponto|dot)\s*(?:\)|\])?\s*(?:com|net|org|co|mx|br|ar|cl|pe"
     r"|es|io|me)",
-    r"[a-z0-9][a-z0-9-]{1,}\s+\.\s*(?:com|net|org)(?:\s*\.\s*(?:mx|br|ar|co|pe|cl))?",
+    r"[a-z0-9][a-z0-9-]{1,62}\s+\.\s*(?:com|net|org)(?:\s*\.\s*(?:mx|br|ar|co|pe|cl))?",
 )
 """URLs, bare domains of the common generic TLDs, shorteners, ``"tienda punto com"``."""
 
@@ -141,7 +178,8 @@ MARKET_CCTLDS: Final = r"(?:mx|co|br|ar|cl|pe|es|me)"
 """The marketplace's country-code TLDs (and ``.me``), blocked as bare domains too."""
 
 BARE_CCTLD_DOMAIN: Final = (
-    rf"(?=[a-z0-9-]*[a-z])[a-z0-9][a-z0-9-]*(?:\.[a-z0-9-]+)*\.(?P<tld>{MARKET_CCTLDS})(?!\.?[a-z0-9])"
+    rf"(?=[a-z0-9-]{{0,62}}[a-z])[a-z0-9][a-z0-9-]{{0,62}}(?:\.[a-z0-9-]{{1,63}}){{0,8}}"
+    rf"\.(?P<tld>{MARKET_CCTLDS})(?!\.?[a-z0-9])"
 )
 """``floreriaelsol.mx``, ``tienda.regalosmaru.cl``: a bare domain, no scheme, no ``www``, no
 path. Screening lets through what is a missing space after a full stop or an abbreviation

@@ -247,6 +247,10 @@ _PROTECTED: Final[tuple[re.Pattern[str], ...]] = (
     # percentages and sizes: "15%", "30 cm"
     re.compile(r"(?<!\d)\d+(?:[.,]\d+)?\s?(?:%|cm|mm|km|kg|gr|g|ml|lt|l|m)(?![a-z])"),
 )
+_MASK: Final = "\u00a0"
+"""What a masked span is overwritten with: a space to ``\\s``, but one that the long separator
+of :data:`_DIGIT_RUN` does not stretch over, so a masked date or amount between two numbers
+(``"315 12/05 555 1234"``) joins them no more than it did with short separators only."""
 _DATE: Final = re.compile(r"(?<![\d.])(\d{1,4})[/.\-](\d{1,2})[/.\-](\d{1,4})(?![\d])")
 _DAY_MONTH: Final = re.compile(r"(?<![\d.,/\-])(\d{1,2})/(\d{1,2})(?![\d/])")
 
@@ -274,19 +278,26 @@ def _masked(view: MappedText) -> MappedText:
         if 1 <= day <= 31 and 1 <= month <= 12:
             spans.append((match.start(), match.end()))
     for start, end in spans:
-        view = view.overwrite(start, end, " ")
+        view = view.overwrite(start, end, _MASK)
     return view
 
 
 # ----------------------------------------------------------------------------- phones
 
-_DIGIT_RUN: Final = re.compile(r"(?:\+\s?|\(\s?)?\d(?:[\s.\-()/,_*~|:;]{1,3}\d|\d)*\)?")
+_SEPARATOR: Final = r"[\s.\-()/,_*~|:;]"
+_LONG_SEPARATOR: Final = rf"(?:(?!{_MASK}){_SEPARATOR}){{4,{lexicon.MAX_PHONE_SEPARATOR}}}"
+_DIGIT_RUN: Final = re.compile(rf"(?:\+\s?|\(\s?)?\d(?:(?:{_SEPARATOR}{{1,3}}|{_LONG_SEPARATOR})\d|\d)*\)?")
+"""Digits with up to 3 separator characters between groups (masked spans among them), or a
+longer run of typed ones (``"55 -- 1234"``, ``"11 . . . 98765"``, ``"5    5"``)."""
 _ODD_SEPARATOR: Final = re.compile(r"[/,_*~|:;]")
 _BLANKS: Final = re.compile(r"\s{2,}|(?<=\+)\s")
+_REPEATED_MARKS: Final = re.compile(r"\s*[.\-](?:\s*[.\-])+\s*")
 
 
 def _phone_candidate(run: MappedText) -> MappedText:
-    """A digit run as the phone library reads it: odd separators as spaces, single spaces."""
+    """A digit run as the phone library reads it: odd separators and repeated dots or dashes
+    (``" -- "``, ``"..."``) as spaces, single spaces."""
+    run = run.substitute((match.start(), match.end(), " ") for match in _REPEATED_MARKS.finditer(run.text))
     spaced = run.replace_each(lambda char: " " if _ODD_SEPARATOR.fullmatch(char) or char.isspace() else char)
     return spaced.substitute(
         (match.start(), match.end(), "" if spaced.text[match.start() - 1 : match.start()] == "+" else " ")

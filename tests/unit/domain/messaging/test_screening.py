@@ -103,6 +103,52 @@ def test_obfuscated_and_local_numbers_are_blocked(text: str) -> None:
     assert K.PHONE in kinds(text)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "55 -- 1234 -- 5678",
+        "55 ... 1234 ... 5678",
+        "11 . . . 98765 . . . 4321",
+        "5    5    1    2    3    4    5    6    7    8",
+        "cinco cinco -- uno dos tres cuatro -- cinco seis siete ocho",
+        "mi cel: 315 - - - 555 - - - 1234",
+    ],
+)
+def test_numbers_with_long_runs_of_separators_are_blocked(text: str) -> None:
+    assert K.PHONE in kinds(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "run"),
+    [
+        ("55 -- 1234 -- 5678", "55 1234 5678"),
+        ("11 . . . 98765 . . . 4321", "11 98765 4321"),
+        ("5    5    1    2    3    4    5", "5 5 1 2 3 4 5"),
+    ],
+)
+def test_long_separator_runs_reach_the_port_as_single_spaces(text: str, run: str) -> None:
+    finder = EveryRun()
+    screen(text, finder)
+    assert finder.seen == [run]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "4821 ---- 4822 ---- 4823",  # order numbers in a list: no valid phone
+        "12/05 ---- 13/05 ---- 14/05",  # dates
+        "Llegó el 05-03-2026 ---- 06-03-2026",
+        "entre 8:00 ... 12:00 ... 15:00 llego",  # times
+        "R$ 89,90 .... R$ 99,90 .... R$ 120,00",  # amounts
+        "Son 2 cajas ... 12 rosas ... 24 cupcakes",  # quantities
+        "1 . . . 2 . . . 3 . . . 4 . . . 5 . . . 6 . . . 7",
+        "315 12/05 555 1234",  # a masked date is not a long separator
+    ],
+)
+def test_long_separator_runs_between_dates_amounts_and_quantities_pass(text: str) -> None:
+    assert SCREENER.screen(text).findings == ()
+
+
 def test_a_phone_finding_points_at_the_words_the_sender_typed() -> None:
     text = "ok, mi número es tres 1 cinco cinco cinco cinco uno dos tres cuatro gracias"
     (phone,) = [f for f in screen(text, MarketplacePhoneFinder()).findings if f.kind is K.PHONE]
@@ -130,6 +176,47 @@ def test_a_phone_finding_points_at_the_words_the_sender_typed() -> None:
 )
 def test_email_addresses_and_their_at_dot_spellings_are_blocked(text: str) -> None:
     assert K.EMAIL in kinds(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "address"),
+    [
+        ("maria.lopez@empresa.it", "maria.lopez@empresa.it"),
+        ("contact me at maria@studio.design", "maria@studio.design"),
+        ("juan@empresa.ca", "juan@empresa.ca"),
+        ("maria@studio.uk", "maria@studio.uk"),
+        ("juan@empresa.ai", "juan@empresa.ai"),
+        ("mi correo ventas@floreria.tech", "ventas@floreria.tech"),
+        ("maria at studio dot design", "maria at studio dot design"),
+        ("escribe a ana @ studio . design", "ana @ studio . design"),
+        ("ventas arroba floreria punto tech", "ventas arroba floreria punto tech"),
+        ("maria [at] studio [dot] design", "maria [at] studio [dot] design"),
+        ("meu email: bia(a)doces(ponto)com(ponto)it", "bia(a)doces(ponto)com(ponto)it"),
+    ],
+)
+def test_email_addresses_are_blocked_whatever_their_ending(text: str, address: str) -> None:
+    assert excerpts(text, K.EMAIL) == [address]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "meet at the park. Dot matrix printer",
+        "look at the dot on the box",
+        "I'm at the door. Dot said hi",
+        "the polka dot at the top dot is missing",
+        "nos vemos @ casa. Mañana temprano",  # "@" for "at", then a full stop
+        "Estoy en el punto de encuentro",
+        "llego a las 5 en punto",
+        "o entregador está no ponto de ônibus",
+    ],
+)
+def test_at_and_dot_in_ordinary_sentences_are_not_an_email(text: str) -> None:
+    assert SCREENER.screen(text).findings == ()
+
+
+def test_a_handle_with_an_inner_dot_stays_a_handle() -> None:
+    assert kinds("búscame como @dulces.sofi") == {K.HANDLE}
 
 
 @pytest.mark.parametrize(
