@@ -7,7 +7,11 @@ What is a leak (each kind has a precise rule, so that a redacted value never is 
   addresses whose local part or domain is a redaction marker (``redacted@redacted.com``)
   are placeholders.
 - ``PHONE``: whatever the :class:`PhoneNumberFinder` port calls a valid phone number (the
-  adapter uses ``phonenumbers``, with the bundle's country as the default region).
+  adapter uses ``phonenumbers``, with the bundle's country as the default region), in a run
+  of 8-15 digits that is not a date, a time, a version (``10.4.21``, ``124.0.6367.91``), an
+  IPv4 address or a number grouped by thousands; dotted numbers (``55.1234.5678``) are
+  asked about. A JSON integer is a phone number only under a phone's name
+  (``customer.msisdn``, ``phoneNumber``), read in the region or as ``+<digits>``.
 - ``CARD_NUMBER``: 13-19 digits (plain, or grouped 4-4-4-4, 4-6-5, 4-6-4 with spaces or
   dashes) with a known issuer prefix **and** a valid Luhn check.
 - ``IBAN``: a known length for its country and ISO 7064 mod 97 = 1.
@@ -45,6 +49,9 @@ What is a leak (each kind has a precise rule, so that a redacted value never is 
   digits (``token: expired`` is not one).
 - ``IP_ADDRESS``: IPv4 and IPv6 addresses, except loopback, unspecified and the
   documentation ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32).
+
+Percent-encoded text (``?to=%2B525512345678``, ``ana%40acme.io``) is also scanned decoded,
+where an escape is an ``@`` or touches a digit; findings are located in the encoded text.
 
 Redaction placeholders are never leaks: ``[REDACTED]``, ``***``, ``<email>``,
 ``xxxx-xxxx-xxxx-1234``, ``j***@example.com``, ``Bearer [REDACTED]``, ``sk_live_xxxx``...
@@ -257,7 +264,21 @@ _STRUCTURED: Final = re.compile(
     r")"
 )
 _PHONE_RUN: Final = re.compile(r"\+?\(?\d(?:[ \t().\-]{0,3}\d){6,19}+(?!\w)")
-_DATE_OR_TIME: Final = re.compile(r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}|\d{1,2}:\d{2}|\d+\.\d+\.\d+")
+_DATE_OR_TIME: Final = re.compile(
+    # searched in a phone-shaped run: a date or time anywhere in it ("2026-03-01 12") makes it
+    # a timestamp. Dotted dates are whole (not inside 612.34.56.78): 06.12.2026, 2026.03.01
+    r"\d{4}-\d{2}-\d{2}|\d{1,2}/\d{1,2}/\d{2,4}|\d{1,2}:\d{2}"
+    r"|(?<![\d.])(?:\d{4}\.[01]?\d\.[0-3]?\d|[0-3]?\d\.[0-3]?\d\.(?:\d{4}|\d{2}))(?!\.?\d)"
+)
+_NOT_A_PHONE: Final = re.compile(
+    # a whole phone-shaped run that is something else; any other dotted number (55.1234.5678,
+    # 212.555.0123, 612.34.56.78, +34.612.345.678) is left to the port's validity check
+    rf"(?:{_OCTET}\.){{3}}{_OCTET}"  # an IPv4 address (a documentation or loopback one)
+    r"|\d{1,2}\.\d{1,3}\.\d{1,3}"  # a version: 1.2.3, 10.4.21
+    r"|\d{1,4}(?:\.\d{1,5})*\.0(?:\.\d{1,5})+"  # a version with a zero part: 124.0.6367.91
+    r"|\d{1,2}(?:\.\d{3}){2,}"  # grouped by thousands: 1.234.567.890, 30.123.456
+    r"|\d{3}\.\d{3}\.\d{3}-\d{1,2}"  # a CPF or NIT whose check digits failed
+)
 _CARD_GROUPINGS: Final = frozenset({(4, 4, 4, 4), (4, 4, 4, 4, 3), (4, 6, 5), (4, 6, 4), (4, 4, 4, 1)})
 _CARD_SEPARATORS: Final = re.compile(r"[ -]")
 MIN_PHONE_DIGITS: Final = 8
@@ -472,13 +493,16 @@ def _structured(text: str) -> Iterator[tuple[PiiMatch | None, re.Match[str]]]:
 
 
 def _phone_candidate(text: str, start: int) -> tuple[int, int] | None:
-    """The phone-shaped run at ``start`` worth asking the port about: 8-15 digits, not a date."""
+    """The phone-shaped run at ``start`` worth asking the port about: 8-15 digits, not a date,
+    a time, a version, an IPv4 address, a number grouped by thousands or a document number."""
     run = _PHONE_RUN.match(text, start)
     if run is None:
         return None
     value = run.group()
     digits = sum(char.isdigit() for char in value)
     if not MIN_PHONE_DIGITS <= digits <= MAX_PHONE_DIGITS or _DATE_OR_TIME.search(value):
+        return None
+    if _NOT_A_PHONE.fullmatch(value):
         return None
     return run.start(), run.end()
 
@@ -769,6 +793,60 @@ def _labelled_id(text: str, label_end: int, document: str) -> PiiMatch | None:
     return PiiMatch(number.start(), number.end(), PiiKind.NATIONAL_ID, document, f"***{number.group()[-2:]}")
 
 
+# ----------------------------------------------------------------------------- encoded text
+
+_PERCENT_ESCAPE: Final = re.compile(r"%[2-7][0-9A-Fa-f]")  # printable ASCII only: one character each
+# an escape that can hide a leak: an encoded "@", or one touching a digit ("%2B52...", "55%201234")
+_HIDING_ESCAPE: Final = re.compile(r"%40|%[2-7][0-9A-Fa-f](?=[\d(])|(?<=\d)%[2-7][0-9A-Fa-f]")
+_ENCODED_STOPS: Final = frozenset("\"'<>`\\")
+MAX_ENCODED_REACH: Final = 2048
+_ENCODED_RUN: Final = re.compile(rf"[^\s\"'<>`\\]{{0,{MAX_ENCODED_REACH}}}")
+
+
+def _encoded_char(char: str) -> bool:
+    return char not in _ENCODED_STOPS and not char.isspace()
+
+
+def _percent_decode(text: str, start: int, end: int) -> tuple[str, list[int]]:
+    """``text[start:end]`` with its ASCII ``%XX`` escapes decoded, and for each decoded
+    character (and the end) its offset in ``text``."""
+    parts: list[str] = []
+    origin: list[int] = []
+    position = start
+    for escape in _PERCENT_ESCAPE.finditer(text, start, end):
+        parts.append(text[position : escape.start()])
+        origin.extend(range(position, escape.start()))
+        parts.append(chr(int(escape.group()[1:], 16)))
+        origin.append(escape.start())
+        position = escape.end()
+    parts.append(text[position:end])
+    origin.extend(range(position, end))
+    origin.append(end)
+    return "".join(parts), origin
+
+
+# ----------------------------------------------------------------------------- phones by name
+
+_PHONE_WORDS: Final = frozenset(
+    {"phone", "phones", "telephone", "telephones", "tel", "mobile", "cell", "cellphone", "msisdn",
+     "whatsapp", "telefono", "telefone", "celular", "movil"}
+)  # fmt: skip
+_PHONE_TRAILERS: Final = frozenset({"number", "numbers", "num", "no", "nr", "nro", "numero"})
+_PLAIN_PHONE: Final = re.compile(rf"\d{{{MIN_PHONE_DIGITS},{MAX_PHONE_DIGITS}}}")
+
+
+@lru_cache(maxsize=4096)
+def phone_name(name: str) -> bool:
+    """Whether a value called ``name`` is a phone number: its last word (after ``number``,
+    ``no``...; or its last two, ``WhatsApp``) is phone, telephone, tel, mobile, cell, msisdn,
+    whatsapp (or teléfono, celular, móvil): ``customer.msisdn``, ``phoneNumber``,
+    ``buyer_phone``; not ``phone_verified_at``, ``cell_id``."""
+    words = list(name_words(name))
+    while len(words) > 1 and words[-1] in _PHONE_TRAILERS:
+        words.pop()
+    return bool(words) and (words[-1] in _PHONE_WORDS or "".join(words[-2:]) in _PHONE_WORDS)
+
+
 # ----------------------------------------------------------------------------- the detector
 
 
@@ -782,7 +860,17 @@ class PiiDetector:
         self._region = region
 
     def matches(self, text: str, *, phones: bool = True) -> list[PiiMatch]:
-        """Non-overlapping matches in ``text``, in order of position."""
+        """Non-overlapping matches in ``text``, in order of position.
+
+        Percent-encoded stretches (``?to=%2B525512345678``, ``ana%40acme.io``) are also
+        scanned decoded; what is found there is located in ``text`` (the escapes included).
+        """
+        candidates = self._candidates(text, phones)
+        if "%" in text:
+            candidates.extend(self._percent_encoded(text, phones))
+        return resolve_overlaps(candidates)
+
+    def _candidates(self, text: str, phones: bool) -> list[PiiMatch]:
         candidates: list[PiiMatch] = []
         if "@" in text:
             candidates.extend(_emails(text))
@@ -794,7 +882,45 @@ class PiiDetector:
             elif ask_phones:
                 candidates.extend(self._phone_numbers(text, match.start()))
         candidates.extend(_named(text))  # after the shapes: on a tie, the shape's finding stays
-        return resolve_overlaps(candidates)
+        return candidates
+
+    def _percent_encoded(self, text: str, phones: bool) -> Iterator[PiiMatch]:
+        """Matches in the decoded form of each stretch of ``text`` holding an ASCII ``%XX``
+        escape that can hide a leak (an encoded ``@``, or one next to a digit: ``%2B52...``,
+        ``55%201234``; not ``hola%20mundo``), located in ``text``. A stretch runs up to
+        whitespace, quotes, angle brackets or backslashes, at most ``MAX_ENCODED_REACH``
+        characters on either side of the escape."""
+        segment_end = 0
+        for escape in _HIDING_ESCAPE.finditer(text):
+            if escape.start() < segment_end:
+                continue
+            start = escape.start()
+            floor = max(start - MAX_ENCODED_REACH, segment_end)
+            while start > floor and _encoded_char(text[start - 1]):
+                start -= 1
+            run = _ENCODED_RUN.match(text, escape.end())
+            end = escape.end() if run is None else run.end()
+            segment_end = end
+            decoded, origin = _percent_decode(text, start, end)
+            for match in self._candidates(decoded, phones):
+                yield PiiMatch(
+                    origin[match.start], origin[match.end], match.kind, match.detail, match.preview
+                )
+
+    def named_phone(self, value: str) -> PiiMatch | None:
+        """The whole of ``value``, a plain run of 8-15 digits under a name that says it is a
+        phone number (``customer.msisdn``, ``phoneNumber``), as one: read in the bundle's
+        region, or else as an international number stored without its ``+`` (an MSISDN)."""
+        number = value.strip()
+        if self._phones is None or _PLAIN_PHONE.fullmatch(number) is None:
+            return None
+        start = value.index(number)
+        preview = f"***{number[-2:]}"
+        for candidate, shift in ((number, 0), (f"+{number}", 1)):
+            for found_start, found_end in self._phones.find(candidate, self._region):
+                if found_start <= shift and found_end == len(candidate):
+                    return PiiMatch(start, start + len(number), PiiKind.PHONE, "phone", preview)
+        return None
 
     def _phone_numbers(self, text: str, start: int) -> Iterator[PiiMatch]:
         """Ask the port about the phone-shaped run at ``start`` (with a little context)."""
@@ -849,7 +975,9 @@ def scan_document(document: object, file: str, detector: PiiDetector) -> Iterato
 
     A value in which no detector finds anything is judged by its key too (the nearest object
     key: the items of ``"authorization": ["Basic ..."]`` are under it): a secret's name
-    (``password``, ``http.request.header.x-api-key``) or an identity document's (``dni``).
+    (``password``, ``http.request.header.x-api-key``), an identity document's (``dni``) or a
+    phone number's (``customer.msisdn``, ``phoneNumber``). Integers are asked about phone
+    numbers only under such a name: ids, amounts and timestamps are not phone numbers.
     """
     stack: list[tuple[str, object, str | None]] = [("$", document, None)]
     while stack:
@@ -859,15 +987,16 @@ def scan_document(document: object, file: str, detector: PiiDetector) -> Iterato
             for match in found:
                 yield _located(file, path, match)
             if not found and key is not None:
-                yield from _by_key(file, path, key, value)
+                yield from _by_key(file, path, key, value, detector)
         elif isinstance(value, bool) or value is None or isinstance(value, float):
             continue
         elif isinstance(value, int):
+            # ids, amounts and timestamps are not asked about phones, unless named as one
             found = detector.matches(str(value), phones=False)
             for match in found:
                 yield _located(file, path, match)
             if not found and key is not None:
-                yield from _by_key(file, path, key, value)
+                yield from _by_key(file, path, key, value, detector)
         elif isinstance(value, Mapping):
             members: list[tuple[str, object, str | None]] = []
             for member_key, member in value.items():
@@ -882,10 +1011,13 @@ def scan_document(document: object, file: str, detector: PiiDetector) -> Iterato
             )
 
 
-def _by_key(file: str, path: str, key: str, value: str | int) -> Iterator[PiiFinding]:
-    """A value nothing was found in, judged by its key: a secret (strings), a document number."""
+def _by_key(file: str, path: str, key: str, value: str | int, detector: PiiDetector) -> Iterator[PiiFinding]:
+    """A value nothing was found in, judged by its key: a secret (strings), a document number,
+    a phone number (``"customer.msisdn": 525512345678``)."""
     named = named_secret(key, value) if isinstance(value, str) else None
     named = named or named_id(key, str(value))
+    if named is None and phone_name(key):
+        named = detector.named_phone(str(value))
     if named is not None:
         yield _located(file, path, named)
 

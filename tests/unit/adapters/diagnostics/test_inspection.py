@@ -203,6 +203,33 @@ def test_secrets_and_national_ids_in_traces_and_logs_are_located(tmp_path: Path)
     assert not report.clean
 
 
+def test_dotted_url_encoded_and_numeric_phone_numbers_are_located(tmp_path: Path) -> None:
+    files = clean_files()
+    url = "https://sms.acme.io/send?to=%2B525512345678&text=hola"
+    attributes = {
+        "http.url": url,
+        "customer.msisdn": 525512345678,
+        "amount_minor": 525512345678,
+        "order_id": 5512345678,
+        "ts": 1714564800123,
+    }
+    files["trace.json"] = trace([span("s1", "gateway.outbound", attributes=attributes)])
+    log = (
+        "06.12.2026 10:30:01 app 4.2.0 (build 10.4.21) peer 198.51.100.200\n"
+        "06.12.2026 10:30:02 llamar al 55.1234.5678 por la orden 30123456789\n"
+    )
+    files["logs/app.log"] = log
+    report = inspect(write_bundle(tmp_path / BUNDLE, files))
+    path = "$.spans[0].attributes"
+    located = {(f.file, f.json_path, f.offset, f.length, f.kind) for f in report.pii.findings}
+    assert located == {
+        ("trace.json", f'{path}["http.url"]', url.index("%2B"), len("%2B525512345678"), PiiKind.PHONE),
+        ("trace.json", f'{path}["customer.msisdn"]', 0, 12, PiiKind.PHONE),
+        ("logs/app.log", None, log.index("55.1234"), len("55.1234.5678"), PiiKind.PHONE),
+    }
+    assert not report.clean
+
+
 def test_many_leaks_are_counted_but_only_the_first_are_listed(tmp_path: Path) -> None:
     files = {**clean_files(), "logs/app.log": "x ana@acme.io\n" * 5000}
     report = inspect(write_bundle(tmp_path / BUNDLE, files, compression=zipfile.ZIP_STORED))
@@ -221,6 +248,12 @@ def test_many_leaks_are_counted_but_only_the_first_are_listed(tmp_path: Path) ->
         ("ligue (11) 91234-5678 agora", "BR", "(11) 91234-5678"),
         ("llama al +56 9 6123 4567", None, "+56 9 6123 4567"),
         ("llama al 612 34 56 78", "ES", "612 34 56 78"),
+        ("llama al 55.1234.5678 hoy", "MX", "55.1234.5678"),
+        ("call 212.555.0123 now", "US", "212.555.0123"),
+        ("llama al 612.34.56.78", "ES", "612.34.56.78"),
+        ("llama al +34.612.345.678", "MX", "+34.612.345.678"),
+        ("llame al 300.123.4567", "CO", "300.123.4567"),
+        ("sms?to=%2B34612345678&x=1", "MX", "%2B34612345678"),
     ],
 )
 def test_phones_through_the_phonenumbers_adapter(text: str, region: str | None, number: str) -> None:
@@ -230,10 +263,34 @@ def test_phones_through_the_phonenumbers_adapter(text: str, region: str | None, 
 
 
 @pytest.mark.parametrize(
-    "text", ["+52 55 **** 5678", "<phone>", "took 1234 ms at 2026-03-01 12:00:00", "v4.2.0"]
+    "text",
+    [
+        "+52 55 **** 5678",
+        "<phone>",
+        "took 1234 ms at 2026-03-01 12:00:00",
+        "v4.2.0",
+        "versions 1.2.3 and 10.4.21",
+        "Chrome/124.0.6367.91 Safari/537.36",
+        "kernel 5.15.0.1051-aws, windows 10.0.19045.3930",
+        "doc peer 198.51.100.200 and 203.0.113.254",
+        "on 06.12.2026 at 10.30, since 2026.03.01 12.00.00.123",
+        "2026-03-01T12:00:00.123Z epoch 1714564800123 ts=1714564800",
+        "order 30123456789, total 1.234.567.890",
+        "cpf 119.123.456-78 nit 900.123.456-7",  # failed check digits: not ids, not phones
+    ],
 )
-def test_phone_placeholders_and_ordinary_numbers(text: str) -> None:
-    assert PiiDetector(PhonenumbersFinder(), region="MX").matches(text) == []
+@pytest.mark.parametrize("region", ["MX", "CO", "BR", "AR", "CL", "PE", "ES", "US", "KW"])
+def test_phone_placeholders_and_ordinary_numbers(text: str, region: str) -> None:
+    assert PiiDetector(PhonenumbersFinder(), region=region).matches(text) == []
+
+
+def test_an_address_is_an_ip_address_never_a_phone_number() -> None:
+    text = "peer 192.168.1.10 and 172.16.254.100"
+    found = PiiDetector(PhonenumbersFinder(), region="BR").matches(text)
+    assert [(m.kind, text[m.start : m.end]) for m in found] == [
+        (PiiKind.IP_ADDRESS, "192.168.1.10"),
+        (PiiKind.IP_ADDRESS, "172.16.254.100"),
+    ]
 
 
 def test_catalogue_parsing() -> None:

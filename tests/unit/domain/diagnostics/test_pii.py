@@ -16,6 +16,7 @@ from domain.diagnostics.pii import (
     child_path,
     id_document_name,
     is_redaction_marker,
+    phone_name,
     scan_document,
     secret_name,
 )
@@ -174,6 +175,35 @@ def test_phone_numbers_are_asked_for_in_the_bundles_region() -> None:
     assert finder.regions == ["BR"]
 
 
+@pytest.mark.parametrize(
+    ("text", "kind", "value"),
+    [
+        ("https://x.io/sms?to=%2B525512345678&x=1", PiiKind.PHONE, "%2B525512345678"),
+        ("tel%3A%2B52%2055%201234%205678 end", PiiKind.PHONE, "%2B52%2055%201234%205678"),
+        ("/v1/users?email=ana%40acme.io&x=1", PiiKind.EMAIL, "ana%40acme.io"),
+        ("q=card%3D4111111111111111", PiiKind.CARD_NUMBER, "4111111111111111"),
+    ],
+)
+def test_percent_encoded_leaks_are_found_where_they_are_written(text: str, kind: PiiKind, value: str) -> None:
+    (match,) = DETECTOR.matches(text)
+    assert match.kind is kind
+    assert (match.start, match.end) == (text.index(value), text.index(value) + len(value))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "https://x.io/a%20b?q=hello%20world&page=2",
+        "to=%2B52%20**%20****%205678",  # a masked number, encoded
+        "email=%3Cemail%3E",
+        "50%25 of 1234 ms",
+        "bad escape %ZZ and %",
+    ],
+)
+def test_percent_encoded_placeholders_and_text_are_not_leaks(text: str) -> None:
+    assert DETECTOR.matches(text) == []
+
+
 def test_markers() -> None:
     assert is_redaction_marker("[REDACTED]")
     assert is_redaction_marker("***")
@@ -203,6 +233,38 @@ def test_json_paths_offsets_keys_and_integers() -> None:
         ("$.password", 0, PiiKind.SECRET, False),
     }
     assert all(f.file == "trace.json" for f in findings)
+
+
+def test_integers_are_phone_numbers_only_under_a_phone_name() -> None:
+    document = {
+        "customer.msisdn": 525512345678,
+        "buyer": {"phoneNumber": 34612345678, "WhatsApp": "525512345678"},
+        "contacts": {"phones": [525512345678]},
+        "amount_minor": 525512345678,
+        "id": 525512345678,
+        "ts": 1714564800123,
+        "order_id": 34612345678,
+        "phone_verified_at": 1714564800,
+        "phone_count": 525512345678,
+        "cell_id": 525512345678,
+        "mobile": 42,
+    }
+    findings = list(scan_document(document, "trace.json", DETECTOR))
+    assert {(f.json_path, f.offset, f.length, f.kind) for f in findings} == {
+        ('$["customer.msisdn"]', 0, 12, PiiKind.PHONE),
+        ("$.buyer.phoneNumber", 0, 11, PiiKind.PHONE),
+        ("$.buyer.WhatsApp", 0, 12, PiiKind.PHONE),
+        ("$.contacts.phones[0]", 0, 12, PiiKind.PHONE),
+    }
+    assert all("5512345678" not in f.preview for f in findings)
+
+
+def test_phone_names() -> None:
+    for name in ("customer.msisdn", "phoneNumber", "buyer_phone", "Mobile", "tel", "WhatsApp",
+                 "cellPhone", "telephone_no", "teléfono", "phones", "MSISDN"):  # fmt: skip
+        assert phone_name(name), name
+    for name in ("hotel", "phone_verified_at", "phone_count", "cell_id", "amount_minor", "id", "ts"):
+        assert not phone_name(name), name
 
 
 def test_child_paths() -> None:
