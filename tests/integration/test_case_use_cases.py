@@ -746,7 +746,7 @@ async def test_l0_gives_store_credit_for_a_late_order_with_a_stationary_courier(
     (granted,) = await audit(svc, "incident.store_credit_granted")
     assert granted.after is not None
     assert (granted.after["credit_minor"], granted.after["currency"]) == (GOODWILL, "MXN")
-    assert granted.after["ledger_key"] == f"case:{case.case_id}/STORE_CREDIT/ledger_store_credit"
+    assert granted.after["ledger_key"] == "order:o1/L0_STORE_CREDIT/ledger_store_credit"
 
 
 @pytest.mark.parametrize("scenario", ["moving courier", "not late enough", "no trace"])
