@@ -47,7 +47,8 @@ from application.ports.unit_of_work import UnitOfWork
 from application.security.principal import Principal, Role
 from application.security.scope import ALL, scoped_to
 from domain.cases.case import SLA_MONITOR, Case, CaseSlaBreached
-from domain.shared import DomainEvent
+from domain.cases.kinds import ClockKind
+from domain.shared import CountryCode, DomainEvent
 
 log = logging.getLogger("supportos.scheduler")
 
@@ -78,7 +79,10 @@ def _context(svc: Services) -> RequestContext:
 @dataclass(frozen=True, slots=True)
 class SlaBreaches:
     """The SLA task: records every due clock's breach, once. ``batch`` clocks per read; reads
-    again while a full batch made progress, at most ``max_rounds`` times per tick."""
+    again while there may be more, at most ``max_rounds`` times per tick. A clock whose breach
+    could not be recorded (its case changed meanwhile, or recording it failed) is left for the
+    next tick and skipped for the rest of this one, so clocks that keep failing at the head of
+    the queue never hold back the ones behind them (D107)."""
 
     batch: int = 100
     max_rounds: int = 20
@@ -90,20 +94,25 @@ class SlaBreaches:
 
     async def __call__(self, svc: Services, now: datetime) -> int:
         breached = 0
+        skipped: set[tuple[CountryCode, str, ClockKind]] = set()
         for _ in range(self.max_rounds):
+            limit = self.batch + len(skipped)
             async with svc.uow() as uow:
-                due = await uow.cases.due_clocks(now, limit=self.batch)
-            done = 0
-            for clock in due:
+                due = await uow.cases.due_clocks(now, limit=limit)
+            fresh = [clock for clock in due if (clock.country, clock.case_id, clock.clock) not in skipped]
+            for clock in fresh:
                 try:
-                    if await self.breach(svc, clock, now):
-                        done += 1
+                    recorded = await self.breach(svc, clock, now)
                 except Exception:  # one bad case must not stop the others
                     log.exception(
                         "recording the breach of %s/%s %s failed", clock.country, clock.case_id, clock.clock
                     )
-            breached += done
-            if len(due) < self.batch or done == 0:
+                    recorded = False
+                if recorded:
+                    breached += 1
+                else:
+                    skipped.add((clock.country, clock.case_id, clock.clock))
+            if len(due) < limit or not fresh:
                 break
         return breached
 

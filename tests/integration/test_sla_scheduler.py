@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, text
@@ -28,6 +29,7 @@ from application.cases.scheduler import (
 from application.cases.use_cases import AcknowledgeCase, acknowledge_case
 from application.context import RequestContext, Services
 from application.integrations.monitoring import refresh_queue_gauges
+from application.ports.cases import DueClock
 from application.security.principal import Principal, Role
 from application.security.scope import ALL, current_scope, scoped_to
 from domain.cases.case import ClockState, TimelineKind
@@ -138,6 +140,42 @@ async def test_a_tick_breaches_each_due_clock_once_escalates_audits_and_counts(
     assert (await run_tick(later, [SlaBreaches()])).done == {"0:SlaBreaches": 6}
     _, escalated, audits = await breach_counts(engine)
     assert audits == 12 and escalated[ids[0]] == 2 and escalated["ack"] == 2  # L1 -> L2 -> L3
+
+
+@dataclass(frozen=True, slots=True)
+class FailingFor(SlaBreaches):
+    """Recording the breach of the named cases always fails (a case at its timeline cap, a row
+    that no longer loads)."""
+
+    failing: frozenset[str] = frozenset()
+    attempts: Counter[str] = field(default_factory=Counter)
+
+    async def breach(self, svc: Services, due: DueClock, now: datetime) -> bool:
+        self.attempts[due.case_id] += 1
+        if due.case_id in self.failing:
+            raise RuntimeError(f"case {due.case_id} cannot be saved")
+        return await SlaBreaches.breach(self, svc, due, now)
+
+
+async def test_clocks_that_keep_failing_at_the_head_do_not_hold_back_the_others(
+    uow_factory: UowFactory, engine: AsyncEngine
+) -> None:
+    """D107: a whole batch of clocks that always fail used to end the tick (no progress), every
+    tick, so the clocks behind them were never breached."""
+    head = [open_case(f"h{i}", at=T0 - timedelta(minutes=5)) for i in range(3)]  # due first
+    await store(uow_factory, *head)
+    behind = await seed(uow_factory, 4)
+    task = FailingFor(batch=2, failing=frozenset(case.case_id for case in head))
+
+    report = await run_tick(services(uow_factory), [task])
+
+    assert report.done == {"0:FailingFor": 4} and report.failed == []
+    breached, _, audits = await breach_counts(engine)
+    assert breached == Counter(dict.fromkeys(behind, 1)) and audits == 4
+    assert all(task.attempts[case.case_id] == 1 for case in head)  # tried once a tick, then skipped
+    async with uow_factory() as uow:
+        still_due = await uow.cases.due_clocks(NOW, limit=100)
+    assert sorted(d.case_id for d in still_due) == ["h0", "h1", "h2"]  # left for the next tick
 
 
 async def test_two_schedulers_racing_record_each_breach_exactly_once(
