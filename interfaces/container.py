@@ -39,6 +39,7 @@ from adapters.providers.webhook_delivery import HttpWebhookSender
 from adapters.screening import MarketplacePhoneFinder
 from adapters.system import SystemClock, TimeOrderedIds
 from adapters.telemetry.metrics import PrometheusMetrics, process_metrics
+from application.audit.verify import ChainHead
 from application.cases.bundles import BundleServices
 from application.cases.dispatch import DISPATCH_JOB_KIND, order_dispatch_job
 from application.cases.platform_reminders import REMINDER_JOB_KIND, platform_reminder_job
@@ -387,9 +388,9 @@ async def migrate_database(settings: Settings) -> tuple[str | None, str | None]:
     return before, after
 
 
-async def verify_audit_log(settings: Settings) -> tuple[int, str]:
-    """(exit code, report) of a full audit-chain verification."""
-    return await run_audit_verify(settings.database_url)
+async def verify_audit_log(settings: Settings, *, expect_head: ChainHead | None = None) -> tuple[int, str]:
+    """(exit code, report) of a full audit-chain verification (and of the expected head, if given)."""
+    return await run_audit_verify(settings.database_url, expect_head=expect_head)
 
 
 def schema_head() -> str | None:

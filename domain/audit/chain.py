@@ -13,8 +13,10 @@ Checks, per entry, in this order:
 4. ``UNREADABLE_ENTRY``: the stored row could not even be read back as an entry.
 
 What a hash chain cannot show: entries removed from the *end* of the log. The database
-refuses DELETE and TRUNCATE; keep the reported head hash somewhere else as an anchor to
-detect a truncated tail as well.
+refuses DELETE, TRUNCATE and (on SQLite) REPLACE; keep the reported head (``supportos
+audit-verify`` prints it as ``SEQ:HASH``: the last sequence and its entry hash) somewhere
+else as an anchor, and pass it back (``--expect-head SEQ:HASH``) to detect a truncated
+tail as well.
 """
 
 from __future__ import annotations

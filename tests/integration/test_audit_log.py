@@ -92,7 +92,7 @@ async def test_verification_passes_on_an_intact_log(
     async with uow_factory() as uow:
         assert await verify_audit_chain(uow.audit, batch_size=2) == Success(7)
     code, report = await run_audit_verify(migrated_url, batch_size=3)
-    assert (code, report) == (0, "audit chain intact: 7 entries verified")
+    assert (code, report.splitlines()[0]) == (0, "audit chain intact: 7 entries verified")
 
 
 async def test_a_rollback_leaves_no_audit_entry_and_no_gap(

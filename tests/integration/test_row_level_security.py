@@ -415,7 +415,7 @@ async def test_the_audit_log_stays_one_chain_whatever_the_scope_of_each_appender
 
     for url in (migrated_url, app_url):  # as the owner, and as the service's role
         code, report = await run_audit_verify(url)
-        assert (code, report) == (0, "audit chain intact: 28 entries verified")
+        assert (code, report.splitlines()[0]) == (0, "audit chain intact: 28 entries verified")
 
 
 # ----------------------------------------------------------------------------- pooling

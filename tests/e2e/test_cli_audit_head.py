@@ -1,0 +1,91 @@
+"""``supportos audit-verify`` prints the head; ``--expect-head SEQ:HASH`` catches a removed tail."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from adapters.persistence.database import create_engine, create_session_factory
+from adapters.persistence.unit_of_work import unit_of_work_factory
+from domain.audit import AuditDraft
+from domain.shared import CountryCode
+from domain.shared.ids import ActorId
+from interfaces.cli.main import app
+from interfaces.settings import get_settings
+
+
+@pytest.fixture
+def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    path = tmp_path / "ops.sqlite3"
+    monkeypatch.setenv("SUPPORTOS_DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    get_settings.cache_clear()
+    yield path
+    get_settings.cache_clear()
+
+
+async def _append(url: str, count: int) -> None:
+    engine = create_engine(url)
+    uow_factory = unit_of_work_factory(create_session_factory(engine))
+    for n in range(count):
+        async with uow_factory() as uow:
+            await uow.audit.append(
+                AuditDraft(
+                    actor_id=ActorId("l3-1"),
+                    actor_role="L3",
+                    country=CountryCode("MX"),
+                    action="test.action",
+                    target_type="order",
+                    target_id=f"o{n}",
+                    request_id=f"r{n}",
+                    occurred_at=datetime(2026, 1, 1, tzinfo=UTC),
+                    after={"n": n},
+                )
+            )
+            await uow.commit()
+    await engine.dispose()
+
+
+def test_the_reported_head_detects_a_truncated_tail(database: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    asyncio.run(_append(f"sqlite+aiosqlite:///{database}", 3))
+
+    intact = runner.invoke(app, ["audit-verify"])
+    assert intact.exit_code == 0, intact.output
+    assert "3 entries verified" in intact.output
+    found = re.search(r"^head: (3:[0-9a-f]{64})$", intact.output, re.MULTILINE)
+    assert found is not None, intact.output
+    head = found[1]
+
+    same = runner.invoke(app, ["audit-verify", "--expect-head", head])
+    assert same.exit_code == 0, same.output
+    assert f"expected head {head} found" in same.output
+
+    wrong = runner.invoke(app, ["audit-verify", "--expect-head", f"3:{'0' * 64}"])
+    assert wrong.exit_code == 1
+    assert "entry 3 has hash" in wrong.output
+
+    # The database owner removes the tail past every guard: the chain of 1..2 is intact,
+    # only the kept head shows what happened.
+    with sqlite3.connect(database) as raw:
+        raw.execute("DROP TRIGGER audit_log_refuse_delete")
+        raw.execute("DELETE FROM audit_log WHERE sequence = 3")
+    assert runner.invoke(app, ["audit-verify"]).exit_code == 0
+    truncated = runner.invoke(app, ["audit-verify", "--expect-head", head])
+    assert truncated.exit_code == 1
+    assert "no entry at sequence 3 (the chain ends at 2)" in truncated.output
+
+
+def test_a_malformed_head_is_a_usage_error(database: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    result = runner.invoke(app, ["audit-verify", "--expect-head", "3:nothex"])
+    assert result.exit_code == 2
+    assert "SEQ:HASH" in result.output
