@@ -1,8 +1,10 @@
-"""``supportos migrate`` and ``supportos audit-verify`` as an operator runs them."""
+"""``supportos migrate`` and ``supportos audit-verify`` as an operator runs them (with the
+head it reports, and ``--expect-head SEQ:HASH`` catching a removed tail, D109)."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -72,3 +74,42 @@ def test_migrate_is_idempotent_and_audit_verify_catches_tampering(database: Path
     broken = runner.invoke(app, ["audit-verify"])
     assert broken.exit_code == 1
     assert "sequence 2" in broken.output
+
+
+def test_the_reported_head_detects_a_truncated_tail(database: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    asyncio.run(_append(f"sqlite+aiosqlite:///{database}", 3))
+
+    intact = runner.invoke(app, ["audit-verify"])
+    assert intact.exit_code == 0, intact.output
+    assert "3 entries verified" in intact.output
+    found = re.search(r"^head: (3:[0-9a-f]{64})$", intact.output, re.MULTILINE)
+    assert found is not None, intact.output
+    head = found[1]
+
+    same = runner.invoke(app, ["audit-verify", "--expect-head", head])
+    assert same.exit_code == 0, same.output
+    assert f"expected head {head} found" in same.output
+
+    wrong = runner.invoke(app, ["audit-verify", "--expect-head", f"3:{'0' * 64}"])
+    assert wrong.exit_code == 1
+    assert "entry 3 has hash" in wrong.output
+
+    # The database owner removes the tail past every guard: the chain of 1..2 is intact,
+    # only the kept head shows what happened.
+    with sqlite3.connect(database) as raw:
+        raw.execute("DROP TRIGGER audit_log_refuse_delete")
+        raw.execute("DELETE FROM audit_log WHERE sequence = 3")
+    assert runner.invoke(app, ["audit-verify"]).exit_code == 0
+    truncated = runner.invoke(app, ["audit-verify", "--expect-head", head])
+    assert truncated.exit_code == 1
+    assert "no entry at sequence 3 (the chain ends at 2)" in truncated.output
+
+
+def test_a_malformed_head_is_a_usage_error(database: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    result = runner.invoke(app, ["audit-verify", "--expect-head", "3:nothex"])
+    assert result.exit_code == 2
+    assert "SEQ:HASH" in result.output
