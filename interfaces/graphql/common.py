@@ -7,6 +7,7 @@ holds 50 items unless ``first`` says otherwise, and never more than 200.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Final, Generic, NewType, TypeVar
@@ -30,15 +31,21 @@ BigInt = NewType("BigInt", int)
 """Minor units can exceed GraphQL's 32-bit ``Int``: serialised as a JSON integer."""
 
 
+BIG_INT_RANGE: Final = range(-(2**63), 2**63)
+"""What a BigInt input may be: a signed 64-bit integer, as every column it reaches (D110)."""
+
+
 def _parse_big_int(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError("BigInt must be an integer")
+    if value not in BIG_INT_RANGE:
+        raise ValueError("BigInt must be a signed 64-bit integer")
     return value
 
 
 BIG_INT_SCALAR: Final = strawberry.scalar(
     name="BigInt",
-    description="A signed integer of any size, serialised as a JSON number (minor units of money).",
+    description="A signed 64-bit integer, serialised as a JSON number (minor units of money, ids).",
     serialize=int,
     parse_value=_parse_big_int,
 )
@@ -113,10 +120,21 @@ def check_id(field: str, value: str) -> InvalidInput | None:
     return None
 
 
+_UNSTORABLE: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+"""Control characters other than tab and line breaks, and unpaired surrogates: PostgreSQL
+cannot store NUL or invalid UTF-8 (SQLite would), and nobody types them (D110)."""
+
+
 def check_text(field: str, value: str | None, limit: int) -> InvalidInput | None:
-    """Free text is bounded at the edge too, so an oversized string is refused before any I/O."""
-    if value is not None and len(value) > limit:
+    """Free text is bounded at the edge too, so an oversized string is refused before any I/O;
+    so is one with characters no database column should hold (NUL, other control characters,
+    unpaired surrogates), the same on every backend."""
+    if value is None:
+        return None
+    if len(value) > limit:
         return InvalidInput(field, f"must be at most {limit} characters")
+    if _UNSTORABLE.search(value) is not None:
+        return InvalidInput(field, "must not contain control characters other than tabs and line breaks")
     return None
 
 

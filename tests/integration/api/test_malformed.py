@@ -3,6 +3,7 @@ any resolver runs (not one SQL statement); unexpected errors are masked and logg
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -12,6 +13,7 @@ from dependency_injector import providers
 
 from application.ports.read_models import ReadModels
 from application.security.principal import Role
+from application.security.scope import scoped_to
 from interfaces.graphql.context import ApiDependencies
 from interfaces.graphql.schema import MAX_ALIASES, MAX_QUERY_DEPTH
 from interfaces.http.app import MAX_BODY_BYTES
@@ -71,6 +73,22 @@ async def graphql_errors(api: Api, query: str, variables: dict[str, Any] | None 
             None,
             "countryCode",
         ),
+        (
+            "mutation($i: DeadLetterReplayInput!) { deadLetterReplay(input: $i) { __typename } }",
+            {"i": {"countryCode": "MX", "jobId": 2**63}},
+            "signed 64-bit",
+        ),
+        (
+            "mutation($i: DeadLetterDiscardInput!) { deadLetterDiscard(input: $i) { __typename } }",
+            {"i": {"countryCode": "MX", "jobId": -(2**63) - 1, "reason": "r"}},
+            "signed 64-bit",
+        ),
+        (
+            'mutation { deadLetterReplay(input: {countryCode: "MX", jobId: 1000000000000000000000000000000}) '
+            "{ __typename } }",
+            None,
+            "BigInt",
+        ),
     ],
     ids=[
         "wrong-type",
@@ -81,6 +99,9 @@ async def graphql_errors(api: Api, query: str, variables: dict[str, Any] | None 
         "string-for-int",
         "int-overflow",
         "missing-country-in-input",
+        "job-id-past-64-bits",
+        "job-id-below-64-bits",
+        "job-id-literal-past-64-bits",
     ],
 )
 async def test_invalid_documents_get_clear_errors_and_change_nothing(
@@ -141,6 +162,16 @@ async def test_invalid_documents_get_clear_errors_and_change_nothing(
             "{ ... on InvalidInputError { field code } } }" % ("r" * 2001),
             "reason",
         ),
+        (
+            'mutation { r: disputeOpen(input: {countryCode: "MX", orderId: "ord_1", reason: LATE, '
+            'statement: "bad\\u0000text"}) { ... on InvalidInputError { field code } } }',
+            "statement",
+        ),
+        (
+            'mutation { r: orderForceComplete(input: {countryCode: "MX", orderId: "ord_1", '
+            'reason: "bell\\u0007"}) { ... on InvalidInputError { field code } } }',
+            "reason",
+        ),
     ],
     ids=[
         "country-name",
@@ -154,6 +185,8 @@ async def test_invalid_documents_get_clear_errors_and_change_nothing(
         "bad-currency",
         "oversized-statement",
         "oversized-reason",
+        "nul-in-statement",
+        "control-character-in-reason",
     ],
 )
 async def test_invalid_values_are_typed_invalid_input_and_change_nothing(
@@ -163,6 +196,38 @@ async def test_invalid_values_are_typed_invalid_input_and_change_nothing(
     before = await snapshot(api)
     body = await api.gql(query, None, api.bearer(Role.L3))
     assert body["r"] == {"field": field, "code": "INVALID_INPUT"}
+    assert await snapshot(api) == before
+
+
+INCIDENT_OPEN = (
+    "mutation($i: IncidentOpenInput!) { r: incidentOpen(input: $i) "
+    "{ __typename ... on InvalidInputError { field code } } }"
+)
+
+
+@pytest.mark.parametrize(
+    "title", ["nul \x00 inside", "half \ud800 a pair", "escape \x1b[31m"], ids=["nul", "surrogate", "escape"]
+)
+async def test_text_no_column_can_hold_is_invalid_input_on_every_backend(api: Api, title: str) -> None:
+    """D110: a NUL (or an unpaired surrogate, sent as a JSON escape) was stored on SQLite and
+    crashed PostgreSQL's driver, answered "Unexpected error."; now the same typed refusal."""
+    await api.order("ord_1")
+    before = await snapshot(api)
+    variables = {"countryCode": "MX", "orderId": "ord_1", "type": "LATE", "severity": "SEV2", "title": title}
+    # as JSON text with escapes: a client's encoder can send what Python's UTF-8 cannot encode
+    content = json.dumps({"query": INCIDENT_OPEN, "variables": {"i": variables}}, ensure_ascii=True)
+    with scoped_to(None):
+        response = await api.client.post(
+            "/graphql",
+            content=content,
+            headers={**api.bearer(Role.L1), "Content-Type": "application/json"},
+        )
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["r"] == {
+        "__typename": "InvalidInputError",
+        "field": "title",
+        "code": "INVALID_INPUT",
+    }
     assert await snapshot(api) == before
 
 
