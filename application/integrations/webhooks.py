@@ -62,6 +62,7 @@ from application.security.principal import Principal, Role
 from application.security.scope import ALL, scoped_to
 from domain.shared import CountryCode, DomainError, InvalidInput
 from domain.shared.ids import OrderId
+from domain.shared.text import first_unstorable
 
 DEFAULT_HOLD: Final = timedelta(seconds=60)
 MAX_WEBHOOK_ID_LENGTH: Final = 255
@@ -146,6 +147,9 @@ def parse_event(webhook: VerifiedWebhook) -> Result[WebhookEvent, InvalidInput]:
     payload = webhook.payload
     if not isinstance(payload, dict):
         return Failure(InvalidInput("body", "a webhook event is a JSON object"))
+    unstorable = first_unstorable(payload)
+    if unstorable is not None:  # stored, it would fail on PostgreSQL at every retry (D110)
+        return Failure(InvalidInput(unstorable, "holds a control character or an unpaired surrogate"))
     event_type, data = payload.get("type"), payload.get("data")
     if not isinstance(event_type, str) or not 0 < len(event_type) <= MAX_EVENT_TYPE_LENGTH:
         return Failure(InvalidInput("type", "a webhook event needs a type"))

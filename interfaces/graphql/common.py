@@ -7,7 +7,6 @@ holds 50 items unless ``first`` says otherwise, and never more than 200.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Final, Generic, NewType, TypeVar
@@ -19,6 +18,7 @@ from strawberry.types.scalar import ScalarDefinition
 from application.ports.read_models import MAX_PAGE_SIZE, Page, PageRequest
 from domain.shared import CountryCode, InvalidInput
 from domain.shared import Money as DomainMoney
+from domain.shared.text import has_unstorable
 
 T = TypeVar("T")
 N = TypeVar("N")
@@ -120,11 +120,6 @@ def check_id(field: str, value: str) -> InvalidInput | None:
     return None
 
 
-_UNSTORABLE: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
-"""Control characters other than tab and line breaks, and unpaired surrogates: PostgreSQL
-cannot store NUL or invalid UTF-8 (SQLite would), and nobody types them (D110)."""
-
-
 def check_text(field: str, value: str | None, limit: int) -> InvalidInput | None:
     """Free text is bounded at the edge too, so an oversized string is refused before any I/O;
     so is one with characters no database column should hold (NUL, other control characters,
@@ -133,7 +128,7 @@ def check_text(field: str, value: str | None, limit: int) -> InvalidInput | None
         return None
     if len(value) > limit:
         return InvalidInput(field, f"must be at most {limit} characters")
-    if _UNSTORABLE.search(value) is not None:
+    if has_unstorable(value):  # D110: NUL and its kind, on every backend alike
         return InvalidInput(field, "must not contain control characters other than tabs and line breaks")
     return None
 

@@ -211,6 +211,34 @@ async def test_a_capture_while_an_incident_holds_the_created_order_is_recorded(
     assert receipt.refund_minor == T and receipt.dispute_id is not None
 
 
+async def test_an_event_with_text_no_column_can_hold_is_refused_before_it_is_stored(
+    svc: Services, processing: WebhookProcessing
+) -> None:
+    """D110: stored, an event with a NUL anywhere in it failed on PostgreSQL (500, at every
+    retry of the sender) and was kept on SQLite; now a 400 on both, nothing stored."""
+
+    async def receive(webhook: VerifiedWebhook) -> Result[WebhookReceipt, WebhookRefusal]:
+        return await receive_webhook(processing, webhook)
+
+    app = create_app(Settings(), webhooks=WebhookDependencies(secrets={SOURCE: [SECRET]}, receive=receive))
+    now = datetime.now(UTC)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        for webhook_id, event_type, data in (
+            ("h_note", "order.created", {**CREATED, "note": "a\u0000b"}),
+            ("h_other", "other.thing", {"nested": [{"x": "bell \u0007"}]}),
+            ("h_key", "order.created", {**CREATED, "half \ud800": 1}),
+        ):
+            body = json.dumps({"type": event_type, "data": {"country": "MX", **data}}).encode()
+            headers = sign_webhook(secrets=[SECRET], webhook_id=webhook_id, timestamp=now, body=body)
+            refused = await client.post(f"/webhooks/{SOURCE}", content=body, headers=headers)
+            assert refused.status_code == 400, refused.text
+            assert refused.json()["error"] == "INVALID_INPUT"
+    assert await inbox(svc) == {}
+    assert await order_status(svc) is None
+
+
 @pytest.mark.parametrize(
     ("reported", "expected"),
     [
