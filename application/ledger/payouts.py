@@ -5,27 +5,38 @@ Released escrow lands in ``seller:payable:<seller>``; a refund after release cla
 seller's share back into ``seller:receivable:<seller>``. The run pays each seller what is
 owed **net** of that debt (:func:`domain.ledger.rules.payout_due`):
 
-1. for every ``seller:payable:`` account of the scope (keyset pages of ``page``), in a unit
-   of work of its own: skip the seller if one of its payouts is still in flight (a job not
-   DONE or DISCARDED: pending, running, awaiting the provider's webhook, or dead-lettered -
-   an L3 replays or discards it first) or if its last payout was scheduled less than
+1. for every ``seller:payable:`` account of the scope (keyset pages of ``page``; one per
+   seller, country and currency), in a unit of work of its own: skip the seller's currency if
+   one of its payouts in that currency is still in flight (a job not DONE or DISCARDED:
+   pending, running, awaiting the provider's webhook, or dead-lettered - an L3 replays or
+   discards it first) or if its last payout in that currency was scheduled less than
    ``min_interval`` ago; else read both balances and, when something is owed, enqueue one
-   ``seller.payout`` job (key ``payout:<country>:<seller>:<n>``, ``n`` = the seller's
-   payouts so far + 1) carrying the amount and the debt it settles, with a
-   ``payout.scheduled`` audit entry;
+   ``seller.payout`` job (key ``payout:<country>:<seller>:<currency>:<n>``, ``n`` = the
+   seller's payouts in that currency so far + 1) carrying the amount and the debt it
+   settles, with a ``payout.scheduled`` audit entry;
 2. a worker carries the job out (:class:`SellerPayoutJob`): the provider's ``payout`` with
    the job's key, under the breaker, retries and dead-letter queue of every provider job;
 3. the posting (Dr ``seller:payable`` / Cr ``seller:receivable``, Cr ``psp:clearing``) is
    made in the transaction that completes the job (``PostsToLedger``), so the money leaves
    the ledger exactly when the provider said it left the bank, exactly once.
 
-Why this is exactly once: while a payout is in flight no other is scheduled for the seller,
-so its amount stays covered (``seller:payable`` only grows between a payout's scheduling and
-its posting, and ``seller:receivable`` only grows, so the debt it settles is still owed).
-Two runs racing compute the same ``n`` and the outbox's unique key keeps one job; a run that
-sees the previous job DONE reads the balances after it, which include its posting (the job's
-DONE and the posting commit together). A crash mid-run leaves each seller scheduled or not,
-never half: the next run picks up the rest.
+Payouts are per currency because balances are (SPEC §4): a country whose policy changes
+currency still releases its older orders in the old one, and a seller owed in two currencies
+is paid in both, each on its own (a payout in flight in one holds back none of the other).
+A job's currency is its payload's ``currency`` (every job has one); a job whose currency
+cannot be read counts as a job of every currency, so it holds back all of them. Keys
+scheduled before payouts were per currency (``payout:<country>:<seller>:<n>``) stay valid
+for their jobs and are counted in their payload's currency; seller ids have no ``:``, so the
+two forms never meet.
+
+Why this is exactly once: while a payout is in flight no other is scheduled for the seller
+in its currency, so its amount stays covered (``seller:payable`` only grows between a
+payout's scheduling and its posting, and ``seller:receivable`` only grows, so the debt it
+settles is still owed; both are balances of that one currency). Two runs racing compute
+the same ``n`` for the same currency (from the same jobs) and the outbox's unique key keeps
+one job; a run that sees the previous job DONE reads the balances after it, which include
+its posting (the job's DONE and the posting commit together). A crash mid-run leaves each
+seller's currency scheduled or not, never half: the next run picks up the rest.
 """
 
 from __future__ import annotations
@@ -68,14 +79,36 @@ def payout_reference(seller_id: str) -> str:
     return f"seller:{seller_id}"
 
 
-def payout_key(country: CountryCode, seller_id: str, number: int) -> str:
-    return f"payout:{country.value}:{seller_id}:{number}"
+def payout_key(country: CountryCode, seller_id: str, currency: Currency, number: int) -> str:
+    """The ``number``-th payout of the seller in ``currency`` (keys before payouts were per
+    currency, ``payout:<country>:<seller>:<n>``, stay as they are on their jobs)."""
+    return f"payout:{country.value}:{seller_id}:{currency.code}:{number}"
+
+
+def _job_currency(job: Job) -> str | None:
+    """The currency code a payout job pays in, ``None`` if its payload has no readable one."""
+    code = job.payload.get("currency")
+    if not isinstance(code, str):
+        return None
+    try:
+        return Currency.of(code).code
+    except InvariantViolation:
+        return None
+
+
+def _payouts_in(jobs: list[Job], currency: Currency) -> list[Job]:
+    """The seller's payout jobs of ``currency``; one whose currency cannot be read counts for
+    every currency (it may pay in any: it holds them all back until it is settled)."""
+    return [
+        job for job in jobs if job.kind == PAYOUT_JOB_KIND and _job_currency(job) in (None, currency.code)
+    ]
 
 
 class PayoutDecision(StrEnum):
     SCHEDULED = "SCHEDULED"
-    IN_FLIGHT = "IN_FLIGHT"  # a payout of this seller is not finished (or another run won the key)
-    TOO_SOON = "TOO_SOON"  # the last payout was scheduled less than the interval ago
+    # a payout of this seller in this currency is not finished (or another run won the key)
+    IN_FLIGHT = "IN_FLIGHT"
+    TOO_SOON = "TOO_SOON"  # the last payout in this currency was scheduled less than the interval ago
     NOTHING_OWED = "NOTHING_OWED"  # nothing owed net of the clawback debt
     FAILED = "FAILED"  # an unexpected error for this seller (logged); the sweep goes on
 
@@ -149,11 +182,7 @@ async def _schedule_one(
     seller_id = account.account.name.removeprefix(PAYABLE_PREFIX)
     async with svc.uow() as uow:
         # the jobs first, the balances after: a DONE job's posting committed with it
-        payouts = [
-            job
-            for job in await uow.outbox.jobs_for(country, payout_reference(seller_id))
-            if job.kind == PAYOUT_JOB_KIND
-        ]
+        payouts = _payouts_in(await uow.outbox.jobs_for(country, payout_reference(seller_id)), currency)
         if any(job.status not in _SETTLED for job in payouts):
             return PayoutDecision.IN_FLIGHT
         if payouts and max(job.created_at for job in payouts) > now - min_interval:
@@ -161,7 +190,7 @@ async def _schedule_one(
         due = await _owed(uow, country, currency, seller_id)
         if due is None:
             return PayoutDecision.NOTHING_OWED
-        key = payout_key(country, seller_id, len(payouts) + 1)
+        key = payout_key(country, seller_id, currency, len(payouts) + 1)
         payout = ScheduledPayout(country, seller_id, key, due.amount, due.settled_receivable)
         if not await uow.outbox.enqueue(_job(payout, now), now=now):
             return PayoutDecision.IN_FLIGHT  # a concurrent run scheduled this very payout
@@ -322,13 +351,17 @@ class SellerPayoutView:
 
 @dataclass(frozen=True, slots=True)
 class SellerBalanceView:
-    """Where a seller's money is: owed (payable), clawed back (receivable), what the next run
-    would pay (``owed``: payable less receivable, never below zero) and its payouts."""
+    """Where a seller's money is, in one currency: owed (payable), clawed back (receivable),
+    what the next run would pay (``owed``: payable less receivable, never below zero, and zero
+    while a payout of this currency is in flight, since the run schedules none then),
+    what the payouts of this currency in flight will pay (``in_flight``; their posting takes it
+    out of payable) and its payouts (every currency's, newest first)."""
 
     seller_id: str
     payable: Money
     receivable: Money
     owed: Money
+    in_flight: Money
     payouts: tuple[SellerPayoutView, ...]
 
 
@@ -359,13 +392,23 @@ async def seller_balance(
         key=lambda view: (view.created_at, view.idempotency_key),
         reverse=True,
     )
+    # what the run does: a payout of this currency in flight (or of an unreadable one) holds
+    # the next back, so the next run pays nothing until it is settled
+    in_flight = [job for job in _payouts_in(jobs, query.currency) if job.status not in _SETTLED]
+    in_flight_minor = sum(
+        order.amount.minor
+        for job in in_flight
+        if (order := _parse(job)) is not None and order.amount.currency == query.currency
+    )
     due = rules.payout_due(payable.normal, receivable.normal)
+    owed = Money.zero(query.currency) if due is None or in_flight else due.amount
     return Success(
         SellerBalanceView(
             query.seller_id,
             payable.normal,
             receivable.normal,
-            Money.zero(query.currency) if due is None else due.amount,
+            owed,
+            Money(in_flight_minor, query.currency),
             tuple(payouts[:MAX_PAYOUTS_SHOWN]),
         )
     )

@@ -71,13 +71,13 @@ def test_payouts_schedules_each_seller_once_per_country(database: str) -> None:
     mx = runner.invoke(app, ["payouts", "--country", "mx"])
     assert mx.exit_code == 0, mx.output
     lines = mx.output.splitlines()
-    assert lines[0].startswith("payout:MX:sel_a:1: ") and "1060.00" in lines[0].replace(",", "")
-    assert lines[1].startswith("payout:MX:sel_b:1: ")
+    assert lines[0].startswith("payout:MX:sel_a:MXN:1: ") and "1060.00" in lines[0].replace(",", "")
+    assert lines[1].startswith("payout:MX:sel_b:MXN:1: ")
     assert "total MX MXN: 111050 minor units" in lines
     assert lines[-1] == "2 payout(s) scheduled"
     assert sorted((j.idempotency_key, j.payload["amount_minor"]) for j in asyncio.run(_jobs(database))) == [
-        ("payout:MX:sel_a:1", 106_000),
-        ("payout:MX:sel_b:1", 5_050),
+        ("payout:MX:sel_a:MXN:1", 106_000),
+        ("payout:MX:sel_b:MXN:1", 5_050),
     ]
 
     everywhere = runner.invoke(app, ["payouts", "--interval-hours", "0"])

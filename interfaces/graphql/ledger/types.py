@@ -127,9 +127,15 @@ class SellerBalance:
     payable: Money = strawberry.field(description="Released to the seller, not paid out yet.")
     receivable: Money = strawberry.field(description="Clawed back from the seller after a refund.")
     owed: Money = strawberry.field(
-        description="What the next payout run pays: payable less receivable (zero if the seller owes more)."
+        description="What the next payout run pays: payable less receivable (zero if the seller owes more), "
+        "and zero while a payout of this currency is in flight (the run schedules none until it is settled)."
     )
-    payouts: list[SellerPayout] = strawberry.field(description="Newest first, at most 50.")
+    in_flight: Money = strawberry.field(
+        description="What this currency's payouts not yet DONE or DISCARDED will pay (pending, running, "
+        "awaiting the provider, or dead-lettered): still in payable until the provider confirms, "
+        "not to be paid again."
+    )
+    payouts: list[SellerPayout] = strawberry.field(description="Newest first, at most 50, every currency.")
 
     @staticmethod
     def from_view(view: SellerBalanceView) -> SellerBalance:
@@ -138,5 +144,6 @@ class SellerBalance:
             payable=Money.from_domain(view.payable),
             receivable=Money.from_domain(view.receivable),
             owed=Money.from_domain(view.owed),
+            in_flight=Money.from_domain(view.in_flight),
             payouts=[SellerPayout.from_view(payout) for payout in view.payouts],
         )

@@ -19,7 +19,7 @@ query($c: String!, $s: String!) {
   sellerBalance(countryCode: $c, sellerId: $s, currency: "MXN") {
     __typename
     ... on SellerBalance {
-      sellerId payable { minor currency } receivable { minor } owed { minor }
+      sellerId payable { minor currency } receivable { minor } owed { minor } inFlight { minor }
       payouts { idempotencyKey amount { minor } settledReceivable { minor } status attempts lastError }
     }
     ... on Error { code }
@@ -46,6 +46,7 @@ async def test_an_agent_sees_what_a_seller_is_owed_and_each_payout(api: Api) -> 
         "payable": {"minor": 2 * PAYOUT, "currency": "MXN"},
         "receivable": {"minor": 0},
         "owed": {"minor": 2 * PAYOUT},
+        "inFlight": {"minor": 0},
         "payouts": [],
     }
 
@@ -56,12 +57,25 @@ async def test_an_agent_sees_what_a_seller_is_owed_and_each_payout(api: Api) -> 
         job_kinds={PAYOUT_JOB_KIND: SellerPayoutJob()},
     )
     await run_payouts(api.svc, now=api.clock.now())
+    pending = (await api.gql(BALANCE, {"c": "MX", "s": "sel_1"}, agent))["sellerBalance"]
+    # on its way: the next run pays nothing more, and an agent must not pay it again
+    assert (pending["payable"]["minor"], pending["owed"], pending["inFlight"]) == (
+        2 * PAYOUT,
+        {"minor": 0},
+        {"minor": 2 * PAYOUT},
+    )
+    assert [p["status"] for p in pending["payouts"]] == ["PENDING"]
     await worker.drain()  # declined: dead-lettered
     dead = (await api.gql(BALANCE, {"c": "MX", "s": "sel_1"}, agent))["sellerBalance"]
-    assert dead["owed"] == {"minor": 2 * PAYOUT}  # nothing left the ledger
+    # nothing left the ledger, but a dead payout is replayed or discarded before any other
+    assert (dead["payable"]["minor"], dead["owed"], dead["inFlight"]) == (
+        2 * PAYOUT,
+        {"minor": 0},
+        {"minor": 2 * PAYOUT},
+    )
     [payout] = dead["payouts"]
     assert (payout["idempotencyKey"], payout["amount"], payout["status"]) == (
-        "payout:MX:sel_1:1",
+        "payout:MX:sel_1:MXN:1",
         {"minor": 2 * PAYOUT},
         "DEAD",
     )
@@ -69,17 +83,17 @@ async def test_an_agent_sees_what_a_seller_is_owed_and_each_payout(api: Api) -> 
 
     await completed(api, "o3")
     async with api.svc.uow() as uow:  # an L3 discards the declined one; the next run pays it all
-        job = await uow.outbox.by_key("payout:MX:sel_1:1")
+        job = await uow.outbox.by_key("payout:MX:sel_1:MXN:1")
         assert job is not None
         await uow.outbox.discard(job.id, job.country, now=api.clock.now())
         await uow.commit()
     await run_payouts(api.svc, now=api.clock.now())
     await worker.drain()
     paid = (await api.gql(BALANCE, {"c": "MX", "s": "sel_1"}, api.bearer(Role.AUDITOR)))["sellerBalance"]
-    assert (paid["payable"]["minor"], paid["owed"]["minor"]) == (0, 0)
+    assert (paid["payable"]["minor"], paid["owed"]["minor"], paid["inFlight"]["minor"]) == (0, 0, 0)
     assert [(p["idempotencyKey"], p["amount"]["minor"], p["status"]) for p in paid["payouts"]] == [
-        ("payout:MX:sel_1:2", 3 * PAYOUT, "DONE"),
-        ("payout:MX:sel_1:1", 2 * PAYOUT, "DISCARDED"),
+        ("payout:MX:sel_1:MXN:2", 3 * PAYOUT, "DONE"),
+        ("payout:MX:sel_1:MXN:1", 2 * PAYOUT, "DISCARDED"),
     ]
 
 
