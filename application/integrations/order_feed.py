@@ -18,8 +18,10 @@ Events (Standard Webhooks envelope; ``POST /webhooks/<source>`` with the source'
 Amounts are integer minor units. This is how money facts enter the system: never typed
 by an agent (the GraphQL API takes no amount anywhere), only reported by the checkout,
 signed. An event that does not parse is refused before it is stored (400, nothing
-recorded); one about an order the service does not know yet (a capture or a step that
-overtook its ``order.created``) is refused with ``ORDER_NOT_YET_KNOWN``, and a fulfilment
+recorded), and so is one whose order, buyer or seller id cannot name the ledger accounts
+it will need (a ``:`` in it, or too long for the longest account prefix); one about an
+order the service does not know yet (a capture or a step that overtook its
+``order.created``) is refused with ``ORDER_NOT_YET_KNOWN``, and a fulfilment
 step that overtook the step before it (or the capture), or arrives while the order is
 frozen, with ``ORDER_STEP_TOO_EARLY`` (409, nothing recorded either way) so that the sender
 retries it: stored, it would be refused for good and every later step with it (D96). A
@@ -33,8 +35,9 @@ a report sent twice under two webhook ids changes nothing the second time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, ClassVar, Final
 
 from returns.result import Failure, Result, Success
@@ -52,7 +55,8 @@ from application.orders.use_cases import (
 from application.ports.webhook_inbox import WebhookEvent
 from application.security.principal import Principal, Role
 from application.security.scope import scoped_to
-from domain.orders import Order, OrderStatus
+from domain.ledger.accounts import AccountHolder
+from domain.orders import Order, OrderStatus, order_id_problem, party_id_problem
 from domain.shared import BASIS_POINTS, CountryCode, Currency, DomainError, InvalidInput
 from domain.shared.ids import BuyerId, CourierId, OrderId, SellerId
 
@@ -131,14 +135,14 @@ def parse_order_event(event: WebhookEvent) -> Result[OrderCommand, InvalidInput]
     assert isinstance(data, dict)  # parse_event checked the envelope
     country = event.country
     try:
-        order_id = OrderId(_id(data, "order_id"))
+        order_id = OrderId(_id(data, "order_id", order_id_problem))
         if event.event_type == CREATED:
             courier = data.get("courier_id")
             return Success(
                 CreateOrder(
                     country,
-                    BuyerId(_id(data, "buyer_id")),
-                    SellerId(_id(data, "seller_id")),
+                    BuyerId(_id(data, "buyer_id", partial(party_id_problem, AccountHolder.BUYER))),
+                    SellerId(_id(data, "seller_id", partial(party_id_problem, AccountHolder.SELLER))),
                     None if courier is None else CourierId(_id(data, "courier_id")),
                     order_id,
                 )
@@ -183,12 +187,18 @@ def parse_order_event(event: WebhookEvent) -> Result[OrderCommand, InvalidInput]
     return Failure(InvalidInput("type", f"unknown order event {event.event_type!r} (known: {known})"))
 
 
-def _id(data: Mapping[str, Any], name: str) -> str:
+def _id(data: Mapping[str, Any], name: str, rule: Callable[[str], str | None] | None = None) -> str:
+    """A non-blank printable id; for an order, buyer or seller, one its ``rule`` accepts (the
+    domain's own: ledger accounts it names, the API's id limit, the replacements' suffix;
+    ``Order.create`` checks it too, but a report refused there would be stored and lost;
+    refused here, nothing is stored, D112)."""
     value = data.get(name)
     if not isinstance(value, str) or not value.strip() or value != value.strip():
         raise BadField(f"data.{name}", "a non-blank id without surrounding spaces is required")
     if len(value) > MAX_ID_LENGTH or not value.isprintable():
         raise BadField(f"data.{name}", f"at most {MAX_ID_LENGTH} printable characters")
+    if rule is not None and (problem := rule(value)) is not None:
+        raise BadField(f"data.{name}", problem)
     return value
 
 

@@ -301,7 +301,9 @@ async def complete_due_orders(
     Candidates are the orders delivered before ``now`` minus the shortest dispute window of
     the country's policy versions (no order can be due sooner), oldest delivery first; the
     window of each is its own snapshot's, so one with a longer window is skipped until it
-    closes, and the next page is read (keyset) when a whole page was skipped."""
+    closes, and the next page is read (keyset) when a whole page was skipped. An order whose
+    completion raises (e.g. a stored id the ledger refuses as an account name) is logged
+    with its id and skipped, its transaction rolled back; the others are completed."""
     allowed = authorize(ctx.principal, Operation.ORDERS_COMPLETE_DUE, cmd.country)
     if isinstance(allowed, Failure):
         return allowed
@@ -321,7 +323,13 @@ async def complete_due_orders(
             closes = candidate.dispute_window_closes_at
             if closes is None or closes > at:
                 continue
-            if await _complete(svc, ctx, cmd.country, candidate.id, at):
+            try:
+                done = await _complete(svc, ctx, cmd.country, candidate.id, at)
+            except Exception:  # one order's problem must not hold back every order after it
+                # its transaction rolled back: still DELIVERED, nothing posted; tried next tick
+                log.exception("order %s/%s not completed: it raised", cmd.country.value, candidate.id)
+                continue
+            if done:
                 completed.append(candidate.id)
                 if len(completed) >= cmd.limit:
                     return Success(completed)

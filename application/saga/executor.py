@@ -72,7 +72,7 @@ from domain.disputes.outcomes import (
 from domain.disputes.status import DisputeStatus
 from domain.integrations import Admission, BreakerPolicy, Verdict
 from domain.ledger import LedgerTransaction
-from domain.orders import Order, OrderStatus, ReplacementError
+from domain.orders import Order, OrderStatus, ReplacementError, ReplacementNotAllowed, replacement_id
 from domain.shared import CountryCode
 from domain.shared.ids import OrderId
 
@@ -85,7 +85,7 @@ _FINAL_ORDER_STATUS: dict[OrderResolution, OrderStatus] = {
 
 def replacement_order_id(original: str) -> OrderId:
     """The replacement of an order has a deterministic id, so creating it is idempotent."""
-    return OrderId(f"{original}-R")
+    return replacement_id(original)
 
 
 @dataclass(frozen=True, slots=True)
@@ -635,8 +635,15 @@ class SagaRunner:
         """The replacement: already PAID, nothing charged (no capture posting: its escrow is
         zero), linked to ``original`` and carrying its terms (``Order.replacement_for``)."""
         new_id = replacement_order_id(action.original_order_id)
-        if await uow.orders.get(original.country, new_id) is not None:
-            return Success(None)  # created by an earlier run of this step
+        existing = await uow.orders.get(original.country, new_id)
+        if existing is not None:
+            if existing.replaces == original.id:
+                return Success(None)  # created by an earlier run of this step
+            # an order of the marketplace took the id before its suffix was reserved (D112):
+            # never taken for the replacement, whose delivery would release nothing
+            return Failure(
+                ReplacementNotAllowed(original.id, f"its replacement's id {new_id} is another order's")
+            )
         created = Order.replacement_for(original, id=new_id, at=now)
         if isinstance(created, Failure):
             return created

@@ -32,13 +32,34 @@ _FIXED: Final[dict[str, AccountKind]] = {
     COMMISSION_REVENUE: AccountKind.REVENUE,
     GOODWILL_EXPENSE: AccountKind.EXPENSE,
 }
+ESCROW_PREFIX: Final = "escrow:order:"
+SELLER_PAYABLE_PREFIX: Final = "seller:payable:"
+SELLER_RECEIVABLE_PREFIX: Final = "seller:receivable:"
+BUYER_CREDIT_PREFIX: Final = "buyer:credit:"
+
 _PARAMETRISED: Final[dict[str, AccountKind]] = {
-    "escrow:order:": AccountKind.LIABILITY,
-    "seller:payable:": AccountKind.LIABILITY,
-    "seller:receivable:": AccountKind.ASSET,
-    "buyer:credit:": AccountKind.LIABILITY,
+    ESCROW_PREFIX: AccountKind.LIABILITY,
+    SELLER_PAYABLE_PREFIX: AccountKind.LIABILITY,
+    SELLER_RECEIVABLE_PREFIX: AccountKind.ASSET,
+    BUYER_CREDIT_PREFIX: AccountKind.LIABILITY,
 }
 _MAX_NAME = 200
+
+
+class AccountHolder(StrEnum):
+    """Who an id names accounts for: an order (its escrow), a buyer (store credit) or a
+    seller (payable and receivable). Couriers hold no account."""
+
+    ORDER = "order"
+    BUYER = "buyer"
+    SELLER = "seller"
+
+
+_HOLDER_PREFIXES: Final[dict[AccountHolder, tuple[str, ...]]] = {
+    AccountHolder.ORDER: (ESCROW_PREFIX,),
+    AccountHolder.BUYER: (BUYER_CREDIT_PREFIX,),
+    AccountHolder.SELLER: (SELLER_PAYABLE_PREFIX, SELLER_RECEIVABLE_PREFIX),
+}
 
 
 def _kind_of(name: str) -> AccountKind | None:
@@ -75,7 +96,7 @@ class Account:
 
     @property
     def is_escrow(self) -> bool:
-        return self.name.startswith("escrow:order:")
+        return self.name.startswith(ESCROW_PREFIX)
 
     # Named constructors: the only way code outside the ledger spells account names.
     @staticmethod
@@ -92,19 +113,40 @@ class Account:
 
     @staticmethod
     def escrow(order_id: str) -> Account:
-        return Account(f"escrow:order:{order_id}")
+        return Account(f"{ESCROW_PREFIX}{order_id}")
 
     @staticmethod
     def seller_payable(seller_id: str) -> Account:
-        return Account(f"seller:payable:{seller_id}")
+        return Account(f"{SELLER_PAYABLE_PREFIX}{seller_id}")
 
     @staticmethod
     def seller_receivable(seller_id: str) -> Account:
-        return Account(f"seller:receivable:{seller_id}")
+        return Account(f"{SELLER_RECEIVABLE_PREFIX}{seller_id}")
 
     @staticmethod
     def buyer_credit(buyer_id: str) -> Account:
-        return Account(f"buyer:credit:{buyer_id}")
+        return Account(f"{BUYER_CREDIT_PREFIX}{buyer_id}")
 
     def __str__(self) -> str:
         return self.name
+
+
+def max_holder_id_length(holder: AccountHolder) -> int:
+    """The longest id of ``holder`` every account it needs can be named from."""
+    return _MAX_NAME - max(len(prefix) for prefix in _HOLDER_PREFIXES[holder])
+
+
+def holder_id_problem(holder: AccountHolder, holder_id: str) -> str | None:
+    """Why some ledger account ``holder_id`` will need (escrow, store credit, payable or
+    receivable) cannot be named, or ``None`` when all of them can. Checked when the
+    id enters the system (an order's creation, a seller's reassignment): a posting made
+    later with an id the ledger refuses would raise, at a time nobody can fix it."""
+    for prefix in _HOLDER_PREFIXES[holder]:
+        if isinstance(Account.parse(prefix + holder_id), Success):
+            continue
+        if ":" in holder_id:
+            return "must not contain ':' (it names ledger accounts)"
+        if len(holder_id) > max_holder_id_length(holder):
+            return f"must be at most {max_holder_id_length(holder)} characters (it names ledger accounts)"
+        return "must be non-blank, without surrounding spaces (it names ledger accounts)"
+    return None

@@ -42,10 +42,15 @@ from domain.orders.events import (
 )
 from domain.orders.order import (
     MAX_INCIDENT_REF_LENGTH,
+    MAX_ORDER_ID_CHARS,
     MAX_PARTY_ID_LENGTH,
     MAX_REASON_LENGTH,
     REASSIGNABLE_STATUSES,
+    REPLACEMENT_SUFFIX,
     Order,
+    order_id_problem,
+    party_id_problem,
+    replacement_id,
 )
 from domain.orders.status import (
     CAPTURED_STATUSES,
@@ -70,9 +75,11 @@ __all__ = [
     "FREEZABLE_STATUSES",
     "HOLD_STATUSES",
     "MAX_INCIDENT_REF_LENGTH",
+    "MAX_ORDER_ID_CHARS",
     "MAX_PARTY_ID_LENGTH",
     "MAX_REASON_LENGTH",
     "REASSIGNABLE_STATUSES",
+    "REPLACEMENT_SUFFIX",
     "TRANSITIONS",
     "AlreadyAssigned",
     "CaptureError",
@@ -116,4 +123,7 @@ __all__ = [
     "can_transition",
     "is_final",
     "operation_for",
+    "order_id_problem",
+    "party_id_problem",
+    "replacement_id",
 ]

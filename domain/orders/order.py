@@ -33,6 +33,7 @@ from typing import Final, TypeVar
 
 from returns.result import Failure, Result, Success
 
+from domain.ledger.accounts import AccountHolder, holder_id_problem
 from domain.orders.errors import (
     AlreadyAssigned,
     CaptureError,
@@ -96,6 +97,42 @@ _T = TypeVar("_T", bound=OrderTransitioned)
 MAX_REASON_LENGTH: Final = 2_000
 MAX_INCIDENT_REF_LENGTH: Final = 200
 MAX_PARTY_ID_LENGTH: Final = 200
+MAX_ID_CHARS: Final = 128
+"""The API's id limit (``check_id``, a dispute's ``order_id``): a buyer, seller or order id
+longer than it could be stored but never looked up, filtered on, or disputed."""
+REPLACEMENT_SUFFIX: Final = "-R"
+"""A replacement's id is its original's with this suffix (``replacement_id``): reserved, so
+no order of the marketplace can take the id a replacement will need (D112)."""
+MAX_ORDER_ID_CHARS: Final = MAX_ID_CHARS - len(REPLACEMENT_SUFFIX)
+
+
+def replacement_id(original: str) -> OrderId:
+    """The replacement of an order has a deterministic id, so creating it is idempotent."""
+    return OrderId(f"{original}{REPLACEMENT_SUFFIX}")
+
+
+def order_id_problem(order_id: str) -> str | None:
+    """Why ``order_id`` cannot be a new order's id (``None``: it can): it must name the ledger
+    accounts the order posts to, stay within the API's id limit with its replacement's
+    suffix, and not end in the suffix reserved for replacements (D112)."""
+    if (problem := holder_id_problem(AccountHolder.ORDER, order_id)) is not None:
+        return problem
+    if len(order_id) > MAX_ORDER_ID_CHARS:
+        return f"must be at most {MAX_ORDER_ID_CHARS} characters"
+    if order_id.endswith(REPLACEMENT_SUFFIX):
+        return f"must not end in {REPLACEMENT_SUFFIX!r} (reserved for replacement orders)"
+    return None
+
+
+def party_id_problem(holder: AccountHolder, party_id: str) -> str | None:
+    """Why a buyer or seller id cannot be used (``None``: it can): it must name its ledger
+    accounts and stay within the API's id limit."""
+    if (problem := holder_id_problem(holder, party_id)) is not None:
+        return problem
+    if len(party_id) > MAX_ID_CHARS:
+        return f"must be at most {MAX_ID_CHARS} characters"
+    return None
+
 
 REASSIGNABLE_STATUSES: Final = frozenset(
     {
@@ -200,10 +237,24 @@ class Order:
         courier_id: CourierId | None = None,
         created_at: datetime,
     ) -> Result[Order, InvalidInput]:
-        """A new CREATED order at version 0, with an ``OrderCreated`` event pending."""
+        """A new CREATED order at version 0, with an ``OrderCreated`` event pending.
+
+        The order, buyer and seller ids must each name the ledger accounts the order will
+        post to and stay within the API's id limit (``order_id_problem``,
+        ``party_id_problem``; an order id may not end in the replacements' suffix); the
+        courier holds no account."""
         for field, value in (("id", id), ("buyer_id", buyer_id), ("seller_id", seller_id)):
             if not value.strip():
                 return Failure(InvalidInput(field, "must not be blank"))
+        # the ledger accounts the order will post to are named after these ids: an id that
+        # cannot name them would make its capture or release raise much later (D112)
+        for field, problem in (
+            ("id", order_id_problem(id)),
+            ("buyer_id", party_id_problem(AccountHolder.BUYER, buyer_id)),
+            ("seller_id", party_id_problem(AccountHolder.SELLER, seller_id)),
+        ):
+            if problem is not None:
+                return Failure(InvalidInput(field, problem))
         if courier_id is not None and not courier_id.strip():
             return Failure(InvalidInput("courier_id", "must not be blank when given"))
         if (naive := _naive("created_at", created_at)) is not None:
@@ -703,6 +754,8 @@ class Order:
             return Failure(InvalidInput(field, "must not be blank"))
         if len(new_id) > MAX_PARTY_ID_LENGTH:
             return Failure(InvalidInput(field, f"must be at most {MAX_PARTY_ID_LENGTH} chars"))
+        if party == "SELLER" and (problem := party_id_problem(AccountHolder.SELLER, new_id)) is not None:
+            return Failure(InvalidInput(field, problem))  # the seller is paid through accounts named after it
         effective = self._frozen_from if self._frozen_from is not None else self._status
         if effective not in REASSIGNABLE_STATUSES:
             return Failure(ReassignNotAllowed(party, self._status))

@@ -417,6 +417,19 @@ async def test_urgent_replacement_reassigns_the_courier_and_tells_both_couriers(
         (True, "COURIER", "cou_1", AlreadyAssigned("COURIER", "cou_1")),
         (True, "SELLER", "sel_2", SellerFixedBySnapshot(OrderId("o1"))),
         (False, "SELLER", "sel_1", AlreadyAssigned("SELLER", "sel_1")),
+        # a seller who cannot hold the ledger accounts they would be paid through
+        (
+            False,
+            "SELLER",
+            "acme:eu",
+            InvalidInput("seller_id", "must not contain ':' (it names ledger accounts)"),
+        ),
+        (
+            False,
+            "SELLER",
+            "s" * 183,
+            InvalidInput("seller_id", "must be at most 182 characters (it names ledger accounts)"),
+        ),
     ],
 )
 async def test_a_refused_urgent_replacement_changes_nothing(

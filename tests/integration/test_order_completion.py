@@ -8,12 +8,15 @@ platform's commission 17_000.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 from returns.result import Failure
+from sqlalchemy import update
 
+from adapters.persistence.tables import orders
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from application.cases.scheduler import run_tick
 from application.context import Services
@@ -203,3 +206,49 @@ async def test_every_scheduler_tick_completes_due_orders(app_url: str) -> None:
     finally:
         await dispose_engines(container)
     assert len(tasks) == 1
+
+
+@pytest.mark.parametrize("bad_seller", ["acme:eu", "s" * 190])
+async def test_an_order_that_cannot_be_completed_is_skipped_and_the_others_are_completed(
+    svc: Services, bad_seller: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A stored order whose release raises (a seller id stored before the ledger's rule was
+    checked at creation: its payable cannot be named) is logged and skipped, its transaction
+    rolled back, and it no longer holds back every order delivered after it."""
+    await delivered_order(svc, "o1")
+    async with svc.uow() as uow:  # poison it as rows stored before the rule would be
+        assert isinstance(uow, SqlAlchemyUnitOfWork)
+        await uow.session.execute(
+            update(orders)
+            .where(orders.c.country_code == "MX", orders.c.id == "o1")
+            .values(seller_id=bad_seller)
+        )
+        await uow.commit()
+    clock_of(svc).advance(timedelta(minutes=1))
+    await delivered_order(svc, "o2")
+    await delivered_order(svc, "o3")
+    clock_of(svc).advance(timedelta(hours=72))
+
+    with caplog.at_level(logging.ERROR, logger="application.orders.use_cases"):
+        assert await tick(svc) == 2  # the task itself does not fail
+    assert [r.getMessage() for r in caplog.records if "o1" in r.getMessage()] == [
+        "order MX/o1 not completed: it raised"
+    ]
+    assert [await status(svc, o) for o in ("o1", "o2", "o3")] == [
+        OrderStatus.DELIVERED,
+        OrderStatus.COMPLETED,
+        OrderStatus.COMPLETED,
+    ]
+    assert await balance(svc, Account.escrow("o1")) == T  # nothing of o1 moved
+    assert (await balance(svc, Account.escrow("o2")), await balance(svc, Account.escrow("o3"))) == (0, 0)
+    assert await balance(svc, Account.seller_payable("sel_1")) == 2 * PAYOUT
+    assert await balance(svc, Account.commission_revenue()) == 2 * TAKE
+    assert await balance(svc, Account.psp_clearing()) == 3 * T
+
+    clock_of(svc).advance(timedelta(minutes=1))
+    assert await tick(svc) == 0  # retried every tick, skipped again; nothing released twice
+    assert await status(svc, "o1") is OrderStatus.DELIVERED
+    assert await balance(svc, Account.escrow("o1")) == T
+    assert await balance(svc, Account.seller_payable("sel_1")) == 2 * PAYOUT
+    assert await balance(svc, Account.commission_revenue()) == 2 * TAKE
+    assert sorted(e.target_id for e in await completed_entries(svc)) == ["o2", "o3"]

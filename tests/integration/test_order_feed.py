@@ -41,6 +41,7 @@ from application.integrations.webhooks import (
     receive_webhook,
     reprocess_pending_webhooks,
 )
+from application.orders.use_cases import CompleteDueOrders, complete_due_orders
 from application.security.scope import scoped_to
 from domain.audit import AuditEntry
 from domain.cases.kinds import IncidentAction, IncidentType, Severity
@@ -52,7 +53,7 @@ from interfaces.http.app import create_app
 from interfaces.http.webhooks import WebhookDependencies
 from interfaces.settings import Settings
 from tests.fakes.time_and_ids import FixedClock, SequentialIds
-from tests.integration.scenario import L1, L2, MX, MXN, add_policy
+from tests.integration.scenario import L1, L2, MX, MXN, SYSTEM, add_policy
 from tests.integration.webhook_feeds import Feed, NoSteps, inbox
 
 SOURCE = "marketplace"
@@ -211,34 +212,6 @@ async def test_a_capture_while_an_incident_holds_the_created_order_is_recorded(
     assert receipt.refund_minor == T and receipt.dispute_id is not None
 
 
-async def test_an_event_with_text_no_column_can_hold_is_refused_before_it_is_stored(
-    svc: Services, processing: WebhookProcessing
-) -> None:
-    """D110: stored, an event with a NUL anywhere in it failed on PostgreSQL (500, at every
-    retry of the sender) and was kept on SQLite; now a 400 on both, nothing stored."""
-
-    async def receive(webhook: VerifiedWebhook) -> Result[WebhookReceipt, WebhookRefusal]:
-        return await receive_webhook(processing, webhook)
-
-    app = create_app(Settings(), webhooks=WebhookDependencies(secrets={SOURCE: [SECRET]}, receive=receive))
-    now = datetime.now(UTC)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-    ) as client:
-        for webhook_id, event_type, data in (
-            ("h_note", "order.created", {**CREATED, "note": "a\u0000b"}),
-            ("h_other", "other.thing", {"nested": [{"x": "bell \u0007"}]}),
-            ("h_key", "order.created", {**CREATED, "half \ud800": 1}),
-        ):
-            body = json.dumps({"type": event_type, "data": {"country": "MX", **data}}).encode()
-            headers = sign_webhook(secrets=[SECRET], webhook_id=webhook_id, timestamp=now, body=body)
-            refused = await client.post(f"/webhooks/{SOURCE}", content=body, headers=headers)
-            assert refused.status_code == 400, refused.text
-            assert refused.json()["error"] == "INVALID_INPUT"
-    assert await inbox(svc) == {}
-    assert await order_status(svc) is None
-
-
 @pytest.mark.parametrize(
     ("reported", "expected"),
     [
@@ -281,6 +254,14 @@ async def test_another_providers_order_event_is_not_applied(svc: Services, feed:
         ("order.teleported", CREATED, "type"),
         ("order.created", {**CREATED, "buyer_id": " "}, "data.buyer_id"),
         ("order.created", {key: v for key, v in CREATED.items() if key != "seller_id"}, "data.seller_id"),
+        # ids that cannot name the ledger accounts the order will need (D91, account names)
+        ("order.created", {**CREATED, "seller_id": "acme:eu"}, "data.seller_id"),
+        ("order.created", {**CREATED, "seller_id": "s" * 183}, "data.seller_id"),  # receivable: 201
+        ("order.created", {**CREATED, "seller_id": "s" * 190}, "data.seller_id"),
+        ("order.created", {**CREATED, "buyer_id": "b" * 188}, "data.buyer_id"),
+        ("order.created", {**CREATED, "order_id": "mkt:1"}, "data.order_id"),
+        ("order.created", {**CREATED, "order_id": "m" * 188}, "data.order_id"),
+        ("order.payment_captured", {**CAPTURED, "order_id": "mkt:1"}, "data.order_id"),
         ("order.payment_captured", {**CAPTURED, "tax_minor": 16_000.0}, "data.tax_minor"),
         ("order.payment_captured", {**CAPTURED, "tax_minor": "16000"}, "data.tax_minor"),
         ("order.payment_captured", {**CAPTURED, "discount_minor": -1}, "data.discount_minor"),
@@ -360,3 +341,68 @@ async def test_the_endpoint_answers_409_for_an_order_not_known_yet(
         assert overtook.status_code == 409, overtook.text
         assert overtook.json()["error"] == "ORDER_STEP_TOO_EARLY"
     assert await order_status(svc) is OrderStatus.PAID
+
+
+async def test_an_event_with_text_no_column_can_hold_is_refused_before_it_is_stored(
+    svc: Services, processing: WebhookProcessing
+) -> None:
+    """D110: stored, an event with a NUL anywhere in it failed on PostgreSQL (500, at every
+    retry of the sender) and was kept on SQLite; now a 400 on both, nothing stored."""
+
+    async def receive(webhook: VerifiedWebhook) -> Result[WebhookReceipt, WebhookRefusal]:
+        return await receive_webhook(processing, webhook)
+
+    app = create_app(Settings(), webhooks=WebhookDependencies(secrets={SOURCE: [SECRET]}, receive=receive))
+    now = datetime.now(UTC)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        for webhook_id, event_type, data in (
+            ("h_note", "order.created", {**CREATED, "note": "a\u0000b"}),
+            ("h_other", "other.thing", {"nested": [{"x": "bell \u0007"}]}),
+            ("h_key", "order.created", {**CREATED, "half \ud800": 1}),
+        ):
+            body = json.dumps({"type": event_type, "data": {"country": "MX", **data}}).encode()
+            headers = sign_webhook(secrets=[SECRET], webhook_id=webhook_id, timestamp=now, body=body)
+            refused = await client.post(f"/webhooks/{SOURCE}", content=body, headers=headers)
+            assert refused.status_code == 400, refused.text
+            assert refused.json()["error"] == "INVALID_INPUT"
+    assert await inbox(svc) == {}
+    assert await order_status(svc) is None
+
+
+async def test_a_seller_id_that_cannot_name_its_accounts_is_refused_with_nothing_stored(
+    svc: Services, feed: Feed
+) -> None:
+    refused = await feed.send("order.created", {**CREATED, "seller_id": "acme:eu"}, webhook_id="w_bad")
+    assert refused == Failure(
+        InvalidInput("data.seller_id", "must not contain ':' (it names ledger accounts)")
+    )
+    assert refused.failure().code == "INVALID_INPUT"
+    assert await inbox(svc) == {}
+    assert await order_status(svc) is None
+    assert await audit(svc, "order.created") == []
+    # nothing was stored under that webhook id: the corrected report is applied under it
+    assert (
+        await feed.outcome("order.created", {**CREATED, "seller_id": "acme-eu"}, webhook_id="w_bad")
+        == APPLIED
+    )
+    assert await order_status(svc) is OrderStatus.CREATED
+
+
+async def test_a_seller_id_exactly_at_the_limit_is_paid_through_its_accounts(
+    svc: Services, feed: Feed
+) -> None:
+    seller = "s" * 128  # the API's id limit (D112), well within seller:receivable:<id>
+    assert await feed.outcome("order.created", {**CREATED, "seller_id": seller}) == APPLIED
+    assert await feed.outcome("order.payment_captured", CAPTURED) == APPLIED
+    for status in ("ACCEPTED", "IN_PREPARATION", "IN_TRANSIT", "DELIVERED"):
+        assert await feed.outcome("order.status_changed", step(status)) == APPLIED
+    assert isinstance(svc.clock, FixedClock)
+    svc.clock.advance(timedelta(hours=72))
+    assert (await complete_due_orders(svc, SYSTEM, CompleteDueOrders(MX))).unwrap() == ["mkt_1"]
+    async with svc.uow() as uow:
+        escrow = (await uow.ledger.balance(MX, Account.escrow("mkt_1"), MXN)).normal.minor
+        payable = (await uow.ledger.balance(MX, Account.seller_payable(seller), MXN)).normal.minor
+        receivable = (await uow.ledger.balance(MX, Account.seller_receivable(seller), MXN)).normal.minor
+    assert (escrow, payable, receivable) == (0, 106_000, 0)

@@ -41,7 +41,7 @@ from domain.disputes.codes import DisputeReason, OutcomeCode
 from domain.disputes.status import DisputeStatus
 from domain.ledger import Account
 from domain.orders import Order, OrderStatus, ReplacementNotCancellable, ReplacementNotDisputable
-from domain.shared.ids import DisputeId, OrderId
+from domain.shared.ids import BuyerId, DisputeId, OrderId, SellerId
 from tests.fakes.providers import FakeNotifications, FakePayments
 from tests.fakes.time_and_ids import FixedClock, SequentialIds
 from tests.integration.scenario import L1, L2, L3, MX, MXN, SYSTEM, add_policy, decide, dispute_under_review
@@ -148,6 +148,48 @@ async def test_the_replacement_is_linked_paid_and_charges_nothing(
     assert (created.target_id, created.actor_role) == (REPLACEMENT, "SYSTEM")
     assert created.after is not None and created.after["replaces"] == ORIGINAL
     assert created.after["dispute_id"] == dispute.id
+
+
+async def test_an_order_that_took_the_replacements_id_is_not_taken_for_the_replacement(
+    svc: Services, runner: SagaRunner
+) -> None:
+    """D112: an order of the marketplace named ``o1-R`` (stored before the suffix was
+    reserved) was taken for o1's replacement: the step "succeeded", the dispute RESOLVED, and
+    o1's escrow waited for a delivery that releases nothing. Now the step fails to the
+    dead-letter queue and nothing is created or released."""
+    stranger = Order.rehydrate(
+        id=REPLACEMENT,
+        country=MX,
+        buyer_id=BuyerId("other_buyer"),
+        seller_id=SellerId("sel_9"),
+        courier_id=None,
+        status=OrderStatus.CREATED,
+        frozen_from=None,
+        frozen_by_incident=None,
+        snapshot=None,
+        delivered_at=None,
+        force_completed=False,
+        force_complete_reason=None,
+        version=0,
+        created_at=clock_of(svc).now(),
+    )
+    async with svc.uow() as uow:
+        await uow.orders.add(stranger)
+        await uow.commit()
+    dispute = await dispute_under_review(svc, ORIGINAL)
+    await decide(svc, dispute, OutcomeCode.REPLACEMENT)
+
+    assert await runner.drain() == [StepOutcome.DEAD_LETTERED]
+
+    async with svc.uow() as uow:
+        job = await uow.outbox.by_key(f"dispute:{dispute.id}/REPLACEMENT/create_replacement")
+        kept = await uow.disputes.get(MX, DisputeId(dispute.id))
+    assert job is not None and job.status is JobStatus.DEAD
+    assert job.errors[-1].kind == "REPLACEMENT_NOT_ALLOWED"
+    assert kept is not None and kept.status is DisputeStatus.EXECUTION_FAILED
+    assert (await order(svc, REPLACEMENT)).replaces is None  # still the stranger, untouched
+    assert await audit(svc, "order.replacement_created") == []
+    assert await balance(svc, Account.escrow(ORIGINAL)) == T
 
 
 async def test_delivering_the_replacement_releases_the_original_once(

@@ -131,3 +131,26 @@ def test_a_replaced_courier_survives_rehydration() -> None:
     order.reassign_courier(LATER, "cou_2").unwrap()
     again = rehydrate_like(order)
     assert (again.courier_id, again.version) == ("cou_2", order.version)
+
+
+@pytest.mark.parametrize(
+    ("new_id", "reason"),
+    [
+        ("acme:eu", "must not contain ':' (it names ledger accounts)"),
+        ("s" * 129, "must be at most 128 characters"),  # accounts fit; the API's ids do not (D112)
+        ("s" * 183, "must be at most 182 characters (it names ledger accounts)"),  # receivable too long
+    ],
+)
+def test_a_seller_who_cannot_hold_ledger_accounts_is_not_assigned(new_id: str, reason: str) -> None:
+    order = order_in(S.CREATED)
+    before = state_of(order)
+    assert order.reassign_seller(LATER, new_id) == Failure(InvalidInput("seller_id", reason))
+    assert state_of(order) == before
+
+
+def test_a_seller_exactly_at_the_limit_is_assigned_and_a_courier_may_hold_a_colon() -> None:
+    order = order_in(S.CREATED)
+    assert isinstance(order.reassign_seller(LATER, "s" * 128), Success)
+    assert order.seller_id == "s" * 128
+    assert isinstance(order.reassign_courier(LATER, "fleet:7"), Success)  # couriers hold no account
+    assert order.courier_id == "fleet:7"
