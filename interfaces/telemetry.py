@@ -63,13 +63,18 @@ class OperationNames:
         self._seen: set[str] = set()
         self._lock = threading.Lock()
 
-    def label(self, name: str | None) -> str:
+    def label(self, name: str | None, *, may_claim: bool = True) -> str:
+        """``name``'s label; a name not seen yet claims one of the ``limit`` slots only when
+        ``may_claim`` (an authenticated caller's valid operation, D113): anonymous callers
+        sending junk names cannot use the slots up before the console's operations."""
         if not name:
             return ANONYMOUS
         if not _OPERATION_NAME.fullmatch(name):
             return OTHER
         if name in self._seen:
             return name
+        if not may_claim:
+            return OTHER
         with self._lock:
             if len(self._seen) >= self._limit:
                 return OTHER
@@ -118,8 +123,10 @@ class ApiMetrics:
         self.http_requests.labels(method, route, str(status)).inc()
         self.http_latency.labels(method, route).observe(max(0.0, seconds))
 
-    def graphql_operation(self, name: str | None, kind: str, outcome: str, seconds: float) -> None:
-        operation = self.operation_names.label(name)
+    def graphql_operation(
+        self, name: str | None, kind: str, outcome: str, seconds: float, *, may_claim: bool = True
+    ) -> None:
+        operation = self.operation_names.label(name, may_claim=may_claim)
         self.graphql_operations.labels(operation, kind, outcome).inc()
         self.graphql_latency.labels(operation, kind).observe(max(0.0, seconds))
 

@@ -87,7 +87,12 @@ def create_engine(
     """An ``AsyncEngine`` configured for this project; ``engine_kwargs`` go to SQLAlchemy.
 
     Pass ``poolclass=NullPool`` for short-lived tools (migrations, CLIs).
+
+    Statement parameters are left out of SQLAlchemy's error messages (``hide_parameters``):
+    they carry message bodies, statements, names and addresses, which an error logged with
+    its exception would otherwise write to the logs, past the redaction of known shapes (D113).
     """
+    engine_kwargs.setdefault("hide_parameters", True)
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, echo, sqlite_begin, sqlite_busy_timeout_ms, engine_kwargs)

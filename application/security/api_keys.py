@@ -74,6 +74,8 @@ def new_key(key_id: str) -> str:
 
 
 def key_id_of(raw: str) -> str | None:
+    if not raw.isascii() or not raw.isprintable():  # no key we issue; NUL, surrogates: none (D113)
+        return None
     parts = raw.split("_")
     # "sos_<id with underscores>_<secret>": the id may contain "_" (e.g. "key_01H...").
     if len(parts) < 3 or parts[0] != PREFIX or len(raw) > 300:
@@ -112,7 +114,8 @@ async def authenticate(keys: ApiKeyLookup, raw: str) -> Result[Principal, Invali
     key_id = key_id_of(raw)
     record = None if key_id is None else await keys.get(key_id)
     if record is None:
-        hmac.compare_digest(hash_key(raw), hash_key(raw[::-1]))  # same work on a miss
+        probe = raw if raw.isascii() else raw.encode("ascii", "replace").decode()  # hashable
+        hmac.compare_digest(hash_key(probe), hash_key(probe[::-1]))  # same work on a miss
         return Failure(InvalidApiKey())
     return principal_for(record, raw)
 

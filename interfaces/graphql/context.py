@@ -239,6 +239,11 @@ class GraphQLContext(BaseContext):
         )
         self._principal = None
 
+    @property
+    def authenticated(self) -> bool:
+        """Whether this request's caller was checked and is known (metrics' label slots)."""
+        return isinstance(self._principal, Success)
+
     def request_context(self, principal: Principal) -> RequestContext:
         return RequestContext(principal, self.request_id)
 

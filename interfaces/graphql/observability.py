@@ -104,7 +104,12 @@ class OperationObservability(SchemaExtension):
             kind = context.operation_type.value
         except Exception:  # no parsable operation
             kind = "unknown"
-        metrics.graphql_operation(context.operation_name, kind, outcome, seconds)
+        # a new operation name takes one of the bounded label slots only for a known caller's
+        # operation that parsed and validated (D113)
+        caller_known = bool(getattr(context.context, "authenticated", False))
+        metrics.graphql_operation(
+            context.operation_name, kind, outcome, seconds, may_claim=caller_known and outcome != "rejected"
+        )
         request_id = getattr(context.context, "request_id", None)
         result = context.result
         errors = getattr(result, "errors", None)

@@ -38,6 +38,8 @@ log = logging.getLogger("supportos.http")
 GAUGE_REFRESH_SECONDS: Final = 15.0
 READINESS_TIMEOUT_SECONDS: Final = 5.0
 _KNOWN_PATHS: Final = frozenset({"/graphql", "/healthz", "/readyz", "/metrics"})
+HTTP_METHODS: Final = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""The method labels; any other (an HTTP parser may pass extension methods) is ``other`` (D113)."""
 
 Readiness = Callable[[], Awaitable[str | None]]
 """``None`` when ready, else why not (``"database unreachable: ..."``, ``"migrations not at
@@ -105,7 +107,9 @@ class ObservedRequests:
                 seconds = time.perf_counter() - started
                 method = str(scope.get("method", "GET")).upper()
                 route = route_of(scope)
-                self._metrics.http_request(method if len(method) <= 10 else OTHER, route, status, seconds)
+                self._metrics.http_request(
+                    method if method in HTTP_METHODS else OTHER, route, status, seconds
+                )
                 log.info(
                     "request",
                     extra={

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.persistence.database import normalise_url
@@ -45,3 +46,16 @@ async def test_connections_are_configured_for_the_backend(engine: AsyncEngine, b
             assert await connection.scalar(text("SHOW application_name")) == "supportos"
             assert await connection.scalar(text("SHOW jit")) == "off"
             assert await connection.scalar(text("SHOW transaction_isolation")) == "read committed"
+
+
+async def test_a_failed_statement_names_no_parameter_in_its_error(engine: AsyncEngine) -> None:
+    """D113: the error of a failed statement, logged with its exception, carried the
+    statement's parameters (a message body, a name, an address) past the log redaction."""
+    secret = "Hola, soy Juan Perez, vivo en Calle 45, mi clave es Tigre2024"
+    with pytest.raises(DBAPIError) as failed:
+        async with engine.connect() as connection:
+            await connection.execute(
+                text("SELECT CAST(:value AS INTEGER) + no_such_column"), {"value": secret}
+            )
+    assert secret not in str(failed.value)
+    assert "hidden due to hide_parameters" in str(failed.value)

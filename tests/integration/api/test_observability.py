@@ -107,3 +107,23 @@ def _decide(dispute_id: str, key: str) -> dict[str, Any]:
         "reasonCode": "INSUFFICIENT_EVIDENCE",
         "idempotencyKey": key,
     }
+
+
+async def test_anonymous_or_rejected_operations_claim_no_operation_label(api: Api) -> None:
+    """D113: 200 anonymous requests with junk operation names used to take every label slot,
+    so the console's real operations were all counted as ``other`` until a restart."""
+    await api.post("{", None)  # does not parse: rejected
+    response = await api.client.post("/graphql", json={"query": "{", "operationName": "JunkUnparsed"})
+    assert response.status_code in (200, 400)
+    await api.post("query JunkAnonymous { version }", None)  # valid, but no caller
+    await api.post("query JunkInvalid { nope }", None, api.bearer(Role.L1))  # a caller, but invalid
+    await api.gql(
+        'query KnownCallerOrders { orders(countryCode: "MX") { __typename } }', headers=api.bearer(Role.L1)
+    )
+
+    text = (await api.client.get("/metrics")).text
+    for junk in ("JunkUnparsed", "JunkAnonymous", "JunkInvalid"):
+        assert f'operation="{junk}"' not in text
+    assert (
+        'supportos_graphql_operations_total{operation="KnownCallerOrders",outcome="ok",type="query"}' in text
+    )

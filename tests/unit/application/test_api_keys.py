@@ -86,3 +86,16 @@ async def test_wrong_malformed_and_revoked_keys_are_refused() -> None:
         assert await authenticate(keys, bad) == Failure(InvalidApiKey())
     assert await keys.revoke("key_01", NOW)
     assert await authenticate(keys, raw) == Failure(InvalidApiKey())
+
+
+class NoLookups(MemoryKeys):
+    async def get(self, key_id: str) -> ApiKeyRecord | None:
+        raise AssertionError(f"looked up {key_id!r}")
+
+
+async def test_keys_no_issuer_would_make_are_refused_before_any_lookup_or_hashing_error() -> None:
+    """D113: an unpaired surrogate raised UnicodeEncodeError while hashing, and a NUL reached
+    PostgreSQL's driver: "Unexpected error." to an unauthenticated caller."""
+    for raw in ("sos_mx_key_x_\ud800", "sos_mx_\x00_abc", "sos_mx_kéy_abc", "sos_mx_key\n_abc"):
+        assert key_id_of(raw) is None
+        assert await authenticate(NoLookups(), raw) == Failure(InvalidApiKey())
