@@ -261,9 +261,12 @@ async def submit_evidence(
         if isinstance(loaded, Failure):
             return loaded
         dispute, _ = loaded.unwrap()
+        version = dispute.version
         submitted = dispute.submit_evidence(evidence, now)
         if isinstance(submitted, Failure):
             return submitted
+        if dispute.version == version:  # the same content again: the earlier submission, unchanged
+            return Success(submitted.unwrap())  # nothing saved, nothing audited (D114)
         saved = await uow.disputes.save(dispute)
         if isinstance(saved, Failure):
             return saved

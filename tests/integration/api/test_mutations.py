@@ -163,6 +163,16 @@ async def test_the_dispute_lifecycle_through_the_api(api: Api) -> None:
         )
     )
     assert (frozen["__typename"], frozen["code"]) == ("RuleViolationError", "EVIDENCE_PACK_FROZEN")
+    # the same statement again, after the pack froze: the earlier submission, unchanged, and
+    # no second "evidence submitted" in the audit log (D114)
+    audited = await api.audit_count()
+    again = result(
+        await api.gql(
+            EVIDENCE, {"input": {"countryCode": "MX", "disputeId": dispute_id, "statement": "Seen"}}, l1
+        )
+    )
+    assert again["evidence"] == statement["evidence"]
+    assert await api.audit_count() == audited
 
     payments = FakePayments()
     await SagaRunner(api.svc, Providers(payments, FakeNotifications()), worker_id="w1").drain()
