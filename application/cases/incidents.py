@@ -69,6 +69,7 @@ from domain.orders import (
     Order,
     OrderStatus,
     ReassignError,
+    ReplacementNotCancellable,
     TransitionError,
     UnfreezeError,
 )
@@ -447,37 +448,49 @@ async def _cancel(
     TransitionError | UnfreezeError | DisputeAlreadyOpen | ConcurrencyConflict | CaseError,
 ]:
     """Cancel the order (lifting this incident's hold first); after a capture, the refund
-    is a ``FULL_REFUND`` dispute carried out by the saga."""
+    is a ``FULL_REFUND`` dispute carried out by the saga. A replacement that will not arrive
+    is cancelled the same way, and the refund is its original's: the original's snapshot,
+    from the original's escrow, which only the replacement's delivery would have released
+    (D115); nothing was charged for the replacement itself."""
     released = await release_order_hold(uow, ctx, case, now)
     if isinstance(released, Failure):
         return released
-    cancelled = order.transition_to(OrderStatus.CANCELLED, now)
+    refunded = order  # the order whose captured money goes back
+    if order.replaces is None:
+        cancelled = order.transition_to(OrderStatus.CANCELLED, now)
+    else:
+        original = await uow.orders.get(order.country, order.replaces)
+        if original is None or original.status is not OrderStatus.DISPUTED:
+            # its escrow is no longer held for the replacement (released or refunded already)
+            return Failure(ReplacementNotCancellable(order.id, order.replaces))
+        refunded = original
+        cancelled = order.cancel_replacement(now)
     if isinstance(cancelled, Failure):
         return cancelled
-    snapshot = order.snapshot
+    snapshot = refunded.snapshot
     dispute_case: Case | None = None
     done = _Done()
     if snapshot is not None:
         dispute = Dispute.open_for_operational_cancellation(
             dispute_id=DisputeId(svc.ids.new_id("dsp")),
-            order_id=order.id,
-            country=order.country,
+            order_id=refunded.id,
+            country=refunded.country,
             actor=ActorId(ctx.principal.actor_id),
             role=ctx.principal.role.value,
             now=now,
             # the trident as far as it goes without parties: the order's recorded timeline
             # and its conversation as they stand (D82, D86)
-            platform_facts=platform_facts_for(order, recorded=await recorded_timeline(uow, order)),
-            transcript=await transcript_for_order(uow, order.country, order.id),
+            platform_facts=platform_facts_for(refunded, recorded=await recorded_timeline(uow, refunded)),
+            transcript=await transcript_for_order(uow, refunded.country, refunded.id),
         ).unwrap()  # every input is the platform's own
         plan = plan_execution(
             reference=dispute_reference(dispute.id),
             snapshot=snapshot,
             outcome=OutcomeCode.FULL_REFUND,
-            escrow=escrow_state_of(order),
+            escrow=escrow_state_of(refunded),
         ).unwrap()  # FULL_REFUND takes no tier: planning it cannot fail
         if not await uow.disputes.add(dispute):
-            return Failure(DisputeAlreadyOpen(order.id))
+            return Failure(DisputeAlreadyOpen(refunded.id))
         await schedule_first_step(uow, plan, dispute_id=dispute.id, country=order.country, now=now)
         await record(
             uow,
@@ -489,7 +502,8 @@ async def _cancel(
             at=now,
             after={
                 **dispute_summary(dispute),
-                "order_id": order.id,
+                "order_id": refunded.id,
+                **({} if refunded is order else {"cancelled_replacement_id": order.id}),
                 "origin": dispute.origin.value,
                 "incident_case_id": case.case_id,
                 "plan_fingerprint": plan.fingerprint(),

@@ -427,7 +427,8 @@ class Order:
 
     def _check_replacement(self, effective: OrderStatus) -> None:
         """A replacement names another order, is born PAID (it has a snapshot) and is never
-        disputed or cancelled (both would move money never captured for it)."""
+        disputed (that would move money never captured for it); cancelled, it moves none of
+        its own either (``cancel_replacement``, D115)."""
         if self._replaces is None:
             return
         why = None
@@ -435,7 +436,7 @@ class Order:
             why = f"cannot replace {self._replaces!r}"
         elif self._snapshot is None:
             why = "a replacement is born PAID: it has a snapshot"
-        elif effective in (OrderStatus.DISPUTED, OrderStatus.CANCELLED):
+        elif effective is OrderStatus.DISPUTED:
             why = f"a replacement is never {effective}"
         if why is not None:
             raise InvariantViolation(f"order {self._id}: {why}")
@@ -620,6 +621,26 @@ class Order:
             return Failure(ReplacementNotDisputable(self._id, self._replaces))
         if self._replaces is not None and target is OrderStatus.CANCELLED:
             return Failure(ReplacementNotCancellable(self._id, self._replaces))
+        return self._transition(source, target, at)
+
+    def cancel_replacement(self, at: datetime) -> Result[OrderStatusChanged, TransitionError]:
+        """A replacement that will not arrive (not shipped, or lost on its way) is cancelled
+        like any order on its way; it moves no money of its own (nothing was charged for it):
+        the buyer's refund is the original's, from the original's escrow, which the
+        replacement's delivery would have released (D115). Only the incident's operational
+        cancellation calls this; a plain ``transition_to`` still refuses."""
+        if (naive := _naive("at", at)) is not None:
+            return Failure(naive)
+        if self._replaces is None:
+            return Failure(InvalidInput("order_id", f"order {self._id} is not a replacement"))
+        source = self._status
+        if OrderStatus.CANCELLED not in self.next_statuses:
+            return Failure(IllegalOrderTransition(source, OrderStatus.CANCELLED))
+        return self._transition(source, OrderStatus.CANCELLED, at)
+
+    def _transition(
+        self, source: OrderStatus, target: OrderStatus, at: datetime
+    ) -> Result[OrderStatusChanged, TransitionError]:
         if source is OrderStatus.DELIVERED:
             closes_at = self._window_closes_at()
             if target is OrderStatus.COMPLETED and at < closes_at:

@@ -40,7 +40,7 @@ from domain.disputes import Dispute
 from domain.disputes.codes import DisputeReason, OutcomeCode
 from domain.disputes.status import DisputeStatus
 from domain.ledger import Account
-from domain.orders import Order, OrderStatus, ReplacementNotCancellable, ReplacementNotDisputable
+from domain.orders import Order, OrderStatus, ReplacementNotDisputable
 from domain.shared.ids import BuyerId, DisputeId, OrderId, SellerId
 from tests.fakes.providers import FakeNotifications, FakePayments
 from tests.fakes.time_and_ids import FixedClock, SequentialIds
@@ -322,27 +322,51 @@ async def test_force_completing_a_replacement_posts_nothing_for_it_and_releases_
     )
 
 
-async def test_an_operational_cancellation_of_a_replacement_is_refused_and_refunds_nothing(
-    svc: Services, runner: SagaRunner, payments: FakePayments
+@pytest.mark.parametrize(
+    "shipped", [(), ON_THE_WAY[:2], ON_THE_WAY], ids=["paid", "in-preparation", "in-transit"]
+)
+async def test_a_replacement_that_will_not_arrive_is_cancelled_and_the_original_refunded(
+    svc: Services, runner: SagaRunner, payments: FakePayments, shipped: tuple[OrderStatus, ...]
 ) -> None:
+    """D115: a replacement never shipped (or lost on its way) left the buyer with neither goods
+    nor money: it could not be cancelled, and the original's escrow waited for its delivery.
+    Its operational cancellation now refunds the original's total from the original's escrow,
+    through a FULL_REFUND dispute on the original; the replacement itself moves nothing."""
     await replaced(svc, runner)
+    await move(svc, REPLACEMENT, *shipped)
     case = (
         await open_order_incident(
             svc,
             L1,
-            OpenOrderIncident(MX, REPLACEMENT, IncidentType.COURIER_UNAVAILABLE, Severity.SEV2, "gone"),
+            OpenOrderIncident(
+                MX, REPLACEMENT, IncidentType.COURIER_UNAVAILABLE, Severity.SEV2, "never shipped"
+            ),
         )
     ).unwrap()
-    refused = await apply_incident_action(
-        svc, L2, ApplyIncidentAction(MX, case.case_id, IncidentAction.OPERATIONAL_CANCELLATION)
-    )
-    assert refused == Failure(ReplacementNotCancellable(REPLACEMENT, OrderId(ORIGINAL)))
-    assert (await order(svc, REPLACEMENT)).status is OrderStatus.FROZEN  # nothing changed
+
+    done = (
+        await apply_incident_action(
+            svc, L2, ApplyIncidentAction(MX, case.case_id, IncidentAction.OPERATIONAL_CANCELLATION)
+        )
+    ).unwrap()
+
+    assert done.refund_minor == T and done.dispute_id is not None
+    assert done.order_status is OrderStatus.CANCELLED
     async with svc.uow() as uow:
+        refund = await uow.disputes.get(MX, DisputeId(done.dispute_id))
         assert await uow.disputes.for_order(MX, REPLACEMENT) == []
-    assert await runner.drain() == []
-    assert payments.total_refunded_minor == 0
-    assert await balance(svc, Account.escrow(ORIGINAL)) == T
+    assert refund is not None and refund.order_id == ORIGINAL
+    outcomes = await runner.drain()
+    assert outcomes[-1] is StepOutcome.RESOLVED
+    assert payments.total_refunded_minor == T
+    assert await balance(svc, Account.escrow(ORIGINAL)) == 0
+    assert await balance(svc, Account.escrow(REPLACEMENT)) == 0
+    assert await balance(svc, Account.psp_clearing()) == 0
+    assert await balance(svc, Account.seller_payable("sel_1")) == 0
+    assert (await order(svc, ORIGINAL)).status is OrderStatus.REFUNDED
+    assert (await order(svc, REPLACEMENT)).status is OrderStatus.CANCELLED
+    # the original's release waited for a delivery that can no longer come: never enqueued
+    assert await keys(svc, f"order:{REPLACEMENT}/") == []
 
 
 async def test_force_completing_a_replacement_through_its_incident_reports_nothing_released(

@@ -168,6 +168,35 @@ def test_a_replacement_cannot_be_cancelled(status: OrderStatus) -> None:
     assert state_of(made) == before
 
 
+@pytest.mark.parametrize("status", [S.PAID, S.ACCEPTED, S.IN_PREPARATION, S.IN_TRANSIT])
+def test_a_replacement_that_will_not_arrive_is_cancelled_by_its_own_operation(status: OrderStatus) -> None:
+    """D115: only ``cancel_replacement`` (the incident's operational cancellation, which
+    refunds the original) cancels a replacement; its delivery can no longer come."""
+    made = replacement()
+    for step, target in enumerate(ON_ITS_WAY, start=1):
+        if made.status is status:
+            break
+        made.transition_to(target, AT + step * timedelta(minutes=1)).unwrap()
+    event = made.cancel_replacement(AT + timedelta(hours=1)).unwrap()
+    assert (event.from_status, event.to_status, made.status) == (status, S.CANCELLED, S.CANCELLED)
+    assert made.replaces == ORDER_ID and made.snapshot is not None
+
+
+def test_only_a_replacement_on_its_way_is_cancelled_as_one() -> None:
+    made = replacement()
+    for step, target in enumerate(ON_ITS_WAY, start=1):
+        made.transition_to(target, AT + step * timedelta(minutes=1)).unwrap()
+    before = state_of(made)
+    assert made.cancel_replacement(AT + timedelta(hours=1)) == Failure(
+        IllegalOrderTransition(S.DELIVERED, S.CANCELLED)
+    )
+    assert state_of(made) == before
+    plain = order_in(S.PAID)
+    refused = plain.cancel_replacement(AT + timedelta(hours=1))
+    assert isinstance(refused, Failure) and refused.failure().code == "INVALID_INPUT"
+    assert plain.status is S.PAID
+
+
 def test_a_replacement_freezes_unfreezes_and_can_be_force_completed() -> None:
     made = replacement()
     for step, target in enumerate(ON_ITS_WAY[:3], start=1):
@@ -194,13 +223,19 @@ def test_rehydrate_round_trips_the_link() -> None:
         (S.PAID, {"replaces": OrderId(" ")}),
         (S.CREATED, {"replaces": ORDER_ID}),  # a replacement is born PAID
         (S.DISPUTED, {"replaces": OrderId("ord_0")}),
-        (S.CANCELLED, {"replaces": OrderId("ord_0")}),
     ],
 )
 def test_rehydrate_refuses_a_broken_replacement(status: OrderStatus, overrides: dict[str, Any]) -> None:
     base = replacement() if status is S.PAID else order_in(status, cancelled_from=S.PAID)
     with pytest.raises(InvariantViolation):
         rehydrate_like(base, **overrides)
+
+
+def test_a_cancelled_replacement_rehydrates() -> None:
+    """Cancelled through ``cancel_replacement`` (D115), a replacement is stored CANCELLED."""
+    made = replacement()
+    made.cancel_replacement(AT + timedelta(hours=1)).unwrap()
+    assert rehydrate_like(made).status is S.CANCELLED
 
 
 def test_the_replacement_names_its_originals_payment_partner() -> None:
