@@ -42,27 +42,19 @@ from application.cases.use_cases import (
     case_summary,
     last_entry,
     load_case,
-    open_case_for_dispute,
     publish_changes,
     release_order_hold,
 )
 from application.context import RequestContext, Services
-from application.disputes.facts import platform_facts_for, recorded_timeline
-from application.disputes.use_cases import dispute_summary, escrow_state_of
+from application.disputes.cancellation import open_refund_of_capture
 from application.errors import DisputeAlreadyOpen, NotCaptured, NotFound
-from application.messaging.queries import transcript_for_order
 from application.orders.force_complete import ForceCompleteFailure, force_complete_in
 from application.ports.concurrency import ConcurrencyConflict
 from application.ports.unit_of_work import UnitOfWork
-from application.saga.scheduling import schedule_first_step
 from application.security.principal import Forbidden, Operation, authorize
 from domain.cases.case import Case
 from domain.cases.errors import CaseClosed, CaseError
 from domain.cases.kinds import CaseKind, IncidentAction, IncidentType, Severity, Tier
-from domain.disputes import Dispute
-from domain.disputes.codes import OutcomeCode
-from domain.disputes.outcomes import plan_execution
-from domain.disputes.references import dispute_reference
 from domain.orders import (
     MAX_PARTY_ID_LENGTH,
     FreezeError,
@@ -74,7 +66,7 @@ from domain.orders import (
     UnfreezeError,
 )
 from domain.shared import CountryCode, DomainEvent, InvalidInput
-from domain.shared.ids import ActorId, DisputeId, OrderId
+from domain.shared.ids import OrderId
 
 ACTION_OPERATIONS: Final = {
     IncidentAction.RETRY: Operation.INCIDENT_ACTION_RETRY,
@@ -468,55 +460,19 @@ async def _cancel(
     if isinstance(cancelled, Failure):
         return cancelled
     snapshot = refunded.snapshot
-    dispute_case: Case | None = None
-    done = _Done()
-    if snapshot is not None:
-        dispute = Dispute.open_for_operational_cancellation(
-            dispute_id=DisputeId(svc.ids.new_id("dsp")),
-            order_id=refunded.id,
-            country=refunded.country,
-            actor=ActorId(ctx.principal.actor_id),
-            role=ctx.principal.role.value,
-            now=now,
-            # the trident as far as it goes without parties: the order's recorded timeline
-            # and its conversation as they stand (D82, D86)
-            platform_facts=platform_facts_for(refunded, recorded=await recorded_timeline(uow, refunded)),
-            transcript=await transcript_for_order(uow, refunded.country, refunded.id),
-        ).unwrap()  # every input is the platform's own
-        plan = plan_execution(
-            reference=dispute_reference(dispute.id),
-            snapshot=snapshot,
-            outcome=OutcomeCode.FULL_REFUND,
-            escrow=escrow_state_of(refunded),
-        ).unwrap()  # FULL_REFUND takes no tier: planning it cannot fail
-        if not await uow.disputes.add(dispute):
-            return Failure(DisputeAlreadyOpen(refunded.id))
-        await schedule_first_step(uow, plan, dispute_id=dispute.id, country=order.country, now=now)
-        await record(
-            uow,
-            ctx,
-            country=order.country,
-            action="dispute.opened",
-            target_type="dispute",
-            target_id=dispute.id,
-            at=now,
-            after={
-                **dispute_summary(dispute),
-                "order_id": refunded.id,
-                **({} if refunded is order else {"cancelled_replacement_id": order.id}),
-                "origin": dispute.origin.value,
-                "incident_case_id": case.case_id,
-                "plan_fingerprint": plan.fingerprint(),
-                "refund_to_card_minor": plan.refund_to_card.minor,
-                "currency": plan.refund_to_card.currency.code,
-            },
-        )
-        dispute_case = await open_case_for_dispute(svc, uow, ctx, dispute, now)
-        done = _Done(
-            dispute_id=dispute.id,
-            refund_minor=plan.refund_to_card.minor,
-            currency=plan.refund_to_card.currency.code,
-        )
+    extra = {} if refunded is order else {"cancelled_replacement_id": order.id}
+    opened = await open_refund_of_capture(
+        uow, svc, ctx, order=refunded, now=now, audit={**extra, "incident_case_id": case.case_id}
+    )
+    if isinstance(opened, Failure):
+        return opened
+    refund = opened.unwrap()
+    dispute_case: Case | None = None if refund is None else refund.case
+    done = (
+        _Done()
+        if refund is None
+        else _Done(dispute_id=refund.dispute.id, refund_minor=refund.refund_minor, currency=refund.currency)
+    )
     saved = await uow.orders.save(order)
     if isinstance(saved, Failure):
         return saved

@@ -15,8 +15,11 @@ from typing import Final
 from returns.result import Failure, Result, Success
 
 from application.audit.trail import record
+from application.cases.l0 import run_l0
+from application.cases.use_cases import publish_changes
 from application.context import RequestContext, Services
-from application.errors import NoPolicyInForce, NotCaptured, NotFound, OrderIdTaken
+from application.disputes.cancellation import open_refund_of_capture
+from application.errors import DisputeAlreadyOpen, NoPolicyInForce, NotCaptured, NotFound, OrderIdTaken
 from application.ports.concurrency import ConcurrencyConflict
 from application.saga.replacements import schedule_replacement_release
 from application.security.principal import Forbidden, Operation, authorize
@@ -113,6 +116,7 @@ class CapturePayment:
 CaptureFailure = (
     Forbidden
     | NotFound
+    | DisputeAlreadyOpen
     | NoPolicyInForce
     | InvalidInput
     | CaptureError
@@ -179,6 +183,14 @@ async def capture_payment(
         posted = await uow.ledger.post(rules.capture(snapshot.unwrap(), capture_key(order.id)))
         if isinstance(posted, Failure):
             return posted
+        refund = None
+        if order.status is OrderStatus.CANCELLED:  # captured after its cancellation (D116)
+            opened = await open_refund_of_capture(
+                uow, svc, ctx, order=order, now=now, audit={"captured_after_cancellation": True}
+            )
+            if isinstance(opened, Failure):
+                return opened
+            refund = opened.unwrap()
         await record(
             uow,
             ctx,
@@ -194,9 +206,13 @@ async def capture_payment(
                 "currency": cmd.currency.code,
                 "policy_version": policy.version,
                 **({} if cmd.payment_partner_id is None else {"payment_partner_id": cmd.payment_partner_id}),
+                **({} if refund is None else {"refund_dispute_id": refund.dispute.id}),
             },
         )
         await uow.commit()
+    if refund is not None and refund.case is not None:  # the refund's case, after the commit
+        await publish_changes(svc, refund.case.pull_events())
+        await run_l0(svc, cmd.country, refund.case.case_id)
     return Success(order)
 
 

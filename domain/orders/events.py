@@ -40,7 +40,8 @@ class OrderTransitioned(OrderEvent):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class PaymentCaptured(OrderTransitioned):
     """CREATED -> PAID; the snapshot is frozen from now on. Captured while a live incident
-    holds a CREATED order, FROZEN -> FROZEN: the hold then lifts to PAID (D103)."""
+    holds a CREATED order, FROZEN -> FROZEN: the hold then lifts to PAID (D103); captured
+    after a cancellation, CANCELLED -> CANCELLED: the money is refunded (D116)."""
 
     total_charged: Money
     policy_version: PolicyVersion

@@ -576,13 +576,18 @@ class Order:
         A capture of an order a live incident froze while it was CREATED is recorded too (the
         provider holds the buyer's money whatever the hold says, D103): the order stays
         FROZEN, and lifting the hold restores it to PAID, so the incident's outcome sees the
-        money captured."""
+        money captured. So is the capture of an order cancelled before it (D116): the order
+        stays CANCELLED, captured, and its money goes back through a refund."""
         if (naive := _naive("at", at)) is not None:
             return Failure(naive)
         if self._snapshot is not None:
             return Failure(OrderAlreadyCaptured(self._id))
         held = self._status is OrderStatus.FROZEN and self._frozen_from is OrderStatus.CREATED
-        if self._status is not OrderStatus.CREATED and not held:
+        # cancelled before its capture, then captured all the same (a race at the checkout):
+        # the money is the buyer's and must go back; recorded, the order stays CANCELLED and
+        # the application refunds it (D116)
+        cancelled = self._status is OrderStatus.CANCELLED
+        if self._status is not OrderStatus.CREATED and not held and not cancelled:
             return Failure(IllegalOrderTransition(self._status, OrderStatus.PAID))
         if (mismatch := self._snapshot_mismatch(snapshot)) is not None:
             return Failure(mismatch)
@@ -596,7 +601,7 @@ class Order:
                     order_id=self._id,
                     country=self._country,
                     from_status=self._status,
-                    to_status=OrderStatus.FROZEN if held else OrderStatus.PAID,
+                    to_status=self._status if held or cancelled else OrderStatus.PAID,
                     total_charged=snapshot.total_charged,
                     policy_version=snapshot.policy.version,
                 )

@@ -42,6 +42,7 @@ from application.integrations.webhooks import (
     reprocess_pending_webhooks,
 )
 from application.orders.use_cases import CompleteDueOrders, complete_due_orders
+from application.saga.executor import Providers, SagaRunner
 from application.security.scope import scoped_to
 from domain.audit import AuditEntry
 from domain.cases.kinds import IncidentAction, IncidentType, Severity
@@ -52,6 +53,7 @@ from domain.shared.ids import OrderId
 from interfaces.http.app import create_app
 from interfaces.http.webhooks import WebhookDependencies
 from interfaces.settings import Settings
+from tests.fakes.providers import FakeNotifications, FakePayments
 from tests.fakes.time_and_ids import FixedClock, SequentialIds
 from tests.integration.scenario import L1, L2, MX, MXN, SYSTEM, add_policy
 from tests.integration.webhook_feeds import Feed, NoSteps, inbox
@@ -210,6 +212,35 @@ async def test_a_capture_while_an_incident_holds_the_created_order_is_recorded(
     )
     receipt = done.unwrap()
     assert receipt.refund_minor == T and receipt.dispute_id is not None
+
+
+async def test_a_capture_after_a_cancellation_is_recorded_and_refunded(svc: Services, feed: Feed) -> None:
+    """D116: the marketplace cancelled the unpaid order, then the provider captured all the
+    same. Refused, the capture was stored as final and the buyer's money known to no one; now
+    it is recorded (snapshot, escrow) and a FULL_REFUND dispute gives it back through the saga."""
+    await feed.outcome("order.created", CREATED)
+    assert await feed.outcome("order.status_changed", step("CANCELLED")) == APPLIED
+
+    assert await feed.outcome("order.payment_captured", CAPTURED) == APPLIED
+
+    async with svc.uow() as uow:
+        order = await uow.orders.get(MX, OrderId("mkt_1"))
+        [dispute] = await uow.disputes.for_order(MX, OrderId("mkt_1"))
+    assert order is not None and order.snapshot is not None and order.status is OrderStatus.CANCELLED
+    assert dispute.decision is not None and dispute.decision.outcome.value == "FULL_REFUND"
+    [captured] = await audit(svc, "order.payment_captured")
+    assert captured.after is not None and captured.after["refund_dispute_id"] == dispute.id
+    payments = FakePayments()
+    await SagaRunner(svc, Providers(payments, FakeNotifications()), worker_id="w1").drain()
+    async with svc.uow() as uow:
+        escrow = (await uow.ledger.balance(MX, Account.escrow("mkt_1"), MXN)).normal.minor
+        clearing = (await uow.ledger.balance(MX, Account.psp_clearing(), MXN)).normal.minor
+    assert (payments.total_refunded_minor, escrow, clearing) == (T, 0, 0)
+    assert await order_status(svc) is OrderStatus.CANCELLED
+    # the same capture again changes nothing
+    assert await feed.outcome("order.payment_captured", CAPTURED) == APPLIED
+    async with svc.uow() as uow:
+        assert len(await uow.disputes.for_order(MX, OrderId("mkt_1"))) == 1
 
 
 @pytest.mark.parametrize(

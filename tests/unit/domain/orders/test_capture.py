@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from returns.result import Failure, Success
 
-from domain.orders import IllegalOrderTransition, OrderAlreadyCaptured, OrderStatus, SnapshotMismatch
+from domain.orders import OrderAlreadyCaptured, OrderStatus, SnapshotMismatch
 from domain.shared.ids import BuyerId, OrderId, SellerId
 from domain.snapshots import OrderSnapshot
 from tests.unit.domain.orders.factories import (
@@ -68,13 +68,16 @@ def test_a_second_capture_is_refused_even_with_the_same_snapshot() -> None:
     assert OrderAlreadyCaptured(ORDER_ID).message == "payment for order ord_1 was already captured"
 
 
-def test_a_cancelled_uncaptured_order_cannot_be_captured() -> None:
+def test_a_capture_after_a_cancellation_is_recorded_and_the_order_stays_cancelled() -> None:
+    """D116: cancelled before its capture and captured all the same, the buyer's money is
+    recorded (the application then refunds it); nothing else about the order changes."""
     order = order_in(S.CANCELLED, cancelled_from=S.CREATED)
-    before = state_of(order)
-    assert order.capture_payment(make_snapshot(), PAID_AT) == Failure(
-        IllegalOrderTransition(S.CANCELLED, S.PAID)
-    )
-    assert state_of(order) == before
+    snapshot = make_snapshot()
+    event = order.capture_payment(snapshot, PAID_AT).unwrap()
+    assert (event.from_status, event.to_status) == (S.CANCELLED, S.CANCELLED)
+    assert (order.status, order.snapshot, order.captured) == (S.CANCELLED, snapshot, True)
+    assert order.next_statuses == frozenset()
+    assert order.capture_payment(make_snapshot(), PAID_AT) == Failure(OrderAlreadyCaptured(ORDER_ID))
 
 
 def test_a_capture_while_a_created_order_is_frozen_is_recorded_and_the_hold_lifts_to_paid() -> None:

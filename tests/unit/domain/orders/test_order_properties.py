@@ -107,16 +107,19 @@ class OrderLifecycle(RuleBasedStateMachine):
     def _apply(self, attempt: Attempt) -> None:
         before_fields, before_events = state_of(self.order)
         before_status = self.order.status
+        uncaptured = not self.order.captured
         result = attempt(self.order, self.now)
-        if before_status in FINAL_STATUSES:
-            assert isinstance(result, Failure)
         match result:
             case Success(OrderTransitioned() as event):
-                # or a capture recorded while a live incident holds a CREATED order (D103)
-                held_capture = isinstance(event, PaymentCaptured) and before_status is S.FROZEN
+                # or a capture recorded while a live incident holds a CREATED order (D103), or
+                # after its cancellation (D116): the status stays, the money is recorded
+                kept = isinstance(event, PaymentCaptured) and uncaptured and event.to_status is before_status
+                assert before_status not in FINAL_STATUSES or (kept and before_status is S.CANCELLED)
                 assert can_transition(before_status, self.order.status) or (
-                    held_capture and self.order.status is S.FROZEN and self.order.frozen_from is S.PAID
+                    kept and before_status in (S.FROZEN, S.CANCELLED)
                 )
+                if kept and before_status is S.FROZEN:
+                    assert self.order.frozen_from is S.PAID
                 assert (event.from_status, event.to_status) == (before_status, self.order.status)
                 assert event.occurred_at == self.now
                 assert event.order_id == self.order.id
@@ -191,9 +194,9 @@ class OrderLifecycle(RuleBasedStateMachine):
         for event in [*self.history, *self.order.pending_events]:
             assert isinstance(event, OrderTransitioned)
             assert event.from_status is status
-            held_capture = isinstance(event, PaymentCaptured) and event.from_status is S.FROZEN  # D103
+            kept = isinstance(event, PaymentCaptured) and event.from_status is event.to_status  # D103, D116
             assert can_transition(event.from_status, event.to_status) or (
-                held_capture and event.to_status is S.FROZEN
+                kept and event.to_status in (S.FROZEN, S.CANCELLED)
             )
             status = event.to_status
         assert status is self.order.status
@@ -239,13 +242,15 @@ def test_random_sequences_stay_on_the_table_and_stop_at_final_states(
     for (name, argument), step in operations:
         now += step
         before, version = order.status, order.version
+        uncaptured = not order.captured
         result = _run(order, name, argument, now)
         changed = isinstance(result, Success) and result.unwrap() is not None
+        # a capture keeps a FROZEN (D103) or CANCELLED (D116) order's status, and records it
+        kept = name == "capture" and uncaptured and before is order.status and changed
         if before in FINAL_STATUSES:
-            assert isinstance(result, Failure)
+            assert isinstance(result, Failure) or (kept and before is S.CANCELLED)
         if changed:
-            held_capture = name == "capture" and before is order.status is S.FROZEN  # D103
-            assert can_transition(before, order.status) or held_capture
+            assert can_transition(before, order.status) or (kept and before in (S.FROZEN, S.CANCELLED))
             assert order.version == version + 1
         else:
             assert (order.status, order.version) == (before, version)
