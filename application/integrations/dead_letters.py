@@ -40,7 +40,14 @@ from application.audit.trail import record
 from application.context import RequestContext, Services
 from application.errors import NotFound
 from application.ports.concurrency import ConcurrencyConflict
-from application.ports.outbox import LIVE_STATUSES, PAYMENTS_PROVIDER, PROVIDER_ACCEPTED, Job, JobStatus
+from application.ports.outbox import (
+    LEASE_EXPIRED,
+    LIVE_STATUSES,
+    PAYMENTS_PROVIDER,
+    PROVIDER_ACCEPTED,
+    Job,
+    JobStatus,
+)
 from application.ports.read_models import Page, PageRequest
 from application.ports.unit_of_work import UnitOfWork
 from application.security.principal import Forbidden, Operation, authorize
@@ -207,9 +214,9 @@ PERMANENT_REFUSALS: Final = frozenset({"PROVIDER_PERMANENT", "PROVIDER_DECLINED"
 """The dead-letter kinds of a provider's permanent refusal (an answer, not a lost call)."""
 DECLINED: Final = "PROVIDER_DECLINED"
 """The provider's own asynchronous decline of the key (its webhook): the key moved nothing."""
-OUTCOME_UNKNOWN: Final = frozenset({"TRANSIENT", "PROVIDER_TRANSIENT", PROVIDER_ACCEPTED})
-"""History entries after which the key may have moved money: a lost or failed call, or an
-acceptance whose confirmation never came (D99)."""
+OUTCOME_UNKNOWN: Final = frozenset({"TRANSIENT", "PROVIDER_TRANSIENT", PROVIDER_ACCEPTED, LEASE_EXPIRED})
+"""History entries after which the key may have moved money: a lost or failed call, an
+acceptance whose confirmation never came (D99), or runs that died mid-call (D117)."""
 
 
 def needs_fresh_provider_key(job: Job) -> bool:

@@ -58,6 +58,10 @@ PAYMENTS_PROVIDER: Final = "payments"
 PROVIDER_ACCEPTED: Final = "PROVIDER_ACCEPTED"
 """The history entry of a call the provider accepted, its confirmation to follow (D99)."""
 
+LEASE_EXPIRED: Final = "LEASE_EXPIRED"
+"""The dead-letter kind of a job claimed past its maximum with no run ever recording an answer
+(its worker died mid-call each time, D117): the call's outcome is unknown."""
+
 
 @dataclass(frozen=True, slots=True)
 class Job:

@@ -41,7 +41,14 @@ from application.context import RequestContext, Services
 from application.errors import PlanDrift
 from application.integrations.breakers import CircuitBreakerGate
 from application.ports.metrics import NO_METRICS, Metrics
-from application.ports.outbox import PROVIDER_ACCEPTED, Job, JobError, JobStatus, job_by_provider_key
+from application.ports.outbox import (
+    LEASE_EXPIRED,
+    PROVIDER_ACCEPTED,
+    Job,
+    JobError,
+    JobStatus,
+    job_by_provider_key,
+)
 from application.ports.providers import (
     PartyNotifier,
     PayoutsProvider,
@@ -270,6 +277,17 @@ class SagaRunner:
         return outcomes
 
     async def _execute(self, job: Job, batch: CompletionBatch | None = None) -> StepOutcome | None:
+        if job.attempts > job.max_attempts:
+            # claimed again past its maximum without ever answering: each run died before
+            # recording anything (a worker killed mid-call, a run that raises every time), so
+            # its lease expired and it was claimed anew. Dead-lettered before any call, with
+            # its outcome unknown: a replay keeps the key, a payment is never discarded (D117)
+            return await self._dead_letter(
+                job,
+                LEASE_EXPIRED,
+                f"claimed {job.attempts} times, past its maximum of {job.max_attempts}, and no run"
+                " recorded an answer: each ended with its worker (crashed, killed or raising)",
+            )
         if job.kind != JOB_KIND:
             handler = self.job_kinds.get(job.kind)
             if handler is None:

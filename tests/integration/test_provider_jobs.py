@@ -278,3 +278,51 @@ async def test_a_failure_makes_every_loop_of_the_process_read_the_circuit_again(
     async with svc.uow() as uow:
         circuit = await uow.circuits.get(MX, "pinger")
     assert (circuit.state, circuit.consecutive_failures) == (CircuitState.CLOSED, 0)
+
+
+class DiesMidCall:
+    """A run that never answers: its worker dies during the call (raising stands in for the
+    SIGKILL or the out-of-memory kill; nothing after the call is recorded either way)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def __call__(self, job: Job, providers: Providers) -> Result[ProviderReceipt, ProviderError]:
+        self.calls += 1
+        raise RuntimeError("the worker died mid-call")
+
+
+async def test_a_job_whose_runs_keep_dying_is_dead_lettered_past_its_maximum(svc: Services) -> None:
+    """D117: a job claimed again at every lease expiry was called without end, never reached
+    the dead-letter queue and raised no alert; now the claim past its maximum dead-letters it,
+    with its outcome unknown (a replay keeps its key)."""
+    now = svc.clock.now()
+    async with svc.uow() as uow:
+        await uow.outbox.enqueue(
+            NewJob(MX, "k1", KIND, "pinger", "ping:k1", {}, now, max_attempts=3), now=now
+        )
+        await uow.commit()
+    dies = DiesMidCall()
+    runner = SagaRunner(svc, Providers(FakePayments(), FakeNotifications()), job_kinds={KIND: dies})
+    clock = svc.clock
+    assert isinstance(clock, FixedClock)
+    outcomes: list[StepOutcome | None] = []
+    for _ in range(6):
+        async with svc.uow() as uow:
+            claimed = await uow.outbox.claim(worker_id="w1", now=clock.now(), lease=runner.lease, limit=1)
+            await uow.commit()
+        for claimed_job in claimed:
+            try:
+                outcomes.append(await runner.execute(claimed_job))
+            except RuntimeError:
+                outcomes.append(None)  # the run died: nothing recorded, the lease runs out
+        clock.advance(runner.lease + timedelta(seconds=1))
+
+    assert dies.calls == 3  # one call per allowed attempt, then never again
+    assert outcomes == [None, None, None, StepOutcome.DEAD_LETTERED]
+    dead = await job(svc, "k1")
+    assert (dead.status, dead.attempts) == (JobStatus.DEAD, 4)
+    assert [error.kind for error in dead.errors] == ["LEASE_EXPIRED"]
+    async with svc.uow() as uow:
+        entries = [e async for e in uow.audit.entries() if isinstance(e, AuditEntry)]
+    assert [e.action for e in entries if e.target_id == str(dead.id)] == ["saga.dead_lettered"]
