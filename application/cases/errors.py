@@ -49,3 +49,20 @@ class CaseFollowsDispute(DomainError):
             f"case {self.case_id} resolves with dispute {self.dispute_id}, which is {self.dispute_status};"
             " decide or withdraw the dispute"
         )
+
+
+@dataclass(frozen=True, slots=True)
+class CaseFollowsPlatformIncident(DomainError):
+    """A platform incident's own case moves with the incident (D46), never by hand: its
+    status updates, mitigation, resolution and closing are the incident's."""
+
+    code: ClassVar[str] = "CASE_FOLLOWS_PLATFORM_INCIDENT"
+    case_id: str
+    incident_id: str
+
+    @property
+    def message(self) -> str:
+        return (
+            f"case {self.case_id} follows platform incident {self.incident_id}:"
+            " use platformIncidentUpdate / platformIncidentClose"
+        )

@@ -3,8 +3,11 @@
 ``case_report`` reads every case of the country opened in the month (``uow.case_history``)
 and the money their disputes' outcomes moved (the ledger postings under each dispute's
 key prefix: a DISPUTE case's own dispute, and the disputes an ORDER_INCIDENT case's order
-got while or after the incident was open, e.g. by an operational cancellation; each
-dispute counted once), then computes the figures with ``domain.cases.report.build_report``.
+got while or after the incident was open, e.g. by an operational cancellation), then
+computes the figures with ``domain.cases.report.build_report``. A dispute belongs to the
+month it was opened in, which is the month its own DISPUTE case opened in (D44: same
+transaction, same instant): an incident case pulls in only disputes opened in the report's
+month, so a dispute is counted in one month, once, and the months add up to the ledger.
 ``to_markdown`` is for people, ``to_json`` for tools (integers only: seconds, basis points,
 minor units with their currency).
 """
@@ -34,14 +37,17 @@ class CaseReportQuery:
     month: Month
 
 
-async def _disputes_of(uow: UnitOfWork, cases: list[CaseState]) -> list[str]:
+async def _disputes_of(uow: UnitOfWork, cases: list[CaseState], month: Month) -> list[str]:
+    """The month's disputes, each once: the DISPUTE cases' own, and those opened on an
+    ORDER_INCIDENT case's order at or after the incident opened *and within the month*
+    (a later month's dispute is that month's, through its own case: never counted twice)."""
     found: dict[str, None] = {}
     for case in cases:
         if case.kind is CaseKind.DISPUTE and case.subject_ref is not None:
             found[case.subject_ref] = None
         elif case.kind is CaseKind.ORDER_INCIDENT and case.order_id is not None:
             for dispute in await uow.disputes.for_order(case.country, OrderId(case.order_id)):
-                if dispute.opened_at >= case.opened_at:
+                if max(case.opened_at, month.start) <= dispute.opened_at < month.end:
                     found[dispute.id] = None
     return list(found)
 
@@ -54,7 +60,7 @@ async def case_report(
         return allowed
     async with svc.uow() as uow:
         cases = await uow.case_history.opened_between(query.country, query.month.start, query.month.end)
-        disputes = await _disputes_of(uow, cases)
+        disputes = await _disputes_of(uow, cases, query.month)
         money = MoneyTotals()
         for dispute_id in disputes:
             if await uow.disputes.get(query.country, DisputeId(dispute_id)) is None:

@@ -11,7 +11,11 @@ Resolving or closing an order incident lifts the order's payout hold (``Order.un
 when the hold is still this case's; an order that moved on (force-completed, cancelled)
 is left alone. A dispute's case is opened with the dispute (:func:`open_case_for_dispute`)
 and resolved with it (:func:`resolve_cases_for_dispute`); it is not resolved by hand
-while its dispute is still undecided (``CASE_FOLLOWS_DISPUTE``).
+while its dispute is still undecided (``CASE_FOLLOWS_DISPUTE``). A platform incident's own
+case moves with its incident (application/cases/platform.py, which drives the case itself):
+acknowledging, status updates, mitigating, waiting on the customer and the answer, resolving
+and closing it here are ``CASE_FOLLOWS_PLATFORM_INCIDENT``, refused before anything is
+written; assignment, escalation and notes stay allowed.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from returns.result import Failure, Result, Success
 
 from application.audit.denials import DenialTarget, record_denial
 from application.audit.trail import record
-from application.cases.errors import CaseFollowsDispute
+from application.cases.errors import CaseFollowsDispute, CaseFollowsPlatformIncident
 from application.cases.feed import announce_case_changes
 from application.cases.scheduler import audit_late_breaches, count_late_breaches
 from application.context import RequestContext, Services
@@ -49,7 +53,8 @@ from domain.shared.ids import ActorId, DisputeId, OrderId
 E = TypeVar("E")
 
 CaseFailure = Forbidden | NotFound | CaseError | ConcurrencyConflict
-ResolveFailure = CaseFailure | CaseFollowsDispute | UnfreezeError
+FollowFailure = CaseFailure | CaseFollowsPlatformIncident
+ResolveFailure = FollowFailure | CaseFollowsDispute | UnfreezeError
 
 DISPUTE_FINAL = frozenset({DisputeStatus.RESOLVED, DisputeStatus.WITHDRAWN})
 
@@ -99,6 +104,16 @@ async def load_case(uow: UnitOfWork, country: CountryCode, case_id: str) -> Resu
     if case is None:
         return Failure(NotFound("case", case_id))
     return Success(case)
+
+
+def follows_platform_incident(case: Case) -> Result[None, CaseFollowsPlatformIncident]:
+    """A platform incident's own case takes its status changes from the incident (D46):
+    ``update_platform_incident`` / ``close_platform_incident`` change it directly, never
+    through the use cases below, which refuse it with this."""
+    state = case.state
+    if state.kind is not CaseKind.PLATFORM_INCIDENT:
+        return Success(None)
+    return Failure(CaseFollowsPlatformIncident(state.case_id, state.subject_ref or "-"))
 
 
 async def release_order_hold(
@@ -277,8 +292,11 @@ class RateCase:
 
 async def acknowledge_case(
     svc: Services, ctx: RequestContext, cmd: AcknowledgeCase
-) -> Result[Case, CaseFailure]:
-    async def change(uow: UnitOfWork, case: Case, now: datetime) -> Result[None, CaseError]:
+) -> Result[Case, FollowFailure]:
+    async def change(uow: UnitOfWork, case: Case, now: datetime) -> Result[None, FollowFailure]:
+        follows = follows_platform_incident(case)
+        if isinstance(follows, Failure):
+            return follows
         policy, calendar = await sla_of(svc, uow, case)
         return case.acknowledge(now, actor_of(ctx.principal), calendar, policy)
 
@@ -351,6 +369,9 @@ async def post_status_update(
         operations += (Operation.CASE_RESOLVE,)
 
     async def change(uow: UnitOfWork, case: Case, now: datetime) -> Result[None, ResolveFailure]:
+        owned = follows_platform_incident(case)  # a refusal must change nothing
+        if isinstance(owned, Failure):
+            return owned
         actor = actor_of(ctx.principal)
         policy, calendar = await sla_of(svc, uow, case)
         if cmd.status is CaseStatus.RESOLVED:  # checked first: a refusal must change nothing
@@ -393,8 +414,11 @@ async def post_status_update(
 
 async def wait_on_customer(
     svc: Services, ctx: RequestContext, cmd: WaitOnCustomer
-) -> Result[Case, CaseFailure]:
-    async def change(uow: UnitOfWork, case: Case, now: datetime) -> Result[None, CaseError]:
+) -> Result[Case, FollowFailure]:
+    async def change(uow: UnitOfWork, case: Case, now: datetime) -> Result[None, FollowFailure]:
+        follows = follows_platform_incident(case)
+        if isinstance(follows, Failure):
+            return follows
         _, calendar = await sla_of(svc, uow, case)
         return case.wait_on_customer(now, actor_of(ctx.principal), cmd.reason, calendar)
 
@@ -411,8 +435,11 @@ async def wait_on_customer(
 
 async def customer_replied(
     svc: Services, ctx: RequestContext, cmd: CustomerReplied
-) -> Result[Case, CaseFailure]:
-    async def change(uow: UnitOfWork, case: Case, now: datetime) -> Result[None, CaseError]:
+) -> Result[Case, FollowFailure]:
+    async def change(uow: UnitOfWork, case: Case, now: datetime) -> Result[None, FollowFailure]:
+        follows = follows_platform_incident(case)
+        if isinstance(follows, Failure):
+            return follows
         _, calendar = await sla_of(svc, uow, case)
         return case.customer_replied(now, actor_of(ctx.principal), calendar)
 
@@ -427,8 +454,11 @@ async def customer_replied(
     )
 
 
-async def mitigate_case(svc: Services, ctx: RequestContext, cmd: MitigateCase) -> Result[Case, CaseFailure]:
-    async def change(uow: UnitOfWork, case: Case, now: datetime) -> Result[None, CaseError]:
+async def mitigate_case(svc: Services, ctx: RequestContext, cmd: MitigateCase) -> Result[Case, FollowFailure]:
+    async def change(uow: UnitOfWork, case: Case, now: datetime) -> Result[None, FollowFailure]:
+        follows = follows_platform_incident(case)
+        if isinstance(follows, Failure):
+            return follows
         policy, calendar = await sla_of(svc, uow, case)
         return case.mitigate(now, actor_of(ctx.principal), cmd.note, calendar, policy)
 
@@ -464,6 +494,9 @@ async def _resolve(
 
 async def resolve_case(svc: Services, ctx: RequestContext, cmd: ResolveCase) -> Result[Case, ResolveFailure]:
     async def change(uow: UnitOfWork, case: Case, now: datetime) -> Result[None, ResolveFailure]:
+        owned = follows_platform_incident(case)
+        if isinstance(owned, Failure):
+            return owned
         follows = await _dispute_still_open(uow, case)
         if isinstance(follows, Failure):
             return follows
@@ -482,6 +515,9 @@ async def resolve_case(svc: Services, ctx: RequestContext, cmd: ResolveCase) -> 
 
 async def close_case(svc: Services, ctx: RequestContext, cmd: CloseCase) -> Result[Case, ResolveFailure]:
     async def change(uow: UnitOfWork, case: Case, now: datetime) -> Result[None, ResolveFailure]:
+        owned = follows_platform_incident(case)
+        if isinstance(owned, Failure):
+            return owned
         closed = case.close(now, actor_of(ctx.principal))
         if isinstance(closed, Failure):
             return closed

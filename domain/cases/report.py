@@ -7,10 +7,15 @@ cases' recorded state, with integers only:
 - times to acknowledge and to mitigate: ``acknowledged_at - opened_at`` and
   ``mitigated_at - opened_at`` in whole seconds of wall-clock time, p50 and p90 by the
   exact nearest-rank method (the value at rank ``ceil(p/100 * n)``, no interpolation);
-- SLA per severity: clocks met (stopped by their deadline) and breached (a breach
-  recorded, or stopped past the deadline before the scheduler noticed); compliance =
-  met / (met + breached) in basis points rounded down; clocks still running unbreached
-  are not judged yet. Cases with a breach and breaches counted too;
+- SLA per severity: every clock a case ran is judged once, the ``STATUS_UPDATE`` clocks a
+  status update replaced included (:func:`judged_clocks`). Breached: each recorded breach
+  (``CaseState.breaches``: a clock breaches at most once, and the breach stays recorded when
+  an update replaces the clock), plus a current clock stopped past its deadline with no
+  breach recorded (before the scheduler noticed). Met: a current clock stopped by its
+  deadline without a breach, and each status-update period ended by the next status update
+  with no breach recorded in it (read from the timeline). Compliance = met / (met +
+  breached) in basis points rounded down; clocks still running or paused unbreached are not
+  judged yet. Cases with a breach and breaches counted too;
 - resolution by tier: how many resolved cases each tier (``CaseState.resolved_tier``: L0
   for the rules, else the human tier) resolved, and its share in basis points (down);
 - satisfaction: ratings given on the month's cases, their 1..5 distribution and the
@@ -30,8 +35,8 @@ from typing import Final
 
 from returns.result import Failure, Result, Success
 
-from domain.cases.case import CaseState, ClockState
-from domain.cases.kinds import CaseKind, Severity, Tier
+from domain.cases.case import CaseState, TimelineEntry, TimelineKind
+from domain.cases.kinds import CaseKind, ClockKind, Severity, Tier
 from domain.cases.money import MoneyTotals
 from domain.shared import BASIS_POINTS, CountryCode, InvalidInput, round_half_even
 from domain.shared.statistics import nearest_rank
@@ -135,6 +140,43 @@ def _seconds(start: datetime, end: datetime | None) -> int | None:
     return max(0, int((end - start).total_seconds()))
 
 
+def _replaced_updates_met(timeline: Sequence[TimelineEntry]) -> int:
+    """The status-update periods a later status update ended with no breach recorded in
+    them. The ``STATUS_UPDATE`` clock starts with the first acknowledgement or mitigation
+    (a status update on a NEW case starts none) and every status update after that replaces
+    it; a command replacing an overdue clock records its breach first (D85), so a period
+    without an ``SLA_BREACHED`` entry for that clock was met."""
+    running = breached = False
+    met = 0
+    for entry in timeline:
+        if entry.kind in (TimelineKind.ACKNOWLEDGED, TimelineKind.MITIGATED):
+            running = True
+        elif (
+            entry.kind is TimelineKind.SLA_BREACHED
+            and entry.data.get("clock") == ClockKind.STATUS_UPDATE.value
+        ):
+            breached = True
+        elif entry.kind is TimelineKind.STATUS_UPDATE and running:
+            met += 0 if breached else 1
+            breached = False
+    return met
+
+
+def judged_clocks(case: CaseState) -> tuple[int, int]:
+    """``(met, breached)`` over every clock ``case`` ran, replaced status-update clocks
+    included; clocks still running or paused without a breach are not judged."""
+    breached = case.breaches  # one per breached clock, kept after an update replaced it
+    met = _replaced_updates_met(case.timeline)
+    for clock in case.clocks.values():
+        if clock.breached_at is not None or clock.stopped_at is None:
+            continue  # counted in ``breaches``, or not judged yet
+        if clock.deadline is not None and clock.stopped_at > clock.deadline:
+            breached += 1  # stopped late before any breach was recorded
+        else:
+            met += 1
+    return met, breached
+
+
 def build_report(
     country: CountryCode, month: Month, cases: Sequence[CaseState], *, disputes: int, money: MoneyTotals
 ) -> CaseReport:
@@ -151,16 +193,9 @@ def build_report(
         of_severity = [c for c in population if c.severity is severity]
         met = breached = 0
         for case in of_severity:
-            for clock in case.clocks.values():
-                late = (
-                    clock.stopped_at is not None
-                    and clock.deadline is not None
-                    and clock.stopped_at > clock.deadline
-                )
-                if clock.breached_at is not None or late:
-                    breached += 1
-                elif clock.state is ClockState.STOPPED:
-                    met += 1
+            case_met, case_breached = judged_clocks(case)
+            met += case_met
+            breached += case_breached
         sla.append(
             SlaLine(
                 severity=severity,

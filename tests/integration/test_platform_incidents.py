@@ -6,15 +6,16 @@ over the same data."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import pytest
-from returns.result import Failure, Success
+from returns.result import Failure, Result, Success
 from sqlalchemy import func, select
 
 from adapters.persistence.tables import audit_log, outbox_jobs
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
+from application.cases.errors import CaseFollowsPlatformIncident
 from application.cases.platform import (
     ActionItemInput,
     ClosePlatformIncident,
@@ -28,12 +29,32 @@ from application.cases.platform import (
 )
 from application.cases.platform_reminders import REMINDER_JOB_KIND, PlatformUpdateReminders
 from application.cases.reports import CaseReportQuery, case_report, to_json, to_markdown
+from application.cases.use_cases import (
+    AcknowledgeCase,
+    AssignCase,
+    CloseCase,
+    CustomerReplied,
+    EscalateCase,
+    MitigateCase,
+    PostStatusUpdate,
+    ResolveCase,
+    WaitOnCustomer,
+    acknowledge_case,
+    assign_case,
+    close_case,
+    customer_replied,
+    escalate_case,
+    mitigate_case,
+    post_status_update,
+    resolve_case,
+    wait_on_customer,
+)
 from application.context import Services
 from application.errors import NotFound
 from application.saga.executor import Providers, SagaRunner
 from application.security.principal import Forbidden, Role
-from domain.cases.case import TimelineKind
-from domain.cases.kinds import CaseKind, CaseStatus, Severity
+from domain.cases.case import Case, TimelineKind
+from domain.cases.kinds import CaseKind, CaseStatus, ClockKind, Severity
 from domain.cases.platform import (
     IllegalPlatformIncidentTransition,
     IncidentEntryKind,
@@ -42,7 +63,7 @@ from domain.cases.platform import (
 )
 from domain.cases.report import Month
 from domain.disputes.codes import OutcomeCode
-from domain.shared import Money
+from domain.shared import DomainError, Money
 from tests.fakes.providers import FakeNotifications, FakePayments
 from tests.fakes.time_and_ids import FixedClock, SequentialIds
 from tests.integration.case_builders import open_case, store
@@ -261,3 +282,110 @@ async def test_the_monthly_report_counts_the_month_exactly(svc: Services, clock:
     assert isinstance(denied, Failure) and isinstance(denied.failure(), Forbidden)
     empty = (await case_report(svc, L3, CaseReportQuery(MX, Month(2026, 4)))).unwrap()
     assert (empty.cases, empty.disputes, dict(empty.money.refunded)) == (0, 0, {})
+
+
+async def _own_case(svc: Services, case_id: str) -> tuple[int, int, int, CaseStatus]:
+    """The incident's own case as stored: version, timeline length, audit entries, status."""
+    async with svc.uow() as uow:
+        case = await uow.cases.get(MX, case_id)
+    assert case is not None
+    audited = await _count(svc, select(func.count()).select_from(audit_log))
+    return case.state.version, len(case.state.timeline), audited, case.state.status
+
+
+def _by_hand(
+    case_id: str,
+) -> list[tuple[str, Callable[[Services], Awaitable[Result[Case, DomainError]]]]]:
+    """Every ordinary case command the platform incident's own flow owns, each by a role that may
+    run it (L1 may mitigate and post updates, L2 may also resolve and close)."""
+    return [
+        ("resolve", lambda s: resolve_case(s, L2, ResolveCase(MX, case_id, "looks fine"))),
+        ("close", lambda s: close_case(s, L2, CloseCase(MX, case_id))),
+        ("mitigate by L1", lambda s: mitigate_case(s, L1, MitigateCase(MX, case_id, "meh"))),
+        ("mitigate", lambda s: mitigate_case(s, L2, MitigateCase(MX, case_id, "failed over"))),
+        ("wait", lambda s: wait_on_customer(s, L2, WaitOnCustomer(MX, case_id, "asked"))),
+        ("replied", lambda s: customer_replied(s, L2, CustomerReplied(MX, case_id))),
+        ("acknowledge", lambda s: acknowledge_case(s, L2, AcknowledgeCase(MX, case_id))),
+        (
+            "plain update (L1)",
+            lambda s: post_status_update(s, L1, PostStatusUpdate(MX, case_id, "still down")),
+        ),
+        *(
+            (
+                f"update to {status.value}",
+                lambda s, status=status: post_status_update(
+                    s, L2, PostStatusUpdate(MX, case_id, "update", status)
+                ),
+            )
+            for status in (
+                CaseStatus.ACKNOWLEDGED,
+                CaseStatus.MITIGATED,
+                CaseStatus.WAITING_ON_CUSTOMER,
+                CaseStatus.RESOLVED,
+                CaseStatus.CLOSED,
+            )
+        ),
+    ]
+
+
+async def test_the_incident_s_own_case_moves_only_with_the_incident(svc: Services, clock: FixedClock) -> None:
+    """D46: the ordinary status commands refuse a platform incident's own case before writing
+    anything (CASE_FOLLOWS_PLATFORM_INCIDENT); assignment and escalation stay allowed; the
+    incident still updates, mitigates, resolves, closes and writes its review."""
+    incident = (
+        await open_platform_incident(svc, L2, OpenPlatformIncident(MX, Severity.SEV1, "Payments down"))
+    ).unwrap()
+    case_id, incident_id = incident.state.case_id, incident.incident_id
+    due = incident.state.update_due_at
+    clock.advance(timedelta(minutes=5))
+    before = await _own_case(svc, case_id)
+    assert before[3] is CaseStatus.ACKNOWLEDGED
+
+    for name, attempt in _by_hand(case_id):
+        refused = await attempt(svc)
+        assert refused == Failure(CaseFollowsPlatformIncident(case_id, incident_id)), name
+        assert refused.failure().code == "CASE_FOLLOWS_PLATFORM_INCIDENT"
+        assert incident_id in refused.failure().message
+        assert await _own_case(svc, case_id) == before, name  # nothing saved, nothing audited
+    async with svc.uow() as uow:
+        case = await uow.cases.get(MX, case_id)
+    assert case is not None and case.state.clocks[ClockKind.STATUS_UPDATE].due_at == due
+
+    outside = await resolve_case(svc, L1, ResolveCase(MX, case_id, "not mine"))  # authorization first
+    assert isinstance(outside, Failure) and isinstance(outside.failure(), Forbidden)
+
+    assigned = await assign_case(svc, L2, AssignCase(MX, case_id, "l2-9"))
+    assert isinstance(assigned, Success), assigned
+    escalated = await escalate_case(svc, L2, EscalateCase(MX, case_id, "needs the ops lead"))
+    assert isinstance(escalated, Success), escalated
+    assert (escalated.unwrap().state.assignee, escalated.unwrap().state.status) == (
+        None,
+        CaseStatus.ACKNOWLEDGED,
+    )
+
+    updated = await update_platform_incident(
+        svc, L2, UpdatePlatformIncident(MX, incident_id, "Investigating")
+    )
+    assert isinstance(updated, Success), updated
+    clock.advance(timedelta(minutes=5))
+    mitigated = await update_platform_incident(
+        svc, L2, UpdatePlatformIncident(MX, incident_id, "Failed over", PlatformIncidentStatus.MITIGATED)
+    )
+    assert isinstance(mitigated, Success), mitigated
+    resolved = await update_platform_incident(
+        svc, L2, UpdatePlatformIncident(MX, incident_id, "Provider fixed", PlatformIncidentStatus.RESOLVED)
+    )
+    assert isinstance(resolved, Success), resolved
+    assert (await _own_case(svc, case_id))[3] is CaseStatus.RESOLVED
+    for name, attempt in _by_hand(case_id):  # a resolved incident's case is still the incident's
+        assert await attempt(svc) == Failure(CaseFollowsPlatformIncident(case_id, incident_id)), name
+    closed = await close_platform_incident(
+        svc,
+        L3,
+        ClosePlatformIncident(MX, incident_id, "Provider outage", (ActionItemInput("Alerting", "ops"),)),
+    )
+    assert isinstance(closed, Success), closed
+    assert closed.unwrap()[0].state.status is PlatformIncidentStatus.CLOSED
+    assert (await _own_case(svc, case_id))[3] is CaseStatus.CLOSED
+    review = await get_review(svc, L3, MX, incident_id)
+    assert isinstance(review, Success) and "Provider outage" in review.unwrap().markdown
