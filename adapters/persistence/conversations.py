@@ -20,12 +20,13 @@ per conversation in a unit of work (identity map), optimistic ``save`` (``... AN
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
 from returns.result import Failure, Result, Success
-from sqlalchemy import Executable, Row, bindparam, func, select, update
+from sqlalchemy import Executable, Row, bindparam, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -196,6 +197,13 @@ def message_from_row(row: Row_) -> Message:
     )
 
 
+def sender_lock_key(country: CountryCode, sender_id: str) -> int:
+    """A stable signed 64-bit advisory lock key for one sender of one country (SHA-256's first
+    8 bytes, as the ledger's keys)."""
+    digest = hashlib.sha256(f"sender\x1f{country.value}\x1f{sender_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big", signed=True)
+
+
 def _insert(dialect: str) -> Any:
     if dialect == "postgresql":
         return postgresql.insert
@@ -339,6 +347,16 @@ class SqlAlchemyConversationRepository:
         )
         if conversation_id is not None:
             query = query.where(messages.c.conversation_id == conversation_id)
+        else:
+            # a count across conversations: the sender's sends to other conversations would not
+            # collide on a sequence number, so on PostgreSQL the sender's transactions take
+            # turns from here to their commit; the next one counts this one (D121). SQLite
+            # writers already take turns (BEGIN IMMEDIATE).
+            connection = await self._session.connection()
+            if connection.dialect.name == "postgresql":
+                await connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": sender_lock_key(country, sender_id)}
+                )
         counted = (await self._execute(query)).one()
         return WindowCount(int(counted.sent), counted.oldest)
 

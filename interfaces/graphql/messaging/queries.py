@@ -10,9 +10,10 @@ import strawberry
 from returns.result import Failure, Result, Success
 
 from application.audit.denials import DenialTarget
+from application.errors import NotFound
 from application.messaging.queries import ReadConversation, order_of_conversation, read_conversation
 from application.security.principal import Operation
-from domain.shared import InvalidInput
+from domain.shared import DomainError, InvalidInput
 from domain.shared.ids import OrderId
 from interfaces.graphql.common import DEFAULT_PAGE_SIZE, MAX_CURSOR_CHARS, check_id, page_request
 from interfaces.graphql.context import GraphQLInfo
@@ -51,6 +52,15 @@ async def order_for(
     return Success(found.unwrap())
 
 
+def as_asked(error: DomainError, conversation_id: str | None) -> DomainError:
+    """A conversation asked for by its id that the caller may not read is reported as that
+    conversation not found, never as its order's: the order's id would tell the caller which
+    order it belongs to, and that it exists (D121)."""
+    if conversation_id is not None and isinstance(error, NotFound):
+        return NotFound("conversation", conversation_id)
+    return error
+
+
 def parse_after(after: str | None) -> Result[int, InvalidInput]:
     if after is None:
         return Success(0)
@@ -86,7 +96,7 @@ async def resolve_conversation(
     query = ReadConversation(scope.country, order.unwrap(), position.unwrap(), page.unwrap().first)
     read = await read_conversation(scope.context.messaging, scope.request, query)
     if isinstance(read, Failure):
-        return await scope.failed(read.failure(), target)
+        return await scope.failed(as_asked(read.failure(), conversation_id), target)
     found = read.unwrap()
     messages = message_connection(found.messages, found.next_after, scope.principal)
     return Conversation.from_domain(found.conversation, messages)

@@ -23,7 +23,7 @@ from application.security.principal import Operation
 from application.security.scope import bind_scope
 from interfaces.graphql.context import GraphQLInfo
 from interfaces.graphql.errors import AnyError
-from interfaces.graphql.messaging.queries import order_for, target_of
+from interfaces.graphql.messaging.queries import as_asked, order_for, target_of
 from interfaces.graphql.messaging.types import ConversationMessage
 from interfaces.graphql.orders.queries import CountryArgument
 from interfaces.graphql.scope import Scope, guard
@@ -54,7 +54,7 @@ async def conversation_message_added(
     query = ReadConversation(scope.country, order.unwrap(), 0, 1)
     first = await read_conversation(svc, scope.request, query)
     if isinstance(first, Failure):
-        yield await scope.failed(first.failure(), target)
+        yield await scope.failed(as_asked(first.failure(), conversation_id), target)
         return
     conversation = first.unwrap().conversation
     async with svc.changes.subscribe(conversation_topic(scope.country, conversation.id)) as changes:

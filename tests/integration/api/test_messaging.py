@@ -109,6 +109,29 @@ async def test_other_orders_and_countries_are_refused_and_audited(api: Api) -> N
     assert (await api.denials())[-1]["country_code"] == CO.value
 
 
+async def test_a_conversation_asked_for_by_id_reveals_nothing_to_whom_may_not_read_it(api: Api) -> None:
+    """D121: a stranger asking for a real conversation's id was told "order 'o1' not found",
+    naming the hidden order and telling real ids from made-up ones."""
+    buyer, _ = await open_o1(api)
+    real = (await read(api, buyer))["id"]
+    by_id = (
+        'query($id: String) { conversation(countryCode: "MX", conversationId: $id) {'
+        " __typename ... on Error { code message } } }"
+    )
+    stranger = api.bearer(Role.BUYER, subject="buy_2")
+    hidden = (await api.gql(by_id, {"id": real}, stranger))["conversation"]
+    missing = (await api.gql(by_id, {"id": "cnv_doesnotexist"}, stranger))["conversation"]
+    assert hidden == {
+        "__typename": "NotFoundError",
+        "code": "NOT_FOUND",
+        "message": f"conversation {real!r} not found",
+    }
+    assert missing["message"] == "conversation 'cnv_doesnotexist' not found"
+    assert "o1" not in hidden["message"]
+    # whom may read it still reads it by its id
+    assert (await api.gql(by_id, {"id": real}, buyer))["conversation"]["__typename"] == "Conversation"
+
+
 async def test_a_subscriber_receives_messages_sent_by_another_request(api: Api) -> None:
     buyer, seller = await open_o1(api)
     token = buyer["Authorization"]
