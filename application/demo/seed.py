@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import TypeVar
+from datetime import UTC, datetime, timedelta
+from typing import Final, TypeVar
 
 from returns.result import Failure, Result
 
@@ -77,7 +77,7 @@ from application.ports.unit_of_work import UnitOfWorkFactory
 from application.saga.executor import Providers, SagaRunner
 from application.security.principal import Principal, Role
 from domain.cases.case import Case
-from domain.cases.kinds import CaseStatus, IncidentAction, IncidentType, Severity
+from domain.cases.kinds import CaseKind, CaseStatus, IncidentAction, IncidentType, Severity
 from domain.cases.platform import PlatformIncidentStatus
 from domain.cases.tracking import TrackingKind, TrackingRecord
 from domain.disputes import Dispute
@@ -95,6 +95,7 @@ E = TypeVar("E", bound=DomainError)
 
 DEMO_COUNTRIES = ("MX", "CO", "BR", "CL")
 OUTAGE_COUNTRY = "BR"  # its payments provider's circuit breaker is left open
+_EVER: Final = (datetime(1970, 1, 1, tzinfo=UTC), datetime(9999, 1, 1, tzinfo=UTC))
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,7 @@ class TravelClock:
 @dataclass
 class SeedReport:
     skipped: bool = False
+    partial: bool = False  # an earlier run stopped half-way (the database must be recreated)
     orders: Counter[str] = field(default_factory=Counter)
     disputes: Counter[str] = field(default_factory=Counter)
     conversations: int = 0  # opened by this run (on a seeded database: the missing ones)
@@ -601,12 +603,28 @@ class _Seeder:
             "platform incident close",
         )
 
+    async def _earlier_run(self, screener: Screener | None) -> SeedReport | None:
+        """What an earlier run left, or ``None`` on a database it never touched. Its first
+        order says it started; the closed platform incident, its last write of substance,
+        says it finished (D122): then only conversations missing from an older seed are added
+        (the breaker's failures written after the incident are cosmetic). One that stopped
+        half-way is reported, as its steps are not idempotent."""
+        async with self.svc.uow() as uow:
+            started = await uow.orders.get(CountryCode("MX"), demo_order_id("MX", "completed")) is not None
+            first = CountryCode(MARKETS[0].country)
+            cases = await uow.case_history.opened_between(first, _EVER[0], _EVER[1])
+            finished = any(case.kind is CaseKind.PLATFORM_INCIDENT for case in cases)
+        if not started:
+            return None
+        if not finished:
+            return SeedReport(skipped=True, partial=True)
+        return SeedReport(skipped=True, conversations=await _conversations(self.svc, screener))
+
     async def run(self, screener: Screener | None = None) -> SeedReport:
         report = SeedReport()
-        async with self.svc.uow() as uow:
-            seeded = await uow.orders.get(CountryCode("MX"), demo_order_id("MX", "completed")) is not None
-        if seeded:  # only conversations missing from an older seed are added
-            return SeedReport(skipped=True, conversations=await _conversations(self.svc, screener))
+        earlier = await self._earlier_run(screener)
+        if earlier is not None:
+            return earlier
         for market in MARKETS:
             await self.policy(market)
         # Day 0: orders that will complete when their window closes, and disputed ones.

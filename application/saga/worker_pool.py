@@ -49,6 +49,7 @@ class WorkerReport:
     outcomes: Counter[str] = field(default_factory=Counter)
     released: int = 0  # claimed, not started, handed back at stop
     crashed: int = 0  # jobs whose execution raised (left to their lease)
+    failed_claims: int = 0  # claims that raised (the database unreachable, not migrated, ...)
 
     @property
     def executed(self) -> int:
@@ -120,6 +121,7 @@ class WorkerPool:
                 jobs = await self._claim(runner, size)
             except Exception:
                 log.exception("claim failed; retrying after the poll interval")
+                report.failed_claims += 1  # a --once run that could not claim did not succeed (D122)
                 jobs = []
             if not jobs:
                 size = self.batch

@@ -77,6 +77,15 @@ def seed_demo() -> None:
                 clock=services.clock,
                 screener=container.screener(),
             )
+        if report.partial:
+            await container.engine().dispose()
+            typer.echo(
+                "the demo data is only partly loaded (an earlier seed-demo stopped half-way):"
+                " recreate the database (delete the SQLite file, or drop and create the PostgreSQL"
+                " database), run `supportos migrate`, then `supportos seed-demo` again",
+                err=True,
+            )
+            raise typer.Exit(1)
         if report.skipped:
             typer.echo("demo data already loaded (partner keys: `supportos apikey create`)")
             if report.conversations:

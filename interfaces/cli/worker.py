@@ -84,7 +84,10 @@ def worker(  # noqa: PLR0917 - typer options
         f"worker {pool.runner.worker_id} stopped: {report.executed} job run(s) "
         + (", ".join(f"{k}={v}" for k, v in sorted(report.outcomes.items())) or "none")
         + f"; {report.released} handed back; {report.crashed} raised"
+        + (f"; {report.failed_claims} claim(s) failed" if report.failed_claims else "")
     )
+    if once and report.failed_claims:  # cron and scripts must see that nothing could be claimed
+        raise typer.Exit(1)
 
 
 def worker_pool(

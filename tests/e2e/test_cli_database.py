@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from adapters.persistence.database import create_engine, create_session_factory
 from adapters.persistence.unit_of_work import unit_of_work_factory
+from application.demo.seed import _Seeder
 from domain.audit import AuditDraft
 from domain.shared import CountryCode
 from domain.shared.ids import ActorId
@@ -113,3 +114,38 @@ def test_a_malformed_head_is_a_usage_error(database: Path) -> None:
     result = runner.invoke(app, ["audit-verify", "--expect-head", "3:nothex"])
     assert result.exit_code == 2
     assert "SEQ:HASH" in result.output
+
+
+def test_a_seed_demo_stopped_half_way_is_reported_not_taken_for_loaded(
+    database: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """D122: an interrupted first seed left half the demo data, and every later run said
+    "already loaded" (it looked at the first order only): a console with no partner keys and
+    half the states. Now the rerun says what happened and exits 1."""
+    runner = CliRunner()
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+
+    async def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt  # Ctrl-C before the seed's last steps
+
+    with monkeypatch.context() as patched:
+        patched.setattr(_Seeder, "platform_incident", interrupted)
+        first = runner.invoke(app, ["seed-demo"])
+    assert first.exit_code != 0
+
+    again = runner.invoke(app, ["seed-demo"])
+    assert again.exit_code == 1
+    assert "only partly loaded" in again.output and "recreate the database" in again.output
+    with sqlite3.connect(database) as raw:
+        assert raw.execute("SELECT COUNT(*) FROM api_keys").fetchone() == (0,)
+
+
+def test_seed_demo_twice_loads_once(database: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    loaded = runner.invoke(app, ["seed-demo"])
+    assert loaded.exit_code == 0, loaded.output
+    assert "demo data loaded" in loaded.output
+    again = runner.invoke(app, ["seed-demo"])
+    assert again.exit_code == 0, again.output
+    assert "demo data already loaded" in again.output

@@ -62,3 +62,11 @@ def test_worker_refuses_unknown_providers(database: str) -> None:
     refused = CliRunner().invoke(app, ["worker", "--once", "--providers", "payments,carrier-pigeons"])
     assert refused.exit_code == 2
     assert "--providers" in refused.output
+
+
+def test_worker_once_that_cannot_claim_exits_1(database: str) -> None:
+    """D122: on a database it cannot claim from (here: not migrated) `worker --once` logged the
+    failure and exited 0, so cron and scripts took it for an idle queue."""
+    failed = CliRunner().invoke(app, ["worker", "--once", "--poll-interval", "0.01"])
+    assert failed.exit_code == 1, failed.output
+    assert "1 claim(s) failed" in failed.output
