@@ -379,6 +379,12 @@ async def dispose_engines(container: Container) -> None:
     await engine.dispose()
 
 
+async def database_problem(container: Container) -> str | None:
+    """Why the container's database cannot serve a command (unreachable, not migrated, not at
+    head; ``/readyz``'s words), or ``None``."""
+    return await database_not_ready(container.engine())
+
+
 async def migrate_database(settings: Settings) -> tuple[str | None, str | None]:
     """Bring the configured database to the newest schema; (before, after) revisions."""
     settings.ensure_database_directory()

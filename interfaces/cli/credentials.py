@@ -17,6 +17,7 @@ from application.security.principal import PartnerKind, Principal, Role
 from application.security.scope import ALL, scoped_to
 from domain.shared import CountryCode
 from interfaces.auth import TOKEN_ROLES, TokenKeys, mint_token
+from interfaces.cli.ready import require_ready_database
 from interfaces.container import build_container, dispose_engines
 from interfaces.settings import Settings, get_settings
 
@@ -109,6 +110,7 @@ def create(
 
     async def go() -> None:
         container = build_container(settings)
+        await require_ready_database(container)
         try:
             with scoped_to(ALL):  # the CLI acts as the system
                 issued = await issue_api_key(
@@ -140,6 +142,7 @@ def revoke(key_id: Annotated[str, typer.Argument(help="The key id printed by `ap
 
     async def go() -> None:
         container = build_container(settings)
+        await require_ready_database(container)
         try:
             with scoped_to(ALL):  # the CLI acts as the system
                 revoked = await revoke_api_key(container.services(), _cli_context(country), key_id)

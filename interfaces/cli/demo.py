@@ -16,6 +16,7 @@ from application.security.principal import PartnerKind, Principal, Role
 from application.security.scope import ALL, scoped_to
 from domain.shared import CountryCode
 from interfaces.auth import TokenKeys, mint_token
+from interfaces.cli.ready import require_ready_database
 from interfaces.container import Container, build_container, demo_providers
 from interfaces.settings import Settings, get_settings
 
@@ -68,6 +69,7 @@ def seed_demo() -> None:
     container = build_container(settings)
 
     async def go() -> None:
+        await require_ready_database(container)
         services = container.services()
         with scoped_to(ALL):  # the seeder acts as the system, in every country
             report = await run_seed(

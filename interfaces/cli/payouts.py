@@ -19,6 +19,7 @@ from returns.result import Failure
 
 from application.ledger.payouts import PayoutRun, run_payouts
 from domain.shared import CountryCode
+from interfaces.cli.ready import require_ready_database
 from interfaces.container import build_container
 from interfaces.settings import get_settings
 
@@ -47,6 +48,7 @@ def payouts(
     container = build_container(settings)
 
     async def go() -> PayoutRun:
+        await require_ready_database(container)
         try:
             svc = container.services()
             interval = timedelta(hours=hours)

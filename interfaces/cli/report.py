@@ -20,6 +20,7 @@ from application.security.principal import Principal, Role
 from application.security.scope import scoped_to
 from domain.cases.report import Month
 from domain.shared import CountryCode
+from interfaces.cli.ready import require_ready_database
 from interfaces.container import build_container
 from interfaces.settings import get_settings
 
@@ -41,6 +42,7 @@ def report(
     container = build_container(get_settings())
 
     async def go() -> str:
+        await require_ready_database(container)
         principal = Principal("supportos-report", Role.SYSTEM, frozenset({query.country}))
         try:
             with scoped_to(frozenset({query.country})):

@@ -149,3 +149,22 @@ def test_seed_demo_twice_loads_once(database: Path) -> None:
     again = runner.invoke(app, ["seed-demo"])
     assert again.exit_code == 0, again.output
     assert "demo data already loaded" in again.output
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["seed-demo"],
+        ["payouts"],
+        ["report", "--month", "2026-03", "--country", "MX"],
+        ["apikey", "create", "--partner", "sel_1", "--country", "MX"],
+        ["apikey", "revoke", "mx_key_1"],
+    ],
+    ids=["seed-demo", "payouts", "report", "apikey-create", "apikey-revoke"],
+)
+def test_a_command_on_an_unmigrated_database_says_so_in_one_line(database: Path, command: list[str]) -> None:
+    """D123: these ended with a traceback from their first statement (`no such table`)."""
+    result = CliRunner().invoke(app, command)
+    assert result.exit_code == 2, result.output
+    assert "database not migrated" in result.output and "run `supportos migrate`" in result.output
+    assert "Traceback" not in result.output
