@@ -186,6 +186,5 @@ async def test_metrics_are_served_in_the_prometheus_text_format(client: httpx.As
     assert 'supportos_graphql_errors_total{code="INVALID_REQUEST",type="GraphQLError"}' in text
     assert 'supportos_http_request_duration_seconds_bucket{le="10.0",method="POST",route="/graphql"}' in text
     assert (
-        'supportos_graphql_operation_duration_seconds_bucket{le="7.5",operation="other",type="query"}'
-        in text
+        'supportos_graphql_operation_duration_seconds_bucket{le="7.5",operation="other",type="query"}' in text
     )
