@@ -21,7 +21,6 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
-from prometheus_client import start_http_server
 
 from application.cases.platform_reminders import PlatformUpdateReminders
 from application.cases.scheduler import SchedulerTask, SlaBreaches, TickReport, run_scheduler
@@ -32,6 +31,7 @@ from application.orders.completion import DEFAULT_LIMIT as DEFAULT_COMPLETION_LI
 from application.orders.completion import CompleteDueOrdersTask
 from application.security.scope import ALL, scoped_to
 from application.shared.idempotency_expiry import ExpireIdempotencyKeys
+from interfaces.cli.ready import serve_metrics
 from interfaces.container import Container, build_container, dispose_engines
 from interfaces.settings import get_settings
 
@@ -76,8 +76,8 @@ def scheduler(
     """Record the breach of every SLA clock past its deadline (exactly once), every INTERVAL seconds."""
     settings = get_settings()
     settings.ensure_database_directory()
-    if metrics_port is not None:  # the breaches this process records: the SLA alerts' counter
-        start_http_server(metrics_port, addr=settings.host)
+    # the breaches this process records: the SLA alerts' counter
+    serve_metrics(metrics_port, settings.host)
     container = build_container(settings)
     tasks = scheduler_tasks(container, batch=batch)
     typer.echo(f"scheduler: {len(tasks)} task(s), every {interval:g} s{', once' if once else ''}")

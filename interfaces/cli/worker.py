@@ -26,11 +26,11 @@ import socket
 from typing import Annotated
 
 import typer
-from prometheus_client import start_http_server
 
 from application.cases.scheduler import run_tick
 from application.integrations.webhooks import reprocess_pending_webhooks
 from application.saga.worker_pool import WorkerPool, WorkerReport
+from interfaces.cli.ready import serve_metrics
 from interfaces.cli.scheduler import scheduler_tasks
 from interfaces.container import JOB_PROVIDERS, Container, build_container, dispose_engines, saga_runner
 from interfaces.logs import configure_logging
@@ -63,8 +63,8 @@ def worker(  # noqa: PLR0917 - typer options
     settings = get_settings()
     configure_logging(settings.log_level)
     settings.ensure_database_directory()
-    if metrics_port is not None:  # job outcomes, dead letters, provider calls: counted per process
-        start_http_server(metrics_port, addr=settings.host)
+    # job outcomes, dead letters, provider calls: counted per process
+    serve_metrics(metrics_port, settings.host)
     container = build_container(settings)
     pool = worker_pool(
         container, concurrency=concurrency, batch=batch, poll_interval=poll_interval, only=only

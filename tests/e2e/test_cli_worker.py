@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -70,3 +71,15 @@ def test_worker_once_that_cannot_claim_exits_1(database: str) -> None:
     failed = CliRunner().invoke(app, ["worker", "--once", "--poll-interval", "0.01"])
     assert failed.exit_code == 1, failed.output
     assert "1 claim(s) failed" in failed.output
+
+
+@pytest.mark.parametrize("command", ["worker", "scheduler"])
+def test_a_metrics_port_in_use_is_a_bad_option_not_a_traceback(database: str, command: str) -> None:
+    """D123: a busy --metrics-port ended the command with an OSError traceback."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, [command, "--once", "--metrics-port", str(port)])
+    assert result.exit_code == 2, result.output
+    assert "--metrics-port" in result.output and "cannot serve metrics" in result.output
