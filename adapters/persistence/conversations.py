@@ -347,18 +347,17 @@ class SqlAlchemyConversationRepository:
         )
         if conversation_id is not None:
             query = query.where(messages.c.conversation_id == conversation_id)
-        else:
-            # a count across conversations: the sender's sends to other conversations would not
-            # collide on a sequence number, so on PostgreSQL the sender's transactions take
-            # turns from here to their commit; the next one counts this one (D121). SQLite
-            # writers already take turns (BEGIN IMMEDIATE).
-            connection = await self._session.connection()
-            if connection.dialect.name == "postgresql":
-                await connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": sender_lock_key(country, sender_id)}
-                )
         counted = (await self._execute(query)).one()
         return WindowCount(int(counted.sent), counted.oldest)
+
+    async def take_sender_turn(self, country: CountryCode, sender_id: str) -> None:
+        # PostgreSQL: a transaction-level advisory lock on (country, sender), held to the
+        # commit (D121); SQLite's writers already take turns (BEGIN IMMEDIATE)
+        connection = await self._session.connection()
+        if connection.dialect.name == "postgresql":
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": sender_lock_key(country, sender_id)}
+            )
 
     # -- internals --------------------------------------------------------------------
 

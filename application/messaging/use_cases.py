@@ -264,6 +264,10 @@ async def _recent(
     now: datetime,
 ) -> dict[RateLimit, WindowCount]:
     counts: dict[RateLimit, WindowCount] = {}
+    if any(limit.scope is RateScope.SENDER for limit in svc.policy.rate_limits):
+        # sends into other conversations never collide: they take turns, so each counts the
+        # one before it (D121)
+        await uow.conversations.take_sender_turn(country, sender_id)
     for limit in svc.policy.rate_limits:
         counts[limit] = await uow.conversations.sent_since(
             country,

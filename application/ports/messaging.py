@@ -67,9 +67,12 @@ class ConversationRepository(Protocol):
         self, country: CountryCode, *, sender_id: str, since: datetime, conversation_id: str | None = None
     ) -> WindowCount:
         """How many messages (blocked ones too) ``sender_id`` sent at or after ``since``, in
-        one conversation or (``None``) in all of the country's, and the oldest one's time.
-        Counting across conversations, the caller's transaction holds the sender's turn until
-        it ends: a concurrent send of the same sender counts this one (D121)."""
+        one conversation or (``None``) in all of the country's, and the oldest one's time."""
+        ...
+
+    async def take_sender_turn(self, country: CountryCode, sender_id: str) -> None:
+        """Until the caller's transaction ends, no other transaction of ``sender_id`` gets past
+        this point: a send counted after it counts this one (D121)."""
         ...
 
 

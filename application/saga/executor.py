@@ -81,7 +81,6 @@ from domain.integrations import Admission, BreakerPolicy, Verdict
 from domain.ledger import LedgerTransaction
 from domain.orders import Order, OrderStatus, ReplacementError, ReplacementNotAllowed, replacement_id
 from domain.shared import CountryCode
-from domain.shared.ids import OrderId
 
 _FINAL_ORDER_STATUS: dict[OrderResolution, OrderStatus] = {
     OrderResolution.REFUNDED: OrderStatus.REFUNDED,
@@ -90,9 +89,8 @@ _FINAL_ORDER_STATUS: dict[OrderResolution, OrderStatus] = {
 }
 
 
-def replacement_order_id(original: str) -> OrderId:
-    """The replacement of an order has a deterministic id, so creating it is idempotent."""
-    return replacement_id(original)
+replacement_order_id: Final = replacement_id
+"""The replacement of an order has a deterministic id (the domain's rule), so creating it is idempotent."""
 
 
 @dataclass(frozen=True, slots=True)

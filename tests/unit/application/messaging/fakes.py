@@ -220,6 +220,9 @@ class FakeConversations:
         )
         return WindowCount(len(times), times[0] if times else None)
 
+    async def take_sender_turn(self, country: CountryCode, sender_id: str) -> None:
+        return None  # one process, one transaction at a time
+
 
 class FakeUow:
     def __init__(self, db: Db) -> None:
