@@ -14,7 +14,9 @@ numbers with a Luhn check, IBANs, national ids with check digits, bearer tokens,
 keys, IP addresses) and adds one blunt rule for logs: any free-standing run of 9 to 19
 digits (optionally ``+``, spaces, dots, dashes, parentheses) is masked, which covers
 national phone numbers written without a country code and card-like numbers that fail the
-Luhn check. A value under a key named like a secret (``password``, ``api_key``,
+Luhn check. Kuwait's numbers have 8 digits: a run of 8 (plain, or two groups of 4) that is
+a valid Kuwaiti number is masked too (D124); other 8-digit runs (``20261207``, an amount)
+are left alone. A value under a key named like a secret (``password``, ``api_key``,
 ``authorization``, ``client_secret``..., judged as bundle inspection judges names, D77) is
 replaced whole by ``[REDACTED:SECRET]``. Every string value is redacted except the few keys
 the logger itself writes
@@ -29,6 +31,7 @@ import sys
 from collections.abc import Mapping
 from typing import IO, Any, Final
 
+import phonenumbers
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
 
@@ -37,6 +40,7 @@ from domain.diagnostics.pii import PiiDetector, secret_name
 _HANDLER_NAME: Final = "supportos-json"
 _SAFE_KEYS: Final = frozenset({"timestamp", "level", "logger", "request_id"})
 _DIGIT_RUN: Final = re.compile(r"(?<![\w.:/-])\+?\(?\d(?:[ ().\-]{0,2}\d){8,18}(?![\w:/])")
+_EIGHT_DIGITS: Final = re.compile(r"(?<![\w.:/+-])\d{4}[ .\-]?\d{4}(?![\w:/]|[.\-]\d)")
 _MAX_DEPTH: Final = 4
 _DETECTOR: Final = PiiDetector()
 
@@ -55,7 +59,13 @@ def redact_text(text: str) -> str:
             position = match.end
         parts.append(text[position:])
         text = "".join(parts)
-    return _DIGIT_RUN.sub("[REDACTED:NUMBER]", text)
+    return _EIGHT_DIGITS.sub(_kuwaiti_number, _DIGIT_RUN.sub("[REDACTED:NUMBER]", text))
+
+
+def _kuwaiti_number(match: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", match.group())
+    kuwaiti = phonenumbers.is_valid_number(phonenumbers.parse(digits, "KW"))
+    return "[REDACTED:NUMBER]" if kuwaiti else match.group()
 
 
 def _redact_value(value: Any, depth: int = 0) -> Any:

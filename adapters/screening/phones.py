@@ -22,7 +22,7 @@ from typing import Final
 
 import phonenumbers
 
-MARKETPLACE_REGIONS: Final = ("MX", "CO", "BR", "AR", "CL", "PE", "ES", "US")
+MARKETPLACE_REGIONS: Final = ("MX", "CO", "BR", "AR", "CL", "PE", "ES", "US", "KW")
 MAX_TRIES: Final = 1_000
 _MAX_DIGITS: Final = 17  # the longest E.164 number (15) with a "00" in front
 
@@ -57,6 +57,9 @@ class MarketplacePhoneFinder:
             if first is not None:
                 spans.add((first.start(), last + 1))
         return sorted(spans)
+
+    def national(self, number: str, region: str) -> bool:
+        return re.search(r"\d", number) is not None and _valid(re.sub(r"[^\d]", "", number), region)
 
     def _whole_run_is_a_number(self, text: str) -> bool:
         digits = re.sub(r"\D", "", text)

@@ -139,7 +139,7 @@ async def _open(
     ground, reference = await _grounds(uow, order)
     screening = Screening()
     if party is not Party.SUPPORT and cmd.reason is not None and cmd.reason.strip():
-        screening = svc.screener.screen(cmd.reason)
+        screening = svc.screener.screen(cmd.reason, cmd.country)
     opened = Conversation.open(
         conversation_id=svc.ids.new_id("cnv"),
         country=cmd.country,
@@ -302,7 +302,7 @@ async def _send(
     if prior is None:
         conversation.update_courier(order.courier_id, now)
         if party is not Party.SUPPORT:
-            screening = svc.screener.screen(cmd.body)
+            screening = svc.screener.screen(cmd.body, cmd.country)
             recent = await _recent(
                 uow,
                 svc,

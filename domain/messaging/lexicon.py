@@ -17,8 +17,12 @@ from typing import Final
 TRACKING_CODE: Final = r"sos[-\s]?trk[-\s]?\d{8}"
 """Tracking codes of the marketplace's own couriers: ``SOS-TRK-12345678`` (8 digits)."""
 
-ORDER_NUMBER: Final = r"(?:mx|co|br|ar|cl|pe|es|us)-\d{8}"
+ORDER_NUMBER: Final = r"(?:mx|co|br|ar|cl|pe|es|us|kw)-\d{8}"
 """Order numbers as parties see them: the order's country and 8 digits, ``MX-48213377``."""
+
+FULL_NATIONAL_NUMBER_DIGITS: Final[Mapping[str, int]] = MappingProxyType({"KW": 8})
+"""Countries whose full national phone numbers have fewer digits than screening asks of an
+uncued number elsewhere (9): Kuwait's mobiles and landlines have 8 (``9876 5432``)."""
 
 PLATFORM_ID: Final = r"[a-z]{2,5}_[0-9a-z]{8,40}"
 """Internal ids (``ord_0190a1b2c3d4...``, ``dsp_...``), pasted by support or from a screen."""

@@ -38,6 +38,7 @@ from typing import Final, Protocol
 from domain.messaging import lexicon
 from domain.messaging.numbers import spell_digits
 from domain.messaging.text import MappedText, fold
+from domain.shared.country import CountryCode
 
 
 class FindingKind(StrEnum):
@@ -103,6 +104,11 @@ class PhoneNumberFinder(Protocol):
 
     def find(self, text: str) -> Sequence[tuple[int, int]]: ...
 
+    def national(self, number: str, region: str) -> bool:
+        """Whether ``number`` (a span :meth:`find` gave) is a valid number of ``region``
+        (ISO-3166 alpha-2) written without its country code."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class ScreeningPolicy:
@@ -112,13 +118,31 @@ class ScreeningPolicy:
     allowed_domains: frozenset[str] = frozenset()
     min_phone_digits: int = 7
     min_uncued_phone_digits: int = 9
+    uncued_phone_digits_by_country: Mapping[str, int] = field(
+        default_factory=lambda: lexicon.FULL_NATIONAL_NUMBER_DIGITS
+    )
+    """Countries whose full national numbers are shorter than ``min_uncued_phone_digits``
+    (Kuwait's have 8 digits): in their conversations a number that long is blocked uncued."""
 
     def __post_init__(self) -> None:
         if not 5 <= self.min_phone_digits <= self.min_uncued_phone_digits:
             raise ValueError("phone numbers have at least 5 digits, and uncued ones at least as many")
+        for country, digits in self.uncued_phone_digits_by_country.items():
+            if not re.fullmatch(r"[A-Z]{2}", country) or not self.min_phone_digits <= digits:
+                raise ValueError(
+                    f"uncued phone digits of {country!r}: a two-letter country and at least "
+                    f"{self.min_phone_digits} digits"
+                )
         for language, terms in self.abusive_terms.items():
             if not re.fullmatch(r"[a-z]{2}", language) or any(not term.strip() for term in terms):
                 raise ValueError(f"abusive terms of {language!r}: a two-letter language and non-blank terms")
+
+    def uncued_phone_digits(self, country: CountryCode | None) -> int:
+        """How many digits a number needs to be blocked with no contact word before it, in a
+        conversation of ``country`` (``None``: a text of no known country)."""
+        if country is None:
+            return self.min_uncued_phone_digits
+        return self.uncued_phone_digits_by_country.get(country.value, self.min_uncued_phone_digits)
 
 
 DEFAULT_POLICY: Final = ScreeningPolicy()
@@ -306,15 +330,19 @@ def _phone_candidate(run: MappedText) -> MappedText:
 
 
 def _phones(
-    view: MappedText, folded: MappedText, phones: PhoneNumberFinder, policy: ScreeningPolicy
+    view: MappedText,
+    folded: MappedText,
+    phones: PhoneNumberFinder,
+    policy: ScreeningPolicy,
+    country: CountryCode | None,
 ) -> Iterator[Finding]:
     """Phone numbers among the runs of digits of ``view`` (normalised and masked).
 
     A number the library accepts is blocked when it has a country code, or at least
     ``policy.min_uncued_phone_digits`` digits (a full national number), or a contact word
     right before it. Shorter national numbers (a Lima landline has 8 digits, like a
-    Peruvian DNI) need that contact word, and so does a run the library refuses."""
-    min_uncued_digits = policy.min_uncued_phone_digits
+    Peruvian DNI) need that contact word, and so does a run the library refuses; where a
+    full national number is shorter (Kuwait: 8 digits), the conversation's country says so."""
     for match in _DIGIT_RUN.finditer(view.text):
         if _digits(match.group()) < policy.min_phone_digits:
             continue
@@ -325,11 +353,27 @@ def _phones(
         for start, end in phones.find(candidate.text):
             number = candidate.text[start:end]
             international = number.startswith("+") or re.sub(r"\D", "", number).startswith("00")
-            if end > start and (cued or international or _digits(number) >= min_uncued_digits):
+            if end > start and (cued or international or _full_national(number, phones, policy, country)):
                 found = True
                 yield Finding(*candidate.original_span(start, end), FindingKind.PHONE, "phone-number")
         if not found and cued:
             yield Finding(origin_start, origin_end, FindingKind.PHONE, "digits-after-contact-word")
+
+
+def _full_national(
+    number: str, phones: PhoneNumberFinder, policy: ScreeningPolicy, country: CountryCode | None
+) -> bool:
+    """An uncued national number long enough to block: ``policy.min_uncued_phone_digits``
+    digits, or, in a country whose full numbers are shorter, a valid number of that country
+    as long as they are (``9876 5432`` in Kuwait; not any 8 digits some other country takes)."""
+    digits = _digits(number)
+    if digits >= policy.min_uncued_phone_digits:
+        return True
+    return (
+        country is not None
+        and digits >= policy.uncued_phone_digits(country)
+        and phones.national(number, country.value)
+    )
 
 
 def _digits(text: str) -> int:
@@ -415,8 +459,14 @@ def _tidy(findings: Sequence[Finding]) -> tuple[Finding, ...]:
     return tuple(sorted(kept))
 
 
-def screen(text: str, phones: PhoneNumberFinder, policy: ScreeningPolicy = DEFAULT_POLICY) -> Screening:
-    """Everything in ``text`` that takes the deal off the platform, or abuses someone."""
+def screen(
+    text: str,
+    phones: PhoneNumberFinder,
+    policy: ScreeningPolicy = DEFAULT_POLICY,
+    country: CountryCode | None = None,
+) -> Screening:
+    """Everything in ``text`` that takes the deal off the platform, or abuses someone
+    (``country``: the conversation's, for the length of an uncued national number)."""
     folded = fold(text)
     abuse = _abuse_pattern(_all_terms(policy))
     allowed = frozenset(domain.lower() for domain in policy.allowed_domains)
@@ -424,7 +474,7 @@ def screen(text: str, phones: PhoneNumberFinder, policy: ScreeningPolicy = DEFAU
     for view in (folded, _collapsed(folded), _leet(folded)):
         findings.extend(_keywords(view, text, abuse, allowed))
     numeric = _masked(spell_digits(_digit_lookalikes(folded)))
-    findings.extend(_phones(numeric, folded, phones, policy))
+    findings.extend(_phones(numeric, folded, phones, policy, country))
     return Screening(_tidy(findings))
 
 
@@ -435,5 +485,5 @@ class Screener:
     phones: PhoneNumberFinder
     policy: ScreeningPolicy = DEFAULT_POLICY
 
-    def screen(self, text: str) -> Screening:
-        return screen(text, self.phones, self.policy)
+    def screen(self, text: str, country: CountryCode | None = None) -> Screening:
+        return screen(text, self.phones, self.policy, country)

@@ -104,6 +104,20 @@ def test_redaction_keeps_what_is_not_personal() -> None:
     assert redact_text(f"card {CARD}.") == "card [REDACTED:CARD_NUMBER]."
 
 
+@pytest.mark.parametrize(
+    ("text", "logged"),
+    [
+        ("call 9876 5432 now", "call [REDACTED:NUMBER] now"),  # a Kuwaiti mobile (8 digits)
+        ("shop line 2255-1234.", "shop line [REDACTED:NUMBER]."),  # a Kuwaiti landline
+        ("buyer phone=50123456", "buyer phone=[REDACTED:NUMBER]"),
+        ("dated 20261207, total 12345678", "dated 20261207, total 12345678"),  # not Kuwaiti lines
+        ("order ord_98765432 on 2026-12-07", "order ord_98765432 on 2026-12-07"),
+    ],
+)
+def test_a_kuwaiti_number_of_eight_digits_is_redacted(text: str, logged: str) -> None:
+    assert redact_text(text) == logged
+
+
 def test_a_field_named_like_a_secret_is_redacted_whole() -> None:
     event = redact_event(
         None,

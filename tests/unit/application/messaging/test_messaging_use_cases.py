@@ -46,6 +46,7 @@ from domain.messaging import (
     ClientMessageIdConflict,
     ConversationFrozen,
     ConversationNotOpen,
+    FindingKind,
     MessageStatus,
     MessagingPolicy,
     NoGroundsToOpen,
@@ -317,6 +318,28 @@ async def test_blocked_messages_are_kept_not_delivered_counted_and_freeze_the_se
     refused = await send_message(svc, BUYER, send("perdón", "c9"))
     assert refused == Failure(SenderFrozen(db.messages[0].conversation_id, "buy_1"))
     assert (await send_message(svc, SELLER, send("hola", "s1"))).unwrap().delivered
+
+
+async def test_the_conversations_country_decides_how_long_an_uncued_number_is(db: Db) -> None:
+    # a Kuwaiti number has 8 digits: blocked in a Kuwaiti conversation, both in the reason
+    # that opens it and in a message; the same 8 digits pass in a Mexican one (D124)
+    kw = CountryCode("KW")
+    db.add_order(order("ord_kw", country=kw))
+    svc = services(db, SCREENER, clock=FixedClock())
+    kuwaiti = who(Role.BUYER, "buy_1", kw)
+    refused = await open_conversation(
+        svc, kuwaiti, OpenConversation(kw, OrderId("ord_kw"), reason="9876 5432")
+    )
+    assert isinstance(refused, Failure) and db.actions() == ["conversation.reason_blocked"]
+    await open_conversation(
+        svc, kuwaiti, OpenConversation(kw, OrderId("ord_kw"), reason="the card is missing")
+    )
+    sent = (await send_message(svc, kuwaiti, SendMessage(kw, OrderId("ord_kw"), "k1", "6555 1234"))).unwrap()
+    assert not sent.delivered and sent.message.status is MessageStatus.BLOCKED
+    assert [f.kind for f in sent.message.findings] == [FindingKind.PHONE]
+    await opened(svc)
+    mexican = (await send_message(svc, BUYER, send("6555 1234", "m1"))).unwrap()
+    assert mexican.delivered and mexican.message.findings == ()
 
 
 async def test_support_messages_are_not_screened(svc: MessagingServices, db: Db) -> None:

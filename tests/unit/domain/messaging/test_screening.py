@@ -17,6 +17,7 @@ from domain.messaging.screening import (
     ScreeningPolicy,
     screen,
 )
+from domain.shared.country import CountryCode
 
 SCREENER = Screener(MarketplacePhoneFinder())
 K = FindingKind
@@ -483,12 +484,79 @@ def test_links_to_allowed_domains_pass() -> None:
     assert screen("see https://other.example.com/x", MarketplacePhoneFinder(), policy).blocked
 
 
+# --------------------------------------------------------------------------- Kuwait: 8-digit numbers
+
+
+KW = CountryCode("KW")
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("9876 5432", "9876 5432"),  # a mobile, as Kuwaitis group it
+        ("write to 6555 1234 tonight", "6555 1234"),
+        ("the shop: 2255-1234", "2255-1234"),  # a landline
+        ("50123456 after six", "50123456"),
+        (
+            "\u0669\u0668\u0667\u0666 \u0665\u0664\u0663\u0662",
+            "\u0669\u0668\u0667\u0666 \u0665\u0664\u0663\u0662",
+        ),
+    ],
+    ids=["mobile-spaced", "mobile-in-a-sentence", "landline-dashed", "mobile-plain", "arabic-indic-digits"],
+)
+def test_a_kuwaiti_number_without_a_contact_word_is_blocked_in_a_kuwaiti_conversation(
+    text: str, number: str
+) -> None:
+    result = SCREENER.screen(text, KW)
+    assert [f.excerpt(text) for f in result.findings if f.kind is K.PHONE] == [number]
+    # elsewhere 8 digits with no contact word are not a full national number (a Lima
+    # landline, a Peruvian DNI): the same text passes in a Mexican or Peruvian conversation
+    assert not SCREENER.screen(text, CountryCode("MX")).blocked
+    assert not SCREENER.screen(text, CountryCode("PE")).blocked
+    assert not SCREENER.screen(text).blocked
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1234 5678",  # 8 digits, but no Kuwaiti line starts with 1
+        "the total was 12345678 fils",
+        "order KW-98213377 is late",  # our own order number
+        "delivered on 2026-12-07 at 14:30",
+        "4 boxes, 3 bouquets",
+    ],
+)
+def test_eight_digits_that_are_not_a_kuwaiti_number_pass_in_a_kuwaiti_conversation(text: str) -> None:
+    assert not SCREENER.screen(text, KW).blocked
+
+
+def test_an_international_kuwaiti_number_is_blocked_in_every_conversation() -> None:
+    for country in (KW, CountryCode("MX"), None):
+        assert K.PHONE in SCREENER.screen("+965 9876 5432", country).kinds
+        assert K.PHONE in SCREENER.screen("00965 98765432", country).kinds
+
+
+def test_the_uncued_length_per_country_is_policy() -> None:
+    policy = ScreeningPolicy(uncued_phone_digits_by_country={})
+    assert not Screener(MarketplacePhoneFinder(), policy).screen("9876 5432", KW).blocked
+    assert ScreeningPolicy().uncued_phone_digits(KW) == 8
+    assert ScreeningPolicy().uncued_phone_digits(CountryCode("MX")) == 9
+    assert ScreeningPolicy().uncued_phone_digits(None) == 9
+    with pytest.raises(ValueError, match="uncued phone digits"):
+        ScreeningPolicy(uncued_phone_digits_by_country={"KW": 6})
+    with pytest.raises(ValueError, match="uncued phone digits"):
+        ScreeningPolicy(uncued_phone_digits_by_country={"kuwait": 8})
+
+
 # --------------------------------------------------------------------------- shape of the result
 
 
 class NoPhones:
     def find(self, text: str) -> Sequence[tuple[int, int]]:
         return []
+
+    def national(self, number: str, region: str) -> bool:
+        return False
 
 
 class EveryRun:
@@ -498,6 +566,9 @@ class EveryRun:
     def find(self, text: str) -> Sequence[tuple[int, int]]:
         self.seen.append(text)
         return [(0, len(text))]
+
+    def national(self, number: str, region: str) -> bool:
+        return True
 
 
 def test_the_port_gets_normalised_runs_of_digits_only() -> None:
