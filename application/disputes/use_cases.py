@@ -9,6 +9,7 @@ once per idempotency key.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 from returns.result import Failure, Result, Success
@@ -30,6 +31,7 @@ from application.saga.scheduling import schedule_first_step
 from application.security.principal import Forbidden, Operation, Principal, Role, authorize
 from application.shared.idempotent import IdempotencyFailure, run_idempotent
 from domain.disputes import (
+    AttachEvidenceError,
     DecideError,
     Dispute,
     OpenDisputeError,
@@ -432,6 +434,24 @@ async def decide_dispute(
     )
 
 
+async def _complete_trident(
+    uow: UnitOfWork, svc: Services, dispute: Dispute, order: Order, now: datetime
+) -> Result[None, AttachEvidenceError]:
+    """Prongs 1 and 2 as the pack freezes (a decision or a withdrawal, D125): platform facts
+    from our own records (the order's audited timeline and the courier's delivery proof, from
+    the pack or the tracking port, best effort) and the order's conversation as it stands
+    (hashes and blocked marks; empty if none was opened), read in this transaction, so the
+    pack hash covers them. A frozen pack is left alone: deciding or withdrawing again is
+    refused as the transition it is, and nobody is asked for a proof it could not take."""
+    if dispute.is_evidence_frozen:
+        return Success(None)
+    facts = await recorded_platform_facts(uow, svc.tracking, dispute, order)
+    attached = dispute.attach_platform_facts(facts, now)
+    if isinstance(attached, Failure) or dispute.evidence.transcript is not None:
+        return attached
+    return dispute.attach_transcript(await transcript_for_order(uow, dispute.country, order.id), now)
+
+
 async def _decide(
     uow: UnitOfWork, svc: Services, ctx: RequestContext, cmd: DecideDispute
 ) -> Result[DecisionReceipt, DecideFailure]:
@@ -443,21 +463,9 @@ async def _decide(
     if order.snapshot is None:
         return Failure(NotCaptured(order.id))
     before = dispute_summary(dispute)
-    # The trident: platform facts from our own records (the order's audited timeline and
-    # the courier's delivery proof, from the pack or the tracking port, best effort); the
-    # order's conversation as it stands (hashes and blocked marks; empty if none was
-    # opened), read in this transaction — attached before the pack freezes, so the pack
-    # hash covers them. (A frozen pack is left alone: deciding again is refused below as
-    # the transition it is, and nobody is asked for a proof it could not take.)
-    if not dispute.is_evidence_frozen:
-        facts = await recorded_platform_facts(uow, svc.tracking, dispute, order)
-        attached = dispute.attach_platform_facts(facts, now)
-        if isinstance(attached, Failure):
-            return attached
-    if dispute.evidence.transcript is None:
-        attached = dispute.attach_transcript(await transcript_for_order(uow, cmd.country, order.id), now)
-        if isinstance(attached, Failure):
-            return attached
+    attached = await _complete_trident(uow, svc, dispute, order, now)
+    if isinstance(attached, Failure):
+        return attached
     # Compute the plan first: an outcome the policy does not allow changes nothing.
     planned = plan_execution(
         reference=dispute_reference(dispute.id),
@@ -535,6 +543,7 @@ WithdrawFailure = (
     Forbidden
     | NotFound
     | TransitionError
+    | AttachEvidenceError
     | InvalidInput
     | OrderTransitionError
     | ConcurrencyConflict
@@ -557,6 +566,9 @@ async def withdraw_dispute(
             return loaded
         dispute, order = loaded.unwrap()
         before = dispute_summary(dispute)
+        attached = await _complete_trident(uow, svc, dispute, order, now)
+        if isinstance(attached, Failure):
+            return attached
         withdrawn = dispute.withdraw(
             at=now,
             by_actor=ActorId(ctx.principal.actor_id),

@@ -11,6 +11,7 @@ import pytest
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from adapters.screening import MarketplacePhoneFinder
 from application.context import RequestContext, Services
+from application.disputes.use_cases import WithdrawDispute, withdraw_dispute
 from application.messaging.common import MessagingServices
 from application.messaging.queries import transcript_for_order
 from application.messaging.use_cases import OpenConversation, SendMessage, open_conversation, send_message
@@ -77,3 +78,31 @@ async def test_the_decided_pack_holds_the_conversation_and_its_hash_covers_it(
         now_transcript = await transcript_for_order(uow, MX, OrderId("o1"))
     assert after is not None and after.evidence == pack
     assert len(now_transcript.entries) == 4
+
+
+async def test_a_withdrawn_pack_holds_the_conversation_and_the_platform_facts_too(
+    svc: Services, uow_factory: Callable[[], SqlAlchemyUnitOfWork], clock: FixedClock
+) -> None:
+    # the pack freezes at a withdrawal as at a decision (D125): the trident is complete, and
+    # the hash the withdrawal records covers the conversation
+    messaging = MessagingServices(
+        uow=uow_factory, clock=clock, ids=SequentialIds("m"), screener=Screener(MarketplacePhoneFinder())
+    )
+    dispute = await dispute_under_review(svc, "o2")
+    ok(await open_conversation(messaging, L1, OpenConversation(MX, OrderId("o2"))))
+    clock.advance(timedelta(minutes=1))
+    ok(await send_message(messaging, BUYER, SendMessage(MX, OrderId("o2"), "b1", "Ya apareció, gracias")))
+    clock.advance(timedelta(minutes=1))
+
+    withdrawn = ok(await withdraw_dispute(svc, BUYER, WithdrawDispute(MX, DisputeId(dispute.id), "found it")))
+
+    async with uow_factory() as uow:
+        expected = await transcript_for_order(uow, MX, OrderId("o2"))
+        stored = await uow.disputes.get(MX, DisputeId(dispute.id))
+    assert stored is not None and stored.withdrawal is not None and withdrawn.withdrawal is not None
+    pack = stored.evidence
+    assert pack.transcript == expected and len(expected.entries) == 1
+    assert pack.platform_facts is not None and pack.platform_facts.timeline
+    assert stored.withdrawal.evidence_pack_hash == withdrawn.withdrawal.evidence_pack_hash
+    assert stored.withdrawal.evidence_pack_hash == pack.content_hash()
+    assert pack.with_transcript(ConversationTranscript()).content_hash() != pack.content_hash()
