@@ -11,6 +11,9 @@ Series (label values are bounded: countries, provider names, fixed outcome codes
   learns of from the shared state (the outbox depth and the circuit breakers, read at
   every gauge refresh, i.e. when a worker starts and before the API's first scrape) and
   from ``prime_dead_letters``: the first dead letter after a restart is an increase from 0;
+- ``supportos_webhook_processing_failures_total{country,provider}``: stored webhooks given up
+  after their maximum of processing attempts (inbox outcome ``PROCESSING_FAILED``; alert on
+  a new series or an increase, like the dead letters); ``provider`` is the webhook provider;
 - ``supportos_provider_calls_total{country,provider,outcome}`` and
   ``supportos_provider_call_seconds{provider}``: provider calls (OK, ACCEPTED, TRANSIENT,
   PERMANENT) and their latency;
@@ -72,6 +75,12 @@ class PrometheusMetrics:
         self._dead_letters = Counter(
             "supportos_dead_letters",
             "Jobs moved to the dead-letter queue.",
+            ["country", "provider"],
+            registry=registry,
+        )
+        self._webhook_failures = Counter(
+            "supportos_webhook_processing_failures",
+            "Stored webhooks given up after their maximum of processing attempts (PROCESSING_FAILED).",
             ["country", "provider"],
             registry=registry,
         )
@@ -181,6 +190,9 @@ class PrometheusMetrics:
         if country.value not in self._countries:
             self._know(country.value)
         self._dead_letters.labels(country.value, provider).inc()
+
+    def webhook_processing_failed(self, country: CountryCode, provider: str) -> None:
+        self._webhook_failures.labels(country.value, provider).inc()
 
     def provider_called(self, country: CountryCode, provider: str, outcome: str, seconds: float) -> None:
         if country.value not in self._countries:

@@ -33,10 +33,22 @@ A crash between 2 and 4 leaves a stored, unprocessed row: ``reprocess_pending_we
 (called by the worker loop) claims such rows once their hold has expired and processes
 them as above. Running it twice, or alongside a late duplicate, settles nothing twice:
 the claim is a conditional update, and ``confirm`` settles a step at most once.
+
+Every start of processing counts an attempt on the row (the storing call's is the first).
+An event whose processing raises (a bug, a row the settle code cannot handle, a constraint
+error) is logged and left to its hold; the others of the batch are processed all the same.
+Past ``WebhookProcessing.max_attempts`` the sweep gives it up: outcome ``PROCESSING_FAILED``
+on the row, so it is never claimed again, a ``webhook.processing_failed`` audit entry
+(provider, webhook id, event type, idempotency key, attempts and the exception's class
+name, never its message: it may hold personal data) and the alert's counter, like a dead
+letter (D117). That happens on the attempt that reaches the maximum if it raises, or when
+the row is claimed past it (each earlier attempt ended with its process, killed or crashed,
+before anything was recorded).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -57,20 +69,24 @@ from application.integrations.order_feed import (
 )
 from application.integrations.tracking_feed import is_tracking_event, parse_tracking, record_tracking
 from application.ports.outbox import job_by_provider_key
-from application.ports.webhook_inbox import WebhookEvent
+from application.ports.webhook_inbox import InboxEntry, WebhookEvent
 from application.security.principal import Principal, Role
 from application.security.scope import ALL, scoped_to
 from domain.shared import CountryCode, DomainError, InvalidInput
 from domain.shared.ids import OrderId
 from domain.shared.text import first_unstorable
 
+log = logging.getLogger("supportos.webhooks")
+
 DEFAULT_HOLD: Final = timedelta(seconds=60)
+DEFAULT_MAX_ATTEMPTS: Final = 8  # processing attempts of one event, as many as a provider job's (NewJob)
 MAX_WEBHOOK_ID_LENGTH: Final = 255
 MAX_KEY_LENGTH: Final = 255
 MAX_EVENT_TYPE_LENGTH: Final = 128
 
 IGNORED: Final = "IGNORED"  # stored, but not an event that settles anything
 UNKNOWN_KEY: Final = "UNKNOWN_KEY"  # no saga step of that country has this idempotency key
+PROCESSING_FAILED: Final = "PROCESSING_FAILED"  # given up: processing raised ``max_attempts`` times
 
 _SETTLEMENTS: Final = {"succeeded": True, "failed": False}
 
@@ -139,6 +155,13 @@ class WebhookProcessing:
     settles: Mapping[str, frozenset[str]] = field(default_factory=dict)
     tracking_sources: frozenset[str] = frozenset()  # webhook providers that report tracking (D90)
     marketplace_sources: frozenset[str] = frozenset()  # webhook providers that report orders (D91)
+    # processing attempts of one event (the storing call's included) before the recovery
+    # sweep gives it up with the outcome ``PROCESSING_FAILED``
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
 
 
 def parse_event(webhook: VerifiedWebhook) -> Result[WebhookEvent, InvalidInput]:
@@ -227,19 +250,112 @@ async def receive_webhook(
 
 async def reprocess_pending_webhooks(deps: WebhookProcessing, *, limit: int = 100) -> list[WebhookReceipt]:
     """Process the inbox rows stored but never processed (a crash between storing and
-    processing), once their hold has expired. For the worker loop; safe to run anywhere,
-    any number of times."""
+    processing, or processing that raised), once their hold has expired. For the worker
+    loop; safe to run anywhere, any number of times.
+
+    One receipt per claimed row: processed (its outcome, ``PROCESSING_FAILED`` when given up
+    past ``max_attempts``), or not (``processed=False``: processing raised; it is logged and
+    claimed again when its hold expires). A row that raises never stops the others."""
     now = deps.svc.clock.now()
     with scoped_to(ALL):
         async with deps.svc.uow() as uow:
             entries = await uow.webhook_inbox.claim_unprocessed(now=now, hold=deps.hold, limit=limit)
             await uow.commit()
-    receipts: list[WebhookReceipt] = []
-    for entry in entries:
-        event = entry.event
-        settled = await _process(deps, event, request_id=f"webhook-recovery:{event.webhook_id}")
-        receipts.append(_receipt(event, duplicate=True, settled=settled))
-    return receipts
+    return [await _reprocess(deps, entry) for entry in entries]
+
+
+async def _reprocess(deps: WebhookProcessing, entry: InboxEntry) -> WebhookReceipt:
+    """One claimed row: processed, left to its hold after raising, or given up past its
+    maximum. Never raises (but on cancellation): a poison event must not hold up the rest
+    of the batch."""
+    event = entry.event
+    request_id = f"webhook-recovery:{event.webhook_id}"
+    not_processed = WebhookReceipt(event.provider, event.webhook_id, event.country, True, False)
+    error: str | None = None  # the class name of what this attempt raised
+    if entry.attempts > deps.max_attempts:
+        # claimed again past its maximum: each earlier attempt ended with its process
+        # (killed, crashed) before it recorded anything (D117's LEASE_EXPIRED, for webhooks)
+        log.error(
+            "webhook %s:%s (%s) claimed for attempt %d, past its maximum of %d: giving it up (%s)",
+            event.provider,
+            event.webhook_id,
+            event.event_type,
+            entry.attempts,
+            deps.max_attempts,
+            PROCESSING_FAILED,
+        )
+    else:
+        try:
+            settled = await _process(deps, event, request_id=request_id)
+        except Exception as raised:
+            error = type(raised).__name__
+            final = entry.attempts >= deps.max_attempts
+            log.exception(
+                "webhook %s:%s (%s) raised %s on processing attempt %d of %d: %s",
+                event.provider,
+                event.webhook_id,
+                event.event_type,
+                error,
+                entry.attempts,
+                deps.max_attempts,
+                f"giving it up ({PROCESSING_FAILED})" if final else "retried when its hold expires",
+            )
+            if not final:
+                return not_processed
+        else:
+            return _receipt(event, duplicate=True, settled=settled)
+    try:
+        given_up = await _give_up(deps, entry, error=error, request_id=request_id)
+    except Exception:
+        log.exception(
+            "could not give up webhook %s:%s; tried again when its hold expires",
+            event.provider,
+            event.webhook_id,
+        )
+        return not_processed
+    if not given_up:  # another call recorded an outcome meanwhile
+        return not_processed
+    return _receipt(event, duplicate=True, settled=PROCESSING_FAILED)
+
+
+async def _give_up(deps: WebhookProcessing, entry: InboxEntry, *, error: str | None, request_id: str) -> bool:
+    """Record ``PROCESSING_FAILED`` on the row (never claimed again) with its audit entry,
+    and count it for the alert. ``error``: the class name of what the last attempt raised
+    (never the message: it may hold personal data); ``None`` if no attempt got to raise."""
+    event = entry.event
+    now = deps.svc.clock.now()
+    after: dict[str, str | int | None] = {
+        "provider": event.provider,
+        "webhook_id": event.webhook_id,
+        "event_type": event.event_type,
+        "idempotency_key": event.idempotency_key,
+        "outcome": PROCESSING_FAILED,
+        "attempts": entry.attempts,
+        "max_attempts": deps.max_attempts,
+        "error_type": error,
+    }
+    principal = Principal(f"webhook:{event.provider}", Role.SYSTEM, frozenset({event.country}))
+    ctx = RequestContext(principal, request_id)
+    with scoped_to(frozenset({event.country})):
+        async with deps.svc.uow() as uow:
+            marked = await uow.webhook_inbox.mark_processed(
+                event.country, event.provider, event.webhook_id, now=now, outcome=PROCESSING_FAILED
+            )
+            if marked:
+                await record(
+                    uow,
+                    ctx,
+                    country=event.country,
+                    action="webhook.processing_failed",
+                    target_type="webhook",
+                    target_id=f"{event.provider}:{event.webhook_id}",
+                    at=now,
+                    after=after,
+                )
+            await uow.commit()
+    if marked:
+        deps.svc.metrics.webhook_processing_failed(event.country, event.provider)
+    return marked
 
 
 def _receipt(

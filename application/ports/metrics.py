@@ -24,6 +24,11 @@ class Metrics(Protocol):
         """A job went to the dead-letter queue (the alert's counter)."""
         ...
 
+    def webhook_processing_failed(self, country: CountryCode, provider: str) -> None:
+        """A stored webhook of ``provider`` was given up after its maximum of processing
+        attempts (outcome ``PROCESSING_FAILED``: the alert's counter, like a dead letter)."""
+        ...
+
     def provider_called(self, country: CountryCode, provider: str, outcome: str, seconds: float) -> None:
         """A provider call answered ``outcome`` (``OK``, ``ACCEPTED``, ``TRANSIENT``, ``PERMANENT``)."""
         ...
@@ -65,6 +70,9 @@ class _NoMetrics:
         pass
 
     def dead_lettered(self, country: CountryCode, provider: str) -> None:
+        pass
+
+    def webhook_processing_failed(self, country: CountryCode, provider: str) -> None:
         pass
 
     def provider_called(self, country: CountryCode, provider: str, outcome: str, seconds: float) -> None:

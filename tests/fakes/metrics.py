@@ -15,6 +15,7 @@ from domain.shared import CountryCode
 class RecordingMetrics:
     jobs: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     dead_letters: Counter[tuple[str, str]] = field(default_factory=Counter)
+    webhook_failures: Counter[tuple[str, str]] = field(default_factory=Counter)  # (country, webhook provider)
     calls: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     circuit_states: dict[tuple[str, str], list[CircuitState]] = field(default_factory=dict)
     depths: list[list[QueueDepth]] = field(default_factory=list)
@@ -30,6 +31,9 @@ class RecordingMetrics:
 
     def dead_lettered(self, country: CountryCode, provider: str) -> None:
         self.dead_letters[(country.value, provider)] += 1
+
+    def webhook_processing_failed(self, country: CountryCode, provider: str) -> None:
+        self.webhook_failures[(country.value, provider)] += 1
 
     def provider_called(self, country: CountryCode, provider: str, outcome: str, seconds: float) -> None:
         assert seconds >= 0

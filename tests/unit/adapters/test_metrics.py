@@ -25,6 +25,7 @@ def test_the_adapter_and_the_null_object_satisfy_the_port() -> None:
     for port in ports:
         port.job_finished(MX, "payments", "COMPLETED")
         port.dead_lettered(MX, "payments")
+        port.webhook_processing_failed(MX, "sandbox-payments")
         port.provider_called(MX, "payments", "OK", 0.2)
         port.circuits([Circuit.closed(MX, "payments")])
         port.queue_depth([])
@@ -109,6 +110,17 @@ def test_ledger_replay_sla_and_freeze_counters() -> None:
         == 1
     )
     assert value(metrics, "supportos_conversation_freezes_total", country="CO", scope="sender") == 1
+
+
+def test_webhooks_given_up_are_counted_per_country_and_webhook_provider() -> None:
+    metrics = PrometheusMetrics(CollectorRegistry())
+    metrics.webhook_processing_failed(MX, "sandbox-payments")
+    metrics.webhook_processing_failed(MX, "sandbox-payments")
+    metrics.webhook_processing_failed(CO, "marketplace")
+    total = "supportos_webhook_processing_failures_total"
+    assert value(metrics, total, country="MX", provider="sandbox-payments") == 2
+    assert value(metrics, total, country="CO", provider="marketplace") == 1
+    assert value(metrics, "supportos_dead_letters_total", country="MX", provider="sandbox-payments") is None
 
 
 def dead_letter_series(metrics: PrometheusMetrics) -> dict[tuple[str, str], float]:
