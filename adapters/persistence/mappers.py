@@ -76,6 +76,8 @@ from domain.snapshots import OrderSnapshot, RefundPolicy
 Values = Mapping[Any, Any]
 """A row (``Row._mapping``) or a JSON object: string keys, values of any type (checked on read)."""
 
+_MICROSECOND: Final = timedelta(microseconds=1)
+
 SNAPSHOT_COLUMNS: Final = (
     "currency",
     "items_subtotal_minor",
@@ -337,6 +339,8 @@ def order_to_row(order: Order) -> dict[str, Any]:
         "version": order.version,
         "created_at": order.created_at,
         "replaces_order_id": order.replaces,
+        "frozen_at": order.frozen_at,
+        "dispute_window_paused_us": order.window_paused // _MICROSECOND,
     }
     row.update(snapshot_to_row(order.snapshot))
     return row
@@ -392,6 +396,8 @@ def order_from_row(values: Values) -> Order:
         version=_int(values, "version"),
         created_at=_moment(values, "created_at"),
         replaces=None if replaces is None else OrderId(replaces),
+        frozen_at=_opt_moment(values, "frozen_at"),
+        window_paused=_int(values, "dispute_window_paused_us") * _MICROSECOND,
     )
 
 

@@ -260,7 +260,9 @@ refund_policies = Table(
 # replacement per order (unique; NULLs are distinct), found from its original by that index.
 # ``payment_partner_id`` (migration 0021) names the payment partner that processed the
 # captured payment (part of the snapshot; NULL before capture or when not reported): a
-# payment partner's API key lists the orders that name it (D88).
+# payment partner's API key lists the orders that name it (D88). ``frozen_at`` (when the
+# current live-incident hold began) and ``dispute_window_paused_us`` (how long holds kept the
+# delivered order frozen; its dispute window closes that much later) are migration 0025's (D127).
 orders = Table(
     "orders",
     metadata,
@@ -292,6 +294,8 @@ orders = Table(
     Column("captured_at", UtcDateTime(), nullable=True),
     Column("replaces_order_id", String(ENTITY_ID_LENGTH), nullable=True),
     Column("payment_partner_id", String(ENTITY_ID_LENGTH), nullable=True),
+    Column("frozen_at", UtcDateTime(), nullable=True),
+    Column("dispute_window_paused_us", BigInteger, nullable=False, server_default="0"),
     PrimaryKeyConstraint("country_code", "id"),
     CheckConstraint("version >= 0", name="version_not_negative"),
     CheckConstraint(

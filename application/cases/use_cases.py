@@ -130,6 +130,7 @@ async def release_order_hold(
     unfrozen = order.unfreeze(now)
     if isinstance(unfrozen, Failure):
         return unfrozen
+    closes = order.dispute_window_closes_at
     saved = await uow.orders.save(order)
     if isinstance(saved, Failure):
         return saved
@@ -142,7 +143,12 @@ async def release_order_hold(
         target_id=order.id,
         at=now,
         before={"status": "FROZEN", "incident_ref": state.case_id},
-        after={"status": order.status.value, "version": order.version},
+        after={
+            "status": order.status.value,
+            "version": order.version,
+            # later by the time the hold kept a delivered order frozen (D127)
+            "dispute_window_closes_at": None if closes is None else closes.isoformat(),
+        },
     )
     return Success(None)
 

@@ -144,7 +144,8 @@ async def open_dispute(svc: Services, ctx: RequestContext, cmd: OpenDispute) -> 
             statement=cmd.statement,
             delivered_at=order.delivered_at,
             now=now,
-            dispute_window=policy.dispute_window,
+            # the window did not run while a live incident held the delivered order (D127)
+            dispute_window=policy.dispute_window + order.window_paused,
             evidence_window=policy.evidence_deadline,
         )
         if isinstance(opened, Failure):

@@ -28,7 +28,7 @@ Decisions beyond the table of SPEC §3 (docs/decisions.md D80, D72):
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final, TypeVar
 
 from returns.result import Failure, Result, Success
@@ -165,6 +165,9 @@ def _naive(field: str, moment: datetime) -> InvalidInput | None:
     return None if _is_aware(moment) else InvalidInput(field, "must be a timezone-aware datetime")
 
 
+ZERO: Final = timedelta(0)
+
+
 class Order:
     """A marketplace order. Build with :meth:`create` (new) or :meth:`rehydrate` (stored)."""
 
@@ -177,6 +180,7 @@ class Order:
         "_events",
         "_force_complete_reason",
         "_force_completed",
+        "_frozen_at",
         "_frozen_by_incident",
         "_frozen_from",
         "_id",
@@ -185,6 +189,7 @@ class Order:
         "_snapshot",
         "_status",
         "_version",
+        "_window_paused",
     )
 
     def __init__(
@@ -205,6 +210,8 @@ class Order:
         version: int,
         created_at: datetime,
         replaces: OrderId | None = None,
+        frozen_at: datetime | None = None,
+        window_paused: timedelta = ZERO,
     ) -> None:
         self._id = id
         self._country = country
@@ -221,6 +228,8 @@ class Order:
         self._version = version
         self._created_at = created_at
         self._replaces = replaces
+        self._frozen_at = frozen_at
+        self._window_paused = window_paused
         self._events: list[OrderEvent] = []
         self._check_invariants()
 
@@ -369,6 +378,8 @@ class Order:
         version: int,
         created_at: datetime,
         replaces: OrderId | None = None,
+        frozen_at: datetime | None = None,
+        window_paused: timedelta = ZERO,
     ) -> Order:
         """Rebuild a stored order, recording no event.
 
@@ -391,6 +402,8 @@ class Order:
             version=version,
             created_at=created_at,
             replaces=replaces,
+            frozen_at=frozen_at,
+            window_paused=window_paused,
         )
 
     def _check_invariants(self) -> None:
@@ -403,11 +416,8 @@ class Order:
             raise broken("delivered_at must be timezone-aware")
         if type(self._version) is not int or self._version < 0:
             raise broken(f"version must be a non-negative int, got {self._version!r}")
-        frozen = self._status is OrderStatus.FROZEN
-        if frozen != (self._frozen_from is not None) or frozen != (self._frozen_by_incident is not None):
-            raise broken("frozen_from and frozen_by_incident are set exactly when FROZEN")
-        if self._frozen_from is not None and self._frozen_from not in FREEZABLE_STATUSES:
-            raise broken(f"cannot have been frozen from {self._frozen_from}")
+        if (why := self._hold_problem()) is not None:
+            raise broken(why)
         effective = self._frozen_from if self._frozen_from is not None else self._status
         if effective in CAPTURED_STATUSES and self._snapshot is None:
             raise broken(f"{effective} requires a captured snapshot")
@@ -424,6 +434,19 @@ class Order:
         if self._status is OrderStatus.FORCE_COMPLETED and not self._force_completed:
             raise broken("FORCE_COMPLETED requires the force_completed flag")
         self._check_replacement(effective)
+
+    def _hold_problem(self) -> str | None:
+        """What is wrong with the live-incident hold's fields (and D127's), if anything."""
+        frozen = self._status is OrderStatus.FROZEN
+        if frozen != (self._frozen_from is not None) or frozen != (self._frozen_by_incident is not None):
+            return "frozen_from and frozen_by_incident are set exactly when FROZEN"
+        if self._frozen_from is not None and self._frozen_from not in FREEZABLE_STATUSES:
+            return f"cannot have been frozen from {self._frozen_from}"
+        if self._frozen_at is not None and (not frozen or not _is_aware(self._frozen_at)):
+            return "frozen_at is a timezone-aware moment, set only while FROZEN"
+        if self._window_paused < ZERO or (self._window_paused > ZERO and self._delivered_at is None):
+            return "the dispute window pauses only after delivery, never by a negative time"
+        return None
 
     def _check_replacement(self, effective: OrderStatus) -> None:
         """A replacement names another order, is born PAID (it has a snapshot) and is never
@@ -554,10 +577,23 @@ class Order:
 
     @property
     def dispute_window_closes_at(self) -> datetime | None:
-        """``delivered_at + policy.dispute_window``; None before delivery."""
+        """``delivered_at + policy.dispute_window``, plus the time live incidents held the
+        delivered order frozen (D127: nobody can dispute a FROZEN order, so its window does
+        not run meanwhile; a hold still on is counted when it lifts); None before delivery."""
         if self._delivered_at is None or self._snapshot is None:
             return None
-        return self._delivered_at + self._snapshot.policy.dispute_window
+        return self._delivered_at + self._snapshot.policy.dispute_window + self._window_paused
+
+    @property
+    def window_paused(self) -> timedelta:
+        """How long live incidents have held the order frozen after its delivery (D127)."""
+        return self._window_paused
+
+    @property
+    def frozen_at(self) -> datetime | None:
+        """When the current live-incident hold began (None when not FROZEN, or for a hold
+        stored before D127)."""
+        return self._frozen_at
 
     @property
     def pending_events(self) -> tuple[OrderEvent, ...]:
@@ -687,6 +723,7 @@ class Order:
             return Failure(IllegalOrderTransition(source, OrderStatus.FROZEN))
         self._frozen_from = source
         self._frozen_by_incident = ref
+        self._frozen_at = at
         return Success(
             self._move(
                 OrderFrozen(
@@ -707,8 +744,12 @@ class Order:
         restored, ref = self._frozen_from, self._frozen_by_incident
         if restored is None or ref is None:
             return Failure(OrderNotFrozen(self._status))
+        if restored is OrderStatus.DELIVERED and self._frozen_at is not None:
+            # the window did not run while the order was frozen (D127)
+            self._window_paused += max(ZERO, at - self._frozen_at)
         self._frozen_from = None
         self._frozen_by_incident = None
+        self._frozen_at = None
         return Success(
             self._move(
                 OrderUnfrozen(
@@ -744,6 +785,7 @@ class Order:
             return Failure(ReasonTooLong(len(text), MAX_REASON_LENGTH))
         self._frozen_from = None
         self._frozen_by_incident = None
+        self._frozen_at = None
         self._force_completed = True
         self._force_complete_reason = text
         return Success(

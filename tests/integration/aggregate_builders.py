@@ -130,6 +130,7 @@ RECIPES: Final[dict[str, tuple[Step, ...]]] = {
     "unfrozen back to IN_TRANSIT": (*TO_IN_TRANSIT, freeze, unfreeze),
     "DELIVERED": TO_DELIVERED,
     "FROZEN after delivery": (*TO_DELIVERED, freeze),
+    "unfrozen back to DELIVERED, its window paused": (*TO_DELIVERED, freeze, unfreeze),
     "COMPLETED after the window": (*TO_DELIVERED, to(OrderStatus.COMPLETED, AFTER_WINDOW)),
     "DISPUTED": (*TO_DELIVERED, to(OrderStatus.DISPUTED, 60)),
     "COMPLETED after a dispute": (*TO_DELIVERED, to(OrderStatus.DISPUTED, 60), to(OrderStatus.COMPLETED, 90)),
@@ -177,6 +178,9 @@ def order_state(order: Order) -> dict[str, object]:
         "force_complete_reason": order.force_complete_reason,
         "version": order.version,
         "created_at": order.created_at,
+        "frozen_at": order.frozen_at,
+        "window_paused": order.window_paused,
+        "dispute_window_closes_at": order.dispute_window_closes_at,
     }
 
 

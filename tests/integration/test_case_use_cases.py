@@ -55,9 +55,11 @@ from application.messaging.use_cases import OpenConversation, SendMessage, open_
 from application.orders.force_complete import ForceCompleteOrder, force_complete_order
 from application.orders.use_cases import (
     CapturePayment,
+    CompleteDueOrders,
     CreateOrder,
     TransitionOrder,
     capture_payment,
+    complete_due_orders,
     create_order,
     transition_order,
 )
@@ -294,6 +296,33 @@ async def test_resolving_lifts_the_hold_and_closing_keeps_it_lifted(svc: Service
     assert await order_of(svc, "o1") == (OrderStatus.IN_TRANSIT, None)
     (unfrozen,) = await audit(svc, "order.unfrozen")
     assert unfrozen.target_id == "o1"
+
+
+async def test_a_hold_on_a_delivered_order_pauses_its_dispute_window(svc: Services) -> None:
+    # D127: nobody can dispute a FROZEN order, so the window does not run while an incident
+    # holds it; once the hold lifts, the buyer still has the time that was left
+    clock = svc.clock
+    assert isinstance(clock, FixedClock)
+    delivered = await delivered_order(svc, "o1")
+    closes = delivered.dispute_window_closes_at
+    assert closes is not None
+    clock.advance(timedelta(hours=1))
+    case = await open_incident(svc, "o1", kind=IncidentType.OTHER)
+    clock.advance(timedelta(hours=80))  # past the window as it was at delivery
+    (await resolve_case(svc, L2, ResolveCase(MX, case.case_id, "address confirmed"))).unwrap()
+    assert await order_of(svc, "o1") == (OrderStatus.DELIVERED, None)
+    (unfrozen,) = await audit(svc, "order.unfrozen")
+    assert unfrozen.after is not None
+    assert unfrozen.after["dispute_window_closes_at"] == (closes + timedelta(hours=80)).isoformat()
+
+    clock.advance(timedelta(hours=1))  # 82 h after delivery: 71 h of the window used, 1 h left
+    done = await complete_due_orders(svc, SYSTEM, CompleteDueOrders(MX))
+    assert done.unwrap() == []  # the seller's release waits for the paused window
+    opened = await open_dispute(
+        svc, BUYER, OpenDispute(MX, OrderId("o1"), DisputeReason.DAMAGED, "The vase arrived broken")
+    )
+    assert opened.unwrap().order_id == "o1"
+    assert (await order_of(svc, "o1"))[0] is OrderStatus.DISPUTED
 
 
 # ------------------------------------------------------------------ actions

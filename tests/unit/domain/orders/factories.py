@@ -181,6 +181,8 @@ def fields_of(order: Order) -> dict[str, Any]:
         "version": order.version,
         "created_at": order.created_at,
         "replaces": order.replaces,
+        "frozen_at": order.frozen_at,
+        "window_paused": order.window_paused,
     }
 
 

@@ -2,21 +2,37 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from returns.result import Failure, Success
 
 from domain.orders import (
     FREEZABLE_STATUSES,
     MAX_INCIDENT_REF_LENGTH,
+    DisputeWindowStillOpen,
     IllegalOrderTransition,
+    Order,
     OrderAlreadyFrozen,
     OrderFrozen,
     OrderNotFrozen,
     OrderStatus,
     OrderUnfrozen,
 )
-from domain.shared import InvalidInput
-from tests.unit.domain.orders.factories import INCIDENT, LATER, fields_of, order_in, state_of
+from domain.shared import InvalidInput, InvariantViolation
+from tests.unit.domain.orders.factories import (
+    DELIVERED_AT,
+    DISPUTE_WINDOW,
+    IN_TRANSIT_AT,
+    IN_WINDOW,
+    INCIDENT,
+    LATER,
+    REASON,
+    WINDOW_CLOSES_AT,
+    fields_of,
+    order_in,
+    state_of,
+)
 
 S = OrderStatus
 FREEZABLE = sorted(FREEZABLE_STATUSES)
@@ -139,3 +155,75 @@ def test_freezing_keeps_delivery_and_snapshot() -> None:
     assert order.dispute_window_closes_at is not None
     assert isinstance(order.unfreeze(LATER), Success)
     assert (order.delivered_at, order.snapshot) == (delivered_at, snapshot)
+
+
+# --------------------------------------------------------------------------- the dispute window pauses (D127)
+
+
+def test_a_hold_after_delivery_pauses_the_dispute_window() -> None:
+    # delivered, then held 5 h by a live incident: nobody could dispute meanwhile, so the
+    # buyer keeps the window's remaining time, and the seller's release waits that much more
+    order = order_in(S.DELIVERED)
+    frozen_at = IN_WINDOW
+    assert isinstance(order.freeze(frozen_at, INCIDENT), Success)
+    assert order.frozen_at == frozen_at
+    assert order.dispute_window_closes_at == WINDOW_CLOSES_AT  # the hold is counted when it lifts
+    assert isinstance(order.unfreeze(frozen_at + timedelta(hours=5)), Success)
+    assert order.window_paused == timedelta(hours=5)
+    assert order.status is S.DELIVERED and fields_of(order)["frozen_at"] is None
+    assert order.dispute_window_closes_at == WINDOW_CLOSES_AT + timedelta(hours=5)
+
+    late = WINDOW_CLOSES_AT + timedelta(hours=1)  # past the original window, inside the paused one
+    assert order.transition_to(S.COMPLETED, late) == Failure(
+        DisputeWindowStillOpen(WINDOW_CLOSES_AT + timedelta(hours=5))
+    )
+    assert isinstance(order.transition_to(S.DISPUTED, late), Success)
+
+
+def test_holds_add_up_and_a_hold_before_delivery_pauses_nothing() -> None:
+    order = order_in(S.IN_TRANSIT)
+    assert isinstance(order.freeze(IN_TRANSIT_AT, INCIDENT), Success)
+    assert isinstance(order.unfreeze(IN_TRANSIT_AT + timedelta(minutes=5)), Success)
+    assert isinstance(order.transition_to(S.DELIVERED, DELIVERED_AT), Success)
+    assert order.window_paused == timedelta(0)
+    for start, hours in ((IN_WINDOW, 2), (IN_WINDOW + timedelta(hours=10), 3)):
+        assert isinstance(order.freeze(start, INCIDENT), Success)
+        assert isinstance(order.unfreeze(start + timedelta(hours=hours)), Success)
+    assert order.window_paused == timedelta(hours=5)
+    assert order.dispute_window_closes_at == DELIVERED_AT + DISPUTE_WINDOW + timedelta(hours=5)
+
+
+def test_a_hold_that_begins_after_the_window_closed_does_not_reopen_it() -> None:
+    order = order_in(S.DELIVERED)  # not completed yet: the scheduler had not run
+    assert isinstance(order.freeze(WINDOW_CLOSES_AT + timedelta(hours=1), INCIDENT), Success)
+    lifted = WINDOW_CLOSES_AT + timedelta(hours=4)
+    assert isinstance(order.unfreeze(lifted), Success)
+    closes = order.dispute_window_closes_at
+    assert closes is not None and closes <= lifted  # still closed when the hold lifts
+    assert isinstance(order.transition_to(S.DISPUTED, lifted), Failure)
+    assert isinstance(order.transition_to(S.COMPLETED, lifted), Success)
+
+
+def test_force_completing_a_held_order_ends_its_hold() -> None:
+    order = order_in(S.FROZEN, frozen_from=S.DELIVERED)
+    assert order.frozen_at == IN_WINDOW
+    assert isinstance(order.force_complete(IN_WINDOW + timedelta(hours=1), REASON), Success)
+    assert order.frozen_at is None
+
+
+@pytest.mark.parametrize(
+    ("status", "changes", "why"),
+    [
+        (S.DELIVERED, {"frozen_at": IN_WINDOW}, "frozen_at"),
+        (S.FROZEN, {"frozen_at": IN_WINDOW.replace(tzinfo=None)}, "frozen_at"),
+        (S.DELIVERED, {"window_paused": -timedelta(seconds=1)}, "pauses only after delivery"),
+        (S.IN_TRANSIT, {"window_paused": timedelta(hours=1)}, "pauses only after delivery"),
+    ],
+    ids=["frozen_at-when-not-frozen", "naive-frozen_at", "negative-pause", "pause-before-delivery"],
+)
+def test_rehydrating_a_contradictory_hold_is_refused(
+    status: OrderStatus, changes: dict[str, object], why: str
+) -> None:
+    stored = order_in(status)
+    with pytest.raises(InvariantViolation, match=why):
+        Order.rehydrate(**{**fields_of(stored), **changes})
