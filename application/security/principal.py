@@ -89,9 +89,13 @@ class Operation(StrEnum):
     CASE_REPORT_READ = "case_report.read"  # the monthly case report of a country
     CASE_ATTACH_BUNDLE = "case.attach_bundle"  # upload a diagnostics bundle onto a case (D48)
     DIAGNOSTICS_TICKET_OPEN = "diagnostics_ticket.open"  # open a customer's diagnostics ticket (D56)
+    # support's own fields on what a partner or a party may also read: an agent's note and id,
+    # a saga's error, a force-complete reason; not a root field but fields under one
+    SUPPORT_INTERNAL_READ = "support_internal.read"
 
 
 _READS: Final = frozenset({Operation.ORDER_READ, Operation.DISPUTE_READ})
+_STAFF_READS: Final = _READS | {Operation.SUPPORT_INTERNAL_READ}  # support's reads
 _CASE_WORK: Final = frozenset(
     {
         Operation.CASE_READ,
@@ -102,7 +106,7 @@ _CASE_WORK: Final = frozenset(
         Operation.SLA_POLICY_READ,
     }
 )
-_L1: Final = _READS | {
+_L1: Final = _STAFF_READS | {
     Operation.DISPUTE_OPEN,
     Operation.DISPUTE_SUBMIT_EVIDENCE,
     Operation.DISPUTE_START_REVIEW,
@@ -169,7 +173,7 @@ PERMISSIONS: Final[dict[Role, frozenset[Operation]]] = {
     Role.L1: _L1,
     Role.L2: _L2,
     Role.L3: _L3,
-    Role.AUDITOR: _READS
+    Role.AUDITOR: _STAFF_READS
     | _INTEGRATION_READS
     | {
         Operation.LEDGER_READ,

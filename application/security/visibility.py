@@ -14,14 +14,25 @@ Country scope is ``authorize``'s business; this is the second, per-object rule o
 An order someone may not see is reported exactly like one that does not exist
 (``NOT_FOUND``): no existence oracle. Lists are filtered in the query itself
 (:func:`party_scope`), never after the fact.
+
+Inside an order or a dispute a partner or a party may read, some fields are support's own:
+an agent's note and id, a saga's error text, a force-complete reason. Only a
+principal with ``SUPPORT_INTERNAL_READ`` (L0-L3, AUDITOR, SYSTEM) reads them
+(:func:`sees_support_internals`); who did something is shown to everyone when a party did it,
+and to support only when support did (:func:`sees_actor`; D128).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
-from application.security.principal import PartnerKind, Principal, Role
+from application.security.principal import Operation, PartnerKind, Principal, Role
 from domain.orders import Order
+from domain.shared import CountryCode
+
+PARTY_ROLES: Final = frozenset({Role.BUYER.value, Role.SELLER.value, Role.COURIER.value})
+"""The roles a marketplace party acts as; any other actor (an agent, a rule, the system) is support."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +82,19 @@ def may_see_order(principal: Principal, order: Order) -> bool:
         and (scope.courier_id is None or order.courier_id == scope.courier_id)
         and (scope.payment_partner_id is None or order.payment_partner_id == scope.payment_partner_id)
     )
+
+
+def sees_support_internals(principal: Principal | None, country: CountryCode) -> bool:
+    """Whether the caller reads support's own fields of an object of ``country``;
+    ``None`` (a caller not known) reads none."""
+    return (
+        principal is not None
+        and principal.in_scope(country)
+        and principal.may(Operation.SUPPORT_INTERNAL_READ)
+    )
+
+
+def sees_actor(principal: Principal | None, country: CountryCode, actor_role: str) -> bool:
+    """Whether the caller reads who did something, and what they wrote with it: a party's act
+    is anyone's to read, an act of support (any role but a party's) only support's."""
+    return actor_role in PARTY_ROLES or sees_support_internals(principal, country)

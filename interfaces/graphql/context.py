@@ -244,6 +244,13 @@ class GraphQLContext(BaseContext):
         """Whether this request's caller was checked and is known (metrics' label slots)."""
         return isinstance(self._principal, Success)
 
+    @property
+    def caller(self) -> Principal | None:
+        """The caller as this request's root field already checked it, without checking again
+        (``None``: not checked yet, or refused). For nested fields that only hide what a caller
+        may not read: an unknown caller reads nothing."""
+        return None if self._principal is None else self._principal.value_or(None)
+
     def request_context(self, principal: Principal) -> RequestContext:
         return RequestContext(principal, self.request_id)
 

@@ -23,7 +23,13 @@ from application.audit.denials import DenialTarget, record_denial
 from application.context import RequestContext, Services
 from application.ports.read_models import ReadModels
 from application.security.principal import Forbidden, Operation, Principal, authorize
-from application.security.visibility import PartyScope, may_see_order, party_scope
+from application.security.visibility import (
+    PartyScope,
+    may_see_order,
+    party_scope,
+    sees_actor,
+    sees_support_internals,
+)
 from domain.orders import Order
 from domain.shared import CountryCode, DomainError
 from interfaces.graphql.context import GraphQLContext, GraphQLInfo, Loaders
@@ -122,3 +128,15 @@ async def viewer(info: GraphQLInfo) -> Principal | None:
     """The caller, for nested fields (their root field already admitted the request)."""
     authenticated = await info.context.authenticate()
     return None if isinstance(authenticated, Failure) else authenticated.unwrap()
+
+
+def support_internal(info: GraphQLInfo, country: CountryCode) -> bool:
+    """Whether the caller reads support's own fields of an object of ``country``: an
+    agent's note and id, a saga's error, a force-complete reason. Partners and parties do not."""
+    return sees_support_internals(info.context.caller, country)
+
+
+def actor_shown(info: GraphQLInfo, country: CountryCode, actor_role: str) -> bool:
+    """Whether the caller reads who did something (and what they wrote with it): a party's act
+    is shown to every reader, support's only to support."""
+    return sees_actor(info.context.caller, country, actor_role)

@@ -28,13 +28,13 @@ from domain.disputes.evidence import (
 )
 from domain.disputes.references import ledger_prefix
 from domain.disputes.status import DisputeOrigin, DisputeStatus
-from domain.shared import Currency
+from domain.shared import CountryCode, Currency
 from domain.shared import Money as DomainMoney
 from interfaces.graphql.common import BigInt, Money
 from interfaces.graphql.context import GraphQLInfo
 from interfaces.graphql.ledger.types import LedgerTransaction
 from interfaces.graphql.orders.types import Order
-from interfaces.graphql.scope import viewer
+from interfaces.graphql.scope import actor_shown, support_internal, viewer
 
 strawberry.enum(DisputeStatus, description="Where a dispute is in its life (SPEC §5).")
 strawberry.enum(DisputeReason, description="Why the buyer disputes the order.")
@@ -54,43 +54,85 @@ class ActorType:
         return ActorType(actor_id=actor.actor_id, role=actor.role)
 
 
+# Support's own fields: what a partner or a party reads as null.
+INTERNAL = "Internal to support: null for a partner or a party."
+PARTY_OR_SUPPORT = (
+    "A party is shown to every reader; an agent, a rule or the system is internal to support: "
+    "null for a partner or a party."
+)
+
+
+def resolve_decided_by(root: DecisionType, info: GraphQLInfo) -> ActorType | None:
+    if not support_internal(info, root.country):
+        return None
+    return ActorType.from_domain(root.domain.decided_by)
+
+
+def resolve_decision_note(root: DecisionType, info: GraphQLInfo) -> str | None:
+    return root.domain.note if support_internal(info, root.country) else None
+
+
 @strawberry.type(name="Decision", description="The outcome decided, by whom, on which frozen evidence.")
 class DecisionType:
     outcome: OutcomeCode
     reason_code: DecisionReasonCode
     partial_refund_tier_bp: int | None
-    decided_by: ActorType
+    decided_by: ActorType | None = strawberry.field(
+        resolver=resolve_decided_by, description=f"The agent, rule or system that decided. {INTERNAL}"
+    )
     decided_at: datetime
-    note: str
+    note: str | None = strawberry.field(
+        resolver=resolve_decision_note,
+        description=f"The decider's note (empty if none). {INTERNAL}",
+    )
     evidence_pack_hash: str
+    domain: strawberry.Private[DomainDecision]
+    country: strawberry.Private[CountryCode]
 
     @staticmethod
-    def from_domain(decision: DomainDecision) -> DecisionType:
+    def from_domain(decision: DomainDecision, country: CountryCode) -> DecisionType:
         return DecisionType(
             outcome=decision.outcome,
             reason_code=decision.reason_code,
             partial_refund_tier_bp=decision.partial_refund_tier_bp,
-            decided_by=ActorType.from_domain(decision.decided_by),
             decided_at=decision.decided_at,
-            note=decision.note,
             evidence_pack_hash=decision.evidence_pack_hash,
+            domain=decision,
+            country=country,
         )
+
+
+def resolve_withdrawn_by(root: WithdrawalType, info: GraphQLInfo) -> ActorType | None:
+    by = root.domain.withdrawn_by
+    return ActorType.from_domain(by) if actor_shown(info, root.country, by.role) else None
+
+
+def resolve_withdrawal_reason(root: WithdrawalType, info: GraphQLInfo) -> str | None:
+    withdrawal = root.domain
+    return withdrawal.reason if actor_shown(info, root.country, withdrawal.withdrawn_by.role) else None
 
 
 @strawberry.type(name="Withdrawal", description="The claim given up before a decision.")
 class WithdrawalType:
-    withdrawn_by: ActorType
+    withdrawn_by: ActorType | None = strawberry.field(
+        resolver=resolve_withdrawn_by, description=f"Who withdrew the claim. {PARTY_OR_SUPPORT}"
+    )
     withdrawn_at: datetime
-    reason: str
+    reason: str | None = strawberry.field(
+        resolver=resolve_withdrawal_reason,
+        description="Why, as the withdrawer wrote it; null when the withdrawer's name is (see withdrawnBy).",
+    )
     evidence_pack_hash: str
+    domain: strawberry.Private[DomainWithdrawal]
+    country: strawberry.Private[CountryCode]
 
     @staticmethod
-    def from_domain(withdrawal: DomainWithdrawal) -> WithdrawalType:
+    def from_domain(withdrawal: DomainWithdrawal, country: CountryCode) -> WithdrawalType:
         return WithdrawalType(
-            withdrawn_by=ActorType.from_domain(withdrawal.withdrawn_by),
             withdrawn_at=withdrawal.withdrawn_at,
-            reason=withdrawal.reason,
             evidence_pack_hash=withdrawal.evidence_pack_hash,
+            domain=withdrawal,
+            country=country,
         )
 
 
@@ -120,6 +162,15 @@ async def resolve_dispute_refunded(root: Dispute, info: GraphQLInfo) -> Money | 
     return None if refunded is None else Money.from_domain(refunded)
 
 
+def resolve_dispute_opened_by(root: Dispute, info: GraphQLInfo) -> ActorType | None:
+    by = root.domain.opened_by
+    return ActorType.from_domain(by) if actor_shown(info, root.domain.country, by.role) else None
+
+
+def resolve_last_execution_error(root: Dispute, info: GraphQLInfo) -> str | None:
+    return root.domain.last_execution_error if support_internal(info, root.domain.country) else None
+
+
 async def resolve_dispute_ledger(root: Dispute, info: GraphQLInfo) -> list[LedgerTransaction] | None:
     principal = await viewer(info)
     country = root.domain.country
@@ -137,14 +188,21 @@ class Dispute:
     reason: DisputeReason
     origin: DisputeOrigin
     status: DisputeStatus
-    opened_by: ActorType
+    opened_by: ActorType | None = strawberry.field(
+        resolver=resolve_dispute_opened_by,
+        description="Who opened the dispute (an operational cancellation's: the agent or rule that "
+        f"cancelled). {PARTY_OR_SUPPORT}",
+    )
     opened_at: datetime
     evidence_deadline: datetime
     evidence_frozen: bool
     evidence_submission_count: int
     decision: DecisionType | None
     withdrawal: WithdrawalType | None
-    last_execution_error: str | None
+    last_execution_error: str | None = strawberry.field(
+        resolver=resolve_last_execution_error,
+        description=f"Why the last execution of the outcome failed (provider or saga error text). {INTERNAL}",
+    )
     updated_at: datetime
     version: int
     order: Order | None = strawberry.field(resolver=resolve_dispute_order, description="The disputed order.")
@@ -168,14 +226,16 @@ class Dispute:
             reason=dispute.reason,
             origin=dispute.origin,
             status=dispute.status,
-            opened_by=ActorType.from_domain(dispute.opened_by),
             opened_at=dispute.opened_at,
             evidence_deadline=dispute.evidence_deadline,
             evidence_frozen=dispute.is_evidence_frozen,
             evidence_submission_count=len(dispute.evidence.submissions),
-            decision=None if dispute.decision is None else DecisionType.from_domain(dispute.decision),
-            withdrawal=None if dispute.withdrawal is None else WithdrawalType.from_domain(dispute.withdrawal),
-            last_execution_error=dispute.last_execution_error,
+            decision=None
+            if dispute.decision is None
+            else DecisionType.from_domain(dispute.decision, dispute.country),
+            withdrawal=None
+            if dispute.withdrawal is None
+            else WithdrawalType.from_domain(dispute.withdrawal, dispute.country),
             updated_at=dispute.updated_at,
             version=dispute.version,
             domain=dispute,

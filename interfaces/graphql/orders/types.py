@@ -13,7 +13,7 @@ from domain.orders import OrderStatus
 from domain.snapshots import OrderSnapshot as DomainSnapshot
 from interfaces.graphql.common import Money
 from interfaces.graphql.context import GraphQLInfo
-from interfaces.graphql.scope import viewer
+from interfaces.graphql.scope import support_internal, viewer
 
 if TYPE_CHECKING:
     from interfaces.graphql.disputes.types import Dispute
@@ -89,6 +89,10 @@ async def resolve_order_ledger(
     return [LedgerTransaction.from_domain(transaction) for transaction in found]
 
 
+def resolve_force_complete_reason(root: Order, info: GraphQLInfo) -> str | None:
+    return root.domain.force_complete_reason if support_internal(info, root.domain.country) else None
+
+
 def _next_statuses(root: Order) -> list[OrderStatus]:
     return sorted(root.domain.next_statuses)  # computed only when asked for
 
@@ -106,7 +110,11 @@ class Order:
     dispute_window_closes_at: datetime | None
     frozen_from: OrderStatus | None
     force_completed: bool
-    force_complete_reason: str | None
+    force_complete_reason: str | None = strawberry.field(
+        resolver=resolve_force_complete_reason,
+        description="The L3's reason for FORCE_COMPLETE; null if the order was not force-completed. "
+        "Internal to support: null for a partner or a party.",
+    )
     replaces_order_id: str | None = strawberry.field(
         description="The order this one replaces (the REPLACEMENT outcome of a dispute on it): "
         "nothing was charged for a replacement, its snapshot carries the original's terms, and "
@@ -144,7 +152,6 @@ class Order:
             dispute_window_closes_at=order.dispute_window_closes_at,
             frozen_from=order.frozen_from,
             force_completed=order.force_completed,
-            force_complete_reason=order.force_complete_reason,
             replaces_order_id=order.replaces,
             version=order.version,
             snapshot=None if order.snapshot is None else OrderSnapshotType.from_domain(order.snapshot),

@@ -7,8 +7,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from application.security.principal import PartnerKind, Principal, Role
-from application.security.visibility import PartyScope, may_see_order, party_scope
+from application.security.principal import PERMISSIONS, Operation, PartnerKind, Principal, Role
+from application.security.visibility import (
+    PartyScope,
+    may_see_order,
+    party_scope,
+    sees_actor,
+    sees_support_internals,
+)
 from domain.orders import Order
 from domain.shared import CountryCode
 from domain.shared.ids import BuyerId, CourierId, OrderId, SellerId
@@ -110,3 +116,28 @@ def order_with(field: str, party: str) -> Order:
     if field == "seller_id":
         return new_order(seller_id=party)
     return new_order(courier_id=party)
+
+
+# --------------------------------------------------------------------------- support's own fields
+
+STAFF = (Role.L0, Role.L1, Role.L2, Role.L3, Role.AUDITOR, Role.SYSTEM)
+
+
+def test_only_support_reads_supports_own_fields() -> None:
+    """SPEC §2: a partner reads "the disputes and orders that belong to that partner; nothing
+    else"; a note, an agent's id or a saga's error on them is support's, not the partner's."""
+    granted = {role for role in Role if Operation.SUPPORT_INTERNAL_READ in PERMISSIONS[role]}
+    assert granted == set(STAFF)
+    for role in Role:
+        assert sees_support_internals(principal(role), MX) is (role in STAFF), role
+    assert not sees_support_internals(principal(Role.L2), CO)  # not the caller's country
+    assert not sees_support_internals(None, MX)  # a caller not known
+
+
+@pytest.mark.parametrize("role", list(Role), ids=[role.value for role in Role])
+def test_who_did_it_is_shown_for_a_party_and_to_support_for_support(role: Role) -> None:
+    caller = principal(role, partner="s1" if role is Role.PARTNER else None)
+    for party in ("BUYER", "SELLER", "COURIER"):
+        assert sees_actor(caller, MX, party)
+    for agent in ("L0", "L1", "L2", "L3", "AUDITOR", "SYSTEM", "SOMETHING_NEW"):
+        assert sees_actor(caller, MX, agent) is (role in STAFF), (role, agent)
