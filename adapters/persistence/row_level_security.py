@@ -27,6 +27,12 @@ ignore the scope on purpose (the audit chain's tail, an API key by id before its
 is known) are narrow ``SECURITY DEFINER`` functions made with
 :func:`create_unscoped_function`, never a weaker policy.
 
+The helpers decide in SQL, never by reading the connection first: the schema is named when
+a statement runs (:func:`in_current_schema`), and the checks that refuse (the service's
+role being the migrating role, a superuser or ``BYPASSRLS``; a table without
+``country_code``) are ``DO`` blocks that raise. So ``alembic upgrade head --sql`` writes the
+same statements an online run executes, for a DBA to review and apply (D129).
+
 SQLite has no row-level security: every helper here is a no-op there.
 """
 
@@ -34,6 +40,7 @@ from __future__ import annotations
 
 import os
 import re
+from textwrap import dedent
 from typing import Any, Final
 
 from alembic.operations import Operations
@@ -129,6 +136,16 @@ def is_postgres(op: Operations) -> bool:
     return op.get_context().dialect.name == "postgresql"
 
 
+def _bind(op: Operations, what: str) -> Connection:
+    """The migration's connection; an offline run (``alembic upgrade --sql``) has none."""
+    if op.get_context().as_sql:
+        raise RuntimeError(
+            f"{what} reads the database, which an offline run (alembic upgrade --sql) cannot:"
+            " decide in SQL instead (in_current_schema, a DO block) or from the migration's own tables"
+        )
+    return op.get_bind()
+
+
 def app_role(op: Operations) -> str:
     """The service's role: Alembic attribute ``app_role``, else ``SUPPORTOS_DATABASE_APP_ROLE``,
     else ``supportos_app``."""
@@ -140,68 +157,106 @@ def app_role(op: Operations) -> str:
 
 
 def current_schema(op: Operations) -> str:
-    schema = op.get_bind().execute(text("SELECT current_schema()")).scalar()
+    """The current schema's name, asked of the live connection (online migrations only: the
+    helpers below name the schema in SQL instead, :func:`in_current_schema`)."""
+    schema = _bind(op, "current_schema()").execute(text("SELECT current_schema()")).scalar()
     if not isinstance(schema, str):
         raise RuntimeError("no current schema: the search_path names no existing schema")
     identifier(schema)
     return schema
 
 
+def literal(value: str) -> str:
+    """``value`` as an SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def do_block(*statements: str) -> str:
+    """An anonymous PL/pgSQL block (``DO``) running ``statements``, each dedented."""
+    lines = (line for statement in statements for line in dedent(statement).strip().splitlines())
+    body = "\n".join(f"    {line}" for line in lines)
+    return f"DO $$\nBEGIN\n{body}\nEND\n$$"
+
+
+def execute_in_current_schema(statement: str) -> str:
+    """The PL/pgSQL ``EXECUTE`` of ``statement``, in which ``{schema}`` stands for the current
+    schema, named (``format('%I', current_schema())``) when it runs."""
+    template = literal(statement.replace("%", "%%").replace("{schema}", "%1$I"))
+    return f"EXECUTE format({template}, current_schema());"
+
+
+def in_current_schema(*statements: str) -> str:
+    """``statements`` (``{schema}``: the current schema) as a ``DO`` block that names the
+    schema when it runs.
+
+    The migrations decide in SQL, never by asking the connection first, so that an offline
+    script (``alembic upgrade head --sql``) holds the same statements as an online run and
+    works in whichever schema it is applied to (D129).
+    """
+    return do_block(*(execute_in_current_schema(statement) for statement in statements))
+
+
 def prepare_app_role(op: Operations) -> str:
     """Create the service's role if needed and let it into the schema (PostgreSQL; idempotent).
 
     Refuses a role that would make the wall void: the migrating role itself (an owner),
-    a superuser, or a role with ``BYPASSRLS``. Creating the role needs ``CREATEROLE``; where
-    the migrating role lacks it, create the role beforehand (``CREATE ROLE supportos_app
-    LOGIN PASSWORD ...``) and this only checks and grants. Returns the role's name.
+    a superuser, or a role with ``BYPASSRLS`` (the ``DO`` block raises, so the migration's
+    transaction, or an offline script applied in one, stops there). Creating the role needs
+    ``CREATEROLE``; where the migrating role lacks it, create the role beforehand (``CREATE
+    ROLE supportos_app LOGIN PASSWORD ...``) and this only checks and grants. Returns the
+    role's name.
     """
     role = app_role(op)
-    schema = current_schema(op)
-    bind = op.get_bind()
-    if bind.execute(text("SELECT current_user")).scalar() == role:
-        raise RuntimeError(
-            f"migrations run as {role!r}, the service's own role: run them as the schema owner "
-            "(SUPPORTOS_MIGRATION_DATABASE_URL) so the service's role owns nothing"
-        )
+    name, value = identifier(role), literal(role)
+    migrating_as_role = literal(
+        f"migrations run as {role!r}, the service's own role: run them as the schema owner "
+        "(SUPPORTOS_MIGRATION_DATABASE_URL) so the service's role owns nothing"
+    )
+    unsafe_role = literal(f"role {role!r} is a superuser or has BYPASSRLS: row-level security cannot hold")
     op.execute(
-        f"""
-        DO $$
-        BEGIN
-            IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = '{role}') THEN
+        do_block(
+            f"""
+            IF current_user = {value} THEN
+                RAISE EXCEPTION USING MESSAGE = {migrating_as_role};
+            END IF;
+            IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = {value}) THEN
                 BEGIN
-                    CREATE ROLE {identifier(role)} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE
+                    CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE
                         NOREPLICATION NOBYPASSRLS;
                 EXCEPTION WHEN duplicate_object OR unique_violation THEN
                     NULL;  -- created meanwhile by a concurrent migration of another schema
                 END;
             END IF;
-        END
-        $$
-        """
+            IF EXISTS (
+                SELECT FROM pg_catalog.pg_roles WHERE rolname = {value} AND (rolsuper OR rolbypassrls)
+            ) THEN
+                RAISE EXCEPTION USING MESSAGE = {unsafe_role};
+            END IF;
+            """  # noqa: S608 - a checked identifier and literals quoted by literal()
+        )
     )
-    unsafe = bind.execute(
-        text("SELECT rolsuper OR rolbypassrls FROM pg_catalog.pg_roles WHERE rolname = :role"),
-        {"role": role},
-    ).scalar()
-    if unsafe:
-        raise RuntimeError(f"role {role!r} is a superuser or has BYPASSRLS: row-level security cannot hold")
-    op.execute(f"GRANT USAGE ON SCHEMA {identifier(schema)} TO {identifier(role)}")
-    op.execute(f"GRANT SELECT ON alembic_version TO {identifier(role)}")  # start-up schema checks
     op.execute(
-        f"ALTER DEFAULT PRIVILEGES IN SCHEMA {identifier(schema)} "
-        f"GRANT USAGE ON SEQUENCES TO {identifier(role)}"
+        in_current_schema(
+            f"GRANT USAGE ON SCHEMA {{schema}} TO {name}",
+            f"ALTER DEFAULT PRIVILEGES IN SCHEMA {{schema}} GRANT USAGE ON SEQUENCES TO {name}",
+        )
     )
+    op.execute(f"GRANT SELECT ON alembic_version TO {name}")  # start-up schema checks
     return role
 
 
 def revoke_app_role(op: Operations) -> None:
     """Undo :func:`prepare_app_role` in this schema (the role itself stays: roles are
     cluster-wide and may serve other databases)."""
-    role, schema = identifier(app_role(op)), identifier(current_schema(op))
-    op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} REVOKE USAGE ON SEQUENCES FROM {role}")
-    op.execute(f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {schema} FROM {role}")
+    role = identifier(app_role(op))
+    op.execute(
+        in_current_schema(
+            f"ALTER DEFAULT PRIVILEGES IN SCHEMA {{schema}} REVOKE USAGE ON SEQUENCES FROM {role}",
+            f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA {{schema}} FROM {role}",
+        )
+    )
     op.execute(f"REVOKE ALL ON alembic_version FROM {role}")
-    op.execute(f"REVOKE USAGE ON SCHEMA {schema} FROM {role}")
+    op.execute(in_current_schema(f"REVOKE USAGE ON SCHEMA {{schema}} FROM {role}"))
 
 
 def apply_country_rls(
@@ -218,20 +273,27 @@ def apply_country_rls(
       may be appended once some scope is bound; a denial is audited in the country that
       was refused, which is by definition outside the caller's scope. Appending discloses
       nothing, and no UPDATE or DELETE policy exists, so none ever matches a row.
+
+    The first statement (a ``DO`` block) refuses a table without ``country_code`` and lets
+    the service's role use the schema's sequences.
     """
     if not is_postgres(op):
         return
-    has_country = op.get_bind().execute(
-        text(
-            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()"
-            " AND table_name = :table AND column_name = 'country_code'"
-        ),
-        {"table": table},
-    )
-    if has_country.first() is None:
-        raise ValueError(f"{table} has no country_code column: row-level security by country does not apply")
     name, role = identifier(table), identifier(app_role(op))
-    schema = identifier(current_schema(op))
+    no_country = literal(f"{table} has no country_code column: row-level security by country does not apply")
+    op.execute(
+        do_block(
+            f"""
+            IF NOT EXISTS (
+                SELECT FROM information_schema.columns WHERE table_schema = current_schema()
+                    AND table_name = {literal(table)} AND column_name = 'country_code'
+            ) THEN
+                RAISE EXCEPTION USING MESSAGE = {no_country};
+            END IF;
+            """,
+            execute_in_current_schema(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {{schema}} TO {role}"),
+        )
+    )
     op.execute(f"ALTER TABLE {name} ENABLE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {name} FORCE ROW LEVEL SECURITY")
     if append_any_country:
@@ -241,7 +303,6 @@ def apply_country_rls(
         op.execute(f"CREATE POLICY {POLICY} ON {name} FOR ALL USING {IN_SCOPE} WITH CHECK {IN_SCOPE}")
     privileges = "SELECT, INSERT" if append_only else "SELECT, INSERT, UPDATE, DELETE"
     op.execute(f"GRANT {privileges} ON {name} TO {role}")
-    op.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}")
 
 
 def remove_country_rls(op: Operations, table: str) -> None:
@@ -257,8 +318,10 @@ def remove_country_rls(op: Operations, table: str) -> None:
 
 
 def country_scoped_tables(op: Operations) -> list[str]:
-    """The tables of the current schema with a ``country_code`` column, by name."""
-    rows = op.get_bind().execute(
+    """The tables of the current schema with a ``country_code`` column, by name, read from
+    the live catalog: online migrations only (a migration names its tables instead, so that
+    its offline script does too; 0006 does)."""
+    rows = _bind(op, "country_scoped_tables()").execute(
         text(
             "SELECT table_name FROM information_schema.columns"
             " WHERE table_schema = current_schema() AND column_name = 'country_code'"
@@ -290,15 +353,20 @@ def create_unscoped_function(
     if volatility not in {"STABLE", "VOLATILE"}:
         raise ValueError(f"volatility must be STABLE or VOLATILE, got {volatility!r}")
     identifier(name)
-    schema, role = identifier(current_schema(op)), identifier(app_role(op))
+    role = identifier(app_role(op))
     op.execute(
         f"""
         CREATE FUNCTION {name}({arguments}) RETURNS {returns}
         LANGUAGE sql {volatility} SECURITY DEFINER
-        SET search_path = {schema}, pg_temp
         SET {SCOPE_SETTING} = '{ALL_COUNTRIES}'
         AS $function$ {body} $function$
         """
+    )
+    # the schema is named when the statement runs (offline scripts, D129); the same transaction
+    op.execute(
+        in_current_schema(
+            f"ALTER FUNCTION {{schema}}.{name}({arguments}) SET search_path = {{schema}}, pg_temp"
+        )
     )
     op.execute(f"REVOKE ALL ON FUNCTION {name}({arguments}) FROM PUBLIC")
     op.execute(f"GRANT EXECUTE ON FUNCTION {name}({arguments}) TO {role}")

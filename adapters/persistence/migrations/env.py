@@ -9,7 +9,9 @@ Two ways in:
   URL comes from ``config.attributes["url"]``, else ``SUPPORTOS_MIGRATION_DATABASE_URL``
   (the schema owner's), else ``SUPPORTOS_DATABASE_URL``, else ``sqlalchemy.url`` in
   ``alembic.ini``; migrations run in one transaction on an engine
-  made by ``adapters.persistence.database.create_engine`` (same URL handling as the app).
+  made by ``adapters.persistence.database.create_engine`` (same URL handling as the app);
+- offline, ``alembic upgrade head --sql`` (PostgreSQL): the same URL, for its dialect and
+  ``search_path`` only (nothing connects); the SQL script goes to stdout (D129).
 """
 
 from __future__ import annotations
@@ -19,11 +21,12 @@ import os
 from logging.config import fileConfig
 
 from alembic import context
+from alembic.util import CommandError
 from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 
 from adapters.persistence.database import create_engine, normalise_url
-from adapters.persistence.row_level_security import scope_everything
+from adapters.persistence.row_level_security import ALL_COUNTRIES, SCOPE_SETTING, literal, scope_everything
 from adapters.persistence.tables import metadata
 
 config = context.config
@@ -62,13 +65,35 @@ async def _run_online() -> None:
 
 
 def _run_offline() -> None:
+    """``alembic upgrade head --sql``: the script on stdout, for review, PostgreSQL only (D129).
+
+    The script does what an online run does on the same URL: its ``search_path`` (if the URL
+    names one), one transaction that sees every country, the migrations; every decision the
+    migrations make about the database is taken in SQL when the script runs (the
+    ``DO`` blocks of ``row_level_security``). SQLite's batch mode (a table rebuilt to change a
+    constraint) reflects the live table, so there is no offline script for SQLite.
+    """
+    url = normalise_url(_url())
+    if url.get_backend_name() != "postgresql":
+        raise CommandError(
+            "offline SQL (--sql) is produced for PostgreSQL only: SQLite's table rebuilds need"
+            " the live database; run `alembic upgrade head` (or `supportos migrate`) instead"
+        )
     context.configure(
-        url=normalise_url(_url()).difference_update_query(["search_path"]),
+        url=url.difference_update_query(["search_path"]),
         target_metadata=metadata,
         literal_binds=True,
         dialect_opts={"paramstyle": "named"},
     )
+    search_path = url.query.get("search_path")
+    if search_path:  # as the online engine does (a server setting of every connection)
+        paths = ",".join([search_path] if isinstance(search_path, str) else search_path)
+        context.execute(f"SELECT pg_catalog.set_config('search_path', {literal(paths)}, false)")
     with context.begin_transaction():
+        # row-level security binds the owner too (FORCE): see all, for this transaction only
+        context.execute(
+            f"SELECT pg_catalog.set_config({literal(SCOPE_SETTING)}, {literal(ALL_COUNTRIES)}, true)"
+        )
         context.run_migrations()
 
 

@@ -5,7 +5,7 @@
   BYPASSRLS, owner of nothing. It gets USAGE on the schema, SELECT on ``alembic_version``,
   USAGE on the sequences, and per table SELECT/INSERT/UPDATE/DELETE (SELECT/INSERT on the
   append-only ``audit_log``, ``ledger_transactions`` and ``ledger_postings``).
-- Every table with ``country_code`` (found in the live catalog, so all of 0001-0005) gets
+- Every table with ``country_code`` (all of 0001-0005's, named in ``TABLES``) gets
   ``ENABLE`` + ``FORCE ROW LEVEL SECURITY`` and the policy ``country_scope``: rows are seen,
   changed and inserted only when their country is in ``supportos.countries`` (set per
   transaction with ``SET LOCAL`` semantics) or that setting is ``'*'``. No setting: nothing.
@@ -35,7 +35,6 @@ from alembic import op
 
 from adapters.persistence.row_level_security import (
     apply_country_rls,
-    country_scoped_tables,
     create_unscoped_function,
     drop_unscoped_function,
     is_postgres,
@@ -49,6 +48,23 @@ down_revision: str | Sequence[str] | None = "0005_api_keys"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# The tables of 0001-0005, every one with ``country_code``: named here rather than read from
+# the catalog, so that an offline script (``alembic upgrade --sql``) covers them too (D129).
+# ``apply_country_rls`` refuses a table without ``country_code``, and the RLS tests fail on a
+# country-scoped table without a forced policy.
+TABLES = (
+    "api_keys",
+    "audit_log",
+    "disputes",
+    "idempotency_keys",
+    "ledger_accounts",
+    "ledger_balance_snapshots",
+    "ledger_postings",
+    "ledger_transactions",
+    "orders",
+    "outbox_jobs",
+    "refund_policies",
+)
 APPEND_ONLY = frozenset({"audit_log", "ledger_transactions", "ledger_postings"})
 AUDIT_TAIL = {"name": "audit_log_tail", "arguments": ""}
 API_KEY_BY_ID = {"name": "api_key_by_id", "arguments": "wanted_country text, wanted_key_id text"}
@@ -58,7 +74,7 @@ def upgrade() -> None:
     if not is_postgres(op):
         return
     prepare_app_role(op)
-    for table in country_scoped_tables(op):
+    for table in TABLES:
         apply_country_rls(
             op, table, append_only=table in APPEND_ONLY, append_any_country=table == "audit_log"
         )
@@ -88,6 +104,6 @@ def downgrade() -> None:
         return
     drop_unscoped_function(op, **API_KEY_BY_ID)
     drop_unscoped_function(op, **AUDIT_TAIL)
-    for table in country_scoped_tables(op):
+    for table in TABLES:
         remove_country_rls(op, table)
     revoke_app_role(op)
