@@ -28,6 +28,11 @@ Fencing
     ``dead_letter`` append the error to the job's history (read, then written back under
     the same token condition: only the token holder writes it).
 
+Late failures
+    ``note_late_failure`` appends a ``PROVIDER_LATE_FAILURE`` to a DONE job's history once
+    (D130): the row is read ``FOR UPDATE`` (SQLite's writers already take turns, ``BEGIN
+    IMMEDIATE``), so a concurrent second caller waits, then finds the entry and changes nothing.
+
 Defer, replay, discard
     ``defer`` puts a held RUNNING job back to PENDING at a later ``available_at`` and takes
     back the attempt its claim counted (a job held back by an open circuit breaker never
@@ -162,6 +167,22 @@ class SqlAlchemyOutbox:
             outbox_jobs.update()
             .where(*_held(job_id, fencing_token))
             .values(status=JobStatus.DONE.value, lease_until=None, updated_at=now, completed_at=now)
+        )
+        return result.rowcount == 1
+
+    async def note_late_failure(self, job_id: int, *, now: datetime, error: JobError) -> bool:
+        connection = await self._session.connection()
+        done = and_(_JOBS.id == job_id, _JOBS.status == JobStatus.DONE.value)
+        current = (
+            await connection.execute(select(_JOBS.errors).where(done).with_for_update())
+        ).scalar_one_or_none()
+        if current is None:
+            return False
+        history = _error_list(current)
+        if any(entry.get("kind") == error.kind for entry in history):
+            return False
+        result = await connection.execute(
+            outbox_jobs.update().where(done).values(errors=[*history, _error_to_json(error)], updated_at=now)
         )
         return result.rowcount == 1
 

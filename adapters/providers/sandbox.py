@@ -19,6 +19,11 @@ They behave like real providers where it matters to the core:
   the settled result, as a real provider's retrieve would (so a lost webhook is survived).
 - ``fail_orders`` (payments) declines every operation on those orders: the demo data uses
   it to show the dead-letter path.
+- **Failures after success.** ``SandboxPayments.fail_after_success(key, reason)`` reports an
+  operation that had succeeded as failed after all, as a real provider does when a bank
+  returns a payout days after it was paid (Stripe's ``payout.failed`` after ``payout.paid``):
+  the money comes back (``returned``), the key answers the failure from then on, and a signed
+  ``<operation>.failed`` event follows (D130).
 
 Geocoding and tax are deterministic functions of their input; storage keeps
 content-addressed files on the local disk (``var/blobs`` by default).
@@ -299,6 +304,7 @@ class _Operation:
     reference_prefix: str
     effect: Callable[[], None]  # what happens once, when the operation succeeds
     decline: str | None = None  # declined whatever the draw (``fail_orders``)
+    undo: Callable[[], None] = lambda: None  # what a failure after success takes back
 
 
 class _IdempotentSandbox:
@@ -320,6 +326,7 @@ class _IdempotentSandbox:
         self.calls: Counter[str] = Counter()
         self._faults = _Faults(faults, rng, sleep)
         self._answers: dict[str, _Answer] = {}
+        self._operations: dict[str, _Operation] = {}
 
     async def _perform(self, op: _Operation) -> Result[ProviderReceipt, ProviderError]:
         self.calls[op.idempotency_key] += 1
@@ -349,6 +356,7 @@ class _IdempotentSandbox:
         )
         answer = _Answer(op.request, receipt, _Settlement.PENDING)
         self._answers[op.idempotency_key] = answer
+        self._operations[op.idempotency_key] = op
         if self.webhooks is None:
             self._settle(answer, op, decline)
         else:
@@ -357,14 +365,35 @@ class _IdempotentSandbox:
             return Failure(_transient(self.name, op.name, draw))
         return answer.result()
 
-    @staticmethod
-    def _settle(answer: _Answer, op: _Operation, decline: str | None) -> tuple[str, dict[str, Any]]:
+    def fail_after_success(self, idempotency_key: str, reason: str) -> None:
+        """Report the succeeded operation of ``idempotency_key`` as failed after all (a bank
+        returned a payout it had been paid, D130): what it moved is taken back, the key
+        answers the failure from now on, and a signed ``<operation>.failed`` event is sent
+        (queued or delayed like every event). Only with webhooks: a late failure has no other
+        way to reach the caller."""
+        answer = self._answers.get(idempotency_key)
+        if answer is None or answer.settlement is not _Settlement.SUCCEEDED:
+            raise ValueError(f"{idempotency_key!r} has no succeeded operation to fail")
+        if self.webhooks is None:
+            raise ValueError("a failure after success is reported by webhook: this sandbox has none")
+        op = self._operations[idempotency_key]
+        op.undo()
+        answer.settlement = _Settlement.FAILED
+        answer.failure = reason
+        self.webhooks.schedule(lambda: self._event(answer, op, reason))
+
+    @classmethod
+    def _settle(cls, answer: _Answer, op: _Operation, decline: str | None) -> tuple[str, dict[str, Any]]:
         if decline is None:
             op.effect()
             answer.settlement = _Settlement.SUCCEEDED
         else:
             answer.settlement = _Settlement.FAILED
             answer.failure = decline
+        return cls._event(answer, op, decline)
+
+    @staticmethod
+    def _event(answer: _Answer, op: _Operation, failure: str | None) -> tuple[str, dict[str, Any]]:
         data: dict[str, Any] = {
             **op.data,
             "object": op.name,
@@ -372,7 +401,7 @@ class _IdempotentSandbox:
             "idempotency_key": op.idempotency_key,
             "country": op.country.value,
             "status": answer.settlement.value,
-            "failure_reason": decline,
+            "failure_reason": failure,
         }
         return f"{op.name}.{answer.settlement.value}", data
 
@@ -397,6 +426,7 @@ class SandboxPayments(_IdempotentSandbox):
         self.captured: dict[str, Money] = {}
         self.refunded: dict[str, Money] = {}
         self.paid_out: dict[str, Money] = {}
+        self.returned: dict[str, Money] = {}  # taken back by ``fail_after_success``
 
     def _money_op(
         self,
@@ -413,6 +443,10 @@ class SandboxPayments(_IdempotentSandbox):
         def effect() -> None:
             moved.setdefault(idempotency_key, amount)
 
+        def undo() -> None:
+            if idempotency_key in moved:
+                self.returned[idempotency_key] = moved.pop(idempotency_key)
+
         return _Operation(
             name=operation,
             idempotency_key=idempotency_key,
@@ -426,6 +460,7 @@ class SandboxPayments(_IdempotentSandbox):
             reference_prefix=prefix,
             effect=effect,
             decline=decline,
+            undo=undo,
         )
 
     def _declined(self, order_id: str) -> str | None:

@@ -14,6 +14,11 @@ Series (label values are bounded: countries, provider names, fixed outcome codes
 - ``supportos_webhook_processing_failures_total{country,provider}``: stored webhooks given up
   after their maximum of processing attempts (inbox outcome ``PROCESSING_FAILED``; alert on
   a new series or an increase, like the dead letters); ``provider`` is the webhook provider;
+- ``supportos_payouts_returned_total{country,currency}``: seller payouts the provider reported
+  failed after it had confirmed them (a bank return), their posting reversed (D130);
+- ``supportos_provider_late_failures_total{country,provider,kind}``: jobs already DONE that
+  their provider reported failed, with nothing reversed (an operator acts, D130); ``kind``
+  is the job kind (``dispute.step``, ...);
 - ``supportos_provider_calls_total{country,provider,outcome}`` and
   ``supportos_provider_call_seconds{provider}``: provider calls (OK, ACCEPTED, TRANSIENT,
   PERMANENT) and their latency;
@@ -82,6 +87,18 @@ class PrometheusMetrics:
             "supportos_webhook_processing_failures",
             "Stored webhooks given up after their maximum of processing attempts (PROCESSING_FAILED).",
             ["country", "provider"],
+            registry=registry,
+        )
+        self._payouts_returned = Counter(
+            "supportos_payouts_returned",
+            "Seller payouts returned after the provider had confirmed them; their posting reversed.",
+            ["country", "currency"],
+            registry=registry,
+        )
+        self._late_failures = Counter(
+            "supportos_provider_late_failures",
+            "Jobs already DONE that their provider reported failed, nothing reversed (an operator acts).",
+            ["country", "provider", "kind"],
             registry=registry,
         )
         self._calls = Counter(
@@ -193,6 +210,12 @@ class PrometheusMetrics:
 
     def webhook_processing_failed(self, country: CountryCode, provider: str) -> None:
         self._webhook_failures.labels(country.value, provider).inc()
+
+    def payout_returned(self, country: CountryCode, currency: str) -> None:
+        self._payouts_returned.labels(country.value, currency).inc()
+
+    def late_failure(self, country: CountryCode, provider: str, kind: str) -> None:
+        self._late_failures.labels(country.value, provider, kind).inc()
 
     def provider_called(self, country: CountryCode, provider: str, outcome: str, seconds: float) -> None:
         if country.value not in self._countries:

@@ -14,8 +14,10 @@ The HTTP layer verifies the Standard Webhooks signature and timestamp and hands 
    (the first attempt crashed) takes it over;
 3. processing settles the saga step the event is about: ``<operation>.succeeded`` /
    ``<operation>.failed`` call ``SagaRunner.confirm`` for the idempotency key (which is
-   itself idempotent: a settled step is not settled again). Other event types are stored
-   and marked ``IGNORED``. A webhook provider may settle only the jobs of the job
+   itself idempotent: a settled step is not settled again; a ``.failed`` event for a job
+   already DONE, on the key it completed with, is a late failure: a seller payout's posting
+   is reversed, any other job's is audited and alerted, once, D130). Other event types are
+   stored and marked ``IGNORED``. A webhook provider may settle only the jobs of the job
    providers it is mapped to (``WebhookProcessing.settles``, from the composition root:
    ``sandbox-payments`` -> ``payments``); a job of any other provider is refused
    (``WebhookProviderMismatch``: nothing is confirmed, the refusal is the recorded outcome).

@@ -20,6 +20,18 @@ owed **net** of that debt (:func:`domain.ledger.rules.payout_due`):
    made in the transaction that completes the job (``PostsToLedger``), so the money leaves
    the ledger exactly when the provider said it left the bank, exactly once.
 
+A payout can come back after the provider confirmed it: the bank returns it days later
+(Stripe's ``payout.failed`` after ``payout.paid``). The provider's failure for the DONE job,
+on the key it completed with, reaches ``SagaRunner.confirm`` like any confirmation (D130):
+:meth:`SellerPayoutJob.returned` posts the reversal of the payout's posting (key
+``<payout key>/returned``: at most once, whatever the redeliveries), which puts the amount
+back in ``seller:payable`` and the debt it had settled back in ``seller:receivable``, with a
+``payout.returned`` audit entry, in the transaction that notes the return in the job's
+history. The job stays DONE (it is not in flight: the provider settled it, twice), so the
+next run pays the seller again under the next ``n``, once the interval since the returned
+payout was scheduled has passed (a bank that bounces a payout is not asked again at every
+sweep).
+
 Payouts are per currency because balances are (SPEC §4): a country whose policy changes
 currency still releases its older orders in the old one, and a seller owed in two currencies
 is paid in both, each on its own (a payout in flight in one holds back none of the other).
@@ -52,12 +64,12 @@ from returns.result import Failure, Result, Success
 from application.audit.trail import record
 from application.context import RequestContext, Services
 from application.ports.ledger import LedgerAccountKey
-from application.ports.outbox import PAYMENTS_PROVIDER, Job, JobStatus, NewJob
+from application.ports.outbox import PAYMENTS_PROVIDER, PROVIDER_LATE_FAILURE, Job, JobStatus, NewJob
 from application.ports.providers import PayoutsProvider, ProviderError, ProviderFailureKind, ProviderReceipt
 from application.ports.unit_of_work import UnitOfWork
 from application.security.principal import Forbidden, Operation, Principal, Role, authorize
 from application.security.scope import ALL, scoped_to, system_scope
-from domain.ledger import Account, LedgerTransaction, rules
+from domain.ledger import Account, AlreadyPosted, LedgerTransaction, TransactionKind, rules
 from domain.shared import CountryCode, Currency, InvariantViolation, Money
 
 log = logging.getLogger("supportos.payouts")
@@ -83,6 +95,11 @@ def payout_key(country: CountryCode, seller_id: str, currency: Currency, number:
     """The ``number``-th payout of the seller in ``currency`` (keys before payouts were per
     currency, ``payout:<country>:<seller>:<n>``, stay as they are on their jobs)."""
     return f"payout:{country.value}:{seller_id}:{currency.code}:{number}"
+
+
+def returned_key(payout_idempotency_key: str) -> str:
+    """The key of the reversal of a payout the provider returned after paying it (D130)."""
+    return f"{payout_idempotency_key}/returned"
 
 
 def _job_currency(job: Job) -> str | None:
@@ -310,6 +327,66 @@ class SellerPayoutJob:
             key=job.idempotency_key,
         )
 
+    async def returned(
+        self,
+        uow: UnitOfWork,
+        ctx: RequestContext,
+        job: Job,
+        *,
+        provider_reference: str,
+        failure_code: str,
+        now: datetime,
+    ) -> Money | None:
+        """The provider returned this DONE payout (``ReversesWhenReturned``, D130): post the
+        reversal of its posting (Dr ``seller:receivable`` debt, Cr ``seller:payable`` amount +
+        debt, Dr ``psp:clearing`` amount) under ``<key>/returned`` and audit ``payout.returned``.
+        The amount returned; ``None`` if there is no payout posting to reverse or its reversal
+        was already posted (nothing moved now)."""
+        posted = await uow.ledger.get(job.country, job.idempotency_key)
+        if posted is None or posted.kind is not TransactionKind.PAYOUT:
+            return None
+        order = _parse(job)
+        seller_id = job.reference.removeprefix("seller:") if order is None else order.seller_id
+        reversal = posted.reversal(
+            returned_key(job.idempotency_key), "seller payout returned by the provider"
+        )
+        outcome = await uow.ledger.post(reversal)
+        if isinstance(outcome, Failure):  # only an escrow debit is refused; a payout has none
+            raise RuntimeError(f"{job.kind} {job.idempotency_key}: {outcome.failure()}")
+        if isinstance(outcome.unwrap(), AlreadyPosted):
+            return None
+        amount = Money(
+            sum(p.amount.minor for p in posted.postings if p.account == Account.psp_clearing()),
+            posted.currency,
+        )
+        settled = -Money(
+            sum(p.signed_minor for p in posted.postings if p.account == Account.seller_receivable(seller_id)),
+            posted.currency,
+        )
+        keys = {"idempotency_key": job.idempotency_key}
+        if job.provider_key != job.idempotency_key:
+            keys["provider_key"] = job.provider_key
+        await record(
+            uow,
+            ctx,
+            country=job.country,
+            action="payout.returned",
+            target_type="seller",
+            target_id=seller_id,
+            at=now,
+            after={
+                **keys,
+                "reversal_key": reversal.idempotency_key,
+                "amount_minor": amount.minor,
+                "settled_receivable_minor": settled.minor,
+                "currency": posted.currency.code,
+                "provider": job.provider,
+                "provider_reference": provider_reference,
+                "failure_code": failure_code,
+            },
+        )
+        return amount
+
 
 @dataclass(frozen=True, slots=True)
 class SellerPayouts:
@@ -347,6 +424,9 @@ class SellerPayoutView:
     attempts: int
     created_at: datetime
     last_error: str | None
+    # DONE, then reported failed by the provider (a bank return): its posting was reversed,
+    # the money is owed again and paid by a later payout (D130)
+    returned: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,7 +435,9 @@ class SellerBalanceView:
     what the next run would pay (``owed``: payable less receivable, never below zero, and zero
     while a payout of this currency is in flight, since the run schedules none then),
     what the payouts of this currency in flight will pay (``in_flight``; their posting takes it
-    out of payable) and its payouts (every currency's, newest first)."""
+    out of payable) and its payouts (every currency's, newest first). A payout the provider
+    returned after paying it is DONE and ``returned``, not in flight: its reversal put the
+    money back in payable, and ``owed`` shows it again (D130)."""
 
     seller_id: str
     payable: Money
@@ -427,4 +509,5 @@ def _payout_view(job: Job) -> SellerPayoutView | None:
         job.attempts,
         job.created_at,
         None if error is None else f"{error.kind}: {error.detail}",
+        job.status is JobStatus.DONE and any(entry.kind == PROVIDER_LATE_FAILURE for entry in job.errors),
     )

@@ -29,6 +29,17 @@ class Metrics(Protocol):
         attempts (outcome ``PROCESSING_FAILED``: the alert's counter, like a dead letter)."""
         ...
 
+    def payout_returned(self, country: CountryCode, currency: str) -> None:
+        """A seller payout the provider had confirmed was returned (it failed afterwards) and
+        its posting reversed: the money is owed to the seller again (D130; the alert's counter)."""
+        ...
+
+    def late_failure(self, country: CountryCode, provider: str, kind: str) -> None:
+        """A job of ``provider`` and ``kind`` already DONE was reported failed by its provider
+        and nothing was reversed (a refund returned after it succeeded...): an operator must
+        act (D130; the alert's counter)."""
+        ...
+
     def provider_called(self, country: CountryCode, provider: str, outcome: str, seconds: float) -> None:
         """A provider call answered ``outcome`` (``OK``, ``ACCEPTED``, ``TRANSIENT``, ``PERMANENT``)."""
         ...
@@ -73,6 +84,12 @@ class _NoMetrics:
         pass
 
     def webhook_processing_failed(self, country: CountryCode, provider: str) -> None:
+        pass
+
+    def payout_returned(self, country: CountryCode, currency: str) -> None:
+        pass
+
+    def late_failure(self, country: CountryCode, provider: str, kind: str) -> None:
         pass
 
     def provider_called(self, country: CountryCode, provider: str, outcome: str, seconds: float) -> None:

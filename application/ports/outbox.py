@@ -58,6 +58,10 @@ PAYMENTS_PROVIDER: Final = "payments"
 PROVIDER_ACCEPTED: Final = "PROVIDER_ACCEPTED"
 """The history entry of a call the provider accepted, its confirmation to follow (D99)."""
 
+PROVIDER_LATE_FAILURE: Final = "PROVIDER_LATE_FAILURE"
+"""The history entry of a DONE job whose provider reported the call failed after it had
+confirmed it (a bank returned a payout days after paying it, D130): noted once per job."""
+
 LEASE_EXPIRED: Final = "LEASE_EXPIRED"
 """The dead-letter kind of a job claimed past its maximum with no run ever recording an answer
 (its worker died mid-call each time, D117): the call's outcome is unknown."""
@@ -154,6 +158,13 @@ class Outbox(Protocol):
 
     async def complete(self, job_id: int, fencing_token: int, *, now: datetime) -> bool:
         """Mark DONE if the token is still current; ``False`` means the lease was lost."""
+        ...
+
+    async def note_late_failure(self, job_id: int, *, now: datetime, error: JobError) -> bool:
+        """Append ``error`` (a ``PROVIDER_LATE_FAILURE``) to the history of a DONE job, once:
+        ``False`` (nothing changed) if the job is not DONE or its history already has an entry
+        of that kind. The row is locked while it is read, so of two concurrent callers one
+        appends and the other sees it appended (D130)."""
         ...
 
     async def complete_many(self, held: Sequence[tuple[int, int]], *, now: datetime) -> set[int]:

@@ -19,6 +19,12 @@ L3 replays or discards the notice. After an L3 replays a job that died of a perm
 refusal, the provider is called with ``job.provider_key`` (``<key>#r<n>``, D83); the
 ledger posting keeps the step's key.
 
+A failure the provider reports for a job already DONE, on the key it completed with (a bank
+returned a seller payout days after it was paid), is a *late failure* (D130): it is noted
+once in the job's history; a job kind that ``ReversesWhenReturned`` (the seller payout)
+reverses its posting and audits the return in the same transaction, any other kind is
+audited as ``provider.late_failure`` and counted for an operator, nothing reversed.
+
 A crash anywhere leaves either nothing recorded (the job's lease expires and it runs
 again; the provider sees the same key) or everything recorded. A worker that lost its
 lease records nothing (the token check fails and the transaction rolls back).
@@ -26,6 +32,7 @@ lease records nothing (the token check fails and the transaction rolls back).
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -44,6 +51,7 @@ from application.ports.metrics import NO_METRICS, Metrics
 from application.ports.outbox import (
     LEASE_EXPIRED,
     PROVIDER_ACCEPTED,
+    PROVIDER_LATE_FAILURE,
     Job,
     JobError,
     JobStatus,
@@ -80,7 +88,7 @@ from domain.disputes.status import DisputeStatus
 from domain.integrations import Admission, BreakerPolicy, Verdict
 from domain.ledger import LedgerTransaction
 from domain.orders import Order, OrderStatus, ReplacementError, ReplacementNotAllowed, replacement_id
-from domain.shared import CountryCode
+from domain.shared import CountryCode, Money
 
 _FINAL_ORDER_STATUS: dict[OrderResolution, OrderStatus] = {
     OrderResolution.REFUNDED: OrderStatus.REFUNDED,
@@ -109,6 +117,10 @@ class StepOutcome(StrEnum):
     LEASE_LOST = "LEASE_LOST"  # another worker owns the job now: nothing recorded
     ALREADY_SETTLED = "ALREADY_SETTLED"  # a confirmation for a step already done (a duplicate)
     DEFERRED = "DEFERRED"  # the provider's circuit breaker is open: the job waits, no attempt spent
+    # a failure reported for a DONE job (D130): a payout's posting reversed, the money owed again
+    RETURNED = "RETURNED"
+    # a failure reported for a DONE job of any other kind: audited and counted, nothing reversed
+    LATE_FAILURE = "LATE_FAILURE"
 
 
 DEFAULT_BREAKER_REFRESH: Final = 1.0  # seconds a worker process trusts a CLOSED verdict it read
@@ -187,6 +199,38 @@ class PostsToLedger(Protocol):
     all, and the transaction's idempotency key posts it at most once."""
 
     def ledger_transaction(self, job: Job) -> LedgerTransaction: ...
+
+
+@runtime_checkable
+class ReversesWhenReturned(Protocol):
+    """A provider job kind whose money can come back after its provider confirmed it (a
+    seller payout returned by the bank, D130). For a verified failure of a DONE job of this
+    kind the runner calls ``returned`` in the transaction that notes the failure in the job's
+    history (once per job): it posts the reversal of the job's posting and audits it, and
+    answers the money returned, or ``None`` if it reversed nothing (the failure is then
+    handled as any other late failure)."""
+
+    async def returned(
+        self,
+        uow: UnitOfWork,
+        ctx: RequestContext,
+        job: Job,
+        *,
+        provider_reference: str,
+        failure_code: str,
+        now: datetime,
+    ) -> Money | None: ...
+
+
+_FAILURE_CODE: Final = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+
+
+def failure_code(detail: str) -> str:
+    """A provider's failure reason reduced to its code (``account_closed``; ``http_422`` of
+    ``http_422: refused``) for audit entries and job histories: free text may carry personal
+    data, so anything that is not a short code is ``unspecified``."""
+    head = detail.partition(":")[0].strip().lower()
+    return head if _FAILURE_CODE.fullmatch(head) else "unspecified"
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,12 +368,15 @@ class SagaRunner:
         step it belongs to: success records it exactly as a synchronous answer would; a
         failure dead-letters it. A confirmation for a settled step changes nothing, nor does
         one for a key the job no longer calls with (a late answer to the key an L3 replay
-        replaced, D83)."""
+        replaced, D83), except a failure for a DONE job on the key it completed with: the
+        provider took back what it had confirmed, a late failure (D130, ``_late_failure``)."""
         async with self.svc.uow() as uow:
             job = await job_by_provider_key(uow.outbox, idempotency_key)
-        if job is None or job.status not in (JobStatus.RUNNING, JobStatus.WAITING):
+        if job is None or job.provider_key != idempotency_key:
             return StepOutcome.ALREADY_SETTLED
-        if job.provider_key != idempotency_key:
+        if job.status is JobStatus.DONE and not succeeded:
+            return await self._late_failure(job, provider_reference, detail)
+        if job.status not in (JobStatus.RUNNING, JobStatus.WAITING):
             return StepOutcome.ALREADY_SETTLED
         if job.kind in self.job_kinds:
             if not succeeded:
@@ -345,6 +392,56 @@ class SagaRunner:
         provider = job.provider
         receipt = ProviderReceipt(provider, step.kind.value.lower(), idempotency_key, provider_reference)
         return await self._record(job, plan, step, receipt, 0)
+
+    async def _late_failure(self, job: Job, provider_reference: str, detail: str) -> StepOutcome:
+        """A failure reported for a job already DONE (D130). In one transaction: the failure
+        noted in the job's history, once (a second report of it, under another webhook id,
+        changes nothing: ``ALREADY_SETTLED``), and either the kind's reversal
+        (``ReversesWhenReturned``: a seller payout's posting reversed, audited as
+        ``payout.returned``; ``RETURNED``) or a ``provider.late_failure`` audit entry
+        (``LATE_FAILURE``: a refund or a notice reported failed after it succeeded; nothing is
+        reversed, the counter alerts an operator)."""
+        now = self.svc.clock.now()
+        code = failure_code(detail)
+        handler: object = self.job_kinds.get(job.kind)
+        returned: Money | None = None
+        async with self.svc.uow() as uow:
+            note = JobError(
+                at=now,
+                attempt=job.attempts,
+                kind=PROVIDER_LATE_FAILURE,
+                detail=f"reported failed after it succeeded: {code}",
+            )
+            if not await uow.outbox.note_late_failure(job.id, now=now, error=note):
+                return StepOutcome.ALREADY_SETTLED
+            if isinstance(handler, ReversesWhenReturned):
+                returned = await handler.returned(
+                    uow, self._ctx, job, provider_reference=provider_reference, failure_code=code, now=now
+                )
+            if returned is None:
+                await record(
+                    uow,
+                    self._ctx,
+                    country=job.country,
+                    action="provider.late_failure",
+                    **_target(job),
+                    at=now,
+                    after={
+                        "step": str(job.payload.get("step", job.kind)),
+                        **_keys(job),
+                        "kind": job.kind,
+                        "provider": job.provider,
+                        "provider_reference": provider_reference,
+                        "failure_code": code,
+                        "outcome": StepOutcome.LATE_FAILURE.value,
+                    },
+                )
+            await uow.commit()
+        if returned is not None:
+            self.metrics.payout_returned(job.country, returned.currency.code)
+            return StepOutcome.RETURNED
+        self.metrics.late_failure(job.country, job.provider, job.kind)
+        return StepOutcome.LATE_FAILURE
 
     async def _await_confirmation(
         self, job: Job, step_name: str, receipt: ProviderReceipt, latency_ms: int

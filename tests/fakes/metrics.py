@@ -16,6 +16,8 @@ class RecordingMetrics:
     jobs: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     dead_letters: Counter[tuple[str, str]] = field(default_factory=Counter)
     webhook_failures: Counter[tuple[str, str]] = field(default_factory=Counter)  # (country, webhook provider)
+    payouts_returned: Counter[tuple[str, str]] = field(default_factory=Counter)  # (country, currency)
+    late_failures: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (country, provider, kind)
     calls: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     circuit_states: dict[tuple[str, str], list[CircuitState]] = field(default_factory=dict)
     depths: list[list[QueueDepth]] = field(default_factory=list)
@@ -34,6 +36,12 @@ class RecordingMetrics:
 
     def webhook_processing_failed(self, country: CountryCode, provider: str) -> None:
         self.webhook_failures[(country.value, provider)] += 1
+
+    def payout_returned(self, country: CountryCode, currency: str) -> None:
+        self.payouts_returned[(country.value, currency)] += 1
+
+    def late_failure(self, country: CountryCode, provider: str, kind: str) -> None:
+        self.late_failures[(country.value, provider, kind)] += 1
 
     def provider_called(self, country: CountryCode, provider: str, outcome: str, seconds: float) -> None:
         assert seconds >= 0

@@ -107,6 +107,10 @@ class SellerPayout:
     attempts: int
     created_at: datetime
     last_error: str | None = strawberry.field(description="The last failed attempt, if any.")
+    returned: bool = strawberry.field(
+        description="DONE, then reported failed by the provider (the bank returned it): its posting "
+        "was reversed and the money is owed again, paid by a later payout (D130)."
+    )
 
     @staticmethod
     def from_view(view: SellerPayoutView) -> SellerPayout:
@@ -118,6 +122,7 @@ class SellerPayout:
             attempts=view.attempts,
             created_at=view.created_at,
             last_error=view.last_error,
+            returned=view.returned,
         )
 
 

@@ -9,7 +9,7 @@ from application.cases.scheduler import run_tick
 from application.ledger.payouts import PAYOUT_JOB_KIND, SellerPayoutJob, run_payouts
 from application.orders.completion import CompleteDueOrdersTask
 from application.ports.providers import ProviderFailureKind
-from application.saga.executor import Providers, SagaRunner
+from application.saga.executor import Providers, SagaRunner, StepOutcome
 from application.security.principal import Role
 from tests.fakes.providers import FakeNotifications, FakePayments
 from tests.integration.api.conftest import Api
@@ -20,7 +20,9 @@ query($c: String!, $s: String!) {
     __typename
     ... on SellerBalance {
       sellerId payable { minor currency } receivable { minor } owed { minor } inFlight { minor }
-      payouts { idempotencyKey amount { minor } settledReceivable { minor } status attempts lastError }
+      payouts {
+        idempotencyKey amount { minor } settledReceivable { minor } status attempts lastError returned
+      }
     }
     ... on Error { code }
     ... on InvalidInputError { field }
@@ -95,6 +97,32 @@ async def test_an_agent_sees_what_a_seller_is_owed_and_each_payout(api: Api) -> 
         ("payout:MX:sel_1:MXN:2", 3 * PAYOUT, "DONE"),
         ("payout:MX:sel_1:MXN:1", 2 * PAYOUT, "DISCARDED"),
     ]
+
+
+async def test_a_payout_returned_after_it_was_paid_is_owed_again_and_marked_returned(api: Api) -> None:
+    """D130: the bank returned it; the provider's late failure reversed its posting."""
+    agent = api.bearer(Role.L1)
+    await completed(api, "o1")
+    payments = FakePayments()
+    worker = SagaRunner(
+        api.svc,
+        Providers(payments, FakeNotifications(), payouts=payments),
+        job_kinds={PAYOUT_JOB_KIND: SellerPayoutJob()},
+    )
+    await run_payouts(api.svc, now=api.clock.now())
+    await worker.drain()
+    paid = (await api.gql(BALANCE, {"c": "MX", "s": "sel_1"}, agent))["sellerBalance"]
+    assert (paid["payable"]["minor"], paid["owed"]["minor"], paid["inFlight"]["minor"]) == (0, 0, 0)
+    assert [(p["status"], p["returned"]) for p in paid["payouts"]] == [("DONE", False)]
+
+    key = "payout:MX:sel_1:MXN:1"
+    returned = await worker.confirm(key, succeeded=False, provider_reference="po_1", detail="account_closed")
+    assert returned is StepOutcome.RETURNED
+    owed = (await api.gql(BALANCE, {"c": "MX", "s": "sel_1"}, agent))["sellerBalance"]
+    assert (owed["payable"]["minor"], owed["owed"]["minor"], owed["inFlight"]["minor"]) == (PAYOUT, PAYOUT, 0)
+    [payout] = owed["payouts"]
+    assert (payout["idempotencyKey"], payout["status"], payout["returned"]) == (key, "DONE", True)
+    assert payout["lastError"] == "PROVIDER_LATE_FAILURE: reported failed after it succeeded: account_closed"
 
 
 async def test_only_ledger_readers_in_their_countries_and_a_clear_error_for_bad_input(api: Api) -> None:

@@ -26,6 +26,8 @@ def test_the_adapter_and_the_null_object_satisfy_the_port() -> None:
         port.job_finished(MX, "payments", "COMPLETED")
         port.dead_lettered(MX, "payments")
         port.webhook_processing_failed(MX, "sandbox-payments")
+        port.payout_returned(MX, "MXN")
+        port.late_failure(MX, "payments", "dispute.step")
         port.provider_called(MX, "payments", "OK", 0.2)
         port.circuits([Circuit.closed(MX, "payments")])
         port.queue_depth([])
@@ -121,6 +123,25 @@ def test_webhooks_given_up_are_counted_per_country_and_webhook_provider() -> Non
     assert value(metrics, total, country="MX", provider="sandbox-payments") == 2
     assert value(metrics, total, country="CO", provider="marketplace") == 1
     assert value(metrics, "supportos_dead_letters_total", country="MX", provider="sandbox-payments") is None
+
+
+def test_returned_payouts_and_late_failures_are_counted() -> None:
+    metrics = PrometheusMetrics(CollectorRegistry())
+    metrics.payout_returned(MX, "MXN")
+    metrics.payout_returned(MX, "MXN")
+    metrics.late_failure(CO, "payments", "dispute.step")
+    assert value(metrics, "supportos_payouts_returned_total", country="MX", currency="MXN") == 2
+    assert (
+        value(
+            metrics,
+            "supportos_provider_late_failures_total",
+            country="CO",
+            provider="payments",
+            kind="dispute.step",
+        )
+        == 1
+    )
+    assert value(metrics, "supportos_dead_letters_total", country="MX", provider="payments") is None
 
 
 def dead_letter_series(metrics: PrometheusMetrics) -> dict[tuple[str, str], float]:

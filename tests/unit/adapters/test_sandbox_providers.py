@@ -258,6 +258,55 @@ async def test_with_webhooks_a_decline_arrives_as_a_failed_event() -> None:
     assert payments.refunded == {}
 
 
+async def test_a_payout_paid_can_fail_afterwards_by_a_failed_event() -> None:
+    """A bank returns a payout days after it was paid (Stripe's ``payout.failed`` after
+    ``payout.paid``): the money comes back, the key answers the failure, one event (D130)."""
+    inbox = Inbox()
+    payments = SandboxPayments(webhooks=SandboxWebhooks(inbox, secrets=[new_webhook_secret()], delay_s=None))
+    with pytest.raises(ValueError, match="no succeeded operation"):
+        payments.fail_after_success("po-key", "account_closed")  # never asked
+    accepted = await payments.payout(idempotency_key="po-key", country=MX, payee_id="sel_1", amount=AMOUNT)
+    with pytest.raises(ValueError, match="no succeeded operation"):
+        payments.fail_after_success("po-key", "account_closed")  # not settled yet
+    assert payments.webhooks is not None
+    await payments.webhooks.deliver_pending()
+    assert payments.paid_out == {"po-key": AMOUNT}
+
+    payments.fail_after_success("po-key", "account_closed")
+    assert payments.paid_out == {} and payments.returned == {"po-key": AMOUNT}
+    [late] = await payments.webhooks.deliver_pending()
+    assert (late.event_type, late.delivered) == ("payout.failed", True)
+    [(body, _)] = inbox.received[1:]
+    event = json.loads(body)
+    assert event["type"] == "payout.failed"
+    assert event["data"] | {"id": None} == {
+        "object": "payout",
+        "id": None,
+        "idempotency_key": "po-key",
+        "country": "MX",
+        "status": "failed",
+        "failure_reason": "account_closed",
+        "payee_id": "sel_1",
+        "amount_minor": AMOUNT.minor,
+        "currency": "MXN",
+    }
+    assert event["data"]["id"] == accepted.unwrap().reference
+    again = await payments.payout(idempotency_key="po-key", country=MX, payee_id="sel_1", amount=AMOUNT)
+    assert isinstance(again, Failure) and again.failure().kind is ProviderFailureKind.PERMANENT
+    with pytest.raises(ValueError, match="no succeeded operation"):
+        payments.fail_after_success("po-key", "account_closed")  # failed already
+
+    without = SandboxPayments()  # confirms at once: a late failure has no way to be reported
+    assert (
+        (await without.payout(idempotency_key="k", country=MX, payee_id="s", amount=AMOUNT))
+        .unwrap()
+        .confirmed
+    )
+    with pytest.raises(ValueError, match="by webhook"):
+        without.fail_after_success("k", "account_closed")
+    assert without.paid_out == {"k": AMOUNT}
+
+
 async def test_deliveries_without_2xx_are_retried_with_backoff_and_fresh_signatures() -> None:
     inbox = Inbox(statuses=[500, 503, 200])
     sleeps = Sleeps()
