@@ -336,27 +336,45 @@ async def _give_up(deps: WebhookProcessing, entry: InboxEntry, *, error: str | N
         "max_attempts": deps.max_attempts,
         "error_type": error,
     }
+    marked = await _mark_processed(
+        deps, event, PROCESSING_FAILED, "webhook.processing_failed", after, now=now, request_id=request_id
+    )
+    if marked:
+        deps.svc.metrics.webhook_processing_failed(event.country, event.provider)
+    return marked
+
+
+async def _mark_processed(
+    deps: WebhookProcessing,
+    event: WebhookEvent,
+    outcome: str,
+    action: str,
+    after: dict[str, str | int | None],
+    *,
+    now: datetime,
+    request_id: str,
+) -> bool:
+    """The inbox row's outcome and its audit entry (``action``), in one transaction; False
+    when another call had recorded an outcome already (nothing written)."""
     principal = Principal(f"webhook:{event.provider}", Role.SYSTEM, frozenset({event.country}))
     ctx = RequestContext(principal, request_id)
     with scoped_to(frozenset({event.country})):
         async with deps.svc.uow() as uow:
             marked = await uow.webhook_inbox.mark_processed(
-                event.country, event.provider, event.webhook_id, now=now, outcome=PROCESSING_FAILED
+                event.country, event.provider, event.webhook_id, now=now, outcome=outcome
             )
             if marked:
                 await record(
                     uow,
                     ctx,
                     country=event.country,
-                    action="webhook.processing_failed",
+                    action=action,
                     target_type="webhook",
                     target_id=f"{event.provider}:{event.webhook_id}",
                     at=now,
                     after=after,
                 )
             await uow.commit()
-    if marked:
-        deps.svc.metrics.webhook_processing_failed(event.country, event.provider)
     return marked
 
 
@@ -388,24 +406,7 @@ async def _process(
     if isinstance(settled, WebhookProviderMismatch):
         after |= {"job_provider": settled.job_provider, "detail": settled.message}
     now = deps.svc.clock.now()
-    principal = Principal(f"webhook:{event.provider}", Role.SYSTEM, frozenset({event.country}))
-    ctx = RequestContext(principal, request_id)
-    with scoped_to(frozenset({event.country})):
-        async with deps.svc.uow() as uow:
-            if await uow.webhook_inbox.mark_processed(
-                event.country, event.provider, event.webhook_id, now=now, outcome=outcome
-            ):
-                await record(
-                    uow,
-                    ctx,
-                    country=event.country,
-                    action="webhook.processed",
-                    target_type="webhook",
-                    target_id=f"{event.provider}:{event.webhook_id}",
-                    at=now,
-                    after=after,
-                )
-            await uow.commit()
+    await _mark_processed(deps, event, outcome, "webhook.processed", after, now=now, request_id=request_id)
     return settled
 
 
