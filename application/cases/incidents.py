@@ -48,6 +48,7 @@ from application.cases.use_cases import (
 from application.context import RequestContext, Services
 from application.disputes.cancellation import open_refund_of_capture
 from application.errors import DisputeAlreadyOpen, NotCaptured, NotFound
+from application.orders.couriers import follow_parties
 from application.orders.force_complete import ForceCompleteFailure, force_complete_in
 from application.ports.concurrency import ConcurrencyConflict
 from application.ports.unit_of_work import UnitOfWork
@@ -362,11 +363,9 @@ async def _replace(
     saved = await uow.orders.save(order)
     if isinstance(saved, Failure):
         return saved
-    conversation = await uow.conversations.for_order(order.country, order.id)
-    if conversation is not None and conversation.follow_parties(order.seller_id, order.courier_id, now):
-        followed = await uow.conversations.save(conversation)
-        if isinstance(followed, Failure):
-            return followed
+    followed = await follow_parties(uow, order, now)
+    if isinstance(followed, Failure):
+        return followed
     data = {"replace": role, "replacement_id": event.to_id}
     if event.from_id is not None:
         data["replaced_id"] = event.from_id

@@ -14,6 +14,9 @@ Events (Standard Webhooks envelope; ``POST /webhooks/<source>`` with the source'
     ``IN_TRANSIT``, ``DELIVERED`` or ``CANCELLED`` (before capture only); ``at`` (ISO-8601
     with an offset) is when the step happened, so a late or retried report keeps its time
     (kept between the order's creation and now; without it, the time it is applied; D97)
+``order.courier_assigned``
+    ``{"country", "order_id", "courier_id"}``: the courier dispatch gave the order, a first
+    one or another, until the order is in transit (D132)
 
 Amounts are integer minor units. This is how money facts enter the system: never typed
 by an agent (the GraphQL API takes no amount anywhere), only reported by the checkout,
@@ -44,6 +47,7 @@ from returns.result import Failure, Result, Success
 
 from application.context import RequestContext, Services
 from application.integrations.feed_fields import BadField, instant
+from application.orders.couriers import AssignCourier, assign_courier
 from application.orders.use_cases import (
     CapturePayment,
     CreateOrder,
@@ -64,7 +68,8 @@ ORDER_EVENT_PREFIX: Final = "order."
 CREATED: Final = "order.created"
 CAPTURED: Final = "order.payment_captured"
 STATUS_CHANGED: Final = "order.status_changed"
-ORDER_EVENTS: Final = (CREATED, CAPTURED, STATUS_CHANGED)
+COURIER_ASSIGNED: Final = "order.courier_assigned"
+ORDER_EVENTS: Final = (CREATED, CAPTURED, STATUS_CHANGED, COURIER_ASSIGNED)
 REPORTED_STATUSES: Final = frozenset(
     {
         OrderStatus.ACCEPTED,
@@ -87,7 +92,7 @@ _AMOUNTS: Final = (
     "discount_minor",
 )
 
-OrderCommand = CreateOrder | CapturePayment | TransitionOrder
+OrderCommand = CreateOrder | CapturePayment | TransitionOrder | AssignCourier
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +186,8 @@ def parse_order_event(event: WebhookEvent) -> Result[OrderCommand, InvalidInput]
             raw_at = data.get("at")
             at = None if raw_at is None else instant(raw_at, "data.at")
             return Success(TransitionOrder(country, order_id, status, at))
+        if event.event_type == COURIER_ASSIGNED:
+            return Success(AssignCourier(country, order_id, CourierId(_id(data, "courier_id"))))
     except BadField as bad:
         return Failure(InvalidInput(bad.field, bad.reason))
     known = ", ".join(ORDER_EVENTS)
@@ -256,6 +263,8 @@ async def apply_order_event(svc: Services, event: WebhookEvent, *, sources: froz
             applied = await create_order(svc, ctx, command)
         elif isinstance(command, CapturePayment):
             applied = await capture_payment(svc, ctx, command)
+        elif isinstance(command, AssignCourier):
+            applied = await assign_courier(svc, ctx, command)
         else:
             applied = await transition_order(svc, ctx, command)
     return APPLIED if isinstance(applied, Success) else str(applied.failure().code)

@@ -45,6 +45,7 @@ class Operation(StrEnum):
     ORDER_CREATE = "order.create"
     ORDER_CAPTURE = "order.capture"
     ORDER_TRANSITION = "order.transition"
+    ORDER_ASSIGN_COURIER = "order.assign_courier"  # the courier dispatch gives the order (D132)
     ORDER_FORCE_COMPLETE = "order.force_complete"
     ORDERS_COMPLETE_DUE = "orders.complete_due"
     DISPUTE_READ = "dispute.read"
@@ -190,10 +191,17 @@ PERMISSIONS: Final[dict[Role, frozenset[Operation]]] = {
     Role.BUYER: _PARTY | {Operation.DISPUTE_OPEN, Operation.DISPUTE_WITHDRAW, Operation.CASE_RATE},
     Role.SELLER: _PARTY,
     Role.COURIER: _PARTY,
-    # The marketplace reports its orders: created, captured (the snapshot's amounts) and each
-    # plain step of their life; it reads them back, and nothing else (D91).
+    # The marketplace reports its orders: created, captured (the snapshot's amounts), each
+    # plain step of their life and the courier dispatch gives them; it reads them back, and
+    # nothing else (D91, D132).
     Role.MARKETPLACE: frozenset(
-        {Operation.ORDER_CREATE, Operation.ORDER_CAPTURE, Operation.ORDER_TRANSITION, Operation.ORDER_READ}
+        {
+            Operation.ORDER_CREATE,
+            Operation.ORDER_CAPTURE,
+            Operation.ORDER_TRANSITION,
+            Operation.ORDER_ASSIGN_COURIER,
+            Operation.ORDER_READ,
+        }
     ),
     Role.SYSTEM: frozenset(Operation),
 }

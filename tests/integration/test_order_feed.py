@@ -148,6 +148,59 @@ async def test_a_report_sent_again_under_a_new_id_changes_nothing(svc: Services,
     assert await order_status(svc) is OrderStatus.PAID
 
 
+async def courier_of(svc: Services, order_id: str = "mkt_1") -> str | None:
+    async with svc.uow() as uow:
+        order = await uow.orders.get(MX, OrderId(order_id))
+    assert order is not None
+    return order.courier_id
+
+
+async def test_the_courier_dispatch_gives_an_order_later_is_recorded_once(svc: Services, feed: Feed) -> None:
+    # D132: created before dispatch picked its courier, then given one, then another
+    assert await feed.outcome("order.created", {**CREATED, "courier_id": None}) == APPLIED
+    assert await courier_of(svc) is None
+    assigned = {"order_id": "mkt_1", "courier_id": "cou_7"}
+    assert await feed.outcome("order.courier_assigned", assigned) == APPLIED
+    assert await courier_of(svc) == "cou_7"
+    assert await feed.outcome("order.courier_assigned", assigned) == APPLIED  # sent again: nothing
+    [first] = await audit(svc, "order.courier_assigned")
+    assert (first.actor_id, first.actor_role) == ("webhook:marketplace", "MARKETPLACE")
+    assert (first.before, first.after) == (
+        {"courier_id": None},
+        {"courier_id": "cou_7", "status": "CREATED", "version": 1},
+    )
+
+    await feed.outcome("order.payment_captured", CAPTURED)
+    for status in ("ACCEPTED", "IN_PREPARATION", "IN_TRANSIT"):
+        await feed.outcome("order.status_changed", step(status))
+    assert await feed.outcome("order.courier_assigned", {**assigned, "courier_id": "cou_8"}) == APPLIED
+    assert await courier_of(svc) == "cou_8"
+    swapped = (await audit(svc, "order.courier_assigned"))[-1]
+    assert (swapped.before, swapped.after is not None and swapped.after["courier_id"]) == (
+        {"courier_id": "cou_7"},
+        "cou_8",
+    )
+    async with svc.uow() as uow:
+        order = await uow.orders.get(MX, OrderId("mkt_1"))
+    assert order is not None and order.snapshot is not None
+    assert order.snapshot.courier_id == "cou_7"  # the snapshot keeps the courier at capture
+
+    await feed.outcome("order.status_changed", step("DELIVERED"))
+    late = await feed.outcome("order.courier_assigned", {**assigned, "courier_id": "cou_9"})
+    assert late == "REASSIGN_NOT_ALLOWED"  # delivered: stored, refused for good
+    assert await courier_of(svc) == "cou_8"
+    assert len(await audit(svc, "order.courier_assigned")) == 2
+
+
+async def test_a_courier_for_an_order_not_known_yet_is_refused_for_a_retry(svc: Services, feed: Feed) -> None:
+    early = await feed.send("order.courier_assigned", {"order_id": "mkt_1", "courier_id": "cou_7"})
+    assert isinstance(early, Failure) and isinstance(early.failure(), OrderNotYetKnown)
+    assert await inbox(svc) == {}
+    blank = await feed.send("order.courier_assigned", {"order_id": "mkt_1", "courier_id": " "})
+    assert isinstance(blank, Failure) and isinstance(blank.failure(), InvalidInput)
+    assert blank.failure().field == "data.courier_id"
+
+
 async def test_a_report_that_overtook_its_order_is_refused_for_a_retry(svc: Services, feed: Feed) -> None:
     early = await feed.send("order.payment_captured", CAPTURED, webhook_id="cap_1")
     assert isinstance(early, Failure) and isinstance(early.failure(), OrderNotYetKnown)
