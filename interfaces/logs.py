@@ -12,7 +12,8 @@
 Redaction reuses the diagnostics detectors (``domain/diagnostics/pii.py``: e-mails, card
 numbers with a Luhn check, IBANs, national ids with check digits, bearer tokens, JWTs, API
 keys, IP addresses) and adds one blunt rule for logs: any free-standing run of 9 to 19
-digits (optionally ``+``, spaces, dots, dashes, parentheses) is masked, which covers
+digits (optionally ``+``, spaces, dots, dashes, parentheses; right after a word and a colon
+too, as in ``tel:5512345678``) is masked, which covers
 national phone numbers written without a country code and card-like numbers that fail the
 Luhn check. Kuwait's numbers have 8 digits: a run of 8 (plain, or two groups of 4) that is
 a valid Kuwaiti number is masked too (D124); other 8-digit runs (``20261207``, an amount)
@@ -39,8 +40,8 @@ from domain.diagnostics.pii import PiiDetector, secret_name
 
 _HANDLER_NAME: Final = "supportos-json"
 _SAFE_KEYS: Final = frozenset({"timestamp", "level", "logger", "request_id"})
-_DIGIT_RUN: Final = re.compile(r"(?<![\w.:/-])\+?\(?\d(?:[ ().\-]{0,2}\d){8,18}(?![\w:/])")
-_EIGHT_DIGITS: Final = re.compile(r"(?<![\w.:/+-])\d{4}[ .\-]?\d{4}(?![\w:/]|[.\-]\d)")
+_DIGIT_RUN: Final = re.compile(r"(?:(?<![\w.:/-])|(?<=[A-Za-z]:))\+?\(?\d(?:[ ().\-]{0,2}\d){8,18}(?![\w:/])")
+_EIGHT_DIGITS: Final = re.compile(r"(?:(?<![\w.:/+-])|(?<=[A-Za-z]:))\d{4}[ .\-]?\d{4}(?![\w:/]|[.\-]\d)")
 _MAX_DEPTH: Final = 4
 _DETECTOR: Final = PiiDetector()
 

@@ -378,6 +378,7 @@ def order_from_row(values: Values) -> Order:
     buyer_id = BuyerId(_str(values, "buyer_id"))
     seller_id = SellerId(_str(values, "seller_id"))
     frozen_from = _opt_str(values, "frozen_from")
+    status = OrderStatus(_str(values, "status"))
     courier = _opt_str(values, "courier_id")
     replaces = _opt_str(values, "replaces_order_id")
     return Order.rehydrate(
@@ -386,7 +387,7 @@ def order_from_row(values: Values) -> Order:
         buyer_id=buyer_id,
         seller_id=seller_id,
         courier_id=None if courier is None else CourierId(courier),
-        status=OrderStatus(_str(values, "status")),
+        status=status,
         frozen_from=None if frozen_from is None else OrderStatus(frozen_from),
         frozen_by_incident=_opt_str(values, "frozen_by_incident"),
         snapshot=_snapshot(values, order_id, country, buyer_id, seller_id),
@@ -396,7 +397,9 @@ def order_from_row(values: Values) -> Order:
         version=_int(values, "version"),
         created_at=_moment(values, "created_at"),
         replaces=None if replaces is None else OrderId(replaces),
-        frozen_at=_opt_moment(values, "frozen_at"),
+        # a process older than migration 0025 lifting a hold leaves frozen_at behind (a
+        # rolling deploy): it belongs to no hold once the order is not FROZEN (D127)
+        frozen_at=_opt_moment(values, "frozen_at") if status is OrderStatus.FROZEN else None,
         window_paused=_int(values, "dispute_window_paused_us") * _MICROSECOND,
     )
 

@@ -16,7 +16,9 @@ The HTTP layer verifies the Standard Webhooks signature and timestamp and hands 
    ``<operation>.failed`` call ``SagaRunner.confirm`` for the idempotency key (which is
    itself idempotent: a settled step is not settled again; a ``.failed`` event for a job
    already DONE, on the key it completed with, is a late failure: a seller payout's posting
-   is reversed, any other job's is audited and alerted, once, D130). Other event types are
+   is reversed, any other job's is audited and alerted, once, D130; a ``.succeeded`` event
+   for a dead-lettered job, on the key it last called with, settles it as its replay would
+   have, ``RECOVERED``, and one for a discarded job is audited and alerted, D131). Other event types are
    stored and marked ``IGNORED``. A webhook provider may settle only the jobs of the job
    providers it is mapped to (``WebhookProcessing.settles``, from the composition root:
    ``sandbox-payments`` -> ``payments``); a job of any other provider is refused
@@ -257,13 +259,23 @@ async def reprocess_pending_webhooks(deps: WebhookProcessing, *, limit: int = 10
 
     One receipt per claimed row: processed (its outcome, ``PROCESSING_FAILED`` when given up
     past ``max_attempts``), or not (``processed=False``: processing raised; it is logged and
-    claimed again when its hold expires). A row that raises never stops the others."""
-    now = deps.svc.clock.now()
-    with scoped_to(ALL):
-        async with deps.svc.uow() as uow:
-            entries = await uow.webhook_inbox.claim_unprocessed(now=now, hold=deps.hold, limit=limit)
-            await uow.commit()
-    return [await _reprocess(deps, entry) for entry in entries]
+    claimed again when its hold expires). A row that raises never stops the others.
+
+    Rows are claimed one at a time, each just before it is processed: a claim counts an
+    attempt, so a sweep that dies (a deploy, a crash) charges one to the row it was
+    processing, not to a whole batch it had not started, and no row waits in a claimed batch
+    past its hold while the rows before it are processed."""
+    receipts: list[WebhookReceipt] = []
+    for _ in range(limit):
+        now = deps.svc.clock.now()
+        with scoped_to(ALL):
+            async with deps.svc.uow() as uow:
+                entries = await uow.webhook_inbox.claim_unprocessed(now=now, hold=deps.hold, limit=1)
+                await uow.commit()
+        if not entries:
+            break
+        receipts.extend([await _reprocess(deps, entry) for entry in entries])
+    return receipts
 
 
 async def _reprocess(deps: WebhookProcessing, entry: InboxEntry) -> WebhookReceipt:

@@ -110,6 +110,8 @@ def test_redaction_keeps_what_is_not_personal() -> None:
         ("call 9876 5432 now", "call [REDACTED:NUMBER] now"),  # a Kuwaiti mobile (8 digits)
         ("shop line 2255-1234.", "shop line [REDACTED:NUMBER]."),  # a Kuwaiti landline
         ("buyer phone=50123456", "buyer phone=[REDACTED:NUMBER]"),
+        ("tel:98765432 or whatsapp:5512345678", "tel:[REDACTED:NUMBER] or whatsapp:[REDACTED:NUMBER]"),
+        ("at 12:30:45 via http://host:8080/x", "at 12:30:45 via http://host:8080/x"),
         ("dated 20261207, total 12345678", "dated 20261207, total 12345678"),  # not Kuwaiti lines
         ("order ord_98765432 on 2026-12-07", "order ord_98765432 on 2026-12-07"),
     ],

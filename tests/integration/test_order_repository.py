@@ -494,3 +494,22 @@ async def test_collect_events_returns_the_events_of_changed_orders_once(uow_fact
 
 async def test_collect_events_outside_an_opened_unit_of_work_is_empty(uow_factory: UowFactory) -> None:
     assert uow_factory().collect_events() == []
+
+
+async def test_a_hold_start_left_behind_by_an_older_process_is_ignored(uow_factory: UowFactory) -> None:
+    # D127: a process older than migration 0025 lifting a hold writes DELIVERED and leaves the
+    # backfilled frozen_at behind (a rolling deploy); the order still loads and completes
+    await store(uow_factory, order_in("unfrozen back to DELIVERED, its window paused"))
+    async with uow_factory() as uow:
+        await uow.session.execute(
+            update(orders)
+            .where(orders.c.country_code == "MX", orders.c.id == "ord_1")
+            .values(frozen_at=T0 + timedelta(hours=1))
+        )
+        await uow.commit()
+    back = await loaded(uow_factory, MX, "ord_1")
+    assert (back.status, back.frozen_at, back.window_paused) == (
+        OrderStatus.DELIVERED,
+        None,
+        timedelta(hours=1),
+    )

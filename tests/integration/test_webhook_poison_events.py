@@ -245,3 +245,33 @@ async def test_a_transient_failure_is_processed_normally_on_a_later_attempt(inbo
 def test_the_maximum_is_at_least_one(inbox: Inbox) -> None:
     with pytest.raises(ValueError, match="max_attempts"):
         inbox.processing(max_attempts=0)
+
+
+class Killed(BaseException):
+    """The sweep's process dying mid-event (a deploy's SIGKILL, an OOM), as an exception the
+    sweep does not catch."""
+
+
+async def test_a_sweep_that_dies_charges_an_attempt_only_to_the_event_it_was_processing(inbox: Inbox) -> None:
+    # rows are claimed one at a time (D126): the rows after the one being processed when the
+    # process died were never claimed, so their attempts stay as they were
+    processing = inbox.processing(max_attempts=3)
+    for key in ("k1", "k2", "k3"):
+        await inbox.stored(key)
+
+    async def die(idempotency_key: str, *, succeeded: bool, provider_reference: str, detail: str = "") -> str:
+        raise Killed
+
+    real = inbox.confirmer.confirm
+    inbox.confirmer.confirm = die  # type: ignore[method-assign]
+    with pytest.raises(Killed):
+        await inbox.sweep(processing)
+    assert await inbox.rows() == {"msg_k1": (2, None), "msg_k2": (1, None), "msg_k3": (1, None)}
+
+    inbox.confirmer.confirm = real  # type: ignore[method-assign]
+    receipts = await inbox.sweep(processing)
+    assert outcomes(receipts) == [
+        ("msg_k1", True, "COMPLETED"),
+        ("msg_k2", True, "COMPLETED"),
+        ("msg_k3", True, "COMPLETED"),
+    ]
