@@ -32,6 +32,14 @@ Late failures
     ``note_late_failure`` appends a ``PROVIDER_LATE_FAILURE`` to a DONE job's history once
     (D130): the row is read ``FOR UPDATE`` (SQLite's writers already take turns, ``BEGIN
     IMMEDIATE``), so a concurrent second caller waits, then finds the entry and changes nothing.
+    ``note_late_success`` does the same for a DISCARDED job its provider then confirmed (D131).
+
+Late successes
+    ``complete_dead_letter`` (D131) moves a DEAD job to DONE when its provider confirms, after
+    it was dead-lettered, the call made with the job's current provider key: the row is read
+    ``FOR UPDATE`` on the condition ``status = 'DEAD' AND provider_key_revision = :revision``
+    and updated on it, so a concurrent ``replay`` or ``discard`` (conditional on DEAD) waits
+    and then changes nothing, or went first and this changes nothing.
 
 Defer, replay, discard
     ``defer`` puts a held RUNNING job back to PENDING at a later ``available_at`` and takes
@@ -171,10 +179,47 @@ class SqlAlchemyOutbox:
         return result.rowcount == 1
 
     async def note_late_failure(self, job_id: int, *, now: datetime, error: JobError) -> bool:
+        return await self._note_once(job_id, JobStatus.DONE, now=now, error=error)
+
+    async def note_late_success(self, job_id: int, *, now: datetime, error: JobError) -> bool:
+        return await self._note_once(job_id, JobStatus.DISCARDED, now=now, error=error)
+
+    async def complete_dead_letter(
+        self, job_id: int, *, provider_key_revision: int, now: datetime, note: JobError
+    ) -> bool:
         connection = await self._session.connection()
-        done = and_(_JOBS.id == job_id, _JOBS.status == JobStatus.DONE.value)
+        dead = and_(
+            _JOBS.id == job_id,
+            _JOBS.status == JobStatus.DEAD.value,
+            _JOBS.provider_key_revision == provider_key_revision,
+        )
         current = (
-            await connection.execute(select(_JOBS.errors).where(done).with_for_update())
+            await connection.execute(select(_JOBS.errors).where(dead).with_for_update())
+        ).scalar_one_or_none()
+        if current is None:
+            return False
+        result = await connection.execute(
+            outbox_jobs.update()
+            .where(dead)
+            .values(
+                status=JobStatus.DONE.value,
+                lease_owner=None,
+                lease_until=None,
+                fencing_token=_JOBS.fencing_token + 1,
+                errors=[*_error_list(current), _error_to_json(note)],
+                updated_at=now,
+                completed_at=now,
+            )
+        )
+        return result.rowcount == 1
+
+    async def _note_once(self, job_id: int, status: JobStatus, *, now: datetime, error: JobError) -> bool:
+        """Append ``error`` to the history of a job in ``status``, unless it has an entry of
+        that kind: the row is read ``FOR UPDATE``, so of two concurrent callers one appends."""
+        connection = await self._session.connection()
+        found = and_(_JOBS.id == job_id, _JOBS.status == status.value)
+        current = (
+            await connection.execute(select(_JOBS.errors).where(found).with_for_update())
         ).scalar_one_or_none()
         if current is None:
             return False
@@ -182,7 +227,7 @@ class SqlAlchemyOutbox:
         if any(entry.get("kind") == error.kind for entry in history):
             return False
         result = await connection.execute(
-            outbox_jobs.update().where(done).values(errors=[*history, _error_to_json(error)], updated_at=now)
+            outbox_jobs.update().where(found).values(errors=[*history, _error_to_json(error)], updated_at=now)
         )
         return result.rowcount == 1
 

@@ -19,6 +19,10 @@ Series (label values are bounded: countries, provider names, fixed outcome codes
 - ``supportos_provider_late_failures_total{country,provider,kind}``: jobs already DONE that
   their provider reported failed, with nothing reversed (an operator acts, D130); ``kind``
   is the job kind (``dispute.step``, ...);
+- ``supportos_provider_late_successes_total{country,provider,outcome}``: jobs that had left
+  the queue for good, confirmed succeeded by their provider afterwards (D131): ``RECOVERED``
+  (a dead letter recorded as the success it was, out of the queue) or
+  ``CONFIRMED_AFTER_DISCARD`` (a discarded job: nothing recorded, an operator acts);
 - ``supportos_provider_calls_total{country,provider,outcome}`` and
   ``supportos_provider_call_seconds{provider}``: provider calls (OK, ACCEPTED, TRANSIENT,
   PERMANENT) and their latency;
@@ -99,6 +103,12 @@ class PrometheusMetrics:
             "supportos_provider_late_failures",
             "Jobs already DONE that their provider reported failed, nothing reversed (an operator acts).",
             ["country", "provider", "kind"],
+            registry=registry,
+        )
+        self._late_successes = Counter(
+            "supportos_provider_late_successes",
+            "Jobs dead-lettered or discarded that their provider confirmed succeeded afterwards.",
+            ["country", "provider", "outcome"],
             registry=registry,
         )
         self._calls = Counter(
@@ -216,6 +226,9 @@ class PrometheusMetrics:
 
     def late_failure(self, country: CountryCode, provider: str, kind: str) -> None:
         self._late_failures.labels(country.value, provider, kind).inc()
+
+    def late_success(self, country: CountryCode, provider: str, outcome: str) -> None:
+        self._late_successes.labels(country.value, provider, outcome).inc()
 
     def provider_called(self, country: CountryCode, provider: str, outcome: str, seconds: float) -> None:
         if country.value not in self._countries:

@@ -20,6 +20,13 @@
   refund "made by hand" would be made twice. It is replayed instead: its unchanged key makes
   the provider answer what it did.
 
+- A dead letter can also leave the queue without an L3 (D131): its provider's verified
+  success for the key it last called with settles it as its replay would have
+  (``SagaRunner.confirm``: DONE, the step recorded, the dispute back through
+  ``resume_execution``, the same path as a replay). A replay or discard racing it finds the
+  job no longer DEAD (``JOB_NOT_DEAD_LETTERED``), or goes first and the confirmation changes
+  nothing. A success for a discarded job records nothing: it is audited for a person.
+
 A job of another country is ``NOT_FOUND`` (never revealed); a job that is not in the
 queue (already replayed, discarded, never dead) is ``JOB_NOT_DEAD_LETTERED``.
 """
@@ -51,7 +58,7 @@ from application.ports.outbox import (
 from application.ports.read_models import Page, PageRequest
 from application.ports.unit_of_work import UnitOfWork
 from application.security.principal import Forbidden, Operation, authorize
-from domain.disputes import TransitionError
+from domain.disputes import Dispute, TransitionError
 from domain.disputes.status import DisputeStatus
 from domain.integrations import BreakerPolicy, Circuit, CircuitState
 from domain.orders import MAX_REASON_LENGTH, ReasonRequired, ReasonTooLong
@@ -167,26 +174,9 @@ async def replay_dead_letter(
         dispute = None if dispute_id is None else await uow.disputes.get(cmd.country, DisputeId(dispute_id))
         if dispute is not None:
             dispute_before = dispute.status.value
-            if dispute.status is DisputeStatus.EXECUTION_FAILED:
-                moved = dispute.replay(
-                    at=now, by_actor=ActorId(ctx.principal.actor_id), by_role=ctx.principal.role.value
-                )
-                if isinstance(moved, Failure):
-                    return moved
-                saved = await uow.disputes.save(dispute)
-                if isinstance(saved, Failure):
-                    return saved
-                await record(
-                    uow,
-                    ctx,
-                    country=cmd.country,
-                    action="dispute.replayed",
-                    target_type="dispute",
-                    target_id=dispute.id,
-                    at=now,
-                    before={"status": dispute_before},
-                    after={"status": dispute.status.value, "job_id": replayed.id},
-                )
+            resumed = await resume_execution(uow, ctx, dispute, job_id=replayed.id, now=now)
+            if isinstance(resumed, Failure):
+                return resumed
             dispute_after = dispute.status.value
         await record(
             uow,
@@ -208,6 +198,37 @@ async def replay_dead_letter(
         )
         await uow.commit()
     return Success(replayed)
+
+
+async def resume_execution(
+    uow: UnitOfWork, ctx: RequestContext, dispute: Dispute, *, job_id: int, now: datetime
+) -> Result[None, TransitionError | ConcurrencyConflict]:
+    """The way a dispute leaves EXECUTION_FAILED: back to EXECUTING (``Dispute.replay``, by
+    ``ctx``'s principal), saved and audited as ``dispute.replayed`` in the caller's
+    transaction, because the dead letter ``job_id`` that failed it goes on: an L3 replays it,
+    or its provider confirmed it succeeded after all (D131). A dispute in any other status is
+    left as it is (a dead notice leaves a settled dispute RESOLVED, D83)."""
+    if dispute.status is not DisputeStatus.EXECUTION_FAILED:
+        return Success(None)
+    before = dispute.status.value
+    moved = dispute.replay(at=now, by_actor=ActorId(ctx.principal.actor_id), by_role=ctx.principal.role.value)
+    if isinstance(moved, Failure):
+        return moved
+    saved = await uow.disputes.save(dispute)
+    if isinstance(saved, Failure):
+        return saved
+    await record(
+        uow,
+        ctx,
+        country=dispute.country,
+        action="dispute.replayed",
+        target_type="dispute",
+        target_id=dispute.id,
+        at=now,
+        before={"status": before},
+        after={"status": dispute.status.value, "job_id": job_id},
+    )
+    return Success(None)
 
 
 PERMANENT_REFUSALS: Final = frozenset({"PROVIDER_PERMANENT", "PROVIDER_DECLINED"})

@@ -40,6 +40,13 @@ class Metrics(Protocol):
         act (D130; the alert's counter)."""
         ...
 
+    def late_success(self, country: CountryCode, provider: str, outcome: str) -> None:
+        """A job of ``provider`` that had left the queue for good was confirmed succeeded by its
+        provider on the key it last called with (D131): ``outcome`` ``RECOVERED`` (a dead letter,
+        recorded as the success it was) or ``CONFIRMED_AFTER_DISCARD`` (a discarded job, nothing
+        recorded: the alert's counter for payments)."""
+        ...
+
     def provider_called(self, country: CountryCode, provider: str, outcome: str, seconds: float) -> None:
         """A provider call answered ``outcome`` (``OK``, ``ACCEPTED``, ``TRANSIENT``, ``PERMANENT``)."""
         ...
@@ -90,6 +97,9 @@ class _NoMetrics:
         pass
 
     def late_failure(self, country: CountryCode, provider: str, kind: str) -> None:
+        pass
+
+    def late_success(self, country: CountryCode, provider: str, outcome: str) -> None:
         pass
 
     def provider_called(self, country: CountryCode, provider: str, outcome: str, seconds: float) -> None:

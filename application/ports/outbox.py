@@ -62,6 +62,11 @@ PROVIDER_LATE_FAILURE: Final = "PROVIDER_LATE_FAILURE"
 """The history entry of a DONE job whose provider reported the call failed after it had
 confirmed it (a bank returned a payout days after paying it, D130): noted once per job."""
 
+PROVIDER_LATE_SUCCESS: Final = "PROVIDER_LATE_SUCCESS"
+"""The history entry of a job its provider confirmed succeeded after the job had left the
+queue for good (D131): a dead letter settled by it (now DONE), or a discarded job (still
+DISCARDED, noted once for an operator)."""
+
 LEASE_EXPIRED: Final = "LEASE_EXPIRED"
 """The dead-letter kind of a job claimed past its maximum with no run ever recording an answer
 (its worker died mid-call each time, D117): the call's outcome is unknown."""
@@ -165,6 +170,24 @@ class Outbox(Protocol):
         ``False`` (nothing changed) if the job is not DONE or its history already has an entry
         of that kind. The row is locked while it is read, so of two concurrent callers one
         appends and the other sees it appended (D130)."""
+        ...
+
+    async def complete_dead_letter(
+        self, job_id: int, *, provider_key_revision: int, now: datetime, note: JobError
+    ) -> bool:
+        """DEAD -> DONE, ``note`` (a ``PROVIDER_LATE_SUCCESS``) appended to its history: its
+        provider confirmed the call it last made after the job was dead-lettered (D131).
+        ``False`` (nothing changed) unless the job is DEAD and still at
+        ``provider_key_revision`` (an L3 replay gave it no other key meanwhile). The row is
+        locked first, so of this and a concurrent replay or discard (conditional on DEAD too)
+        one changes the job and the other finds it no longer DEAD. The fencing token is
+        bumped."""
+        ...
+
+    async def note_late_success(self, job_id: int, *, now: datetime, error: JobError) -> bool:
+        """Append ``error`` (a ``PROVIDER_LATE_SUCCESS``) to the history of a DISCARDED job,
+        once, like ``note_late_failure`` (D131): ``False`` if the job is not DISCARDED or its
+        history already has an entry of that kind."""
         ...
 
     async def complete_many(self, held: Sequence[tuple[int, int]], *, now: datetime) -> set[int]:

@@ -25,6 +25,15 @@ once in the job's history; a job kind that ``ReversesWhenReturned`` (the seller 
 reverses its posting and audits the return in the same transaction, any other kind is
 audited as ``provider.late_failure`` and counted for an operator, nothing reversed.
 
+A success the provider confirms for a job already dead-lettered (transient failures past the
+maximum: one of the calls went through unseen), on the key it last called with, settles it as
+its replay would have (D131): in one transaction the job leaves the queue (DEAD -> DONE, the
+row locked, so an L3's concurrent replay or discard finds it no longer DEAD, or went first and
+this changes nothing), its dispute leaves EXECUTION_FAILED the way a replay makes it leave
+(``resume_execution``), the step is recorded as a synchronous success is, and it is audited
+as ``saga.recovered_by_confirmation``. A success for a DISCARDED job records nothing: an L3
+decided to drop it, so it is noted once, audited and counted for a person.
+
 A crash anywhere leaves either nothing recorded (the job's lease expires and it runs
 again; the provider sees the same key) or everything recorded. A worker that lost its
 lease records nothing (the token check fails and the transaction rolls back).
@@ -47,11 +56,13 @@ from application.cases.use_cases import publish_changes, resolve_cases_for_dispu
 from application.context import RequestContext, Services
 from application.errors import PlanDrift
 from application.integrations.breakers import CircuitBreakerGate
+from application.integrations.dead_letters import resume_execution
 from application.ports.metrics import NO_METRICS, Metrics
 from application.ports.outbox import (
     LEASE_EXPIRED,
     PROVIDER_ACCEPTED,
     PROVIDER_LATE_FAILURE,
+    PROVIDER_LATE_SUCCESS,
     Job,
     JobError,
     JobStatus,
@@ -121,6 +132,11 @@ class StepOutcome(StrEnum):
     RETURNED = "RETURNED"
     # a failure reported for a DONE job of any other kind: audited and counted, nothing reversed
     LATE_FAILURE = "LATE_FAILURE"
+    # a success confirmed for a DEAD job on the key it last called with (D131): recorded as the
+    # success it was (out of the dead-letter queue, the saga goes on)
+    RECOVERED = "RECOVERED"
+    # a success confirmed for a DISCARDED job (D131): audited and counted, nothing recorded
+    CONFIRMED_AFTER_DISCARD = "CONFIRMED_AFTER_DISCARD"
 
 
 DEFAULT_BREAKER_REFRESH: Final = 1.0  # seconds a worker process trusts a CLOSED verdict it read
@@ -368,14 +384,21 @@ class SagaRunner:
         step it belongs to: success records it exactly as a synchronous answer would; a
         failure dead-letters it. A confirmation for a settled step changes nothing, nor does
         one for a key the job no longer calls with (a late answer to the key an L3 replay
-        replaced, D83), except a failure for a DONE job on the key it completed with: the
-        provider took back what it had confirmed, a late failure (D130, ``_late_failure``)."""
+        replaced, D83), except, on the key the job last called with: a failure for a DONE
+        job, the provider took back what it had confirmed (D130, ``_late_failure``); a
+        success for a DEAD job, one of its calls went through after all and it is recorded
+        as the success it was, ``RECOVERED``; a success for a DISCARDED job, which records
+        nothing, ``CONFIRMED_AFTER_DISCARD`` (D131)."""
         async with self.svc.uow() as uow:
             job = await job_by_provider_key(uow.outbox, idempotency_key)
         if job is None or job.provider_key != idempotency_key:
             return StepOutcome.ALREADY_SETTLED
         if job.status is JobStatus.DONE and not succeeded:
             return await self._late_failure(job, provider_reference, detail)
+        if job.status is JobStatus.DISCARDED and succeeded:
+            return await self._confirmed_after_discard(job, provider_reference)
+        if job.status is JobStatus.DEAD and succeeded:
+            return await self._recover(job, provider_reference)
         if job.status not in (JobStatus.RUNNING, JobStatus.WAITING):
             return StepOutcome.ALREADY_SETTLED
         if job.kind in self.job_kinds:
@@ -392,6 +415,132 @@ class SagaRunner:
         provider = job.provider
         receipt = ProviderReceipt(provider, step.kind.value.lower(), idempotency_key, provider_reference)
         return await self._record(job, plan, step, receipt, 0)
+
+    async def _recover(self, job: Job, provider_reference: str) -> StepOutcome:
+        """A success confirmed for a DEAD job on the key it last called with (D131): recorded
+        as the success it was (``_record`` or ``_complete_provider_job`` with ``recovering``),
+        ``RECOVERED``. If an L3 changed the job first, nothing is recorded here: a replay now
+        owns it (its run gets this answer from the provider, same key), and a discard that
+        went first is told to a person (``_confirmed_after_discard``), never lost."""
+        outcome = await self._recover_step(job, provider_reference)
+        if outcome is not StepOutcome.ALREADY_SETTLED:
+            return outcome
+        async with self.svc.uow() as uow:
+            now_is = await uow.outbox.get(job.id)
+        if (
+            now_is is not None
+            and now_is.status is JobStatus.DISCARDED
+            and now_is.provider_key == job.provider_key
+        ):
+            return await self._confirmed_after_discard(now_is, provider_reference)
+        return outcome
+
+    async def _recover_step(self, job: Job, provider_reference: str) -> StepOutcome:
+        if job.kind in self.job_kinds:
+            receipt = ProviderReceipt(job.provider, job.kind, job.provider_key, provider_reference)
+            return await self._complete_provider_job(job, receipt, 0, recovering=True)
+        loaded = await self._plan(job)
+        if isinstance(loaded, Failure) or not isinstance(loaded.unwrap()[1].action, ProviderRefund | Notify):
+            # its plan drifted (a replay would dead-letter it again: the L3 decides), or the
+            # step calls no provider: there is no call of this job to confirm
+            return StepOutcome.ALREADY_SETTLED
+        plan, step = loaded.unwrap()
+        receipt = ProviderReceipt(job.provider, step.kind.value.lower(), job.provider_key, provider_reference)
+        return await self._record(job, plan, step, receipt, 0, recovering=True)
+
+    async def _confirmed_after_discard(self, job: Job, provider_reference: str) -> StepOutcome:
+        """A success confirmed for a DISCARDED job, on the key it last called with (D131).
+        An L3 dropped the job and may have settled its matter another way (a refund by hand,
+        another decision), so nothing is recorded: the confirmation is noted once in the
+        job's history (a redelivery under another webhook id, or two racing, changes nothing:
+        ``ALREADY_SETTLED``), audited as ``provider.success_after_discard`` and counted (the
+        alert for payments), for a person to reconcile."""
+        now = self.svc.clock.now()
+        async with self.svc.uow() as uow:
+            note = JobError(
+                at=now,
+                attempt=job.attempts,
+                kind=PROVIDER_LATE_SUCCESS,
+                detail=f"confirmed succeeded after it was discarded: {provider_reference or 'no reference'}",
+            )
+            if not await uow.outbox.note_late_success(job.id, now=now, error=note):
+                return StepOutcome.ALREADY_SETTLED
+            await record(
+                uow,
+                self._ctx,
+                country=job.country,
+                action="provider.success_after_discard",
+                **_target(job),
+                at=now,
+                after={
+                    "job_id": job.id,
+                    "step": str(job.payload.get("step", job.kind)),
+                    **_keys(job),
+                    "kind": job.kind,
+                    "provider": job.provider,
+                    "provider_reference": provider_reference,
+                    "outcome": StepOutcome.CONFIRMED_AFTER_DISCARD.value,
+                },
+            )
+            await uow.commit()
+        self.metrics.late_success(job.country, job.provider, StepOutcome.CONFIRMED_AFTER_DISCARD.value)
+        return StepOutcome.CONFIRMED_AFTER_DISCARD
+
+    async def _complete_dead_letter(
+        self, uow: UnitOfWork, job: Job, receipt: ProviderReceipt | None, now: datetime
+    ) -> bool:
+        """DEAD -> DONE in ``uow``, first of its transaction (the row locked, D131): ``False``
+        if the job is no longer DEAD at its key (an L3 replayed or discarded it meanwhile,
+        or another confirmation recovered it)."""
+        reference = "" if receipt is None else receipt.reference
+        note = JobError(
+            at=now,
+            attempt=job.attempts,
+            kind=PROVIDER_LATE_SUCCESS,
+            detail=f"confirmed succeeded after it was dead-lettered: {reference or 'no reference'}",
+        )
+        return await uow.outbox.complete_dead_letter(
+            job.id, provider_key_revision=job.provider_key_revision, now=now, note=note
+        )
+
+    def _recovered(self, job: Job) -> StepOutcome:
+        """A dead letter recorded as the success its provider confirmed: counted (D131)."""
+        self.metrics.late_success(job.country, job.provider, StepOutcome.RECOVERED.value)
+        return StepOutcome.RECOVERED
+
+    async def _audit_recovered(
+        self,
+        uow: UnitOfWork,
+        job: Job,
+        receipt: ProviderReceipt | None,
+        now: datetime,
+        *,
+        dispute_before: DisputeStatus | None = None,
+        dispute_after: DisputeStatus | None = None,
+    ) -> None:
+        """``saga.recovered_by_confirmation``: the dead letter its provider confirmed (D131)."""
+        await record(
+            uow,
+            self._ctx,
+            country=job.country,
+            action="saga.recovered_by_confirmation",
+            target_type="outbox_job",
+            target_id=str(job.id),
+            at=now,
+            before={
+                "status": JobStatus.DEAD.value,
+                "dispute_status": None if dispute_before is None else dispute_before.value,
+            },
+            after={
+                "status": JobStatus.DONE.value,
+                "step": str(job.payload.get("step", job.kind)),
+                **_keys(job),
+                "kind": job.kind,
+                "provider": job.provider,
+                "provider_reference": None if receipt is None else receipt.reference,
+                "dispute_status": None if dispute_after is None else dispute_after.value,
+            },
+        )
 
     async def _late_failure(self, job: Job, provider_reference: str, detail: str) -> StepOutcome:
         """A failure reported for a job already DONE (D130). In one transaction: the failure
@@ -519,18 +668,31 @@ class SagaRunner:
         return await self._complete_provider_job(job, receipt, latency_ms)
 
     async def _complete_provider_job(
-        self, job: Job, receipt: ProviderReceipt, latency_ms: int, *, clear_breaker: bool = False
+        self,
+        job: Job,
+        receipt: ProviderReceipt,
+        latency_ms: int,
+        *,
+        clear_breaker: bool = False,
+        recovering: bool = False,
     ) -> StepOutcome:
+        """The job DONE (under its fencing token; ``recovering``: from DEAD, D131), its posting
+        and its audit entry, in one transaction."""
         now = self.svc.clock.now()
         async with self.svc.uow() as uow:
-            if not await uow.outbox.complete(job.id, job.fencing_token, now=now):
+            if recovering:
+                if not await self._complete_dead_letter(uow, job, receipt, now):
+                    return StepOutcome.ALREADY_SETTLED
+            elif not await uow.outbox.complete(job.id, job.fencing_token, now=now):
                 return StepOutcome.LEASE_LOST
             if clear_breaker:
                 await uow.circuits.clear_failures(job.country, job.provider, now=now)
             await self._post_provider_job(uow, job)
             await self._audit_provider_completed(uow, job, receipt, latency_ms, now)
+            if recovering:
+                await self._audit_recovered(uow, job, receipt, now)
             await uow.commit()
-        return StepOutcome.COMPLETED
+        return self._recovered(job) if recovering else StepOutcome.COMPLETED
 
     async def _post_provider_job(self, uow: UnitOfWork, job: Job) -> None:
         """The ledger transaction of a job kind that moves money (``PostsToLedger``), if any."""
@@ -650,16 +812,24 @@ class SagaRunner:
         step: ExecutionStep,
         receipt: ProviderReceipt | None,
         latency_ms: int,
+        *,
+        recovering: bool = False,
     ) -> StepOutcome:
+        """The step done, in one transaction: its posting, the job DONE under its fencing
+        token, what follows enqueued (and the dispute settled with its last money step), the
+        audit entries. ``recovering`` (D131): the job is DEAD and its provider confirmed the
+        call; it leaves the queue first (the row locked: ``ALREADY_SETTLED`` if it is no
+        longer DEAD at its key) and its dispute leaves EXECUTION_FAILED as on a replay."""
         now = self.svc.clock.now()
-        resolved: list[Case] = []
         async with self.svc.uow() as uow:
+            if recovering and not await self._complete_dead_letter(uow, job, receipt, now):
+                return StepOutcome.ALREADY_SETTLED
             dispute = await uow.disputes.get(job.country, job.payload["dispute_id"])
             assert dispute is not None
             order = await uow.orders.get(job.country, dispute.order_id)
             assert order is not None
-            if dispute.status is DisputeStatus.DECIDED:
-                dispute.start_execution(now)
+            dispute_before = dispute.status
+            await self._begin_execution(uow, job, dispute, now, recovering=recovering)
             match step.action:
                 case PostLedger(transaction=transaction):
                     posted = await uow.ledger.post(transaction)
@@ -673,22 +843,17 @@ class SagaRunner:
                         return await self._dead_letter(job, created.failure().code, created.failure().message)
                 case _:
                     pass
-            if not await uow.outbox.complete(job.id, job.fencing_token, now=now):
+            if not recovering and not await uow.outbox.complete(job.id, job.fencing_token, now=now):
                 return StepOutcome.LEASE_LOST
-            outcome = StepOutcome.COMPLETED
-            settles = False
-            if step.trigger is StepTrigger.ON_REPLACEMENT_DELIVERED:
-                await self._complete_replaced(uow, job=job, step=step, dispute=dispute, order=order, now=now)
-            else:
-                settles, last = await self._advance(
-                    uow, job=job, plan=plan, step=step, dispute=dispute, order=order, now=now
-                )
-                if settles:
-                    resolved = await resolve_cases_for_dispute(uow, self._ctx, dispute, now)
-                if last:
-                    outcome = StepOutcome.RESOLVED  # the saga's last step is done
+            settles, outcome, resolved = await self._follow(
+                uow, job=job, plan=plan, step=step, dispute=dispute, order=order, now=now
+            )
             await self._save_dispute(uow, dispute)
             await self._audit_step(uow, job=job, step=step, receipt=receipt, latency_ms=latency_ms, now=now)
+            if recovering:
+                await self._audit_recovered(
+                    uow, job, receipt, now, dispute_before=dispute_before, dispute_after=dispute.status
+                )
             if settles:
                 await record(
                     uow,
@@ -703,7 +868,43 @@ class SagaRunner:
             await uow.commit()
         # after the commit: the dispute's cases leave the live queues of every process (D55)
         await publish_changes(self.svc, [event for case in resolved for event in case.pull_events()])
-        return outcome
+        return self._recovered(job) if recovering else outcome
+
+    async def _follow(
+        self,
+        uow: UnitOfWork,
+        *,
+        job: Job,
+        plan: ExecutionPlan,
+        step: ExecutionStep,
+        dispute: Dispute,
+        order: Order,
+        now: datetime,
+    ) -> tuple[bool, StepOutcome, list[Case]]:
+        """What follows ``step`` (``_advance``, or the end of a replaced order's hold): whether
+        the dispute settles now, the step's outcome (``RESOLVED`` for the saga's last step) and
+        the cases resolved with the dispute."""
+        if step.trigger is StepTrigger.ON_REPLACEMENT_DELIVERED:
+            await self._complete_replaced(uow, job=job, step=step, dispute=dispute, order=order, now=now)
+            return False, StepOutcome.COMPLETED, []
+        settles, last = await self._advance(
+            uow, job=job, plan=plan, step=step, dispute=dispute, order=order, now=now
+        )
+        resolved = await resolve_cases_for_dispute(uow, self._ctx, dispute, now) if settles else []
+        return settles, StepOutcome.RESOLVED if last else StepOutcome.COMPLETED, resolved
+
+    async def _begin_execution(
+        self, uow: UnitOfWork, job: Job, dispute: Dispute, now: datetime, *, recovering: bool
+    ) -> None:
+        """A decided dispute starts executing with its first recorded step. A dispute whose
+        dead letter its provider confirmed (``recovering``, D131) leaves EXECUTION_FAILED the
+        way an L3's replay makes it leave (the same function, audited ``dispute.replayed``)."""
+        if dispute.status is DisputeStatus.DECIDED:
+            dispute.start_execution(now)
+        elif recovering:
+            resumed = await resume_execution(uow, self._ctx, dispute, job_id=job.id, now=now)
+            if isinstance(resumed, Failure):
+                raise RuntimeError(resumed.failure().message)  # rolled back; the webhook is retried
 
     async def _advance(
         self,

@@ -744,8 +744,9 @@ class Dispute:
         return Success(None)
 
     def replay(self, *, at: datetime, by_actor: ActorId, by_role: str) -> Result[None, TransitionError]:
-        """EXECUTION_FAILED -> EXECUTING. Only an L3 may ask for it: that is the application's
-        permission matrix; the domain records who did."""
+        """EXECUTION_FAILED -> EXECUTING. Only an L3 may ask for it, or the system when the
+        provider confirms the dead step succeeded after all (D131): that is the application's
+        business; the domain records who did."""
         problem = self._transition_problem(
             _S.EXECUTING,
             {_S.EXECUTION_FAILED},

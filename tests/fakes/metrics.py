@@ -18,6 +18,9 @@ class RecordingMetrics:
     webhook_failures: Counter[tuple[str, str]] = field(default_factory=Counter)  # (country, webhook provider)
     payouts_returned: Counter[tuple[str, str]] = field(default_factory=Counter)  # (country, currency)
     late_failures: Counter[tuple[str, str, str]] = field(default_factory=Counter)  # (country, provider, kind)
+    late_successes: Counter[tuple[str, str, str]] = field(
+        default_factory=Counter
+    )  # (country, provider, outcome)
     calls: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     circuit_states: dict[tuple[str, str], list[CircuitState]] = field(default_factory=dict)
     depths: list[list[QueueDepth]] = field(default_factory=list)
@@ -42,6 +45,9 @@ class RecordingMetrics:
 
     def late_failure(self, country: CountryCode, provider: str, kind: str) -> None:
         self.late_failures[(country.value, provider, kind)] += 1
+
+    def late_success(self, country: CountryCode, provider: str, outcome: str) -> None:
+        self.late_successes[(country.value, provider, outcome)] += 1
 
     def provider_called(self, country: CountryCode, provider: str, outcome: str, seconds: float) -> None:
         assert seconds >= 0

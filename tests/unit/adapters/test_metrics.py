@@ -28,6 +28,7 @@ def test_the_adapter_and_the_null_object_satisfy_the_port() -> None:
         port.webhook_processing_failed(MX, "sandbox-payments")
         port.payout_returned(MX, "MXN")
         port.late_failure(MX, "payments", "dispute.step")
+        port.late_success(MX, "payments", "RECOVERED")
         port.provider_called(MX, "payments", "OK", 0.2)
         port.circuits([Circuit.closed(MX, "payments")])
         port.queue_depth([])
@@ -142,6 +143,21 @@ def test_returned_payouts_and_late_failures_are_counted() -> None:
         == 1
     )
     assert value(metrics, "supportos_dead_letters_total", country="MX", provider="payments") is None
+
+
+def test_late_successes_are_counted_per_outcome() -> None:
+    metrics = PrometheusMetrics(CollectorRegistry())
+    metrics.late_success(MX, "payments", "RECOVERED")
+    metrics.late_success(MX, "payments", "RECOVERED")
+    metrics.late_success(CO, "notifications", "CONFIRMED_AFTER_DISCARD")
+    series = "supportos_provider_late_successes_total"
+    assert value(metrics, series, country="MX", provider="payments", outcome="RECOVERED") == 2
+    assert (
+        value(metrics, series, country="CO", provider="notifications", outcome="CONFIRMED_AFTER_DISCARD") == 1
+    )
+    assert (
+        value(metrics, series, country="MX", provider="payments", outcome="CONFIRMED_AFTER_DISCARD") is None
+    )
 
 
 def dead_letter_series(metrics: PrometheusMetrics) -> dict[tuple[str, str], float]:
