@@ -238,13 +238,16 @@ class ReversesWhenReturned(Protocol):
     ) -> Money | None: ...
 
 
-_FAILURE_CODE: Final = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
+# a code starts with a letter and holds no run of 4 digits or more (``http_422`` yes; a card,
+# a phone or an account number, ``4111...``, ``kw81cbku0000...``, no)
+_FAILURE_CODE: Final = re.compile(r"(?!.*\d{4})[a-z][a-z0-9_.-]{0,63}")
 
 
 def failure_code(detail: str) -> str:
     """A provider's failure reason reduced to its code (``account_closed``; ``http_422`` of
-    ``http_422: refused``) for audit entries and job histories: free text may carry personal
-    data, so anything that is not a short code is ``unspecified``."""
+    ``http_422: refused``) for audit entries and job histories, which are never erased: free
+    text, and anything with a run of digits (a card, a phone, an IBAN), may be personal data,
+    so whatever is not a short code is ``unspecified``."""
     head = detail.partition(":")[0].strip().lower()
     return head if _FAILURE_CODE.fullmatch(head) else "unspecified"
 
