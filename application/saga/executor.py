@@ -51,6 +51,7 @@ from typing import Final, Protocol, TypedDict, runtime_checkable
 
 from returns.result import Failure, Result, Success
 
+from application.audit.redaction import without_personal_data
 from application.audit.trail import record
 from application.cases.use_cases import publish_changes, resolve_cases_for_dispute
 from application.context import RequestContext, Services
@@ -1112,8 +1113,11 @@ class SagaRunner:
         """Past the maximum attempts, or a permanent failure: the job goes to the dead-letter
         queue and the dispute to EXECUTION_FAILED, in one transaction, audited. ``call``: the
         provider call that failed for good, audited as ``provider.call_failed`` like a
-        retried one (SPEC §7: every external call is audited), in the same transaction."""
+        retried one (SPEC §7: every external call is audited), in the same transaction.
+        ``detail`` may be a provider's free text: personal data in it is redacted before it
+        reaches the job's history, the dispute and the audit log (D133)."""
         now = self.svc.clock.now()
+        detail = without_personal_data(detail)
         failure = JobError(at=now, attempt=job.attempts, kind=kind, detail=detail)
         async with self.svc.uow() as uow:
             if not await uow.outbox.dead_letter(job.id, job.fencing_token, now=now, error=failure):

@@ -453,3 +453,25 @@ async def test_the_order_reaches_its_final_status_with_the_last_money_step(
     assert notices.sent == {}
     dead = (await list_dead_letters(svc, L3, ListDeadLetters(MX))).unwrap().items
     assert sorted(j.payload["step"] for j in dead) == ["notify_buyer", "notify_seller"]
+
+
+async def test_a_declines_free_text_reaches_the_records_without_personal_data(svc: Services) -> None:
+    # D133: the provider's reason is free text; the job's history, the dispute's last error and
+    # the audit log (never erased) keep it without the e-mail and the phone it may quote
+    payments = StripeLikePayments(asynchronous=True)
+    runner = SagaRunner(svc, Providers(payments, StripeLikeNotifications()), worker_id="w1")
+    dispute = await dispute_under_review(svc, "o1")
+    await decide(svc, dispute, OutcomeCode.FULL_REFUND)
+    refund_key = keys(dispute.id, OutcomeCode.FULL_REFUND, "provider_refund")
+    assert await runner.drain() == [StepOutcome.AWAITING_CONFIRMATION]
+    reason = "card_declined for jane.doe@gmail.com, call +52 55 1234 5678 (HTTP 402)"
+    declined = await runner.confirm(refund_key, succeeded=False, provider_reference="", detail=reason)
+    assert declined is StepOutcome.DEAD_LETTERED
+
+    expected = "card_declined for [REDACTED:EMAIL], call [REDACTED:NUMBER] (HTTP 402)"
+    assert (await job(svc, refund_key)).errors[-1].detail == expected
+    [dead] = await audit(svc, "saga.dead_lettered")
+    assert dead.after is not None and dead.after["detail"] == expected
+    async with svc.uow() as uow:
+        failed = await uow.disputes.get(MX, DisputeId(dispute.id))
+    assert failed is not None and failed.last_execution_error == f"PROVIDER_DECLINED: {expected}"
