@@ -397,11 +397,19 @@ def order_from_row(values: Values) -> Order:
         version=_int(values, "version"),
         created_at=_moment(values, "created_at"),
         replaces=None if replaces is None else OrderId(replaces),
-        # a process older than migration 0025 lifting a hold leaves frozen_at behind (a
-        # rolling deploy): it belongs to no hold once the order is not FROZEN (D127)
-        frozen_at=_opt_moment(values, "frozen_at") if status is OrderStatus.FROZEN else None,
+        frozen_at=_frozen_at(values, status),
         window_paused=_int(values, "dispute_window_paused_us") * _MICROSECOND,
     )
+
+
+def _frozen_at(values: Values, status: OrderStatus) -> datetime | None:
+    """When the order's hold began. A process older than migration 0025 (a rolling deploy)
+    neither records it when it freezes nor clears it when it lifts a hold: a FROZEN order
+    without it was frozen at its last change at the latest (``updated_at``, as the migration's
+    backfill reads it), and one not FROZEN has no hold (D127)."""
+    if status is not OrderStatus.FROZEN:
+        return None
+    return _opt_moment(values, "frozen_at") or _moment(values, "updated_at")
 
 
 def _snapshot(

@@ -32,7 +32,8 @@ Late failures
     ``note_late_failure`` appends a ``PROVIDER_LATE_FAILURE`` to a DONE job's history once
     (D130): the row is read ``FOR UPDATE`` (SQLite's writers already take turns, ``BEGIN
     IMMEDIATE``), so a concurrent second caller waits, then finds the entry and changes nothing.
-    ``note_late_success`` does the same for a DISCARDED job its provider then confirmed (D131).
+    ``note_late_success`` does the same, whatever the job's status, for a success its
+    provider confirmed that the job's state contradicts (D131).
 
 Late successes
     ``complete_dead_letter`` (D131) moves a DEAD job to DONE when its provider confirms, after
@@ -182,7 +183,7 @@ class SqlAlchemyOutbox:
         return await self._note_once(job_id, JobStatus.DONE, now=now, error=error)
 
     async def note_late_success(self, job_id: int, *, now: datetime, error: JobError) -> bool:
-        return await self._note_once(job_id, JobStatus.DISCARDED, now=now, error=error)
+        return await self._note_once(job_id, None, now=now, error=error)
 
     async def complete_dead_letter(
         self, job_id: int, *, provider_key_revision: int, now: datetime, note: JobError
@@ -213,11 +214,16 @@ class SqlAlchemyOutbox:
         )
         return result.rowcount == 1
 
-    async def _note_once(self, job_id: int, status: JobStatus, *, now: datetime, error: JobError) -> bool:
-        """Append ``error`` to the history of a job in ``status``, unless it has an entry of
-        that kind: the row is read ``FOR UPDATE``, so of two concurrent callers one appends."""
+    async def _note_once(
+        self, job_id: int, status: JobStatus | None, *, now: datetime, error: JobError
+    ) -> bool:
+        """Append ``error`` to the history of a job in ``status`` (``None``: any), unless it
+        has an entry of that kind: the row is read ``FOR UPDATE``, so of two concurrent callers
+        one appends."""
         connection = await self._session.connection()
-        found = and_(_JOBS.id == job_id, _JOBS.status == status.value)
+        found = (
+            _JOBS.id == job_id if status is None else and_(_JOBS.id == job_id, _JOBS.status == status.value)
+        )
         current = (
             await connection.execute(select(_JOBS.errors).where(found).with_for_update())
         ).scalar_one_or_none()

@@ -50,6 +50,7 @@ from application.ports.concurrency import ConcurrencyConflict
 from application.ports.outbox import (
     LEASE_EXPIRED,
     LIVE_STATUSES,
+    NOTES,
     PAYMENTS_PROVIDER,
     PROVIDER_ACCEPTED,
     Job,
@@ -248,9 +249,10 @@ def needs_fresh_provider_key(job: Job) -> bool:
     expired API key answers 401 before the provider looks the key up) proves nothing about
     the earlier call, which may have succeeded unseen: the job keeps its key (D99), and only
     the same key is sure not to repeat it."""
-    if not job.errors or job.errors[-1].kind not in PERMANENT_REFUSALS:
+    failures = [error for error in job.errors if error.kind not in NOTES]  # not what came after
+    if not failures or failures[-1].kind not in PERMANENT_REFUSALS:
         return False
-    return job.errors[-1].kind == DECLINED or not any(e.kind in OUTCOME_UNKNOWN for e in job.errors)
+    return failures[-1].kind == DECLINED or not any(e.kind in OUTCOME_UNKNOWN for e in failures)
 
 
 # --------------------------------------------------------------------------- discard

@@ -67,6 +67,25 @@ PROVIDER_LATE_SUCCESS: Final = "PROVIDER_LATE_SUCCESS"
 queue for good (D131): a dead letter settled by it (now DONE), or a discarded job (still
 DISCARDED, noted once for an operator)."""
 
+PROVIDER_SUCCESS_AFTER_REFUSAL: Final = "PROVIDER_SUCCESS_AFTER_REFUSAL"
+"""The history entry of a dead letter whose key the provider had refused, then confirmed
+succeeded (the provider contradicts itself, D131): noted once for an operator."""
+
+PROVIDER_SUCCESS_FOR_REPLACED_KEY: Final = "PROVIDER_SUCCESS_FOR_REPLACED_KEY"
+"""The history entry of a job whose former key (refused, so a replay replaced it, D83) the
+provider then confirmed succeeded: noted once for an operator (D131)."""
+
+NOTES: Final = frozenset(
+    {
+        PROVIDER_LATE_FAILURE,
+        PROVIDER_LATE_SUCCESS,
+        PROVIDER_SUCCESS_AFTER_REFUSAL,
+        PROVIDER_SUCCESS_FOR_REPLACED_KEY,
+    }
+)
+"""History entries that note what a provider said after the fact: not failures of the job's
+own calls (what its last failure was, and so how a replay calls, skips them)."""
+
 LEASE_EXPIRED: Final = "LEASE_EXPIRED"
 """The dead-letter kind of a job claimed past its maximum with no run ever recording an answer
 (its worker died mid-call each time, D117): the call's outcome is unknown."""
@@ -185,9 +204,10 @@ class Outbox(Protocol):
         ...
 
     async def note_late_success(self, job_id: int, *, now: datetime, error: JobError) -> bool:
-        """Append ``error`` (a ``PROVIDER_LATE_SUCCESS``) to the history of a DISCARDED job,
-        once, like ``note_late_failure`` (D131): ``False`` if the job is not DISCARDED or its
-        history already has an entry of that kind."""
+        """Append ``error`` (one of ``NOTES``: a success its provider confirmed that the job's
+        state contradicts) to the history of the job whatever its status, once, like
+        ``note_late_failure`` (D131): ``False`` if there is no such job or its history already
+        has an entry of that kind."""
         ...
 
     async def complete_many(self, held: Sequence[tuple[int, int]], *, now: datetime) -> set[int]:

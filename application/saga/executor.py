@@ -57,13 +57,15 @@ from application.cases.use_cases import publish_changes, resolve_cases_for_dispu
 from application.context import RequestContext, Services
 from application.errors import PlanDrift
 from application.integrations.breakers import CircuitBreakerGate
-from application.integrations.dead_letters import resume_execution
+from application.integrations.dead_letters import needs_fresh_provider_key, resume_execution
 from application.ports.metrics import NO_METRICS, Metrics
 from application.ports.outbox import (
     LEASE_EXPIRED,
     PROVIDER_ACCEPTED,
     PROVIDER_LATE_FAILURE,
     PROVIDER_LATE_SUCCESS,
+    PROVIDER_SUCCESS_AFTER_REFUSAL,
+    PROVIDER_SUCCESS_FOR_REPLACED_KEY,
     Job,
     JobError,
     JobStatus,
@@ -138,6 +140,31 @@ class StepOutcome(StrEnum):
     RECOVERED = "RECOVERED"
     # a success confirmed for a DISCARDED job (D131): audited and counted, nothing recorded
     CONFIRMED_AFTER_DISCARD = "CONFIRMED_AFTER_DISCARD"
+    # a success confirmed for a DEAD job whose key the provider had refused (its decline, a
+    # permanent error that proved the key moved nothing), or for a key a replay replaced after
+    # such a refusal: the provider contradicts itself; audited and counted, nothing recorded
+    CONFIRMED_AFTER_REFUSAL = "CONFIRMED_AFTER_REFUSAL"
+    CONFIRMED_FOR_REPLACED_KEY = "CONFIRMED_FOR_REPLACED_KEY"
+
+
+_CONTRADICTIONS: Final[dict[StepOutcome, tuple[str, str, str]]] = {
+    StepOutcome.CONFIRMED_AFTER_DISCARD: (
+        "provider.success_after_discard",
+        PROVIDER_LATE_SUCCESS,
+        "after it was discarded",
+    ),
+    StepOutcome.CONFIRMED_AFTER_REFUSAL: (
+        "provider.success_after_refusal",
+        PROVIDER_SUCCESS_AFTER_REFUSAL,
+        "after the provider refused it",
+    ),
+    StepOutcome.CONFIRMED_FOR_REPLACED_KEY: (
+        "provider.success_for_replaced_key",
+        PROVIDER_SUCCESS_FOR_REPLACED_KEY,
+        "on a key a replay replaced after a refusal",
+    ),
+}
+"""Each contradiction of the provider: its audit action, the job history's note and words."""
 
 
 DEFAULT_BREAKER_REFRESH: Final = 1.0  # seconds a worker process trusts a CLOSED verdict it read
@@ -239,9 +266,9 @@ class ReversesWhenReturned(Protocol):
     ) -> Money | None: ...
 
 
-# a code starts with a letter and holds no run of 4 digits or more (``http_422`` yes; a card,
-# a phone or an account number, ``4111...``, ``kw81cbku0000...``, no)
-_FAILURE_CODE: Final = re.compile(r"(?!.*\d{4})[a-z][a-z0-9_.-]{0,63}")
+# a code starts with a letter and holds at most 3 digits (``http_422``, ``r01`` yes; a card, a
+# phone or an account number, even split in groups, ``4111...``, ``tel_55_123_456_78``, no)
+_FAILURE_CODE: Final = re.compile(r"(?!(?:\D*\d){4})[a-z][a-z0-9_.-]{0,63}")
 
 
 def failure_code(detail: str) -> str:
@@ -395,16 +422,46 @@ class SagaRunner:
         nothing, ``CONFIRMED_AFTER_DISCARD`` (D131)."""
         async with self.svc.uow() as uow:
             job = await job_by_provider_key(uow.outbox, idempotency_key)
-        if job is None or job.provider_key != idempotency_key:
+        if job is None:
             return StepOutcome.ALREADY_SETTLED
+        if job.provider_key != idempotency_key:
+            # a former key: a replay replaced it because the provider had refused it (D83)
+            if not succeeded:
+                return StepOutcome.ALREADY_SETTLED
+            return await self._contradicted(job, provider_reference, StepOutcome.CONFIRMED_FOR_REPLACED_KEY)
         if job.status is JobStatus.DONE and not succeeded:
             return await self._late_failure(job, provider_reference, detail)
         if job.status is JobStatus.DISCARDED and succeeded:
-            return await self._confirmed_after_discard(job, provider_reference)
+            return await self._contradicted(job, provider_reference, StepOutcome.CONFIRMED_AFTER_DISCARD)
         if job.status is JobStatus.DEAD and succeeded:
+            if needs_fresh_provider_key(job):
+                # it died of a refusal that proved its key moved nothing (a decline: the
+                # provider's word, perhaps before a payout's return, in either order)
+                return await self._contradicted(job, provider_reference, StepOutcome.CONFIRMED_AFTER_REFUSAL)
             return await self._recover(job, provider_reference)
         if job.status not in (JobStatus.RUNNING, JobStatus.WAITING):
             return StepOutcome.ALREADY_SETTLED
+        outcome = await self._settle_confirmation(job, succeeded, provider_reference, detail)
+        if outcome is StepOutcome.LEASE_LOST and succeeded:
+            # the worker dead-lettered the job (its last timeout) while this success was being
+            # recorded: settle it as a success for a dead letter, never lose it
+            async with self.svc.uow() as uow:
+                now_is = await uow.outbox.get(job.id)
+            if (
+                now_is is not None
+                and now_is.status is JobStatus.DEAD
+                and now_is.provider_key == idempotency_key
+            ):
+                return await self.confirm(
+                    idempotency_key, succeeded=True, provider_reference=provider_reference, detail=detail
+                )
+        return outcome
+
+    async def _settle_confirmation(
+        self, job: Job, succeeded: bool, provider_reference: str, detail: str
+    ) -> StepOutcome:
+        """A confirmation for a job awaiting it (RUNNING or WAITING): recorded or dead-lettered."""
+        idempotency_key = job.provider_key
         if job.kind in self.job_kinds:
             if not succeeded:
                 return await self._dead_letter(job, "PROVIDER_DECLINED", detail or "declined by the provider")
@@ -436,7 +493,7 @@ class SagaRunner:
             and now_is.status is JobStatus.DISCARDED
             and now_is.provider_key == job.provider_key
         ):
-            return await self._confirmed_after_discard(now_is, provider_reference)
+            return await self._contradicted(now_is, provider_reference, StepOutcome.CONFIRMED_AFTER_DISCARD)
         return outcome
 
     async def _recover_step(self, job: Job, provider_reference: str) -> StepOutcome:
@@ -452,20 +509,23 @@ class SagaRunner:
         receipt = ProviderReceipt(job.provider, step.kind.value.lower(), job.provider_key, provider_reference)
         return await self._record(job, plan, step, receipt, 0, recovering=True)
 
-    async def _confirmed_after_discard(self, job: Job, provider_reference: str) -> StepOutcome:
-        """A success confirmed for a DISCARDED job, on the key it last called with (D131).
-        An L3 dropped the job and may have settled its matter another way (a refund by hand,
-        another decision), so nothing is recorded: the confirmation is noted once in the
-        job's history (a redelivery under another webhook id, or two racing, changes nothing:
-        ``ALREADY_SETTLED``), audited as ``provider.success_after_discard`` and counted (the
-        alert for payments), for a person to reconcile."""
+    async def _contradicted(self, job: Job, provider_reference: str, outcome: StepOutcome) -> StepOutcome:
+        """A success the job's own state contradicts (D131): confirmed for a DISCARDED job
+        (an L3 dropped it and may have settled its matter another way: a refund by hand,
+        another decision), for a DEAD job whose key the provider had refused, or for a key a
+        replay replaced after such a refusal (the replay's key may have moved the money too).
+        Nothing is recorded: the confirmation is noted once in the job's history (a
+        redelivery under another webhook id, or two racing, changes nothing:
+        ``ALREADY_SETTLED``), audited and counted (the alert for payments), for a person to
+        reconcile."""
+        action, kind, how = _CONTRADICTIONS[outcome]
         now = self.svc.clock.now()
         async with self.svc.uow() as uow:
             note = JobError(
                 at=now,
                 attempt=job.attempts,
-                kind=PROVIDER_LATE_SUCCESS,
-                detail=f"confirmed succeeded after it was discarded: {provider_reference or 'no reference'}",
+                kind=kind,
+                detail=f"confirmed succeeded {how}: {provider_reference or 'no reference'}",
             )
             if not await uow.outbox.note_late_success(job.id, now=now, error=note):
                 return StepOutcome.ALREADY_SETTLED
@@ -473,7 +533,7 @@ class SagaRunner:
                 uow,
                 self._ctx,
                 country=job.country,
-                action="provider.success_after_discard",
+                action=action,
                 **_target(job),
                 at=now,
                 after={
@@ -483,12 +543,12 @@ class SagaRunner:
                     "kind": job.kind,
                     "provider": job.provider,
                     "provider_reference": provider_reference,
-                    "outcome": StepOutcome.CONFIRMED_AFTER_DISCARD.value,
+                    "outcome": outcome.value,
                 },
             )
             await uow.commit()
-        self.metrics.late_success(job.country, job.provider, StepOutcome.CONFIRMED_AFTER_DISCARD.value)
-        return StepOutcome.CONFIRMED_AFTER_DISCARD
+        self.metrics.late_success(job.country, job.provider, outcome.value)
+        return outcome
 
     async def _complete_dead_letter(
         self, uow: UnitOfWork, job: Job, receipt: ProviderReceipt | None, now: datetime

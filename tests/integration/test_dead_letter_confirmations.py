@@ -57,7 +57,7 @@ from application.ledger.payouts import (
     seller_balance,
 )
 from application.orders.completion import CompleteDueOrdersTask
-from application.ports.outbox import PROVIDER_LATE_SUCCESS, Job, JobStatus
+from application.ports.outbox import PROVIDER_LATE_SUCCESS, PROVIDER_SUCCESS_AFTER_REFUSAL, Job, JobStatus
 from application.ports.providers import ProviderError, ProviderFailureKind, ProviderReceipt
 from application.saga.executor import Providers, SagaRunner, StepOutcome
 from domain.audit import AuditEntry
@@ -420,7 +420,7 @@ async def test_the_webhook_and_an_l3_replay_racing_record_the_refund_once(h: Har
     assert h.metrics.late_successes == ({RECOVERED: 1} if recovered else {})
 
 
-async def test_a_success_for_the_key_a_replay_replaced_changes_nothing(h: Harness) -> None:
+async def test_a_success_for_the_key_a_replay_replaced_records_nothing_and_is_told(h: Harness) -> None:
     dispute = await dispute_under_review(h.svc, "o1")
     await decide(h.svc, dispute, OutcomeCode.FULL_REFUND)
     key = refund_key(dispute.id)
@@ -435,9 +435,10 @@ async def test_a_success_for_the_key_a_replay_replaced_changes_nothing(h: Harnes
     h.network.losing = False
     assert (dead.provider_key, dead.errors[-1].kind) == (f"{key}#r1", "PROVIDER_TRANSIENT")
 
-    # a success for the key the replay replaced: stale, nothing changes
+    # a success for the key the replay replaced: the provider contradicts its refusal (and the
+    # replay's key may move the money too): nothing recorded, told to a person, once
     stale = await h.succeeded("refund.succeeded", key, "msg_old_key")
-    assert (stale.status_code, stale.json()["outcome"]) == (200, "ALREADY_SETTLED")
+    assert (stale.status_code, stale.json()["outcome"]) == (200, "CONFIRMED_FOR_REPLACED_KEY")
     assert (
         await h.runner.confirm(key, succeeded=True, provider_reference="re_old")
         is StepOutcome.ALREADY_SETTLED
@@ -447,12 +448,14 @@ async def test_a_success_for_the_key_a_replay_replaced_changes_nothing(h: Harnes
     assert await statuses(h.svc, dispute.id) == (DisputeStatus.EXECUTION_FAILED, OrderStatus.DISPUTED)
     assert await ledger_of(h.svc, f"dispute:{dispute.id}/") == {}
     assert await audit(h.svc, "saga.recovered_by_confirmation") == []
-    assert not h.metrics.late_successes
+    [told] = await audit(h.svc, "provider.success_for_replaced_key")
+    assert told.after is not None and told.after["outcome"] == "CONFIRMED_FOR_REPLACED_KEY"
+    assert h.metrics.late_successes == {("MX", "payments", "CONFIRMED_FOR_REPLACED_KEY"): 1}
 
     # the success for the key it last called with settles it
     [delivery] = await h.webhooks.deliver_pending()
     assert json.loads(delivery.body)["data"]["idempotency_key"] == f"{key}#r1"
-    assert await inbox_outcomes(h.svc) == ["ALREADY_SETTLED", "RECOVERED"]
+    assert await inbox_outcomes(h.svc) == ["CONFIRMED_FOR_REPLACED_KEY", "RECOVERED"]
     [entry] = await audit(h.svc, "saga.recovered_by_confirmation")
     assert entry.after is not None and entry.after["provider_key"] == f"{key}#r1"
     await h.runner.drain()
@@ -581,9 +584,9 @@ async def test_a_dead_payout_confirmed_by_its_webhook_is_posted_once_and_no_long
 
 
 async def test_a_discard_racing_the_success_never_loses_it(h: Harness) -> None:
-    """A job refused for good may be discarded; its provider's success racing the discard is
-    either the recovery (the discard then finds no dead letter) or, the discard first, told to
-    a person: never dropped, never recorded twice."""
+    """A job refused for good may be discarded; its provider's success racing the discard
+    contradicts the refusal (read first) or the discard (discarded first): told to a person
+    once either way, never dropped, never recorded."""
     dispute = await dispute_under_review(h.svc, "o1")
     await decide(h.svc, dispute, OutcomeCode.FULL_REFUND)
     key = refund_key(dispute.id)
@@ -596,18 +599,19 @@ async def test_a_discard_racing_the_success_never_loses_it(h: Harness) -> None:
         discard_dead_letter(h.svc, L3, discard),
     )
     final = await job(h.svc, key)
-    assert final.errors[-1].kind == PROVIDER_LATE_SUCCESS
-    if confirmed is StepOutcome.RECOVERED:
-        assert isinstance(discarded, Failure) and discarded.failure().code == "JOB_NOT_DEAD_LETTERED"
-        assert final.status is JobStatus.DONE
-        assert await audit(h.svc, "provider.success_after_discard") == []
-        assert len(await audit(h.svc, "saga.recovered_by_confirmation")) == 1
+    assert isinstance(discarded, Success) and final.status is JobStatus.DISCARDED
+    told = [
+        *await audit(h.svc, "provider.success_after_refusal"),
+        *await audit(h.svc, "provider.success_after_discard"),
+    ]
+    assert len(told) == 1
+    if confirmed is StepOutcome.CONFIRMED_AFTER_REFUSAL:
+        assert final.errors[-1].kind == PROVIDER_SUCCESS_AFTER_REFUSAL
     else:
         assert confirmed is StepOutcome.CONFIRMED_AFTER_DISCARD
-        assert isinstance(discarded, Success) and final.status is JobStatus.DISCARDED
-        assert len(await audit(h.svc, "provider.success_after_discard")) == 1
-        assert await audit(h.svc, "saga.recovered_by_confirmation") == []
-        assert await ledger_of(h.svc, f"dispute:{dispute.id}/") == {}
+        assert final.errors[-1].kind == PROVIDER_LATE_SUCCESS
+    assert await audit(h.svc, "saga.recovered_by_confirmation") == []
+    assert await ledger_of(h.svc, f"dispute:{dispute.id}/") == {}
     assert sum(h.metrics.late_successes.values()) == 1
 
 
@@ -621,20 +625,101 @@ class DiscardsMidway(SagaRunner):
         return await SagaRunner._plan(self, job)
 
 
-async def test_a_discard_between_the_read_and_the_recovery_is_told_not_lost(h: Harness) -> None:
+async def test_a_success_for_a_refused_dead_letter_is_told_and_its_replay_still_takes_a_new_key(
+    h: Harness,
+) -> None:
+    # the provider refused the key (its refusal proved it moved nothing), then says it
+    # succeeded: it contradicts itself, so nothing is recovered (the runner never even plans
+    # the step: DiscardsMidway would discard it there); the note does not hide the refusal, so
+    # an L3's replay still calls on a fresh key
     dispute = await dispute_under_review(h.svc, "o1")
     await decide(h.svc, dispute, OutcomeCode.FULL_REFUND)
     key = refund_key(dispute.id)
     h.network.refusing = True
     assert await h.runner.drain() == [StepOutcome.DEAD_LETTERED]
     runner = DiscardsMidway(h.svc, h.runner.providers, metrics=h.metrics)
-    confirmed = await runner.confirm(key, succeeded=True, provider_reference="re_midway")
-    assert confirmed is StepOutcome.CONFIRMED_AFTER_DISCARD
+    confirmed = await runner.confirm(key, succeeded=True, provider_reference="re_after_refusal")
+    assert confirmed is StepOutcome.CONFIRMED_AFTER_REFUSAL
     final = await job(h.svc, key)
-    assert (final.status, final.errors[-1].kind) == (JobStatus.DISCARDED, PROVIDER_LATE_SUCCESS)
-    [entry] = await audit(h.svc, "provider.success_after_discard")
-    assert entry.after is not None and entry.after["provider_reference"] == "re_midway"
+    assert (final.status, final.errors[-1].kind) == (JobStatus.DEAD, PROVIDER_SUCCESS_AFTER_REFUSAL)
+    [entry] = await audit(h.svc, "provider.success_after_refusal")
+    assert entry.after is not None and entry.after["provider_reference"] == "re_after_refusal"
     assert await audit(h.svc, "saga.recovered_by_confirmation") == []
     assert await ledger_of(h.svc, f"dispute:{dispute.id}/") == {}
     assert await statuses(h.svc, dispute.id) == (DisputeStatus.EXECUTION_FAILED, OrderStatus.DISPUTED)
-    assert h.metrics.late_successes == {("MX", "payments", "CONFIRMED_AFTER_DISCARD"): 1}
+    assert h.metrics.late_successes == {("MX", "payments", "CONFIRMED_AFTER_REFUSAL"): 1}
+    h.network.refusing = False
+    replayed = (await replay_dead_letter(h.svc, L3, ReplayDeadLetter(MX, final.id))).unwrap()
+    assert replayed.provider_key == f"{key}#r1"
+
+
+class DeadLettersMidway(SagaRunner):
+    """A runner during whose recording of a confirmed success the worker's last attempt
+    dead-letters the job (its lease had run out): after the confirmation read it WAITING."""
+
+    done: bool = False
+
+    async def _plan(self, job: Job) -> Result[tuple[ExecutionPlan, ExecutionStep], PlanDrift]:
+        if not DeadLettersMidway.done:
+            DeadLettersMidway.done = True
+            async with self.svc.uow() as uow:
+                current = await uow.outbox.get(job.id)
+            assert current is not None
+            await SagaRunner._dead_letter(self, current, "PROVIDER_TRANSIENT", "timeout (the last attempt)")
+        return await SagaRunner._plan(self, job)
+
+
+async def test_a_success_racing_the_workers_last_dead_letter_is_recovered_not_lost(h: Harness) -> None:
+    dispute = await dispute_under_review(h.svc, "o1")
+    await decide(h.svc, dispute, OutcomeCode.FULL_REFUND)
+    key = refund_key(dispute.id)
+    async with h.svc.uow() as uow:  # a worker holds the step (its call's answer is being lost)
+        [claimed] = await uow.outbox.claim(
+            worker_id="w1", now=h.clock.now(), lease=timedelta(seconds=30), limit=1
+        )
+        await uow.commit()
+    assert (claimed.provider_key, claimed.status) == (key, JobStatus.RUNNING)
+    DeadLettersMidway.done = False
+    runner = DeadLettersMidway(h.svc, h.runner.providers, metrics=h.metrics)
+    confirmed = await runner.confirm(key, succeeded=True, provider_reference="re_racing")
+    assert confirmed is StepOutcome.RECOVERED
+    assert (await job(h.svc, key)).status is JobStatus.DONE
+    assert await dead_letters(h.svc) == []
+    assert len(await audit(h.svc, "saga.recovered_by_confirmation")) == 1
+
+
+async def payout_waiting(h: Harness) -> None:
+    for order_id in ("o1", "o2"):
+        await delivered_order(h.svc, order_id)
+    h.clock.advance(timedelta(hours=72))
+    assert not (await run_tick(h.svc, [CompleteDueOrdersTask()])).failed
+    assert len((await run_payouts(h.svc, now=h.clock.now())).scheduled) == 1
+    await h.runner.run_once()
+    assert (await job(h.svc, FIRST)).status is JobStatus.WAITING
+
+
+async def payout_event(h: Harness, kind: str, webhook_id: str) -> str:
+    data: dict[str, str] = {"id": "po_1", "idempotency_key": FIRST, "country": "MX", "status": kind}
+    if kind == "failed":
+        data["failure_reason"] = "account_closed"
+    answer = await h.post(json.dumps({"type": f"payout.{kind}", "data": data}).encode(), webhook_id)
+    return str(answer.json()["outcome"])
+
+
+@pytest.mark.parametrize("order", ["failed first", "succeeded first"])
+async def test_a_payout_paid_then_returned_ends_unpaid_whatever_order_its_webhooks_arrive_in(
+    h: Harness, order: str
+) -> None:
+    # the provider paid the seller, then the bank returned it: webhooks are not ordered, and
+    # either way the seller's money stays owed (never recorded as paid) and a person is told
+    await payout_waiting(h)
+    if order == "failed first":
+        assert await payout_event(h, "failed", "w_fail") == "DEAD_LETTERED"
+        assert await payout_event(h, "succeeded", "w_ok") == "CONFIRMED_AFTER_REFUSAL"
+        assert (await job(h.svc, FIRST)).status is JobStatus.DEAD
+        assert len(await audit(h.svc, "provider.success_after_refusal")) == 1
+    else:
+        assert await payout_event(h, "succeeded", "w_ok") == "COMPLETED"
+        assert await payout_event(h, "failed", "w_fail") == "RETURNED"
+        assert len(await audit(h.svc, "payout.returned")) == 1
+    assert await balance(h.svc, Account.seller_payable("sel_1")) == 2 * PAYOUT

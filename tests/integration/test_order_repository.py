@@ -513,3 +513,22 @@ async def test_a_hold_start_left_behind_by_an_older_process_is_ignored(uow_facto
         None,
         timedelta(hours=1),
     )
+
+
+async def test_a_hold_an_older_process_placed_is_taken_as_begun_at_its_last_change(
+    uow_factory: UowFactory,
+) -> None:
+    # D127: a process older than 0025 freezes without frozen_at; the hold is taken as begun at
+    # the row's last change, so lifting it still pauses the window (never longer than it was)
+    await store(uow_factory, order_in("FROZEN after delivery"))
+    async with uow_factory() as uow:
+        await uow.session.execute(
+            update(orders).where(orders.c.country_code == "MX", orders.c.id == "ord_1").values(frozen_at=None)
+        )
+        await uow.commit()
+        changed = (
+            await uow.session.execute(select(orders.c.updated_at).where(orders.c.id == "ord_1"))
+        ).scalar_one()
+    back = await loaded(uow_factory, MX, "ord_1")
+    assert back.status is OrderStatus.FROZEN and back.frozen_at is not None
+    assert back.frozen_at.replace(tzinfo=None) == changed.replace(tzinfo=None)

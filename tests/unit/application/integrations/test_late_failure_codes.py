@@ -22,6 +22,8 @@ def test_a_number_is_never_kept_as_a_code() -> None:
         "kw81cbku0000000000001234560101",  # an IBAN
         "5512345678: no such account",
         "acct_5512345678",
+        "tel_55_123_456_78",  # a number split into short groups
+        "card-411-111-111-111",
     ):
         assert failure_code(detail) == "unspecified", detail
     assert failure_code("insufficient_funds") == "insufficient_funds"
