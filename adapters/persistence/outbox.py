@@ -183,7 +183,7 @@ class SqlAlchemyOutbox:
         return await self._note_once(job_id, JobStatus.DONE, now=now, error=error)
 
     async def note_late_success(self, job_id: int, *, now: datetime, error: JobError) -> bool:
-        return await self._note_once(job_id, None, now=now, error=error)
+        return await self._note_once(job_id, None, now=now, error=error, same_detail=True)
 
     async def complete_dead_letter(
         self, job_id: int, *, provider_key_revision: int, now: datetime, note: JobError
@@ -215,11 +215,17 @@ class SqlAlchemyOutbox:
         return result.rowcount == 1
 
     async def _note_once(
-        self, job_id: int, status: JobStatus | None, *, now: datetime, error: JobError
+        self,
+        job_id: int,
+        status: JobStatus | None,
+        *,
+        now: datetime,
+        error: JobError,
+        same_detail: bool = False,
     ) -> bool:
         """Append ``error`` to the history of a job in ``status`` (``None``: any), unless it
-        has an entry of that kind: the row is read ``FOR UPDATE``, so of two concurrent callers
-        one appends."""
+        has an entry of that kind (``same_detail``: of that kind and detail): the row is read
+        ``FOR UPDATE``, so of two concurrent callers one appends."""
         connection = await self._session.connection()
         found = (
             _JOBS.id == job_id if status is None else and_(_JOBS.id == job_id, _JOBS.status == status.value)
@@ -230,7 +236,10 @@ class SqlAlchemyOutbox:
         if current is None:
             return False
         history = _error_list(current)
-        if any(entry.get("kind") == error.kind for entry in history):
+        if any(
+            entry.get("kind") == error.kind and (not same_detail or entry.get("detail") == error.detail)
+            for entry in history
+        ):
             return False
         result = await connection.execute(
             outbox_jobs.update().where(found).values(errors=[*history, _error_to_json(error)], updated_at=now)
@@ -380,8 +389,12 @@ class SqlAlchemyOutbox:
     ) -> list[Any] | None:
         """The held job's history with ``entry`` appended (``once``: not after an entry of its
         kind); ``None`` if the token is stale."""
+        # locked as it is read: a note appended meanwhile (a provider's contradiction, which
+        # may land on a held job, D131) is not written over with the history read before it
         current = (
-            await connection.execute(select(_JOBS.errors).where(*_held(job_id, fencing_token)))
+            await connection.execute(
+                select(_JOBS.errors).where(*_held(job_id, fencing_token)).with_for_update()
+            )
         ).scalar_one_or_none()
         if current is None:
             return None

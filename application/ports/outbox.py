@@ -68,21 +68,11 @@ queue for good (D131): a dead letter settled by it (now DONE), or a discarded jo
 DISCARDED, noted once for an operator)."""
 
 PROVIDER_SUCCESS_AFTER_REFUSAL: Final = "PROVIDER_SUCCESS_AFTER_REFUSAL"
-"""The history entry of a dead letter whose key the provider had refused, then confirmed
-succeeded (the provider contradicts itself, D131): noted once for an operator."""
+"""The history entry of a job one of whose keys the provider had refused, then confirmed
+succeeded (the provider contradicts itself, D131): the job's current key (a dead letter) or a
+key a replay replaced; noted once per key for an operator."""
 
-PROVIDER_SUCCESS_FOR_REPLACED_KEY: Final = "PROVIDER_SUCCESS_FOR_REPLACED_KEY"
-"""The history entry of a job whose former key (refused, so a replay replaced it, D83) the
-provider then confirmed succeeded: noted once for an operator (D131)."""
-
-NOTES: Final = frozenset(
-    {
-        PROVIDER_LATE_FAILURE,
-        PROVIDER_LATE_SUCCESS,
-        PROVIDER_SUCCESS_AFTER_REFUSAL,
-        PROVIDER_SUCCESS_FOR_REPLACED_KEY,
-    }
-)
+NOTES: Final = frozenset({PROVIDER_LATE_FAILURE, PROVIDER_LATE_SUCCESS, PROVIDER_SUCCESS_AFTER_REFUSAL})
 """History entries that note what a provider said after the fact: not failures of the job's
 own calls (what its last failure was, and so how a replay calls, skips them)."""
 
@@ -207,7 +197,8 @@ class Outbox(Protocol):
         """Append ``error`` (one of ``NOTES``: a success its provider confirmed that the job's
         state contradicts) to the history of the job whatever its status, once, like
         ``note_late_failure`` (D131): ``False`` if there is no such job or its history already
-        has an entry of that kind."""
+        has that entry (its kind and detail: the detail names the key, so a contradiction on
+        another key of the job is noted too)."""
         ...
 
     async def complete_many(self, held: Sequence[tuple[int, int]], *, now: datetime) -> set[int]:

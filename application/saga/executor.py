@@ -65,7 +65,6 @@ from application.ports.outbox import (
     PROVIDER_LATE_FAILURE,
     PROVIDER_LATE_SUCCESS,
     PROVIDER_SUCCESS_AFTER_REFUSAL,
-    PROVIDER_SUCCESS_FOR_REPLACED_KEY,
     Job,
     JobError,
     JobStatus,
@@ -158,13 +157,15 @@ _CONTRADICTIONS: Final[dict[StepOutcome, tuple[str, str, str]]] = {
         PROVIDER_SUCCESS_AFTER_REFUSAL,
         "after the provider refused it",
     ),
+    # the same fact as the one above, for a key a replay replaced: one note a key
     StepOutcome.CONFIRMED_FOR_REPLACED_KEY: (
         "provider.success_for_replaced_key",
-        PROVIDER_SUCCESS_FOR_REPLACED_KEY,
-        "on a key a replay replaced after a refusal",
+        PROVIDER_SUCCESS_AFTER_REFUSAL,
+        "after the provider refused it",
     ),
 }
-"""Each contradiction of the provider: its audit action, the job history's note and words."""
+"""Each contradiction of the provider: its audit action, the job history's note and words
+(the note also names the key, and is written once per kind and key)."""
 
 
 DEFAULT_BREAKER_REFRESH: Final = 1.0  # seconds a worker process trusts a CLOSED verdict it read
@@ -428,29 +429,35 @@ class SagaRunner:
             # a former key: a replay replaced it because the provider had refused it (D83)
             if not succeeded:
                 return StepOutcome.ALREADY_SETTLED
-            return await self._contradicted(job, provider_reference, StepOutcome.CONFIRMED_FOR_REPLACED_KEY)
+            return await self._contradicted(
+                job, idempotency_key, provider_reference, StepOutcome.CONFIRMED_FOR_REPLACED_KEY
+            )
         if job.status is JobStatus.DONE and not succeeded:
             return await self._late_failure(job, provider_reference, detail)
         if job.status is JobStatus.DISCARDED and succeeded:
-            return await self._contradicted(job, provider_reference, StepOutcome.CONFIRMED_AFTER_DISCARD)
+            return await self._contradicted(
+                job, idempotency_key, provider_reference, StepOutcome.CONFIRMED_AFTER_DISCARD
+            )
         if job.status is JobStatus.DEAD and succeeded:
             if needs_fresh_provider_key(job):
                 # it died of a refusal that proved its key moved nothing (a decline: the
                 # provider's word, perhaps before a payout's return, in either order)
-                return await self._contradicted(job, provider_reference, StepOutcome.CONFIRMED_AFTER_REFUSAL)
+                return await self._contradicted(
+                    job, idempotency_key, provider_reference, StepOutcome.CONFIRMED_AFTER_REFUSAL
+                )
             return await self._recover(job, provider_reference)
         if job.status not in (JobStatus.RUNNING, JobStatus.WAITING):
             return StepOutcome.ALREADY_SETTLED
         outcome = await self._settle_confirmation(job, succeeded, provider_reference, detail)
         if outcome is StepOutcome.LEASE_LOST and succeeded:
             # the worker dead-lettered the job (its last timeout) while this success was being
-            # recorded: settle it as a success for a dead letter, never lose it
+            # recorded, and an L3 may have discarded or replayed it since: settle the success
+            # for what the job is now (a dead letter, a discarded job, a replaced key), never lose it
             async with self.svc.uow() as uow:
                 now_is = await uow.outbox.get(job.id)
-            if (
-                now_is is not None
-                and now_is.status is JobStatus.DEAD
-                and now_is.provider_key == idempotency_key
+            if now_is is not None and (
+                now_is.status not in (JobStatus.RUNNING, JobStatus.WAITING)
+                or now_is.provider_key != idempotency_key
             ):
                 return await self.confirm(
                     idempotency_key, succeeded=True, provider_reference=provider_reference, detail=detail
@@ -482,7 +489,7 @@ class SagaRunner:
         as the success it was (``_record`` or ``_complete_provider_job`` with ``recovering``),
         ``RECOVERED``. If an L3 changed the job first, nothing is recorded here: a replay now
         owns it (its run gets this answer from the provider, same key), and a discard that
-        went first is told to a person (``_confirmed_after_discard``), never lost."""
+        went first is told to a person (``_contradicted``), never lost."""
         outcome = await self._recover_step(job, provider_reference)
         if outcome is not StepOutcome.ALREADY_SETTLED:
             return outcome
@@ -493,7 +500,9 @@ class SagaRunner:
             and now_is.status is JobStatus.DISCARDED
             and now_is.provider_key == job.provider_key
         ):
-            return await self._contradicted(now_is, provider_reference, StepOutcome.CONFIRMED_AFTER_DISCARD)
+            return await self._contradicted(
+                now_is, job.provider_key, provider_reference, StepOutcome.CONFIRMED_AFTER_DISCARD
+            )
         return outcome
 
     async def _recover_step(self, job: Job, provider_reference: str) -> StepOutcome:
@@ -509,7 +518,9 @@ class SagaRunner:
         receipt = ProviderReceipt(job.provider, step.kind.value.lower(), job.provider_key, provider_reference)
         return await self._record(job, plan, step, receipt, 0, recovering=True)
 
-    async def _contradicted(self, job: Job, provider_reference: str, outcome: StepOutcome) -> StepOutcome:
+    async def _contradicted(
+        self, job: Job, key: str, provider_reference: str, outcome: StepOutcome
+    ) -> StepOutcome:
         """A success the job's own state contradicts (D131): confirmed for a DISCARDED job
         (an L3 dropped it and may have settled its matter another way: a refund by hand,
         another decision), for a DEAD job whose key the provider had refused, or for a key a
@@ -525,7 +536,7 @@ class SagaRunner:
                 at=now,
                 attempt=job.attempts,
                 kind=kind,
-                detail=f"confirmed succeeded {how}: {provider_reference or 'no reference'}",
+                detail=f"confirmed succeeded {how}: key {key}",
             )
             if not await uow.outbox.note_late_success(job.id, now=now, error=note):
                 return StepOutcome.ALREADY_SETTLED

@@ -482,7 +482,7 @@ async def test_a_success_for_a_discarded_job_records_nothing_and_is_audited_once
     assert (first.status_code, first.json()["outcome"]) == (200, "CONFIRMED_AFTER_DISCARD")
     noted = await job(h.svc, key)
     assert (noted.status, noted.errors[-1].kind) == (JobStatus.DISCARDED, PROVIDER_LATE_SUCCESS)
-    assert noted.errors[-1].detail.endswith("ref_msg_after_discard")
+    assert noted.errors[-1].detail.endswith(f"key {key}")  # the reference is in the audit entry
     assert await statuses(h.svc, dispute.id) == (DisputeStatus.EXECUTION_FAILED, OrderStatus.DISPUTED)
     assert await ledger_of(h.svc, f"dispute:{dispute.id}/") == {}
     assert await balance(h.svc, Account.escrow("o1")) == T
@@ -723,3 +723,32 @@ async def test_a_payout_paid_then_returned_ends_unpaid_whatever_order_its_webhoo
         assert await payout_event(h, "failed", "w_fail") == "RETURNED"
         assert len(await audit(h.svc, "payout.returned")) == 1
     assert await balance(h.svc, Account.seller_payable("sel_1")) == 2 * PAYOUT
+
+
+async def test_each_refused_key_the_provider_then_confirms_is_told_once(h: Harness) -> None:
+    # the note is written once a key, not once a job: a second refused key the provider then
+    # confirms (a second movement of money, perhaps) is told too; the same key again is not
+    dispute = await dispute_under_review(h.svc, "o1")
+    await decide(h.svc, dispute, OutcomeCode.FULL_REFUND)
+    key = refund_key(dispute.id)
+    h.network.refusing = True
+    assert await h.runner.drain() == [StepOutcome.DEAD_LETTERED]
+    assert await h.runner.confirm(key, succeeded=True, provider_reference="re_k0") is (
+        StepOutcome.CONFIRMED_AFTER_REFUSAL
+    )
+    replayed = (
+        await replay_dead_letter(h.svc, L3, ReplayDeadLetter(MX, (await job(h.svc, key)).id))
+    ).unwrap()
+    assert await h.runner.drain() == [StepOutcome.DEAD_LETTERED]  # #r1 refused too
+    assert await h.runner.confirm(replayed.provider_key, succeeded=True, provider_reference="re_k1") is (
+        StepOutcome.CONFIRMED_AFTER_REFUSAL
+    )
+    # K0, now a replaced key, confirmed again: the same fact, already told
+    assert (
+        await h.runner.confirm(key, succeeded=True, provider_reference="re_k0") is StepOutcome.ALREADY_SETTLED
+    )
+    told = await audit(h.svc, "provider.success_after_refusal")
+    assert [e.after["provider_reference"] for e in told if e.after is not None] == ["re_k0", "re_k1"]
+    assert await audit(h.svc, "provider.success_for_replaced_key") == []
+    assert h.metrics.late_successes == {("MX", "payments", "CONFIRMED_AFTER_REFUSAL"): 2}
+    assert await ledger_of(h.svc, f"dispute:{dispute.id}/") == {}
