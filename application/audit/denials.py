@@ -3,7 +3,8 @@
 Every ``FORBIDDEN`` answer is recorded, whatever the entry point, with who asked, as which
 role, for which operation, in which country, and what they were after. An object that is
 hidden from the actor (a partner asking for another seller's order) is answered as
-``NOT_FOUND`` but recorded here too, as a denial.
+``NOT_FOUND`` but recorded here too, as a denial (:func:`audit_hidden`), whether the
+request was a read or a mutation (D17, D135).
 
 The entry is written in a unit of work of its own: the request that was refused changes
 nothing else, so there is no other transaction to join.
@@ -16,10 +17,11 @@ from typing import Final
 
 from application.audit.trail import record
 from application.context import RequestContext, Services
-from application.security.principal import Forbidden
+from application.security.principal import Forbidden, Operation
 from domain.shared import CountryCode
 
 DENIAL_ACTION: Final = "access.denied"
+HIDDEN: Final = "not a party of this order"
 MAX_TARGET_ID_CHARS: Final = 200
 
 
@@ -56,3 +58,12 @@ async def record_denial(
             },
         )
         await uow.commit()
+
+
+async def audit_hidden(
+    svc: Services, ctx: RequestContext, operation: Operation, country: CountryCode, target: DenialTarget
+) -> None:
+    """A party reaching for another party's order (or its dispute) is answered ``NOT_FOUND``
+    and recorded here as a denial. Call it after the refused request's own unit of work has
+    closed: this one commits on its own (on SQLite, a second writer would wait for the first)."""
+    await record_denial(svc, ctx, Forbidden(operation.value, country.value, HIDDEN), target)

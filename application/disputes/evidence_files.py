@@ -7,7 +7,8 @@ Order of work, every refusal before anything is kept:
    upload (``InvalidInput``), and the type read from the bytes' signature
    (``EVIDENCE_FILE_TYPE_NOT_ALLOWED`` unless JPEG, PNG, WebP, HEIC or PDF);
 3. the dispute must exist in the country and be the caller's (parties: their own orders,
-   exactly as ``submit_evidence`` checks; otherwise ``NOT_FOUND``), its pack not frozen
+   exactly as ``submit_evidence`` checks; otherwise ``NOT_FOUND``, and another party's
+   dispute is audited as ``access.denied``, D135), its pack not frozen
    (``EVIDENCE_PACK_FROZEN``) and its deadline not passed (``EVIDENCE_DEADLINE_PASSED``) -
    a read transaction;
 4. keep the bytes through the dispute's own storage (content-addressed within the country
@@ -34,7 +35,7 @@ from application.disputes.evidence_storage import (
     evidence_idempotency_key,
     sniff_media_type,
 )
-from application.disputes.use_cases import party_may_act_on
+from application.disputes.use_cases import load_for_party
 from application.errors import NotFound
 from application.integrations.provider_calls import audited_call
 from application.ports.providers import ProviderError
@@ -88,14 +89,16 @@ async def upload_evidence_file(
         return Failure(EvidenceFileTypeNotAllowed())
     now = svc.clock.now()
     async with svc.uow() as uow:
-        dispute = await uow.disputes.get(cmd.country, cmd.dispute_id)
-        order = None if dispute is None else await uow.orders.get(cmd.country, dispute.order_id)
-        if dispute is None or order is None or not party_may_act_on(ctx.principal, order):
-            return Failure(NotFound("dispute", cmd.dispute_id))
-        if dispute.is_evidence_frozen:
-            return Failure(EvidencePackFrozen(dispute.status))
-        if now > dispute.evidence_deadline:
-            return Failure(EvidenceDeadlinePassed(deadline=dispute.evidence_deadline, attempted_at=now))
+        lookup = await load_for_party(uow, ctx.principal, cmd.country, cmd.dispute_id)
+    await lookup.audit(svc, ctx, Operation.DISPUTE_SUBMIT_EVIDENCE)  # another party's: audited
+    loaded = lookup.result()
+    if isinstance(loaded, Failure):
+        return loaded
+    dispute, _ = loaded.unwrap()
+    if dispute.is_evidence_frozen:
+        return Failure(EvidencePackFrozen(dispute.status))
+    if now > dispute.evidence_deadline:
+        return Failure(EvidenceDeadlinePassed(deadline=dispute.evidence_deadline, attempted_at=now))
     sha256 = content_key(cmd.content)
     storage = files.storage
     blobs = storage.for_dispute(cmd.country.value, cmd.dispute_id)

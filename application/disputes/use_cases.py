@@ -14,6 +14,7 @@ from typing import Any
 
 from returns.result import Failure, Result, Success
 
+from application.audit.denials import DenialTarget, audit_hidden
 from application.audit.trail import record
 from application.cases.l0 import run_l0
 from application.cases.use_cases import open_case_for_dispute, publish_changes, resolve_cases_for_dispute
@@ -30,6 +31,7 @@ from application.ports.unit_of_work import UnitOfWork
 from application.saga.scheduling import schedule_first_step
 from application.security.principal import Forbidden, Operation, Principal, Role, authorize
 from application.shared.idempotent import IdempotencyFailure, run_idempotent
+from domain.cases.case import Case
 from domain.disputes import (
     AttachEvidenceError,
     DecideError,
@@ -83,16 +85,48 @@ def escrow_state_of(order: Order) -> EscrowState:
     return EscrowState.RELEASED if released else EscrowState.HELD
 
 
+@dataclass(frozen=True, slots=True)
+class DisputeLookup:
+    """A dispute and its order if the caller may act on them. ``hidden``: the dispute exists
+    but its order is another party's: answered ``NOT_FOUND`` like a missing id, and audited
+    as a denial once the use case's own unit of work has closed (D17, D135)."""
+
+    country: CountryCode
+    dispute_id: DisputeId
+    found: tuple[Dispute, Order] | None
+    hidden: bool = False
+
+    def result(self) -> Result[tuple[Dispute, Order], NotFound]:
+        if self.found is None:
+            return Failure(NotFound("dispute", self.dispute_id))
+        return Success(self.found)
+
+    async def audit(self, svc: Services, ctx: RequestContext, operation: Operation) -> None:
+        """Record the denial if the dispute was hidden from the caller; call it outside any
+        unit of work (the denial commits on its own, and nothing else was changed)."""
+        if self.hidden:
+            target = DenialTarget("dispute", self.dispute_id)
+            await audit_hidden(svc, ctx, operation, self.country, target)
+
+
+async def load_for_party(
+    uow: UnitOfWork, principal: Principal, country: CountryCode, dispute_id: DisputeId
+) -> DisputeLookup:
+    """The dispute and its order, as the caller may act on them (parties: their own orders)."""
+    dispute = await uow.disputes.get(country, dispute_id)
+    order = None if dispute is None else await uow.orders.get(country, dispute.order_id)
+    if dispute is None or order is None:
+        return DisputeLookup(country, dispute_id, None)
+    if not party_may_act_on(principal, order):
+        return DisputeLookup(country, dispute_id, None, hidden=True)
+    return DisputeLookup(country, dispute_id, (dispute, order))
+
+
 async def _load(
     uow: UnitOfWork, principal: Principal, country: CountryCode, dispute_id: DisputeId
 ) -> Result[tuple[Dispute, Order], NotFound]:
-    dispute = await uow.disputes.get(country, dispute_id)
-    if dispute is None:
-        return Failure(NotFound("dispute", dispute_id))
-    order = await uow.orders.get(country, dispute.order_id)
-    if order is None or not party_may_act_on(principal, order):
-        return Failure(NotFound("dispute", dispute_id))
-    return Success((dispute, order))
+    """For staff-only commands (review, decide): a party never gets this far (``authorize``)."""
+    return (await load_for_party(uow, principal, country, dispute_id)).result()
 
 
 # --------------------------------------------------------------------------- open
@@ -125,55 +159,71 @@ async def open_dispute(svc: Services, ctx: RequestContext, cmd: OpenDispute) -> 
     now = svc.clock.now()
     async with svc.uow() as uow:
         order = await uow.orders.get(cmd.country, cmd.order_id)
-        if order is None or not party_may_act_on(ctx.principal, order):
-            return Failure(NotFound("order", cmd.order_id))
-        if order.snapshot is None:
-            return Failure(NotCaptured(order.id))
-        if order.replaces is not None:  # nothing was charged for it: no outcome has money to move
-            return Failure(ReplacementNotDisputable(order.id, order.replaces))
-        if order.status is not OrderStatus.DELIVERED or order.delivered_at is None:
-            return Failure(OrderNotDisputable(order.id, order.status.value))
-        policy = order.snapshot.policy
-        opened = Dispute.open(
-            dispute_id=DisputeId(svc.ids.new_id("dsp")),
-            order_id=order.id,
-            country=cmd.country,
-            reason=cmd.reason,
-            opened_by_actor=ActorId(ctx.principal.actor_id),
-            opened_by_role=ctx.principal.role.value,
-            statement=cmd.statement,
-            delivered_at=order.delivered_at,
-            now=now,
-            # the window did not run while a live incident held the delivered order (D127)
-            dispute_window=policy.dispute_window + order.window_paused,
-            evidence_window=policy.evidence_deadline,
-        )
-        if isinstance(opened, Failure):
-            return opened
-        dispute = opened.unwrap()
-        moved = order.transition_to(OrderStatus.DISPUTED, now)
-        if isinstance(moved, Failure):
-            return moved
-        if not await uow.disputes.add(dispute):
-            return Failure(DisputeAlreadyOpen(order.id))
-        saved = await uow.orders.save(order)
-        if isinstance(saved, Failure):
-            return saved
-        await record(
-            uow,
-            ctx,
-            country=cmd.country,
-            action="dispute.opened",
-            target_type="dispute",
-            target_id=dispute.id,
-            at=now,
-            after={**dispute_summary(dispute), "order_id": order.id, "reason": cmd.reason.value},
-        )
-        case = await open_case_for_dispute(svc, uow, ctx, dispute, now)  # every dispute has its case
-        await uow.commit()
+        hidden = order is not None and not party_may_act_on(ctx.principal, order)
+        if order is None or hidden:
+            opened: Result[tuple[Dispute, Case], OpenFailure] = Failure(NotFound("order", cmd.order_id))
+        else:
+            opened = await _open(svc, ctx, uow, cmd=cmd, order=order, now=now)
+    if hidden:  # another party's order: the same NOT_FOUND as a missing one, audited (D135)
+        target = DenialTarget("order", cmd.order_id)
+        await audit_hidden(svc, ctx, Operation.DISPUTE_OPEN, cmd.country, target)
+    if isinstance(opened, Failure):
+        return opened
+    dispute, case = opened.unwrap()
     await publish_changes(svc, case.pull_events())  # the new case joins the country's live queue
     await run_l0(svc, cmd.country, case.case_id)  # the rules look first, as actor L0 (after commit)
     return Success(dispute)
+
+
+async def _open(
+    svc: Services, ctx: RequestContext, uow: UnitOfWork, *, cmd: OpenDispute, order: Order, now: datetime
+) -> Result[tuple[Dispute, Case], OpenFailure]:
+    """The dispute and its case, committed; any failure changes nothing."""
+    if order.snapshot is None:
+        return Failure(NotCaptured(order.id))
+    if order.replaces is not None:  # nothing was charged for it: no outcome has money to move
+        return Failure(ReplacementNotDisputable(order.id, order.replaces))
+    if order.status is not OrderStatus.DELIVERED or order.delivered_at is None:
+        return Failure(OrderNotDisputable(order.id, order.status.value))
+    policy = order.snapshot.policy
+    opened = Dispute.open(
+        dispute_id=DisputeId(svc.ids.new_id("dsp")),
+        order_id=order.id,
+        country=cmd.country,
+        reason=cmd.reason,
+        opened_by_actor=ActorId(ctx.principal.actor_id),
+        opened_by_role=ctx.principal.role.value,
+        statement=cmd.statement,
+        delivered_at=order.delivered_at,
+        now=now,
+        # the window did not run while a live incident held the delivered order (D127)
+        dispute_window=policy.dispute_window + order.window_paused,
+        evidence_window=policy.evidence_deadline,
+    )
+    if isinstance(opened, Failure):
+        return opened
+    dispute = opened.unwrap()
+    moved = order.transition_to(OrderStatus.DISPUTED, now)
+    if isinstance(moved, Failure):
+        return moved
+    if not await uow.disputes.add(dispute):
+        return Failure(DisputeAlreadyOpen(order.id))
+    saved = await uow.orders.save(order)
+    if isinstance(saved, Failure):
+        return saved
+    await record(
+        uow,
+        ctx,
+        country=cmd.country,
+        action="dispute.opened",
+        target_type="dispute",
+        target_id=dispute.id,
+        at=now,
+        after={**dispute_summary(dispute), "order_id": order.id, "reason": cmd.reason.value},
+    )
+    case = await open_case_for_dispute(svc, uow, ctx, dispute, now)  # every dispute has its case
+    await uow.commit()
+    return Success((dispute, case))
 
 
 # ------------------------------------------------------------------- evidence
@@ -244,7 +294,9 @@ async def submit_evidence(
     evidence = built.unwrap()
     if cmd.content_sha256 is not None:
         async with svc.uow() as uow:  # the party check comes first: no oracle on other disputes
-            found = await _load(uow, ctx.principal, cmd.country, cmd.dispute_id)
+            lookup = await load_for_party(uow, ctx.principal, cmd.country, cmd.dispute_id)
+        await lookup.audit(svc, ctx, Operation.DISPUTE_SUBMIT_EVIDENCE)
+        found = lookup.result()
         if isinstance(found, Failure):
             return found
         stored = await uploaded_file(
@@ -260,36 +312,51 @@ async def submit_evidence(
         file = stored.unwrap()
         evidence = replace(evidence, size_bytes=file.size_bytes, media_type=file.media_type)
     async with svc.uow() as uow:
-        loaded = await _load(uow, ctx.principal, cmd.country, cmd.dispute_id)
-        if isinstance(loaded, Failure):
-            return loaded
-        dispute, _ = loaded.unwrap()
-        version = dispute.version
-        submitted = dispute.submit_evidence(evidence, now)
-        if isinstance(submitted, Failure):
-            return submitted
-        if dispute.version == version:  # the same content again: the earlier submission, unchanged
-            return Success(submitted.unwrap())  # nothing saved, nothing audited (D114)
-        saved = await uow.disputes.save(dispute)
-        if isinstance(saved, Failure):
-            return saved
-        submission = submitted.unwrap()
-        await record(
-            uow,
-            ctx,
-            country=cmd.country,
-            action="dispute.evidence_submitted",
-            target_type="dispute",
-            target_id=dispute.id,
-            at=now,
-            after={
-                "evidence_id": submission.evidence_id,
-                "kind": submission.kind.value,
-                "content_sha256": submission.content_sha256,
-                **dispute_summary(dispute),
-            },
-        )
-        await uow.commit()
+        lookup = await load_for_party(uow, ctx.principal, cmd.country, cmd.dispute_id)
+        submitted = await _submit(uow, ctx, cmd=cmd, lookup=lookup, evidence=evidence, now=now)
+    await lookup.audit(svc, ctx, Operation.DISPUTE_SUBMIT_EVIDENCE)  # another party's: NOT_FOUND, audited
+    return submitted
+
+
+async def _submit(
+    uow: UnitOfWork,
+    ctx: RequestContext,
+    *,
+    cmd: SubmitEvidence,
+    lookup: DisputeLookup,
+    evidence: EvidenceSubmission,
+    now: datetime,
+) -> Result[EvidenceSubmission, SubmitFailure]:
+    loaded = lookup.result()
+    if isinstance(loaded, Failure):
+        return loaded
+    dispute, _ = loaded.unwrap()
+    version = dispute.version
+    submitted = dispute.submit_evidence(evidence, now)
+    if isinstance(submitted, Failure):
+        return submitted
+    if dispute.version == version:  # the same content again: the earlier submission, unchanged
+        return Success(submitted.unwrap())  # nothing saved, nothing audited (D114)
+    saved = await uow.disputes.save(dispute)
+    if isinstance(saved, Failure):
+        return saved
+    submission = submitted.unwrap()
+    await record(
+        uow,
+        ctx,
+        country=cmd.country,
+        action="dispute.evidence_submitted",
+        target_type="dispute",
+        target_id=dispute.id,
+        at=now,
+        after={
+            "evidence_id": submission.evidence_id,
+            "kind": submission.kind.value,
+            "content_sha256": submission.content_sha256,
+            **dispute_summary(dispute),
+        },
+    )
+    await uow.commit()
     return Success(submission)
 
 
@@ -562,56 +629,74 @@ async def withdraw_dispute(
         return allowed
     now = svc.clock.now()
     async with svc.uow() as uow:
-        loaded = await _load(uow, ctx.principal, cmd.country, cmd.dispute_id)
-        if isinstance(loaded, Failure):
-            return loaded
-        dispute, order = loaded.unwrap()
-        before = dispute_summary(dispute)
-        attached = await _complete_trident(uow, svc, dispute, order, now)
-        if isinstance(attached, Failure):
-            return attached
-        withdrawn = dispute.withdraw(
-            at=now,
-            by_actor=ActorId(ctx.principal.actor_id),
-            by_role=ctx.principal.role.value,
-            reason=cmd.reason,
-        )
-        if isinstance(withdrawn, Failure):
-            return withdrawn
-        released: dict[str, Any] = {}
-        if order.status is OrderStatus.DISPUTED and order.snapshot is not None:
-            moved = order.transition_to(OrderStatus.COMPLETED, now)
-            if isinstance(moved, Failure):
-                return moved
-            key = f"{dispute_reference(dispute.id)}/WITHDRAWN/ledger_release"
-            release = rules.release(order.snapshot, key)
-            posted = await uow.ledger.post(release)
-            if isinstance(posted, Failure):
-                return posted
-            released = {
-                "escrow_released_minor": order.snapshot.total_charged.minor,
-                "seller_payout_minor": order.snapshot.seller_payout.minor,
-                "currency": order.snapshot.currency.code,
-                "ledger_key": release.idempotency_key,
-            }
-            saved_order = await uow.orders.save(order)
-            if isinstance(saved_order, Failure):
-                return saved_order
-        saved = await uow.disputes.save(dispute)
-        if isinstance(saved, Failure):
-            return saved
-        resolved = await resolve_cases_for_dispute(uow, ctx, dispute, now)
-        await record(
-            uow,
-            ctx,
-            country=cmd.country,
-            action="dispute.withdrawn",
-            target_type="dispute",
-            target_id=dispute.id,
-            at=now,
-            before=before,
-            after={**dispute_summary(dispute), **released},
-        )
-        await uow.commit()
+        lookup = await load_for_party(uow, ctx.principal, cmd.country, cmd.dispute_id)
+        withdrawn = await _withdraw(svc, uow, ctx, cmd=cmd, lookup=lookup, now=now)
+    await lookup.audit(svc, ctx, Operation.DISPUTE_WITHDRAW)  # another party's: NOT_FOUND, audited
+    if isinstance(withdrawn, Failure):
+        return withdrawn
+    dispute, resolved = withdrawn.unwrap()
     await publish_changes(svc, [event for case in resolved for event in case.pull_events()])
     return Success(dispute)
+
+
+async def _withdraw(
+    svc: Services,
+    uow: UnitOfWork,
+    ctx: RequestContext,
+    *,
+    cmd: WithdrawDispute,
+    lookup: DisputeLookup,
+    now: datetime,
+) -> Result[tuple[Dispute, list[Case]], WithdrawFailure]:
+    loaded = lookup.result()
+    if isinstance(loaded, Failure):
+        return loaded
+    dispute, order = loaded.unwrap()
+    before = dispute_summary(dispute)
+    attached = await _complete_trident(uow, svc, dispute, order, now)
+    if isinstance(attached, Failure):
+        return attached
+    withdrawn = dispute.withdraw(
+        at=now,
+        by_actor=ActorId(ctx.principal.actor_id),
+        by_role=ctx.principal.role.value,
+        reason=cmd.reason,
+    )
+    if isinstance(withdrawn, Failure):
+        return withdrawn
+    released: dict[str, Any] = {}
+    if order.status is OrderStatus.DISPUTED and order.snapshot is not None:
+        moved = order.transition_to(OrderStatus.COMPLETED, now)
+        if isinstance(moved, Failure):
+            return moved
+        key = f"{dispute_reference(dispute.id)}/WITHDRAWN/ledger_release"
+        release = rules.release(order.snapshot, key)
+        posted = await uow.ledger.post(release)
+        if isinstance(posted, Failure):
+            return posted
+        released = {
+            "escrow_released_minor": order.snapshot.total_charged.minor,
+            "seller_payout_minor": order.snapshot.seller_payout.minor,
+            "currency": order.snapshot.currency.code,
+            "ledger_key": release.idempotency_key,
+        }
+        saved_order = await uow.orders.save(order)
+        if isinstance(saved_order, Failure):
+            return saved_order
+    saved = await uow.disputes.save(dispute)
+    if isinstance(saved, Failure):
+        return saved
+    resolved = await resolve_cases_for_dispute(uow, ctx, dispute, now)
+    await record(
+        uow,
+        ctx,
+        country=cmd.country,
+        action="dispute.withdrawn",
+        target_type="dispute",
+        target_id=dispute.id,
+        at=now,
+        before=before,
+        after={**dispute_summary(dispute), **released},
+    )
+    await uow.commit()
+    return Success((dispute, resolved))

@@ -1,5 +1,6 @@
 """What the messaging use cases share: their services, who writes as which party, and
-finding an order the caller may see (an order hidden from them is audited as a denial)."""
+finding an order the caller may see (an order hidden from them is audited as a denial, by
+``application.audit.denials.audit_hidden``)."""
 
 from __future__ import annotations
 
@@ -7,14 +8,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Final
 
-from application.audit.denials import DenialTarget, record_denial
-from application.context import RequestContext, Services
+from application.context import Services
 from application.ports.clock import Clock
 from application.ports.events import NO_CHANGES, Change, ChangeFeed, topic
 from application.ports.ids import IdGenerator
 from application.ports.messaging import MessagingUnitOfWork
 from application.ports.metrics import NO_METRICS, Metrics
-from application.security.principal import Forbidden, Operation, Principal, Role
+from application.security.principal import Principal, Role
 from application.security.visibility import may_see_order
 from domain.disputes.evidence import ActorRef
 from domain.messaging import (
@@ -29,7 +29,6 @@ from domain.orders import Order
 from domain.shared import CountryCode
 from domain.shared.ids import ActorId, OrderId
 
-HIDDEN: Final = "not a party of this order"
 _PARTY_OF_ROLE: Final = {
     Role.BUYER: Party.BUYER,
     Role.SELLER: Party.SELLER,
@@ -111,11 +110,3 @@ async def visible_order(
     if not may_see_order(principal, order):
         return OrderLookup(None, hidden=True)
     return OrderLookup(order)
-
-
-async def audit_hidden(
-    svc: MessagingServices, ctx: RequestContext, operation: Operation, country: CountryCode, order_id: str
-) -> None:
-    """A party reaching for another party's order is answered ``NOT_FOUND`` and audited."""
-    refusal = Forbidden(operation.value, country.value, HIDDEN)
-    await record_denial(svc.base, ctx, refusal, DenialTarget("order", order_id))

@@ -17,13 +17,13 @@ from typing import Final
 
 from returns.result import Failure, Result, Success
 
+from application.audit.denials import DenialTarget, audit_hidden
 from application.audit.trail import record
 from application.context import RequestContext
 from application.errors import NotFound
 from application.messaging.common import (
     MessagingServices,
     actor_of,
-    audit_hidden,
     sees_message,
     visible_order,
 )
@@ -86,7 +86,9 @@ async def read_conversation(
             )
         )
     if lookup.hidden:
-        await audit_hidden(svc, ctx, Operation.CONVERSATION_READ, query.country, query.order_id)
+        await audit_hidden(
+            svc.base, ctx, Operation.CONVERSATION_READ, query.country, DenialTarget("order", query.order_id)
+        )
     if lookup.order is None:
         return Failure(NotFound("order", query.order_id))
     if conversation is None:

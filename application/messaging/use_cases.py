@@ -30,13 +30,13 @@ from typing import Final
 
 from returns.result import Failure, Result, Success
 
+from application.audit.denials import DenialTarget, audit_hidden
 from application.audit.trail import record
 from application.context import RequestContext
 from application.errors import NotFound
 from application.messaging.common import (
     MessagingServices,
     actor_of,
-    audit_hidden,
     party_of,
     visible_order,
 )
@@ -119,7 +119,9 @@ async def open_conversation(
         else:
             result = await _open(svc, ctx, uow, cmd=cmd, order=lookup.order, party=party, now=now)
     if lookup.hidden:
-        await audit_hidden(svc, ctx, Operation.CONVERSATION_OPEN, cmd.country, cmd.order_id)
+        await audit_hidden(
+            svc.base, ctx, Operation.CONVERSATION_OPEN, cmd.country, DenialTarget("order", cmd.order_id)
+        )
     return result
 
 
@@ -250,7 +252,9 @@ async def send_message(
         else:
             result = await _send(svc, ctx, uow, cmd=cmd, order=lookup.order, party=party, now=now)
     if lookup.hidden:
-        await audit_hidden(svc, ctx, Operation.MESSAGE_SEND, cmd.country, cmd.order_id)
+        await audit_hidden(
+            svc.base, ctx, Operation.MESSAGE_SEND, cmd.country, DenialTarget("order", cmd.order_id)
+        )
     return result
 
 

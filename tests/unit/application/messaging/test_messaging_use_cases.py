@@ -12,9 +12,10 @@ import pytest
 from returns.result import Failure, Result, Success
 
 from adapters.screening import MarketplacePhoneFinder
+from application.audit.denials import HIDDEN
 from application.context import RequestContext
 from application.errors import NotFound
-from application.messaging.common import HIDDEN, MessagingServices
+from application.messaging.common import MessagingServices
 from application.messaging.moderation import (
     FreezeConversation,
     UnfreezeConversation,
