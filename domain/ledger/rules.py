@@ -31,17 +31,10 @@ def full_refund_split(snapshot: OrderSnapshot) -> RefundSplit:
 
 
 def partial_refund_split(snapshot: OrderSnapshot, tier_bp: int) -> RefundSplit:
-    """R = round(S × tier), capped at the total charged; the seller bears R × (1 − c).
-
-    A refund the cap makes the whole charge (a large discount) is a full refund: each party
-    gives back what it would take, as ``full_refund_split`` says. Split as a partial one, the
-    seller would bear more than its payout and owe the platform its service fee on an order
-    the buyer got back entirely (D134)."""
+    """R = round(S × tier), capped at the total charged; the seller bears R × (1 − c)."""
     if not 0 < tier_bp < BASIS_POINTS:
         raise InvariantViolation(f"tier out of range: {tier_bp}")
     refund = snapshot.items_subtotal.times_basis_points(tier_bp).min(snapshot.total_charged)
-    if refund == snapshot.total_charged:
-        return full_refund_split(snapshot)
     seller_bears = refund.times_basis_points(BASIS_POINTS - snapshot.commission_bp)
     return RefundSplit(refund, seller_bears, refund - seller_bears)
 

@@ -146,27 +146,6 @@ def test_partial_refund_is_capped_at_the_total_charged() -> None:
     assert rules.partial_refund_split(s, 5_000).refund.minor == 400
 
 
-def test_a_partial_refund_the_cap_makes_the_whole_charge_is_split_as_a_full_refund() -> None:
-    # D134: S 10_000, service fee 4_000, discount 9_000: T = 5_000, the seller's payout 1_000,
-    # the platform's take 4_000; 50 % of S is capped at T. The buyer gets everything back, so
-    # each party gives back what it would take: the seller never owes the platform's fee
-    s = snapshot(items=10_000, delivery=0, service=4_000, tax=0, discount=9_000, commission_bp=0)
-    assert (s.total_charged.minor, s.seller_payout.minor, s.platform_take.minor) == (5_000, 1_000, 4_000)
-    split = rules.partial_refund_split(s, 5_000)
-    assert split == rules.full_refund_split(s)
-    assert (split.refund.minor, split.seller_bears.minor, split.platform_bears.minor) == (5_000, 1_000, 4_000)
-    assert rules.release_remainder(s, split, "rest") is None  # nothing left to release
-    book = LedgerBook()
-    book.post(rules.capture(s, "cap")).unwrap()
-    book.post(rules.refund_from_escrow(s, split, "ref")).unwrap()
-    assert book.balance(Account.seller_receivable("sel_1"), MXN).amount == m(0)
-    assert book.balance(Account.commission_revenue(), MXN).amount == m(0)
-    assert book.balance(Account.escrow("ord_1"), MXN).amount == m(0)
-    # one minor unit below the cap, the SPEC's split stands (the seller bears R x (1 - c))
-    below = rules.partial_refund_split(s, 4_999)
-    assert (below.refund.minor, below.seller_bears.minor, below.platform_bears.minor) == (4_999, 4_999, 0)
-
-
 def test_idempotency_key_posts_at_most_once() -> None:
     s = snapshot()
     book = LedgerBook()
