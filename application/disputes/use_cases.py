@@ -545,14 +545,33 @@ async def _decide(
     if isinstance(planned, Failure):
         return planned
     plan = planned.unwrap()
+    outcome, tier_bp = cmd.outcome, cmd.partial_refund_tier_bp
+    requested: dict[str, str | int | None] = {}
+    if outcome is OutcomeCode.PARTIAL_REFUND and plan.refund_to_card == order.snapshot.total_charged:
+        # D134: capped at the whole charge (a large discount), the partial refund is a full
+        # refund, and is decided as one: each party gives back what it would take (the
+        # partial split would make the seller owe the platform's fee on an order refunded
+        # entirely). Decided so, the plan each step re-checks is the full refund's.
+        requested = {"requested_outcome": outcome.value, "requested_tier_bp": tier_bp}
+        outcome, tier_bp = OutcomeCode.FULL_REFUND, None
+        full = plan_execution(
+            reference=dispute_reference(dispute.id),
+            snapshot=order.snapshot,
+            outcome=outcome,
+            tier_bp=None,
+            escrow=escrow_state_of(order),
+        )
+        if isinstance(full, Failure):
+            return full
+        plan = full.unwrap()
     decided = dispute.decide(
-        outcome=cmd.outcome,
+        outcome=outcome,
         reason_code=cmd.reason_code,
         decided_by_actor=ActorId(ctx.principal.actor_id),
         decided_by_role=ctx.principal.role.value,
         at=now,
         note=cmd.note,
-        partial_refund_tier_bp=cmd.partial_refund_tier_bp,
+        partial_refund_tier_bp=tier_bp,
         allowed_tiers_bp=order.snapshot.policy.partial_refund_tiers_bp,
     )
     if isinstance(decided, Failure):
@@ -577,6 +596,7 @@ async def _decide(
             "refund_to_card_minor": plan.refund_to_card.minor,
             "store_credit_minor": plan.store_credit.minor,
             "currency": plan.refund_to_card.currency.code,
+            **requested,
         },
     )
     return Success(receipt)

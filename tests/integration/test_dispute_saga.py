@@ -17,26 +17,40 @@ from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from application.context import Services
 from application.disputes.use_cases import (
     DecideDispute,
+    OpenDispute,
+    StartReview,
     WithdrawDispute,
     _decide,
     decide_dispute,
+    open_dispute,
+    start_review,
     withdraw_dispute,
 )
-from application.orders.use_cases import CompleteDueOrders, complete_due_orders
+from application.orders.use_cases import (
+    CapturePayment,
+    CompleteDueOrders,
+    CreateOrder,
+    TransitionOrder,
+    capture_payment,
+    complete_due_orders,
+    create_order,
+    transition_order,
+)
 from application.ports.idempotency import IdempotencyKeyInFlight, IdempotencyKeyReused
 from application.ports.outbox import JobStatus
 from application.ports.providers import ProviderFailureKind
 from application.saga.executor import Providers, SagaRunner, StepOutcome, replacement_order_id
 from domain.audit import AuditEntry
-from domain.disputes.codes import DecisionReasonCode, OutcomeCode
+from domain.disputes.codes import DecisionReasonCode, DisputeReason, OutcomeCode
 from domain.disputes.errors import PartialRefundTierNotInPolicy
 from domain.disputes.status import DisputeStatus
 from domain.ledger import Account
 from domain.orders import OrderStatus
-from domain.shared.ids import DisputeId, OrderId
+from domain.shared.ids import BuyerId, DisputeId, OrderId, SellerId
 from tests.fakes.providers import FakeNotifications, FakePayments
 from tests.fakes.time_and_ids import FixedClock, SequentialIds
 from tests.integration.scenario import (
+    L1,
     L2,
     MX,
     MXN,
@@ -384,3 +398,53 @@ async def test_fifty_concurrent_identical_decides_make_one_decision(
         postings = await uow.ledger.transactions_for(MX, f"dispute:{dispute.id}/")
     assert len(postings) == 1
     assert payments.total_refunded_minor == T
+
+
+async def test_a_partial_refund_of_the_whole_charge_is_decided_and_executed_as_a_full_refund(
+    svc: Services, runner: SagaRunner, payments: FakePayments
+) -> None:
+    # D134: S 100_000, service fee 4_000, discount 60_000: T = 44_000, below 50 % of S. The
+    # partial refund is capped at T, the whole charge: decided as a full refund, so the seller
+    # does not end up owing the platform's fee on an order the buyer got back entirely
+    order_id = OrderId("o_disc")
+    (
+        await create_order(svc, SYSTEM, CreateOrder(MX, BuyerId("buy_1"), SellerId("sel_1"), None, order_id))
+    ).unwrap()
+    (
+        await capture_payment(
+            svc, SYSTEM, CapturePayment(MX, order_id, MXN, 100_000, 0, 4_000, 0, 60_000, 1_500)
+        )
+    ).unwrap()
+    for status in (
+        OrderStatus.ACCEPTED,
+        OrderStatus.IN_PREPARATION,
+        OrderStatus.IN_TRANSIT,
+        OrderStatus.DELIVERED,
+    ):
+        (await transition_order(svc, SYSTEM, TransitionOrder(MX, order_id, status))).unwrap()
+    opened = (
+        await open_dispute(svc, L1, OpenDispute(MX, order_id, DisputeReason.DAMAGED, "Broken"))
+    ).unwrap()
+    dispute = (await start_review(svc, L1, StartReview(MX, opened.id))).unwrap()
+
+    receipt = await decide(svc, dispute, OutcomeCode.PARTIAL_REFUND, tier=5_000)
+    assert (receipt.outcome, receipt.refund_to_card_minor) == ("FULL_REFUND", 44_000)
+    async with svc.uow() as uow:
+        decided = await uow.disputes.get(MX, dispute.id)
+        entries = [e async for e in uow.audit.entries() if isinstance(e, AuditEntry)]
+    assert decided is not None and decided.decision is not None
+    assert (decided.decision.outcome, decided.decision.partial_refund_tier_bp) == (
+        OutcomeCode.FULL_REFUND,
+        None,
+    )
+    [entry] = [e for e in entries if e.action == "dispute.decided"]
+    assert entry.after is not None
+    assert (entry.after["requested_outcome"], entry.after["requested_tier_bp"]) == ("PARTIAL_REFUND", 5_000)
+
+    await runner.drain()
+    assert await order_status(svc, "o_disc") is OrderStatus.REFUNDED
+    assert payments.total_refunded_minor == 44_000
+    assert await balance(svc, Account.escrow("o_disc")) == 0
+    assert await balance(svc, Account.seller_payable("sel_1")) == 0
+    assert await balance(svc, Account.seller_receivable("sel_1")) == 0
+    assert await balance(svc, Account.commission_revenue()) == 0
