@@ -278,7 +278,10 @@ class DisputeResolveInput:
         "a retry with the same key and input replays the answer."
     )
     partial_refund_tier_bp: int | None = strawberry.field(
-        default=None, description="PARTIAL_REFUND only: one of the snapshot policy's tiers (e.g. 2500, 5000)."
+        default=None,
+        description="PARTIAL_REFUND only: one of the snapshot policy's tiers (e.g. 2500, 5000). A partial "
+        "refund that the cap at the total charged makes the whole charge is decided as FULL_REFUND "
+        "(the answer's outcome says so; the audit entry keeps what was asked, D134).",
     )
     note: str | None = strawberry.field(default=None, description=f"At most {MAX_NOTE_CHARS} characters.")
 

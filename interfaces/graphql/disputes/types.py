@@ -416,7 +416,10 @@ class EvidencePackType:
 class DecisionReceipt:
     dispute_id: str
     status: str
-    outcome: str
+    outcome: str = strawberry.field(
+        description="The outcome decided: the one asked for, except a PARTIAL_REFUND of the whole "
+        "charge, decided as FULL_REFUND (D134)."
+    )
     evidence_pack_hash: str
     plan_fingerprint: str
     refund_to_card: Money
