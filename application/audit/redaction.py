@@ -28,11 +28,4 @@ def without_personal_data(text: str) -> str:
     """``text`` with personal data and long digit runs replaced by ``[REDACTED:<KIND>]``."""
     if not text:
         return text
-    parts: list[str] = []
-    position = 0
-    for match in _DETECTOR.matches(text, phones=False):
-        parts.append(text[position : match.start])
-        parts.append(f"[REDACTED:{match.kind.value}]")
-        position = match.end
-    parts.append(text[position:])
-    return _DIGIT_RUN.sub(_number, "".join(parts))
+    return _DIGIT_RUN.sub(_number, _DETECTOR.redact(text, phones=False))

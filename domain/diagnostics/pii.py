@@ -870,6 +870,17 @@ class PiiDetector:
             candidates.extend(self._percent_encoded(text, phones))
         return resolve_overlaps(candidates)
 
+    def redact(self, text: str, *, phones: bool = True) -> str:
+        """``text`` with each of its :meth:`matches` replaced by ``[REDACTED:<KIND>]``."""
+        parts: list[str] = []
+        position = 0
+        for match in self.matches(text, phones=phones):
+            parts.append(text[position : match.start])
+            parts.append(f"[REDACTED:{match.kind.value}]")
+            position = match.end
+        parts.append(text[position:])
+        return "".join(parts)
+
     def _candidates(self, text: str, phones: bool) -> list[PiiMatch]:
         candidates: list[PiiMatch] = []
         if "@" in text:
