@@ -549,11 +549,7 @@ class SagaRunner:
                 at=now,
                 after={
                     "job_id": job.id,
-                    "step": str(job.payload.get("step", job.kind)),
-                    **_keys(job),
-                    "kind": job.kind,
-                    "provider": job.provider,
-                    "provider_reference": provider_reference,
+                    **_provider_report(job, provider_reference),
                     "outcome": outcome.value,
                 },
             )
@@ -651,11 +647,7 @@ class SagaRunner:
                     **_target(job),
                     at=now,
                     after={
-                        "step": str(job.payload.get("step", job.kind)),
-                        **_keys(job),
-                        "kind": job.kind,
-                        "provider": job.provider,
-                        "provider_reference": provider_reference,
+                        **_provider_report(job, provider_reference),
                         "failure_code": code,
                         "outcome": StepOutcome.LATE_FAILURE.value,
                     },
@@ -1242,6 +1234,18 @@ def _target(job: Job) -> _Target:
     if dispute_id is not None:
         return {"target_type": "dispute", "target_id": str(dispute_id)}
     return {"target_type": "outbox_job", "target_id": str(job.id)}
+
+
+def _provider_report(job: Job, provider_reference: str) -> dict[str, str | int | None]:
+    """What an audit entry of a provider's word on a finished job names (D130, D131): the
+    job's step, keys, kind, provider and the provider's reference."""
+    return {
+        "step": str(job.payload.get("step", job.kind)),
+        **_keys(job),
+        "kind": job.kind,
+        "provider": job.provider,
+        "provider_reference": provider_reference,
+    }
 
 
 def _keys(job: Job) -> dict[str, str | int | None]:
