@@ -44,7 +44,13 @@ from domain.disputes.codes import DecisionReasonCode, DisputeReason, OutcomeCode
 from domain.disputes.evidence import (
     EvidenceSubmission,
 )
-from domain.disputes.outcomes import EscrowState, ExecutionPlan, OutcomePlanError, plan_execution
+from domain.disputes.outcomes import (
+    EscrowState,
+    ExecutionPlan,
+    OutcomePlanError,
+    amounts_to_full_refund,
+    plan_execution,
+)
 from domain.disputes.references import dispute_reference
 from domain.ledger import EscrowOverdrawn, rules
 from domain.orders import Order, OrderStatus, ReplacementNotDisputable
@@ -547,11 +553,8 @@ async def _decide(
     plan = planned.unwrap()
     outcome, tier_bp = cmd.outcome, cmd.partial_refund_tier_bp
     requested: dict[str, str | int | None] = {}
-    if outcome is OutcomeCode.PARTIAL_REFUND and plan.refund_to_card == order.snapshot.total_charged:
-        # D134: capped at the whole charge (a large discount), the partial refund is a full
-        # refund, and is decided as one: each party gives back what it would take (the
-        # partial split would make the seller owe the platform's fee on an order refunded
-        # entirely). Decided so, the plan each step re-checks is the full refund's.
+    if amounts_to_full_refund(plan, order.snapshot):
+        # decided as the full refund it is (D134), so the plan each step re-checks is that one
         requested = {"requested_outcome": outcome.value, "requested_tier_bp": tier_bp}
         outcome, tier_bp = OutcomeCode.FULL_REFUND, None
         full = plan_execution(

@@ -218,6 +218,14 @@ def _zero_split(snapshot: OrderSnapshot) -> RefundSplit:
     return RefundSplit(zero, zero, zero)
 
 
+def amounts_to_full_refund(plan: ExecutionPlan, snapshot: OrderSnapshot) -> bool:
+    """Whether ``plan`` is a PARTIAL_REFUND that the cap at the total charged makes the whole
+    charge (a large discount): it is then decided as the FULL_REFUND it amounts to, each party
+    giving back what it would take, instead of the seller owing the platform's fee on an order
+    the buyer got back entirely (D134)."""
+    return plan.outcome is OutcomeCode.PARTIAL_REFUND and plan.refund_to_card == snapshot.total_charged
+
+
 def plan_execution(  # noqa: PLR0912 - one branch per closed outcome code
     *,
     reference: str,
