@@ -47,6 +47,7 @@ from application.context import Services
 from application.demo.seed import failing_demo_orders
 from application.diagnostics.inspect import BundleInspector
 from application.disputes.evidence_storage import EvidenceFileServices
+from application.disputes.refund_returns import REISSUE_JOB_KIND, RefundReissueJob
 from application.integrations.monitoring import refresh_queue_gauges
 from application.integrations.webhooks import (
     VerifiedWebhook,
@@ -276,14 +277,16 @@ def _job_kinds() -> Mapping[str, ProviderJob]:
     """Provider job kinds the workers run besides dispute steps: the messaging bridge's
     notifications (``conversation.notify``: push or e-mail to the other parties, D25), the
     platform incidents' "status update due" reminders (D46), the incidents' re-dispatch
-    and replacement notices (``order.dispatch``, D72) and the sellers' payouts
-    (``seller.payout``, posted to the ledger when they complete, D89)."""
+    and replacement notices (``order.dispatch``, D72), the sellers' payouts
+    (``seller.payout``, posted to the ledger when they complete, D89) and the re-issues of
+    refunds the provider returned (``dispute.refund_reissue``, D136)."""
     return MappingProxyType(
         {
             NOTIFY_JOB_KIND: conversation_notify_job,
             REMINDER_JOB_KIND: platform_reminder_job,
             DISPATCH_JOB_KIND: order_dispatch_job,
             PAYOUT_JOB_KIND: SellerPayoutJob(),
+            REISSUE_JOB_KIND: RefundReissueJob(),
         }
     )
 

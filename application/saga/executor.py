@@ -21,9 +21,11 @@ ledger posting keeps the step's key.
 
 A failure the provider reports for a job already DONE, on the key it completed with (a bank
 returned a seller payout days after it was paid), is a *late failure* (D130): it is noted
-once in the job's history; a job kind that ``ReversesWhenReturned`` (the seller payout)
-reverses its posting and audits the return in the same transaction, any other kind is
-audited as ``provider.late_failure`` and counted for an operator, nothing reversed.
+once in the job's history; a job kind that ``ReversesWhenReturned`` (the seller payout, a
+refund's re-issue to the card) posts the money back and audits the return in the same
+transaction, and so does a dispute's ``provider_refund`` step (D136: ``refund.returned``, the
+amount awaiting an L3's re-issue); any other kind (a notice) is audited as
+``provider.late_failure`` and counted for an operator, nothing reversed.
 
 A success the provider confirms for a job already dead-lettered (transient failures past the
 maximum: one of the calls went through unseen), on the key it last called with, settles it as
@@ -55,6 +57,7 @@ from application.audit.redaction import without_personal_data
 from application.audit.trail import record
 from application.cases.use_cases import publish_changes, resolve_cases_for_dispute
 from application.context import RequestContext, Services
+from application.disputes.refund_returns import RefundReissueJob, post_refund_return
 from application.errors import PlanDrift
 from application.integrations.breakers import CircuitBreakerGate
 from application.integrations.dead_letters import needs_fresh_provider_key, resume_execution
@@ -130,7 +133,8 @@ class StepOutcome(StrEnum):
     LEASE_LOST = "LEASE_LOST"  # another worker owns the job now: nothing recorded
     ALREADY_SETTLED = "ALREADY_SETTLED"  # a confirmation for a step already done (a duplicate)
     DEFERRED = "DEFERRED"  # the provider's circuit breaker is open: the job waits, no attempt spent
-    # a failure reported for a DONE job (D130): a payout's posting reversed, the money owed again
+    # a failure reported for a DONE job (D130): a payout's posting reversed, the money owed
+    # again; or a refund's money posted back, awaiting re-issue (D136)
     RETURNED = "RETURNED"
     # a failure reported for a DONE job of any other kind: audited and counted, nothing reversed
     LATE_FAILURE = "LATE_FAILURE"
@@ -616,15 +620,19 @@ class SagaRunner:
     async def _late_failure(self, job: Job, provider_reference: str, detail: str) -> StepOutcome:
         """A failure reported for a job already DONE (D130). In one transaction: the failure
         noted in the job's history, once (a second report of it, under another webhook id,
-        changes nothing: ``ALREADY_SETTLED``), and either the kind's reversal
-        (``ReversesWhenReturned``: a seller payout's posting reversed, audited as
-        ``payout.returned``; ``RETURNED``) or a ``provider.late_failure`` audit entry
-        (``LATE_FAILURE``: a refund or a notice reported failed after it succeeded; nothing is
-        reversed, the counter alerts an operator)."""
+        changes nothing: ``ALREADY_SETTLED``), and either the money posted back
+        (``RETURNED``: ``ReversesWhenReturned``, a seller payout's posting reversed, audited as
+        ``payout.returned``; or a refund, a dispute's ``provider_refund`` step or its re-issue
+        to the card, posted back and audited as ``refund.returned``, D136) or a
+        ``provider.late_failure`` audit entry (``LATE_FAILURE``: a notice reported failed after
+        it succeeded, or a refund whose plan no longer matches; nothing is reversed). A refund's
+        return and any other late failure are counted, which alerts an operator (the refund
+        awaits an L3's re-issue)."""
         now = self.svc.clock.now()
         code = failure_code(detail)
         handler: object = self.job_kinds.get(job.kind)
         returned: Money | None = None
+        refund = await self._refund_of(job)
         async with self.svc.uow() as uow:
             note = JobError(
                 at=now,
@@ -637,6 +645,19 @@ class SagaRunner:
             if isinstance(handler, ReversesWhenReturned):
                 returned = await handler.returned(
                     uow, self._ctx, job, provider_reference=provider_reference, failure_code=code, now=now
+                )
+            elif refund is not None:
+                returned = await post_refund_return(
+                    uow,
+                    self._ctx,
+                    country=job.country,
+                    dispute_id=str(job.payload["dispute_id"]),
+                    order_id=refund.order_id,
+                    amount=refund.amount,
+                    job=job,
+                    provider_reference=provider_reference,
+                    failure_code=code,
+                    now=now,
                 )
             if returned is None:
                 await record(
@@ -653,11 +674,22 @@ class SagaRunner:
                     },
                 )
             await uow.commit()
-        if returned is not None:
+        if returned is not None and refund is None and not isinstance(handler, RefundReissueJob):
             self.metrics.payout_returned(job.country, returned.currency.code)
             return StepOutcome.RETURNED
         self.metrics.late_failure(job.country, job.provider, job.kind)
-        return StepOutcome.LATE_FAILURE
+        return StepOutcome.LATE_FAILURE if returned is None else StepOutcome.RETURNED
+
+    async def _refund_of(self, job: Job) -> ProviderRefund | None:
+        """The refund a dispute's ``provider_refund`` step made, if ``job`` is one whose plan
+        still matches (D136); ``None`` for any other job."""
+        if job.kind != JOB_KIND or job.payload.get("step") != "provider_refund":
+            return None
+        loaded = await self._plan(job)
+        if isinstance(loaded, Failure):
+            return None
+        action = loaded.unwrap()[1].action
+        return action if isinstance(action, ProviderRefund) else None
 
     async def _await_confirmation(
         self, job: Job, step_name: str, receipt: ProviderReceipt, latency_ms: int

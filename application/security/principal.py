@@ -55,6 +55,7 @@ class Operation(StrEnum):
     DISPUTE_DECIDE = "dispute.decide"
     DISPUTE_WITHDRAW = "dispute.withdraw"
     DISPUTE_REPLAY = "dispute.replay"
+    DISPUTE_REFUND_REISSUE = "dispute.refund_reissue"
     SAGA_EXECUTE = "saga.execute"
     LEDGER_READ = "ledger.read"
     EVIDENCE_READ = "evidence.read"
@@ -142,6 +143,7 @@ _L3: Final = (
     | {
         Operation.ORDER_FORCE_COMPLETE,
         Operation.DISPUTE_REPLAY,
+        Operation.DISPUTE_REFUND_REISSUE,
         Operation.AUDIT_READ,
         Operation.DEAD_LETTER_REPLAY,
         Operation.DEAD_LETTER_DISCARD,

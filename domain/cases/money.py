@@ -4,8 +4,10 @@ Outcomes are the only way money moves (SPEC §5); each executed step posts a led
 transaction whose idempotency key starts with ``dispute:<id>/``. Summing those
 transactions (never a figure stored elsewhere) says exactly what an incident or a month
 cost: *refunded* is what went back to buyers' cards (``REFUND``, ``PARTIAL_REFUND``,
-``CLAWBACK``), *credited* the goodwill store credit (``STORE_CREDIT``); a ``REVERSAL`` of
-one of those subtracts it again. Amounts stay integers in minor units, per currency.
+``CLAWBACK``, a returned refund sent again: ``REFUND_REISSUED``) less what the provider took
+back (``REFUND_RETURNED``, D136), *credited* the store credit (the goodwill ``STORE_CREDIT``,
+and a returned refund given as credit: ``REFUND_AS_CREDIT``); a ``REVERSAL`` of one of those
+subtracts it again. Amounts stay integers in minor units, per currency.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from domain.disputes.references import REFUND_KINDS
 from domain.ledger.transactions import LedgerTransaction, TransactionKind
 from domain.shared import Currency, Money
 
-CREDIT_KINDS: Final = frozenset({TransactionKind.STORE_CREDIT})
+CREDIT_KINDS: Final = frozenset({TransactionKind.STORE_CREDIT, TransactionKind.REFUND_AS_CREDIT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,8 @@ def money_through_outcomes(transactions: Iterable[LedgerTransaction]) -> MoneyTo
             add(refunded, transaction.currency, transaction.amount.minor)
         elif transaction.kind in CREDIT_KINDS:
             add(credited, transaction.currency, transaction.amount.minor)
+        elif transaction.kind is TransactionKind.REFUND_RETURNED:  # the card refund taken back (D136)
+            add(refunded, transaction.currency, -transaction.amount.minor)
         elif transaction.kind is TransactionKind.REVERSAL and transaction.reverses in unique:
             original = unique[transaction.reverses]
             if original.kind in REFUND_KINDS:

@@ -13,9 +13,15 @@ from typing import Final
 from domain.ledger.transactions import TransactionKind
 
 REFUND_KINDS: Final = frozenset(
-    {TransactionKind.REFUND, TransactionKind.PARTIAL_REFUND, TransactionKind.CLAWBACK}
+    {
+        TransactionKind.REFUND,
+        TransactionKind.PARTIAL_REFUND,
+        TransactionKind.CLAWBACK,
+        TransactionKind.REFUND_REISSUED,
+    }
 )
-"""The transactions that send money back to the buyer's card."""
+"""The transactions that send money back to the buyer's card (a ``REFUND_RETURNED`` takes
+some of it back, D136)."""
 
 
 def dispute_reference(dispute_id: str) -> str:

@@ -143,6 +143,78 @@ def store_credit(snapshot: OrderSnapshot, amount: Money, key: str) -> LedgerTran
     return _transaction(snapshot, key, TransactionKind.STORE_CREDIT, legs.postings(), "store credit issued")
 
 
+def _between(
+    *,
+    country: CountryCode,
+    key: str,
+    kind: TransactionKind,
+    debit: Account,
+    credit: Account,
+    amount: Money,
+    memo: str,
+) -> LedgerTransaction:
+    if not amount.is_positive:
+        raise InvariantViolation(f"{kind.value} must move a positive amount, got {amount}")
+    legs = LegBuilder(amount.currency)
+    legs.debit(debit, amount)
+    legs.credit(credit, amount)
+    return LedgerTransaction(
+        idempotency_key=key,
+        kind=kind,
+        country=country,
+        currency=amount.currency,
+        postings=legs.postings(),
+        memo=memo,
+    )
+
+
+def refund_returned(*, country: CountryCode, order_id: str, amount: Money, key: str) -> LedgerTransaction:
+    """A refund the provider took back after confirming it (D136): the money is at the
+    provider again and owed to the buyer again, held for the order until it is re-issued:
+    Dr psp:clearing / Cr escrow:order."""
+    return _between(
+        country=country,
+        key=key,
+        kind=TransactionKind.REFUND_RETURNED,
+        debit=Account.psp_clearing(),
+        credit=Account.escrow(order_id),
+        amount=amount,
+        memo="refund returned by the provider",
+    )
+
+
+def refund_reissued_to_card(
+    *, country: CountryCode, order_id: str, amount: Money, key: str
+) -> LedgerTransaction:
+    """A returned refund sent to the card again, once the provider confirmed it (D136):
+    Dr escrow:order / Cr psp:clearing."""
+    return _between(
+        country=country,
+        key=key,
+        kind=TransactionKind.REFUND_REISSUED,
+        debit=Account.escrow(order_id),
+        credit=Account.psp_clearing(),
+        amount=amount,
+        memo="returned refund re-issued to the card",
+    )
+
+
+def refund_reissued_as_credit(
+    *, country: CountryCode, order_id: str, buyer_id: str, amount: Money, key: str
+) -> LedgerTransaction:
+    """A returned refund given to the buyer as store credit instead (D136): the buyer's own
+    money, not goodwill: Dr escrow:order / Cr buyer:credit."""
+    return _between(
+        country=country,
+        key=key,
+        kind=TransactionKind.REFUND_AS_CREDIT,
+        debit=Account.escrow(order_id),
+        credit=Account.buyer_credit(buyer_id),
+        amount=amount,
+        memo="returned refund re-issued as store credit",
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class PayoutDue:
     """What a seller is paid out: ``amount`` (owed less what was clawed back) and the

@@ -40,6 +40,10 @@ class TransactionKind(StrEnum):
     CLAWBACK = "CLAWBACK"
     STORE_CREDIT = "STORE_CREDIT"
     REVERSAL = "REVERSAL"
+    # a refund the provider took back after confirming it, and its re-issue (D136)
+    REFUND_RETURNED = "REFUND_RETURNED"
+    REFUND_REISSUED = "REFUND_REISSUED"
+    REFUND_AS_CREDIT = "REFUND_AS_CREDIT"
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,7 @@ A seller payout paid, then returned by the bank (Stripe's ``payout.failed`` afte
 ``payout.paid``): its signed ``payout.failed`` webhook reverses the payout's posting once
 (``<payout key>/returned``), audits ``payout.returned`` and counts it; redeliveries change
 nothing; the next payout run pays the seller again under the next key. A refund reported
-failed after it succeeded moves nothing: it is audited as ``provider.late_failure`` and
-counted for an operator.
+failed after it succeeded is ``test_refund_returns.py``'s (D136).
 
 On SQLite and PostgreSQL, through the real webhook endpoint and the sandbox payments
 provider. Money to the minor unit: each completed order releases PAYOUT = 106_000 to
@@ -17,26 +16,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
-import httpx
 import pytest
-from returns.result import Result, Success
-from sqlalchemy import text
+from returns.result import Success
 
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
-from adapters.providers.sandbox import SandboxNotifications, SandboxPayments, SandboxWebhooks
-from adapters.providers.webhook_delivery import HttpWebhookSender, sign_webhook
 from application.cases.scheduler import run_tick
 from application.context import Services
-from application.integrations.webhooks import (
-    VerifiedWebhook,
-    WebhookProcessing,
-    WebhookReceipt,
-    WebhookRefusal,
-    receive_webhook,
-)
 from application.ledger.payouts import (
     PAYOUT_JOB_KIND,
     PayoutDecision,
@@ -46,80 +33,34 @@ from application.ledger.payouts import (
     seller_balance,
 )
 from application.orders.completion import CompleteDueOrdersTask
-from application.ports.outbox import PROVIDER_LATE_FAILURE, Job, JobStatus
+from application.ports.outbox import PROVIDER_LATE_FAILURE, JobStatus
 from application.saga.executor import Providers, SagaRunner, StepOutcome
-from domain.audit import AuditEntry
-from domain.disputes.codes import OutcomeCode
-from domain.disputes.status import DisputeStatus
 from domain.ledger import Account, TransactionKind, rules
 from domain.shared import Money
-from domain.shared.ids import DisputeId, OrderId
-from interfaces.container import WEBHOOK_JOB_PROVIDERS
-from interfaces.http.app import create_app
-from interfaces.http.webhooks import WebhookDependencies
-from interfaces.settings import Settings
-from tests.fakes.metrics import RecordingMetrics
+from domain.shared.ids import OrderId
 from tests.fakes.providers import FakeNotifications, FakePayments
-from tests.fakes.time_and_ids import FixedClock, SequentialIds
-from tests.integration.scenario import L3, MX, MXN, add_policy, decide, delivered_order, dispute_under_review
+from tests.fakes.time_and_ids import FixedClock
+from tests.integration.late_failure_harness import (
+    Harness,
+    audit,
+    balance,
+    inbox_outcomes,
+    job,
+    late_failure_harness,
+    ledger_of,
+    unbalanced,
+)
+from tests.integration.scenario import L3, MX, MXN, delivered_order
 
-PROVIDER = "sandbox-payments"
-SECRET = "whsec_dGhlLXBheW91dC1yZXR1cm4tc2VjcmV0LTMyYnl0ZXM="
 PAYOUT, T = 106_000, 123_000
 DAY = timedelta(hours=24)
 FIRST, SECOND, THIRD = (f"payout:MX:sel_1:MXN:{n}" for n in (1, 2, 3))
 
 
-@dataclass
-class Harness:
-    svc: Services
-    clock: FixedClock
-    client: httpx.AsyncClient
-    runner: SagaRunner
-    payments: SandboxPayments
-    metrics: RecordingMetrics
-
-    @property
-    def webhooks(self) -> SandboxWebhooks:
-        assert self.payments.webhooks is not None
-        return self.payments.webhooks
-
-    async def post(self, body: bytes, webhook_id: str) -> httpx.Response:
-        headers = sign_webhook(
-            secrets=[SECRET], webhook_id=webhook_id, timestamp=datetime.now(UTC), body=body
-        )
-        return await self.client.post(f"/webhooks/{PROVIDER}", content=body, headers=headers)
-
-
 @pytest.fixture
 async def h(uow_factory: Callable[[], SqlAlchemyUnitOfWork]) -> AsyncIterator[Harness]:
-    """The app's webhook endpoint; the asynchronous sandbox's signed events go into it
-    through an ``httpx.ASGITransport`` when the test delivers them (``deliver_pending``)."""
-    clock = FixedClock()
-    svc = Services(uow=uow_factory, clock=clock, ids=SequentialIds())
-    await add_policy(svc)
-    processing: WebhookProcessing | None = None
-
-    async def receive(webhook: VerifiedWebhook) -> Result[WebhookReceipt, WebhookRefusal]:
-        assert processing is not None
-        return await receive_webhook(processing, webhook)
-
-    app = create_app(Settings(), webhooks=WebhookDependencies(secrets={PROVIDER: [SECRET]}, receive=receive))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-    ) as client:
-        sender = HttpWebhookSender(f"http://testserver/webhooks/{PROVIDER}", client=client)
-        payments = SandboxPayments(webhooks=SandboxWebhooks(sender, secrets=[SECRET], delay_s=None))
-        metrics = RecordingMetrics()
-        runner = SagaRunner(
-            svc,
-            Providers(payments, SandboxNotifications(), payouts=payments),
-            worker_id="w1",
-            metrics=metrics,
-            job_kinds={PAYOUT_JOB_KIND: SellerPayoutJob()},
-        )
-        processing = WebhookProcessing(svc, runner, settles=WEBHOOK_JOB_PROVIDERS)
-        yield Harness(svc, clock, client, runner, payments, metrics)
+    async with late_failure_harness(uow_factory) as harness:
+        yield harness
 
 
 async def completed(svc: Services, clock: FixedClock, *order_ids: str) -> None:
@@ -142,23 +83,6 @@ async def claw_back(svc: Services, order_id: str) -> None:
         await uow.commit()
 
 
-async def balance(svc: Services, account: Account) -> int:
-    async with svc.uow() as uow:
-        return (await uow.ledger.balance(MX, account, MXN)).normal.minor
-
-
-async def unbalanced(svc: Services) -> dict[tuple[str, str], int]:
-    """The sum of every account's balance per (country, currency) that is not zero: empty
-    when the ledger balances (SPEC §4)."""
-    totals: dict[tuple[str, str], int] = {}
-    async with svc.uow() as uow:
-        for key in await uow.ledger.accounts("", limit=10_000):
-            found = await uow.ledger.balance(key.country, key.account, key.currency)
-            pair = (key.country.value, key.currency.code)
-            totals[pair] = totals.get(pair, 0) + found.amount.minor
-    return {pair: total for pair, total in totals.items() if total != 0}
-
-
 async def view(svc: Services) -> tuple[int, int, int, int, list[tuple[str, JobStatus, bool]]]:
     """sel_1's ``sellerBalance``: payable, receivable, owed, in flight and its payouts."""
     seen = (await seller_balance(svc, L3, ReadSellerBalance(MX, "sel_1", MXN))).unwrap()
@@ -169,33 +93,6 @@ async def view(svc: Services) -> tuple[int, int, int, int, list[tuple[str, JobSt
         seen.in_flight.minor,
         [(p.idempotency_key, p.status, p.returned) for p in seen.payouts],
     )
-
-
-async def job(svc: Services, key: str) -> Job:
-    async with svc.uow() as uow:
-        found = await uow.outbox.by_key(key)
-    assert found is not None
-    return found
-
-
-async def audit(svc: Services, action: str) -> list[AuditEntry]:
-    async with svc.uow() as uow:
-        return [e async for e in uow.audit.entries() if isinstance(e, AuditEntry) and e.action == action]
-
-
-async def inbox_outcomes(svc: Services) -> list[str]:
-    """The outcomes of the stored webhooks, sorted (the clock stands still: no order)."""
-    async with svc.uow() as uow:
-        assert isinstance(uow, SqlAlchemyUnitOfWork)
-        rows = await uow.session.execute(text("SELECT outcome FROM webhook_inbox"))
-        return sorted(str(row[0]) for row in rows.all())
-
-
-async def ledger_of(svc: Services, key: str) -> list[tuple[str, TransactionKind, str | None, int]]:
-    """The transactions whose key starts with ``key``: (key, kind, reverses, amount)."""
-    async with svc.uow() as uow:
-        found = await uow.ledger.transactions_for(MX, key)
-    return sorted((t.idempotency_key, t.kind, t.reverses, t.amount.minor) for t in found)
 
 
 async def pay(h: Harness, key: str) -> None:
@@ -374,57 +271,3 @@ async def test_a_return_while_the_next_payout_is_in_flight_is_paid_by_the_one_af
     )
     assert h.metrics.payouts_returned == {("MX", "MXN"): 1}
     assert len(await audit(h.svc, "payout.returned")) == 1
-
-
-async def test_a_refund_reported_failed_after_it_succeeded_is_audited_and_counted_not_reversed(
-    h: Harness,
-) -> None:
-    dispute = await dispute_under_review(h.svc, "o1")
-    await decide(h.svc, dispute, OutcomeCode.FULL_REFUND)
-    key = f"dispute:{dispute.id}/FULL_REFUND/provider_refund"
-    assert await h.runner.drain() == [StepOutcome.AWAITING_CONFIRMATION]
-    [succeeded] = await h.webhooks.deliver_pending()
-    assert (succeeded.event_type, succeeded.status) == ("refund.succeeded", 200)
-    await h.runner.drain()  # the notices
-    async with h.svc.uow() as uow:
-        settled = await uow.disputes.get(MX, DisputeId(dispute.id))
-    postings_before = await ledger_of(h.svc, f"dispute:{dispute.id}/")
-    assert settled is not None and settled.status is DisputeStatus.RESOLVED
-    assert await balance(h.svc, Account.escrow("o1")) == 0
-
-    h.payments.fail_after_success(key, "http_422: refund could not reach the card of the buyer")
-    [failed] = await h.webhooks.deliver_pending()
-    assert (failed.event_type, failed.status) == ("refund.failed", 200)
-    assert await inbox_outcomes(h.svc) == ["COMPLETED", "LATE_FAILURE"]
-    # nothing moved in the books; the dispute stays as settled; an operator is told
-    assert await ledger_of(h.svc, f"dispute:{dispute.id}/") == postings_before
-    assert await balance(h.svc, Account.escrow("o1")) == 0
-    assert await balance(h.svc, Account.psp_clearing()) == 0
-    assert await unbalanced(h.svc) == {}
-    async with h.svc.uow() as uow:
-        still = await uow.disputes.get(MX, DisputeId(dispute.id))
-    assert still is not None and still.status is DisputeStatus.RESOLVED
-    step = await job(h.svc, key)
-    assert (step.status, step.errors[-1].kind) == (JobStatus.DONE, PROVIDER_LATE_FAILURE)
-    [entry] = await audit(h.svc, "provider.late_failure")
-    assert (entry.target_type, entry.target_id) == ("dispute", dispute.id)
-    assert entry.after == {
-        "step": "provider_refund",
-        "idempotency_key": key,
-        "kind": "dispute.step",
-        "provider": "payments",
-        "provider_reference": json.loads(failed.body)["data"]["id"],
-        "failure_code": "http_422",  # the code only: the provider's text may name the buyer
-        "outcome": "LATE_FAILURE",
-    }
-    assert h.metrics.late_failures == {("MX", "payments", "dispute.step"): 1}
-    assert not h.metrics.payouts_returned
-    assert await audit(h.svc, "payout.returned") == []
-
-    # redelivered, or sent anew under another id: recorded once
-    assert (await h.webhooks.redeliver(failed.webhook_id)).status == 200
-    again = await h.post(failed.body, "msg_sent_again")
-    assert (again.status_code, again.json()["outcome"]) == (200, "ALREADY_SETTLED")
-    assert await inbox_outcomes(h.svc) == ["ALREADY_SETTLED", "COMPLETED", "LATE_FAILURE"]
-    assert len(await audit(h.svc, "provider.late_failure")) == 1
-    assert h.metrics.late_failures == {("MX", "payments", "dispute.step"): 1}

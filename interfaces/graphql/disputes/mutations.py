@@ -1,4 +1,5 @@
-"""Dispute mutations: open, submit evidence, start review, resolve, withdraw.
+"""Dispute mutations: open, submit evidence, start review, resolve, withdraw, and the
+re-issue of a refund the provider returned (L3, D136).
 
 Each takes one ``input`` (with its ``countryCode``), passes the scope guard, calls the
 use case, and answers a union of its success type and the shared error types. Resolving
@@ -16,6 +17,7 @@ from strawberry.file_uploads import Upload
 
 from application.audit.denials import DenialTarget
 from application.disputes.evidence_files import UploadEvidenceFile, upload_evidence_file
+from application.disputes.refund_returns import ReissueRefund, reissue_refund
 from application.disputes.use_cases import (
     DecideDispute,
     OpenDispute,
@@ -33,8 +35,10 @@ from application.security.principal import Operation
 from domain.disputes.codes import DecisionReasonCode, DisputeReason, OutcomeCode
 from domain.disputes.dispute import MAX_NOTE_CHARS, MAX_WITHDRAWAL_REASON_CHARS
 from domain.disputes.evidence import MAX_FILENAME_CHARS, MAX_STATEMENT_CHARS
+from domain.disputes.returns import ReissueMethod
+from domain.orders import MAX_REASON_LENGTH
 from domain.shared.ids import DisputeId, OrderId
-from interfaces.graphql.common import check_id, check_text, first_problem
+from interfaces.graphql.common import BigInt, Money, check_id, check_text, first_problem
 from interfaces.graphql.context import GraphQLInfo
 from interfaces.graphql.diagnostics.mutations import read_capped
 from interfaces.graphql.disputes.types import DecisionReceipt, Dispute, EvidenceSubmissionType
@@ -374,6 +378,71 @@ async def dispute_withdraw(info: GraphQLInfo, input: DisputeWithdrawInput) -> Di
     return DisputeWithdrawSuccess(dispute=Dispute.from_domain(result.unwrap()))
 
 
+# ------------------------------------------------------------------ refund re-issue
+
+
+@strawberry.input(
+    description="Re-issue what the payments provider returned of a dispute's refunds (L3). The amount is "
+    "the dispute's refundAwaitingReissue, never typed in."
+)
+class DisputeRefundReissueInput:
+    country_code: str
+    dispute_id: str
+    method: ReissueMethod
+    reason: str = strawberry.field(
+        description=f"Why, in words (required, at most {MAX_REASON_LENGTH} characters)."
+    )
+
+
+@strawberry.type
+class DisputeRefundReissueSuccess:
+    dispute: Dispute
+    method: ReissueMethod
+    amount: Money = strawberry.field(description="What is re-issued: all that awaited re-issue.")
+    idempotency_key: str = strawberry.field(
+        description="The re-issue's key (its outbox job's and its ledger posting's)."
+    )
+    job_id: BigInt = strawberry.field(
+        description="The outbox job: the refund to the card (posted when the provider confirms it), "
+        "or the buyer's notice of the credit (the credit is posted already)."
+    )
+
+
+DisputeRefundReissueResult: TypeAlias = Annotated[
+    DisputeRefundReissueSuccess | AnyError, strawberry.union("DisputeRefundReissueResult")
+]
+
+
+async def dispute_refund_reissue(
+    info: GraphQLInfo, input: DisputeRefundReissueInput
+) -> DisputeRefundReissueResult:
+    target = DenialTarget("dispute", input.dispute_id)
+    scope = await guard(info, input.country_code, Operation.DISPUTE_REFUND_REISSUE, target)
+    if not isinstance(scope, Scope):
+        return scope
+    problem = first_problem(
+        check_id("disputeId", input.dispute_id), check_text("reason", input.reason, MAX_REASON_LENGTH)
+    )
+    if problem is not None:
+        return invalid_input(problem)
+    result = await reissue_refund(
+        scope.services,
+        scope.request,
+        ReissueRefund(scope.country, input.dispute_id, input.method, input.reason),
+    )
+    scope.loaders.clear_all()
+    if isinstance(result, Failure):
+        return await scope.failed(result.failure(), target)
+    reissue = result.unwrap()
+    return DisputeRefundReissueSuccess(
+        dispute=Dispute.from_domain(reissue.dispute),
+        method=reissue.method,
+        amount=Money.from_domain(reissue.amount),
+        idempotency_key=reissue.idempotency_key,
+        job_id=BigInt(reissue.job_id),
+    )
+
+
 @strawberry.type
 class DisputeMutations:
     dispute_open: DisputeOpenResult = strawberry.mutation(
@@ -398,4 +467,11 @@ class DisputeMutations:
     )
     dispute_withdraw: DisputeWithdrawResult = strawberry.mutation(
         resolver=dispute_withdraw, description="Withdraw a dispute (the buyer gives up the claim)."
+    )
+    dispute_refund_reissue: DisputeRefundReissueResult = strawberry.mutation(
+        resolver=dispute_refund_reissue,
+        description="Re-issue a refund the payments provider took back after confirming it (L3; reason "
+        "required; audited): CARD sends it to the card again through the provider, STORE_CREDIT gives it "
+        "as the buyer's store credit at once. One re-issue at a time (REFUND_REISSUE_IN_FLIGHT); "
+        "NO_REFUND_TO_REISSUE when nothing awaits re-issue.",
     )

@@ -27,6 +27,7 @@ from domain.disputes.evidence import (
     TranscriptEntry,
 )
 from domain.disputes.references import ledger_prefix
+from domain.disputes.returns import ReissueMethod, refund_awaiting_reissue
 from domain.disputes.status import DisputeOrigin, DisputeStatus
 from domain.shared import CountryCode, Currency
 from domain.shared import Money as DomainMoney
@@ -42,6 +43,11 @@ strawberry.enum(DisputeOrigin, description="Opened by a party, or by an operatio
 strawberry.enum(OutcomeCode, description="The only way money moves: a named outcome, never an amount.")
 strawberry.enum(DecisionReasonCode, description="Why an outcome was chosen (a closed list, for reports).")
 strawberry.enum(EvidenceKind, description="A stored file or a written statement.")
+strawberry.enum(
+    ReissueMethod,
+    description="How a refund the provider returned goes back to the buyer: to the card again, or as "
+    "store credit.",
+)
 
 
 @strawberry.type(name="Actor", description="Who did something, as which role.")
@@ -162,6 +168,20 @@ async def resolve_dispute_refunded(root: Dispute, info: GraphQLInfo) -> Money | 
     return None if refunded is None else Money.from_domain(refunded)
 
 
+async def resolve_refund_awaiting_reissue(root: Dispute, info: GraphQLInfo) -> Money | None:
+    """Batched like ``amountRefunded`` (the same two loaders); null when nothing awaits."""
+    loaders = info.context.loaders
+    dispute = root.domain
+    transactions, order = await asyncio.gather(
+        loaders.ledger_by_prefix.load((dispute.country, ledger_prefix(dispute.id))),
+        loaders.orders.load((dispute.country, dispute.order_id)),
+    )
+    if order is None or order.snapshot is None:
+        return None
+    awaiting = refund_awaiting_reissue(transactions, order.id, order.snapshot.currency)
+    return Money.from_domain(awaiting) if awaiting.is_positive else None
+
+
 def resolve_dispute_opened_by(root: Dispute, info: GraphQLInfo) -> ActorType | None:
     by = root.domain.opened_by
     return ActorType.from_domain(by) if actor_shown(info, root.domain.country, by.role) else None
@@ -209,6 +229,12 @@ class Dispute:
     amount_refunded: Money | None = strawberry.field(
         resolver=resolve_dispute_refunded,
         description="Back to the buyer's card so far, per the ledger (refund, partial refund, clawback).",
+    )
+    refund_awaiting_reissue: Money | None = strawberry.field(
+        resolver=resolve_refund_awaiting_reissue,
+        description="Refunded to the card, then taken back by the payments provider (a closed card, a "
+        "bank's return), and not re-issued yet: held for the buyer until an L3 re-issues it "
+        "(disputeRefundReissue). Null when nothing awaits.",
     )
     ledger_transactions: list[LedgerTransaction] | None = strawberry.field(
         resolver=resolve_dispute_ledger,

@@ -72,6 +72,11 @@ OPERATIONS: dict[str, tuple[Operation, str]] = {
         'mutation { disputeWithdraw(input: {countryCode: "MX", disputeId: "dsp_x", reason: "r"}) '
         f"{{ {FIELDS} }} }}",
     ),
+    "disputeRefundReissue": (
+        Operation.DISPUTE_REFUND_REISSUE,
+        'mutation { disputeRefundReissue(input: {countryCode: "MX", disputeId: "dsp_x", method: CARD, '
+        f'reason: "r"}}) {{ {FIELDS} }} }}',
+    ),
     "orderTransition": (
         Operation.ORDER_TRANSITION,
         'mutation { orderTransition(input: {countryCode: "MX", orderId: "ord_x", target: IN_TRANSIT}) '
