@@ -49,7 +49,8 @@ QUERY: Final = (
     "... on Error { code message } } }"
 )
 EXPECT: Final = '"__typename":"DisputeState"'
-REFUND_KINDS: Final = frozenset({"REFUND", "PARTIAL_REFUND", "CLAWBACK"})
+REFUND_KINDS: Final = frozenset({"REFUND", "PARTIAL_REFUND", "CLAWBACK", "REFUND_REISSUED"})
+RETURNED: Final = "REFUND_RETURNED"  # a refund the provider took back (D136)
 
 # The statements the service sends for one disputeState (captured with an engine event hook).
 SET_SCOPE: Final = "SELECT set_config('supportos.countries', $1, true)"
@@ -134,13 +135,18 @@ def baseline_app() -> Starlette:
             )
         decision = None if dispute["decision"] is None else json.loads(dispute["decision"])
         currency = transactions[0]["currency"] if transactions else order["currency"]
-        refund_ids = {
-            t["id"] for t in transactions if t["kind"] in REFUND_KINDS and t["currency"] == currency
-        }
-        refunded = sum(
-            p["amount_minor"]
-            for p in postings
-            if p["transaction_id"] in refund_ids and p["account"] == "psp:clearing" and p["side"] == "CREDIT"
+        kinds = {t["id"]: t["kind"] for t in transactions if t["currency"] == currency}
+        refunded = max(
+            0,
+            sum(
+                p["amount_minor"] if p["side"] == "CREDIT" else -p["amount_minor"]
+                for p in postings
+                if p["account"] == "psp:clearing"
+                and (
+                    (kinds.get(p["transaction_id"]) in REFUND_KINDS and p["side"] == "CREDIT")
+                    or (kinds.get(p["transaction_id"]) == RETURNED and p["side"] == "DEBIT")
+                )
+            ),
         )
         return JSONResponse(
             {

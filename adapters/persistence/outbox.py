@@ -185,6 +185,13 @@ class SqlAlchemyOutbox:
     async def note_late_success(self, job_id: int, *, now: datetime, error: JobError) -> bool:
         return await self._note_once(job_id, None, now=now, error=error, same_detail=True)
 
+    async def note_dead_decline(
+        self, job_id: int, *, provider_key_revision: int, now: datetime, error: JobError
+    ) -> bool:
+        return await self._note_once(
+            job_id, JobStatus.DEAD, now=now, error=error, same_detail=True, revision=provider_key_revision
+        )
+
     async def complete_dead_letter(
         self, job_id: int, *, provider_key_revision: int, now: datetime, note: JobError
     ) -> bool:
@@ -222,14 +229,18 @@ class SqlAlchemyOutbox:
         now: datetime,
         error: JobError,
         same_detail: bool = False,
+        revision: int | None = None,
     ) -> bool:
-        """Append ``error`` to the history of a job in ``status`` (``None``: any), unless it
-        has an entry of that kind (``same_detail``: of that kind and detail): the row is read
-        ``FOR UPDATE``, so of two concurrent callers one appends."""
+        """Append ``error`` to the history of a job in ``status`` (``None``: any; and at the
+        provider key ``revision``, when given), unless it has an entry of that kind
+        (``same_detail``: of that kind and detail): the row is read ``FOR UPDATE``, so of two
+        concurrent callers one appends."""
         connection = await self._session.connection()
         found = (
             _JOBS.id == job_id if status is None else and_(_JOBS.id == job_id, _JOBS.status == status.value)
         )
+        if revision is not None:
+            found = and_(found, _JOBS.provider_key_revision == revision)
         current = (
             await connection.execute(select(_JOBS.errors).where(found).with_for_update())
         ).scalar_one_or_none()

@@ -13,7 +13,8 @@ def amount_refunded(transactions: Iterable[LedgerTransaction], currency: Currenc
     """What went back to the buyer's card so far: the money leaving ``psp:clearing`` in the
     dispute's refund, partial-refund, clawback and re-issue transactions (posted only once the
     provider confirmed the refund), less what the provider took back after confirming it
-    (``REFUND_RETURNED``, D136)."""
+    (``REFUND_RETURNED``, D136), never below zero (a return posted before its refund's own
+    posting, which the saga makes right after, is not a negative refund)."""
     clearing = Account.psp_clearing()
     total = Money.zero(currency)
     for transaction in transactions:
@@ -27,4 +28,4 @@ def amount_refunded(transactions: Iterable[LedgerTransaction], currency: Currenc
             for posting in transaction.postings:
                 if posting.account == clearing and posting.side is Side.DEBIT:
                     total = total - posting.amount
-    return total
+    return total.max(Money.zero(currency))

@@ -265,17 +265,11 @@ async def reissue_refund(
                 "reason": reason,
             },
         )
+        enqueued = await uow.outbox.by_key(key)  # this transaction's own row
+        if enqueued is None:
+            raise RuntimeError(f"re-issue job {key} not found in the transaction that enqueued it")
         await uow.commit()
-        enqueued = await _job_id(svc, key)
-    return Success(RefundReissue(dispute, cmd.method, amount, key, enqueued))
-
-
-async def _job_id(svc: Services, key: str) -> int:
-    async with svc.uow() as uow:  # read only
-        job = await uow.outbox.by_key(key)
-    if job is None:  # committed just now under this key
-        raise RuntimeError(f"re-issue job {key} vanished")
-    return job.id
+    return Success(RefundReissue(dispute, cmd.method, amount, key, enqueued.id))
 
 
 # ---------------------------------------------------------------- the worker's job

@@ -201,6 +201,16 @@ class Outbox(Protocol):
         another key of the job is noted too)."""
         ...
 
+    async def note_dead_decline(
+        self, job_id: int, *, provider_key_revision: int, now: datetime, error: JobError
+    ) -> bool:
+        """Append ``error`` (a ``PROVIDER_DECLINED``: the provider's failure for the key a
+        dead letter last called with, D136) to the history of a DEAD job still at
+        ``provider_key_revision``, once per detail (it names the key), like
+        ``note_late_failure``: ``False`` if the job is no longer DEAD at that key (an L3
+        replayed or discarded it, or a success recovered it) or the decline is noted already."""
+        ...
+
     async def complete_many(self, held: Sequence[tuple[int, int]], *, now: datetime) -> set[int]:
         """``complete`` for several ``(job_id, fencing_token)`` pairs in one statement: the
         ids of the jobs marked DONE (a missing id's lease was lost)."""

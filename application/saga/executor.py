@@ -60,7 +60,7 @@ from application.context import RequestContext, Services
 from application.disputes.refund_returns import RefundReissueJob, post_refund_return
 from application.errors import PlanDrift
 from application.integrations.breakers import CircuitBreakerGate
-from application.integrations.dead_letters import needs_fresh_provider_key, resume_execution
+from application.integrations.dead_letters import DECLINED, needs_fresh_provider_key, resume_execution
 from application.ports.metrics import NO_METRICS, Metrics
 from application.ports.outbox import (
     LEASE_EXPIRED,
@@ -141,6 +141,9 @@ class StepOutcome(StrEnum):
     # a success confirmed for a DEAD job on the key it last called with (D131): recorded as the
     # success it was (out of the dead-letter queue, the saga goes on)
     RECOVERED = "RECOVERED"
+    # a failure confirmed for a DEAD job on the key it last called with (D136): noted as the
+    # provider's decline (a later success for the key is a contradiction), audited
+    DECLINED_AFTER_DEAD_LETTER = "DECLINED_AFTER_DEAD_LETTER"
     # a success confirmed for a DISCARDED job (D131): audited and counted, nothing recorded
     CONFIRMED_AFTER_DISCARD = "CONFIRMED_AFTER_DISCARD"
     # a success confirmed for a DEAD job whose key the provider had refused (its decline, a
@@ -442,6 +445,8 @@ class SagaRunner:
             return await self._contradicted(
                 job, idempotency_key, provider_reference, StepOutcome.CONFIRMED_AFTER_DISCARD
             )
+        if job.status is JobStatus.DEAD and not succeeded:
+            return await self._declined_when_dead(job, provider_reference, detail)
         if job.status is JobStatus.DEAD and succeeded:
             if needs_fresh_provider_key(job):
                 # it died of a refusal that proved its key moved nothing (a decline: the
@@ -467,6 +472,44 @@ class SagaRunner:
                     idempotency_key, succeeded=True, provider_reference=provider_reference, detail=detail
                 )
         return outcome
+
+    async def _declined_when_dead(self, job: Job, provider_reference: str, detail: str) -> StepOutcome:
+        """The provider's failure for the key a dead letter last called with (its calls'
+        answers were lost): its word that the key moved nothing, or that what it moved came
+        back (a refund or a payout returned, whose success may reach us after this failure).
+        Noted once in the job's history as the provider's decline (D136): a later success for
+        the key is then a contradiction told to a person (``CONFIRMED_AFTER_REFUSAL``), never
+        recorded as money that moved, and an L3's replay takes a fresh key (D83). Audited
+        ``provider.declined_after_dead_letter``; ``DECLINED_AFTER_DEAD_LETTER``."""
+        now = self.svc.clock.now()
+        code = failure_code(detail)
+        async with self.svc.uow() as uow:
+            note = JobError(
+                at=now,
+                attempt=job.attempts,
+                kind=DECLINED,
+                detail=f"declined by the provider after it was dead-lettered: key {job.provider_key}: {code}",
+            )
+            if not await uow.outbox.note_dead_decline(
+                job.id, provider_key_revision=job.provider_key_revision, now=now, error=note
+            ):
+                return StepOutcome.ALREADY_SETTLED
+            await record(
+                uow,
+                self._ctx,
+                country=job.country,
+                action="provider.declined_after_dead_letter",
+                **_target(job),
+                at=now,
+                after={
+                    "job_id": job.id,
+                    **_provider_report(job, provider_reference),
+                    "failure_code": code,
+                    "outcome": StepOutcome.DECLINED_AFTER_DEAD_LETTER.value,
+                },
+            )
+            await uow.commit()
+        return StepOutcome.DECLINED_AFTER_DEAD_LETTER
 
     async def _settle_confirmation(
         self, job: Job, succeeded: bool, provider_reference: str, detail: str
@@ -1261,8 +1304,9 @@ class _Target(TypedDict):
 
 
 def _target(job: Job) -> _Target:
-    """What a job's audit entries are about: its dispute, else the job itself."""
-    dispute_id = job.payload.get("dispute_id")
+    """What a job's audit entries are about: its dispute (a step's ``dispute_id``, a refund
+    re-issue's ``for_dispute``, D136), else the job itself."""
+    dispute_id = job.payload.get("dispute_id", job.payload.get("for_dispute"))
     if dispute_id is not None:
         return {"target_type": "dispute", "target_id": str(dispute_id)}
     return {"target_type": "outbox_job", "target_id": str(job.id)}

@@ -73,8 +73,11 @@ def money_through_outcomes(transactions: Iterable[LedgerTransaction]) -> MoneyTo
                 add(refunded, transaction.currency, -transaction.amount.minor)
             elif original.kind in CREDIT_KINDS:
                 add(credited, transaction.currency, -transaction.amount.minor)
+    # a return posted before its refund's own posting (the saga makes it right after) is not a
+    # negative refund
+    floored = {code: Money(max(amount.minor, 0), amount.currency) for code, amount in refunded.items()}
     return MoneyTotals(
-        MappingProxyType(dict(sorted(refunded.items()))), MappingProxyType(dict(sorted(credited.items())))
+        MappingProxyType(dict(sorted(floored.items()))), MappingProxyType(dict(sorted(credited.items())))
     )
 
 

@@ -752,3 +752,57 @@ async def test_each_refused_key_the_provider_then_confirms_is_told_once(h: Harne
     assert await audit(h.svc, "provider.success_for_replaced_key") == []
     assert h.metrics.late_successes == {("MX", "payments", "CONFIRMED_AFTER_REFUSAL"): 2}
     assert await ledger_of(h.svc, f"dispute:{dispute.id}/") == {}
+
+
+@pytest.mark.parametrize("order", ["failed first", "succeeded first"])
+async def test_a_dead_refund_made_then_returned_ends_owed_to_the_buyer_whatever_order_its_webhooks_arrive_in(
+    h: Harness, order: str
+) -> None:
+    """D136: the refund's every answer was lost (dead, key kept); the provider made it, then
+    the bank sent it back. Whatever order the two webhooks arrive in, the buyer's money ends
+    held for them (never recorded as refunded and left there), and nothing moves twice."""
+    dispute_id, dead = await refund_dead_after_timeouts(h)
+    key = refund_key(dispute_id)
+
+    async def event(kind: str, webhook_id: str) -> str:
+        data = {"id": "re_1", "idempotency_key": key, "country": "MX", "status": kind}
+        if kind == "failed":
+            data["failure_reason"] = "card_closed: the card of the buyer was closed"
+        answer = await h.post(json.dumps({"type": f"refund.{kind}", "data": data}).encode(), webhook_id)
+        return str(answer.json()["outcome"])
+
+    if order == "failed first":
+        # the failure for the dead key is the provider's decline of it: noted once, audited
+        assert await event("failed", "w_fail") == "DECLINED_AFTER_DEAD_LETTER"
+        noted = await job(h.svc, key)
+        assert (noted.status, noted.errors[-1].kind) == (JobStatus.DEAD, "PROVIDER_DECLINED")
+        assert noted.errors[-1].detail == (
+            f"declined by the provider after it was dead-lettered: key {key}: card_closed"
+        )
+        [declined] = await audit(h.svc, "provider.declined_after_dead_letter")
+        assert (declined.target_type, declined.target_id) == ("dispute", dispute_id)
+        assert declined.after is not None and declined.after["failure_code"] == "card_closed"
+        # so the success that follows contradicts it: told, never recorded as money that moved
+        assert await event("succeeded", "w_ok") == "CONFIRMED_AFTER_REFUSAL"
+        assert (await job(h.svc, key)).status is JobStatus.DEAD
+        assert await ledger_of(h.svc, f"dispute:{dispute_id}/") == {}
+        assert await balance(h.svc, Account.escrow("o1")) == T  # held for the buyer, as it is
+        assert await statuses(h.svc, dispute_id) == (DisputeStatus.EXECUTION_FAILED, OrderStatus.DISPUTED)
+        # a redelivery changes nothing; the L3's replay calls on a fresh key (the old one moved
+        # nothing that stayed moved)
+        assert await event("failed", "w_fail_again") == "ALREADY_SETTLED"
+        assert len(await audit(h.svc, "provider.declined_after_dead_letter")) == 1
+        replayed = (await replay_dead_letter(h.svc, L3, ReplayDeadLetter(MX, dead.id))).unwrap()
+        assert replayed.provider_key == f"{key}#r1"
+    else:
+        assert await event("succeeded", "w_ok") == "RECOVERED"
+        assert await event("failed", "w_fail") == "RETURNED"
+        await h.run_out()  # the rest of the saga: the refund posted, then posted back
+        assert await statuses(h.svc, dispute_id) == (DisputeStatus.RESOLVED, OrderStatus.REFUNDED)
+        assert sorted(await ledger_of(h.svc, f"dispute:{dispute_id}/")) == [
+            f"dispute:{dispute_id}/FULL_REFUND/ledger_refund",
+            f"{key}/returned",
+        ]
+        assert await balance(h.svc, Account.escrow("o1")) == T  # awaiting the L3's re-issue
+    assert await balance(h.svc, Account.psp_clearing()) == T
+    assert await unbalanced(h.svc) == {}

@@ -17,6 +17,7 @@ from dependency_injector import providers
 from pydantic import SecretStr
 from returns.result import Failure, Result, Success
 
+from application.disputes.refund_returns import REISSUE_JOB_KIND, RefundReissueJob
 from application.integrations.webhooks import VerifiedWebhook, receive_webhook
 from application.messaging.notifications import NOTIFY_JOB_KIND, NOTIFY_PROVIDER
 from application.ports.outbox import Job, JobStatus, NewJob
@@ -112,6 +113,8 @@ def test_the_webhook_runner_is_wired_like_a_worker(container: Container) -> None
     assert runner.rand is random.random
     assert runner.metrics is container.metrics()
     assert runner.job_kinds == container.job_kinds()
+    # the refund re-issues (D136) run, post and are posted back like any provider job
+    assert isinstance(container.job_kinds()[REISSUE_JOB_KIND], RefundReissueJob)
     assert processing.settles == WEBHOOK_JOB_PROVIDERS
     assert processing.settles["sandbox-payments"] == frozenset({"payments"})
     assert processing.settles["sandbox-notifications"] == frozenset({"notifications"})

@@ -169,9 +169,15 @@ async def resolve_dispute_refunded(root: Dispute, info: GraphQLInfo) -> Money | 
 
 
 async def resolve_refund_awaiting_reissue(root: Dispute, info: GraphQLInfo) -> Money | None:
-    """Batched like ``amountRefunded`` (the same two loaders); null when nothing awaits."""
-    loaders = info.context.loaders
+    """Batched like ``amountRefunded`` (the same two loaders); null when nothing awaits, or
+    for a caller who may not read the ledger (that a buyer's card refused a refund is not the
+    seller's to know)."""
+    principal = await viewer(info)
     dispute = root.domain
+    reads_ledger = principal is not None and principal.may(Operation.LEDGER_READ)
+    if principal is None or not reads_ledger or not principal.in_scope(dispute.country):
+        return None
+    loaders = info.context.loaders
     transactions, order = await asyncio.gather(
         loaders.ledger_by_prefix.load((dispute.country, ledger_prefix(dispute.id))),
         loaders.orders.load((dispute.country, dispute.order_id)),
@@ -228,13 +234,15 @@ class Dispute:
     order: Order | None = strawberry.field(resolver=resolve_dispute_order, description="The disputed order.")
     amount_refunded: Money | None = strawberry.field(
         resolver=resolve_dispute_refunded,
-        description="Back to the buyer's card so far, per the ledger (refund, partial refund, clawback).",
+        description="Back to the buyer's card so far, per the ledger (refund, partial refund, clawback, "
+        "re-issue), less what the payments provider took back after confirming it (see "
+        "refundAwaitingReissue).",
     )
     refund_awaiting_reissue: Money | None = strawberry.field(
         resolver=resolve_refund_awaiting_reissue,
         description="Refunded to the card, then taken back by the payments provider (a closed card, a "
         "bank's return), and not re-issued yet: held for the buyer until an L3 re-issues it "
-        "(disputeRefundReissue). Null when nothing awaits.",
+        "(disputeRefundReissue). Null when nothing awaits, or if the caller may not read the ledger.",
     )
     ledger_transactions: list[LedgerTransaction] | None = strawberry.field(
         resolver=resolve_dispute_ledger,
