@@ -341,6 +341,7 @@ def order_to_row(order: Order) -> dict[str, Any]:
         "replaces_order_id": order.replaces,
         "frozen_at": order.frozen_at,
         "dispute_window_paused_us": order.window_paused // _MICROSECOND,
+        "courier_assigned_at": order.courier_assigned_at,
     }
     row.update(snapshot_to_row(order.snapshot))
     return row
@@ -399,6 +400,7 @@ def order_from_row(values: Values) -> Order:
         replaces=None if replaces is None else OrderId(replaces),
         frozen_at=_frozen_at(values, status),
         window_paused=_int(values, "dispute_window_paused_us") * _MICROSECOND,
+        courier_assigned_at=_opt_moment(values, "courier_assigned_at"),
     )
 
 

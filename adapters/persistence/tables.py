@@ -263,6 +263,8 @@ refund_policies = Table(
 # payment partner's API key lists the orders that name it (D88). ``frozen_at`` (when the
 # current live-incident hold began) and ``dispute_window_paused_us`` (how long holds kept the
 # delivered order frozen; its dispute window closes that much later) are migration 0025's (D127).
+# ``courier_assigned_at`` (migration 0026) is when the current courier was given the order by a
+# reassignment (a feed report's own time, or an agent's action): an older report is stale (D137).
 orders = Table(
     "orders",
     metadata,
@@ -296,6 +298,7 @@ orders = Table(
     Column("payment_partner_id", String(ENTITY_ID_LENGTH), nullable=True),
     Column("frozen_at", UtcDateTime(), nullable=True),
     Column("dispute_window_paused_us", BigInteger, nullable=False, server_default="0"),
+    Column("courier_assigned_at", UtcDateTime(), nullable=True),
     PrimaryKeyConstraint("country_code", "id"),
     CheckConstraint("version >= 0", name="version_not_negative"),
     CheckConstraint(

@@ -15,8 +15,10 @@ Events (Standard Webhooks envelope; ``POST /webhooks/<source>`` with the source'
     with an offset) is when the step happened, so a late or retried report keeps its time
     (kept between the order's creation and now; without it, the time it is applied; D97)
 ``order.courier_assigned``
-    ``{"country", "order_id", "courier_id"}``: the courier dispatch gave the order, a first
-    one or another, until the order is in transit (D132)
+    ``{"country", "order_id", "courier_id", "at"?}``: the courier dispatch gave the order, a
+    first one or another, until the order is in transit (D132); ``at`` is when dispatch
+    assigned it (as for a step), and a report older than the order's current courier's is
+    refused as ``STALE_ASSIGNMENT`` (D137)
 
 Amounts are integer minor units. This is how money facts enter the system: never typed
 by an agent (the GraphQL API takes no amount anywhere), only reported by the checkout,
@@ -187,7 +189,10 @@ def parse_order_event(event: WebhookEvent) -> Result[OrderCommand, InvalidInput]
             at = None if raw_at is None else instant(raw_at, "data.at")
             return Success(TransitionOrder(country, order_id, status, at))
         if event.event_type == COURIER_ASSIGNED:
-            return Success(AssignCourier(country, order_id, CourierId(_id(data, "courier_id"))))
+            courier = CourierId(_id(data, "courier_id"))
+            raw_at = data.get("at")
+            at = None if raw_at is None else instant(raw_at, "data.at")
+            return Success(AssignCourier(country, order_id, courier, at))
     except BadField as bad:
         return Failure(InvalidInput(bad.field, bad.reason))
     known = ", ".join(ORDER_EVENTS)

@@ -8,6 +8,12 @@ records a replacement (``Order.reassign_courier``: until the order is in transit
 snapshot keeps the courier at capture), lets the order's conversation follow its parties,
 and audits ``order.courier_assigned``. Reporting the courier the order already has changes
 nothing and records nothing, so a report sent again under a new webhook id is harmless.
+
+Reports keep their order (D137): a report carries when dispatch assigned the courier (``at``;
+without it, the time it is applied), kept between the order's creation and now, and the order
+remembers when its current courier was given it (``Order.courier_assigned_at``, also set by an
+agent's ``URGENT_REPLACEMENT``). A report older than that is ``STALE_ASSIGNMENT``: an earlier
+report sent again after a later swap does not put the older courier back.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ class AssignCourier:
     country: CountryCode
     order_id: OrderId
     courier_id: CourierId
+    at: datetime | None = None  # when dispatch assigned it (the report's own time)
 
 
 AssignCourierFailure = Forbidden | NotFound | ReassignError | ConcurrencyConflict
@@ -62,7 +69,8 @@ async def assign_courier(
             return Failure(NotFound("order", cmd.order_id))
         if order.courier_id == cmd.courier_id:
             return Success(order)
-        reassigned = order.reassign_courier(now, cmd.courier_id)
+        when = now if cmd.at is None else max(min(cmd.at, now), order.created_at)
+        reassigned = order.reassign_courier(when, cmd.courier_id)
         if isinstance(reassigned, Failure):
             return reassigned
         saved = await uow.orders.save(order)
@@ -80,7 +88,12 @@ async def assign_courier(
             target_id=order.id,
             at=now,
             before={"courier_id": reassigned.unwrap().from_id},
-            after={"courier_id": order.courier_id, "status": order.status.value, "version": order.version},
+            after={
+                "courier_id": order.courier_id,
+                "assigned_at": when.isoformat(),
+                "status": order.status.value,
+                "version": order.version,
+            },
         )
         await uow.commit()
     return Success(order)

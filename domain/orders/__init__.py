@@ -25,6 +25,7 @@ from domain.orders.errors import (
     ReplacementNotDisputable,
     SellerFixedBySnapshot,
     SnapshotMismatch,
+    StaleAssignment,
     TransitionError,
     UnfreezeError,
 )
@@ -118,6 +119,7 @@ __all__ = [
     "ReplacementNotDisputable",
     "SellerFixedBySnapshot",
     "SnapshotMismatch",
+    "StaleAssignment",
     "TransitionError",
     "UnfreezeError",
     "can_transition",

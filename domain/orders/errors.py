@@ -204,6 +204,25 @@ class AlreadyAssigned(DomainError):
 
 
 @dataclass(frozen=True, slots=True)
+class StaleAssignment(DomainError):
+    """A courier assignment older than the one the order has: a report sent again (or late)
+    after a later swap; applying it would put an older courier back (D137)."""
+
+    code: ClassVar[str] = "STALE_ASSIGNMENT"
+    party: str
+    party_id: str
+    at: datetime
+    current_since: datetime
+
+    @property
+    def message(self) -> str:
+        return (
+            f"{self.party_id} was assigned at {self.at.isoformat()}, before the order's current "
+            f"{self.party.lower()} (since {self.current_since.isoformat()}): nothing changed"
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ReplacementNotAllowed(DomainError):
     """Only a captured, disputed order that is not itself a replacement gets a replacement
     (the ``REPLACEMENT`` outcome of its dispute)."""
@@ -272,7 +291,7 @@ ForceCompleteError = (
     | ReasonRequired
     | ReasonTooLong
 )
-ReassignError = InvalidInput | ReassignNotAllowed | SellerFixedBySnapshot | AlreadyAssigned
+ReassignError = InvalidInput | ReassignNotAllowed | SellerFixedBySnapshot | AlreadyAssigned | StaleAssignment
 ReplacementError = InvalidInput | ReplacementNotAllowed
 OrderError = (
     CaptureError

@@ -58,6 +58,7 @@ from domain.orders.errors import (
     ReplacementNotDisputable,
     SellerFixedBySnapshot,
     SnapshotMismatch,
+    StaleAssignment,
     TransitionError,
     UnfreezeError,
 )
@@ -174,6 +175,7 @@ class Order:
     __slots__ = (
         "_buyer_id",
         "_country",
+        "_courier_assigned_at",
         "_courier_id",
         "_created_at",
         "_delivered_at",
@@ -212,6 +214,7 @@ class Order:
         replaces: OrderId | None = None,
         frozen_at: datetime | None = None,
         window_paused: timedelta = ZERO,
+        courier_assigned_at: datetime | None = None,
     ) -> None:
         self._id = id
         self._country = country
@@ -230,6 +233,7 @@ class Order:
         self._replaces = replaces
         self._frozen_at = frozen_at
         self._window_paused = window_paused
+        self._courier_assigned_at = courier_assigned_at
         self._events: list[OrderEvent] = []
         self._check_invariants()
 
@@ -380,6 +384,7 @@ class Order:
         replaces: OrderId | None = None,
         frozen_at: datetime | None = None,
         window_paused: timedelta = ZERO,
+        courier_assigned_at: datetime | None = None,
     ) -> Order:
         """Rebuild a stored order, recording no event.
 
@@ -404,6 +409,7 @@ class Order:
             replaces=replaces,
             frozen_at=frozen_at,
             window_paused=window_paused,
+            courier_assigned_at=courier_assigned_at,
         )
 
     def _check_invariants(self) -> None:
@@ -588,6 +594,13 @@ class Order:
     def window_paused(self) -> timedelta:
         """How long live incidents have held the order frozen after its delivery (D127)."""
         return self._window_paused
+
+    @property
+    def courier_assigned_at(self) -> datetime | None:
+        """When the order's current courier was given it by a reassignment (a feed report's
+        own time, or an agent's action), None if it never was: a report older than this is
+        stale (D137)."""
+        return self._courier_assigned_at
 
     @property
     def frozen_at(self) -> datetime | None:
@@ -836,10 +849,13 @@ class Order:
             current = self._courier_id
         if current == new_id:
             return Failure(AlreadyAssigned(party, new_id))
+        if party == "COURIER" and self._courier_assigned_at is not None and at < self._courier_assigned_at:
+            return Failure(StaleAssignment(party, new_id, at, self._courier_assigned_at))
         if party == "SELLER":
             self._seller_id = SellerId(new_id)
         else:
             self._courier_id = CourierId(new_id)
+            self._courier_assigned_at = at
         event = PartyReassigned(
             occurred_at=at,
             order_id=self._id,

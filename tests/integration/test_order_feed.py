@@ -167,7 +167,12 @@ async def test_the_courier_dispatch_gives_an_order_later_is_recorded_once(svc: S
     assert (first.actor_id, first.actor_role) == ("webhook:marketplace", "MARKETPLACE")
     assert (first.before, first.after) == (
         {"courier_id": None},
-        {"courier_id": "cou_7", "status": "CREATED", "version": 1},
+        {
+            "courier_id": "cou_7",
+            "assigned_at": svc.clock.now().isoformat(),
+            "status": "CREATED",
+            "version": 1,
+        },
     )
 
     await feed.outcome("order.payment_captured", CAPTURED)
@@ -190,6 +195,59 @@ async def test_the_courier_dispatch_gives_an_order_later_is_recorded_once(svc: S
     assert late == "REASSIGN_NOT_ALLOWED"  # delivered: stored, refused for good
     assert await courier_of(svc) == "cou_8"
     assert len(await audit(svc, "order.courier_assigned")) == 2
+
+
+async def test_a_courier_report_sent_again_after_a_later_swap_changes_nothing(
+    svc: Services, feed: Feed
+) -> None:
+    """D137: reports keep their order by their own time (``at``); an agent's replacement counts
+    as of when it was made."""
+    clock = svc.clock
+    assert isinstance(clock, FixedClock)
+    assert await feed.outcome("order.created", {**CREATED, "courier_id": None}) == APPLIED
+    t0 = clock.now()
+    first = {"order_id": "mkt_1", "courier_id": "cou_7", "at": (t0 + timedelta(minutes=1)).isoformat()}
+    later = {"order_id": "mkt_1", "courier_id": "cou_8", "at": (t0 + timedelta(minutes=5)).isoformat()}
+    clock.advance(timedelta(minutes=10))
+    assert await feed.outcome("order.courier_assigned", later, webhook_id="later") == APPLIED
+    # the earlier report arrives after the later one (a retry, or sent again under a new id)
+    assert await feed.outcome("order.courier_assigned", first, webhook_id="first") == "STALE_ASSIGNMENT"
+    assert await courier_of(svc) == "cou_8"
+    [applied] = await audit(svc, "order.courier_assigned")
+    assert (
+        applied.after is not None and applied.after["assigned_at"] == (t0 + timedelta(minutes=5)).isoformat()
+    )
+    async with svc.uow() as uow:
+        order = await uow.orders.get(MX, OrderId("mkt_1"))
+    assert order is not None and order.courier_assigned_at == t0 + timedelta(minutes=5)
+
+    # a report from the future is kept at now; one from before the order at its creation
+    ahead = {"order_id": "mkt_1", "courier_id": "cou_9", "at": (clock.now() + timedelta(days=1)).isoformat()}
+    assert await feed.outcome("order.courier_assigned", ahead, webhook_id="ahead") == APPLIED
+    async with svc.uow() as uow:
+        order = await uow.orders.get(MX, OrderId("mkt_1"))
+    assert order is not None and (order.courier_id, order.courier_assigned_at) == ("cou_9", clock.now())
+    # an agent's urgent replacement later still wins over a report of before it
+    clock.advance(timedelta(minutes=1))
+    await feed.outcome("order.payment_captured", CAPTURED)
+    opened = OpenOrderIncident(
+        MX, OrderId("mkt_1"), IncidentType.COURIER_UNAVAILABLE, Severity.SEV2, "courier vanished"
+    )
+    case = (await open_order_incident(svc, L1, opened)).unwrap()
+    replace = ApplyIncidentAction(
+        MX, case.case_id, IncidentAction.URGENT_REPLACEMENT, replace="COURIER", replacement_id="cou_10"
+    )
+    assert not isinstance(await apply_incident_action(svc, L2, replace), Failure)
+    before_it = {
+        "order_id": "mkt_1",
+        "courier_id": "cou_11",
+        "at": (clock.now() - timedelta(seconds=30)).isoformat(),
+    }
+    assert await feed.outcome("order.courier_assigned", before_it, webhook_id="before") == "STALE_ASSIGNMENT"
+    assert await courier_of(svc) == "cou_10"
+    bad = await feed.send("order.courier_assigned", {**first, "at": "yesterday"}, webhook_id="bad")
+    assert isinstance(bad, Failure) and isinstance(bad.failure(), InvalidInput)
+    assert bad.failure().field == "data.at"
 
 
 async def test_a_courier_for_an_order_not_known_yet_is_refused_for_a_retry(svc: Services, feed: Feed) -> None:

@@ -183,6 +183,7 @@ def fields_of(order: Order) -> dict[str, Any]:
         "replaces": order.replaces,
         "frozen_at": order.frozen_at,
         "window_paused": order.window_paused,
+        "courier_assigned_at": order.courier_assigned_at,
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from returns.result import Failure, Success
 
@@ -13,9 +15,11 @@ from domain.orders import (
     PartyReassigned,
     ReassignNotAllowed,
     SellerFixedBySnapshot,
+    StaleAssignment,
 )
 from domain.shared import InvalidInput
 from tests.unit.domain.orders.factories import (
+    ACCEPTED_AT,
     COUNTRY,
     COURIER,
     LATER,
@@ -49,8 +53,13 @@ def test_the_courier_is_replaced_while_the_order_is_on_its_way(status: OrderStat
         )
     )
     assert order.pending_events == (result.unwrap(),)
-    # only the courier and the version change: the status and the snapshot stay
-    assert fields_of(order) == {**before, "courier_id": "cou_2", "version": before["version"] + 1}
+    # only the courier, when it was given, and the version change: the status and the snapshot stay
+    assert fields_of(order) == {
+        **before,
+        "courier_id": "cou_2",
+        "courier_assigned_at": LATER,
+        "version": before["version"] + 1,
+    }
     if order.snapshot is not None:
         assert order.snapshot.courier_id == COURIER
 
@@ -154,3 +163,30 @@ def test_a_seller_exactly_at_the_limit_is_assigned_and_a_courier_may_hold_a_colo
     assert order.seller_id == "s" * 128
     assert isinstance(order.reassign_courier(LATER, "fleet:7"), Success)  # couriers hold no account
     assert order.courier_id == "fleet:7"
+
+
+def test_a_courier_assignment_older_than_the_current_one_changes_nothing() -> None:
+    """D137: the order remembers when its courier was given it; an older assignment is stale."""
+    order = order_in(S.ACCEPTED)
+    assert order.courier_assigned_at is None  # never reassigned: any assignment applies
+    assert isinstance(order.reassign_courier(ACCEPTED_AT + timedelta(minutes=5), "cou_2"), Success)
+    assert order.courier_assigned_at == ACCEPTED_AT + timedelta(minutes=5)
+    before = state_of(order)
+    stale = order.reassign_courier(ACCEPTED_AT + timedelta(minutes=1), "cou_3")
+    assert stale == Failure(
+        StaleAssignment(
+            "COURIER", "cou_3", ACCEPTED_AT + timedelta(minutes=1), ACCEPTED_AT + timedelta(minutes=5)
+        )
+    )
+    assert stale.failure().code == "STALE_ASSIGNMENT"
+    assert state_of(order) == before
+    # the same moment applies (the last one applied wins a tie); a later one too
+    assert isinstance(order.reassign_courier(ACCEPTED_AT + timedelta(minutes=5), "cou_3"), Success)
+    assert isinstance(order.reassign_courier(ACCEPTED_AT + timedelta(minutes=6), "cou_4"), Success)
+    assert order.courier_id == "cou_4"
+    assert order.courier_assigned_at == ACCEPTED_AT + timedelta(minutes=6)
+    # it survives a round trip through storage; the seller's reassignments never set it
+    assert rehydrate_like(order).courier_assigned_at == ACCEPTED_AT + timedelta(minutes=6)
+    unpaid = order_in(S.CREATED)
+    assert isinstance(unpaid.reassign_seller(LATER, "sel_2"), Success)
+    assert unpaid.courier_assigned_at is None
