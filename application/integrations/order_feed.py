@@ -36,6 +36,12 @@ any caller), and its outcome recorded in the inbox and the ``webhook.processed``
 entry: ``APPLIED``, or the refusal's code (``ORDER_ID_TAKEN``, ``ORDER_ALREADY_CAPTURED``,
 ``ILLEGAL_ORDER_TRANSITION``, ...). The use cases are idempotent on what they record, so
 a report sent twice under two webhook ids changes nothing the second time.
+
+A report that lost a race for its order (another report, an agent or the scheduler saved it
+first: ``CONCURRENCY_CONFLICT``) is not refused: it is applied again on the order as it now is,
+up to ``CONFLICT_ATTEMPTS`` times; still losing, it raises ``OrderReportConflict`` and is left
+unprocessed, for the sender's retry and the recovery sweep (D138). Stored as its outcome, a
+lost capture would have left the order unpaid for good and every later step refused as early.
 """
 
 from __future__ import annotations
@@ -58,6 +64,7 @@ from application.orders.use_cases import (
     create_order,
     transition_order,
 )
+from application.ports.concurrency import ConcurrencyConflict
 from application.ports.webhook_inbox import WebhookEvent
 from application.security.principal import Principal, Role
 from application.security.scope import scoped_to
@@ -95,6 +102,19 @@ _AMOUNTS: Final = (
 )
 
 OrderCommand = CreateOrder | CapturePayment | TransitionOrder | AssignCourier
+CONFLICT_ATTEMPTS: Final = 3
+"""How many times a report that lost a race for its order is applied before it is left to
+the recovery sweep (each attempt reads the order afresh)."""
+
+
+class OrderReportConflict(RuntimeError):
+    """A report kept losing the race for its order: left unprocessed, retried later (D138)."""
+
+    def __init__(self, event: WebhookEvent) -> None:
+        super().__init__(
+            f"{event.event_type} {event.provider}/{event.webhook_id}: the order kept changing under it "
+            f"({CONFLICT_ATTEMPTS} attempts); left for a retry"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,14 +282,23 @@ async def apply_order_event(svc: Services, event: WebhookEvent, *, sources: froz
     if isinstance(parsed, Failure):  # refused before it was stored; kept for rows stored earlier
         return str(parsed.failure().code)
     command, ctx = parsed.unwrap(), marketplace_context(event)
-    applied: Result[object, DomainError]
-    with scoped_to(frozenset({event.country})):
+    for _ in range(CONFLICT_ATTEMPTS):
+        applied = await _apply(svc, ctx, command, event.country)
+        if isinstance(applied, Success):
+            return APPLIED
+        if not isinstance(applied.failure(), ConcurrencyConflict):
+            return str(applied.failure().code)
+    raise OrderReportConflict(event)
+
+
+async def _apply(
+    svc: Services, ctx: RequestContext, command: OrderCommand, country: CountryCode
+) -> Result[object, DomainError]:
+    with scoped_to(frozenset({country})):
         if isinstance(command, CreateOrder):
-            applied = await create_order(svc, ctx, command)
-        elif isinstance(command, CapturePayment):
-            applied = await capture_payment(svc, ctx, command)
-        elif isinstance(command, AssignCourier):
-            applied = await assign_courier(svc, ctx, command)
-        else:
-            applied = await transition_order(svc, ctx, command)
-    return APPLIED if isinstance(applied, Success) else str(applied.failure().code)
+            return await create_order(svc, ctx, command)
+        if isinstance(command, CapturePayment):
+            return await capture_payment(svc, ctx, command)
+        if isinstance(command, AssignCourier):
+            return await assign_courier(svc, ctx, command)
+        return await transition_order(svc, ctx, command)

@@ -65,6 +65,7 @@ from application.audit.trail import record
 from application.context import RequestContext, Services
 from application.integrations.order_feed import (
     FulfilmentRefusal,
+    OrderReportConflict,
     apply_order_event,
     is_order_event,
     not_yet_known,
@@ -248,7 +249,11 @@ async def receive_webhook(
             await uow.commit()
     if not held:
         return Success(WebhookReceipt(event.provider, event.webhook_id, event.country, True, False))
-    settled = await _process(deps, event, request_id=webhook.request_id)
+    try:
+        settled = await _process(deps, event, request_id=webhook.request_id)
+    except OrderReportConflict as conflict:  # stored, left to its hold: the sweep applies it (D138)
+        log.warning("%s", conflict)
+        return Success(WebhookReceipt(event.provider, event.webhook_id, event.country, not stored, False))
     return Success(_receipt(event, duplicate=not stored, settled=settled))
 
 

@@ -25,7 +25,8 @@ from application.cases.incidents import (
     apply_incident_action,
     open_order_incident,
 )
-from application.context import Services
+from application.context import RequestContext, Services
+from application.integrations import order_feed
 from application.integrations.order_feed import (
     APPLIED,
     NOT_A_MARKETPLACE_SOURCE,
@@ -41,13 +42,20 @@ from application.integrations.webhooks import (
     receive_webhook,
     reprocess_pending_webhooks,
 )
-from application.orders.use_cases import CompleteDueOrders, complete_due_orders
+from application.orders.use_cases import (
+    CaptureFailure,
+    CapturePayment,
+    CompleteDueOrders,
+    capture_payment,
+    complete_due_orders,
+)
+from application.ports.concurrency import ConcurrencyConflict
 from application.saga.executor import Providers, SagaRunner
 from application.security.scope import scoped_to
 from domain.audit import AuditEntry
 from domain.cases.kinds import IncidentAction, IncidentType, Severity
 from domain.ledger import Account
-from domain.orders import OrderStatus
+from domain.orders import Order, OrderStatus
 from domain.shared import InvalidInput
 from domain.shared.ids import OrderId
 from interfaces.http.app import create_app
@@ -548,3 +556,55 @@ async def test_a_seller_id_exactly_at_the_limit_is_paid_through_its_accounts(
         payable = (await uow.ledger.balance(MX, Account.seller_payable(seller), MXN)).normal.minor
         receivable = (await uow.ledger.balance(MX, Account.seller_receivable(seller), MXN)).normal.minor
     assert (escrow, payable, receivable) == (0, 106_000, 0)
+
+
+class LosesRaces:
+    """``capture_payment`` whose first ``losses`` calls lose the race for the order (another
+    writer saved it between its read and its write: ``ConcurrencyConflict``, nothing written),
+    then the real use case."""
+
+    def __init__(self, losses: int) -> None:
+        self.losses = losses
+        self.calls = 0
+
+    async def __call__(
+        self, svc: Services, ctx: RequestContext, cmd: CapturePayment
+    ) -> Result[Order, CaptureFailure]:
+        self.calls += 1
+        if self.calls <= self.losses:
+            return Failure(ConcurrencyConflict("order", cmd.order_id, 1))
+        return await capture_payment(svc, ctx, cmd)
+
+
+async def test_a_report_that_loses_a_race_for_its_order_is_applied_again_not_refused(
+    svc: Services, feed: Feed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """D138: stored as its outcome, a lost capture would leave the order unpaid for good."""
+    await feed.outcome("order.created", CREATED)
+    racing = LosesRaces(losses=order_feed.CONFLICT_ATTEMPTS - 1)
+    monkeypatch.setattr(order_feed, "capture_payment", racing)
+    assert await feed.outcome("order.payment_captured", CAPTURED) == APPLIED
+    assert racing.calls == order_feed.CONFLICT_ATTEMPTS
+    assert await order_status(svc) is OrderStatus.PAID
+    assert len(await audit(svc, "order.payment_captured")) == 1
+
+
+async def test_a_report_that_keeps_losing_is_left_for_the_recovery_sweep(
+    svc: Services, feed: Feed, processing: WebhookProcessing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await feed.outcome("order.created", CREATED)
+    monkeypatch.setattr(order_feed, "capture_payment", LosesRaces(losses=order_feed.CONFLICT_ATTEMPTS))
+    receipt = (await feed.send("order.payment_captured", CAPTURED, webhook_id="cap_1")).unwrap()
+    assert (receipt.duplicate, receipt.processed, receipt.outcome) == (False, False, None)
+    assert (await inbox(svc))["cap_1"] is None  # stored, not processed: nothing final
+    assert await order_status(svc) is OrderStatus.CREATED
+    assert await audit(svc, "order.payment_captured") == []
+    # the race is over: the sweep applies it once its hold has run out
+    monkeypatch.setattr(order_feed, "capture_payment", capture_payment)
+    assert isinstance(svc.clock, FixedClock)
+    assert await reprocess_pending_webhooks(processing) == []  # held: not yet
+    svc.clock.advance(processing.hold + timedelta(seconds=1))
+    [swept] = await reprocess_pending_webhooks(processing)
+    assert (swept.webhook_id, swept.outcome) == ("cap_1", APPLIED)
+    assert await order_status(svc) is OrderStatus.PAID
+    assert len(await audit(svc, "order.payment_captured")) == 1
