@@ -438,6 +438,10 @@ class DecisionReceipt:
     store_credit_minor: int
     currency: str
     steps: tuple[str, ...]
+    # what the caller asked for: ``outcome`` but for a PARTIAL_REFUND decided as the
+    # FULL_REFUND it amounts to (D134)
+    requested_outcome: str = ""
+    requested_tier_bp: int | None = None
 
     def encode(self) -> JsonObject:
         return {
@@ -450,10 +454,15 @@ class DecisionReceipt:
             "store_credit_minor": self.store_credit_minor,
             "currency": self.currency,
             "steps": list(self.steps),
+            "requested_outcome": self.requested_outcome or self.outcome,
+            "requested_tier_bp": self.requested_tier_bp,
         }
 
     @staticmethod
     def decode(data: JsonObject) -> DecisionReceipt:
+        # a receipt stored before the requested outcome was (its replay within the key's life)
+        # answers the outcome decided
+        tier = data.get("requested_tier_bp")
         return DecisionReceipt(
             dispute_id=str(data["dispute_id"]),
             status=str(data["status"]),
@@ -464,6 +473,8 @@ class DecisionReceipt:
             store_credit_minor=int(data["store_credit_minor"]),
             currency=str(data["currency"]),
             steps=tuple(str(s) for s in data["steps"]),
+            requested_outcome=str(data.get("requested_outcome") or data["outcome"]),
+            requested_tier_bp=tier if isinstance(tier, int) and not isinstance(tier, bool) else None,
         )
 
 
@@ -583,7 +594,7 @@ async def _decide(
     if isinstance(saved, Failure):
         return saved
     await schedule_first_step(uow, plan, dispute_id=dispute.id, country=cmd.country, now=now)
-    receipt = _receipt(dispute, plan)
+    receipt = _receipt(dispute, plan, cmd.outcome, cmd.partial_refund_tier_bp)
     await record(
         uow,
         ctx,
@@ -605,7 +616,9 @@ async def _decide(
     return Success(receipt)
 
 
-def _receipt(dispute: Dispute, plan: ExecutionPlan) -> DecisionReceipt:
+def _receipt(
+    dispute: Dispute, plan: ExecutionPlan, requested: OutcomeCode, requested_tier_bp: int | None
+) -> DecisionReceipt:
     assert dispute.decision is not None
     return DecisionReceipt(
         dispute_id=dispute.id,
@@ -617,6 +630,8 @@ def _receipt(dispute: Dispute, plan: ExecutionPlan) -> DecisionReceipt:
         store_credit_minor=plan.store_credit.minor,
         currency=plan.refund_to_card.currency.code,
         steps=tuple(s.name for s in plan.steps),
+        requested_outcome=requested.value,
+        requested_tier_bp=requested_tier_bp,
     )
 
 

@@ -429,6 +429,8 @@ async def test_a_partial_refund_of_the_whole_charge_is_decided_and_executed_as_a
 
     receipt = await decide(svc, dispute, OutcomeCode.PARTIAL_REFUND, tier=5_000)
     assert (receipt.outcome, receipt.refund_to_card_minor) == ("FULL_REFUND", 44_000)
+    # the answer says what was asked for too
+    assert (receipt.requested_outcome, receipt.requested_tier_bp) == ("PARTIAL_REFUND", 5_000)
     # the same request again (same key): the same answer, nothing decided twice
     assert await decide(svc, dispute, OutcomeCode.PARTIAL_REFUND, tier=5_000) == receipt
     async with svc.uow() as uow:

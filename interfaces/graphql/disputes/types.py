@@ -454,6 +454,13 @@ class DecisionReceipt:
         description="The outcome decided: the one asked for, except a PARTIAL_REFUND of the whole "
         "charge, decided as FULL_REFUND (D134)."
     )
+    requested_outcome: str = strawberry.field(
+        description="The outcome asked for: `outcome` unless a PARTIAL_REFUND of the whole charge was "
+        "decided as FULL_REFUND (D134)."
+    )
+    requested_partial_refund_tier_bp: int | None = strawberry.field(
+        description="The tier asked for with a PARTIAL_REFUND (basis points), whatever was decided."
+    )
     evidence_pack_hash: str
     plan_fingerprint: str
     refund_to_card: Money
@@ -467,6 +474,8 @@ class DecisionReceipt:
             dispute_id=receipt.dispute_id,
             status=receipt.status,
             outcome=receipt.outcome,
+            requested_outcome=receipt.requested_outcome or receipt.outcome,
+            requested_partial_refund_tier_bp=receipt.requested_tier_bp,
             evidence_pack_hash=receipt.evidence_pack_hash,
             plan_fingerprint=receipt.plan_fingerprint,
             refund_to_card=Money.from_domain(DomainMoney(receipt.refund_to_card_minor, currency)),

@@ -46,8 +46,8 @@ mutation($input: DisputeResolveInput!) {
   disputeResolve(input: $input) {
     __typename
     ... on DisputeResolveSuccess {
-      receipt { disputeId status outcome planFingerprint evidencePackHash steps
-                refundToCard { minor currency } storeCredit { minor } }
+      receipt { disputeId status outcome requestedOutcome requestedPartialRefundTierBp planFingerprint
+                evidencePackHash steps refundToCard { minor currency } storeCredit { minor } }
       dispute { status evidenceFrozen decision { outcome reasonCode partialRefundTierBp } }
     }
     ... on Error { code message }
@@ -146,6 +146,12 @@ async def test_the_dispute_lifecycle_through_the_api(api: Api) -> None:
     resolved = result(await api.gql(RESOLVE, {"input": decide}, l2))
     assert resolved["__typename"] == "DisputeResolveSuccess", resolved
     assert resolved["receipt"]["refundToCard"] == {"minor": 25_000, "currency": "MXN"}
+    receipt = resolved["receipt"]
+    assert (receipt["outcome"], receipt["requestedOutcome"], receipt["requestedPartialRefundTierBp"]) == (
+        "PARTIAL_REFUND",
+        "PARTIAL_REFUND",
+        2500,
+    )
     assert resolved["dispute"]["evidenceFrozen"] is True
     assert resolved["dispute"]["decision"] == {
         "outcome": "PARTIAL_REFUND",
