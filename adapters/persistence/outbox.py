@@ -280,6 +280,32 @@ class SqlAlchemyOutbox:
             job_id, fencing_token, error, status=JobStatus.DEAD, values={"updated_at": now}
         )
 
+    async def dead_letter_pending(
+        self, job_id: int, *, provider_key_revision: int, now: datetime, error: JobError
+    ) -> bool:
+        connection = await self._session.connection()
+        pending = and_(
+            _JOBS.id == job_id,
+            _JOBS.status == JobStatus.PENDING.value,
+            _JOBS.provider_key_revision == provider_key_revision,
+        )
+        current = (
+            await connection.execute(select(_JOBS.errors).where(pending).with_for_update())
+        ).scalar_one_or_none()
+        if current is None:
+            return False
+        result = await connection.execute(
+            outbox_jobs.update()
+            .where(pending)
+            .values(
+                status=JobStatus.DEAD.value,
+                fencing_token=_JOBS.fencing_token + 1,
+                errors=[*_error_list(current), _error_to_json(error)],
+                updated_at=now,
+            )
+        )
+        return result.rowcount == 1
+
     async def defer(self, job_id: int, fencing_token: int, *, now: datetime, until: datetime) -> bool:
         connection = await self._session.connection()
         result = await connection.execute(

@@ -201,6 +201,16 @@ class Outbox(Protocol):
         another key of the job is noted too)."""
         ...
 
+    async def dead_letter_pending(
+        self, job_id: int, *, provider_key_revision: int, now: datetime, error: JobError
+    ) -> bool:
+        """PENDING -> DEAD, ``error`` (the provider's decline of the key, D136) appended: the
+        provider's failure for the key a job waiting for its retry last called with. ``False``
+        (nothing changed) unless the job is PENDING at ``provider_key_revision`` (a worker
+        claimed it meanwhile, or an L3 replay gave it another key). The row is locked first;
+        the fencing token is bumped."""
+        ...
+
     async def note_dead_decline(
         self, job_id: int, *, provider_key_revision: int, now: datetime, error: JobError
     ) -> bool:

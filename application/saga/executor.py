@@ -64,6 +64,7 @@ from application.integrations.dead_letters import DECLINED, needs_fresh_provider
 from application.ports.metrics import NO_METRICS, Metrics
 from application.ports.outbox import (
     LEASE_EXPIRED,
+    NOTES,
     PROVIDER_ACCEPTED,
     PROVIDER_LATE_FAILURE,
     PROVIDER_LATE_SUCCESS,
@@ -445,8 +446,8 @@ class SagaRunner:
             return await self._contradicted(
                 job, idempotency_key, provider_reference, StepOutcome.CONFIRMED_AFTER_DISCARD
             )
-        if job.status is JobStatus.DEAD and not succeeded:
-            return await self._declined_when_dead(job, provider_reference, detail)
+        if job.status in (JobStatus.DEAD, JobStatus.PENDING) and not succeeded:
+            return await self._declined_when_idle(job, idempotency_key, provider_reference, detail)
         if job.status is JobStatus.DEAD and succeeded:
             if needs_fresh_provider_key(job):
                 # it died of a refusal that proved its key moved nothing (a decline: the
@@ -458,29 +459,53 @@ class SagaRunner:
         if job.status not in (JobStatus.RUNNING, JobStatus.WAITING):
             return StepOutcome.ALREADY_SETTLED
         outcome = await self._settle_confirmation(job, succeeded, provider_reference, detail)
-        if outcome is StepOutcome.LEASE_LOST and succeeded:
-            # the worker dead-lettered the job (its last timeout) while this success was being
-            # recorded, and an L3 may have discarded or replayed it since: settle the success
-            # for what the job is now (a dead letter, a discarded job, a replaced key), never lose it
-            async with self.svc.uow() as uow:
-                now_is = await uow.outbox.get(job.id)
-            if now_is is not None and (
-                now_is.status not in (JobStatus.RUNNING, JobStatus.WAITING)
-                or now_is.provider_key != idempotency_key
-            ):
-                return await self.confirm(
-                    idempotency_key, succeeded=True, provider_reference=provider_reference, detail=detail
-                )
+        if outcome is StepOutcome.LEASE_LOST:
+            # the worker dead-lettered the job (its last timeout) while this answer was being
+            # recorded, and an L3 may have discarded or replayed it since: settle the answer for
+            # what the job is now (a dead letter, a discarded job, a replaced key), never lose it
+            return await self._again_if_moved(job, idempotency_key, succeeded, provider_reference, detail)
         return outcome
 
-    async def _declined_when_dead(self, job: Job, provider_reference: str, detail: str) -> StepOutcome:
-        """The provider's failure for the key a dead letter last called with (its calls'
-        answers were lost): its word that the key moved nothing, or that what it moved came
-        back (a refund or a payout returned, whose success may reach us after this failure).
-        Noted once in the job's history as the provider's decline (D136): a later success for
-        the key is then a contradiction told to a person (``CONFIRMED_AFTER_REFUSAL``), never
-        recorded as money that moved, and an L3's replay takes a fresh key (D83). Audited
-        ``provider.declined_after_dead_letter``; ``DECLINED_AFTER_DEAD_LETTER``."""
+    async def _again_if_moved(
+        self, job: Job, idempotency_key: str, succeeded: bool, provider_reference: str, detail: str
+    ) -> StepOutcome:
+        """``confirm`` again if the job left the state this answer was settled against (its
+        status or its key changed: someone else changed it first); ``LEASE_LOST`` otherwise."""
+        async with self.svc.uow() as uow:
+            now_is = await uow.outbox.get(job.id)
+        if now_is is not None and (
+            now_is.status is not job.status or now_is.provider_key_revision != job.provider_key_revision
+        ):
+            return await self.confirm(
+                idempotency_key, succeeded=succeeded, provider_reference=provider_reference, detail=detail
+            )
+        return StepOutcome.LEASE_LOST
+
+    async def _declined_when_idle(
+        self, job: Job, idempotency_key: str, provider_reference: str, detail: str
+    ) -> StepOutcome:
+        """The provider's failure for the key a job not running last called with: a dead
+        letter (its calls' answers were lost), or a job waiting for its retry after a lost
+        answer. It is the provider's word that the key moved nothing, or that what it moved
+        came back (a refund or a payout returned, whose success may reach us after this
+        failure), so it is recorded as the provider's decline of the key (D136): a PENDING job
+        is dead-lettered with it (``_dead_letter``: the dispute fails its execution); a DEAD
+        one has it noted once in its history, audited ``provider.declined_after_dead_letter``
+        (``DECLINED_AFTER_DEAD_LETTER``), unless its last failure is that decline already (a
+        redelivery). Either way a success for the key that follows is a contradiction told to
+        a person (``CONFIRMED_AFTER_REFUSAL``), never money recorded as moved, and an L3's
+        replay takes a fresh key (D83). If the job moved on meanwhile (a worker claimed it, a
+        success recovered it, an L3 replayed it), the failure is settled against what it is now."""
+        if job.status is JobStatus.PENDING:
+            outcome = await self._dead_letter(
+                job, DECLINED, detail or "declined by the provider", pending=True
+            )
+            if outcome is StepOutcome.LEASE_LOST:
+                return await self._again_if_moved(job, idempotency_key, False, provider_reference, detail)
+            return outcome
+        failures = [entry for entry in job.errors if entry.kind not in NOTES]
+        if failures and failures[-1].kind == DECLINED:
+            return StepOutcome.ALREADY_SETTLED  # it died of this decline, or it was noted already
         now = self.svc.clock.now()
         code = failure_code(detail)
         async with self.svc.uow() as uow:
@@ -493,22 +518,26 @@ class SagaRunner:
             if not await uow.outbox.note_dead_decline(
                 job.id, provider_key_revision=job.provider_key_revision, now=now, error=note
             ):
-                return StepOutcome.ALREADY_SETTLED
-            await record(
-                uow,
-                self._ctx,
-                country=job.country,
-                action="provider.declined_after_dead_letter",
-                **_target(job),
-                at=now,
-                after={
-                    "job_id": job.id,
-                    **_provider_report(job, provider_reference),
-                    "failure_code": code,
-                    "outcome": StepOutcome.DECLINED_AFTER_DEAD_LETTER.value,
-                },
-            )
-            await uow.commit()
+                noted = False
+            else:
+                noted = True
+                await record(
+                    uow,
+                    self._ctx,
+                    country=job.country,
+                    action="provider.declined_after_dead_letter",
+                    **_target(job),
+                    at=now,
+                    after={
+                        "job_id": job.id,
+                        **_provider_report(job, provider_reference),
+                        "failure_code": code,
+                        "outcome": StepOutcome.DECLINED_AFTER_DEAD_LETTER.value,
+                    },
+                )
+                await uow.commit()
+        if not noted:
+            return await self._again_if_moved(job, idempotency_key, False, provider_reference, detail)
         return StepOutcome.DECLINED_AFTER_DEAD_LETTER
 
     async def _settle_confirmation(
@@ -1246,7 +1275,13 @@ class SagaRunner:
         return await self._dead_letter(job, f"PROVIDER_{error.kind.value}", error.message, call=call)
 
     async def _dead_letter(
-        self, job: Job, kind: str, detail: str, *, call: dict[str, str | int | None] | None = None
+        self,
+        job: Job,
+        kind: str,
+        detail: str,
+        *,
+        call: dict[str, str | int | None] | None = None,
+        pending: bool = False,
     ) -> StepOutcome:
         """Past the maximum attempts, or a permanent failure: the job goes to the dead-letter
         queue and the dispute to EXECUTION_FAILED, in one transaction, audited. ``call``: the
@@ -1258,7 +1293,13 @@ class SagaRunner:
         detail = without_personal_data(detail)
         failure = JobError(at=now, attempt=job.attempts, kind=kind, detail=detail)
         async with self.svc.uow() as uow:
-            if not await uow.outbox.dead_letter(job.id, job.fencing_token, now=now, error=failure):
+            if pending:  # a job waiting for its retry, which its provider declined meanwhile (D136)
+                moved = await uow.outbox.dead_letter_pending(
+                    job.id, provider_key_revision=job.provider_key_revision, now=now, error=failure
+                )
+            else:
+                moved = await uow.outbox.dead_letter(job.id, job.fencing_token, now=now, error=failure)
+            if not moved:
                 return StepOutcome.LEASE_LOST
             if call is not None:
                 await record(

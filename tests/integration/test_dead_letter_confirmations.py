@@ -806,3 +806,65 @@ async def test_a_dead_refund_made_then_returned_ends_owed_to_the_buyer_whatever_
         assert await balance(h.svc, Account.escrow("o1")) == T  # awaiting the L3's re-issue
     assert await balance(h.svc, Account.psp_clearing()) == T
     assert await unbalanced(h.svc) == {}
+
+
+async def refund_event(h: Harness, key: str, kind: str, webhook_id: str) -> str:
+    """The provider's signed ``refund.<kind>`` for ``key`` (a failure names its reason)."""
+    data = {"id": "re_1", "idempotency_key": key, "country": "MX", "status": kind}
+    if kind == "failed":
+        data["failure_reason"] = "card_closed"
+    answer = await h.post(json.dumps({"type": f"refund.{kind}", "data": data}).encode(), webhook_id)
+    return str(answer.json()["outcome"])
+
+
+async def test_a_failure_for_a_refund_waiting_for_its_retry_dead_letters_it_as_declined(h: Harness) -> None:
+    """D136 review: between two attempts (its answer lost once) the provider says the key
+    failed. Dropped, the retry (or a success arriving later) would record the refund the
+    provider took back; dead-lettered as its decline, a later success is only told."""
+    dispute = await dispute_under_review(h.svc, "o1")
+    await decide(h.svc, dispute, OutcomeCode.FULL_REFUND)
+    key = refund_key(dispute.id)
+    h.network.losing = True
+    await h.runner.run_once()
+    h.network.losing = False
+    assert (await job(h.svc, key)).status is JobStatus.PENDING  # its retry is due later
+    assert await refund_event(h, key, "failed", "w_fail") == "DEAD_LETTERED"
+    dead = await job(h.svc, key)
+    assert (dead.status, dead.errors[-1].kind) == (JobStatus.DEAD, "PROVIDER_DECLINED")
+    assert await statuses(h.svc, dispute.id) == (DisputeStatus.EXECUTION_FAILED, OrderStatus.DISPUTED)
+    # the same failure again under another webhook id: it died of it already
+    assert await refund_event(h, key, "failed", "w_fail_2") == "ALREADY_SETTLED"
+    assert await audit(h.svc, "provider.declined_after_dead_letter") == []
+    assert await refund_event(h, key, "succeeded", "w_ok") == "CONFIRMED_AFTER_REFUSAL"
+    assert await ledger_of(h.svc, f"dispute:{dispute.id}/") == {}
+    assert await balance(h.svc, Account.escrow("o1")) == T
+    replayed = (await replay_dead_letter(h.svc, L3, ReplayDeadLetter(MX, dead.id))).unwrap()
+    assert replayed.provider_key == f"{key}#r1"
+
+
+class RecoveredMidway(SagaRunner):
+    """A runner that reads a dead letter, and whose failure for it is noted only after a
+    concurrent success (another delivery) recovered the job."""
+
+    async def _declined_when_idle(
+        self, job: Job, idempotency_key: str, provider_reference: str, detail: str
+    ) -> StepOutcome:
+        other = SagaRunner(self.svc, self.providers, metrics=self.metrics)
+        assert await other.confirm(idempotency_key, succeeded=True, provider_reference="re_1") is (
+            StepOutcome.RECOVERED
+        )
+        await other.drain()  # the rest of the saga: the refund posted, the dispute resolved
+        return await SagaRunner._declined_when_idle(self, job, idempotency_key, provider_reference, detail)
+
+
+async def test_a_failure_that_loses_the_race_with_the_success_returns_the_refund(h: Harness) -> None:
+    dispute_id, _dead = await refund_dead_after_timeouts(h)
+    key = refund_key(dispute_id)
+    runner = RecoveredMidway(h.svc, h.runner.providers, metrics=h.metrics)
+    outcome = await runner.confirm(key, succeeded=False, provider_reference="re_1", detail="card_closed")
+    # the note found the job DONE: the failure is the refund's return, posted once
+    assert outcome is StepOutcome.RETURNED
+    assert f"{key}/returned" in await ledger_of(h.svc, f"dispute:{dispute_id}/")
+    assert await balance(h.svc, Account.escrow("o1")) == T
+    assert len(await audit(h.svc, "refund.returned")) == 1
+    assert await unbalanced(h.svc) == {}

@@ -169,14 +169,9 @@ async def resolve_dispute_refunded(root: Dispute, info: GraphQLInfo) -> Money | 
 
 
 async def resolve_refund_awaiting_reissue(root: Dispute, info: GraphQLInfo) -> Money | None:
-    """Batched like ``amountRefunded`` (the same two loaders); null when nothing awaits, or
-    for a caller who may not read the ledger (that a buyer's card refused a refund is not the
-    seller's to know)."""
-    principal = await viewer(info)
+    """Batched like ``amountRefunded`` (the same two loaders), and shown to whoever may read
+    that: ``amountRefunded`` is down by as much. Null when nothing awaits."""
     dispute = root.domain
-    reads_ledger = principal is not None and principal.may(Operation.LEDGER_READ)
-    if principal is None or not reads_ledger or not principal.in_scope(dispute.country):
-        return None
     loaders = info.context.loaders
     transactions, order = await asyncio.gather(
         loaders.ledger_by_prefix.load((dispute.country, ledger_prefix(dispute.id))),
@@ -242,7 +237,7 @@ class Dispute:
         resolver=resolve_refund_awaiting_reissue,
         description="Refunded to the card, then taken back by the payments provider (a closed card, a "
         "bank's return), and not re-issued yet: held for the buyer until an L3 re-issues it "
-        "(disputeRefundReissue). Null when nothing awaits, or if the caller may not read the ledger.",
+        "(disputeRefundReissue). Null when nothing awaits.",
     )
     ledger_transactions: list[LedgerTransaction] | None = strawberry.field(
         resolver=resolve_dispute_ledger,
