@@ -68,7 +68,8 @@ ORDER_BY_ID: Final = (
     "delivered_at, force_completed, force_complete_reason, version, created_at, updated_at, currency, "
     "items_subtotal_minor, delivery_fee_minor, service_fee_minor, tax_minor, discount_minor, "
     "total_charged_minor, commission_bp, snapshot_courier_id, policy_version, policy_terms, captured_at, "
-    "payment_partner_id, frozen_at, dispute_window_paused_us FROM orders WHERE country_code = $1 AND id = $2"
+    "payment_partner_id, frozen_at, dispute_window_paused_us, courier_assigned_at FROM orders "
+    "WHERE country_code = $1 AND id = $2"
 )
 LEDGER_BY_PREFIX: Final = (
     "SELECT id, country_code, idempotency_key, kind, currency, amount_minor, memo, reverses, created_at "

@@ -19,7 +19,7 @@ report sent again after a later swap does not put the older courier back.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from returns.result import Failure, Result, Success
 
@@ -67,9 +67,16 @@ async def assign_courier(
         order = await uow.orders.get(cmd.country, cmd.order_id)
         if order is None:
             return Failure(NotFound("order", cmd.order_id))
+        when = (now if cmd.at is None else max(min(cmd.at, now), order.created_at)).astimezone(UTC)
         if order.courier_id == cmd.courier_id:
+            # the courier it has, reported again: a later report dates it (an assignment made
+            # in between and delivered after this is stale); nothing else changes, nothing audited
+            if order.courier_reported(when):
+                saved = await uow.orders.save(order)
+                if isinstance(saved, Failure):
+                    return saved
+                await uow.commit()
             return Success(order)
-        when = now if cmd.at is None else max(min(cmd.at, now), order.created_at)
         reassigned = order.reassign_courier(when, cmd.courier_id)
         if isinstance(reassigned, Failure):
             return reassigned

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from domain.orders.status import OrderOperation, OrderStatus
@@ -217,8 +217,9 @@ class StaleAssignment(DomainError):
     @property
     def message(self) -> str:
         return (
-            f"{self.party_id} was assigned at {self.at.isoformat()}, before the order's current "
-            f"{self.party.lower()} (since {self.current_since.isoformat()}): nothing changed"
+            f"{self.party_id} was assigned at {self.at.astimezone(UTC).isoformat()}, before the order's "
+            f"current {self.party.lower()} (since {self.current_since.astimezone(UTC).isoformat()}): "
+            "nothing changed"
         )
 
 

@@ -819,6 +819,20 @@ class Order:
         way. The status does not change; the snapshot keeps the courier at capture."""
         return self._reassign("COURIER", at, courier_id)
 
+    def courier_reported(self, at: datetime) -> bool:
+        """The courier the order already has, reported again as assigned at ``at``: if that is
+        later than when it was given the order (or that is not known), it becomes the time the
+        order's courier dates from, so an assignment made in between is stale when it arrives
+        after this report (D137). Whether anything changed (the version moved)."""
+        if self._courier_id is None or not _is_aware(at):
+            return False
+        if self._courier_assigned_at is not None and at <= self._courier_assigned_at:
+            return False
+        self._courier_assigned_at = at
+        self._version += 1
+        self._check_invariants()
+        return True
+
     def reassign_seller(self, at: datetime, seller_id: str) -> Result[PartyReassigned, ReassignError]:
         """An urgent replacement of the seller, only before capture (``SELLER_FIXED_BY_SNAPSHOT``
         after it: the snapshot names who is paid)."""

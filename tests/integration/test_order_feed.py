@@ -253,6 +253,15 @@ async def test_a_courier_report_sent_again_after_a_later_swap_changes_nothing(
     }
     assert await feed.outcome("order.courier_assigned", before_it, webhook_id="before") == "STALE_ASSIGNMENT"
     assert await courier_of(svc) == "cou_10"
+    # the courier it has, reported again later, dates it: an assignment made in between, arriving
+    # after that report, is stale (dispatch: cou_10, then cou_12, then cou_10 again)
+    t1 = clock.now()
+    clock.advance(timedelta(minutes=3))
+    later_again = {"order_id": "mkt_1", "courier_id": "cou_10", "at": (t1 + timedelta(minutes=2)).isoformat()}
+    between = {"order_id": "mkt_1", "courier_id": "cou_12", "at": (t1 + timedelta(minutes=1)).isoformat()}
+    assert await feed.outcome("order.courier_assigned", later_again, webhook_id="again") == APPLIED
+    assert await feed.outcome("order.courier_assigned", between, webhook_id="between") == "STALE_ASSIGNMENT"
+    assert await courier_of(svc) == "cou_10"
     bad = await feed.send("order.courier_assigned", {**first, "at": "yesterday"}, webhook_id="bad")
     assert isinstance(bad, Failure) and isinstance(bad.failure(), InvalidInput)
     assert bad.failure().field == "data.at"

@@ -190,3 +190,23 @@ def test_a_courier_assignment_older_than_the_current_one_changes_nothing() -> No
     unpaid = order_in(S.CREATED)
     assert isinstance(unpaid.reassign_seller(LATER, "sel_2"), Success)
     assert unpaid.courier_assigned_at is None
+
+
+def test_the_courier_reported_again_later_dates_it() -> None:
+    """D137 review: the same courier reported again with a later time moves the time its
+    courier dates from, so an assignment made in between is stale when it arrives after."""
+    order = order_in(S.ACCEPTED)
+    assert order.courier_assigned_at is None
+    version = order.version
+    assert order.courier_reported(ACCEPTED_AT + timedelta(minutes=3)) is True
+    dated: tuple[object, ...] = (order.courier_id, order.courier_assigned_at, order.version)
+    assert dated == (COURIER, ACCEPTED_AT + timedelta(minutes=3), version + 1)
+    assert order.pending_events == ()  # nothing happened to the order itself
+    # an earlier or equal report of it changes nothing
+    assert order.courier_reported(ACCEPTED_AT + timedelta(minutes=3)) is False
+    assert order.courier_reported(ACCEPTED_AT + timedelta(minutes=1)) is False
+    assert order.courier_assigned_at == ACCEPTED_AT + timedelta(minutes=3)
+    between = order.reassign_courier(ACCEPTED_AT + timedelta(minutes=2), "cou_9")
+    assert isinstance(between, Failure) and isinstance(between.failure(), StaleAssignment)
+    # an order without a courier has nothing to date
+    assert new_order(courier_id=None).courier_reported(LATER) is False
