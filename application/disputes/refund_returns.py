@@ -53,7 +53,7 @@ from domain.disputes import Dispute
 from domain.disputes.references import dispute_reference, ledger_prefix
 from domain.disputes.returns import ReissueMethod, refund_awaiting_reissue, reissue_key, returned_key
 from domain.ledger import AlreadyPosted, LedgerTransaction, rules
-from domain.orders import MAX_REASON_LENGTH, ReasonRequired, ReasonTooLong
+from domain.orders import ReasonRequired, ReasonTooLong, required_reason
 from domain.shared import CountryCode, Currency, DomainError, InvariantViolation, Money
 from domain.shared.ids import DisputeId
 
@@ -191,11 +191,10 @@ async def reissue_refund(
     allowed = authorize(ctx.principal, Operation.DISPUTE_REFUND_REISSUE, cmd.country)
     if isinstance(allowed, Failure):
         return allowed
-    reason = cmd.reason.strip()
-    if not reason:
-        return Failure(ReasonRequired())
-    if len(reason) > MAX_REASON_LENGTH:
-        return Failure(ReasonTooLong(len(reason), MAX_REASON_LENGTH))
+    checked = required_reason(cmd.reason)
+    if isinstance(checked, Failure):
+        return checked
+    reason = checked.unwrap()
     now = svc.clock.now()
     async with svc.uow() as uow:
         dispute = await uow.disputes.get(cmd.country, DisputeId(cmd.dispute_id))

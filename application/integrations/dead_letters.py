@@ -62,7 +62,7 @@ from application.security.principal import Forbidden, Operation, authorize
 from domain.disputes import Dispute, TransitionError
 from domain.disputes.status import DisputeStatus
 from domain.integrations import BreakerPolicy, Circuit, CircuitState
-from domain.orders import MAX_REASON_LENGTH, ReasonRequired, ReasonTooLong
+from domain.orders import ReasonRequired, ReasonTooLong, required_reason
 from domain.shared import CountryCode, DomainError, InvalidInput
 from domain.shared.ids import ActorId, DisputeId
 
@@ -293,11 +293,10 @@ async def discard_dead_letter(
     allowed = authorize(ctx.principal, Operation.DEAD_LETTER_DISCARD, cmd.country)
     if isinstance(allowed, Failure):
         return allowed
-    reason = cmd.reason.strip()
-    if not reason:
-        return Failure(ReasonRequired())
-    if len(reason) > MAX_REASON_LENGTH:
-        return Failure(ReasonTooLong(len(reason), MAX_REASON_LENGTH))
+    checked = required_reason(cmd.reason)
+    if isinstance(checked, Failure):
+        return checked
+    reason = checked.unwrap()
     now = svc.clock.now()
     async with svc.uow() as uow:
         job = await uow.outbox.get(cmd.job_id)

@@ -52,6 +52,7 @@ from domain.orders.order import (
     order_id_problem,
     party_id_problem,
     replacement_id,
+    required_reason,
 )
 from domain.orders.status import (
     CAPTURED_STATUSES,
@@ -128,4 +129,5 @@ __all__ = [
     "order_id_problem",
     "party_id_problem",
     "replacement_id",
+    "required_reason",
 ]

@@ -96,6 +96,21 @@ from domain.snapshots.snapshot import OrderSnapshot
 _T = TypeVar("_T", bound=OrderTransitioned)
 
 MAX_REASON_LENGTH: Final = 2_000
+
+
+def required_reason(
+    reason: str, limit: int = MAX_REASON_LENGTH
+) -> Result[str, ReasonRequired | ReasonTooLong]:
+    """A reason an operation requires (a force-complete, an L3's discard or re-issue), stripped:
+    not blank, at most ``limit`` characters."""
+    text = reason.strip()
+    if not text:
+        return Failure(ReasonRequired())
+    if len(text) > limit:
+        return Failure(ReasonTooLong(len(text), limit))
+    return Success(text)
+
+
 MAX_INCIDENT_REF_LENGTH: Final = 200
 MAX_PARTY_ID_LENGTH: Final = 200
 MAX_ID_CHARS: Final = 128
@@ -791,11 +806,10 @@ class Order:
                 return Failure(ForceCompleteNotEligible(self._frozen_from))
         elif source not in FORCE_COMPLETABLE_STATUSES:
             return Failure(IllegalOrderTransition(source, OrderStatus.FORCE_COMPLETED))
-        text = reason.strip()
-        if not text:
-            return Failure(ReasonRequired())
-        if len(text) > MAX_REASON_LENGTH:
-            return Failure(ReasonTooLong(len(text), MAX_REASON_LENGTH))
+        checked = required_reason(reason)
+        if isinstance(checked, Failure):
+            return checked
+        text = checked.unwrap()
         self._frozen_from = None
         self._frozen_by_incident = None
         self._frozen_at = None

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 import httpx
 from returns.result import Result
@@ -29,6 +30,7 @@ from application.integrations.webhooks import (
 )
 from application.ledger.payouts import PAYOUT_JOB_KIND, SellerPayoutJob
 from application.ports.outbox import Job
+from application.ports.providers import PayoutsProvider, RefundsProvider
 from application.saga.executor import Providers, SagaRunner
 from domain.audit import AuditEntry
 from domain.ledger import Account, TransactionKind
@@ -39,6 +41,11 @@ from interfaces.settings import Settings
 from tests.fakes.metrics import RecordingMetrics
 from tests.fakes.time_and_ids import FixedClock, SequentialIds
 from tests.integration.scenario import MX, MXN, add_policy
+
+
+class RefundsAndPayouts(RefundsProvider, PayoutsProvider, Protocol):
+    """What the workers call for refunds and payouts."""
+
 
 PROVIDER = "sandbox-payments"
 SECRET = "whsec_dGhlLXBheW91dC1yZXR1cm4tc2VjcmV0LTMyYnl0ZXM="
@@ -53,6 +60,7 @@ class Harness:
     payments: SandboxPayments
     notifications: SandboxNotifications
     metrics: RecordingMetrics
+    secret: str
 
     @property
     def webhooks(self) -> SandboxWebhooks:
@@ -61,13 +69,20 @@ class Harness:
 
     async def post(self, body: bytes, webhook_id: str) -> httpx.Response:
         headers = sign_webhook(
-            secrets=[SECRET], webhook_id=webhook_id, timestamp=datetime.now(UTC), body=body
+            secrets=[self.secret], webhook_id=webhook_id, timestamp=datetime.now(UTC), body=body
         )
         return await self.client.post(f"/webhooks/{PROVIDER}", content=body, headers=headers)
 
 
 @asynccontextmanager
-async def late_failure_harness(uow_factory: Callable[[], SqlAlchemyUnitOfWork]) -> AsyncIterator[Harness]:
+async def late_failure_harness(
+    uow_factory: Callable[[], SqlAlchemyUnitOfWork],
+    *,
+    secret: str = SECRET,
+    between: Callable[[SandboxPayments], RefundsAndPayouts] | None = None,
+) -> AsyncIterator[Harness]:
+    """``between``: what stands between the workers and the sandbox (a network that loses
+    answers, say); the webhooks come from the sandbox itself either way."""
     clock = FixedClock()
     svc = Services(uow=uow_factory, clock=clock, ids=SequentialIds())
     await add_policy(svc)
@@ -77,23 +92,24 @@ async def late_failure_harness(uow_factory: Callable[[], SqlAlchemyUnitOfWork]) 
         assert processing is not None
         return await receive_webhook(processing, webhook)
 
-    app = create_app(Settings(), webhooks=WebhookDependencies(secrets={PROVIDER: [SECRET]}, receive=receive))
+    app = create_app(Settings(), webhooks=WebhookDependencies(secrets={PROVIDER: [secret]}, receive=receive))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://testserver"
     ) as client:
         sender = HttpWebhookSender(f"http://testserver/webhooks/{PROVIDER}", client=client)
-        payments = SandboxPayments(webhooks=SandboxWebhooks(sender, secrets=[SECRET], delay_s=None))
+        payments = SandboxPayments(webhooks=SandboxWebhooks(sender, secrets=[secret], delay_s=None))
+        through: RefundsAndPayouts = payments if between is None else between(payments)
         notifications = SandboxNotifications()
         metrics = RecordingMetrics()
         runner = SagaRunner(
             svc,
-            Providers(payments, notifications, payouts=payments),
+            Providers(through, notifications, payouts=through),
             worker_id="w1",
             metrics=metrics,
             job_kinds={PAYOUT_JOB_KIND: SellerPayoutJob(), REISSUE_JOB_KIND: RefundReissueJob()},
         )
         processing = WebhookProcessing(svc, runner, settles=WEBHOOK_JOB_PROVIDERS)
-        yield Harness(svc, clock, client, runner, payments, notifications, metrics)
+        yield Harness(svc, clock, client, runner, payments, notifications, metrics, secret)
 
 
 async def balance(svc: Services, account: Account) -> int:

@@ -20,16 +20,14 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import httpx
 import pytest
 from returns.result import Failure, Result, Success
-from sqlalchemy import text
 
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
-from adapters.providers.sandbox import SandboxNotifications, SandboxPayments, SandboxWebhooks
-from adapters.providers.webhook_delivery import HttpWebhookSender, sign_webhook
+from adapters.providers.sandbox import SandboxPayments
 from application.cases.scheduler import run_tick
 from application.context import Services
 from application.errors import PlanDrift
@@ -41,26 +39,17 @@ from application.integrations.dead_letters import (
     list_dead_letters,
     replay_dead_letter,
 )
-from application.integrations.webhooks import (
-    VerifiedWebhook,
-    WebhookProcessing,
-    WebhookReceipt,
-    WebhookRefusal,
-    receive_webhook,
-)
 from application.ledger.payouts import (
     PAYOUT_JOB_KIND,
     PayoutDecision,
     ReadSellerBalance,
-    SellerPayoutJob,
     run_payouts,
     seller_balance,
 )
 from application.orders.completion import CompleteDueOrdersTask
 from application.ports.outbox import PROVIDER_LATE_SUCCESS, PROVIDER_SUCCESS_AFTER_REFUSAL, Job, JobStatus
 from application.ports.providers import ProviderError, ProviderFailureKind, ProviderReceipt
-from application.saga.executor import Providers, SagaRunner, StepOutcome
-from domain.audit import AuditEntry
+from application.saga.executor import SagaRunner, StepOutcome
 from domain.cases.kinds import CaseKind, CaseStatus
 from domain.disputes.codes import OutcomeCode
 from domain.disputes.outcomes import ExecutionPlan, ExecutionStep
@@ -69,13 +58,9 @@ from domain.ledger import Account, TransactionKind
 from domain.orders import OrderStatus
 from domain.shared import CountryCode, Money
 from domain.shared.ids import DisputeId, OrderId
-from interfaces.container import WEBHOOK_JOB_PROVIDERS
-from interfaces.http.app import create_app
-from interfaces.http.webhooks import WebhookDependencies
-from interfaces.settings import Settings
-from tests.fakes.metrics import RecordingMetrics
-from tests.fakes.time_and_ids import FixedClock, SequentialIds
-from tests.integration.scenario import L3, MX, MXN, add_policy, decide, delivered_order, dispute_under_review
+from tests.integration import late_failure_harness as late
+from tests.integration.late_failure_harness import audit, balance, inbox_outcomes, job, unbalanced
+from tests.integration.scenario import L3, MX, MXN, decide, delivered_order, dispute_under_review
 
 PROVIDER = "sandbox-payments"
 SECRET = "whsec_dGhlLWRlYWQtbGV0dGVyLWNvbmZpcm1hdGlvbi1zZWNyZXQ="
@@ -123,25 +108,8 @@ class LossyNetwork:
 
 
 @dataclass
-class Harness:
-    svc: Services
-    clock: FixedClock
-    client: httpx.AsyncClient
-    runner: SagaRunner
-    payments: SandboxPayments
+class Harness(late.Harness):
     network: LossyNetwork
-    metrics: RecordingMetrics
-
-    @property
-    def webhooks(self) -> SandboxWebhooks:
-        assert self.payments.webhooks is not None
-        return self.payments.webhooks
-
-    async def post(self, body: bytes, webhook_id: str) -> httpx.Response:
-        headers = sign_webhook(
-            secrets=[SECRET], webhook_id=webhook_id, timestamp=datetime.now(UTC), body=body
-        )
-        return await self.client.post(f"/webhooks/{PROVIDER}", content=body, headers=headers)
 
     async def succeeded(self, event_type: str, key: str, webhook_id: str) -> httpx.Response:
         """The provider's signed ``<operation>.succeeded`` for ``key``, sent by the test."""
@@ -169,45 +137,20 @@ class Harness:
 
 @pytest.fixture
 async def h(uow_factory: Callable[[], SqlAlchemyUnitOfWork]) -> AsyncIterator[Harness]:
-    """The app's webhook endpoint; the asynchronous sandbox's signed events go into it when
-    the test delivers them (``deliver_pending``)."""
-    clock = FixedClock()
-    svc = Services(uow=uow_factory, clock=clock, ids=SequentialIds())
-    await add_policy(svc)
-    processing: WebhookProcessing | None = None
+    """The shared late-failure harness (the app's webhook endpoint, the asynchronous sandbox)
+    with a lossy network between the workers and the sandbox."""
+    networks: list[LossyNetwork] = []
 
-    async def receive(webhook: VerifiedWebhook) -> Result[WebhookReceipt, WebhookRefusal]:
-        assert processing is not None
-        return await receive_webhook(processing, webhook)
+    def lossy(payments: SandboxPayments) -> LossyNetwork:
+        networks.append(LossyNetwork(payments))
+        return networks[-1]
 
-    app = create_app(Settings(), webhooks=WebhookDependencies(secrets={PROVIDER: [SECRET]}, receive=receive))
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
-    ) as client:
-        sender = HttpWebhookSender(f"http://testserver/webhooks/{PROVIDER}", client=client)
-        payments = SandboxPayments(webhooks=SandboxWebhooks(sender, secrets=[SECRET], delay_s=None))
-        network = LossyNetwork(payments)
-        metrics = RecordingMetrics()
-        runner = SagaRunner(
-            svc,
-            Providers(network, SandboxNotifications(), payouts=network),
-            worker_id="w1",
-            metrics=metrics,
-            job_kinds={PAYOUT_JOB_KIND: SellerPayoutJob()},
-        )
-        processing = WebhookProcessing(svc, runner, settles=WEBHOOK_JOB_PROVIDERS)
-        yield Harness(svc, clock, client, runner, payments, network, metrics)
+    async with late.late_failure_harness(uow_factory, secret=SECRET, between=lossy) as base:
+        yield Harness(**vars(base), network=networks[0])
 
 
 def refund_key(dispute_id: str) -> str:
     return f"dispute:{dispute_id}/FULL_REFUND/provider_refund"
-
-
-async def job(svc: Services, key: str) -> Job:
-    async with svc.uow() as uow:
-        found = await uow.outbox.by_key(key)
-    assert found is not None
-    return found
 
 
 async def statuses(svc: Services, dispute_id: str) -> tuple[DisputeStatus, OrderStatus]:
@@ -218,22 +161,6 @@ async def statuses(svc: Services, dispute_id: str) -> tuple[DisputeStatus, Order
     return dispute.status, order.status
 
 
-async def balance(svc: Services, account: Account) -> int:
-    async with svc.uow() as uow:
-        return (await uow.ledger.balance(MX, account, MXN)).normal.minor
-
-
-async def unbalanced(svc: Services) -> dict[tuple[str, str], int]:
-    """The sum of every account's balance per (country, currency) that is not zero."""
-    totals: dict[tuple[str, str], int] = {}
-    async with svc.uow() as uow:
-        for key in await uow.ledger.accounts("", limit=10_000):
-            found = await uow.ledger.balance(key.country, key.account, key.currency)
-            pair = (key.country.value, key.currency.code)
-            totals[pair] = totals.get(pair, 0) + found.amount.minor
-    return {pair: total for pair, total in totals.items() if total != 0}
-
-
 async def ledger_of(svc: Services, prefix: str) -> dict[str, list[tuple[str, str, int]]]:
     """The transactions whose key starts with ``prefix``: key -> postings (account, side, minor)."""
     async with svc.uow() as uow:
@@ -241,18 +168,6 @@ async def ledger_of(svc: Services, prefix: str) -> dict[str, list[tuple[str, str
     return {
         t.idempotency_key: [(p.account.name, p.side.value, p.amount.minor) for p in t.postings] for t in found
     }
-
-
-async def audit(svc: Services, action: str) -> list[AuditEntry]:
-    async with svc.uow() as uow:
-        return [e async for e in uow.audit.entries() if isinstance(e, AuditEntry) and e.action == action]
-
-
-async def inbox_outcomes(svc: Services) -> list[str]:
-    async with svc.uow() as uow:
-        assert isinstance(uow, SqlAlchemyUnitOfWork)
-        rows = await uow.session.execute(text("SELECT outcome FROM webhook_inbox"))
-        return sorted(str(row[0]) for row in rows.all())
 
 
 async def dead_letters(svc: Services) -> list[str]:
