@@ -92,18 +92,22 @@ class SqlAlchemyOrderRepository:
         *,
         limit: int,
         after: tuple[datetime, OrderId] | None = None,
+        paused: bool = False,
     ) -> list[Order]:
         """DELIVERED orders of ``country`` with ``delivered_at <= delivered_before``, oldest
         delivery first (ties by id), at most ``limit``, after ``after`` (keyset page; the
-        index on ``(country_code, status, delivered_at)`` serves it)."""
+        index on ``(country_code, status, delivered_at)`` serves it); only those whose dispute
+        window a live incident paused (``paused``), or only the others."""
         if limit < 1:
             return []
+        window_paused = orders.c.dispute_window_paused_us
         query = (
             select(orders)
             .where(
                 orders.c.country_code == country.value,
                 orders.c.status == OrderStatus.DELIVERED.value,
                 orders.c.delivered_at <= delivered_before,
+                window_paused > 0 if paused else window_paused == 0,
             )
             .order_by(orders.c.delivered_at, orders.c.id)
             .limit(limit)

@@ -317,9 +317,12 @@ async def complete_due_orders(
     Candidates are the orders delivered before ``now`` minus the shortest dispute window of
     the country's policy versions (no order can be due sooner), oldest delivery first; the
     window of each is its own snapshot's, so one with a longer window is skipped until it
-    closes, and the next page is read (keyset) when a whole page was skipped. An order whose
-    completion raises (e.g. a stored id the ledger refuses as an account name) is logged
-    with its id and skipped, its transaction rolled back; the others are completed."""
+    closes, and the next page is read (keyset) when a whole page was skipped. Orders whose
+    window a live incident paused (D127) are read apart, after the others: their delivery
+    no longer says when they are due, and however many of them wait at the head of the
+    queue they hold back no other order (D139). An order whose completion raises (e.g. a
+    stored id the ledger refuses as an account name) is logged with its id and skipped, its
+    transaction rolled back; the others are completed."""
     allowed = authorize(ctx.principal, Operation.ORDERS_COMPLETE_DUE, cmd.country)
     if isinstance(allowed, Failure):
         return allowed
@@ -329,30 +332,31 @@ async def complete_due_orders(
     completed: list[OrderId] = []
     if shortest is None or cmd.limit < 1:
         return Success(completed)  # no policy, no capture: nothing can be due
-    after: tuple[datetime, OrderId] | None = None
-    for _ in range(COMPLETION_MAX_PAGES):
-        async with svc.uow() as uow:
-            candidates = await uow.orders.delivered_before(
-                cmd.country, at - shortest, limit=cmd.page, after=after
-            )
-        for candidate in candidates:
-            closes = candidate.dispute_window_closes_at
-            if closes is None or closes > at:
-                continue
-            try:
-                done = await _complete(svc, ctx, cmd.country, candidate.id, at)
-            except Exception:  # one order's problem must not hold back every order after it
-                # its transaction rolled back: still DELIVERED, nothing posted; tried next tick
-                log.exception("order %s/%s not completed: it raised", cmd.country.value, candidate.id)
-                continue
-            if done:
-                completed.append(candidate.id)
-                if len(completed) >= cmd.limit:
-                    return Success(completed)
-        last = candidates[-1].delivered_at if candidates else None
-        if len(candidates) < cmd.page or last is None:
-            break
-        after = (last, candidates[-1].id)
+    for paused in (False, True):
+        after: tuple[datetime, OrderId] | None = None
+        for _ in range(COMPLETION_MAX_PAGES):
+            async with svc.uow() as uow:
+                candidates = await uow.orders.delivered_before(
+                    cmd.country, at - shortest, limit=cmd.page, after=after, paused=paused
+                )
+            for candidate in candidates:
+                closes = candidate.dispute_window_closes_at
+                if closes is None or closes > at:
+                    continue
+                try:
+                    done = await _complete(svc, ctx, cmd.country, candidate.id, at)
+                except Exception:  # one order's problem must not hold back every order after it
+                    # its transaction rolled back: still DELIVERED, nothing posted; tried next tick
+                    log.exception("order %s/%s not completed: it raised", cmd.country.value, candidate.id)
+                    continue
+                if done:
+                    completed.append(candidate.id)
+                    if len(completed) >= cmd.limit:
+                        return Success(completed)
+            last = candidates[-1].delivered_at if candidates else None
+            if len(candidates) < cmd.page or last is None:
+                break
+            after = (last, candidates[-1].id)
     return Success(completed)
 
 

@@ -34,10 +34,12 @@ class OrderRepository(Protocol):
         *,
         limit: int,
         after: tuple[datetime, OrderId] | None = None,
+        paused: bool = False,
     ) -> list[Order]:
         """DELIVERED orders delivered at or before the given instant, oldest delivery first
         (ties by id), at most ``limit``; with ``after``, only those that come after that
-        ``(delivered_at, id)`` in that order (the next page)."""
+        ``(delivered_at, id)`` in that order (the next page). ``paused``: only the orders whose
+        dispute window a live incident paused (D127), else only the others (D139)."""
         ...
 
     async def count_by_status(self, country: CountryCode) -> dict[OrderStatus, int]: ...

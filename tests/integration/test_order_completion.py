@@ -20,6 +20,7 @@ from adapters.persistence.tables import orders
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from application.cases.scheduler import run_tick
 from application.context import Services
+from application.orders import use_cases as order_use_cases
 from application.orders.completion import COMPLETER_ID, CompleteDueOrdersTask
 from application.orders.use_cases import (
     CompleteDueOrders,
@@ -252,3 +253,36 @@ async def test_an_order_that_cannot_be_completed_is_skipped_and_the_others_are_c
     assert await balance(svc, Account.seller_payable("sel_1")) == 2 * PAYOUT
     assert await balance(svc, Account.commission_revenue()) == 2 * TAKE
     assert sorted(e.target_id for e in await completed_entries(svc)) == ["o2", "o3"]
+
+
+async def test_orders_whose_window_was_paused_never_hold_back_the_others(
+    svc: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """D139: delivered first, but paused by live incidents for days (D127), o1-o3 are not due
+    when o4, delivered after them, is; read at the head of the queue they used up the tick's
+    pages (here 2 pages of 1) and o4 waited for them."""
+    for order_id in ("o1", "o2", "o3"):
+        await delivered_order(svc, order_id)
+    ten_days_us = int(timedelta(days=10) / timedelta(microseconds=1))
+    async with svc.uow() as uow:
+        assert isinstance(uow, SqlAlchemyUnitOfWork)
+        await uow.session.execute(
+            update(orders)
+            .where(orders.c.id.in_(["o1", "o2", "o3"]))
+            .values(dispute_window_paused_us=ten_days_us)
+        )
+        await uow.commit()
+    clock_of(svc).advance(timedelta(seconds=1))
+    await delivered_order(svc, "o4")
+    clock_of(svc).advance(timedelta(hours=72))
+    monkeypatch.setattr(order_use_cases, "COMPLETION_MAX_PAGES", 2)
+
+    done = await complete_due_orders(svc, SYSTEM, CompleteDueOrders(MX, page=1))
+    assert done.unwrap() == ["o4"]
+    assert [await status(svc, o) for o in ("o1", "o2", "o3")] == [OrderStatus.DELIVERED] * 3
+    # once their paused windows close they complete too, read apart from the others
+    clock_of(svc).advance(timedelta(days=10))
+    later = await complete_due_orders(svc, SYSTEM, CompleteDueOrders(MX, page=1))
+    assert later.unwrap() == ["o1", "o2"]  # two pages of one this call
+    assert (await complete_due_orders(svc, SYSTEM, CompleteDueOrders(MX, page=1))).unwrap() == ["o3"]
+    assert await balance(svc, Account.seller_payable("sel_1")) == 4 * PAYOUT
