@@ -66,13 +66,16 @@ class OutboxJob:
     max_attempts: int
     available_at: datetime
     created_at: datetime
-    dispute_id: str | None
+    dispute_id: str | None = strawberry.field(
+        description="The dispute the job works for: a saga step's, or a refund re-issue's."
+    )
     step: str | None = strawberry.field(description="The saga step's name, for dispute steps.")
     errors: list[JobFailure]
 
     @staticmethod
     def from_domain(job: Job) -> OutboxJob:
-        dispute_id = job.payload.get("dispute_id")
+        # a saga step's dispute, or the dispute a refund re-issue is for (D136)
+        dispute_id = job.payload.get("dispute_id", job.payload.get("for_dispute"))
         step = job.payload.get("step")
         return OutboxJob(
             id=BigInt(job.id),

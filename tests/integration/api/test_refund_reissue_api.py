@@ -9,6 +9,7 @@ from typing import Any
 
 from application.disputes.refund_returns import REISSUE_JOB_KIND, RefundReissueJob
 from application.disputes.use_cases import DecideDispute, decide_dispute
+from application.ports.providers import ProviderFailureKind
 from application.saga.executor import Providers, SagaRunner, StepOutcome
 from application.security.principal import Role
 from domain.disputes.codes import DecisionReasonCode, OutcomeCode
@@ -119,3 +120,49 @@ async def test_an_l3_reissues_a_returned_refund_to_the_card(api: Api) -> None:
         )
         == 1
     )
+
+
+DEAD_LETTERS = """
+{ deadLetterJobs(countryCode: "MX") {
+    __typename
+    ... on OutboxJobConnection { edges { node { kind provider status disputeId step } } }
+} }
+"""
+
+
+async def test_a_dead_card_reissue_is_listed_with_its_dispute(api: Api) -> None:
+    runner = SagaRunner(
+        api.svc,
+        Providers(FakePayments(), FakeNotifications()),
+        worker_id="w-test",
+        job_kinds={REISSUE_JOB_KIND: RefundReissueJob()},
+    )
+    dispute = await api.dispute("ord_1", review=True)
+    decided = DecideDispute(MX, dispute.id, OutcomeCode.FULL_REFUND, DecisionReasonCode.GOODWILL, "k1")
+    (await decide_dispute(api.svc, SYSTEM, decided)).unwrap()
+    await runner.drain()
+    key = f"dispute:{dispute.id}/FULL_REFUND/provider_refund"
+    assert await runner.confirm(key, succeeded=False, provider_reference="re_1") is StepOutcome.RETURNED
+    l3 = api.bearer(Role.L3)
+    accepted = (await api.gql(REISSUE, reissue_input(dispute.id), l3))["disputeRefundReissue"]
+    assert accepted["__typename"] == "DisputeRefundReissueSuccess"
+    refusing = SagaRunner(
+        api.svc,
+        Providers(FakePayments(fail_always=ProviderFailureKind.PERMANENT), FakeNotifications()),
+        worker_id="w-test",
+        job_kinds={REISSUE_JOB_KIND: RefundReissueJob()},
+    )
+    assert await refusing.drain() == [StepOutcome.DEAD_LETTERED]
+    listed = (await api.gql(DEAD_LETTERS, None, l3))["deadLetterJobs"]
+    assert [edge["node"] for edge in listed["edges"]] == [
+        {
+            "kind": "dispute.refund_reissue",
+            "provider": "payments",
+            "status": "DEAD",
+            "disputeId": dispute.id,
+            "step": None,
+        }
+    ]
+    # the dispute keeps its status: only the re-issue is dead (an L3 replays or discards it)
+    seen = (await api.gql(DISPUTE, {"id": dispute.id}, l3))["dispute"]
+    assert (seen["status"], seen["refundAwaitingReissue"]) == ("RESOLVED", {"minor": T, "currency": "MXN"})
