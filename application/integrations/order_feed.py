@@ -13,7 +13,8 @@ Events (Standard Webhooks envelope; ``POST /webhooks/<source>`` with the source'
     ``{"country", "order_id", "status", "at"?}`` with ``ACCEPTED``, ``IN_PREPARATION``,
     ``IN_TRANSIT``, ``DELIVERED`` or ``CANCELLED`` (before capture only); ``at`` (ISO-8601
     with an offset) is when the step happened, so a late or retried report keeps its time
-    (kept between the order's creation and now; without it, the time it is applied; D97)
+    (kept between the order's creation and now; without it, when the marketplace sent it,
+    its signed ``webhook-timestamp``; D97, D138)
 ``order.courier_assigned``
     ``{"country", "order_id", "courier_id", "at"?}``: the courier dispatch gave the order, a
     first one or another, until the order is in transit (D132); ``at`` is when dispatch
@@ -39,15 +40,18 @@ a report sent twice under two webhook ids changes nothing the second time.
 
 A report that lost a race for its order (another report, an agent or the scheduler saved it
 first: ``CONCURRENCY_CONFLICT``) is not refused: it is applied again on the order as it now is,
-up to ``CONFLICT_ATTEMPTS`` times; still losing, it raises ``OrderReportConflict`` and is left
-unprocessed, for the sender's retry and the recovery sweep (D138). Stored as its outcome, a
-lost capture would have left the order unpaid for good and every later step refused as early.
+up to ``CONFLICT_ATTEMPTS`` times, a moment apart; still losing, it raises
+``OrderReportConflict`` and is left unprocessed for the recovery sweep (answered ``pending``,
+D138). Stored as its outcome, a lost capture would have left the order unpaid for good and
+every later step refused as early. A step or a courier report without its own ``at`` is dated
+by its signed ``webhook-timestamp``, so one applied late by the sweep keeps its time.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any, ClassVar, Final
 
@@ -105,6 +109,8 @@ OrderCommand = CreateOrder | CapturePayment | TransitionOrder | AssignCourier
 CONFLICT_ATTEMPTS: Final = 3
 """How many times a report that lost a race for its order is applied before it is left to
 the recovery sweep (each attempt reads the order afresh)."""
+CONFLICT_BACKOFF_S: Final = 0.02
+"""The pause before the n-th attempt is n times this (the winner's transaction ends first)."""
 
 
 class OrderReportConflict(RuntimeError):
@@ -282,13 +288,24 @@ async def apply_order_event(svc: Services, event: WebhookEvent, *, sources: froz
     if isinstance(parsed, Failure):  # refused before it was stored; kept for rows stored earlier
         return str(parsed.failure().code)
     command, ctx = parsed.unwrap(), marketplace_context(event)
-    for _ in range(CONFLICT_ATTEMPTS):
-        applied = await _apply(svc, ctx, command, event.country)
+    for attempt in range(CONFLICT_ATTEMPTS):
+        if attempt:  # the other writer's transaction is short: give it a moment
+            await asyncio.sleep(CONFLICT_BACKOFF_S * attempt)
+        applied = await _apply(svc, ctx, _dated(command, event), event.country)
         if isinstance(applied, Success):
             return APPLIED
         if not isinstance(applied.failure(), ConcurrencyConflict):
             return str(applied.failure().code)
     raise OrderReportConflict(event)
+
+
+def _dated(command: OrderCommand, event: WebhookEvent) -> OrderCommand:
+    """A step or a courier report without its own ``at`` happened when the marketplace sent
+    it (the signed ``webhook-timestamp``): so it keeps that time however late it is applied
+    (the recovery sweep, D138), kept between the order's creation and now by the use case."""
+    if isinstance(command, TransitionOrder | AssignCourier) and command.at is None:
+        return replace(command, at=event.signed_at)
+    return command
 
 
 async def _apply(

@@ -306,6 +306,12 @@ async def _reprocess(deps: WebhookProcessing, entry: InboxEntry) -> WebhookRecei
     else:
         try:
             settled = await _process(deps, event, request_id=request_id)
+        except OrderReportConflict as conflict:  # transient (D138): no traceback, retried as any
+            error = type(conflict).__name__
+            final = entry.attempts >= deps.max_attempts
+            log.warning("%s (attempt %d of %d)", conflict, entry.attempts, deps.max_attempts)
+            if not final:
+                return not_processed
         except Exception as raised:
             error = type(raised).__name__
             final = entry.attempts >= deps.max_attempts

@@ -318,9 +318,10 @@ async def complete_due_orders(
     the country's policy versions (no order can be due sooner), oldest delivery first; the
     window of each is its own snapshot's, so one with a longer window is skipped until it
     closes, and the next page is read (keyset) when a whole page was skipped. Orders whose
-    window a live incident paused (D127) are read apart, after the others: their delivery
-    no longer says when they are due, and however many of them wait at the head of the
-    queue they hold back no other order (D139). An order whose completion raises (e.g. a
+    window a live incident paused (D127) are read apart, before the others (they are few, and
+    a steady backlog of the others cannot starve them): their delivery no longer says when
+    they are due, and however many of them wait at the head of their queue they hold back
+    none of the others (D139). An order whose completion raises (e.g. a
     stored id the ledger refuses as an account name) is logged with its id and skipped, its
     transaction rolled back; the others are completed."""
     allowed = authorize(ctx.principal, Operation.ORDERS_COMPLETE_DUE, cmd.country)
@@ -332,7 +333,7 @@ async def complete_due_orders(
     completed: list[OrderId] = []
     if shortest is None or cmd.limit < 1:
         return Success(completed)  # no policy, no capture: nothing can be due
-    for paused in (False, True):
+    for paused in (True, False):  # the few paused ones first: the others cannot starve them
         after: tuple[datetime, OrderId] | None = None
         for _ in range(COMPLETION_MAX_PAGES):
             async with svc.uow() as uow:

@@ -178,10 +178,18 @@ def webhook_router(deps: WebhookDependencies | None) -> APIRouter:
         receipt = received.unwrap()
         return JSONResponse(
             {
-                "status": "duplicate" if receipt.duplicate and not receipt.processed else "processed",
+                "status": _status(receipt),
                 "webhook_id": receipt.webhook_id,
                 "outcome": receipt.outcome,
             }
         )
 
     return router
+
+
+def _status(receipt: WebhookReceipt) -> str:
+    """``duplicate``: stored before, nothing done now; ``pending``: stored now and left for
+    the recovery sweep (its order kept changing under it, D138); else ``processed``."""
+    if receipt.processed:
+        return "processed"
+    return "duplicate" if receipt.duplicate else "pending"

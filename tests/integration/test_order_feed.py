@@ -42,6 +42,7 @@ from application.integrations.webhooks import (
     receive_webhook,
     reprocess_pending_webhooks,
 )
+from application.orders.couriers import AssignCourier, assign_courier
 from application.orders.use_cases import (
     CaptureFailure,
     CapturePayment,
@@ -617,3 +618,62 @@ async def test_a_report_that_keeps_losing_is_left_for_the_recovery_sweep(
     assert (swept.webhook_id, swept.outcome) == ("cap_1", APPLIED)
     assert await order_status(svc) is OrderStatus.PAID
     assert len(await audit(svc, "order.payment_captured")) == 1
+
+
+class AssignLosesRaces:
+    """``assign_courier`` whose first ``losses`` calls lose the race for the order."""
+
+    def __init__(self, losses: int) -> None:
+        self.losses = losses
+        self.calls = 0
+
+    async def __call__(self, svc: Services, ctx: RequestContext, cmd: AssignCourier) -> Result[Order, Any]:
+        self.calls += 1
+        if self.calls <= self.losses:
+            return Failure(ConcurrencyConflict("order", cmd.order_id, 1))
+        return await assign_courier(svc, ctx, cmd)
+
+
+async def test_a_deferred_report_keeps_the_time_it_was_sent_and_is_answered_pending(
+    svc: Services, processing: WebhookProcessing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """D138 review: a courier report without ``at`` deferred to the sweep is dated by its
+    signed timestamp, so a newer report applied meanwhile is not undone by it; the sender is
+    told it is pending, not processed."""
+    feed = Feed(processing, SOURCE)
+    for order_id in ("mkt_1", "mkt_2"):
+        created = {**CREATED, "order_id": order_id, "courier_id": None}
+        assert await feed.outcome("order.created", created) == APPLIED
+    monkeypatch.setattr(
+        order_feed, "assign_courier", AssignLosesRaces(losses=10 * order_feed.CONFLICT_ATTEMPTS)
+    )
+
+    # over HTTP: a report that keeps losing is answered "pending" (stored for the sweep)
+    async def receive(webhook: VerifiedWebhook) -> Result[WebhookReceipt, WebhookRefusal]:
+        return await receive_webhook(processing, webhook)
+
+    app = create_app(Settings(), webhooks=WebhookDependencies(secrets={SOURCE: [SECRET]}, receive=receive))
+    data = {"country": "MX", "order_id": "mkt_2", "courier_id": "cou_x"}
+    body = json.dumps({"type": "order.courier_assigned", "data": data}).encode()
+    headers = sign_webhook(secrets=[SECRET], webhook_id="w_http", timestamp=datetime.now(UTC), body=body)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+    ) as client:
+        deferred = await client.post(f"/webhooks/{SOURCE}", content=body, headers=headers)
+    answer = deferred.json()
+    assert (deferred.status_code, answer["status"], answer["outcome"]) == (200, "pending", None)
+
+    # mkt_1: the earlier report (no "at") is deferred; a newer one is applied meanwhile
+    old = {"order_id": "mkt_1", "courier_id": "cou_old"}
+    receipt = (await feed.send("order.courier_assigned", old, webhook_id="w_old")).unwrap()
+    assert (receipt.processed, receipt.outcome) == (False, None)
+    monkeypatch.setattr(order_feed, "assign_courier", assign_courier)
+    assert isinstance(svc.clock, FixedClock)
+    svc.clock.advance(timedelta(seconds=10))
+    newer = {"order_id": "mkt_1", "courier_id": "cou_new", "at": svc.clock.now().isoformat()}
+    assert await feed.outcome("order.courier_assigned", newer, webhook_id="w_new") == APPLIED
+    svc.clock.advance(processing.hold)
+    swept = {r.webhook_id: r.outcome for r in await reprocess_pending_webhooks(processing)}
+    # dated when it was sent (before cou_new), not when the sweep applied it
+    assert swept["w_old"] == "STALE_ASSIGNMENT"
+    assert await courier_of(svc) == "cou_new"
