@@ -24,6 +24,7 @@ answered ``NOT_FOUND`` and audited here as a denial.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -112,12 +113,16 @@ async def open_conversation(
             Forbidden(Operation.CONVERSATION_OPEN.value, cmd.country.value, "not a party or support")
         )
     now = svc.clock.now()
+    reason = cmd.reason if cmd.reason is not None and cmd.reason.strip() else None
+    screening = Screening() if reason is None else await screened(svc, party, reason, cmd.country)
     async with svc.uow() as uow:
         lookup = await visible_order(uow, ctx.principal, cmd.country, cmd.order_id)
         if lookup.order is None:
             result: Result[Opened, OpenFailure] = Failure(NotFound("order", cmd.order_id))
         else:
-            result = await _open(svc, ctx, uow, cmd=cmd, order=lookup.order, party=party, now=now)
+            result = await _open(
+                svc, ctx, uow, cmd=cmd, order=lookup.order, party=party, now=now, screening=screening
+            )
     if lookup.hidden:
         await audit_hidden(
             svc.base, ctx, Operation.CONVERSATION_OPEN, cmd.country, DenialTarget("order", cmd.order_id)
@@ -134,14 +139,13 @@ async def _open(
     order: Order,
     party: Party,
     now: datetime,
+    screening: Screening,
 ) -> Result[Opened, OpenFailure]:
+    """``screening``: a party's reason's, made before the transaction (``screened``)."""
     existing = await uow.conversations.for_order(cmd.country, order.id)
     if existing is not None:
         return Success(Opened(existing, created=False))
     ground, reference = await _grounds(uow, order)
-    screening = Screening()
-    if party is not Party.SUPPORT and cmd.reason is not None and cmd.reason.strip():
-        screening = svc.screener.screen(cmd.reason, cmd.country)
     opened = Conversation.open(
         conversation_id=svc.ids.new_id("cnv"),
         country=cmd.country,
@@ -245,17 +249,30 @@ async def send_message(
     if malformed is not None:
         return Failure(malformed)  # before any read: nothing is looked up, stored or replayed
     now = svc.clock.now()
+    screening = await screened(svc, party, cmd.body, cmd.country)
     async with svc.uow() as uow:
         lookup = await visible_order(uow, ctx.principal, cmd.country, cmd.order_id)
         if lookup.order is None:
             result: Result[Sent, SendFailure] = Failure(NotFound("order", cmd.order_id))
         else:
-            result = await _send(svc, ctx, uow, cmd=cmd, order=lookup.order, party=party, now=now)
+            result = await _send(
+                svc, ctx, uow, cmd=cmd, order=lookup.order, party=party, now=now, screening=screening
+            )
     if lookup.hidden:
         await audit_hidden(
             svc.base, ctx, Operation.MESSAGE_SEND, cmd.country, DenialTarget("order", cmd.order_id)
         )
     return result
+
+
+async def screened(svc: MessagingServices, party: Party, text: str, country: CountryCode) -> Screening:
+    """A party's text screened off the event loop and before any transaction is open (D140):
+    a long message full of digits takes ``phonenumbers`` a tenth of a second or more, which
+    would otherwise stall every other request of the process and, on SQLite, hold the write
+    lock. Support's own text is not screened."""
+    if party is Party.SUPPORT:
+        return Screening()
+    return await asyncio.to_thread(svc.screener.screen, text, country)
 
 
 async def _recent(
@@ -291,7 +308,9 @@ async def _send(
     order: Order,
     party: Party,
     now: datetime,
+    screening: Screening,
 ) -> Result[Sent, SendFailure]:
+    """``screening``: the body's, made before the transaction (``screened``)."""
     conversation = await uow.conversations.for_order(cmd.country, order.id)
     if conversation is None:
         return Failure(ConversationNotOpen(order.id))
@@ -301,12 +320,12 @@ async def _send(
     corrects = None
     if prior is None and cmd.corrects_message_id is not None:
         corrects = await repository.message(cmd.country, conversation.id, cmd.corrects_message_id)
-    screening = Screening()
+    applied = Screening()
     recent: dict[RateLimit, WindowCount] = {}
     if prior is None:
         conversation.update_courier(order.courier_id, now)
         if party is not Party.SUPPORT:
-            screening = svc.screener.screen(cmd.body, cmd.country)
+            applied = screening
             recent = await _recent(
                 uow,
                 svc,
@@ -323,7 +342,7 @@ async def _send(
         party=party,
         body=cmd.body,
         sent_at=now,
-        screening=screening,
+        screening=applied,
         policy=svc.policy,
         prior=prior,
         corrects=corrects,

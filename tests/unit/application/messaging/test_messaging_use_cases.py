@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from returns.result import Failure, Result, Success
@@ -56,6 +57,7 @@ from domain.messaging import (
     RateLimited,
     RateScope,
     Screener,
+    Screening,
     SenderFrozen,
     verify_export,
 )
@@ -571,3 +573,48 @@ async def test_the_transcript_for_the_evidence_pack(svc: MessagingServices, db: 
     transcript = await transcript_for_order(FakeUow(db), MX, ORDER)  # type: ignore[arg-type]
     assert [(e.sender_role, e.blocked) for e in transcript.entries] == [("BUYER", False), ("BUYER", True)]
     assert isinstance(await read_conversation(svc, BUYER, ReadConversation(MX, ORDER)), Success)
+
+
+class WatchedScreener(Screener):
+    """The real screener, noting for each call whether a unit of work was open and whether it
+    ran on the event loop's thread."""
+
+    calls: list[tuple[int, bool]]
+
+    def screen(self, text: str, country: CountryCode | None = None) -> Screening:
+        self.calls.append((OpenCount.open, threading.current_thread() is threading.main_thread()))
+        return super().screen(text, country)
+
+
+class OpenCount(FakeUow):
+    open = 0
+
+    async def __aenter__(self) -> FakeUow:
+        OpenCount.open += 1
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        OpenCount.open -= 1
+
+
+async def test_a_partys_text_is_screened_off_the_loop_before_any_transaction(db: Db) -> None:
+    """D140: screening a long message full of digits takes ``phonenumbers`` a tenth of a second
+    or more; on the event loop, inside the unit of work, it stalled every other request and, on
+    SQLite, held the write lock that long."""
+    screener = WatchedScreener(MarketplacePhoneFinder())
+    object.__setattr__(screener, "calls", [])
+    svc = services(db, screener)
+    svc = replace(svc, uow=cast(Callable[[], MessagingUnitOfWork], lambda: OpenCount(db)))
+    opened_ = await open_conversation(svc, BUYER, OpenConversation(MX, ORDER, reason="the card is missing"))
+    assert opened_.unwrap().created
+    refused = await send_message(svc, BUYER, send("call me at +52 55 1234 5678"))
+    assert not refused.unwrap().delivered  # still screened: the number blocks it
+    assert screener.calls == [(0, False), (0, False)]
+    # support's own text is not screened at all
+    frozen = order()
+    frozen.freeze(FixedClock().now(), "inc_1").unwrap()
+    db.add_order(frozen)
+    assert (
+        (await send_message(svc, AGENT, send("Our help line is +52 55 1234 5678.", "c2"))).unwrap().delivered
+    )
+    assert len(screener.calls) == 2
