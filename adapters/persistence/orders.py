@@ -96,8 +96,9 @@ class SqlAlchemyOrderRepository:
     ) -> list[Order]:
         """DELIVERED orders of ``country`` with ``delivered_at <= delivered_before``, oldest
         delivery first (ties by id), at most ``limit``, after ``after`` (keyset page; the
-        index on ``(country_code, status, delivered_at)`` serves it); only those whose dispute
-        window a live incident paused (``paused``), or only the others."""
+        index on ``(country_code, status, delivered_at)`` serves it, the paused filter applied
+        to the rows it reads); only those whose dispute window a live incident paused
+        (``paused``), or only the others."""
         if limit < 1:
             return []
         window_paused = orders.c.dispute_window_paused_us

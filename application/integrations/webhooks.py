@@ -145,6 +145,7 @@ class WebhookReceipt:
     processed: bool  # this call processed the event
     outcome: str | None = None
     refusal: WebhookProviderMismatch | None = None  # processed, and refused (``outcome`` is its code)
+    pending: bool = False  # held and left for the recovery sweep: its order kept changing (D138)
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,7 +254,9 @@ async def receive_webhook(
         settled = await _process(deps, event, request_id=webhook.request_id)
     except OrderReportConflict as conflict:  # stored, left to its hold: the sweep applies it (D138)
         log.warning("%s", conflict)
-        return Success(WebhookReceipt(event.provider, event.webhook_id, event.country, not stored, False))
+        return Success(
+            WebhookReceipt(event.provider, event.webhook_id, event.country, not stored, False, pending=True)
+        )
     return Success(_receipt(event, duplicate=not stored, settled=settled))
 
 

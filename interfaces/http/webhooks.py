@@ -192,4 +192,4 @@ def _status(receipt: WebhookReceipt) -> str:
     the recovery sweep (its order kept changing under it, D138); else ``processed``."""
     if receipt.processed:
         return "processed"
-    return "duplicate" if receipt.duplicate else "pending"
+    return "pending" if receipt.pending else "duplicate"

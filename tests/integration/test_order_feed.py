@@ -660,8 +660,16 @@ async def test_a_deferred_report_keeps_the_time_it_was_sent_and_is_answered_pend
         transport=httpx.ASGITransport(app=app), base_url="http://testserver"
     ) as client:
         deferred = await client.post(f"/webhooks/{SOURCE}", content=body, headers=headers)
-    answer = deferred.json()
-    assert (deferred.status_code, answer["status"], answer["outcome"]) == (200, "pending", None)
+        answer = deferred.json()
+        assert (deferred.status_code, answer["status"], answer["outcome"]) == (200, "pending", None)
+        # the sender's retry within the hold: stored already, nothing done
+        again = await client.post(f"/webhooks/{SOURCE}", content=body, headers=headers)
+        assert again.json()["status"] == "duplicate"
+        # its retry once the hold ran out claims the row, and loses again: still pending
+        assert isinstance(svc.clock, FixedClock)
+        svc.clock.advance(processing.hold + timedelta(seconds=1))
+        retried = await client.post(f"/webhooks/{SOURCE}", content=body, headers=headers)
+        assert (retried.json()["status"], retried.json()["outcome"]) == ("pending", None)
 
     # mkt_1: the earlier report (no "at") is deferred; a newer one is applied meanwhile
     old = {"order_id": "mkt_1", "courier_id": "cou_old"}

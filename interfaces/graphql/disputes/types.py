@@ -454,7 +454,8 @@ class DecisionReceipt:
         "decided as FULL_REFUND (D134)."
     )
     requested_partial_refund_tier_bp: int | None = strawberry.field(
-        description="The tier asked for with a PARTIAL_REFUND (basis points), whatever was decided."
+        description="The tier asked for with a PARTIAL_REFUND (basis points), whatever was decided; null "
+        "in the replay of a decision answered before this field existed."
     )
     evidence_pack_hash: str
     plan_fingerprint: str
