@@ -19,7 +19,7 @@ import pytest
 from returns.result import Failure, Result
 
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
-from adapters.providers.sandbox import WebhookDelivery
+from adapters.providers.sandbox import SandboxPayments, WebhookDelivery
 from application.context import RequestContext
 from application.disputes.queries import amount_refunded
 from application.disputes.refund_returns import (
@@ -30,7 +30,9 @@ from application.disputes.refund_returns import (
     ReissueRefund,
     reissue_refund,
 )
+from application.integrations.dead_letters import DiscardDeadLetter, discard_dead_letter
 from application.ports.outbox import PROVIDER_LATE_FAILURE, JobStatus, NewJob
+from application.ports.providers import ProviderError, ProviderFailureKind, ProviderReceipt
 from application.saga.executor import StepOutcome
 from domain.cases.money import money_through_outcomes
 from domain.disputes import Dispute
@@ -39,7 +41,7 @@ from domain.disputes.references import ledger_prefix
 from domain.disputes.returns import ReissueMethod, refund_awaiting_reissue
 from domain.disputes.status import DisputeStatus
 from domain.ledger import Account, TransactionKind
-from domain.shared import Money
+from domain.shared import CountryCode, Money
 from domain.shared.ids import DisputeId
 from tests.integration.late_failure_harness import (
     Harness,
@@ -349,3 +351,58 @@ async def test_a_malformed_reissue_job_is_dead_lettered_not_paid(h: Harness) -> 
     assert await ledger_of(h.svc, bad) == []
     # it holds later re-issues back until an L3 discards it (a refusal: it moved nothing)
     assert code(await reissue(h, dispute, ReissueMethod.STORE_CREDIT)) == "REFUND_REISSUE_IN_FLIGHT"
+
+
+class RefusesReissues:
+    """The sandbox behind a gateway that refuses, for good, every card re-issue (the card was
+    closed), and lets everything else through."""
+
+    def __init__(self, sandbox: SandboxPayments) -> None:
+        self.sandbox = sandbox
+        self.name = sandbox.name
+
+    async def refund(
+        self, *, idempotency_key: str, country: CountryCode, order_id: str, amount: Money
+    ) -> Result[ProviderReceipt, ProviderError]:
+        if "/refund_reissue/" in idempotency_key:
+            return Failure(ProviderError(self.name, "refund", ProviderFailureKind.PERMANENT, "card_closed"))
+        return await self.sandbox.refund(
+            idempotency_key=idempotency_key, country=country, order_id=order_id, amount=amount
+        )
+
+    async def payout(
+        self, *, idempotency_key: str, country: CountryCode, payee_id: str, amount: Money
+    ) -> Result[ProviderReceipt, ProviderError]:
+        return await self.sandbox.payout(
+            idempotency_key=idempotency_key, country=country, payee_id=payee_id, amount=amount
+        )
+
+
+async def test_a_card_reissue_the_card_refuses_is_discarded_and_given_as_credit(
+    uow_factory: Callable[[], SqlAlchemyUnitOfWork],
+) -> None:
+    """The re-issue to the card is declined for good: dead-lettered (the dispute stays
+    RESOLVED), it holds further re-issues back until an L3 discards it (a refusal moved
+    nothing, so it may be discarded), then the credit is given under the next number."""
+    async with late_failure_harness(uow_factory, between=RefusesReissues) as h:
+        dispute, key = await refunded_and_resolved(h, "o1")
+        await return_refund(h, key)
+        first = (await reissue(h, dispute, ReissueMethod.CARD)).unwrap()
+        assert await h.runner.drain() == [StepOutcome.DEAD_LETTERED]
+        dead = await job(h.svc, first.idempotency_key)
+        assert dead.status is JobStatus.DEAD
+        assert await status_of(h, dispute.id) is DisputeStatus.RESOLVED
+        assert (await balance(h.svc, Account.escrow("o1")), await awaiting(h, dispute)) == (T, T)
+        assert code(await reissue(h, dispute, ReissueMethod.STORE_CREDIT)) == "REFUND_REISSUE_IN_FLIGHT"
+
+        discarded = await discard_dead_letter(h.svc, L3, DiscardDeadLetter(MX, dead.id, "card closed"))
+        assert discarded.unwrap().status is JobStatus.DISCARDED
+        credited = (await reissue(h, dispute, ReissueMethod.STORE_CREDIT, reason="card closed")).unwrap()
+        assert (credited.idempotency_key, credited.amount) == (
+            f"dispute:{dispute.id}/refund_reissue/2",
+            Money(T, MXN),
+        )
+        assert await balance(h.svc, Account.buyer_credit("buy_1")) == T
+        assert (await balance(h.svc, Account.escrow("o1")), await awaiting(h, dispute)) == (0, 0)
+        assert await ledger_of(h.svc, first.idempotency_key) == []  # the refused card moved nothing
+        assert await unbalanced(h.svc) == {}
