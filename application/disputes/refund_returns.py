@@ -126,9 +126,6 @@ async def post_refund_return(
         raise RuntimeError(f"{job.kind} {job.idempotency_key}: {posted.failure()}")
     if isinstance(posted.unwrap(), AlreadyPosted):
         return None
-    keys = {"idempotency_key": job.idempotency_key}
-    if job.provider_key != job.idempotency_key:
-        keys["provider_key"] = job.provider_key
     await record(
         uow,
         ctx,
@@ -138,7 +135,7 @@ async def post_refund_return(
         target_id=dispute_id,
         at=now,
         after={
-            **keys,
+            **job.audit_keys(),
             "return_key": returned.idempotency_key,
             "order_id": order_id,
             "amount_minor": amount.minor,

@@ -54,6 +54,7 @@ from application.ports.outbox import (
     PAYMENTS_PROVIDER,
     PROVIDER_ACCEPTED,
     Job,
+    JobError,
     JobStatus,
 )
 from application.ports.read_models import Page, PageRequest
@@ -241,6 +242,11 @@ OUTCOME_UNKNOWN: Final = frozenset({"TRANSIENT", "PROVIDER_TRANSIENT", PROVIDER_
 acceptance whose confirmation never came (D99), or runs that died mid-call (D117)."""
 
 
+def failures_of(job: Job) -> list[JobError]:
+    """The job's history without its notes (what providers said after it settled, D131)."""
+    return [error for error in job.errors if error.kind not in NOTES]
+
+
 def needs_fresh_provider_key(job: Job) -> bool:
     """Whether replaying ``job`` must call its provider with a new key (D83), which is only
     safe when the key is known to have moved nothing: it died of the provider's refusal, and
@@ -249,7 +255,7 @@ def needs_fresh_provider_key(job: Job) -> bool:
     expired API key answers 401 before the provider looks the key up) proves nothing about
     the earlier call, which may have succeeded unseen: the job keeps its key (D99), and only
     the same key is sure not to repeat it."""
-    failures = [error for error in job.errors if error.kind not in NOTES]  # not what came after
+    failures = failures_of(job)
     if not failures or failures[-1].kind not in PERMANENT_REFUSALS:
         return False
     return failures[-1].kind == DECLINED or not any(e.kind in OUTCOME_UNKNOWN for e in failures)

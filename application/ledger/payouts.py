@@ -363,9 +363,6 @@ class SellerPayoutJob:
             sum(p.signed_minor for p in posted.postings if p.account == Account.seller_receivable(seller_id)),
             posted.currency,
         )
-        keys = {"idempotency_key": job.idempotency_key}
-        if job.provider_key != job.idempotency_key:
-            keys["provider_key"] = job.provider_key
         await record(
             uow,
             ctx,
@@ -375,7 +372,7 @@ class SellerPayoutJob:
             target_id=seller_id,
             at=now,
             after={
-                **keys,
+                **job.audit_keys(),
                 "reversal_key": reversal.idempotency_key,
                 "amount_minor": amount.minor,
                 "settled_receivable_minor": settled.minor,

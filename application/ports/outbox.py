@@ -107,6 +107,13 @@ class Job:
         L3 replayed a permanent refusal, ``<key>#r<n>`` (D83). Ledger postings keep the job's key."""
         return provider_key(self.idempotency_key, self.provider_key_revision)
 
+    def audit_keys(self) -> dict[str, str]:
+        """The job's key for audit entries, and the provider key it called with when an L3
+        replay gave it a new one (D83)."""
+        if self.provider_key_revision == 0:
+            return {"idempotency_key": self.idempotency_key}
+        return {"idempotency_key": self.idempotency_key, "provider_key": self.provider_key}
+
 
 REPLAY_KEY_MARK: Final = "#r"
 

@@ -60,11 +60,15 @@ from application.context import RequestContext, Services
 from application.disputes.refund_returns import RefundReissueJob, post_refund_return
 from application.errors import PlanDrift
 from application.integrations.breakers import CircuitBreakerGate
-from application.integrations.dead_letters import DECLINED, needs_fresh_provider_key, resume_execution
+from application.integrations.dead_letters import (
+    DECLINED,
+    failures_of,
+    needs_fresh_provider_key,
+    resume_execution,
+)
 from application.ports.metrics import NO_METRICS, Metrics
 from application.ports.outbox import (
     LEASE_EXPIRED,
-    NOTES,
     PROVIDER_ACCEPTED,
     PROVIDER_LATE_FAILURE,
     PROVIDER_LATE_SUCCESS,
@@ -503,7 +507,7 @@ class SagaRunner:
             if outcome is StepOutcome.LEASE_LOST:
                 return await self._again_if_moved(job, idempotency_key, False, provider_reference, detail)
             return outcome
-        failures = [entry for entry in job.errors if entry.kind not in NOTES]
+        failures = failures_of(job)
         if failures and failures[-1].kind == DECLINED:
             return StepOutcome.ALREADY_SETTLED  # it died of this decline, or it was noted already
         now = self.svc.clock.now()
@@ -515,12 +519,10 @@ class SagaRunner:
                 kind=DECLINED,
                 detail=f"declined by the provider after it was dead-lettered: key {job.provider_key}: {code}",
             )
-            if not await uow.outbox.note_dead_decline(
+            noted = await uow.outbox.note_dead_decline(
                 job.id, provider_key_revision=job.provider_key_revision, now=now, error=note
-            ):
-                noted = False
-            else:
-                noted = True
+            )
+            if noted:
                 await record(
                     uow,
                     self._ctx,
@@ -1366,8 +1368,5 @@ def _provider_report(job: Job, provider_reference: str) -> dict[str, str | int |
 
 
 def _keys(job: Job) -> dict[str, str | int | None]:
-    """A job's key for its audit entries, and the provider key it called with when an L3
-    replay gave it a new one (D83)."""
-    if job.provider_key_revision == 0:
-        return {"idempotency_key": job.idempotency_key}
-    return {"idempotency_key": job.idempotency_key, "provider_key": job.provider_key}
+    """A job's key for its audit entries (``Job.audit_keys``)."""
+    return {**job.audit_keys()}

@@ -12,6 +12,7 @@ from application.disputes.use_cases import DecideDispute, decide_dispute
 from application.ports.providers import ProviderFailureKind
 from application.saga.executor import Providers, SagaRunner, StepOutcome
 from application.security.principal import Role
+from domain.disputes import Dispute
 from domain.disputes.codes import DecisionReasonCode, OutcomeCode
 from tests.fakes.providers import FakeNotifications, FakePayments
 from tests.integration.api.conftest import MX, SYSTEM, Api
@@ -45,7 +46,9 @@ def reissue_input(dispute_id: str, method: str = "CARD", reason: str = "card clo
     return {"input": {"countryCode": "MX", "disputeId": dispute_id, "method": method, "reason": reason}}
 
 
-async def test_an_l3_reissues_a_returned_refund_to_the_card(api: Api) -> None:
+async def refunded(api: Api) -> tuple[Dispute, SagaRunner]:
+    """A dispute decided FULL_REFUND and executed to RESOLVED (the provider answers at once);
+    the runner that ran it, which also runs refund re-issues."""
     runner = SagaRunner(
         api.svc,
         Providers(FakePayments(), FakeNotifications()),
@@ -56,6 +59,11 @@ async def test_an_l3_reissues_a_returned_refund_to_the_card(api: Api) -> None:
     decided = DecideDispute(MX, dispute.id, OutcomeCode.FULL_REFUND, DecisionReasonCode.GOODWILL, "k1")
     (await decide_dispute(api.svc, SYSTEM, decided)).unwrap()
     await runner.drain()
+    return dispute, runner
+
+
+async def test_an_l3_reissues_a_returned_refund_to_the_card(api: Api) -> None:
+    dispute, runner = await refunded(api)
     l3, l2 = api.bearer(Role.L3), api.bearer(Role.L2)
 
     seen = (await api.gql(DISPUTE, {"id": dispute.id}, l2))["dispute"]
@@ -131,16 +139,7 @@ DEAD_LETTERS = """
 
 
 async def test_a_dead_card_reissue_is_listed_with_its_dispute(api: Api) -> None:
-    runner = SagaRunner(
-        api.svc,
-        Providers(FakePayments(), FakeNotifications()),
-        worker_id="w-test",
-        job_kinds={REISSUE_JOB_KIND: RefundReissueJob()},
-    )
-    dispute = await api.dispute("ord_1", review=True)
-    decided = DecideDispute(MX, dispute.id, OutcomeCode.FULL_REFUND, DecisionReasonCode.GOODWILL, "k1")
-    (await decide_dispute(api.svc, SYSTEM, decided)).unwrap()
-    await runner.drain()
+    dispute, runner = await refunded(api)
     key = f"dispute:{dispute.id}/FULL_REFUND/provider_refund"
     assert await runner.confirm(key, succeeded=False, provider_reference="re_1") is StepOutcome.RETURNED
     l3 = api.bearer(Role.L3)
