@@ -40,6 +40,7 @@ from interfaces.graphql.disputes.mutations import DisputeMutations
 from interfaces.graphql.disputes.queries import DisputeQueries
 from interfaces.graphql.documents import DocumentCache, PreparedDocuments
 from interfaces.graphql.errors import ERROR_TYPES
+from interfaces.graphql.execution import SupportOsExecutor
 from interfaces.graphql.integrations.mutations import IntegrationMutations
 from interfaces.graphql.integrations.queries import IntegrationQueries
 from interfaces.graphql.ledger.queries import LedgerQueries
@@ -176,6 +177,7 @@ def build_schema(*, production: bool = False) -> SupportOsSchema:
         types=ERROR_TYPES,
         extensions=_extensions(introspection=not production),
         config=StrawberryConfig(scalar_map=SCALAR_MAP, disable_field_suggestions=production),
+        execution_context_class=SupportOsExecutor,  # plain fields without the per-field walk (D141)
     )
 
 
