@@ -29,6 +29,8 @@ from domain.disputes.evidence import (
 from domain.disputes.references import ledger_prefix
 from domain.disputes.returns import ReissueMethod, refund_awaiting_reissue
 from domain.disputes.status import DisputeOrigin, DisputeStatus
+from domain.ledger import LedgerTransaction as DomainLedgerTransaction
+from domain.orders import Order as DomainOrder
 from domain.shared import CountryCode, Currency
 from domain.shared import Money as DomainMoney
 from interfaces.graphql.common import BigInt, Money
@@ -142,14 +144,22 @@ class WithdrawalType:
         )
 
 
-async def refunded_so_far(info: GraphQLInfo, dispute: DomainDispute) -> DomainMoney | None:
-    """Batched: the dispute's ledger transactions and its order (for the currency), both
-    asked for in the same tick as every other dispute's, so a page costs two queries."""
+async def _ledger_and_order(
+    info: GraphQLInfo, dispute: DomainDispute
+) -> tuple[list[DomainLedgerTransaction], DomainOrder | None]:
+    """Batched: the dispute's ledger transactions and its order, both asked for in the same
+    tick as every other dispute's, so a page costs two queries whichever fields ask."""
     loaders = info.context.loaders
     transactions, order = await asyncio.gather(
         loaders.ledger_by_prefix.load((dispute.country, ledger_prefix(dispute.id))),
         loaders.orders.load((dispute.country, dispute.order_id)),
     )
+    return transactions, order
+
+
+async def refunded_so_far(info: GraphQLInfo, dispute: DomainDispute) -> DomainMoney | None:
+    """What the dispute's refunds took out, in the ledger's currency (the order's before any)."""
+    transactions, order = await _ledger_and_order(info, dispute)
     snapshot = None if order is None else order.snapshot
     currency = transactions[0].currency if transactions else None if snapshot is None else snapshot.currency
     return None if currency is None else amount_refunded(transactions, currency)
@@ -171,12 +181,7 @@ async def resolve_dispute_refunded(root: Dispute, info: GraphQLInfo) -> Money | 
 async def resolve_refund_awaiting_reissue(root: Dispute, info: GraphQLInfo) -> Money | None:
     """Batched like ``amountRefunded`` (the same two loaders), and shown to whoever may read
     that: ``amountRefunded`` is down by as much. Null when nothing awaits."""
-    dispute = root.domain
-    loaders = info.context.loaders
-    transactions, order = await asyncio.gather(
-        loaders.ledger_by_prefix.load((dispute.country, ledger_prefix(dispute.id))),
-        loaders.orders.load((dispute.country, dispute.order_id)),
-    )
+    transactions, order = await _ledger_and_order(info, root.domain)
     if order is None or order.snapshot is None:
         return None
     awaiting = refund_awaiting_reissue(transactions, order.id, order.snapshot.currency)
