@@ -1,4 +1,4 @@
-"""The executor: graphql-core's, with plain fields read without its per-field machinery (D141).
+"""The executor: graphql-core's, with plain fields completed without its per-field machinery (D141).
 
 A page of the console's ``disputes`` list is ~750 resolved fields, and most of them are a
 Strawberry field without a resolver (``status: DisputeStatus``, ``minor: int``,
@@ -7,27 +7,40 @@ graphql-core still builds a ``GraphQLResolveInfo``, goes through the middleware 
 twice whether the result is awaitable and walks ``complete_value`` through its non-null,
 list, leaf, abstract and object checks for each one.
 
-:class:`SupportOsExecutor` answers exactly those fields itself, with the steps Strawberry and
-graphql-core take for them: the field's default resolver (``StrawberryField.get_result`` of a
-field without a resolver), then
+:class:`SupportOsExecutor` calls such a field's resolver itself, once, as graphql-core would
+(Strawberry's ``_get_basic_result``, which never looks at ``info``), and completes the common
+values directly:
 
-- for a scalar or an enum (nullable or not), the leaf type's ``coerce_output_value``;
-- for an object type without ``is_type_of`` (nullable or not), its sub-fields
-  (``collect_and_execute_subfields``), an error among them handled as the field's own
-  (``handle_field_error``: null here, or raised on through a non-null field), awaited or not,
-  as ``execute_field`` does once ``complete_value`` has come down to the same call.
+- ``None`` for a nullable field: null;
+- a value of a scalar or enum type (nullable or not) that is neither an exception, nor
+  ``Undefined``, nor awaitable: the type's ``coerce_output_value``, when it gives a value;
+- such a value of an object type without ``is_type_of`` (nullable or not): its sub-fields
+  (``collect_and_execute_subfields``, which is what ``complete_value`` comes down to for it),
+  an error among them handled as the field's (``handle_field_error``: null here, or raised on
+  through a non-null field), awaited or not, as ``execute_field`` does.
 
-A field qualifies when graphql-core would call Strawberry's basic resolver for it
-(``_is_default``: no resolver, no field extensions, no permission classes, no exception
-handlers), has no arguments, and no schema extension wraps the resolvers (``resolve`` hooks
-run as graphql-core middleware: with one, every field takes graphql-core's path).
+Every other value the resolver returned - ``None`` or ``Undefined`` for a non-null field, an
+exception, an awaitable (a coroutine, a dataloader's future), a value the type does not
+coerce (coerced again there: coercion is a pure function) - is completed by graphql-core's
+own ``complete_awaitable_value`` or ``complete_value`` with the resolve info, inside
+``execute_field``'s error handling (:meth:`SupportOsExecutor._complete`), so its answer and
+error (message, path, locations) are graphql-core's. The resolver is never called twice.
 
-Every other outcome goes through graphql-core unchanged: a ``None`` for a non-null field, an
-exception (raised or returned), a value the leaf type does not coerce, and every other field
-(lists, interfaces, unions, resolvers, ``__typename``) are executed by ``execute_field``
-itself, which reads the attribute again and answers with its own error, path and locations.
-The answer is the same document, errors included; only the cost of the common case changes
-(``tests/unit/interfaces/test_graphql_executor.py`` runs each case on both executors).
+A field qualifies when Strawberry gave it ``_get_basic_result``: its resolver is marked
+``_is_default`` (no Python resolver) and the field ``is_basic_field`` (no field extensions or
+permission classes; exception handlers only apply to union types, which are not plain here);
+when it has no arguments; and when no schema extension wraps resolvers (``resolve`` hooks run
+as graphql-core middleware: with one, every field takes graphql-core's path). Lists,
+interfaces, unions, object types with ``is_type_of``, ``__typename`` and fields with
+resolvers always do. ``tests/unit/interfaces/test_graphql_executor.py`` runs each case on
+both executors and compares the answers.
+
+What it relies on: graphql-core's ``execute_field``, ``complete_value``,
+``complete_awaitable_value``, ``collect_and_execute_subfields``, ``handle_field_error`` and
+``build_resolve_info`` (signatures and behaviour) and ``MiddlewareManager.middlewares``;
+Strawberry's ``_is_default`` marker, ``is_basic_field`` and its field back-reference
+(``DEFINITION_BACKREF``). Both are pinned to minor ranges (``pyproject.toml``); an override
+of graphql-core's ``complete_*`` methods in a subclass would not see plain fields.
 """
 
 from __future__ import annotations
@@ -45,6 +58,7 @@ from graphql import (
     is_leaf_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList
+from graphql.execution.executor import to_nodes
 from graphql.pyutils import AwaitableOrValue, Path, Undefined, UndefinedType
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
@@ -52,10 +66,9 @@ from strawberry.types.field import StrawberryField
 
 
 class _Plain(NamedTuple):
-    """How Strawberry and graphql-core answer one plain field."""
+    """How graphql-core answers one plain field, and what its type needs."""
 
-    read: Callable[[Any, str], Any]  # the field's default resolver (``getattr``)
-    python_name: str
+    field: GraphQLField  # its ``resolve`` is Strawberry's basic resolver, which ignores ``info``
     output: GraphQLOutputType  # the field's type, non-null included
     non_null: bool
     coerce: Callable[[Any], Any] | None  # a scalar's or enum's ``coerce_output_value``
@@ -68,7 +81,12 @@ _plans_by_schema: weakref.WeakKeyDictionary[GraphQLSchema, _Plans] = weakref.Wea
 
 
 def _plain(field: GraphQLField) -> _Plain | None:
-    """The plan of one graphql-core field, when it is a plain field; else None."""
+    """The plan of one graphql-core field, when it is a plain field; else None.
+
+    Strawberry marks its resolvers of fields without a Python resolver ``_is_default``; of
+    those, a field that is also ``is_basic_field`` (no field extensions, no permission
+    classes) and whose type is not a union (the only types exception handlers apply to)
+    gets ``_get_basic_result``, which reads the attribute and never looks at ``info``."""
     if not getattr(field.resolve, "_is_default", False):
         return None
     definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
@@ -77,16 +95,16 @@ def _plain(field: GraphQLField) -> _Plain | None:
     output = field.type
     non_null = isinstance(output, GraphQLNonNull)
     named = output.of_type if isinstance(output, GraphQLNonNull) else output
-    read, name = definition.default_resolver, definition.python_name
     if is_leaf_type(named):
-        return _Plain(read, name, output, non_null, named.coerce_output_value, None)
+        return _Plain(field, output, non_null, named.coerce_output_value, None)
     if isinstance(named, GraphQLObjectType) and named.is_type_of is None:
-        return _Plain(read, name, output, non_null, None, named)
+        return _Plain(field, output, non_null, None, named)
     return None  # lists, interfaces, unions and checked object types: graphql-core's walk
 
 
 def plain_fields(schema: GraphQLSchema) -> _Plans:
-    """Type name -> field name -> plan, for every plain field of ``schema`` (built once)."""
+    """Type name -> field name -> plan, for every plain field of ``schema``: built once per
+    schema, kept while the schema lives (a module-level map with weak keys)."""
     plans = _plans_by_schema.get(schema)
     if plans is None:
         plans = {}
@@ -97,9 +115,6 @@ def plain_fields(schema: GraphQLSchema) -> _Plans:
                     plans[name] = fields
         _plans_by_schema[schema] = plans
     return plans
-
-
-_FAILED: Final = object()
 
 
 class SupportOsExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -130,32 +145,75 @@ class SupportOsExecutor(StrawberryGraphQLCoreExecutionContext):
             node = field_details_list[0].node
             plain = by_field.get(node.name.value)
             if plain is not None and not node.arguments:
-                try:
-                    value = plain.read(source, plain.python_name)
-                except Exception:  # graphql-core reads it again below and answers with its error
-                    value = _FAILED
-                if value is None:
-                    if not plain.non_null:
-                        return None
-                elif value is _FAILED or isinstance(value, Exception):
-                    pass
-                elif plain.coerce is not None:
-                    try:
-                        coerced = plain.coerce(value)
-                    except Exception:  # as above: graphql-core coerces it again and answers
-                        coerced = None
-                    if coerced is not None and coerced is not Undefined:
-                        return coerced
-                elif plain.object_type is not None:
-                    return self._complete_object(
-                        plain,
-                        plain.object_type,
-                        value,
-                        field_details_list,
-                        path,
-                        position_context=position_context,
-                    )
+                return self._execute_plain(
+                    plain, parent_type, source, field_details_list, path, position_context
+                )
         return super().execute_field(parent_type, source, field_details_list, path, position_context)
+
+    def _execute_plain(  # noqa: PLR0917 - execute_field's arguments and the plan
+        self,
+        plain: _Plain,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        position_context: Any,
+    ) -> AwaitableOrValue[Any]:
+        """``execute_field`` for a plain field: its resolver called once, the common values
+        completed here, every other value completed by graphql-core (:meth:`_complete`)."""
+        try:
+            value = plain.field.resolve(source, None)  # type: ignore[misc]  # never None here
+        except Exception as raw_error:  # as execute_field handles a resolver's error
+            self.handle_field_error(raw_error, plain.output, field_details_list, path)
+            return None
+        if value is None:
+            if not plain.non_null:
+                return None
+        elif value is not Undefined and not isinstance(value, Exception) and not self.is_awaitable(value):
+            if plain.coerce is not None:
+                try:
+                    coerced = plain.coerce(value)
+                except Exception:  # graphql-core coerces it again in _complete and answers the error
+                    coerced = None
+                if coerced is not None and coerced is not Undefined:
+                    return coerced
+            elif plain.object_type is not None:
+                return self._complete_object(
+                    plain,
+                    plain.object_type,
+                    value,
+                    field_details_list,
+                    path,
+                    position_context=position_context,
+                )
+        return self._complete(plain, parent_type, value, field_details_list, path, position_context)
+
+    def _complete(  # noqa: PLR0917 - as above
+        self,
+        plain: _Plain,
+        parent_type: GraphQLObjectType,
+        value: Any,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        position_context: Any,
+    ) -> AwaitableOrValue[Any]:
+        """graphql-core's ``execute_field`` once the resolver returned ``value``: the resolve
+        info, ``complete_awaitable_value`` or ``complete_value`` and their error handling."""
+        info = self.build_resolve_info(plain.field, to_nodes(field_details_list), parent_type, path)
+        try:
+            if self.is_awaitable(value):
+                return self.complete_awaitable_value(
+                    plain.output, field_details_list, info, path, value, position_context
+                )
+            completed = self.complete_value(
+                plain.output, field_details_list, info, path, value, position_context
+            )
+        except Exception as raw_error:  # as execute_field handles a completion's error
+            self.handle_field_error(raw_error, plain.output, field_details_list, path)
+            return None
+        if self.is_awaitable(completed):
+            return self._awaited(completed, plain.output, field_details_list, path)
+        return completed
 
     def _complete_object(
         self,
@@ -167,14 +225,14 @@ class SupportOsExecutor(StrawberryGraphQLCoreExecutionContext):
         *,
         position_context: Any,
     ) -> AwaitableOrValue[Any]:
-        """graphql-core's ``execute_field`` after a resolver returned ``value`` for an object
-        type without ``is_type_of``: ``complete_value`` comes down to its sub-fields, and an
-        error in them is handled as the field's (null, or raised on through a non-null)."""
+        """``complete_value`` for an object of a type without ``is_type_of``, which comes down
+        to its sub-fields; an error among them is handled as the field's (null here, or raised
+        on through a non-null field), awaited or not, as in ``execute_field``."""
         try:
             completed = self.collect_and_execute_subfields(
                 object_type, field_details_list, path, value, position_context
             )
-        except Exception as raw_error:  # as graphql-core handles a field's error
+        except Exception as raw_error:  # as execute_field handles a completion's error
             self.handle_field_error(raw_error, plain.output, field_details_list, path)
             return None
         if self.is_awaitable(completed):
@@ -190,6 +248,6 @@ class SupportOsExecutor(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         try:
             return await completed
-        except Exception as raw_error:
+        except Exception as raw_error:  # as execute_field's await_completed
             self.handle_field_error(raw_error, output, field_details_list, path)
             return None

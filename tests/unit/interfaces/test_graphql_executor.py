@@ -1,22 +1,27 @@
-"""D141: the executor answers plain scalar fields itself, and the answer is graphql-core's.
+"""D141: the executor completes plain fields itself, and the answer is graphql-core's.
 
 Every query runs twice, on the same schema built with Strawberry's execution context and with
-``SupportOsExecutor``: data and errors (message, path, locations) must be equal, for the
-common case and for each way a plain field can fail.
+``SupportOsExecutor``: data and errors (message, path, locations, extensions and the error's
+original exception type) must be equal, for the common case and for each way a plain field
+can fail or hold something other than a plain value (``None``, an exception, a value its type
+does not coerce, an awaitable, ``Undefined``, an attribute that changes when read again).
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, Undefined
+from strawberry.dataloader import DataLoader
 from strawberry.extensions import SchemaExtension
 from strawberry.permission import BasePermission
+from strawberry.scalars import JSON
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from interfaces.graphql.execution import SupportOsExecutor, plain_fields
@@ -57,6 +62,7 @@ class Item:
     at: datetime
     amount: Amount
     extra: Amount | None = None
+    blob: JSON | None = None
     secret: str = strawberry.field(default="s", permission_classes=[Deny])
 
     @strawberry.field
@@ -72,10 +78,27 @@ class Broken:
     colour = Colour.RED
     at = datetime(2026, 1, 1, tzinfo=UTC)
     amount = Amount(minor=1, currency="EUR")
+    extra = None
+    blob = None
 
     @property
     def name(self) -> str:
         raise ValueError("the attribute failed")
+
+
+READS: list[str] = []
+
+
+class Changing(Broken):
+    """A source whose ``name`` is computed on access: ``None``, then a string if read again."""
+
+    def __init__(self) -> None:
+        self._names = iter([None, "second read"])
+
+    @property
+    def name(self) -> str | None:  # type: ignore[override]  # a wrong value, on purpose
+        READS.append("name")
+        return next(self._names)
 
 
 def _item(**changes: Any) -> Item:
@@ -91,32 +114,78 @@ def _item(**changes: Any) -> Item:
     return Item(**values)
 
 
-SOURCES: dict[str, Any] = {
-    "plain": _item(),
-    "null_in_non_null": _item(name=None),
-    "int_too_large": _item(count=2**40),
-    "not_an_enum": _item(colour="purple"),
-    "exception_value": _item(name=ValueError("returned, not raised")),
-    "raises": Broken(),
-    "object_null_in_non_null": _item(amount=None),
-    "object_field_fails_in_non_null": _item(amount=Amount(minor=2**40, currency="MXN")),
-    "object_field_fails_in_nullable": _item(extra=Amount(minor=2**40, currency="EUR")),
-    "async_field_fails_in_nullable": _item(extra=Amount(minor=1, currency="BAD")),
-    "with_extra": _item(extra=Amount(minor=7, currency="EUR")),
-    "not_an_object": _item(extra="a string where an object belongs"),
+async def _later(value: Any) -> Any:
+    await asyncio.sleep(0)
+    return value
+
+
+async def _fails() -> Any:
+    await asyncio.sleep(0)
+    raise ValueError("the awaited value failed")
+
+
+def _future(value: Any) -> asyncio.Future[Any]:
+    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_soon(future.set_result, value)
+    return future
+
+
+# Each case makes its source when the query runs (an awaitable is awaited once).
+SOURCES: dict[str, Callable[[], Any]] = {
+    "plain": _item,
+    "with_extra": lambda: _item(extra=Amount(minor=7, currency="EUR"), blob={"a": [1, 2]}),
+    "null_in_non_null": lambda: _item(name=None),
+    "int_too_large": lambda: _item(count=2**40),
+    "not_an_enum": lambda: _item(colour="purple"),
+    "exception_value": lambda: _item(name=ValueError("returned, not raised")),
+    "raises": Broken,
+    "changes_when_read_again": Changing,
+    "object_null_in_non_null": lambda: _item(amount=None),
+    "object_field_fails_in_non_null": lambda: _item(amount=Amount(minor=2**40, currency="MXN")),
+    "async_field_fails_in_non_null": lambda: _item(amount=Amount(minor=1, currency="BAD")),
+    "object_field_fails_in_nullable": lambda: _item(extra=Amount(minor=2**40, currency="EUR")),
+    "async_field_fails_in_nullable": lambda: _item(extra=Amount(minor=1, currency="BAD")),
+    "not_an_object": lambda: _item(extra="a string where an object belongs"),
+    "undefined": lambda: _item(maybe=Undefined, extra=Undefined, blob=Undefined),
+    "undefined_in_non_null": lambda: _item(name=Undefined),
 }
+
+
+# Awaitables on plain fields: each attribute read once (an awaitable is awaited once).
+AWAITABLE_SOURCES: dict[str, Callable[[], Any]] = {
+    "awaitables": lambda: _item(
+        name=_later("later"),
+        count=_future(4),
+        amount=_later(Amount(minor=5, currency="MXN")),
+        extra=_future(Amount(minor=6, currency="EUR")),
+        blob=_later({"b": True}),
+    ),
+    "a_future": lambda: _item(count=_future(4)),
+    "awaitables_that_fail": lambda: _item(count=_fails(), extra=_fails(), blob=_fails()),
+}
+AWAITABLE_FIELDS = "name count amount { minor currency } extra { minor currency } blob"
+
+
+async def _load_amounts(keys: list[int]) -> list[Amount]:
+    return [Amount(minor=key, currency="MXN") for key in keys]
 
 
 @strawberry.type
 class Query:
     @strawberry.field
     def item(self, case: str) -> Item | None:
-        source: Item | None = SOURCES[case]
+        source: Item | None = (SOURCES.get(case) or AWAITABLE_SOURCES[case])()
         return source
 
     @strawberry.field
     def items(self) -> list[Item]:
         return [_item(name=f"gift {n}", count=n, maybe=n if n % 2 else None) for n in range(5)]
+
+    @strawberry.field
+    def loaded(self) -> list[Item]:
+        """Plain fields holding a dataloader's futures, loaded in one batch."""
+        loader = DataLoader(load_fn=_load_amounts)
+        return [_item(amount=loader.load(n)) for n in (1, 2, 3)]
 
 
 def _schemas(extensions: list[Any] | None = None) -> tuple[strawberry.Schema, strawberry.Schema]:
@@ -130,7 +199,10 @@ def _schemas(extensions: list[Any] | None = None) -> tuple[strawberry.Schema, st
 def _answer(schema: strawberry.Schema, query: str) -> tuple[Any, list[dict[str, Any]]]:
     result = asyncio.run(schema.execute(query))
     errors = [
-        {"message": e.message, "path": e.path, "locations": e.formatted.get("locations")}
+        {
+            **e.formatted,
+            "original": type(e.original_error).__name__ if e.original_error is not None else None,
+        }
         for e in (result.errors or [])
     ]
     return result.data, errors
@@ -138,25 +210,36 @@ def _answer(schema: strawberry.Schema, query: str) -> tuple[Any, list[dict[str, 
 
 FIELDS = (
     "name count maybe colour at amount { minor currency } computed(times: 2) "
-    "extra { minor currency } later: extra { minor rate }"
+    "extra { minor currency } later: extra { minor rate } rated: amount { rate } blob"
 )
+
+
+def _case(case: str) -> str:
+    return f'{{ item(case: "{case}") {{ {FIELDS} }} }}'
 
 
 @pytest.mark.parametrize("case", sorted(SOURCES))
 def test_every_plain_field_answers_as_graphql_core_does(case: str) -> None:
     plain, fast = _schemas()
-    query = f'{{ item(case: "{case}") {{ {FIELDS} }} }}'
+
+    assert _answer(fast, _case(case)) == _answer(plain, _case(case))
+
+
+@pytest.mark.parametrize("case", sorted(AWAITABLE_SOURCES))
+def test_plain_fields_holding_awaitables_answer_as_graphql_core_does(case: str) -> None:
+    plain, fast = _schemas()
+    query = f'{{ item(case: "{case}") {{ {AWAITABLE_FIELDS} }} }}'
 
     assert _answer(fast, query) == _answer(plain, query)
 
 
-def test_the_cases_fail_as_they_should() -> None:
+def test_the_cases_answer_what_they_should() -> None:
     _, fast = _schemas()
 
-    def errors(case: str) -> list[str]:
-        return [e["message"] for e in _answer(fast, f'{{ item(case: "{case}") {{ {FIELDS} }} }}')[1]]
+    def errors(case: str) -> list[tuple[str, list[str | int]]]:
+        return [(e["message"], e["path"]) for e in _answer(fast, _case(case))[1]]
 
-    assert _answer(fast, f'{{ item(case: "plain") {{ {FIELDS} }} }}') == (
+    assert _answer(fast, _case("plain")) == (
         {
             "item": {
                 "name": "gift",
@@ -168,72 +251,165 @@ def test_the_cases_fail_as_they_should() -> None:
                 "computed": 6,
                 "extra": None,
                 "later": None,
+                "rated": {"rate": 2},
+                "blob": None,
             }
         },
         [],
     )
-    assert errors("null_in_non_null") == ["Cannot return null for non-nullable field Item.name."]
-    assert errors("int_too_large") == ["Int cannot represent non 32-bit signed integer value: 1099511627776"]
-    assert errors("not_an_enum") == ["Enum 'Colour' cannot represent value: 'purple'"]
-    assert errors("exception_value") == ["returned, not raised"]
-    assert errors("raises") == ["the attribute failed"]
-    assert errors("object_null_in_non_null") == ["Cannot return null for non-nullable field Item.amount."]
-    assert errors("object_field_fails_in_non_null") == [
-        "Int cannot represent non 32-bit signed integer value: 1099511627776"
-    ]
-    assert (
-        errors("object_field_fails_in_nullable")
-        == ["Int cannot represent non 32-bit signed integer value: 1099511627776"] * 2
+    with_extra = _answer(fast, _case("with_extra"))[0]["item"]
+    assert (with_extra["extra"], with_extra["later"], with_extra["blob"]) == (
+        {"minor": 7, "currency": "EUR"},
+        {"minor": 7, "rate": 2},
+        {"a": [1, 2]},
     )
-    assert errors("async_field_fails_in_nullable") == ["no rate for BAD"]
-    assert errors("with_extra") == []
-    with_extra = _answer(fast, f'{{ item(case: "with_extra") {{ {FIELDS} }} }}')[0]["item"]
-    assert with_extra["extra"] == {"minor": 7, "currency": "EUR"}
-    assert with_extra["later"] == {"minor": 7, "rate": 2}
-    assert errors("not_an_object") == ["'str' object has no attribute 'minor'"] * 2
+    too_large = "Int cannot represent non 32-bit signed integer value: 1099511627776"
+    assert errors("null_in_non_null") == [
+        ("Cannot return null for non-nullable field Item.name.", ["item", "name"])
+    ]
+    assert errors("int_too_large") == [(too_large, ["item", "count"])]
+    assert errors("not_an_enum") == [("Enum 'Colour' cannot represent value: 'purple'", ["item", "colour"])]
+    assert errors("exception_value") == [("returned, not raised", ["item", "name"])]
+    assert errors("raises") == [("the attribute failed", ["item", "name"])]
+    assert errors("object_null_in_non_null") == [
+        ("Cannot return null for non-nullable field Item.amount.", ["item", "amount"])
+    ]
+    # an error under a non-null object takes its parent (the nullable item) with it
+    assert errors("object_field_fails_in_non_null") == [(too_large, ["item", "amount", "minor"])]
+    assert _answer(fast, _case("async_field_fails_in_non_null"))[0] == {"item": None}
+    assert errors("async_field_fails_in_non_null") == [("no rate for BAD", ["item", "rated", "rate"])]
+    assert errors("object_field_fails_in_nullable") == [
+        (too_large, ["item", "extra", "minor"]),
+        (too_large, ["item", "later", "minor"]),
+    ]
+    assert errors("async_field_fails_in_nullable") == [("no rate for BAD", ["item", "later", "rate"])]
+    assert len(errors("not_an_object")) == 2
+    awaited = _answer(fast, f'{{ item(case: "awaitables") {{ {AWAITABLE_FIELDS} }} }}')
+    assert awaited == (
+        {
+            "item": {
+                "name": "later",
+                "count": 4,
+                "amount": {"minor": 5, "currency": "MXN"},
+                "extra": {"minor": 6, "currency": "EUR"},
+                "blob": {"b": True},
+            }
+        },
+        [],
+    )
+    # a failing awaitable in a non-null field (count) takes the item with it
+    failed = _answer(fast, f'{{ item(case: "awaitables_that_fail") {{ {AWAITABLE_FIELDS} }} }}')
+    assert failed[0] == {"item": None}
+    assert ("the awaited value failed", ["item", "count"]) in [(e["message"], e["path"]) for e in failed[1]]
+    assert _answer(fast, _case("undefined")) == _answer(fast, _case("plain"))
+    assert errors("undefined_in_non_null") == [
+        ("Cannot return null for non-nullable field Item.name.", ["item", "name"])
+    ]
 
 
-def test_lists_aliases_and_permissioned_fields_answer_the_same() -> None:
+def test_an_attribute_is_read_once_as_graphql_core_reads_it() -> None:
     plain, fast = _schemas()
-    query = "{ items { n: name count maybe again: count colour secret } first: items { name } }"
+    answers = []
+    for schema in (plain, fast):
+        READS.clear()
+        answers.append(_answer(schema, '{ item(case: "changes_when_read_again") { name } }'))
+        assert READS == ["name"]
+
+    assert (
+        answers[1]
+        == answers[0]
+        == (
+            {"item": None},
+            [
+                {
+                    "message": "Cannot return null for non-nullable field Item.name.",
+                    "locations": [{"line": 1, "column": 43}],
+                    "path": ["item", "name"],
+                    "original": "TypeError",
+                }
+            ],
+        )
+    )
+
+
+def test_plain_fields_holding_a_dataloaders_futures_are_awaited() -> None:
+    plain, fast = _schemas()
+    query = "{ loaded { amount { minor currency } } }"
+
+    assert _answer(fast, query) == _answer(plain, query)
+    assert _answer(fast, query)[0] == {
+        "loaded": [{"amount": {"minor": n, "currency": "MXN"}} for n in (1, 2, 3)]
+    }
+
+
+def test_lists_aliases_fragments_and_permissioned_fields_answer_the_same() -> None:
+    plain, fast = _schemas()
+    query = (
+        "{ items { n: name count maybe again: count colour ...more } first: items { name } } "
+        "fragment more on Item { amount { minor } amount { currency __typename } "
+        "extra @skip(if: true) { minor } }"
+    )
 
     fast_answer = _answer(fast, query)
     assert fast_answer == _answer(plain, query)
-    assert fast_answer[1][0]["message"] == "Denied."  # the permission class still ran
+    assert fast_answer[1] == []
+    assert fast_answer[0]["items"][1]["amount"] == {
+        "minor": 12_345,
+        "currency": "MXN",
+        "__typename": "Amount",
+    }
+    denied = '{ item(case: "plain") { secret } }'
+    assert _answer(fast, denied) == _answer(plain, denied)
+    assert _answer(fast, denied)[1][0]["message"] == "Denied."  # the permission class still ran
 
 
 class _CountingBaseCalls:
+    """Which fields went through graphql-core's own ``execute_field`` and ``complete_value``."""
+
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.fields: list[str] = []
-        original = StrawberryGraphQLCoreExecutionContext.execute_field
+        self.completed: list[str] = []
+        execute = StrawberryGraphQLCoreExecutionContext.execute_field
+        complete = StrawberryGraphQLCoreExecutionContext.complete_value
 
         def counted(executor: Any, parent_type: Any, source: Any, details: Any, *rest: Any) -> Any:
             self.fields.append(f"{parent_type.name}.{details[0].node.name.value}")
-            return original(executor, parent_type, source, details, *rest)
+            return execute(executor, parent_type, source, details, *rest)
+
+        def completing(executor: Any, return_type: Any, details: Any, info: Any, *rest: Any) -> Any:
+            self.completed.append(f"{info.parent_type.name}.{info.field_name}")
+            return complete(executor, return_type, details, info, *rest)
 
         monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "execute_field", counted)
+        monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "complete_value", completing)
 
 
 def test_plain_fields_skip_graphql_cores_field_walk(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = _CountingBaseCalls(monkeypatch)
     _, fast = _schemas()
 
-    data, errors = _answer(fast, f'{{ item(case: "with_extra") {{ {FIELDS} }} }}')
+    data, errors = _answer(fast, _case("with_extra"))
 
     assert errors == []
-    assert data["item"]["amount"] == {"minor": 12_345, "currency": "MXN"}
     assert data["item"]["later"] == {"minor": 7, "rate": 2}
     # only the fields with resolvers went through graphql-core's walk
-    assert calls.fields == ["Query.item", "Item.computed", "Amount.rate"]
+    assert calls.fields == ["Query.item", "Item.computed", "Amount.rate", "Amount.rate"]
+    assert set(calls.completed) == {"Query.item", "Item.computed", "Amount.rate"}
 
 
-def test_a_failing_plain_field_goes_through_graphql_core(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_plain_field_that_is_not_plain_is_completed_by_graphql_core(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     calls = _CountingBaseCalls(monkeypatch)
     _, fast = _schemas()
 
     _answer(fast, '{ item(case: "null_in_non_null") { name count } }')
+    _answer(fast, '{ item(case: "a_future") { count } }')
 
-    assert calls.fields == ["Query.item", "Item.name"]
+    assert calls.fields == ["Query.item", "Query.item"]  # the resolver is never called twice
+    # (complete_value calls itself for a non-null type's inner type)
+    assert list(dict.fromkeys(calls.completed)) == ["Query.item", "Item.name", "Item.count"]
+    assert calls.completed.count("Query.item") == 2
 
 
 class Shout(SchemaExtension):
@@ -262,9 +438,9 @@ def test_the_service_schema_uses_it_for_its_plain_fields() -> None:
     assert supportos_schema.execution_context_class is SupportOsExecutor
     assert {"minor", "currency"} <= set(plans["Money"])
     assert "status" in plans["DisputeState"]
+    assert plans["OrderSnapshot"]["totalCharged"].object_type is graphql_schema.type_map["Money"]
     # a field with a resolver (the dispute's order, loaded) is never read directly
     assert "order" not in plans.get("Dispute", {})
-    assert plans["OrderSnapshot"]["totalCharged"].object_type is graphql_schema.type_map["Money"]
     assert all(not name.startswith("__") for name in plans)
     assert plain_fields(graphql_schema) is plans  # built once per schema
 
