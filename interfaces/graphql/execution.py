@@ -178,15 +178,12 @@ class SupportOsExecutor(StrawberryGraphQLCoreExecutionContext):
                 if coerced is not None and coerced is not Undefined:
                     return coerced
             elif plain.object_type is not None:
-                return self._complete_object(
-                    plain,
-                    plain.object_type,
-                    value,
-                    field_details_list,
-                    path,
-                    position_context=position_context,
+                return self._complete(
+                    plain, parent_type, value, field_details_list, path, position_context, direct=True
                 )
-        return self._complete(plain, parent_type, value, field_details_list, path, position_context)
+        return self._complete(
+            plain, parent_type, value, field_details_list, path, position_context, direct=False
+        )
 
     def _complete(  # noqa: PLR0917 - as above
         self,
@@ -196,42 +193,31 @@ class SupportOsExecutor(StrawberryGraphQLCoreExecutionContext):
         field_details_list: FieldDetailsList,
         path: Path,
         position_context: Any,
+        *,
+        direct: bool,
     ) -> AwaitableOrValue[Any]:
-        """graphql-core's ``execute_field`` once the resolver returned ``value``: the resolve
-        info, ``complete_awaitable_value`` or ``complete_value`` and their error handling."""
-        info = self.build_resolve_info(plain.field, to_nodes(field_details_list), parent_type, path)
+        """graphql-core's ``execute_field`` once the resolver returned ``value``.
+
+        ``direct``: a plain object of a type without ``is_type_of``, for which ``complete_value``
+        comes down to executing its sub-fields, done here. Otherwise graphql-core's
+        ``complete_awaitable_value`` or ``complete_value``, with the resolve info. Either way an
+        error is handled as the field's (null here, or raised on through a non-null field),
+        awaited or not, as ``execute_field`` handles it."""
+        object_type = plain.object_type if direct else None
         try:
-            if self.is_awaitable(value):
-                return self.complete_awaitable_value(
+            if object_type is not None:
+                completed = self.collect_and_execute_subfields(
+                    object_type, field_details_list, path, value, position_context
+                )
+            else:
+                info = self.build_resolve_info(plain.field, to_nodes(field_details_list), parent_type, path)
+                if self.is_awaitable(value):
+                    return self.complete_awaitable_value(
+                        plain.output, field_details_list, info, path, value, position_context
+                    )
+                completed = self.complete_value(
                     plain.output, field_details_list, info, path, value, position_context
                 )
-            completed = self.complete_value(
-                plain.output, field_details_list, info, path, value, position_context
-            )
-        except Exception as raw_error:  # as execute_field handles a completion's error
-            self.handle_field_error(raw_error, plain.output, field_details_list, path)
-            return None
-        if self.is_awaitable(completed):
-            return self._awaited(completed, plain.output, field_details_list, path)
-        return completed
-
-    def _complete_object(
-        self,
-        plain: _Plain,
-        object_type: GraphQLObjectType,
-        value: Any,
-        field_details_list: FieldDetailsList,
-        path: Path,
-        *,
-        position_context: Any,
-    ) -> AwaitableOrValue[Any]:
-        """``complete_value`` for an object of a type without ``is_type_of``, which comes down
-        to its sub-fields; an error among them is handled as the field's (null here, or raised
-        on through a non-null field), awaited or not, as in ``execute_field``."""
-        try:
-            completed = self.collect_and_execute_subfields(
-                object_type, field_details_list, path, value, position_context
-            )
         except Exception as raw_error:  # as execute_field handles a completion's error
             self.handle_field_error(raw_error, plain.output, field_details_list, path)
             return None
