@@ -683,7 +683,7 @@ class SagaRunner:
             after={
                 "status": JobStatus.DONE.value,
                 "step": str(job.payload.get("step", job.kind)),
-                **_keys(job),
+                **job.audit_keys(),
                 "kind": job.kind,
                 "provider": job.provider,
                 "provider_reference": None if receipt is None else receipt.reference,
@@ -789,7 +789,7 @@ class SagaRunner:
                 at=now,
                 after={
                     "step": step_name,
-                    **_keys(job),
+                    **job.audit_keys(),
                     "provider": receipt.provider,
                     "operation": receipt.operation,
                     "provider_reference": receipt.reference,
@@ -887,7 +887,7 @@ class SagaRunner:
             at=now,
             after={
                 "step": job.kind,
-                **_keys(job),
+                **job.audit_keys(),
                 "provider": receipt.provider,
                 "operation": receipt.operation,
                 "provider_reference": receipt.reference,
@@ -1207,7 +1207,7 @@ class SagaRunner:
     ) -> None:
         after: dict[str, str | int | None] = {
             "step": step.name,
-            **_keys(job),
+            **job.audit_keys(),
             "outcome": "OK",
             "attempt": job.attempts,
         }
@@ -1257,7 +1257,7 @@ class SagaRunner:
                     at=now,
                     after={
                         "step": step_name,
-                        **_keys(job),
+                        **job.audit_keys(),
                         "provider": error.provider,
                         "operation": error.operation,
                         "outcome": error.kind.value,
@@ -1268,7 +1268,7 @@ class SagaRunner:
             return StepOutcome.RETRY_SCHEDULED
         call: dict[str, str | int | None] = {
             "step": step_name,
-            **_keys(job),
+            **job.audit_keys(),
             "provider": error.provider,
             "operation": error.operation,
             "outcome": error.kind.value,
@@ -1330,7 +1330,7 @@ class SagaRunner:
                 target_id=str(job.id),
                 at=now,
                 after={
-                    **_keys(job),
+                    **job.audit_keys(),
                     "kind": kind,
                     "detail": detail[:500],
                     "attempts": job.attempts,
@@ -1360,13 +1360,8 @@ def _provider_report(job: Job, provider_reference: str) -> dict[str, str | int |
     job's step, keys, kind, provider and the provider's reference."""
     return {
         "step": str(job.payload.get("step", job.kind)),
-        **_keys(job),
+        **job.audit_keys(),
         "kind": job.kind,
         "provider": job.provider,
         "provider_reference": provider_reference,
     }
-
-
-def _keys(job: Job) -> dict[str, str | int | None]:
-    """A job's key for its audit entries (``Job.audit_keys``)."""
-    return {**job.audit_keys()}
