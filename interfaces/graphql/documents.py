@@ -29,7 +29,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from graphql import GraphQLError, GraphQLSchema
+from graphql import GraphQLError, GraphQLSchema, parse
 from graphql.language import DocumentNode
 from graphql.validation import ASTValidationRule, specified_rules
 from strawberry.extensions import SchemaExtension
@@ -75,6 +75,24 @@ class DocumentCache:
             return None
         self._entries.move_to_end(query)
         return prepared.document
+
+    def valid_document(self, schema: GraphQLSchema, query: str) -> DocumentNode | None:
+        """The document of ``query`` when it parses and validates (parsed and validated
+        here on a miss, and remembered as on Strawberry's path); ``None`` when it does not:
+        Strawberry's path then answers it, with its own errors (D142)."""
+        if not query:
+            return None
+        prepared = self._entries.get(query)
+        if prepared is None:
+            try:
+                document = parse(query, max_tokens=self.max_tokens)
+            except Exception:  # Strawberry's path parses it again and answers the error
+                return None
+            self.errors(schema, query, document)
+            prepared = self._entries[query]
+        else:
+            self._entries.move_to_end(query)
+        return None if prepared.errors else prepared.document
 
     def errors(self, schema: GraphQLSchema, query: str, document: DocumentNode) -> list[GraphQLError]:
         """The validation errors of ``document`` (parsed from ``query``), remembered."""

@@ -15,7 +15,8 @@ mix), and counted when the operation ends.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Final
 
@@ -79,40 +80,67 @@ def _error_kind(error: GraphQLError) -> tuple[str, str, str]:
     return ("GraphQLError", INVALID_REQUEST, "rejected")
 
 
+@contextmanager
+def noting_errors() -> Iterator[list[tuple[str, str]]]:
+    """The typed errors noted while the block runs (``note_error``), for ``operation_done``."""
+    noted: list[tuple[str, str]] = []
+    token = _NOTED.set(noted)
+    try:
+        yield noted
+    finally:
+        _NOTED.reset(token)
+
+
+def operation_done(
+    *,
+    name: str | None,
+    kind: str,
+    seconds: float,
+    raised: Sequence[GraphQLError],
+    noted: Sequence[tuple[str, str]],
+    caller: object,
+    answered: list[GraphQLError] | None,
+) -> None:
+    """An operation ended: count it, its errors as raised (before masking, for their
+    exception classes) and its noted typed errors, and write the request id into the errors
+    of the answer (after masking). ``caller``: the GraphQL context. The schema extension and
+    the prepared path (``SupportOsSchema.execute_prepared``, D142) both end here."""
+    metrics = api_metrics()
+    outcome = "ok"
+    for error in raised:
+        error_type, code, error_outcome = _error_kind(error)
+        metrics.graphql_error(error_type, code)
+        if outcome != "error":
+            outcome = error_outcome
+    for typename, code in noted:
+        metrics.graphql_error(typename, code)
+    # a new operation name takes one of the bounded label slots only for a known caller's
+    # operation that parsed and validated (D113)
+    caller_known = bool(getattr(caller, "authenticated", False))
+    metrics.graphql_operation(name, kind, outcome, seconds, may_claim=caller_known and outcome != "rejected")
+    request_id = getattr(caller, "request_id", None)
+    if request_id and answered:
+        for error in answered:
+            error.extensions = {**(error.extensions or {}), "requestId": request_id}
+
+
 class OperationObservability(SchemaExtension):
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()
-        noted: list[tuple[str, str]] = []
-        token = _NOTED.set(noted)
-        try:
+        with noting_errors() as noted:
             yield
-        finally:
-            _NOTED.reset(token)
         seconds = time.perf_counter() - started
         context = self.execution_context
-        metrics = api_metrics()
-        outcome = "ok"
-        # the errors as raised (before masking), for their exception classes
-        for error in context.pre_execution_errors or ():
-            kind, code, error_outcome = _error_kind(error)
-            metrics.graphql_error(kind, code)
-            if outcome != "error":
-                outcome = error_outcome
-        for typename, code in noted:
-            metrics.graphql_error(typename, code)
         try:
             kind = context.operation_type.value
         except Exception:  # no parsable operation
             kind = "unknown"
-        # a new operation name takes one of the bounded label slots only for a known caller's
-        # operation that parsed and validated (D113)
-        caller_known = bool(getattr(context.context, "authenticated", False))
-        metrics.graphql_operation(
-            context.operation_name, kind, outcome, seconds, may_claim=caller_known and outcome != "rejected"
+        operation_done(
+            name=context.operation_name,
+            kind=kind,
+            seconds=seconds,
+            raised=context.pre_execution_errors or (),
+            noted=noted,
+            caller=context.context,
+            answered=getattr(context.result, "errors", None),
         )
-        request_id = getattr(context.context, "request_id", None)
-        result = context.result
-        errors = getattr(result, "errors", None)
-        if request_id and errors:
-            for error in errors:
-                error.extensions = {**(error.extensions or {}), "requestId": request_id}

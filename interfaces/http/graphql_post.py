@@ -10,9 +10,11 @@ that router which answers exactly this shape itself, with the same pieces:
 - the same context (``make_context_getter``'s generator: credentials, request id, the
   request's read transaction, the country scope bound after authentication, closed at
   the end),
-- the same ``Schema.execute`` (parser and validation caches, limits, masking, operation
-  metrics: every schema extension runs), allowing queries and mutations as Strawberry
-  allows them over POST,
+- the same execution: ``SupportOsSchema.execute_prepared`` for a document that parses and
+  validates (D142: what the schema's extensions do, without Strawberry's per-request
+  pipeline), ``Schema.execute`` (parser and validation caches, limits, masking, operation
+  metrics: every schema extension runs) for anything else, allowing queries and mutations
+  as Strawberry allows them over POST,
 - the same answer: ``strawberry.http.process_result`` encoded as Strawberry encodes it,
   ``application/json``, 200.
 
@@ -130,17 +132,26 @@ class GraphQLPost:
         self, scope: Scope, query: str, variables: dict[str, object] | None, name: str | None
     ) -> bytes:
         async with self._context(Request(scope)) as context:
-            try:
-                result = await self._schema.execute(
-                    query,
-                    variable_values=variables,
-                    context_value=context,
-                    operation_name=name,
-                    allowed_operation_types=ALLOWED_OVER_POST,
-                )
-            except (CannotGetOperationTypeError, InvalidOperationTypeError, MissingQueryError):
-                # nothing ran (the operation was not even chosen): Strawberry answers these
-                raise _NotOurs from None
+            # a document that parses and validates runs on the prepared path (D142)
+            result = await self._schema.execute_prepared(
+                query,
+                variable_values=variables,
+                context_value=context,
+                operation_name=name,
+                allowed_operation_types=ALLOWED_OVER_POST,
+            )
+            if result is None:
+                try:
+                    result = await self._schema.execute(
+                        query,
+                        variable_values=variables,
+                        context_value=context,
+                        operation_name=name,
+                        allowed_operation_types=ALLOWED_OVER_POST,
+                    )
+                except (CannotGetOperationTypeError, InvalidOperationTypeError, MissingQueryError):
+                    # nothing ran (the operation was not even chosen): Strawberry answers these
+                    raise _NotOurs from None
         return json.dumps(process_result(result), separators=(",", ":")).encode()
 
 

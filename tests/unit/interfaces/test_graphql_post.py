@@ -95,6 +95,28 @@ async def test_errors_are_answered_as_strawberry_answers_them() -> None:
     assert router.calls == []
 
 
+async def test_a_valid_document_runs_on_the_prepared_path_and_the_rest_on_strawberry_s(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app, router, _ = route()
+    schema = app._schema
+    full_runs: list[str | None] = []
+    strawberry_execute = schema.execute
+
+    async def counted(query: str | None, *args: Any, **kwargs: Any) -> Any:
+        full_runs.append(query)
+        return await strawberry_execute(query, *args, **kwargs)
+
+    monkeypatch.setattr(schema, "execute", counted)
+    for _ in range(2):
+        response = await post(app, json.dumps({"query": "{ version }"}).encode())
+        assert response.json() == {"data": {"version": supportos_version()}}
+    assert full_runs == []  # D142: not through Strawberry's pipeline, from the first request
+    response = await post(app, json.dumps({"query": "{ nope }"}).encode())
+    assert "nope" in response.json()["errors"][0]["message"]
+    assert full_runs == ["{ nope }"] and router.calls == []
+
+
 @pytest.mark.parametrize(
     ("content", "headers"),
     [
