@@ -88,8 +88,7 @@ class DocumentCache:
                 document = parse(query, max_tokens=self.max_tokens)
             except Exception:  # Strawberry's path parses it again and answers the error
                 return None
-            self.errors(schema, query, document)
-            prepared = self._entries[query]
+            prepared = self._remember(schema, query, document)
         else:
             self._entries.move_to_end(query)
         return None if prepared.errors else prepared.document
@@ -98,12 +97,16 @@ class DocumentCache:
         """The validation errors of ``document`` (parsed from ``query``), remembered."""
         prepared = self._entries.get(query)
         if prepared is None or prepared.document is not document:
-            prepared = _Prepared(document, tuple(validate_document(schema, document, self.rules)))
-            self._entries[query] = prepared
-            self._entries.move_to_end(query)
-            while len(self._entries) > self._maxsize:
-                self._entries.popitem(last=False)
+            prepared = self._remember(schema, query, document)
         return [_copy(error) for error in prepared.errors]
+
+    def _remember(self, schema: GraphQLSchema, query: str, document: DocumentNode) -> _Prepared:
+        prepared = _Prepared(document, tuple(validate_document(schema, document, self.rules)))
+        self._entries[query] = prepared
+        self._entries.move_to_end(query)
+        while len(self._entries) > self._maxsize:
+            self._entries.popitem(last=False)
+        return prepared
 
 
 class PreparedDocuments(SchemaExtension):
