@@ -7,12 +7,14 @@ holds 50 items unless ``first`` says otherwise, and never more than 200.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Final, Generic, NewType, TypeVar
+from typing import Any, Final, Generic, NewType, ParamSpec, TypeVar, cast
 
 import strawberry
 from returns.result import Failure, Result, Success
+from strawberry.dataloader import DataLoader
+from strawberry.types.nodes import SelectedField, Selection
 from strawberry.types.scalar import ScalarDefinition
 
 from application.ports.read_models import MAX_PAGE_SIZE, Page, PageRequest
@@ -22,6 +24,8 @@ from domain.shared.text import has_unstorable
 
 T = TypeVar("T")
 N = TypeVar("N")
+K = TypeVar("K", bound=Hashable)
+P = ParamSpec("P")
 
 DEFAULT_PAGE_SIZE: Final = 50
 MAX_ID_CHARS: Final = 128
@@ -184,3 +188,74 @@ def batched(
         return [found[key] if key in found else missing() for key in keys]
 
     return load
+
+
+# ----------------------------------------------------------------------------- loaded values (D143)
+
+
+class Pending:
+    """Not known without awaiting: a value not loaded yet (or whose load failed), a caller not
+    checked yet. The one instance is :data:`PENDING`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "PENDING"
+
+
+PENDING: Final = Pending()
+
+
+def settled(loader: DataLoader[K, V], key: K) -> V | Pending:
+    """What ``loader`` already loaded for ``key``, without awaiting; :data:`PENDING` when it
+    holds no completed load of it (never asked, in flight, failed or cancelled): the caller
+    then awaits ``loader.load(key)``, which answers or raises as before.
+
+    A field resolver that answers from it returns a value instead of a coroutine, and
+    graphql-core completes it in place: no coroutine, no task and no gather for that field
+    or for the object and the list that hold it (D143)."""
+    future = loader.cache_map.get(key) if loader.cache else None
+    if future is None or not future.done() or future.cancelled() or future.exception() is not None:
+        return PENDING
+    return future.result()
+
+
+def in_place_or_awaited(resolver: Callable[P, T | Awaitable[T]]) -> Callable[P, T]:
+    """``resolver`` (returned as is) for ``strawberry.field``, typed as the value it gives: a
+    resolver that answers in place when it can and returns a coroutine otherwise, which
+    graphql-core awaits and completes as that value (D143). Strawberry takes the field's
+    GraphQL type from the field's own annotation."""
+    return cast("Callable[P, T]", resolver)
+
+
+def _included(directives: Mapping[str, Mapping[str, Any]]) -> bool:
+    skip, include = directives.get("skip"), directives.get("include")
+    return not (skip is not None and skip.get("if") is True) and not (
+        include is not None and include.get("if") is False
+    )
+
+
+def _selected(selections: Iterable[Selection], path: Sequence[str], names: set[str]) -> None:
+    for selection in selections:
+        if not _included(selection.directives):
+            continue
+        if not isinstance(selection, SelectedField):  # a fragment: its fields are this level's
+            _selected(selection.selections, path, names)
+        elif not path:
+            names.add(selection.name)
+        elif selection.name == path[0]:
+            _selected(selection.selections, path[1:], names)
+
+
+def node_fields(info: strawberry.Info[Any, Any]) -> frozenset[str]:
+    """The fields (schema names, not aliases) the query selects on the nodes of the connection
+    the current field returns: under ``nodes`` and under ``edges { node }``, through inline
+    and named fragments, leaving out what ``@skip``/``@include`` leave out. Validation has
+    checked every selection against its type, so a ``nodes`` found under any fragment is the
+    connection's."""
+    names: set[str] = set()
+    for field in info.selected_fields:
+        if isinstance(field, SelectedField):
+            _selected(field.selections, ("nodes",), names)
+            _selected(field.selections, ("edges", "node"), names)
+    return frozenset(names)

@@ -46,7 +46,7 @@ from domain.disputes import Dispute
 from domain.ledger import LedgerTransaction
 from domain.orders import Order
 from interfaces.auth import TokenKeys, Unauthenticated, verify_token
-from interfaces.graphql.common import Key
+from interfaces.graphql.common import PENDING, Key, Pending
 from interfaces.graphql.diagnostics.loaders import case_bundles_loader
 from interfaces.graphql.disputes.loaders import dispute_loader, disputes_by_order_loader
 from interfaces.graphql.ledger.loaders import transactions_by_prefix_loader
@@ -250,6 +250,16 @@ class GraphQLContext(BaseContext):
         (``None``: not checked yet, or refused). For nested fields that only hide what a caller
         may not read: an unknown caller reads nothing."""
         return None if self._principal is None else self._principal.value_or(None)
+
+    @property
+    def settled_caller(self) -> Principal | Pending | None:
+        """The caller as :meth:`authenticate` would answer now, without awaiting, when this
+        request's one check answers for all of it (an HTTP request: checked once, by its root
+        field); ``None``: refused. :data:`PENDING` when it was not checked yet, or is checked at
+        every call (a websocket, D100): await :meth:`authenticate` then (D143)."""
+        if self._principal is None or self._check_every_time:
+            return PENDING
+        return self._principal.value_or(None)
 
     def request_context(self, principal: Principal) -> RequestContext:
         return RequestContext(principal, self.request_id)

@@ -32,6 +32,7 @@ from application.security.visibility import (
 )
 from domain.orders import Order
 from domain.shared import CountryCode, DomainError
+from interfaces.graphql.common import Pending
 from interfaces.graphql.context import GraphQLContext, GraphQLInfo, Loaders
 from interfaces.graphql.errors import (
     AnyError,
@@ -128,6 +129,12 @@ async def viewer(info: GraphQLInfo) -> Principal | None:
     """The caller, for nested fields (their root field already admitted the request)."""
     authenticated = await info.context.authenticate()
     return None if isinstance(authenticated, Failure) else authenticated.unwrap()
+
+
+def settled_viewer(info: GraphQLInfo) -> Principal | Pending | None:
+    """:func:`viewer` without awaiting, when the request's check already answered for all of
+    it; :data:`~interfaces.graphql.common.PENDING` otherwise (await :func:`viewer`)."""
+    return info.context.settled_caller
 
 
 def support_internal(info: GraphQLInfo, country: CountryCode) -> bool:

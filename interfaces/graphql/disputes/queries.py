@@ -24,7 +24,13 @@ from interfaces.graphql.common import (
     page_request,
 )
 from interfaces.graphql.context import GraphQLInfo
-from interfaces.graphql.disputes.types import Dispute, DisputeState, EvidencePackType, refunded_so_far
+from interfaces.graphql.disputes.types import (
+    Dispute,
+    DisputeState,
+    EvidencePackType,
+    preload_relations,
+    refunded_so_far,
+)
 from interfaces.graphql.errors import (
     ForbiddenError,
     InvalidInputError,
@@ -137,6 +143,7 @@ async def resolve_disputes(
     found = listed.unwrap()
     for dispute in found.items:
         scope.loaders.disputes.prime((scope.country, dispute.id), dispute)
+    await preload_relations(info, found.items)
     return connection(found, Dispute.from_domain)
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Sequence
 from datetime import datetime
+from typing import Final
 
 import strawberry
 
 from application.disputes.queries import amount_refunded
 from application.disputes.use_cases import DecisionReceipt as DomainReceipt
-from application.security.principal import Operation
+from application.security.principal import Operation, Principal
 from domain.disputes import Decision as DomainDecision
 from domain.disputes import Dispute as DomainDispute
 from domain.disputes import Withdrawal as DomainWithdrawal
@@ -33,11 +35,11 @@ from domain.ledger import LedgerTransaction as DomainLedgerTransaction
 from domain.orders import Order as DomainOrder
 from domain.shared import CountryCode, Currency
 from domain.shared import Money as DomainMoney
-from interfaces.graphql.common import BigInt, Money
+from interfaces.graphql.common import BigInt, Money, Pending, in_place_or_awaited, node_fields, settled
 from interfaces.graphql.context import GraphQLInfo
 from interfaces.graphql.ledger.types import LedgerTransaction
 from interfaces.graphql.orders.types import Order
-from interfaces.graphql.scope import actor_shown, support_internal, viewer
+from interfaces.graphql.scope import actor_shown, settled_viewer, support_internal, viewer
 
 strawberry.enum(DisputeStatus, description="Where a dispute is in its life (SPEC §5).")
 strawberry.enum(DisputeReason, description="Why the buyer disputes the order.")
@@ -157,35 +159,142 @@ async def _ledger_and_order(
     return transactions, order
 
 
-async def refunded_so_far(info: GraphQLInfo, dispute: DomainDispute) -> DomainMoney | None:
-    """What the dispute's refunds took out, in the ledger's currency (the order's before any)."""
-    transactions, order = await _ledger_and_order(info, dispute)
+def _loaded_ledger_and_order(
+    info: GraphQLInfo, dispute: DomainDispute
+) -> tuple[list[DomainLedgerTransaction], DomainOrder | None] | None:
+    """:func:`_ledger_and_order` when both are loaded already (a preloaded page); else None."""
+    loaders = info.context.loaders
+    transactions = settled(loaders.ledger_by_prefix, (dispute.country, ledger_prefix(dispute.id)))
+    order = settled(loaders.orders, (dispute.country, dispute.order_id))
+    if isinstance(transactions, Pending) or isinstance(order, Pending):
+        return None
+    return transactions, order
+
+
+def _refunded(transactions: list[DomainLedgerTransaction], order: DomainOrder | None) -> DomainMoney | None:
     snapshot = None if order is None else order.snapshot
     currency = transactions[0].currency if transactions else None if snapshot is None else snapshot.currency
     return None if currency is None else amount_refunded(transactions, currency)
 
 
-async def resolve_dispute_order(root: Dispute, info: GraphQLInfo) -> Order | None:
-    principal = await viewer(info)
-    found = await info.context.loaders.orders.load((root.domain.country, root.domain.order_id))
+async def refunded_so_far(info: GraphQLInfo, dispute: DomainDispute) -> DomainMoney | None:
+    """What the dispute's refunds took out, in the ledger's currency (the order's before any)."""
+    return _refunded(*await _ledger_and_order(info, dispute))
+
+
+# A page's nested relations (D143): each resolver below answers from what the page preloaded
+# (``preload_relations``) when it is there, as a value, and otherwise loads it (a coroutine);
+# both ways give the same answer, from the same loaders.
+
+
+def _order_shown(principal: Principal | None, found: DomainOrder | None) -> Order | None:
     if principal is None or found is None or not principal.in_scope(found.country):
         return None
     return Order.from_domain(found)
 
 
-async def resolve_dispute_refunded(root: Dispute, info: GraphQLInfo) -> Money | None:
-    refunded = await refunded_so_far(info, root.domain)
+async def _load_dispute_order(root: Dispute, info: GraphQLInfo) -> Order | None:
+    principal = await viewer(info)
+    found = await info.context.loaders.orders.load((root.domain.country, root.domain.order_id))
+    return _order_shown(principal, found)
+
+
+def resolve_dispute_order(root: Dispute, info: GraphQLInfo) -> Order | Awaitable[Order | None] | None:
+    principal = settled_viewer(info)
+    found = settled(info.context.loaders.orders, (root.domain.country, root.domain.order_id))
+    if isinstance(principal, Pending) or isinstance(found, Pending):
+        return _load_dispute_order(root, info)
+    return _order_shown(principal, found)
+
+
+def _refunded_shown(transactions: list[DomainLedgerTransaction], order: DomainOrder | None) -> Money | None:
+    refunded = _refunded(transactions, order)
     return None if refunded is None else Money.from_domain(refunded)
 
 
-async def resolve_refund_awaiting_reissue(root: Dispute, info: GraphQLInfo) -> Money | None:
-    """Batched like ``amountRefunded`` (the same two loaders), and shown to whoever may read
-    that: ``amountRefunded`` is down by as much. Null when nothing awaits."""
-    transactions, order = await _ledger_and_order(info, root.domain)
+async def _load_dispute_refunded(root: Dispute, info: GraphQLInfo) -> Money | None:
+    return _refunded_shown(*await _ledger_and_order(info, root.domain))
+
+
+def resolve_dispute_refunded(root: Dispute, info: GraphQLInfo) -> Money | Awaitable[Money | None] | None:
+    loaded = _loaded_ledger_and_order(info, root.domain)
+    return _load_dispute_refunded(root, info) if loaded is None else _refunded_shown(*loaded)
+
+
+def _awaiting_shown(transactions: list[DomainLedgerTransaction], order: DomainOrder | None) -> Money | None:
     if order is None or order.snapshot is None:
         return None
     awaiting = refund_awaiting_reissue(transactions, order.id, order.snapshot.currency)
     return Money.from_domain(awaiting) if awaiting.is_positive else None
+
+
+async def _load_refund_awaiting_reissue(root: Dispute, info: GraphQLInfo) -> Money | None:
+    return _awaiting_shown(*await _ledger_and_order(info, root.domain))
+
+
+def resolve_refund_awaiting_reissue(
+    root: Dispute, info: GraphQLInfo
+) -> Money | Awaitable[Money | None] | None:
+    """Batched like ``amountRefunded`` (the same two loaders), and shown to whoever may read
+    that: ``amountRefunded`` is down by as much. Null when nothing awaits."""
+    loaded = _loaded_ledger_and_order(info, root.domain)
+    return _load_refund_awaiting_reissue(root, info) if loaded is None else _awaiting_shown(*loaded)
+
+
+def _reads_ledger(principal: Principal | None, country: CountryCode) -> bool:
+    return principal is not None and principal.may(Operation.LEDGER_READ) and principal.in_scope(country)
+
+
+def _ledger_shown(found: list[DomainLedgerTransaction]) -> list[LedgerTransaction]:
+    return [LedgerTransaction.from_domain(transaction) for transaction in found]
+
+
+async def _load_dispute_ledger(root: Dispute, info: GraphQLInfo) -> list[LedgerTransaction] | None:
+    country = root.domain.country
+    if not _reads_ledger(await viewer(info), country):
+        return None
+    return _ledger_shown(await info.context.loaders.ledger_by_prefix.load((country, ledger_prefix(root.id))))
+
+
+def resolve_dispute_ledger(
+    root: Dispute, info: GraphQLInfo
+) -> list[LedgerTransaction] | Awaitable[list[LedgerTransaction] | None] | None:
+    principal = settled_viewer(info)
+    if isinstance(principal, Pending):
+        return _load_dispute_ledger(root, info)
+    country = root.domain.country
+    if not _reads_ledger(principal, country):
+        return None
+    found = settled(info.context.loaders.ledger_by_prefix, (country, ledger_prefix(root.id)))
+    return _load_dispute_ledger(root, info) if isinstance(found, Pending) else _ledger_shown(found)
+
+
+_NEEDS_ORDER: Final = frozenset({"order", "amountRefunded", "refundAwaitingReissue"})
+_NEEDS_LEDGER: Final = frozenset({"amountRefunded", "refundAwaitingReissue"})
+
+
+async def preload_relations(info: GraphQLInfo, disputes: Sequence[DomainDispute]) -> None:
+    """Load the relations a page's nodes ask for (their orders, their ledger transactions)
+    before the page is answered, in the loaders' own batches: the same statements the nested
+    fields would send, one per relation, now sent by the list's resolver. Each nested field
+    then answers from the loaded value in place, not with a coroutine and a task per row
+    (D143). A relation no node field asks for is not loaded (``ledgerTransactions`` only for a
+    caller who may read the ledger, as the field itself). A failed load is left in its loader:
+    the fields that read it raise it, as they did when they loaded it themselves."""
+    if not disputes:
+        return
+    wanted = node_fields(info)
+    loaders = info.context.loaders
+    loads: list[Awaitable[object]] = []
+    if wanted & _NEEDS_ORDER:
+        loads.append(loaders.orders.load_many([(d.country, d.order_id) for d in disputes]))
+    principal = await viewer(info)
+    if wanted & _NEEDS_LEDGER or (
+        "ledgerTransactions" in wanted and any(_reads_ledger(principal, d.country) for d in disputes)
+    ):
+        loads.append(loaders.ledger_by_prefix.load_many([(d.country, ledger_prefix(d.id)) for d in disputes]))
+    if loads:
+        await asyncio.gather(*loads, return_exceptions=True)
 
 
 def resolve_dispute_opened_by(root: Dispute, info: GraphQLInfo) -> ActorType | None:
@@ -195,15 +304,6 @@ def resolve_dispute_opened_by(root: Dispute, info: GraphQLInfo) -> ActorType | N
 
 def resolve_last_execution_error(root: Dispute, info: GraphQLInfo) -> str | None:
     return root.domain.last_execution_error if support_internal(info, root.domain.country) else None
-
-
-async def resolve_dispute_ledger(root: Dispute, info: GraphQLInfo) -> list[LedgerTransaction] | None:
-    principal = await viewer(info)
-    country = root.domain.country
-    if principal is None or not principal.may(Operation.LEDGER_READ) or not principal.in_scope(country):
-        return None
-    found = await info.context.loaders.ledger_by_prefix.load((country, ledger_prefix(root.id)))
-    return [LedgerTransaction.from_domain(transaction) for transaction in found]
 
 
 @strawberry.type(description="A post-delivery dispute on one order.")
@@ -231,21 +331,23 @@ class Dispute:
     )
     updated_at: datetime
     version: int
-    order: Order | None = strawberry.field(resolver=resolve_dispute_order, description="The disputed order.")
+    order: Order | None = strawberry.field(
+        resolver=in_place_or_awaited(resolve_dispute_order), description="The disputed order."
+    )
     amount_refunded: Money | None = strawberry.field(
-        resolver=resolve_dispute_refunded,
+        resolver=in_place_or_awaited(resolve_dispute_refunded),
         description="Back to the buyer's card so far, per the ledger (refund, partial refund, clawback, "
         "re-issue), less what the payments provider took back after confirming it (see "
         "refundAwaitingReissue).",
     )
     refund_awaiting_reissue: Money | None = strawberry.field(
-        resolver=resolve_refund_awaiting_reissue,
+        resolver=in_place_or_awaited(resolve_refund_awaiting_reissue),
         description="Refunded to the card, then taken back by the payments provider (a closed card, a "
         "bank's return), and not re-issued yet: held for the buyer until an L3 re-issues it "
         "(disputeRefundReissue). Null when nothing awaits.",
     )
     ledger_transactions: list[LedgerTransaction] | None = strawberry.field(
-        resolver=resolve_dispute_ledger,
+        resolver=in_place_or_awaited(resolve_dispute_ledger),
         description="The ledger transactions of this dispute's execution; "
         "null if the caller may not read the ledger.",
     )
