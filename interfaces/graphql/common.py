@@ -7,6 +7,7 @@ holds 50 items unless ``first`` says otherwise, and never more than 200.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, Generic, NewType, ParamSpec, TypeVar, cast
@@ -218,6 +219,16 @@ def settled(loader: DataLoader[K, V], key: K) -> V | Pending:
     if future is None or not future.done() or future.cancelled() or future.exception() is not None:
         return PENDING
     return future.result()
+
+
+async def preload(loads: Iterable[tuple[DataLoader[Any, Any], Sequence[Hashable]]]) -> None:
+    """Load each ``(loader, keys)`` together, in the loaders' own batches (one statement per
+    loader, as the fields' own loads would send), before a page is answered, so that its
+    nested fields find their values :func:`settled` (D143). A failed load is left in its
+    loader: the fields that read it await it and raise its error, as they would have."""
+    pending = [loader.load_many(keys) for loader, keys in loads if keys]
+    if pending:
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 def in_place_or_awaited(resolver: Callable[P, T | Awaitable[T]]) -> Callable[P, T]:

@@ -131,6 +131,11 @@ async def viewer(info: GraphQLInfo) -> Principal | None:
     return None if isinstance(authenticated, Failure) else authenticated.unwrap()
 
 
+def reads_ledger(principal: Principal | None, country: CountryCode) -> bool:
+    """Whether a nested ``ledgerTransactions`` field shows the ledger of ``country``."""
+    return principal is not None and principal.may(Operation.LEDGER_READ) and principal.in_scope(country)
+
+
 def settled_viewer(info: GraphQLInfo) -> Principal | Pending | None:
     """:func:`viewer` without awaiting, when the request's check already answered for all of
     it; :data:`~interfaces.graphql.common.PENDING` otherwise (await :func:`viewer`)."""

@@ -27,7 +27,7 @@ from application.ports.read_models import MAX_PAGE_SIZE
 from application.security.principal import Forbidden, Operation
 from domain.cases.kinds import CaseKind, CaseStatus, Severity, Tier
 from domain.shared import InvalidInput
-from interfaces.graphql.cases.types import Case, case_of
+from interfaces.graphql.cases.types import Case, case_of, preload_relations
 from interfaces.graphql.common import (
     DEFAULT_PAGE_SIZE,
     MAX_CURSOR_CHARS,
@@ -140,6 +140,7 @@ async def resolve_cases(
             return invalid_input(error)
         return await refused(scope, error, DenialTarget("query", "cases"))
     page = listed.unwrap()
+    await preload_relations(info, page.cases)
     nodes = [case_of(info, case) for case in page.cases]
     # The repository's cursor marks the end of the page; a node's own cursor is the
     # page's end for the last one and empty for the others (resume from the page's end).

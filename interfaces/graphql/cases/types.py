@@ -9,11 +9,14 @@ work queue costs one order query and one dispute query, whatever its size.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from datetime import datetime
+from typing import Any, TypeAlias, TypeVar
 
 import strawberry
+from strawberry.dataloader import DataLoader
 
-from application.security.principal import Operation
+from application.security.principal import Operation, Principal
 from domain.cases.calendar import BusinessCalendar
 from domain.cases.case import Case as DomainCase
 from domain.cases.case import ClockState, Rating, SlaClock, TimelineEntry, TimelineKind
@@ -27,11 +30,15 @@ from domain.cases.kinds import (
     Tier,
 )
 from domain.cases.sla import Basis
+from domain.diagnostics.attachment import BundleAttachment
+from domain.disputes import Dispute as DomainDispute
+from domain.orders import Order as DomainOrder
+from interfaces.graphql.common import Key, Pending, in_place_or_awaited, node_fields, preload, settled
 from interfaces.graphql.context import GraphQLInfo
 from interfaces.graphql.diagnostics.types import CaseBundle
 from interfaces.graphql.disputes.types import ActorType, Dispute
 from interfaces.graphql.orders.types import Order
-from interfaces.graphql.scope import viewer
+from interfaces.graphql.scope import settled_viewer, viewer
 
 strawberry.enum(CaseKind, description="What a case is about (SPEC §6).")
 strawberry.enum(Severity, description="SEV0 (total outage, critical risk) to SEV3 (non-blocking).")
@@ -135,38 +142,131 @@ class CaseRatingType:
         )
 
 
-async def resolve_case_order(root: Case, info: GraphQLInfo) -> Order | None:
-    principal = await viewer(info)
-    order_id = root.domain.state.order_id
-    country = root.domain.country
-    if principal is None or order_id is None or not principal.in_scope(country):
+# A case's relations in a page of cases (D143): answered from what ``preload_relations``
+# loaded when it is there, as a value; otherwise loaded (a coroutine). The same answer.
+V = TypeVar("V")
+T = TypeVar("T")
+KeyOf: TypeAlias = Callable[[DomainCase, Principal | None], Key | None]
+
+
+async def _loaded(  # noqa: PLR0917 - the relation's parts
+    root: Case,
+    info: GraphQLInfo,
+    key_of: KeyOf,
+    loader: DataLoader[Key, V] | None,
+    shown: Callable[[V], T],
+    empty: T,
+) -> T:
+    key = key_of(root.domain, await viewer(info))
+    return empty if key is None or loader is None else shown(await loader.load(key))
+
+
+def _in_place(  # noqa: PLR0917 - _loaded's arguments and the fallback
+    root: Case,
+    info: GraphQLInfo,
+    key_of: KeyOf,
+    loader: DataLoader[Key, V] | None,
+    shown: Callable[[V], T],
+    empty: T,
+    load: Callable[[Case, GraphQLInfo], Awaitable[T]],
+) -> T | Awaitable[T]:
+    """:func:`_loaded` without awaiting when the caller is settled and the loader holds the
+    key's load; ``load`` (the coroutine) otherwise."""
+    principal = settled_viewer(info)
+    if isinstance(principal, Pending):
+        return load(root, info)
+    key = key_of(root.domain, principal)
+    if key is None or loader is None:
+        return empty
+    found = settled(loader, key)
+    return load(root, info) if isinstance(found, Pending) else shown(found)
+
+
+def _order_key(case: DomainCase, principal: Principal | None) -> Key | None:
+    """The order the caller may read through the case, if any."""
+    order_id = case.state.order_id
+    if principal is None or order_id is None or not principal.in_scope(case.country):
         return None
-    found = await info.context.loaders.orders.load((country, order_id))
+    return (case.country, order_id)
+
+
+def _order_shown(found: DomainOrder | None) -> Order | None:
     return None if found is None else Order.from_domain(found)
 
 
-async def resolve_case_dispute(root: Case, info: GraphQLInfo) -> Dispute | None:
-    principal = await viewer(info)
-    state = root.domain.state
+async def _load_case_order(root: Case, info: GraphQLInfo) -> Order | None:
+    return await _loaded(root, info, _order_key, info.context.loaders.orders, _order_shown, None)
+
+
+def resolve_case_order(root: Case, info: GraphQLInfo) -> Order | Awaitable[Order | None] | None:
+    loader = info.context.loaders.orders
+    return _in_place(root, info, _order_key, loader, _order_shown, None, _load_case_order)
+
+
+def _dispute_key(case: DomainCase, principal: Principal | None) -> Key | None:
+    """The dispute of a DISPUTE case, when the caller may read it through the case."""
+    state = case.state
     if principal is None or state.kind is not CaseKind.DISPUTE or state.subject_ref is None:
         return None
-    if not principal.in_scope(state.country):
-        return None
-    found = await info.context.loaders.disputes.load((state.country, state.subject_ref))
+    return (state.country, state.subject_ref) if principal.in_scope(state.country) else None
+
+
+def _dispute_shown(found: DomainDispute | None) -> Dispute | None:
     return None if found is None else Dispute.from_domain(found)
 
 
-async def resolve_case_bundles(root: Case, info: GraphQLInfo) -> list[CaseBundle]:
+async def _load_case_dispute(root: Case, info: GraphQLInfo) -> Dispute | None:
+    return await _loaded(root, info, _dispute_key, info.context.loaders.disputes, _dispute_shown, None)
+
+
+def resolve_case_dispute(root: Case, info: GraphQLInfo) -> Dispute | Awaitable[Dispute | None] | None:
+    loader = info.context.loaders.disputes
+    return _in_place(root, info, _dispute_key, loader, _dispute_shown, None, _load_case_dispute)
+
+
+def _bundles_key(case: DomainCase, principal: Principal | None) -> Key | None:
+    """The case's bundles' key, when the caller may read cases in its country."""
+    if principal is None or not principal.in_scope(case.country) or not principal.may(Operation.CASE_READ):
+        return None
+    return (case.country, case.case_id)
+
+
+def _bundles_shown(found: list[BundleAttachment]) -> list[CaseBundle]:
+    return [CaseBundle.from_domain(bundle) for bundle in found]
+
+
+async def _load_case_bundles(root: Case, info: GraphQLInfo) -> list[CaseBundle]:
+    loader = info.context.loaders.case_bundles
+    return await _loaded(root, info, _bundles_key, loader, _bundles_shown, [])
+
+
+def resolve_case_bundles(root: Case, info: GraphQLInfo) -> list[CaseBundle] | Awaitable[list[CaseBundle]]:
     """The case's diagnostics bundles, oldest first, through the request's dataloader (one
     query per page of cases); empty for a caller who may not read cases in its country."""
-    principal = await viewer(info)
-    country = root.domain.country
     loader = info.context.loaders.case_bundles
-    if principal is None or loader is None or not principal.in_scope(country):
-        return []
-    if not principal.may(Operation.CASE_READ):
-        return []
-    return [CaseBundle.from_domain(b) for b in await loader.load((country, root.domain.case_id))]
+    return _in_place(root, info, _bundles_key, loader, _bundles_shown, [], _load_case_bundles)
+
+
+async def preload_relations(info: GraphQLInfo, cases: Sequence[DomainCase]) -> None:
+    """Load the relations a page of cases' nodes ask for (their orders, their disputes, their
+    bundles), as the caller may read them, before the page is answered, in the loaders' own
+    batches, so the nested fields answer in place (D143)."""
+    if not cases:
+        return
+    wanted = node_fields(info)
+    if not wanted & {"order", "dispute", "bundles"}:
+        return
+    principal = await viewer(info)
+    loaders = info.context.loaders
+    loads: list[tuple[DataLoader[Any, Any], Sequence[Hashable]]] = []
+    for name, loader, key_of in (
+        ("order", loaders.orders, _order_key),
+        ("dispute", loaders.disputes, _dispute_key),
+        ("bundles", loaders.case_bundles, _bundles_key),
+    ):
+        if name in wanted and loader is not None:
+            loads.append((loader, [key for case in cases if (key := key_of(case, principal)) is not None]))
+    await preload(loads)
 
 
 @strawberry.type(
@@ -208,13 +308,14 @@ class Case:
     updated_at: datetime
     version: int
     order: Order | None = strawberry.field(
-        resolver=resolve_case_order, description="The order an incident or dispute case is about."
+        resolver=in_place_or_awaited(resolve_case_order),
+        description="The order an incident or dispute case is about.",
     )
     dispute: Dispute | None = strawberry.field(
-        resolver=resolve_case_dispute, description="The dispute of a DISPUTE case."
+        resolver=in_place_or_awaited(resolve_case_dispute), description="The dispute of a DISPUTE case."
     )
     bundles: list[CaseBundle] = strawberry.field(
-        resolver=resolve_case_bundles,
+        resolver=in_place_or_awaited(resolve_case_bundles),
         description="The diagnostics bundles attached to the case, oldest first (as `caseBundles`).",
     )
     domain: strawberry.Private[DomainCase]

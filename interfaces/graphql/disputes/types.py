@@ -11,7 +11,7 @@ import strawberry
 
 from application.disputes.queries import amount_refunded
 from application.disputes.use_cases import DecisionReceipt as DomainReceipt
-from application.security.principal import Operation, Principal
+from application.security.principal import Principal
 from domain.disputes import Decision as DomainDecision
 from domain.disputes import Dispute as DomainDispute
 from domain.disputes import Withdrawal as DomainWithdrawal
@@ -35,11 +35,19 @@ from domain.ledger import LedgerTransaction as DomainLedgerTransaction
 from domain.orders import Order as DomainOrder
 from domain.shared import CountryCode, Currency
 from domain.shared import Money as DomainMoney
-from interfaces.graphql.common import BigInt, Money, Pending, in_place_or_awaited, node_fields, settled
+from interfaces.graphql.common import (
+    BigInt,
+    Money,
+    Pending,
+    in_place_or_awaited,
+    node_fields,
+    preload,
+    settled,
+)
 from interfaces.graphql.context import GraphQLInfo
 from interfaces.graphql.ledger.types import LedgerTransaction
 from interfaces.graphql.orders.types import Order
-from interfaces.graphql.scope import actor_shown, settled_viewer, support_internal, viewer
+from interfaces.graphql.scope import actor_shown, reads_ledger, settled_viewer, support_internal, viewer
 
 strawberry.enum(DisputeStatus, description="Where a dispute is in its life (SPEC §5).")
 strawberry.enum(DisputeReason, description="Why the buyer disputes the order.")
@@ -241,17 +249,13 @@ def resolve_refund_awaiting_reissue(
     return _load_refund_awaiting_reissue(root, info) if loaded is None else _awaiting_shown(*loaded)
 
 
-def _reads_ledger(principal: Principal | None, country: CountryCode) -> bool:
-    return principal is not None and principal.may(Operation.LEDGER_READ) and principal.in_scope(country)
-
-
 def _ledger_shown(found: list[DomainLedgerTransaction]) -> list[LedgerTransaction]:
     return [LedgerTransaction.from_domain(transaction) for transaction in found]
 
 
 async def _load_dispute_ledger(root: Dispute, info: GraphQLInfo) -> list[LedgerTransaction] | None:
     country = root.domain.country
-    if not _reads_ledger(await viewer(info), country):
+    if not reads_ledger(await viewer(info), country):
         return None
     return _ledger_shown(await info.context.loaders.ledger_by_prefix.load((country, ledger_prefix(root.id))))
 
@@ -263,7 +267,7 @@ def resolve_dispute_ledger(
     if isinstance(principal, Pending):
         return _load_dispute_ledger(root, info)
     country = root.domain.country
-    if not _reads_ledger(principal, country):
+    if not reads_ledger(principal, country):
         return None
     found = settled(info.context.loaders.ledger_by_prefix, (country, ledger_prefix(root.id)))
     return _load_dispute_ledger(root, info) if isinstance(found, Pending) else _ledger_shown(found)
@@ -279,22 +283,21 @@ async def preload_relations(info: GraphQLInfo, disputes: Sequence[DomainDispute]
     fields would send, one per relation, now sent by the list's resolver. Each nested field
     then answers from the loaded value in place, not with a coroutine and a task per row
     (D143). A relation no node field asks for is not loaded (``ledgerTransactions`` only for a
-    caller who may read the ledger, as the field itself). A failed load is left in its loader:
-    the fields that read it raise it, as they did when they loaded it themselves."""
+    caller who may read the ledger, as the field itself)."""
     if not disputes:
         return
     wanted = node_fields(info)
     loaders = info.context.loaders
-    loads: list[Awaitable[object]] = []
-    if wanted & _NEEDS_ORDER:
-        loads.append(loaders.orders.load_many([(d.country, d.order_id) for d in disputes]))
     principal = await viewer(info)
-    if wanted & _NEEDS_LEDGER or (
-        "ledgerTransactions" in wanted and any(_reads_ledger(principal, d.country) for d in disputes)
-    ):
-        loads.append(loaders.ledger_by_prefix.load_many([(d.country, ledger_prefix(d.id)) for d in disputes]))
-    if loads:
-        await asyncio.gather(*loads, return_exceptions=True)
+    every_ledger = bool(wanted & _NEEDS_LEDGER)  # the refund amounts read it whoever asks
+    listed = "ledgerTransactions" in wanted
+    orders = [(d.country, d.order_id) for d in disputes] if wanted & _NEEDS_ORDER else []
+    ledger = [
+        (d.country, ledger_prefix(d.id))
+        for d in disputes
+        if every_ledger or (listed and reads_ledger(principal, d.country))
+    ]
+    await preload([(loaders.orders, orders), (loaders.ledger_by_prefix, ledger)])
 
 
 def resolve_dispute_opened_by(root: Dispute, info: GraphQLInfo) -> ActorType | None:

@@ -33,7 +33,7 @@ from interfaces.graphql.errors import (
     invalid_input,
     not_found,
 )
-from interfaces.graphql.orders.types import Order
+from interfaces.graphql.orders.types import Order, preload_relations
 from interfaces.graphql.scope import Scope, guard
 
 OrderResult: TypeAlias = Annotated[
@@ -112,6 +112,7 @@ async def resolve_orders(
     found = listed.unwrap()
     for order in found.items:
         scope.loaders.orders.prime((scope.country, order.id), order)
+    await preload_relations(info, found.items)
     return connection(found, Order.from_domain)
 
 

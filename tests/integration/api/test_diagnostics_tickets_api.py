@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from application.diagnostics.purge import PurgeBundles, purge_expired_case_bundles
 from application.security.principal import Role
 from application.security.scope import ALL, scoped_to
+from interfaces.graphql.cases import types as case_types
 from interfaces.settings import Settings
 from tests.fakes import bundles
 from tests.integration.api.conftest import CO, START, Api, serving
@@ -196,15 +197,26 @@ async def test_a_bundle_of_another_country_is_answered_next_to_the_open_ticket(
     assert await api.scalar("SELECT COUNT(*) FROM case_bundles") == 0
 
 
-async def test_the_queue_loads_every_cases_bundles_in_one_query(api: Api, tmp_path: Path) -> None:
+async def test_the_queue_loads_every_cases_bundles_in_one_query(
+    api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     leaky = bundles.clean_files()
     leaky["logs/app.log"] = "2026-03-01T11:59:00Z INFO login user=juan.perez@gmail.com ok\n"
     for index in range(3):
         await open_with_bundle(api, tmp_path, f"b{index}.zip", leaky if index == 1 else None)
     await open_ticket(api)  # a ticket without a bundle
+    loaded_alone: list[str] = []  # the page preloads the bundles: no case loads its own (D143)
+    load_alone = case_types._load_case_bundles
+
+    def recording(root: Any, info: Any) -> Any:
+        loaded_alone.append(root.id)
+        return load_alone(root, info)
+
+    monkeypatch.setattr(case_types, "_load_case_bundles", recording)
 
     with api.sql.counting() as statements:
         data = await api.gql(QUEUE, None, api.bearer(Role.L2))
+    assert loaded_alone == []
 
     nodes = data["cases"]["nodes"]
     assert len(nodes) == 4

@@ -1,10 +1,12 @@
-"""A page of disputes loads the relations its nodes ask for before it is answered (D143).
+"""A page loads the relations its nodes ask for before it is answered (D143).
 
 ``disputes`` loads the page's orders and ledger transactions in the loaders' own batches
 when, and only when, a node field needs them; each nested field then answers from the loaded
 value in place. The answers are those of the same fields loaded one dispute at a time (the
 ``dispute`` query, which preloads nothing), the statements are one per relation asked for,
-and a failed load fails the fields that read it, as before. On SQLite and PostgreSQL."""
+and a failed load fails the fields that read it, as before. ``orders`` (disputes, ledger)
+and ``cases`` (order, dispute; bundles in test_diagnostics_tickets_api) do the same. On
+SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ from application.disputes.use_cases import DecideDispute, decide_dispute
 from application.saga.executor import Providers, SagaRunner, StepOutcome
 from application.security.principal import Role
 from domain.disputes.codes import DecisionReasonCode, OutcomeCode
+from interfaces.graphql.cases import types as case_types
 from interfaces.graphql.disputes import types as dispute_types
+from interfaces.graphql.orders import types as order_types
 from tests.fakes.providers import FakeNotifications, FakePayments
 from tests.integration.api.conftest import MX, SYSTEM, Api
 from tests.integration.api.test_refund_reissue_api import refunded
@@ -53,16 +57,16 @@ def count(statements: list[str], table: str) -> int:
     return sum(f"FROM {table}" in statement for statement in statements)
 
 
-def spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[str]:
+def spy(monkeypatch: pytest.MonkeyPatch, name: str, module: Any = dispute_types) -> list[str]:
     """Records each call of the module's loading variant ``name`` (the resolver's fallback)."""
     calls: list[str] = []
-    original: Callable[..., Any] = getattr(dispute_types, name)
+    original: Callable[..., Any] = getattr(module, name)
 
     def recording(root: Any, info: Any) -> Any:
         calls.append(root.id)
         return original(root, info)
 
-    monkeypatch.setattr(dispute_types, name, recording)
+    monkeypatch.setattr(module, name, recording)
     return calls
 
 
@@ -176,3 +180,66 @@ async def test_a_failed_load_fails_the_fields_that_read_it_and_the_page_still_an
         ["disputes", "nodes", index, "order"] for index in range(3)
     ]
     assert "orders unavailable" not in response.text  # masked, as every unexpected error
+
+
+ORDER_FIELDS = "id status disputes { id status } ledgerTransactions { idempotencyKey kind }"
+
+
+async def test_a_page_of_orders_answers_its_disputes_and_ledger_as_the_order_query_does(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await three_disputes(api)
+    l3 = api.bearer(Role.L3)
+    calls = [spy(monkeypatch, name, order_types) for name in ("_load_order_disputes", "_load_order_ledger")]
+    page = f'{{ orders(countryCode: "MX") {{ ... on OrderConnection {{ nodes {{ {ORDER_FIELDS} }} }} }} }}'
+    with api.sql.counting() as statements:
+        nodes = (await api.gql(page, None, l3))["orders"]["nodes"]
+    assert len(nodes) == 3 and all(
+        len(node["disputes"]) == 1 and node["ledgerTransactions"] for node in nodes
+    )
+    assert calls == [[], []]
+    assert (count(statements, "disputes"), count(statements, "ledger_transactions")) == (1, 1)
+
+    one = (
+        f'query($id: String!) {{ order(countryCode: "MX", id: $id) {{ ... on Order {{ {ORDER_FIELDS} }} }} }}'
+    )
+    for node in nodes:
+        assert node == (await api.gql(one, {"id": node["id"]}, l3))["order"]
+    assert [len(made) for made in calls] == [3, 3]
+
+    lean = (
+        '{ orders(countryCode: "MX") { ... on OrderConnection { '
+        "nodes { id ledgerTransactions { kind } } } } }"
+    )
+    with api.sql.counting() as statements:
+        nodes = (await api.gql(lean, None, api.bearer(Role.SELLER, subject="sel_1")))["orders"]["nodes"]
+    assert nodes and all(node["ledgerTransactions"] is None for node in nodes)
+    assert (count(statements, "disputes"), count(statements, "ledger_transactions")) == (0, 0)
+
+
+CASE_FIELDS = "id kind order { id status } dispute { id status }"
+
+
+async def test_a_page_of_cases_answers_its_order_and_dispute_as_the_case_query_does(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await three_disputes(api)
+    l2 = api.bearer(Role.L2)
+    calls = [spy(monkeypatch, name, case_types) for name in ("_load_case_order", "_load_case_dispute")]
+    page = f'{{ cases(countryCode: "MX") {{ ... on CaseConnection {{ nodes {{ {CASE_FIELDS} }} }} }} }}'
+    with api.sql.counting() as statements:
+        nodes = (await api.gql(page, None, l2))["cases"]["nodes"]
+    with_dispute = [node for node in nodes if node["dispute"] is not None]
+    assert len(with_dispute) == 3 and all(node["order"]["id"] for node in with_dispute)
+    assert calls == [[], []]
+    assert (count(statements, "orders"), count(statements, "disputes")) == (1, 1)
+
+    one = f'query($id: String!) {{ case(countryCode: "MX", id: $id) {{ ... on Case {{ {CASE_FIELDS} }} }} }}'
+    for node in nodes:
+        assert node == (await api.gql(one, {"id": node["id"]}, l2))["case"]
+    assert [len(made) for made in calls] == [len(nodes), len(nodes)]
+
+    lean = '{ cases(countryCode: "MX") { ... on CaseConnection { nodes { id } } } }'
+    with api.sql.counting() as statements:
+        assert (await api.gql(lean, None, l2))["cases"]["nodes"]
+    assert (count(statements, "orders"), count(statements, "disputes")) == (0, 0)
