@@ -242,6 +242,7 @@ def _strs(values: Values, key: str) -> tuple[str, ...]:
     return strs
 
 
+@lru_cache(maxsize=64)  # a handful of codes, read on every order row; a bad one raises (not cached)
 def _currency(code: str) -> Currency:
     parsed = Currency.parse(code)
     if isinstance(parsed, Failure) or parsed.unwrap().code != code:

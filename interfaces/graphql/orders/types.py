@@ -24,6 +24,14 @@ if TYPE_CHECKING:
 strawberry.enum(OrderStatus, description="Where an order is in its life (SPEC §3).")
 
 
+def _seller_payout(root: OrderSnapshotType) -> Money:
+    return Money.from_domain(root.domain.seller_payout)  # computed only when asked for
+
+
+def _platform_take(root: OrderSnapshotType) -> Money:
+    return Money.from_domain(root.domain.platform_take)  # computed only when asked for
+
+
 @strawberry.type(
     name="OrderSnapshot",
     description="The financial facts frozen at payment capture; every outcome is computed from them.",
@@ -37,14 +45,15 @@ class OrderSnapshotType:
     discount: Money
     total_charged: Money
     commission_bp: int = strawberry.field(description="The seller's commission rate in basis points.")
-    seller_payout: Money
-    platform_take: Money
+    seller_payout: Money = strawberry.field(resolver=_seller_payout)
+    platform_take: Money = strawberry.field(resolver=_platform_take)
     policy_version: str
     partial_refund_tiers_bp: list[int]
     captured_at: datetime
     payment_partner_id: str | None = strawberry.field(
         description="The payment partner (PSP) that processed the payment; null if not reported."
     )
+    domain: strawberry.Private[DomainSnapshot]
 
     @staticmethod
     def from_domain(snapshot: DomainSnapshot) -> OrderSnapshotType:
@@ -57,12 +66,11 @@ class OrderSnapshotType:
             discount=Money.from_domain(snapshot.discount),
             total_charged=Money.from_domain(snapshot.total_charged),
             commission_bp=snapshot.commission_bp,
-            seller_payout=Money.from_domain(snapshot.seller_payout),
-            platform_take=Money.from_domain(snapshot.platform_take),
             policy_version=snapshot.policy.version,
             partial_refund_tiers_bp=list(snapshot.policy.partial_refund_tiers_bp),
             captured_at=snapshot.captured_at,
             payment_partner_id=snapshot.payment_partner_id,
+            domain=snapshot,
         )
 
 

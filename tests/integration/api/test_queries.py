@@ -15,7 +15,10 @@ query($c: String!, $id: String!) {
     __typename
     ... on Order {
       id countryCode status buyerId sellerId version nextStatuses
-      snapshot { currency totalCharged { minor currency formatted } commissionBp sellerPayout { minor } }
+      snapshot {
+        currency totalCharged { minor currency formatted } commissionBp
+        sellerPayout { minor } platformTake { minor currency }
+      }
       disputes { id status }
       ledgerTransactions { idempotencyKey kind amount { minor } postings { account side amount { minor } } }
     }
@@ -36,6 +39,7 @@ async def test_order_by_id_with_its_snapshot_disputes_and_ledger(api: Api) -> No
         "formatted": "1230.00 MXN",
     }
     assert order["snapshot"]["sellerPayout"] == {"minor": 106_000}
+    assert order["snapshot"]["platformTake"] == {"minor": 123_000 - 106_000, "currency": "MXN"}
     assert [d["status"] for d in order["disputes"]] == ["OPEN"]
     assert [t["idempotencyKey"] for t in order["ledgerTransactions"]] == ["order:ord_1/capture"]
     assert order["ledgerTransactions"][0]["amount"] == {"minor": 123_000}
