@@ -288,9 +288,9 @@ async def preload_relations(info: GraphQLInfo, disputes: Sequence[DomainDispute]
         return
     wanted = node_fields(info)
     loaders = info.context.loaders
-    principal = await viewer(info)
     every_ledger = bool(wanted & _NEEDS_LEDGER)  # the refund amounts read it whoever asks
     listed = "ledgerTransactions" in wanted
+    principal = await viewer(info) if listed and not every_ledger else None
     orders = [(d.country, d.order_id) for d in disputes] if wanted & _NEEDS_ORDER else []
     ledger = [
         (d.country, ledger_prefix(d.id))

@@ -88,7 +88,12 @@ async def _load_order_disputes(root: Order, info: GraphQLInfo) -> list[Dispute]:
     return _disputes_shown(await info.context.loaders.disputes_by_order.load((root.domain.country, root.id)))
 
 
-def resolve_order_disputes(root: Order, info: GraphQLInfo) -> list[Dispute] | Awaitable[list[Dispute]]:
+def resolve_order_disputes(
+    root: Order, info: GraphQLInfo
+) -> (
+    list[Annotated[Dispute, strawberry.lazy("interfaces.graphql.disputes.types")]]
+    | Awaitable[list[Annotated[Dispute, strawberry.lazy("interfaces.graphql.disputes.types")]]]
+):
     found = settled(info.context.loaders.disputes_by_order, (root.domain.country, root.id))
     return _load_order_disputes(root, info) if isinstance(found, Pending) else _disputes_shown(found)
 
@@ -111,7 +116,11 @@ async def _load_order_ledger(root: Order, info: GraphQLInfo) -> list[LedgerTrans
 
 def resolve_order_ledger(
     root: Order, info: GraphQLInfo
-) -> list[LedgerTransaction] | Awaitable[list[LedgerTransaction] | None] | None:
+) -> (
+    list[Annotated[LedgerTransaction, strawberry.lazy("interfaces.graphql.ledger.types")]]
+    | Awaitable[list[Annotated[LedgerTransaction, strawberry.lazy("interfaces.graphql.ledger.types")]] | None]
+    | None
+):
     principal = settled_viewer(info)
     if isinstance(principal, Pending):
         return _load_order_ledger(root, info)
