@@ -15,9 +15,12 @@ another country can come back through a nested field, an alias or a batch.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from returns.result import Failure
+from strawberry.dataloader import DataLoader
 
 from application.audit.denials import DenialTarget, record_denial
 from application.context import RequestContext, Services
@@ -32,7 +35,7 @@ from application.security.visibility import (
 )
 from domain.orders import Order
 from domain.shared import CountryCode, DomainError
-from interfaces.graphql.common import Pending
+from interfaces.graphql.common import Pending, settled
 from interfaces.graphql.context import GraphQLContext, GraphQLInfo, Loaders
 from interfaces.graphql.errors import (
     AnyError,
@@ -129,6 +132,48 @@ async def viewer(info: GraphQLInfo) -> Principal | None:
     """The caller, for nested fields (their root field already admitted the request)."""
     authenticated = await info.context.authenticate()
     return None if isinstance(authenticated, Failure) else authenticated.unwrap()
+
+
+D = TypeVar("D")
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+T = TypeVar("T")
+
+
+async def load_relation(  # noqa: PLR0917 - the relation's parts
+    info: GraphQLInfo,
+    of: D,
+    key_of: Callable[[D, Principal | None], K | None],
+    loader: DataLoader[K, V] | None,
+    shown: Callable[[V], T],
+    empty: T,
+) -> T:
+    """A nested relation of ``of``: ``empty`` when the caller may not read it (``key_of``
+    gives no key) or there is no loader, else what the loader loads for the key, ``shown``."""
+    key = key_of(of, await viewer(info))
+    return empty if key is None or loader is None else shown(await loader.load(key))
+
+
+def relation_in_place(  # noqa: PLR0917 - load_relation's arguments and the fallback
+    info: GraphQLInfo,
+    of: D,
+    key_of: Callable[[D, Principal | None], K | None],
+    loader: DataLoader[K, V] | None,
+    shown: Callable[[V], T],
+    empty: T,
+    load: Callable[[], Awaitable[T]],
+) -> T | Awaitable[T]:
+    """:func:`load_relation`'s answer without awaiting when the caller is settled and the
+    loader holds the key's load (a preloaded page, D143); ``load()`` (the coroutine that
+    awaits both) otherwise."""
+    principal = settled_viewer(info)
+    if isinstance(principal, Pending):
+        return load()
+    key = key_of(of, principal)
+    if key is None or loader is None:
+        return empty
+    found = settled(loader, key)
+    return load() if isinstance(found, Pending) else shown(found)
 
 
 def reads_ledger(principal: Principal | None, country: CountryCode) -> bool:

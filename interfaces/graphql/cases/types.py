@@ -9,9 +9,9 @@ work queue costs one order query and one dispute query, whatever its size.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Hashable, Sequence
 from datetime import datetime
-from typing import Any, TypeAlias, TypeVar
+from typing import Any
 
 import strawberry
 from strawberry.dataloader import DataLoader
@@ -33,12 +33,12 @@ from domain.cases.sla import Basis
 from domain.diagnostics.attachment import BundleAttachment
 from domain.disputes import Dispute as DomainDispute
 from domain.orders import Order as DomainOrder
-from interfaces.graphql.common import Key, Pending, in_place_or_awaited, node_fields, preload, settled
+from interfaces.graphql.common import Key, in_place_or_awaited, node_fields, preload
 from interfaces.graphql.context import GraphQLInfo
 from interfaces.graphql.diagnostics.types import CaseBundle
 from interfaces.graphql.disputes.types import ActorType, Dispute
 from interfaces.graphql.orders.types import Order
-from interfaces.graphql.scope import settled_viewer, viewer
+from interfaces.graphql.scope import load_relation, relation_in_place, viewer
 
 strawberry.enum(CaseKind, description="What a case is about (SPEC §6).")
 strawberry.enum(Severity, description="SEV0 (total outage, critical risk) to SEV3 (non-blocking).")
@@ -144,42 +144,6 @@ class CaseRatingType:
 
 # A case's relations in a page of cases (D143): answered from what ``preload_relations``
 # loaded when it is there, as a value; otherwise loaded (a coroutine). The same answer.
-V = TypeVar("V")
-T = TypeVar("T")
-KeyOf: TypeAlias = Callable[[DomainCase, Principal | None], Key | None]
-
-
-async def _loaded(  # noqa: PLR0917 - the relation's parts
-    root: Case,
-    info: GraphQLInfo,
-    key_of: KeyOf,
-    loader: DataLoader[Key, V] | None,
-    shown: Callable[[V], T],
-    empty: T,
-) -> T:
-    key = key_of(root.domain, await viewer(info))
-    return empty if key is None or loader is None else shown(await loader.load(key))
-
-
-def _in_place(  # noqa: PLR0917 - _loaded's arguments and the fallback
-    root: Case,
-    info: GraphQLInfo,
-    key_of: KeyOf,
-    loader: DataLoader[Key, V] | None,
-    shown: Callable[[V], T],
-    empty: T,
-    load: Callable[[Case, GraphQLInfo], Awaitable[T]],
-) -> T | Awaitable[T]:
-    """:func:`_loaded` without awaiting when the caller is settled and the loader holds the
-    key's load; ``load`` (the coroutine) otherwise."""
-    principal = settled_viewer(info)
-    if isinstance(principal, Pending):
-        return load(root, info)
-    key = key_of(root.domain, principal)
-    if key is None or loader is None:
-        return empty
-    found = settled(loader, key)
-    return load(root, info) if isinstance(found, Pending) else shown(found)
 
 
 def _order_key(case: DomainCase, principal: Principal | None) -> Key | None:
@@ -195,12 +159,14 @@ def _order_shown(found: DomainOrder | None) -> Order | None:
 
 
 async def _load_case_order(root: Case, info: GraphQLInfo) -> Order | None:
-    return await _loaded(root, info, _order_key, info.context.loaders.orders, _order_shown, None)
+    return await load_relation(info, root.domain, _order_key, info.context.loaders.orders, _order_shown, None)
 
 
 def resolve_case_order(root: Case, info: GraphQLInfo) -> Order | Awaitable[Order | None] | None:
     loader = info.context.loaders.orders
-    return _in_place(root, info, _order_key, loader, _order_shown, None, _load_case_order)
+    return relation_in_place(
+        info, root.domain, _order_key, loader, _order_shown, None, lambda: _load_case_order(root, info)
+    )
 
 
 def _dispute_key(case: DomainCase, principal: Principal | None) -> Key | None:
@@ -216,12 +182,15 @@ def _dispute_shown(found: DomainDispute | None) -> Dispute | None:
 
 
 async def _load_case_dispute(root: Case, info: GraphQLInfo) -> Dispute | None:
-    return await _loaded(root, info, _dispute_key, info.context.loaders.disputes, _dispute_shown, None)
+    loader = info.context.loaders.disputes
+    return await load_relation(info, root.domain, _dispute_key, loader, _dispute_shown, None)
 
 
 def resolve_case_dispute(root: Case, info: GraphQLInfo) -> Dispute | Awaitable[Dispute | None] | None:
     loader = info.context.loaders.disputes
-    return _in_place(root, info, _dispute_key, loader, _dispute_shown, None, _load_case_dispute)
+    return relation_in_place(
+        info, root.domain, _dispute_key, loader, _dispute_shown, None, lambda: _load_case_dispute(root, info)
+    )
 
 
 def _bundles_key(case: DomainCase, principal: Principal | None) -> Key | None:
@@ -237,14 +206,16 @@ def _bundles_shown(found: list[BundleAttachment]) -> list[CaseBundle]:
 
 async def _load_case_bundles(root: Case, info: GraphQLInfo) -> list[CaseBundle]:
     loader = info.context.loaders.case_bundles
-    return await _loaded(root, info, _bundles_key, loader, _bundles_shown, [])
+    return await load_relation(info, root.domain, _bundles_key, loader, _bundles_shown, [])
 
 
 def resolve_case_bundles(root: Case, info: GraphQLInfo) -> list[CaseBundle] | Awaitable[list[CaseBundle]]:
     """The case's diagnostics bundles, oldest first, through the request's dataloader (one
     query per page of cases); empty for a caller who may not read cases in its country."""
     loader = info.context.loaders.case_bundles
-    return _in_place(root, info, _bundles_key, loader, _bundles_shown, [], _load_case_bundles)
+    return relation_in_place(
+        info, root.domain, _bundles_key, loader, _bundles_shown, [], lambda: _load_case_bundles(root, info)
+    )
 
 
 async def preload_relations(info: GraphQLInfo, cases: Sequence[DomainCase]) -> None:

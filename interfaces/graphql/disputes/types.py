@@ -37,6 +37,7 @@ from domain.shared import CountryCode, Currency
 from domain.shared import Money as DomainMoney
 from interfaces.graphql.common import (
     BigInt,
+    Key,
     Money,
     Pending,
     in_place_or_awaited,
@@ -47,7 +48,15 @@ from interfaces.graphql.common import (
 from interfaces.graphql.context import GraphQLInfo
 from interfaces.graphql.ledger.types import LedgerTransaction
 from interfaces.graphql.orders.types import Order
-from interfaces.graphql.scope import actor_shown, reads_ledger, settled_viewer, support_internal, viewer
+from interfaces.graphql.scope import (
+    actor_shown,
+    load_relation,
+    reads_ledger,
+    relation_in_place,
+    settled_viewer,
+    support_internal,
+    viewer,
+)
 
 strawberry.enum(DisputeStatus, description="Where a dispute is in its life (SPEC §5).")
 strawberry.enum(DisputeReason, description="Why the buyer disputes the order.")
@@ -253,24 +262,23 @@ def _ledger_shown(found: list[DomainLedgerTransaction]) -> list[LedgerTransactio
     return [LedgerTransaction.from_domain(transaction) for transaction in found]
 
 
+def _ledger_key(dispute: DomainDispute, principal: Principal | None) -> Key | None:
+    """The dispute's ledger transactions, when the caller may read the ledger of its country."""
+    return (dispute.country, ledger_prefix(dispute.id)) if reads_ledger(principal, dispute.country) else None
+
+
 async def _load_dispute_ledger(root: Dispute, info: GraphQLInfo) -> list[LedgerTransaction] | None:
-    country = root.domain.country
-    if not reads_ledger(await viewer(info), country):
-        return None
-    return _ledger_shown(await info.context.loaders.ledger_by_prefix.load((country, ledger_prefix(root.id))))
+    loader = info.context.loaders.ledger_by_prefix
+    return await load_relation(info, root.domain, _ledger_key, loader, _ledger_shown, None)
 
 
 def resolve_dispute_ledger(
     root: Dispute, info: GraphQLInfo
 ) -> list[LedgerTransaction] | Awaitable[list[LedgerTransaction] | None] | None:
-    principal = settled_viewer(info)
-    if isinstance(principal, Pending):
-        return _load_dispute_ledger(root, info)
-    country = root.domain.country
-    if not reads_ledger(principal, country):
-        return None
-    found = settled(info.context.loaders.ledger_by_prefix, (country, ledger_prefix(root.id)))
-    return _load_dispute_ledger(root, info) if isinstance(found, Pending) else _ledger_shown(found)
+    loader = info.context.loaders.ledger_by_prefix
+    return relation_in_place(
+        info, root.domain, _ledger_key, loader, _ledger_shown, None, lambda: _load_dispute_ledger(root, info)
+    )
 
 
 _NEEDS_ORDER: Final = frozenset({"order", "amountRefunded", "refundAwaitingReissue"})

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from application.security.principal import Principal
 from domain.disputes import Dispute as DomainDispute
 from domain.ledger import LedgerTransaction as DomainLedgerTransaction
 from domain.orders import Order as DomainOrder
@@ -15,7 +16,7 @@ from domain.orders import OrderStatus
 from domain.snapshots import OrderSnapshot as DomainSnapshot
 from interfaces.graphql.common import Key, Money, Pending, in_place_or_awaited, node_fields, preload, settled
 from interfaces.graphql.context import GraphQLInfo
-from interfaces.graphql.scope import reads_ledger, settled_viewer, support_internal, viewer
+from interfaces.graphql.scope import load_relation, reads_ledger, relation_in_place, support_internal, viewer
 
 if TYPE_CHECKING:
     from interfaces.graphql.disputes.types import Dispute
@@ -98,8 +99,9 @@ def resolve_order_disputes(
     return _load_order_disputes(root, info) if isinstance(found, Pending) else _disputes_shown(found)
 
 
-def _ledger_key(order: DomainOrder) -> Key:
-    return (order.country, f"order:{order.id}/")
+def _ledger_key(order: DomainOrder, principal: Principal | None) -> Key | None:
+    """The order's ledger transactions, when the caller may read the ledger of its country."""
+    return (order.country, f"order:{order.id}/") if reads_ledger(principal, order.country) else None
 
 
 def _ledger_shown(found: list[DomainLedgerTransaction]) -> list[LedgerTransaction]:
@@ -109,9 +111,8 @@ def _ledger_shown(found: list[DomainLedgerTransaction]) -> list[LedgerTransactio
 
 
 async def _load_order_ledger(root: Order, info: GraphQLInfo) -> list[LedgerTransaction] | None:
-    if not reads_ledger(await viewer(info), root.domain.country):
-        return None
-    return _ledger_shown(await info.context.loaders.ledger_by_prefix.load(_ledger_key(root.domain)))
+    loader = info.context.loaders.ledger_by_prefix
+    return await load_relation(info, root.domain, _ledger_key, loader, _ledger_shown, None)
 
 
 def resolve_order_ledger(
@@ -121,13 +122,10 @@ def resolve_order_ledger(
     | Awaitable[list[Annotated[LedgerTransaction, strawberry.lazy("interfaces.graphql.ledger.types")]] | None]
     | None
 ):
-    principal = settled_viewer(info)
-    if isinstance(principal, Pending):
-        return _load_order_ledger(root, info)
-    if not reads_ledger(principal, root.domain.country):
-        return None
-    found = settled(info.context.loaders.ledger_by_prefix, _ledger_key(root.domain))
-    return _load_order_ledger(root, info) if isinstance(found, Pending) else _ledger_shown(found)
+    loader = info.context.loaders.ledger_by_prefix
+    return relation_in_place(
+        info, root.domain, _ledger_key, loader, _ledger_shown, None, lambda: _load_order_ledger(root, info)
+    )
 
 
 async def preload_relations(info: GraphQLInfo, orders: Sequence[DomainOrder]) -> None:
@@ -140,7 +138,7 @@ async def preload_relations(info: GraphQLInfo, orders: Sequence[DomainOrder]) ->
     loaders = info.context.loaders
     principal = await viewer(info) if "ledgerTransactions" in wanted else None
     disputes = [(o.country, o.id) for o in orders] if "disputes" in wanted else []
-    ledger = [_ledger_key(o) for o in orders if reads_ledger(principal, o.country)]
+    ledger = [key for o in orders if (key := _ledger_key(o, principal)) is not None]
     await preload([(loaders.disputes_by_order, disputes), (loaders.ledger_by_prefix, ledger)])
 
 
