@@ -16,6 +16,12 @@ SQLite
     ``SQLITE_BUSY`` when a read turns into a write, and DDL is transactional. Read-only
     tools may pass ``sqlite_begin="DEFERRED"``. Do not use the ``isolation_level`` execution
     option on SQLite engines (only ``"AUTOCOMMIT"`` is honoured, by skipping the BEGIN).
+    A ``BEGIN DEFERRED`` takes no lock, so it is sent on the event loop's thread, straight to
+    the ``sqlite3`` connection (as the prepared reads are, D145), instead of through
+    aiosqlite's thread, and so is every ``ROLLBACK`` (it waits for no lock); ``BEGIN
+    IMMEDIATE`` may wait for the write lock and ``COMMIT`` for the disk: they keep the thread.
+    Connections are opened with ``check_same_thread=False`` for that (SQLAlchemy does so for
+    files already; in-memory databases too now): they are still used by one task at a time.
 
 PostgreSQL
     A bounded pool (10 + 10 overflow), connections recycled after 30 minutes; no
@@ -38,6 +44,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from adapters.persistence.prepared import announce, sqlite_handle
 from adapters.persistence.row_level_security import install_country_scope
 
 SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
@@ -107,7 +114,9 @@ def create_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSessi
 def _sqlite_engine(
     url: URL, echo: bool, begin: SqliteBegin, busy_timeout_ms: int, engine_kwargs: dict[str, Any]
 ) -> AsyncEngine:
-    engine = create_async_engine(url, echo=echo, **engine_kwargs)
+    connect_args = {"check_same_thread": False, **engine_kwargs.pop("connect_args", {})}
+    engine = create_async_engine(url, echo=echo, connect_args=connect_args, **engine_kwargs)
+    statement = f"BEGIN {begin}"
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -126,8 +135,24 @@ def _sqlite_engine(
     def _on_begin(connection: Connection) -> None:
         if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
             return
-        connection.exec_driver_sql(f"BEGIN {begin}")
+        handle = sqlite_handle(connection.connection.driver_connection) if begin == "DEFERRED" else None
+        if handle is None:
+            connection.exec_driver_sql(statement)
+            return
+        announce(connection, statement, ())
+        handle.execute(statement)
 
+    thread_rollback = engine.sync_engine.dialect.do_rollback
+
+    def do_rollback(dbapi_connection: Any) -> None:
+        # A ROLLBACK waits for no lock (it only lets go of them): on this thread (D145).
+        handle = sqlite_handle(getattr(dbapi_connection, "driver_connection", None))
+        if handle is None:
+            thread_rollback(dbapi_connection)
+        else:
+            handle.rollback()
+
+    engine.sync_engine.dialect.do_rollback = do_rollback  # type: ignore[method-assign]
     return engine
 
 

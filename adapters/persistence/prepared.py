@@ -12,26 +12,36 @@ is written - the statement is a ``select`` on the tables of ``tables.py``, with 
   order through the types' bind processors, and gives every row back as a plain ``dict``
   through the same result processors SQLAlchemy would apply (the JSON documents, the UTC
   datetimes): the mappers see the same values either way (tested);
-- everywhere else (SQLite, aiosqlite) executes the prebuilt statement through SQLAlchemy,
-  which at least skips building it.
+- on SQLite (aiosqlite) runs the compiled text on the connection's ``sqlite3`` connection
+  itself, on the event loop's thread, with the same processors (D145): aiosqlite sends every
+  call (the cursor, the execute, the fetch, the close: four per statement) to the
+  connection's own thread and back, which costs several times the statement; a read in a
+  WAL database takes no lock it could wait for, so it is a short function call;
+- anywhere else it executes the prebuilt statement through SQLAlchemy, which at least
+  skips building it.
 
-**Only inside the connection's transaction.** The driver path is taken only when the
+**Only inside the connection's transaction.** On PostgreSQL the driver path is taken only when the
 asyncpg connection is already in a transaction (``is_in_transaction()``) - the one
 SQLAlchemy began, so its ``ROLLBACK`` (at close, or the pool's reset) ends it, and the
 country scope set with ``set_config(..., true)`` in it applies - or when the statement is
 marked ``transactional=False`` (the API-key lookup, a ``SECURITY DEFINER`` function that
 ignores the scope). Otherwise it goes through SQLAlchemy, which begins the transaction as
 usual. So the driver path can never run a scoped read outside the scope's transaction.
+On SQLite the read first begins the connection's transaction through SQLAlchemy when none
+is open (what SQLAlchemy's autobegin would do: the engine's ``BEGIN``, ``database.py``),
+and takes the ``sqlite3`` path only when SQLite then reports a transaction open (not under
+``AUTOCOMMIT``), so SQLAlchemy's ``ROLLBACK``/``COMMIT`` ends it as usual.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 from sqlalchemy import text
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.selectable import TextualSelect
@@ -60,6 +70,8 @@ class _Compiled:
 
 POSTGRESQL: Final = "postgresql"
 ASYNCPG: Final = "asyncpg"
+SQLITE: Final = "sqlite"
+AIOSQLITE: Final = "aiosqlite"
 
 
 class PreparedRead:
@@ -70,7 +82,7 @@ class PreparedRead:
     def __init__(self, statement: Select[Any] | TextualSelect, *, transactional: bool = True) -> None:
         self._statement = statement
         self._transactional = transactional
-        self._compiled: _Compiled | None = None
+        self._compiled: dict[str, _Compiled] = {}  # by dialect name
 
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self._statement.compile(dialect=dialect)
@@ -89,37 +101,50 @@ class PreparedRead:
         return self._compiled_for(dialect).sql
 
     def _compiled_for(self, dialect: Dialect) -> _Compiled:
-        # compiled once: only asyncpg's dialect has a driver path, and it compiles alike everywhere
-        compiled = self._compiled
+        # once per dialect: a driver path exists for asyncpg's and for aiosqlite's
+        compiled = self._compiled.get(dialect.name)
         if compiled is None:
-            compiled = self._compiled = self._compile(dialect)
+            compiled = self._compiled[dialect.name] = self._compile(dialect)
         return compiled
 
     async def rows(self, connection: AsyncConnection, parameters: Mapping[str, Any]) -> list[Row]:
         driver = _driver(connection, transactional=self._transactional)
-        if driver is None:
-            result = await connection.execute(self._statement, dict(parameters))
-            return [row._mapping for row in result]
-        compiled = self._compiled_for(connection.dialect)
-        args = [
-            parameters[name] if process is None else process(parameters[name])
-            for name, process in compiled.parameters
-        ]
-        records = await driver_fetch(connection, driver, compiled.sql, args)
-        columns = compiled.columns
-        if not compiled.converts:
-            return [dict(zip((key for key, _ in columns), record, strict=True)) for record in records]
-        return [
-            {
-                key: value if process is None else process(value)
-                for (key, process), value in zip(columns, record, strict=True)
-            }
-            for record in records
-        ]
+        if driver is not None:
+            compiled = self._compiled_for(connection.dialect)
+            records = await driver_fetch(connection, driver, compiled.sql, _arguments(compiled, parameters))
+            return _mapped(compiled, records)
+        handle = await sqlite_in_transaction(connection)
+        if handle is not None:
+            compiled = self._compiled_for(connection.dialect)
+            return _mapped(
+                compiled, sqlite_fetch(connection, handle, compiled.sql, _arguments(compiled, parameters))
+            )
+        result = await connection.execute(self._statement, dict(parameters))
+        return [row._mapping for row in result]
 
     async def first(self, connection: AsyncConnection, parameters: Mapping[str, Any]) -> Row | None:
         found = await self.rows(connection, parameters)
         return found[0] if found else None
+
+
+def _arguments(compiled: _Compiled, parameters: Mapping[str, Any]) -> list[Any]:
+    return [
+        parameters[name] if process is None else process(parameters[name])
+        for name, process in compiled.parameters
+    ]
+
+
+def _mapped(compiled: _Compiled, records: Sequence[Sequence[Any]]) -> list[Row]:
+    columns = compiled.columns
+    if not compiled.converts:
+        return [dict(zip((key for key, _ in columns), record, strict=True)) for record in records]
+    return [
+        {
+            key: value if process is None else process(value)
+            for (key, process), value in zip(columns, record, strict=True)
+        }
+        for record in records
+    ]
 
 
 def _driver(connection: AsyncConnection, *, transactional: bool) -> _Driver | None:
@@ -138,17 +163,65 @@ def _driver(connection: AsyncConnection, *, transactional: bool) -> _Driver | No
     return driver
 
 
+def announce(connection: Connection | None, sql: str, args: Sequence[Any]) -> None:
+    """Tell the engine's ``before_cursor_execute`` listeners (the statement counters of the
+    tests and the benchmarks) about a statement sent past SQLAlchemy, as it would."""
+    if connection is not None:
+        listeners = connection.dispatch.before_cursor_execute
+        if listeners:
+            listeners(connection, None, sql, tuple(args), None, False)
+
+
 async def driver_fetch(
     connection: AsyncConnection, driver: _Driver, sql: str, args: Sequence[Any]
 ) -> list[Any]:
-    """``driver.fetch``, announced to the engine's ``before_cursor_execute`` listeners (the
-    statement counters of the tests and the benchmarks) as SQLAlchemy would announce it."""
-    sync = connection.sync_connection
-    if sync is not None:
-        listeners = sync.dispatch.before_cursor_execute
-        if listeners:
-            listeners(sync, None, sql, tuple(args), None, False)
+    """``driver.fetch``, announced to the engine's ``before_cursor_execute`` listeners."""
+    announce(connection.sync_connection, sql, args)
     return await driver.fetch(sql, *args)
+
+
+def sqlite_handle(driver_connection: object) -> sqlite3.Connection | None:
+    """The open ``sqlite3`` connection inside an aiosqlite connection (``None``: another
+    driver, or closed). aiosqlite keeps it as ``_connection`` (0.20-0.22); the engines of
+    ``database.py`` open it with ``check_same_thread=False``, so this thread may use it."""
+    handle = getattr(driver_connection, "_connection", None)
+    return handle if isinstance(handle, sqlite3.Connection) else None
+
+
+async def sqlite_in_transaction(connection: AsyncConnection) -> sqlite3.Connection | None:
+    """The ``sqlite3`` connection under ``connection`` with its transaction open, begun now
+    through SQLAlchemy if none was (``None``: not aiosqlite, or no transaction to read in).
+
+    The handle may be used only between awaits of ``connection``: SQLAlchemy awaits every
+    call it sends to aiosqlite's thread, so none is in flight while this coroutine runs."""
+    dialect = connection.dialect
+    if dialect.name != SQLITE or dialect.driver != AIOSQLITE:
+        return None
+    raw = connection.sync_connection
+    if raw is None or raw.invalidated or raw.closed:
+        return None
+    handle = sqlite_handle(raw.connection.driver_connection)
+    if handle is None:
+        return None
+    if not handle.in_transaction:
+        if connection.in_transaction():
+            return None  # begun without a BEGIN (AUTOCOMMIT): SQLAlchemy's own path
+        _ = await connection.begin()  # what autobegin would do: the engine's BEGIN (database.py)
+        if not handle.in_transaction:
+            return None
+    return handle
+
+
+def sqlite_fetch(
+    connection: AsyncConnection, handle: sqlite3.Connection, sql: str, args: Sequence[Any]
+) -> list[Any]:
+    """The rows of ``sql`` run on ``handle`` on this thread, announced like :func:`driver_fetch`."""
+    announce(connection.sync_connection, sql, args)
+    cursor = handle.execute(sql, args)
+    try:
+        return cursor.fetchall()
+    finally:
+        cursor.close()
 
 
 async def begin_on_driver(connection: AsyncConnection) -> _Driver | None:

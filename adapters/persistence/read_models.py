@@ -41,6 +41,7 @@ from sqlalchemy import (
     any_,
     bindparam,
     cast,
+    func,
     or_,
     select,
 )
@@ -146,17 +147,19 @@ def _distinct(ids: Sequence[str]) -> list[str]:
 # ----------------------------------------------------------------------------- prepared reads
 # The reads every partner poll and console page makes, built once (D61): on PostgreSQL a
 # list of ids is one array parameter (``= ANY``: one statement text for any number of ids,
-# so asyncpg prepares it once); elsewhere an expanding ``IN``.
+# so asyncpg prepares it once); on SQLite the list is one JSON parameter read by
+# ``json_each`` (one text too, so the statement runs on the ``sqlite3`` connection, D145,
+# where an expanding ``IN`` would need SQLAlchemy to render it per call).
 
 
 @dataclass(frozen=True, slots=True)
 class _ByIds:
     postgresql: PreparedRead
-    other: PreparedRead
+    sqlite: PreparedRead
 
 
 def _by_ids(connection: AsyncConnection, statements: _ByIds) -> PreparedRead:
-    return statements.postgresql if connection.dialect.name == POSTGRESQL else statements.other
+    return statements.postgresql if connection.dialect.name == POSTGRESQL else statements.sqlite
 
 
 def _ids_statements(
@@ -172,7 +175,9 @@ def _ids_statements(
     target = table.c[column]
     return _ByIds(
         postgresql=build(target == any_(bindparam("ids", type_=ARRAY(target.type)))),
-        other=build(target.in_(bindparam("ids", expanding=True))),
+        sqlite=build(
+            target.in_(select(func.json_each(bindparam("ids", type_=JSON)).table_valued("value").c.value))
+        ),
     )
 
 
@@ -219,6 +224,18 @@ _TRANSACTIONS_IN_RANGES: Final = PreparedRead(
         " FROM unnest(CAST(:lows AS VARCHAR[]), CAST(:highs AS VARCHAR[])) AS r(low, high)"
         " CROSS JOIN LATERAL (SELECT * FROM ledger_transactions AS l WHERE l.country_code = :country"
         " AND l.idempotency_key >= r.low AND l.idempotency_key < r.high OFFSET 0) AS t",
+        list(ledger_transactions.c),
+    )
+)
+# The same on SQLite (D145): the ranges are one JSON array of [low, high] pairs; CROSS JOIN
+# makes SQLite keep the left table (the ranges) as the outer loop, so each range is an index
+# range on (country_code, idempotency_key) and not a filter on a walk of the country's ledger.
+_TRANSACTIONS_IN_RANGES_SQLITE: Final = PreparedRead(
+    text_read(
+        f"SELECT {_TRANSACTION_COLUMNS}"  # noqa: S608 - the table's own column names
+        " FROM json_each(:ranges) AS r CROSS JOIN ledger_transactions AS t"
+        " WHERE t.country_code = :country AND t.idempotency_key >= json_extract(r.value, '$[0]')"
+        " AND t.idempotency_key < json_extract(r.value, '$[1]')",
         list(ledger_transactions.c),
     )
 )
@@ -441,11 +458,16 @@ class SqlAlchemyLedgerReads:
             return {}
         uppers = [prefix_upper_bound(prefix) for prefix in prefixes]
         async with self._connections.connection() as connection:
-            postgresql = connection.dialect.name == POSTGRESQL
-            if postgresql and all(upper is not None for upper in uppers):
-                found = await _TRANSACTIONS_IN_RANGES.rows(
-                    connection, {"country": country.value, "lows": prefixes, "highs": uppers}
-                )
+            if all(upper is not None for upper in uppers):
+                if connection.dialect.name == POSTGRESQL:
+                    found = await _TRANSACTIONS_IN_RANGES.rows(
+                        connection, {"country": country.value, "lows": prefixes, "highs": uppers}
+                    )
+                else:
+                    pairs = json.dumps(list(zip(prefixes, uppers, strict=True)))
+                    found = await _TRANSACTIONS_IN_RANGES_SQLITE.rows(
+                        connection, {"country": country.value, "ranges": pairs}
+                    )
                 rows = sorted({int(row["id"]): row for row in found}.values(), key=lambda row: int(row["id"]))
             else:
                 t = ledger_transactions.c

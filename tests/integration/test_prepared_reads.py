@@ -1,8 +1,9 @@
 """Prepared reads on the driver (D61): the same domain objects as through SQLAlchemy, only
 inside the scope's transaction, counted like any statement, and nothing left open.
 
-Runs on SQLite and PostgreSQL; the driver path exists on PostgreSQL (asyncpg) only, where
-these tests also check that it is the path taken.
+Runs on SQLite and PostgreSQL; on PostgreSQL the driver is asyncpg, on SQLite the
+``sqlite3`` connection under aiosqlite, used on the event loop's thread (D145;
+``test_sqlite_loop_reads.py`` has the rest of that path's tests).
 """
 
 from __future__ import annotations
@@ -100,18 +101,29 @@ async def test_driver_reads_give_the_same_domain_objects(
         assert any("ANY" in s for s in seen.driver), seen.driver
         assert any("set_config" in s for s in seen.driver)  # the request's scope, in its transaction
     else:
-        assert seen.driver == []
+        # the lists of ids are one JSON parameter (json_each), the ledger's ranges too
+        assert any("json_each(?) AS anon_1" in s for s in seen.driver), seen.driver
+        assert any("json_each(?) AS r CROSS JOIN" in s for s in seen.driver), seen.driver
 
 
-async def test_a_scoped_read_never_takes_the_driver_outside_a_transaction(app_engine: AsyncEngine) -> None:
+async def test_a_scoped_read_never_takes_the_driver_outside_a_transaction(
+    app_engine: AsyncEngine, backend: str
+) -> None:
     seen = DriverStatements()
     event.listen(app_engine.sync_engine, "before_cursor_execute", seen)
     statement = PreparedRead(select(disputes.c.id).where(disputes.c.country_code == bindparam("country")))
     with scoped_to(everything(CountryCode("MX"))):
         async with app_engine.connect() as connection:
             assert await statement.rows(connection, {"country": "MX"}) == []
-    assert seen.driver == []  # SQLAlchemy began the transaction (and set the scope in it)
-    assert seen.through_sqlalchemy
+            assert connection.in_transaction()
+    if backend == "postgresql":
+        assert seen.driver == []  # SQLAlchemy began the transaction (and set the scope in it)
+        assert seen.through_sqlalchemy
+    else:
+        # SQLAlchemy began the transaction first (the write engine's BEGIN IMMEDIATE, on
+        # aiosqlite's thread), then the read ran in it on the loop's thread
+        assert seen.through_sqlalchemy == ["BEGIN IMMEDIATE"]
+        assert len(seen.driver) == 1 and "FROM disputes" in seen.driver[0]
 
 
 async def test_a_transaction_begun_on_the_driver_ends_with_the_connection(
@@ -170,7 +182,7 @@ async def test_the_ledger_ranges_statement_is_driven_by_the_ranges(
     on ``(country_code, idempotency_key)``. A plain join with ``DISTINCT ON (id)`` walked the
     whole ledger in id order instead once it was large (1.7 s at 1M orders): 50,000 rows here."""
     if backend != "postgresql":
-        pytest.skip("the ranges statement (unnest, LATERAL) is PostgreSQL's; SQLite keeps the OR of ranges")
+        pytest.skip("unnest and LATERAL are PostgreSQL's (SQLite's JSON ranges: test_sqlite_loop_reads.py)")
     async with engine.begin() as connection:
         await connection.execute(
             text(

@@ -1,0 +1,39 @@
+"""Spies on where SQLite calls run (D145, D146): on aiosqlite's thread, or on the loop's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import aiosqlite
+import pytest
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+class Hops:
+    """Calls sent to aiosqlite's thread (every aiosqlite call goes through ``_execute``)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[str] = []
+        original: Any = aiosqlite.Connection._execute
+
+        async def counted(
+            connection: aiosqlite.Connection, fn: Callable[..., Any], *args: Any, **kw: Any
+        ) -> Any:
+            self.calls.append(getattr(fn, "__name__", repr(fn)))
+            return await original(connection, fn, *args, **kw)
+
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
+
+
+class Announced:
+    """Statements announced to ``before_cursor_execute``: with no cursor, the loop-thread path."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.on_loop: list[str] = []
+        self.through_sqlalchemy: list[str] = []
+        event.listen(engine.sync_engine, "before_cursor_execute", self)
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        (self.on_loop if cursor is None else self.through_sqlalchemy).append(statement)
