@@ -20,6 +20,8 @@ SQLite
     the ``sqlite3`` connection (as the prepared reads are, D145), instead of through
     aiosqlite's thread, and so is every ``ROLLBACK`` (it waits for no lock); ``BEGIN
     IMMEDIATE`` may wait for the write lock and ``COMMIT`` for the disk: they keep the thread.
+    Once a ``BEGIN IMMEDIATE`` (or ``EXCLUSIVE``) transaction holds the lock, no statement in
+    it waits for one, so every call inside it runs on the loop's thread too (D146).
     Connections are opened with ``check_same_thread=False`` for that (SQLAlchemy does so for
     files already; in-memory databases too now): they are still used by one task at a time.
 
@@ -117,6 +119,7 @@ def _sqlite_engine(
     connect_args = {"check_same_thread": False, **engine_kwargs.pop("connect_args", {})}
     engine = create_async_engine(url, echo=echo, connect_args=connect_args, **engine_kwargs)
     statement = f"BEGIN {begin}"
+    holds_write_lock = begin in ("IMMEDIATE", "EXCLUSIVE")  # from its BEGIN to its end
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -130,6 +133,8 @@ def _sqlite_engine(
             cursor.execute("PRAGMA journal_mode = WAL")
         finally:
             cursor.close()
+        if holds_write_lock:
+            calls_inside_transactions_on_this_thread(dbapi_connection)
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
@@ -154,6 +159,29 @@ def _sqlite_engine(
 
     engine.sync_engine.dialect.do_rollback = do_rollback  # type: ignore[method-assign]
     return engine
+
+
+def calls_inside_transactions_on_this_thread(dbapi_connection: Any) -> None:
+    """Send the aiosqlite calls ``dbapi_connection`` makes inside a transaction to its
+    ``sqlite3`` connection on the event loop's thread (D146); ``BEGIN`` (outside one) and
+    ``COMMIT`` (which may wait for the disk) still go to aiosqlite's thread.
+
+    For a connection whose transactions hold SQLite's write lock from their ``BEGIN``
+    (``BEGIN IMMEDIATE``): inside one, no statement waits for a lock. aiosqlite sends every
+    call (``Cursor`` included) through ``Connection._execute``; this wraps that one method of
+    this one connection object (``sqlite_handle`` finds the ``sqlite3`` connection)."""
+    driver = getattr(dbapi_connection, "driver_connection", None)
+    queued = getattr(driver, "_execute", None)
+    if driver is None or queued is None:
+        return
+
+    async def execute(function: Any, *args: Any, **kwargs: Any) -> Any:
+        handle = sqlite_handle(driver)
+        if handle is not None and handle.in_transaction and function != handle.commit:
+            return function(*args, **kwargs)
+        return await queued(function, *args, **kwargs)
+
+    driver._execute = execute
 
 
 def _postgres_engine(url: URL, echo: bool, engine_kwargs: dict[str, Any]) -> AsyncEngine:
