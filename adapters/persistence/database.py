@@ -46,8 +46,9 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from adapters.persistence.prepared import announce, sqlite_handle
+from adapters.persistence.prepared import announce
 from adapters.persistence.row_level_security import install_country_scope
+from adapters.persistence.sqlite_calls import run_on_handle, sqlite_handle, use_loop_thread
 
 SQLITE_BUSY_TIMEOUT_MS: Final = 30_000
 POSTGRES_POOL_DEFAULTS: Final[dict[str, Any]] = {
@@ -131,10 +132,15 @@ def _sqlite_engine(
             cursor.execute("PRAGMA foreign_keys = ON")
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             cursor.execute("PRAGMA journal_mode = WAL")
+            mode = cursor.fetchone()
         finally:
             cursor.close()
-        if holds_write_lock:
-            calls_inside_transactions_on_this_thread(dbapi_connection)
+        # only where a read cannot wait for a writer, and a connection is not shared (D145):
+        # an in-memory database answers "memory" (its one connection serves every task)
+        if mode is not None and str(mode[0]).lower() == "wal":
+            use_loop_thread(
+                getattr(dbapi_connection, "driver_connection", None), inside_transactions=holds_write_lock
+            )
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:
@@ -145,7 +151,7 @@ def _sqlite_engine(
             connection.exec_driver_sql(statement)
             return
         announce(connection, statement, ())
-        handle.execute(statement)
+        run_on_handle(handle, statement, ())
 
     thread_rollback = engine.sync_engine.dialect.do_rollback
 
@@ -159,29 +165,6 @@ def _sqlite_engine(
 
     engine.sync_engine.dialect.do_rollback = do_rollback  # type: ignore[method-assign]
     return engine
-
-
-def calls_inside_transactions_on_this_thread(dbapi_connection: Any) -> None:
-    """Send the aiosqlite calls ``dbapi_connection`` makes inside a transaction to its
-    ``sqlite3`` connection on the event loop's thread (D146); ``BEGIN`` (outside one) and
-    ``COMMIT`` (which may wait for the disk) still go to aiosqlite's thread.
-
-    For a connection whose transactions hold SQLite's write lock from their ``BEGIN``
-    (``BEGIN IMMEDIATE``): inside one, no statement waits for a lock. aiosqlite sends every
-    call (``Cursor`` included) through ``Connection._execute``; this wraps that one method of
-    this one connection object (``sqlite_handle`` finds the ``sqlite3`` connection)."""
-    driver = getattr(dbapi_connection, "driver_connection", None)
-    queued = getattr(driver, "_execute", None)
-    if driver is None or queued is None:
-        return
-
-    async def execute(function: Any, *args: Any, **kwargs: Any) -> Any:
-        handle = sqlite_handle(driver)
-        if handle is not None and handle.in_transaction and function != handle.commit:
-            return function(*args, **kwargs)
-        return await queued(function, *args, **kwargs)
-
-    driver._execute = execute
 
 
 def _postgres_engine(url: URL, echo: bool, engine_kwargs: dict[str, Any]) -> AsyncEngine:

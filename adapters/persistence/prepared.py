@@ -46,6 +46,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.selectable import TextualSelect
 
+from adapters.persistence.sqlite_calls import run_on_handle, sqlite_handle
+
 Row = Mapping[Any, Any]  # a dict on the driver path, a ``RowMapping`` through SQLAlchemy
 _Processor = Callable[[Any], Any] | None
 
@@ -66,6 +68,7 @@ class _Compiled:
     parameters: tuple[tuple[str, _Processor], ...]  # in the compiled order
     columns: tuple[tuple[str, _Processor], ...]  # the result's keys, in the select's order
     converts: bool  # some column has a result processor
+    fixed: bool  # one text for every call (no expanding IN rendered per call): a driver may run it
 
 
 POSTGRESQL: Final = "postgresql"
@@ -94,7 +97,8 @@ class PreparedRead:
             (str(column.key), column.type.dialect_impl(dialect).result_processor(dialect, None))
             for column in self._statement.selected_columns
         )
-        return _Compiled(compiled.string, parameters, columns, any(p is not None for _, p in columns))
+        fixed = not (compiled.post_compile_params or compiled.literal_execute_params)
+        return _Compiled(compiled.string, parameters, columns, any(p is not None for _, p in columns), fixed)
 
     def driver_sql(self, dialect: Dialect) -> str:
         """The SQL text the driver path sends (tests EXPLAIN it)."""
@@ -108,17 +112,16 @@ class PreparedRead:
         return compiled
 
     async def rows(self, connection: AsyncConnection, parameters: Mapping[str, Any]) -> list[Row]:
-        driver = _driver(connection, transactional=self._transactional)
-        if driver is not None:
-            compiled = self._compiled_for(connection.dialect)
-            records = await driver_fetch(connection, driver, compiled.sql, _arguments(compiled, parameters))
-            return _mapped(compiled, records)
-        handle = await sqlite_in_transaction(connection)
-        if handle is not None:
-            compiled = self._compiled_for(connection.dialect)
-            return _mapped(
-                compiled, sqlite_fetch(connection, handle, compiled.sql, _arguments(compiled, parameters))
-            )
+        compiled = self._compiled_for(connection.dialect)
+        if compiled.fixed:
+            driver = _driver(connection, transactional=self._transactional)
+            if driver is not None:
+                arguments = _arguments(compiled, parameters)
+                return _mapped(compiled, await driver_fetch(connection, driver, compiled.sql, arguments))
+            handle = await sqlite_in_transaction(connection)
+            if handle is not None:
+                arguments = _arguments(compiled, parameters)
+                return _mapped(compiled, sqlite_fetch(connection, handle, compiled.sql, arguments))
         result = await connection.execute(self._statement, dict(parameters))
         return [row._mapping for row in result]
 
@@ -180,20 +183,13 @@ async def driver_fetch(
     return await driver.fetch(sql, *args)
 
 
-def sqlite_handle(driver_connection: object) -> sqlite3.Connection | None:
-    """The open ``sqlite3`` connection inside an aiosqlite connection (``None``: another
-    driver, or closed). aiosqlite keeps it as ``_connection`` (0.20-0.22); the engines of
-    ``database.py`` open it with ``check_same_thread=False``, so this thread may use it."""
-    handle = getattr(driver_connection, "_connection", None)
-    return handle if isinstance(handle, sqlite3.Connection) else None
-
-
 async def sqlite_in_transaction(connection: AsyncConnection) -> sqlite3.Connection | None:
     """The ``sqlite3`` connection under ``connection`` with its transaction open, begun now
     through SQLAlchemy if none was (``None``: not aiosqlite, or no transaction to read in).
 
-    The handle may be used only between awaits of ``connection``: SQLAlchemy awaits every
-    call it sends to aiosqlite's thread, so none is in flight while this coroutine runs."""
+    ``sqlite_handle`` gives it only while aiosqlite's thread owes nothing on it
+    (``sqlite_calls.py``); SQLAlchemy awaits each call it sends there, so between two of
+    them this coroutine is the connection's only user."""
     dialect = connection.dialect
     if dialect.name != SQLITE or dialect.driver != AIOSQLITE:
         return None
@@ -217,11 +213,7 @@ def sqlite_fetch(
 ) -> list[Any]:
     """The rows of ``sql`` run on ``handle`` on this thread, announced like :func:`driver_fetch`."""
     announce(connection.sync_connection, sql, args)
-    cursor = handle.execute(sql, args)
-    try:
-        return cursor.fetchall()
-    finally:
-        cursor.close()
+    return run_on_handle(handle, sql, args)
 
 
 async def begin_on_driver(connection: AsyncConnection) -> _Driver | None:

@@ -156,10 +156,17 @@ def _distinct(ids: Sequence[str]) -> list[str]:
 class _ByIds:
     postgresql: PreparedRead
     sqlite: PreparedRead
+    expanding: PreparedRead  # SQLite's JSON functions end a string at a NUL: for such ids
 
 
-def _by_ids(connection: AsyncConnection, statements: _ByIds) -> PreparedRead:
-    return statements.postgresql if connection.dialect.name == POSTGRESQL else statements.sqlite
+def _by_ids(connection: AsyncConnection, statements: _ByIds, ids: Sequence[object]) -> PreparedRead:
+    if connection.dialect.name == POSTGRESQL:
+        return statements.postgresql
+    return statements.expanding if _has_nul(ids) else statements.sqlite
+
+
+def _has_nul(values: Sequence[object]) -> bool:
+    return any(isinstance(value, str) and "\x00" in value for value in values)
 
 
 def _ids_statements(
@@ -175,6 +182,7 @@ def _ids_statements(
     target = table.c[column]
     return _ByIds(
         postgresql=build(target == any_(bindparam("ids", type_=ARRAY(target.type)))),
+        expanding=build(target.in_(bindparam("ids", expanding=True))),
         sqlite=build(
             target.in_(select(func.json_each(bindparam("ids", type_=JSON)).table_valued("value").c.value))
         ),
@@ -296,7 +304,7 @@ class SqlAlchemyOrderReads:
         if not wanted:
             return {}
         async with self._connections.connection() as connection:
-            rows = await _by_ids(connection, _ORDERS_BY_IDS).rows(
+            rows = await _by_ids(connection, _ORDERS_BY_IDS, wanted).rows(
                 connection, {"country": country.value, "ids": wanted}
             )
         return {order.id: order for order in map(order_from_row, rows)}
@@ -365,7 +373,7 @@ class SqlAlchemyDisputeReads:
         if not wanted:
             return {}
         async with self._connections.connection() as connection:
-            rows = await _by_ids(connection, _DISPUTES_BY_IDS).rows(
+            rows = await _by_ids(connection, _DISPUTES_BY_IDS, wanted).rows(
                 connection, {"country": country.value, "ids": wanted}
             )
         return {dispute.id: dispute for dispute in map(dispute_from_row, rows)}
@@ -375,7 +383,7 @@ class SqlAlchemyDisputeReads:
         if not wanted:
             return {}
         async with self._connections.connection() as connection:
-            rows = await _by_ids(connection, _DISPUTES_BY_ORDER_IDS).rows(
+            rows = await _by_ids(connection, _DISPUTES_BY_ORDER_IDS, wanted).rows(
                 connection, {"country": country.value, "ids": wanted}
             )
         grouped: dict[str, list[Dispute]] = {order_id: [] for order_id in wanted}
@@ -458,7 +466,9 @@ class SqlAlchemyLedgerReads:
             return {}
         uppers = [prefix_upper_bound(prefix) for prefix in prefixes]
         async with self._connections.connection() as connection:
-            if all(upper is not None for upper in uppers):
+            if all(upper is not None for upper in uppers) and not (
+                connection.dialect.name != POSTGRESQL and _has_nul([*prefixes, *uppers])
+            ):
                 if connection.dialect.name == POSTGRESQL:
                     found = await _TRANSACTIONS_IN_RANGES.rows(
                         connection, {"country": country.value, "lows": prefixes, "highs": uppers}
@@ -479,7 +489,7 @@ class SqlAlchemyLedgerReads:
                 rows = [row._mapping for row in await connection.execute(query.order_by(t.id))]
             legs: dict[int, list[Row]] = {int(row["id"]): [] for row in rows}
             if legs:
-                posting_rows = await _by_ids(connection, _POSTINGS_OF).rows(
+                posting_rows = await _by_ids(connection, _POSTINGS_OF, list(legs)).rows(
                     connection, {"country": country.value, "ids": list(legs)}
                 )
                 for leg in posting_rows:

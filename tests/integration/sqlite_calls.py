@@ -21,7 +21,8 @@ class Hops:
         async def counted(
             connection: aiosqlite.Connection, fn: Callable[..., Any], *args: Any, **kw: Any
         ) -> Any:
-            self.calls.append(getattr(fn, "__name__", repr(fn)))
+            called = getattr(fn, "__wrapped__", fn)  # sqlite_calls.py's counting wrapper
+            self.calls.append(getattr(called, "__name__", repr(called)))
             return await original(connection, fn, *args, **kw)
 
         monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)

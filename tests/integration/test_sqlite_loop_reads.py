@@ -8,18 +8,22 @@ conftest (``migrated_url``, ``engine``, ``uow_factory``) is an SQLite file.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
+import aiosqlite
 import pytest
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from adapters.persistence.database import create_engine
-from adapters.persistence.prepared import PreparedRead, sqlite_handle
+from adapters.persistence.prepared import PreparedRead, text_read
 from adapters.persistence.read_models import read_models
 from adapters.persistence.request_reads import RequestTransaction
+from adapters.persistence.sqlite_calls import sqlite_handle
 from adapters.persistence.tables import disputes, ledger_transactions
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from adapters.system import TimeOrderedIds
@@ -206,31 +210,84 @@ async def test_any_number_of_ids_with_any_characters(
     assert sorted(found) == sorted(real)
 
 
-def test_in_memory_databases_read_on_the_loop_thread_too() -> None:
-    """``:memory:`` is opened with ``check_same_thread=False`` as files are: the loop-thread
-    reads would raise ``ProgrammingError`` on a connection made on aiosqlite's thread otherwise."""
-    import asyncio  # noqa: PLC0415 - this one test runs its own loop
+async def test_an_in_memory_database_keeps_aiosqlite_s_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In memory, one sqlite3 connection serves every task (StaticPool), so another task's
+    transaction may be open, or its COMMIT queued, on it: everything stays in aiosqlite's one
+    queue, in order. Here a read starts just as a write's COMMIT is queued; had the read
+    taken the loop's thread it would have read inside the writer's transaction and its
+    ROLLBACK would have undone the write before the COMMIT ran (it did, in half the runs)."""
+    memory = create_engine("sqlite+aiosqlite:///:memory:")
+    seen = Announced(memory)
+    statement = PreparedRead(
+        select(ledger_transactions.c.id).where(ledger_transactions.c.country_code == "MX")
+    )
+    readers: list[asyncio.Task[None]] = []
+    original: Any = aiosqlite.Connection._execute
 
-    async def run() -> list[Any]:
-        memory = create_engine("sqlite+aiosqlite:///:memory:")
-        seen = Announced(memory)
-        try:
-            async with memory.connect() as connection:
-                await connection.run_sync(
-                    lambda c: disputes.metadata.create_all(c, tables=[ledger_transactions])
-                )
-                statement = PreparedRead(
-                    select(ledger_transactions.c.id).where(
-                        ledger_transactions.c.country_code == bindparam("c")
+    async def read() -> None:
+        async with memory.connect() as connection:
+            await statement.rows(connection, {})
+
+    async def reading_at_commit(connection: Any, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        if getattr(getattr(fn, "__wrapped__", fn), "__name__", "") == "commit":
+            readers.append(asyncio.create_task(read()))  # runs while the COMMIT is queued
+        return await original(connection, fn, *args, **kw)
+
+    try:
+        async with memory.begin() as connection:
+            await connection.run_sync(lambda c: disputes.metadata.create_all(c, tables=[ledger_transactions]))
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", reading_at_commit)
+        for n in range(30):
+            async with memory.begin() as connection:
+                await connection.execute(
+                    insert(ledger_transactions).values(
+                        country_code="MX",
+                        idempotency_key=f"test:{n}",
+                        kind="CAPTURE",
+                        currency="MXN",
+                        amount_minor=n + 1,
+                        memo="memory",
                     )
                 )
-                rows = await statement.rows(connection, {"c": "MX"})
-                assert any("FROM ledger_transactions" in s for s in seen.on_loop), seen.on_loop
-                return rows
-        finally:
-            await memory.dispose()
+            await asyncio.gather(*readers)
+            readers.clear()
+        monkeypatch.undo()
+        async with memory.connect() as connection:
+            stored = await statement.rows(connection, {})
+    finally:
+        await memory.dispose()
+    assert len(stored) == 30  # every commit kept
+    assert seen.on_loop == []  # nothing took the loop's thread
 
-    assert asyncio.run(run()) == []
+
+async def test_a_failed_read_on_the_loop_thread_raises_sqlalchemy_s_error(read_engine: AsyncEngine) -> None:
+    broken = PreparedRead(text_read("SELECT id FROM no_such_table WHERE country_code = :c", [disputes.c.id]))
+    transaction = RequestTransaction(read_engine)
+    try:
+        with pytest.raises(OperationalError, match="no such table"):
+            async with transaction.connection() as connection:
+                await broken.rows(connection, {"c": "MX"})
+    finally:
+        await transaction.close()
+
+
+async def test_ids_and_prefixes_with_a_nul_are_not_cut_short(
+    uow_factory: Callable[[], SqlAlchemyUnitOfWork], read_engine: AsyncEngine
+) -> None:
+    """SQLite's JSON functions end a string at a NUL: such lists take the expanding IN (and
+    the OR of ranges), so an id with a NUL never finds the id before it."""
+    await _seed(uow_factory)
+    country = CountryCode("MX")
+    real = [dispute for dispute, _ in await _listed(read_models(read_engine), country)][:2]
+    transaction = RequestTransaction(read_engine)
+    try:
+        reads = read_models(transaction)
+        assert await reads.disputes.get_many(country, [f"{real[0]}\x00tail"]) == {}
+        assert sorted(await reads.disputes.get_many(country, [f"{real[0]}\x00tail", real[1]])) == [real[1]]
+        prefix = ledger_prefix(real[0])
+        assert await reads.ledger.transactions_by_prefix(country, [f"{prefix}\x00"]) == {f"{prefix}\x00": []}
+    finally:
+        await transaction.close()
 
 
 def _handle(connection: AsyncConnection) -> Any:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
+import aiosqlite
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -115,3 +117,42 @@ async def test_a_writer_waiting_for_the_lock_leaves_the_loop_running(seeded: str
 async def _versions_in(connection: AsyncConnection) -> dict[str, int]:
     rows = await connection.execute(select(disputes.c.id, disputes.c.version))
     return {str(row.id): int(row.version) for row in rows}
+
+
+async def test_a_writer_cancelled_at_its_commit_keeps_the_calls_in_order(
+    seeded: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task cancelled while its COMMIT is queued on aiosqlite's thread: SQLAlchemy then
+    gives up the connection (a ROLLBACK, a close), and those must wait behind the COMMIT
+    in aiosqlite's queue rather than run on this thread first, which would close the
+    connection under the COMMIT (the write was lost in most runs when they did)."""
+    engine = create_engine(seeded, pool_size=1, max_overflow=0)
+    original: Any = aiosqlite.Connection._execute
+    writers: list[asyncio.Task[None]] = []
+
+    async def cancelled_at_commit(connection: Any, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
+        if getattr(getattr(fn, "__wrapped__", fn), "__name__", "") == "commit" and writers:
+            writers[-1].cancel()  # delivered at the await below: the COMMIT is queued by then
+        return await original(connection, fn, *args, **kw)
+
+    try:
+        before = await _versions(engine)
+        target = sorted(before)[0]
+        monkeypatch.setattr(aiosqlite.Connection, "_execute", cancelled_at_commit)
+        for _ in range(15):
+
+            async def write() -> None:
+                async with engine.begin() as connection:
+                    await connection.execute(
+                        update(disputes).where(disputes.c.id == target).values(version=disputes.c.version + 1)
+                    )
+
+            writers.append(asyncio.create_task(write()))
+            with pytest.raises(asyncio.CancelledError):
+                await writers[-1]
+        writers.clear()
+        monkeypatch.undo()
+        after = await _versions(engine)  # and the engine still works
+    finally:
+        await engine.dispose()
+    assert after == {**before, target: before[target] + 15}  # every queued COMMIT ran
