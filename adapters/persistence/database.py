@@ -14,14 +14,16 @@ SQLite
     serialised for their whole transaction (what the audit chain's read-the-tail-then-append
     relies on), wait for each other through ``busy_timeout`` instead of failing with
     ``SQLITE_BUSY`` when a read turns into a write, and DDL is transactional. Read-only
-    tools may pass ``sqlite_begin="DEFERRED"``. Do not use the ``isolation_level`` execution
+    tools may pass ``sqlite_begin="DEFERRED"``: such an engine's connections are read-only
+    (``PRAGMA query_only``, D147; a write fails at once). Do not use the ``isolation_level`` execution
     option on SQLite engines (only ``"AUTOCOMMIT"`` is honoured, by skipping the BEGIN).
     A ``BEGIN DEFERRED`` takes no lock, so it is sent on the event loop's thread, straight to
     the ``sqlite3`` connection (as the prepared reads are, D145), instead of through
     aiosqlite's thread, and so is every ``ROLLBACK`` (it waits for no lock); ``BEGIN
     IMMEDIATE`` may wait for the write lock and ``COMMIT`` for the disk: they keep the thread.
     Once a ``BEGIN IMMEDIATE`` (or ``EXCLUSIVE``) transaction holds the lock, no statement in
-    it waits for one, so every call inside it runs on the loop's thread too (D146).
+    it waits for one, so every call inside it runs on the loop's thread too (D146); and so
+    does every call inside a read-only engine's transaction (D147).
     Connections are opened with ``check_same_thread=False`` for that (SQLAlchemy does so for
     files already; in-memory databases too now): they are still used by one task at a time.
 
@@ -120,7 +122,9 @@ def _sqlite_engine(
     connect_args = {"check_same_thread": False, **engine_kwargs.pop("connect_args", {})}
     engine = create_async_engine(url, echo=echo, connect_args=connect_args, **engine_kwargs)
     statement = f"BEGIN {begin}"
-    holds_write_lock = begin in ("IMMEDIATE", "EXCLUSIVE")  # from its BEGIN to its end
+    # DEFERRED takes no lock at BEGIN: such an engine is for reads only, and enforces it, so
+    # nothing in its transactions ever waits for the write lock (a write fails at once)
+    read_only = begin == "DEFERRED"
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -133,14 +137,14 @@ def _sqlite_engine(
             cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             cursor.execute("PRAGMA journal_mode = WAL")
             mode = cursor.fetchone()
+            if read_only:
+                cursor.execute("PRAGMA query_only = ON")
         finally:
             cursor.close()
         # only where a read cannot wait for a writer, and a connection is not shared (D145):
         # an in-memory database answers "memory" (its one connection serves every task)
         if mode is not None and str(mode[0]).lower() == "wal":
-            use_loop_thread(
-                getattr(dbapi_connection, "driver_connection", None), inside_transactions=holds_write_lock
-            )
+            use_loop_thread(getattr(dbapi_connection, "driver_connection", None))
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:

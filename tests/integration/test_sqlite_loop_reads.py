@@ -125,8 +125,42 @@ async def test_a_request_s_reads_make_no_trip_to_aiosqlite_s_thread(
         await transaction.close()
     assert found["disputes"] and found["orders"] and any(found["ledger"].values())
     assert hops.calls == []  # BEGIN DEFERRED, the reads and the ROLLBACK, all on this thread
-    await _listed(read_models(read_engine), country)  # a list is built by SQLAlchemy: it hops
+    # a list, built by SQLAlchemy per call, runs on this thread too inside the transaction (D147)
+    transaction = RequestTransaction(read_engine)
+    try:
+        assert await _listed(read_models(transaction), country) == listed
+    finally:
+        await transaction.close()
+    assert hops.calls == []
+    # outside a transaction (AUTOCOMMIT) every call still goes to aiosqlite's thread
+    await _listed(read_models(read_engine.execution_options(isolation_level="AUTOCOMMIT")), country)
     assert hops.calls[:4] == ["cursor", "execute", "fetchall", "close"]
+
+
+async def test_a_read_engine_refuses_a_write_at_once(
+    uow_factory: Callable[[], SqlAlchemyUnitOfWork], read_engine: AsyncEngine, engine: AsyncEngine
+) -> None:
+    """``BEGIN DEFERRED`` engines are read-only (``PRAGMA query_only``, D147): a write through
+    one fails straight away, changes nothing, and never waits for the write lock - even while
+    another connection holds it (a wait there would hold the event loop)."""
+    await _seed(uow_factory)
+    statement = PreparedRead(
+        select(disputes.c.id, disputes.c.version).where(disputes.c.country_code == bindparam("country"))
+    )
+    async with engine.connect() as check:
+        before = [dict(row) for row in await statement.rows(check, {"country": "MX"})]
+        await check.rollback()
+    async with engine.begin() as holder:  # the write lock, held
+        await holder.execute(update(disputes).where(disputes.c.id == "none").values(version=0))
+        transaction = RequestTransaction(read_engine)
+        try:
+            async with transaction.connection() as connection:
+                with pytest.raises(OperationalError, match="readonly"):
+                    await connection.execute(update(disputes).values(version=disputes.c.version + 1))
+        finally:
+            await transaction.close()
+    async with engine.connect() as check:
+        assert [dict(row) for row in await statement.rows(check, {"country": "MX"})] == before
 
 
 async def test_the_read_transaction_ends_with_the_request(
