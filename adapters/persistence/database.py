@@ -15,15 +15,17 @@ SQLite
     relies on), wait for each other through ``busy_timeout`` instead of failing with
     ``SQLITE_BUSY`` when a read turns into a write, and DDL is transactional. Read-only
     tools may pass ``sqlite_begin="DEFERRED"``: such an engine's connections are read-only
-    (``PRAGMA query_only``, D147; a write fails at once). Do not use the ``isolation_level`` execution
-    option on SQLite engines (only ``"AUTOCOMMIT"`` is honoured, by skipping the BEGIN).
+    (``PRAGMA query_only``, D147: a write through one fails at once). Do not use the
+    ``isolation_level`` execution option on SQLite engines (only ``"AUTOCOMMIT"`` is
+    honoured, by skipping the BEGIN).
     A ``BEGIN DEFERRED`` takes no lock, so it is sent on the event loop's thread, straight to
     the ``sqlite3`` connection (as the prepared reads are, D145), instead of through
     aiosqlite's thread, and so is every ``ROLLBACK`` (it waits for no lock); ``BEGIN
     IMMEDIATE`` may wait for the write lock and ``COMMIT`` for the disk: they keep the thread.
     Once a ``BEGIN IMMEDIATE`` (or ``EXCLUSIVE``) transaction holds the lock, no statement in
-    it waits for one, so every call inside it runs on the loop's thread too (D146); and so
-    does every call inside a read-only engine's transaction (D147).
+    it waits for one, so every call inside it runs on the loop's thread too (D146). A read
+    engine's statements built per call (lists, filters: their cost is the caller's to choose)
+    keep aiosqlite's thread, where SQLite runs them without holding the loop (D147).
     Connections are opened with ``check_same_thread=False`` for that (SQLAlchemy does so for
     files already; in-memory databases too now): they are still used by one task at a time.
 
@@ -122,9 +124,8 @@ def _sqlite_engine(
     connect_args = {"check_same_thread": False, **engine_kwargs.pop("connect_args", {})}
     engine = create_async_engine(url, echo=echo, connect_args=connect_args, **engine_kwargs)
     statement = f"BEGIN {begin}"
-    # DEFERRED takes no lock at BEGIN: such an engine is for reads only, and enforces it, so
-    # nothing in its transactions ever waits for the write lock (a write fails at once)
-    read_only = begin == "DEFERRED"
+    holds_write_lock = begin in ("IMMEDIATE", "EXCLUSIVE")  # from its BEGIN to its end
+    read_only = begin == "DEFERRED"  # for reads only, and enforced (D147)
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
@@ -144,7 +145,9 @@ def _sqlite_engine(
         # only where a read cannot wait for a writer, and a connection is not shared (D145):
         # an in-memory database answers "memory" (its one connection serves every task)
         if mode is not None and str(mode[0]).lower() == "wal":
-            use_loop_thread(getattr(dbapi_connection, "driver_connection", None))
+            use_loop_thread(
+                getattr(dbapi_connection, "driver_connection", None), inside_transactions=holds_write_lock
+            )
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Connection) -> None:

@@ -88,10 +88,6 @@ class RequestTransaction:
                     if self._postgres:
                         connection = await connection.execution_options(**{SCOPE_MANAGED: True})
                         self._connection = connection
-                    else:
-                        # SQLite: the BEGIN first (on the loop's thread for a read engine, D147),
-                        # so a statement SQLAlchemy builds starts inside the transaction
-                        _ = await connection.begin()
                 if scoped and self._postgres:
                     value = setting_value(current_scope())
                     if value != self._scope:

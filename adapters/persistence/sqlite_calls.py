@@ -11,11 +11,8 @@ the two threads would use one connection at once and the calls would run out of 
 
 :func:`use_loop_thread` (called by ``database.py`` when a connection is opened) gives an
 aiosqlite connection a :class:`LoopThreadCalls`: it counts the calls sent to the thread and
-the ones the thread finished, and runs the calls made inside a transaction on this thread.
-``database.py`` gives it only to connections where nothing inside a transaction can wait:
-the write engine's (its ``BEGIN IMMEDIATE`` takes the write lock for the whole transaction)
-and the read engines' (``BEGIN DEFERRED`` and ``PRAGMA query_only``: a read in WAL mode never
-waits, and a write fails at once instead of waiting for the lock).
+the ones the thread finished, and, for a connection whose transactions hold the write lock
+(``inside_transactions``), runs the calls made inside a transaction on this thread.
 :func:`sqlite_handle` gives the ``sqlite3`` connection only while that connection has one
 and the thread owes nothing. A connection without it - an in-memory database (its one
 connection is shared by every task, StaticPool, so another task's transaction may be open
@@ -37,29 +34,29 @@ _CALLS: Final = "supportos_loop_thread_calls"
 class LoopThreadCalls:
     """Calls of one aiosqlite connection sent to its thread, and the ones it finished."""
 
-    __slots__ = ("finished", "sent")
+    __slots__ = ("finished", "inside_transactions", "sent")
 
-    def __init__(self) -> None:
+    def __init__(self, *, inside_transactions: bool) -> None:
         self.sent = 0  # written on the loop's thread only
         self.finished = 0  # written on aiosqlite's thread only
+        self.inside_transactions = inside_transactions
 
     @property
     def owed(self) -> bool:
         return self.sent != self.finished
 
 
-def use_loop_thread(driver_connection: Any) -> None:
+def use_loop_thread(driver_connection: Any, *, inside_transactions: bool) -> None:
     """Count ``driver_connection``'s calls to its thread (aiosqlite sends every call, a
     cursor's too, through ``Connection._execute``: this wraps that one method of this one
-    object), and run the calls made inside a transaction on this thread - except ``COMMIT``
-    (it may wait for the disk) and ``close``. Only for a connection on which nothing inside
-    a transaction can wait for a lock (see the module's docstring)."""
+    object), and, with ``inside_transactions``, run the calls made inside a transaction on
+    this thread - except ``COMMIT`` (it may wait for the disk) and ``close``."""
     if not callable(getattr(driver_connection, "_execute", None)):
         return
-    calls = LoopThreadCalls()
+    calls = LoopThreadCalls(inside_transactions=inside_transactions)
 
     async def execute(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if not calls.owed:
+        if inside_transactions and not calls.owed:
             handle = _open(driver_connection)
             if handle is not None and handle.in_transaction and function not in (handle.commit, handle.close):
                 return function(*args, **kwargs)
