@@ -150,13 +150,21 @@ def _mapped(compiled: _Compiled, records: Sequence[Sequence[Any]]) -> list[Row]:
     ]
 
 
-def _driver(connection: AsyncConnection, *, transactional: bool) -> _Driver | None:
-    """The asyncpg connection under ``connection`` when the driver path may be taken."""
+def _usable(connection: AsyncConnection, name: str, driver: str) -> Connection | None:
+    """``connection``'s sync connection when it is on that dialect and driver and usable."""
     dialect = connection.dialect
-    if dialect.name != POSTGRESQL or dialect.driver != ASYNCPG:
+    if dialect.name != name or dialect.driver != driver:
         return None
     raw = connection.sync_connection
     if raw is None or raw.invalidated or raw.closed:
+        return None
+    return raw
+
+
+def _driver(connection: AsyncConnection, *, transactional: bool) -> _Driver | None:
+    """The asyncpg connection under ``connection`` when the driver path may be taken."""
+    raw = _usable(connection, POSTGRESQL, ASYNCPG)
+    if raw is None:
         return None
     driver: _Driver | None = getattr(raw.connection, "driver_connection", None)
     if driver is None or not hasattr(driver, "is_in_transaction"):
@@ -190,11 +198,8 @@ async def sqlite_in_transaction(connection: AsyncConnection) -> sqlite3.Connecti
     ``sqlite_handle`` gives it only while aiosqlite's thread owes nothing on it
     (``sqlite_calls.py``); SQLAlchemy awaits each call it sends there, so between two of
     them this coroutine is the connection's only user."""
-    dialect = connection.dialect
-    if dialect.name != SQLITE or dialect.driver != AIOSQLITE:
-        return None
-    raw = connection.sync_connection
-    if raw is None or raw.invalidated or raw.closed:
+    raw = _usable(connection, SQLITE, AIOSQLITE)
+    if raw is None:
         return None
     handle = sqlite_handle(raw.connection.driver_connection)
     if handle is None:

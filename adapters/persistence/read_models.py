@@ -466,10 +466,10 @@ class SqlAlchemyLedgerReads:
             return {}
         uppers = [prefix_upper_bound(prefix) for prefix in prefixes]
         async with self._connections.connection() as connection:
-            if all(upper is not None for upper in uppers) and not (
-                connection.dialect.name != POSTGRESQL and _has_nul([*prefixes, *uppers])
-            ):
-                if connection.dialect.name == POSTGRESQL:
+            postgresql = connection.dialect.name == POSTGRESQL
+            bounded = all(upper is not None for upper in uppers)
+            if bounded and (postgresql or not _has_nul([*prefixes, *uppers])):
+                if postgresql:
                     found = await _TRANSACTIONS_IN_RANGES.rows(
                         connection, {"country": country.value, "lows": prefixes, "highs": uppers}
                     )

@@ -30,20 +30,10 @@ from domain.shared import CountryCode
 from interfaces.container import demo_providers
 from tests.fakes.time_and_ids import FixedClock
 from tests.integration.aggregate_builders import dispute_state, order_state
+from tests.integration.statement_spies import DriverStatements
 
 pytestmark = pytest.mark.slow
 T = TypeVar("T")
-
-
-class DriverStatements:
-    """Statements announced with no cursor: the ones the driver path sent."""
-
-    def __init__(self) -> None:
-        self.driver: list[str] = []
-        self.through_sqlalchemy: list[str] = []
-
-    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        (self.driver if cursor is None else self.through_sqlalchemy).append(statement)
 
 
 def everything(country: CountryCode) -> frozenset[CountryCode]:

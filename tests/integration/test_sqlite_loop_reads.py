@@ -34,7 +34,7 @@ from domain.shared import CountryCode
 from interfaces.container import demo_providers
 from tests.fakes.time_and_ids import FixedClock
 from tests.integration.aggregate_builders import dispute_state, order_state
-from tests.integration.sqlite_calls import Announced, Hops
+from tests.integration.statement_spies import DriverStatements, Hops
 
 pytestmark = pytest.mark.slow
 
@@ -89,14 +89,14 @@ async def test_the_loop_thread_path_gives_what_sqlalchemy_gives(
     # AUTOCOMMIT: SQLAlchemy sends no BEGIN, SQLite reports no transaction, the reads take
     # SQLAlchemy's own path (aiosqlite's thread, an expanding-free statement all the same)
     plain_engine = read_engine.execution_options(isolation_level="AUTOCOMMIT")
-    seen = Announced(read_engine)
+    seen = DriverStatements(read_engine)
     for code in DEMO_COUNTRIES:
         country = CountryCode(code)
-        seen.on_loop.clear()
+        seen.driver.clear()
         seen.through_sqlalchemy.clear()
         listed = await _listed(read_models(plain_engine), country)
         through_sqlalchemy = await _everything(read_models(plain_engine), country, listed)
-        assert seen.on_loop == []
+        assert seen.driver == []
         assert any("json_each" in s for s in seen.through_sqlalchemy)
         transaction = RequestTransaction(read_engine)
         try:
@@ -106,9 +106,9 @@ async def test_the_loop_thread_path_gives_what_sqlalchemy_gives(
         assert on_loop == through_sqlalchemy
         assert on_loop["disputes"] and on_loop["orders"] and any(on_loop["ledger"].values()), code
         # the ids' lists, the ledger's ranges and the read transaction's BEGIN took the loop path
-        assert any("json_each(?) AS r CROSS JOIN ledger_transactions" in s for s in seen.on_loop)
-        assert any("disputes.id IN (SELECT" in s for s in seen.on_loop)
-        assert "BEGIN DEFERRED" in seen.on_loop
+        assert any("json_each(?) AS r CROSS JOIN ledger_transactions" in s for s in seen.driver)
+        assert any("disputes.id IN (SELECT" in s for s in seen.driver)
+        assert "BEGIN DEFERRED" in seen.driver
 
 
 async def test_a_request_s_reads_make_no_trip_to_aiosqlite_s_thread(
@@ -249,7 +249,7 @@ async def test_an_in_memory_database_keeps_aiosqlite_s_thread(monkeypatch: pytes
     taken the loop's thread it would have read inside the writer's transaction and its
     ROLLBACK would have undone the write before the COMMIT ran (it did, in half the runs)."""
     memory = create_engine("sqlite+aiosqlite:///:memory:")
-    seen = Announced(memory)
+    seen = DriverStatements(memory)
     statement = PreparedRead(
         select(ledger_transactions.c.id).where(ledger_transactions.c.country_code == "MX")
     )
@@ -289,7 +289,7 @@ async def test_an_in_memory_database_keeps_aiosqlite_s_thread(monkeypatch: pytes
     finally:
         await memory.dispose()
     assert len(stored) == 30  # every commit kept
-    assert seen.on_loop == []  # nothing took the loop's thread
+    assert seen.driver == []  # nothing took the loop's thread
 
 
 async def test_a_failed_read_on_the_loop_thread_raises_sqlalchemy_s_error(read_engine: AsyncEngine) -> None:

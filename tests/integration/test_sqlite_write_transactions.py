@@ -25,7 +25,7 @@ from adapters.system import TimeOrderedIds
 from application.demo.seed import seed_demo
 from interfaces.container import demo_providers
 from tests.fakes.time_and_ids import FixedClock
-from tests.integration.sqlite_calls import Hops
+from tests.integration.statement_spies import Hops
 
 pytestmark = pytest.mark.slow
 

@@ -1,4 +1,5 @@
-"""Spies on where SQLite calls run (D145, D146): on aiosqlite's thread, or on the loop's."""
+"""Spies on where statements run: past SQLAlchemy on the driver (D61, D145), and calls
+sent to aiosqlite's thread (D145, D146)."""
 
 from __future__ import annotations
 
@@ -28,13 +29,15 @@ class Hops:
         monkeypatch.setattr(aiosqlite.Connection, "_execute", counted)
 
 
-class Announced:
-    """Statements announced to ``before_cursor_execute``: with no cursor, the loop-thread path."""
+class DriverStatements:
+    """Statements announced with no cursor: the ones the driver path sent (asyncpg, or the
+    ``sqlite3`` connection on the loop's thread); listening on ``engine`` when given."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.on_loop: list[str] = []
+    def __init__(self, engine: AsyncEngine | None = None) -> None:
+        self.driver: list[str] = []
         self.through_sqlalchemy: list[str] = []
-        event.listen(engine.sync_engine, "before_cursor_execute", self)
+        if engine is not None:
+            event.listen(engine.sync_engine, "before_cursor_execute", self)
 
     def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        (self.on_loop if cursor is None else self.through_sqlalchemy).append(statement)
+        (self.driver if cursor is None else self.through_sqlalchemy).append(statement)
