@@ -26,8 +26,9 @@ SQLite
     it waits for one, so every call inside it runs on the loop's thread too (D146). A read
     engine's statements built per call (lists, filters: their cost is the caller's to choose)
     keep aiosqlite's thread, where SQLite runs them without holding the loop (D147).
-    Connections are opened with ``check_same_thread=False`` for that (SQLAlchemy does so for
-    files already; in-memory databases too now): they are still used by one task at a time.
+    Connections are opened with ``check_same_thread=False`` for that; only those of a file in
+    WAL mode use the loop's thread (an in-memory database's one connection is shared by every
+    task and keeps aiosqlite's queue), and only while aiosqlite's thread owes them nothing.
 
 PostgreSQL
     A bounded pool (10 + 10 overflow), connections recycled after 30 minutes; no
@@ -153,7 +154,7 @@ def _sqlite_engine(
     def _on_begin(connection: Connection) -> None:
         if connection.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
             return
-        handle = sqlite_handle(connection.connection.driver_connection) if begin == "DEFERRED" else None
+        handle = sqlite_handle(connection.connection.driver_connection) if read_only else None
         if handle is None:
             connection.exec_driver_sql(statement)
             return

@@ -34,12 +34,11 @@ _CALLS: Final = "supportos_loop_thread_calls"
 class LoopThreadCalls:
     """Calls of one aiosqlite connection sent to its thread, and the ones it finished."""
 
-    __slots__ = ("finished", "inside_transactions", "sent")
+    __slots__ = ("finished", "sent")
 
-    def __init__(self, *, inside_transactions: bool) -> None:
+    def __init__(self) -> None:
         self.sent = 0  # written on the loop's thread only
         self.finished = 0  # written on aiosqlite's thread only
-        self.inside_transactions = inside_transactions
 
     @property
     def owed(self) -> bool:
@@ -53,7 +52,7 @@ def use_loop_thread(driver_connection: Any, *, inside_transactions: bool) -> Non
     this thread - except ``COMMIT`` (it may wait for the disk) and ``close``."""
     if not callable(getattr(driver_connection, "_execute", None)):
         return
-    calls = LoopThreadCalls(inside_transactions=inside_transactions)
+    calls = LoopThreadCalls()
 
     async def execute(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if inside_transactions and not calls.owed:
