@@ -125,10 +125,15 @@ class SqlAlchemyAuditLog:
         if not targets:
             return []
         a = audit_log.c
+        # the country in every branch: each is one lookup in the (country, target) index;
+        # with it outside the OR, SQLite's planner read every entry of the country (D148)
         about = or_(
-            *(and_(a.target_type == kind, a.target_id == ident) for kind, ident in sorted(set(targets)))
+            *(
+                and_(a.country_code == country.value, a.target_type == kind, a.target_id == ident)
+                for kind, ident in sorted(set(targets))
+            )
         )
-        query = _raw_select().where(a.country_code == country.value, about).order_by(a.sequence)
+        query = _raw_select().where(about).order_by(a.sequence)
         rows = (await self._session.execute(query)).all()
         return [entry for entry in map(row_to_entry, rows) if isinstance(entry, AuditEntry)]
 

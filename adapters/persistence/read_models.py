@@ -481,11 +481,16 @@ class SqlAlchemyLedgerReads:
                 rows = sorted({int(row["id"]): row for row in found}.values(), key=lambda row: int(row["id"]))
             else:
                 t = ledger_transactions.c
+                # the country in every range: each is one range of the (country, key) index (D148)
                 ranges: list[ColumnElement[bool]] = [
-                    and_(t.idempotency_key >= prefix, *([t.idempotency_key < upper] if upper else []))
+                    and_(
+                        t.country_code == country.value,
+                        t.idempotency_key >= prefix,
+                        *([t.idempotency_key < upper] if upper else []),
+                    )
                     for prefix, upper in zip(prefixes, uppers, strict=True)
                 ]
-                query = select(ledger_transactions).where(t.country_code == country.value, or_(*ranges))
+                query = select(ledger_transactions).where(or_(*ranges))
                 rows = [row._mapping for row in await connection.execute(query.order_by(t.id))]
             legs: dict[int, list[Row]] = {int(row["id"]): [] for row in rows}
             if legs:

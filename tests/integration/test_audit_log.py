@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -24,6 +25,7 @@ from domain.shared.ids import ActorId
 from tests.integration.worm import assert_append_only
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+MX = CountryCode("MX")
 UowFactory = Callable[[], SqlAlchemyUnitOfWork]
 
 
@@ -271,3 +273,63 @@ async def test_an_append_reads_the_tail_with_the_chain_lock_in_one_statement(
     assert len(appended) == 2 and appended[1].startswith("INSERT INTO audit_log")
     assert not any("pg_advisory_xact_lock" in s for s in appended)
     assert await verify_audit_chain(SqlAlchemyAuditReader(engine)) == Success(2)
+
+
+BULK_AUDIT = {  # 50,000 entries of MX about other disputes (the owner's connection, server side)
+    "postgresql": """
+        INSERT INTO audit_log (sequence, country_code, actor_id, actor_role, action, target_type,
+                               target_id, request_id, occurred_at, previous_hash, entry_hash)
+        SELECT 100 + g, 'MX', 'bulk', 'L2', 'dispute.decide', 'dispute', 'dsp_bulk_' || g, 'req-bulk',
+               now(), lpad(g::text, 64, 'a'), lpad(g::text, 64, 'b')
+        FROM generate_series(1, 50000) AS g
+    """,
+    "sqlite": """
+        WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < 50000)
+        INSERT INTO audit_log (sequence, country_code, actor_id, actor_role, action, target_type,
+                               target_id, request_id, occurred_at, previous_hash, entry_hash)
+        SELECT 100 + g, 'MX', 'bulk', 'L2', 'dispute.decide', 'dispute', 'dsp_bulk_' || g, 'req-bulk',
+               '2024-05-01 12:00:00.000000', printf('a%063d', g), printf('b%063d', g)
+        FROM s
+    """,
+}
+
+
+async def test_entries_about_targets_are_index_lookups_among_50000_of_the_country_and_only_the_country(
+    uow_factory: UowFactory, engine: AsyncEngine, app_engine: AsyncEngine, backend: str
+) -> None:
+    """D148: ``for_targets`` (read by every dispute decision) looks each target up in the
+    (country, target) index. With the country outside the OR, SQLite read every entry of the
+    country (~19 ms at 50,000 entries, growing with the log)."""
+    async with engine.begin() as connection:
+        await connection.execute(text(BULK_AUDIT[backend]))
+        if backend == "postgresql":  # the service never runs ANALYZE on SQLite: no statistics
+            await connection.execute(text("ANALYZE audit_log"))
+    about_order = replace(draft(8), target_type="order", target_id="ord_7")
+    async with uow_factory() as uow:
+        wanted = [await uow.audit.append(draft(7)), await uow.audit.append(about_order)]
+        await uow.audit.append(draft(7, country="CO"))  # the same target id in another country
+        await uow.audit.append(draft(9))
+        await uow.commit()
+    sent: list[tuple[str, object]] = []
+
+    def record(_conn: object, _cursor: object, statement: str, parameters: object, *_args: object) -> None:
+        sent.append((statement, parameters))
+
+    async with uow_factory() as uow:
+        event.listen(app_engine.sync_engine, "before_cursor_execute", record)
+        try:
+            found = await uow.audit.for_targets(MX, [("order", "ord_7"), ("dispute", "dsp_7")])
+        finally:
+            event.remove(app_engine.sync_engine, "before_cursor_execute", record)
+        [(statement, parameters)] = [(s, p) for s, p in sent if "FROM audit_log" in s]
+        explain = "EXPLAIN " if backend == "postgresql" else "EXPLAIN QUERY PLAN "
+        connection = await uow.session.connection()
+        rows = await connection.exec_driver_sql(explain + statement, parameters)  # type: ignore[arg-type]
+        plan = "\n".join(str(row[0] if backend == "postgresql" else row[-1]) for row in rows)
+
+    assert found == wanted  # by sequence; not the other country's entry about dsp_7
+    if backend == "postgresql":
+        assert "Seq Scan on audit_log" not in plan, plan
+    else:
+        assert "ix_audit_log_country_code_target_type_target_id" in plan, plan
+        assert "ix_audit_log_country_code_occurred_at" not in plan and "SCAN audit_log" not in plan, plan
