@@ -118,17 +118,37 @@ class ApiMetrics:
             ["type", "code"],
             registry=registry,
         )
+        # each label set's children, looked up once (``labels()`` takes a lock and builds a
+        # key every call); as bounded as the labels themselves. A race only looks one up twice.
+        self._http_series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._graphql_series: dict[tuple[str, str, str], tuple[Counter, Histogram]] = {}
 
     def http_request(self, method: str, route: str, status: int, seconds: float) -> None:
-        self.http_requests.labels(method, route, str(status)).inc()
-        self.http_latency.labels(method, route).observe(max(0.0, seconds))
+        key = (method, route, status)
+        series = self._http_series.get(key)
+        if series is None:
+            series = (
+                self.http_requests.labels(method, route, str(status)),
+                self.http_latency.labels(method, route),
+            )
+            self._http_series[key] = series
+        series[0].inc()
+        series[1].observe(max(0.0, seconds))
 
     def graphql_operation(
         self, name: str | None, kind: str, outcome: str, seconds: float, *, may_claim: bool = True
     ) -> None:
         operation = self.operation_names.label(name, may_claim=may_claim)
-        self.graphql_operations.labels(operation, kind, outcome).inc()
-        self.graphql_latency.labels(operation, kind).observe(max(0.0, seconds))
+        key = (operation, kind, outcome)
+        series = self._graphql_series.get(key)
+        if series is None:
+            series = (
+                self.graphql_operations.labels(operation, kind, outcome),
+                self.graphql_latency.labels(operation, kind),
+            )
+            self._graphql_series[key] = series
+        series[0].inc()
+        series[1].observe(max(0.0, seconds))
 
     def graphql_error(self, kind: str, code: str) -> None:
         type_label = kind if _ERROR_TYPE.fullmatch(kind) else OTHER

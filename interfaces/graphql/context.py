@@ -4,8 +4,9 @@
 the credentials (``Authorization: Bearer <jwt>`` for console users and parties,
 ``X-Api-Key`` for partners), checks them once (a token is checked in memory; an API key
 is one primary-key lookup), takes the request id (``X-Request-Id`` if it is sane, else a
-new one) and makes fresh dataloaders. An unauthenticated request is not refused here:
-every field answers ``UnauthenticatedError`` (HTTP 200), and ``version`` still works.
+new one) and gives it fresh dataloaders (each made when first used). An unauthenticated
+request is not refused here: every field answers ``UnauthenticatedError`` (HTTP 200), and
+``version`` still works.
 
 Every read of an HTTP request - the API-key lookup, the read models, the dataloaders'
 batches - runs on one connection and in one read transaction (``RequestReads``, D53),
@@ -22,9 +23,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import uuid
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Final, TypeAlias
 
 import strawberry
@@ -82,7 +84,7 @@ def request_id_from(header: str | None) -> str:
     """The caller's ``X-Request-Id`` when it is short and plain, else a fresh one."""
     if header is not None and _SANE_REQUEST_ID.fullmatch(header):
         return header
-    return f"req_{uuid.uuid4().hex}"
+    return f"req_{secrets.token_hex(16)}"  # 32 hex digits, as uuid4().hex gave, for less
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,39 +110,55 @@ class Credentials:
         return Credentials(bearer=token)
 
 
-@dataclass(frozen=True, slots=True)
 class Loaders:
-    """Fresh per request (a global loader would cache across requests and callers)."""
+    """Fresh per request (a global loader would cache across requests and callers). Each
+    loader is made when first used: most requests use one or two of them."""
 
-    orders: DataLoader[Key, Order | None]
-    disputes: DataLoader[Key, Dispute | None]
-    disputes_by_order: DataLoader[Key, list[Dispute]]
-    ledger_by_prefix: DataLoader[Key, list[LedgerTransaction]]
-    release: Callable[[], None] | None = None  # ends the request's read transaction
-    case_bundles: DataLoader[Key, list[BundleAttachment]] | None = None  # Case.bundles (units of work)
+    _NAMES: Final = ("orders", "disputes", "disputes_by_order", "ledger_by_prefix", "case_bundles")
+
+    def __init__(
+        self, reads: ReadModels, release: Callable[[], None] | None = None, services: Services | None = None
+    ) -> None:
+        self._reads = reads
+        self.release = release  # ends the request's read transaction
+        self._services = services
 
     @staticmethod
     def create(
         reads: ReadModels, release: Callable[[], None] | None = None, services: Services | None = None
     ) -> Loaders:
-        return Loaders(
-            orders=order_loader(reads.orders),
-            disputes=dispute_loader(reads.disputes),
-            disputes_by_order=disputes_by_order_loader(reads.disputes),
-            ledger_by_prefix=transactions_by_prefix_loader(reads.ledger),
-            release=release,
-            case_bundles=None if services is None else case_bundles_loader(services),
-        )
+        return Loaders(reads, release, services)
+
+    @cached_property
+    def orders(self) -> DataLoader[Key, Order | None]:
+        return order_loader(self._reads.orders)
+
+    @cached_property
+    def disputes(self) -> DataLoader[Key, Dispute | None]:
+        return dispute_loader(self._reads.disputes)
+
+    @cached_property
+    def disputes_by_order(self) -> DataLoader[Key, list[Dispute]]:
+        return disputes_by_order_loader(self._reads.disputes)
+
+    @cached_property
+    def ledger_by_prefix(self) -> DataLoader[Key, list[LedgerTransaction]]:
+        return transactions_by_prefix_loader(self._reads.ledger)
+
+    @cached_property
+    def case_bundles(self) -> DataLoader[Key, list[BundleAttachment]] | None:
+        """Case.bundles (units of work); ``None`` without services."""
+        return None if self._services is None else case_bundles_loader(self._services)
 
     def clear_all(self) -> None:
         """After a mutation: what was loaded before it may have changed (and the next read
-        begins a new read transaction, which sees the mutation's commit)."""
-        self.orders.clear_all()
-        self.disputes.clear_all()
-        self.disputes_by_order.clear_all()
-        self.ledger_by_prefix.clear_all()
-        if self.case_bundles is not None:
-            self.case_bundles.clear_all()
+        begins a new read transaction, which sees the mutation's commit). A loader not made
+        yet holds nothing."""
+        made = vars(self)
+        for name in self._NAMES:
+            loader = made.get(name)
+            if loader is not None:
+                loader.clear_all()
         if self.release is not None:
             self.release()
 
