@@ -37,11 +37,13 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any, Final
 
-from sqlalchemy import Executable, Row, Select, Text, and_, insert, or_, select, text, type_coerce
+from sqlalchemy import Executable, Row, Select, Text, and_, bindparam, insert, or_, select, text, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from adapters.persistence.prepared import PreparedRead
 from adapters.persistence.tables import audit_log
 from application.security.scope import ALL, scoped_to
 from domain.audit import GENESIS_HASH, AuditDraft, AuditEntry, UnreadableAuditEntry, seal
@@ -124,18 +126,32 @@ class SqlAlchemyAuditLog:
         not flushed for it (no chain lock taken), unreadable rows are left out."""
         if not targets:
             return []
-        a = audit_log.c
-        # the country in every branch: each is one lookup in the (country, target) index;
-        # with it outside the OR, SQLite's planner read every entry of the country (D148)
-        about = or_(
-            *(
-                and_(a.country_code == country.value, a.target_type == kind, a.target_id == ident)
-                for kind, ident in sorted(set(targets))
-            )
-        )
-        query = _raw_select().where(about).order_by(a.sequence)
-        rows = (await self._session.execute(query)).all()
+        distinct = sorted(set(targets))
+        parameters: dict[str, Any] = {}
+        for n, (kind, ident) in enumerate(distinct):
+            parameters.update({f"w_country_{n}": country.value, f"w_type_{n}": kind, f"w_id_{n}": ident})
+        connection = await self._session.connection()
+        rows = await _about_targets(len(distinct)).rows(connection, parameters)
         return [entry for entry in map(row_to_entry, rows) if isinstance(entry, AuditEntry)]
+
+
+@lru_cache(maxsize=32)
+def _about_targets(count: int) -> PreparedRead:
+    """The entries about ``count`` targets, built once per count (D150). The country is in
+    every branch of the OR: each is one lookup in the (country, target) index, which SQLite
+    does not find with the country outside the OR (D148)."""
+    a = audit_log.c
+    about = or_(
+        *(
+            and_(
+                a.country_code == bindparam(f"w_country_{n}"),
+                a.target_type == bindparam(f"w_type_{n}"),
+                a.target_id == bindparam(f"w_id_{n}"),
+            )
+            for n in range(count)
+        )
+    )
+    return PreparedRead(_raw_select().where(about).order_by(a.sequence))
 
 
 class SqlAlchemyAuditReader:
@@ -210,9 +226,10 @@ def entry_to_row(entry: AuditEntry) -> dict[str, Any]:
     }
 
 
-def row_to_entry(row: Row[Any]) -> AuditEntry | UnreadableAuditEntry:
-    """Map a raw row by hand; anything that is not what was written becomes unreadable."""
-    values = row._mapping
+def row_to_entry(row: Row[Any] | Mapping[str, Any]) -> AuditEntry | UnreadableAuditEntry:
+    """Map a raw row (or its mapping) by hand; anything that is not what was written becomes
+    unreadable."""
+    values: Mapping[Any, Any] = row._mapping if isinstance(row, Row) else row
     sequence = values["sequence"]
     if type(sequence) is not int:
         return UnreadableAuditEntry(None, f"sequence {sequence!r} is not an integer")

@@ -34,11 +34,23 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from returns.result import Failure, Result, Success
-from sqlalchemy import ColumnElement, Executable, Row, Select, and_, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Select,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.persistence.aggregates import IdentityMap, Key, insert_ignoring_conflict, key_of
+from adapters.persistence.prepared import PreparedRead
 from adapters.persistence.row_level_security import sees_nothing, within_scope
 from adapters.persistence.tables import case_clocks, case_timeline, cases, sla_policies
 from application.ports.cases import CaseFilter, CasePage, DueClock
@@ -325,7 +337,7 @@ class SqlAlchemyCaseRepository:
         if tracked is not None:
             return tracked
         query = select(cases).where(cases.c.country_code == country.value, cases.c.id == case_id)
-        loaded = await self._load_all(country, (await self._execute(query)).all())
+        loaded = await self._load_all(country, (await self._execute(query)).mappings().all())
         return loaded[0] if loaded else None
 
     async def save(self, case: Case) -> Result[None, ConcurrencyConflict]:
@@ -372,12 +384,9 @@ class SqlAlchemyCaseRepository:
 
     async def for_order(self, country: CountryCode, order_id: str) -> list[Case]:
         """Every case about the order, oldest first."""
-        query = (
-            select(cases)
-            .where(cases.c.country_code == country.value, cases.c.order_id == order_id)
-            .order_by(cases.c.opened_at, cases.c.id)
-        )
-        return await self._load_all(country, (await self._execute(query)).all())
+        connection = await self._session.connection()
+        rows = await _FOR_ORDER.rows(connection, {"w_country": country.value, "w_order": order_id})
+        return await self._load_all(country, rows)
 
     async def for_subject(self, country: CountryCode, kind: CaseKind, subject_ref: str) -> list[Case]:
         """Every case of ``kind`` about ``subject_ref`` (a dispute id, ...), oldest first."""
@@ -390,7 +399,7 @@ class SqlAlchemyCaseRepository:
             )
             .order_by(cases.c.opened_at, cases.c.id)
         )
-        return await self._load_all(country, (await self._execute(query)).all())
+        return await self._load_all(country, (await self._execute(query)).mappings().all())
 
     async def list(
         self, country: CountryCode, where: CaseFilter, *, first: int, after: str | None = None
@@ -407,13 +416,13 @@ class SqlAlchemyCaseRepository:
             .order_by(cases.c.next_deadline.asc().nulls_last(), cases.c.id)
             .limit(first + 1)
         )
-        rows = (await self._execute(query)).all()
+        rows = (await self._execute(query)).mappings().all()
         page = rows[:first]
         loaded = await self._load_all(country, page)
         next_cursor = None
         if len(rows) > first:
             last = page[-1]
-            next_cursor = encode_cursor(last.next_deadline, str(last.id))
+            next_cursor = encode_cursor(last["next_deadline"], str(last["id"]))
         return CasePage(cases=tuple(loaded), next_cursor=next_cursor)
 
     async def due_clocks(self, now: datetime, *, limit: int) -> builtins.list[DueClock]:
@@ -458,9 +467,11 @@ class SqlAlchemyCaseRepository:
                 [entry_to_row(state.country, state.case_id, entry) for entry in entries],
             )
 
-    async def _load_all(self, country: CountryCode, rows: Sequence[Row[Any]]) -> builtins.list[Case]:
+    async def _load_all(self, country: CountryCode, rows: Sequence[Values]) -> builtins.list[Case]:
         """Cases of ``rows`` (tracked instances win), their clocks and timelines in two queries."""
-        missing = [str(row.id) for row in rows if self._identity.get(key_of(country, str(row.id))) is None]
+        missing = [
+            str(row["id"]) for row in rows if self._identity.get(key_of(country, str(row["id"]))) is None
+        ]
         clocks: dict[str, builtins.list[Values]] = {case_id: [] for case_id in missing}
         timelines: dict[str, builtins.list[Values]] = {case_id: [] for case_id in missing}
         if missing:
@@ -478,10 +489,11 @@ class SqlAlchemyCaseRepository:
                 timelines[str(entry_row.case_id)].append(entry_row._mapping)
         loaded: builtins.list[Case] = []
         for row in rows:
-            key = key_of(country, str(row.id))
+            case_id = str(row["id"])
+            key = key_of(country, case_id)
             tracked = self._identity.get(key)
             if tracked is None:
-                state = case_from_rows(row._mapping, clocks[str(row.id)], timelines[str(row.id)])
+                state = case_from_rows(row, clocks[case_id], timelines[case_id])
                 tracked = self._identity.remember(key, Case.rehydrate(state), state.version)
                 self._stored[key] = state
             loaded.append(tracked)
@@ -513,6 +525,14 @@ class SqlAlchemyCaseRepository:
     async def _execute_many(self, statement: Executable, rows: builtins.list[dict[str, Any]]) -> None:
         connection = await self._session.connection()
         await connection.execute(statement, rows)
+
+
+# Built once (D150): a dispute decision reads the order's cases (its recorded timeline).
+_FOR_ORDER: Final = PreparedRead(
+    select(cases)
+    .where(cases.c.country_code == bindparam("w_country"), cases.c.order_id == bindparam("w_order"))
+    .order_by(cases.c.opened_at, cases.c.id)
+)
 
 
 # ----------------------------------------------------------------------------- SLA policies

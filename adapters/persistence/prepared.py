@@ -69,6 +69,7 @@ class _Compiled:
     columns: tuple[tuple[str, _Processor], ...]  # the result's keys, in the select's order
     converts: bool  # some column has a result processor
     fixed: bool  # one text for every call (no expanding IN rendered per call): a driver may run it
+    defaults: Mapping[str, Any]  # the values of the statement's own binds (an OFFSET 0 with a LIMIT)
 
 
 POSTGRESQL: Final = "postgresql"
@@ -98,7 +99,11 @@ class PreparedRead:
             for column in self._statement.selected_columns
         )
         fixed = not (compiled.post_compile_params or compiled.literal_execute_params)
-        return _Compiled(compiled.string, parameters, columns, any(p is not None for _, p in columns), fixed)
+        defaults = {
+            name: compiled.binds[name].effective_value for name in names if not compiled.binds[name].required
+        }
+        converts = any(p is not None for _, p in columns)
+        return _Compiled(compiled.string, parameters, columns, converts, fixed, defaults)
 
     def driver_sql(self, dialect: Dialect) -> str:
         """The SQL text the driver path sends (tests EXPLAIN it)."""
@@ -131,6 +136,8 @@ class PreparedRead:
 
 
 def _arguments(compiled: _Compiled, parameters: Mapping[str, Any]) -> list[Any]:
+    if compiled.defaults:
+        parameters = {**compiled.defaults, **parameters}
     return [
         parameters[name] if process is None else process(parameters[name])
         for name, process in compiled.parameters

@@ -8,16 +8,17 @@ this module: they are rebuilt into domain ``TrackingRecord``s. Nothing here comm
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
-from sqlalchemy import Row, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.persistence.aggregates import insert_ignoring_conflict
-from adapters.persistence.row_level_security import within_scope
+from adapters.persistence.prepared import PreparedRead
 from adapters.persistence.tables import delivery_tracking
-from application.security.scope import current_scope
+from application.security.scope import ALL, current_scope
 from domain.cases.l0 import Point
 from domain.cases.tracking import TrackingKind, TrackingRecord
 from domain.disputes.evidence import DeliveryProof, GpsPoint, utc_iso
@@ -47,19 +48,25 @@ class SqlAlchemyTrackingRecords:
         return inserted.first() is not None
 
     async def for_order(self, country: CountryCode, order_id: str, *, limit: int) -> list[TrackingRecord]:
-        table = delivery_tracking.c
-        query = select(delivery_tracking).where(
-            table.country_code == country.value, table.order_id == order_id
+        scope = current_scope()
+        if scope is not None and scope is not ALL and country not in scope:
+            return []  # what the scope's filter would leave (PostgreSQL's RLS, on SQLite too)
+        connection = await self._session.connection()
+        rows = await _FOR_ORDER.rows(
+            connection, {"w_country": country.value, "w_order": order_id, "w_limit": limit}
         )
-        query = within_scope(query, table.country_code, current_scope())  # PostgreSQL's RLS, on SQLite too
-        rows = (
-            await self._session.execute(
-                query.order_by(table.reported_at.desc(), table.source.desc(), table.source_id.desc()).limit(
-                    limit
-                )
-            )
-        ).all()
         return [_record(row) for row in reversed(rows)]
+
+
+# Built once (D150): a dispute decision reads the order's track. The scope's filter is the
+# check above: with the country given, ``country_code IN scope`` keeps every row or none.
+_TRACK: Final = delivery_tracking.c
+_FOR_ORDER: Final = PreparedRead(
+    select(delivery_tracking)
+    .where(_TRACK.country_code == bindparam("w_country"), _TRACK.order_id == bindparam("w_order"))
+    .order_by(_TRACK.reported_at.desc(), _TRACK.source.desc(), _TRACK.source_id.desc())
+    .limit(bindparam("w_limit"))
+)
 
 
 def _gps(point: GpsPoint) -> dict[str, object]:
@@ -86,14 +93,20 @@ def _point(raw: dict[str, Any]) -> GpsPoint:
     return GpsPoint(datetime.fromisoformat(raw["at"]), int(raw["lat_microdeg"]), int(raw["lon_microdeg"]))
 
 
-def _record(row: Row[Any]) -> TrackingRecord:
-    kind = TrackingKind(row.kind)
-    report: dict[str, Any] = row.report
+def _record(row: Mapping[str, Any]) -> TrackingRecord:
+    kind = TrackingKind(row["kind"])
+    report: dict[str, Any] = row["report"]
 
     def make(**facts: Any) -> TrackingRecord:
-        country = CountryCode(str(row.country_code))
+        country = CountryCode(str(row["country_code"]))
         return TrackingRecord(
-            country, str(row.order_id), kind, str(row.source), str(row.source_id), row.reported_at, **facts
+            country,
+            str(row["order_id"]),
+            kind,
+            str(row["source"]),
+            str(row["source_id"]),
+            row["reported_at"],
+            **facts,
         )
 
     if kind is TrackingKind.PROMISED:

@@ -14,7 +14,7 @@ from sqlalchemy import delete, event, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from adapters.persistence.audit_cli import run_audit_verify
-from adapters.persistence.audit_log import AUDIT_CHAIN_LOCK_KEY, SqlAlchemyAuditReader
+from adapters.persistence.audit_log import AUDIT_CHAIN_LOCK_KEY, SqlAlchemyAuditReader, _about_targets
 from adapters.persistence.tables import audit_log
 from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from application.audit import verify_audit_chain
@@ -311,9 +311,12 @@ async def test_entries_about_targets_are_index_lookups_among_50000_of_the_countr
         await uow.audit.append(draft(9))
         await uow.commit()
     sent: list[tuple[str, object]] = []
+    on_driver: list[str] = []
 
-    def record(_conn: object, _cursor: object, statement: str, parameters: object, *_args: object) -> None:
+    def record(_conn: object, cursor: object, statement: str, parameters: object, *_args: object) -> None:
         sent.append((statement, parameters))
+        if cursor is None:  # announced by the driver path (D150)
+            on_driver.append(statement)
 
     async with uow_factory() as uow:
         event.listen(app_engine.sync_engine, "before_cursor_execute", record)
@@ -328,6 +331,7 @@ async def test_entries_about_targets_are_index_lookups_among_50000_of_the_countr
         plan = "\n".join(str(row[0] if backend == "postgresql" else row[-1]) for row in rows)
 
     assert found == wanted  # by sequence; not the other country's entry about dsp_7
+    assert on_driver == [statement] == [_about_targets(2).driver_sql(app_engine.dialect)]
     if backend == "postgresql":
         assert "Seq Scan on audit_log" not in plan, plan
     else:

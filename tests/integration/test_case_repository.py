@@ -15,7 +15,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from adapters.persistence.cases import decode_cursor, encode_cursor
+from adapters.persistence.cases import _FOR_ORDER, decode_cursor, encode_cursor
 from adapters.persistence.tables import case_clocks, case_timeline, cases
 from application.ports.cases import CaseFilter, DueClock
 from application.ports.concurrency import ConcurrencyConflict
@@ -27,6 +27,7 @@ from domain.disputes.evidence import ActorRef
 from domain.shared.ids import ActorId
 from tests.fakes.calendars import fixed_calendar
 from tests.integration.case_builders import AGENT, CO, MX, T0, UowFactory, open_case, store
+from tests.integration.statement_spies import DriverStatements
 
 CALENDAR = fixed_calendar("MX")
 POLICY = default_sla_policy(MX, CaseKind.ORDER_INCIDENT)
@@ -225,6 +226,25 @@ async def test_cases_are_found_by_order_and_subject_in_their_country_only(uow_fa
         assert await uow.cases.get(CO, "c1") is None
         same = await uow.cases.get(MX, "c1")
         assert same is (await uow.cases.for_order(MX, "order-1"))[0]  # one object per case
+
+
+async def test_an_orders_cases_read_by_the_prepared_statement_are_the_cases_get_reads(
+    uow_factory: UowFactory, app_engine: AsyncEngine
+) -> None:
+    """D150: ``for_order`` runs a statement built once (on the driver inside the unit of
+    work's transaction); every state it maps equals the one ``get`` maps through SQLAlchemy."""
+    acknowledged = open_case("c1")
+    acknowledged.acknowledge(T0 + timedelta(minutes=4), AGENT, CALENDAR, POLICY)
+    await store(
+        uow_factory, acknowledged, open_case("c2", at=T0 + timedelta(minutes=1), severity=Severity.SEV3)
+    )
+    spy = DriverStatements(app_engine)
+    async with uow_factory() as uow:
+        assert await uow.cases.get(CO, "c1") is None  # the transaction is begun: the driver path
+        by_order = [case.state for case in await uow.cases.for_order(MX, "order-1")]
+    assert [s for s in spy.driver if "FROM cases" in s] == [_FOR_ORDER.driver_sql(app_engine.dialect)]
+    assert by_order == [(await reload(uow_factory, "c1")).state, (await reload(uow_factory, "c2")).state]
+    assert by_order[0].acknowledged_at == T0 + timedelta(minutes=4)
 
 
 async def test_due_clocks_are_the_running_unbreached_clocks_past_their_deadline_oldest_first(
