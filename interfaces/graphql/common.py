@@ -221,6 +221,35 @@ def settled(loader: DataLoader[K, V], key: K) -> V | Pending:
     return future.result()
 
 
+async def load_one(loader: DataLoader[K, V], key: K) -> V:
+    """``await loader.load(key)`` for a key a root field asks for on its own (D151): the
+    value the loader holds, else its batch function called at once for that one key,
+    without the batch's scheduling (a callback, a task, a turn of the loop). The load is
+    kept in the loader as ``load`` keeps it: a concurrent or later load of the key (a nested
+    field) waits for or reads this one, a failure stays as a failed batch's does, and a
+    cancelled call leaves nothing behind (the next load asks again)."""
+    if not loader.cache:
+        return await loader.load(key)
+    held = loader.cache_map.get(key)
+    if held is not None and not held.cancelled():
+        return await held
+    future: asyncio.Future[V] = loader.loop.create_future()
+    loader.cache_map.set(key, future)
+    try:
+        [value] = await loader.load_fn([key])
+        if isinstance(value, BaseException):
+            raise value
+    except asyncio.CancelledError:
+        future.cancel()
+        raise
+    except Exception as error:
+        future.set_exception(error)
+        future.exception()  # this caller raises it; a later load of the key raises it too
+        raise
+    future.set_result(value)
+    return value
+
+
 async def preload(loads: Iterable[tuple[DataLoader[Any, Any], Sequence[Hashable]]]) -> None:
     """Load each ``(loader, keys)`` together, in the loaders' own batches (one statement per
     loader, as the fields' own loads would send), before a page is answered, so that its

@@ -21,6 +21,7 @@ from interfaces.graphql.common import (
     check_id,
     connection,
     first_problem,
+    load_one,
     page_request,
 )
 from interfaces.graphql.context import GraphQLInfo
@@ -80,11 +81,12 @@ async def visible_dispute(
     problem = check_id(field, dispute_id)
     if problem is not None:
         return invalid_input(problem)
-    dispute = await scope.loaders.disputes.load((scope.country, dispute_id))
+    # one root field's one dispute: loaded at once, kept in the loader for nested fields (D151)
+    dispute = await load_one(scope.loaders.disputes, (scope.country, dispute_id))
     if dispute is None:
         return not_found("dispute", dispute_id)
     if not scope.party.unrestricted:
-        order = await scope.loaders.orders.load((scope.country, dispute.order_id))
+        order = await load_one(scope.loaders.orders, (scope.country, dispute.order_id))
         if order is None or not scope.sees(order):
             return await scope.hidden("dispute", dispute_id)
     return dispute
