@@ -49,6 +49,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from application.security.scope import ALL, CountryScope, current_scope
+from domain.shared import CountryCode
 
 SCOPE_SETTING: Final = "supportos.countries"
 ALL_COUNTRIES: Final = "*"
@@ -94,6 +95,12 @@ def within_scope(query: Select[Any], country_code: ColumnElement[str], scope: Co
     if scope is None or scope is ALL:
         return query
     return query.where(country_code.in_(sorted(country.value for country in scope)))
+
+
+def admits(scope: CountryScope, country: CountryCode) -> bool:
+    """Whether :func:`within_scope`'s filter keeps rows of ``country``: for a query already
+    narrowed to one country, the whole filter (every row or none; D150)."""
+    return scope is None or scope is ALL or country in scope
 
 
 def install_country_scope(engine: AsyncEngine) -> None:

@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from adapters.persistence.aggregates import insert_ignoring_conflict
 from adapters.persistence.prepared import PreparedRead
+from adapters.persistence.row_level_security import admits
 from adapters.persistence.tables import delivery_tracking
-from application.security.scope import ALL, current_scope
+from application.security.scope import current_scope
 from domain.cases.l0 import Point
 from domain.cases.tracking import TrackingKind, TrackingRecord
 from domain.disputes.evidence import DeliveryProof, GpsPoint, utc_iso
@@ -48,8 +49,7 @@ class SqlAlchemyTrackingRecords:
         return inserted.first() is not None
 
     async def for_order(self, country: CountryCode, order_id: str, *, limit: int) -> list[TrackingRecord]:
-        scope = current_scope()
-        if scope is not None and scope is not ALL and country not in scope:
+        if not admits(current_scope(), country):
             return []  # what the scope's filter would leave (PostgreSQL's RLS, on SQLite too)
         connection = await self._session.connection()
         rows = await _FOR_ORDER.rows(

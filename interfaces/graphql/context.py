@@ -123,12 +123,6 @@ class Loaders:
         self.release = release  # ends the request's read transaction
         self._services = services
 
-    @staticmethod
-    def create(
-        reads: ReadModels, release: Callable[[], None] | None = None, services: Services | None = None
-    ) -> Loaders:
-        return Loaders(reads, release, services)
-
     @cached_property
     def orders(self) -> DataLoader[Key, Order | None]:
         return order_loader(self._reads.orders)
@@ -186,14 +180,14 @@ class GraphQLContext(BaseContext):
         self._loaders: Loaders | None = None
         if self._request_reads is not None:
             self._reads = self._request_reads.reads
-            self._loaders = Loaders.create(
+            self._loaders = Loaders(
                 self._reads,
                 self._request_reads.release,
                 None if dependencies is None else dependencies.services,
             )
         elif dependencies is not None:
             self._reads = dependencies.reads
-            self._loaders = Loaders.create(self._reads, services=dependencies.services)
+            self._loaders = Loaders(self._reads, services=dependencies.services)
         self._principal: Result[Principal, Unauthenticated] | None = None
         # a websocket's context lives as long as the socket: its caller is checked again for
         # every operation, so a revoked key or an expired token stops at once (D100)

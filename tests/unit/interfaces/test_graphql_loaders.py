@@ -17,7 +17,7 @@ MX = CountryCode("MX")
 def loaders_with_release() -> tuple[Loaders, list[str]]:
     released: list[str] = []
     reads = cast(ReadModels, SimpleNamespace(orders=object(), disputes=object(), ledger=object()))
-    return Loaders.create(reads, lambda: released.append("released")), released
+    return Loaders(reads, lambda: released.append("released")), released
 
 
 async def test_a_loader_is_made_when_first_used_and_kept_for_the_request() -> None:
