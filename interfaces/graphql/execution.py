@@ -9,7 +9,10 @@ list, leaf, abstract and object checks for each one.
 
 :class:`SupportOsExecutor` calls such a field's resolver itself, once, as graphql-core would
 (Strawberry's ``_get_basic_result``, which never looks at ``info``), and completes the common
-values directly:
+values directly. It does what that resolver does without its two calls: reads
+``getattr(source, python_name)`` when the schema's default resolver is ``getattr`` (D152);
+an enum member's name comes from a table built once (Strawberry's own ``coerce_output_value``
+compares the member with each of the type's values in turn):
 
 - ``None`` for a nullable field: null;
 - a value of a scalar or enum type (nullable or not) that is neither an exception, nor
@@ -47,6 +50,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Awaitable, Callable
+from operator import attrgetter
 from typing import Any, Final, NamedTuple
 
 from graphql import (
@@ -61,7 +65,7 @@ from graphql.execution.collect_fields import FieldDetailsList
 from graphql.execution.executor import to_nodes
 from graphql.pyutils import AwaitableOrValue, Path, Undefined, UndefinedType
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
 
@@ -69,6 +73,7 @@ class _Plain(NamedTuple):
     """How graphql-core answers one plain field, and what its type needs."""
 
     field: GraphQLField  # its ``resolve`` is Strawberry's basic resolver, which ignores ``info``
+    read: Callable[[Any], Any]  # what that resolver does for a source (D152)
     output: GraphQLOutputType  # the field's type, non-null included
     non_null: bool
     coerce: Callable[[Any], Any] | None  # a scalar's or enum's ``coerce_output_value``
@@ -95,11 +100,52 @@ def _plain(field: GraphQLField) -> _Plain | None:
     output = field.type
     non_null = isinstance(output, GraphQLNonNull)
     named = output.of_type if isinstance(output, GraphQLNonNull) else output
+    read = _reader(field, definition)
+    if isinstance(named, CustomGraphQLEnumType):
+        return _Plain(field, read, output, non_null, _enum_output(named), None)
     if is_leaf_type(named):
-        return _Plain(field, output, non_null, named.coerce_output_value, None)
+        return _Plain(field, read, output, non_null, named.coerce_output_value, None)
     if isinstance(named, GraphQLObjectType) and named.is_type_of is None:
-        return _Plain(field, output, non_null, None, named)
+        return _Plain(field, read, output, non_null, None, named)
     return None  # lists, interfaces, unions and checked object types: graphql-core's walk
+
+
+def _reader(field: GraphQLField, definition: StrawberryField) -> Callable[[Any], Any]:
+    """What the field's basic resolver does for a source, without its two calls (D152):
+    ``getattr(source, python_name)`` when the field's default resolver is ``getattr`` (the
+    schema's configuration), else the resolver itself."""
+    if definition.default_resolver is getattr and not definition.base_resolver:
+        return attrgetter(definition.python_name)
+    resolve = field.resolve
+
+    def basic(source: Any) -> Any:
+        return resolve(source, None)  # type: ignore[misc]  # a plain field's is never None
+
+    return basic
+
+
+def _enum_output(enum_type: CustomGraphQLEnumType) -> Callable[[Any], Any]:
+    """The enum type's ``coerce_output_value`` with its members' names looked up in a table
+    (D152). Strawberry's compares the member's value with each of the type's values in turn,
+    and answers the first name whose value equals it: the table holds that name for each
+    member. Anything else (a value that is not a member) goes to Strawberry's, as before."""
+    wrapped: type[Any] = enum_type.wrapped_cls
+    names: dict[Any, str] = {}
+    for member in wrapped:
+        for name, value in enum_type.values.items():
+            if member.value == value.value:
+                names[member] = name
+                break
+    fallback = enum_type.coerce_output_value
+
+    def coerce(value: Any) -> Any:
+        if type(value) is wrapped:
+            name = names.get(value)
+            if name is not None:
+                return name
+        return fallback(value)
+
+    return coerce
 
 
 def plain_fields(schema: GraphQLSchema) -> _Plans:
@@ -162,7 +208,7 @@ class SupportOsExecutor(StrawberryGraphQLCoreExecutionContext):
         """``execute_field`` for a plain field: its resolver called once, the common values
         completed here, every other value completed by graphql-core (:meth:`_complete`)."""
         try:
-            value = plain.field.resolve(source, None)  # type: ignore[misc]  # never None here
+            value = plain.read(source)
         except Exception as raw_error:  # as execute_field handles a resolver's error
             self.handle_field_error(raw_error, plain.output, field_details_list, path)
             return None

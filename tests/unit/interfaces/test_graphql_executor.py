@@ -17,12 +17,14 @@ from typing import Any
 
 import pytest
 import strawberry
-from graphql import GraphQLError, Undefined
+from graphql import GraphQLError, GraphQLNonNull, Undefined
 from strawberry.dataloader import DataLoader
 from strawberry.extensions import SchemaExtension
 from strawberry.permission import BasePermission
 from strawberry.scalars import JSON
+from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import CustomGraphQLEnumType
 
 from interfaces.graphql.execution import SupportOsExecutor, plain_fields
 from interfaces.graphql.schema import schema as supportos_schema
@@ -453,3 +455,88 @@ def test_graphql_errors_keep_their_type() -> None:
     assert isinstance(result.errors[0], GraphQLError)
     assert result.errors[0].path == ["item", "count"]
     assert result.data == {"item": None}
+
+
+# D152: a basic field read as Strawberry's resolver reads it; an enum's name from a table.
+
+
+@strawberry.enum
+class Size(enum.Enum):
+    SMALL = 1
+    LARGE = 2
+
+
+@strawberry.type
+class Box:
+    size: Size
+    colour: Colour | None
+
+
+@strawberry.type
+class BoxQuery:
+    @strawberry.field
+    def boxes(self) -> list[Box]:
+        return [Box(size=Size.SMALL, colour=Colour.BLUE), Box(size=Size.LARGE, colour=None)]
+
+    @strawberry.field
+    def odd(self) -> Box:
+        return Box(size="SMALL", colour="red")  # type: ignore[arg-type]  # values, not members
+
+
+def test_enum_members_answer_the_names_strawberry_gives() -> None:
+    plain = strawberry.Schema(query=BoxQuery)
+    fast = strawberry.Schema(query=BoxQuery, execution_context_class=SupportOsExecutor)
+    query = "{ boxes { size colour } odd { size colour } }"
+
+    assert _answer(fast, query) == _answer(plain, query)
+    assert _answer(fast, "{ boxes { size colour } }")[0] == {
+        "boxes": [{"size": "SMALL", "colour": "BLUE"}, {"size": "LARGE", "colour": None}]
+    }
+
+
+def test_every_enum_of_the_service_schema_maps_each_member_as_strawberry_does() -> None:
+    graphql_schema = supportos_schema._schema
+    planned: list[tuple[Callable[[Any], Any], CustomGraphQLEnumType]] = []
+    for fields in plain_fields(graphql_schema).values():
+        for plan in fields.values():
+            named = plan.output.of_type if isinstance(plan.output, GraphQLNonNull) else plan.output
+            if isinstance(named, CustomGraphQLEnumType):
+                assert plan.coerce is not None
+                planned.append((plan.coerce, named))
+
+    assert planned, "the service schema has enum fields answered directly"
+    for coerce, enum_type in planned:
+        members: list[enum.Enum] = list(enum_type.wrapped_cls)
+        for member in members:
+            assert coerce(member) == enum_type.coerce_output_value(member)
+        with pytest.raises(GraphQLError):  # not a member and not a value: Strawberry's error
+            coerce("no such value")
+
+
+def _by_key(source: Any, name: str) -> object:
+    return source[name]
+
+
+@strawberry.type
+class Keyed:
+    name: str
+    colour: Colour
+
+
+@strawberry.type
+class KeyedQuery:
+    @strawberry.field
+    def keyed(self) -> list[Keyed | None]:
+        return [{"name": "first", "colour": Colour.RED}, {"name": "second"}]  # type: ignore[list-item]
+
+
+def test_a_configured_default_resolver_is_the_one_used() -> None:
+    config = StrawberryConfig(default_resolver=_by_key)
+    plain = strawberry.Schema(query=KeyedQuery, config=config)
+    fast = strawberry.Schema(query=KeyedQuery, config=config, execution_context_class=SupportOsExecutor)
+    query = "{ keyed { name colour } }"
+
+    data, errors = _answer(fast, query)
+    assert (data, errors) == _answer(plain, query)
+    assert data == {"keyed": [{"name": "first", "colour": "RED"}, None]}
+    assert [(e["path"], e["original"]) for e in errors] == [(["keyed", 1, "colour"], "KeyError")]
