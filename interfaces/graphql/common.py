@@ -8,6 +8,7 @@ holds 50 items unless ``first`` says otherwise, and never more than 200.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Final, Generic, NewType, ParamSpec, TypeVar, cast
@@ -15,6 +16,7 @@ from typing import Any, Final, Generic, NewType, ParamSpec, TypeVar, cast
 import strawberry
 from returns.result import Failure, Result, Success
 from strawberry.dataloader import DataLoader
+from strawberry.exceptions import WrongNumberOfResultsReturned
 from strawberry.types.nodes import SelectedField, Selection
 from strawberry.types.scalar import ScalarDefinition
 
@@ -233,31 +235,64 @@ async def load_one(loader: DataLoader[K, V], key: K) -> V:
     held = loader.cache_map.get(key)
     if held is not None and not held.cancelled():
         return await held
-    future: asyncio.Future[V] = loader.loop.create_future()
-    loader.cache_map.set(key, future)
+    [future] = await _load_now(loader, [key])
+    return future.result()
+
+
+async def _load_now(loader: DataLoader[K, V], keys: list[K]) -> list[asyncio.Future[V]]:
+    """``keys`` (none held by ``loader``) loaded by one call of its batch function, at once:
+    each key's future is in the loader's cache while the call runs (a concurrent ``load``
+    waits for it) and holds the key's value or error after it, as ``dispatch_batch`` leaves
+    it. The call's own failure is in every future and raised; a cancellation cancels them
+    (the next load asks again). An error is marked retrieved once it is in its future: it is
+    raised to whoever reads it, never logged as lost."""
+    futures: list[asyncio.Future[V]] = []
+    for key in keys:
+        future: asyncio.Future[V] = loader.loop.create_future()
+        loader.cache_map.set(key, future)
+        futures.append(future)
     try:
-        [value] = await loader.load_fn([key])
-        if isinstance(value, BaseException):
-            raise value
+        values = list(await loader.load_fn(keys))
+        if len(values) != len(keys):
+            raise WrongNumberOfResultsReturned(expected=len(keys), received=len(values))
     except asyncio.CancelledError:
-        future.cancel()
+        for future in futures:
+            future.cancel()
         raise
     except Exception as error:
-        future.set_exception(error)
-        future.exception()  # this caller raises it; a later load of the key raises it too
+        for future in futures:
+            future.set_exception(error)
+            future.exception()
         raise
-    future.set_result(value)
-    return value
+    for future, value in zip(futures, values, strict=True):
+        if isinstance(value, BaseException):
+            future.set_exception(value)
+            future.exception()
+        else:
+            future.set_result(value)
+    return futures
+
+
+def _holds(loader: DataLoader[Any, Any], key: Hashable) -> bool:
+    held = loader.cache_map.get(key)
+    return held is not None and not held.cancelled()
 
 
 async def preload(loads: Iterable[tuple[DataLoader[Any, Any], Sequence[Hashable]]]) -> None:
-    """Load each ``(loader, keys)`` together, in the loaders' own batches (one statement per
-    loader, as the fields' own loads would send), before a page is answered, so that its
-    nested fields find their values :func:`settled` (D143). A failed load is left in its
-    loader: the fields that read it await it and raise its error, as they would have."""
-    pending = [loader.load_many(keys) for loader, keys in loads if keys]
-    if pending:
-        await asyncio.gather(*pending, return_exceptions=True)
+    """Load each ``(loader, keys)`` before a page is answered, so that its nested fields find
+    their values :func:`settled` (D143): one call of each loader's batch function for the
+    keys it does not hold yet (one statement per loader, as the fields' own loads would
+    send), one loader after the other, at once rather than through the loaders' batches (a
+    future, a callback and a task per key and per batch; D153). A failed load is left in its
+    loader: the fields that read it await it and raise its error, as they would have. A
+    loader without a cache keeps nothing, so nothing is preloaded for it."""
+    for loader, keys in loads:
+        if not loader.cache:
+            continue
+        fresh = [key for key in dict.fromkeys(keys) if not _holds(loader, key)]  # each once, in order
+        if fresh:
+            with contextlib.suppress(Exception):  # kept in the futures, raised by the fields
+                await _load_now(loader, fresh)
 
 
 def in_place_or_awaited(resolver: Callable[P, T | Awaitable[T]]) -> Callable[P, T]:
