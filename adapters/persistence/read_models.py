@@ -23,11 +23,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar, overload
 
 from returns.result import Failure, Result, Success
 from sqlalchemy import (
@@ -125,14 +125,56 @@ def _moment(text: str) -> datetime | None:
     return moment if moment.tzinfo is not None else None
 
 
+class _Cursors(Sequence[str]):
+    """A page's cursors, one per item, encoded when first read (D154): a page's edges are
+    made only when a query asks for them, and its end cursor is encoded on its own."""
+
+    __slots__ = ("_cursor_of", "_encoded", "_items")
+
+    def __init__(self, items: Sequence[T], cursor_of: Callable[[T], str]) -> None:
+        self._items: Sequence[Any] = items
+        self._cursor_of: Callable[[Any], str] = cursor_of
+        self._encoded: tuple[str, ...] | None = None
+
+    def _all(self) -> tuple[str, ...]:
+        encoded = self._encoded
+        if encoded is None:
+            encoded = self._encoded = tuple(self._cursor_of(item) for item in self._items)
+        return encoded
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._all()[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _Cursors):
+            return self._all() == other._all()
+        return self._all() == other
+
+    __hash__ = None  # type: ignore[assignment]  # compared by value, as the tuple it stands for
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __repr__(self) -> str:
+        return repr(self._all())
+
+
 def _page(rows: Sequence[T], page: PageRequest, cursor_of: Callable[[T], str]) -> Page[T]:
     items = list(rows[: page.first])
-    cursors = tuple(cursor_of(item) for item in items)
     return Page(
         items=items,
-        end_cursor=cursors[-1] if cursors else page.after,
+        end_cursor=cursor_of(items[-1]) if items else page.after,
         has_next_page=len(rows) > page.first,
-        cursors=cursors,
+        cursors=_Cursors(items, cursor_of),
     )
 
 

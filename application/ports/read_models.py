@@ -36,7 +36,7 @@ class Page(Generic[T]):
     items: list[T]
     end_cursor: str | None
     has_next_page: bool
-    cursors: tuple[str, ...] = ()  # one per item (the cursor just after it), for Relay edges
+    cursors: Sequence[str] = ()  # one per item (the cursor just after it), for Relay edges
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,21 +90,33 @@ class Edge(Generic[N]):
     node: N
 
 
+def _edges(root: Connection[N]) -> list[Edge[N]]:
+    """A connection's edges, made when asked for (D154): a console page asks for its nodes,
+    and each cursor is a JSON text in base64."""
+    return [Edge(cursor=cursor, node=node) for cursor, node in zip(root.cursors, root.nodes, strict=True)]
+
+
 @strawberry.type(description="A page of a list, newest first unless the field says otherwise.")
 class Connection(Generic[N]):
-    edges: list[Edge[N]]
+    edges: list[Edge[N]] = strawberry.field(resolver=_edges)
     nodes: list[N]
     page_info: PageInfo
+    cursors: strawberry.Private[Sequence[str]]  # one per node, the cursor just after it
 
 
 def connection(page: Page[T], convert: Callable[[T], N]) -> Connection[N]:
     nodes = [convert(item) for item in page.items]
-    cursors = page.cursors or tuple("" for _ in nodes)
-    return Connection(
-        edges=[Edge(cursor=cursor, node=node) for cursor, node in zip(cursors, nodes, strict=True)],
-        nodes=nodes,
-        page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),
-    )
+    page_info = PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor)
+    return connection_of(nodes, page_info, page.cursors or tuple("" for _ in nodes))
+
+
+def connection_of(nodes: list[N], page_info: PageInfo, cursors: Sequence[str]) -> Connection[N]:
+    """A page, cast to :class:`Connection` (D154): a field answering a union of one
+    connection and its errors resolves to the connection by the cast, where Strawberry would
+    otherwise read each generic field to find the connection's type (and ``edges`` is a
+    resolver, not a value, until asked for). A union of two connections would be ambiguous
+    (Strawberry raises ``AmbiguousCastError``); none is."""
+    return strawberry.cast(Connection, Connection(nodes=nodes, page_info=page_info, cursors=cursors))
 
 
 def page_request(first: int | None, after: str | None) -> Result[PageRequest, InvalidInput]:

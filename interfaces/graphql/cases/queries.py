@@ -32,9 +32,9 @@ from interfaces.graphql.common import (
     DEFAULT_PAGE_SIZE,
     MAX_CURSOR_CHARS,
     Connection,
-    Edge,
     PageInfo,
     check_id,
+    connection_of,
     first_problem,
 )
 from interfaces.graphql.context import GraphQLInfo
@@ -147,11 +147,8 @@ async def resolve_cases(
     cursors = ["" for _ in nodes]
     if nodes and page.next_cursor is not None:
         cursors[-1] = page.next_cursor
-    return Connection(
-        edges=[Edge(cursor=cursor, node=node) for cursor, node in zip(cursors, nodes, strict=True)],
-        nodes=nodes,
-        page_info=PageInfo(has_next_page=page.next_cursor is not None, end_cursor=page.next_cursor),
-    )
+    page_info = PageInfo(has_next_page=page.next_cursor is not None, end_cursor=page.next_cursor)
+    return connection_of(nodes, page_info, cursors)
 
 
 async def resolve_case(info: GraphQLInfo, *, country_code: CountryArgument, id: str) -> CaseResult:
