@@ -47,7 +47,12 @@ from application.context import Services
 from application.demo.seed import failing_demo_orders
 from application.diagnostics.inspect import BundleInspector
 from application.disputes.evidence_storage import EvidenceFileServices
-from application.disputes.refund_returns import REISSUE_JOB_KIND, RefundReissueJob
+from application.disputes.refund_returns import (
+    REISSUE_JOB_KIND,
+    REISSUE_NOTICE_JOB_KIND,
+    RefundReissueJob,
+    RefundReissueNoticeJob,
+)
 from application.integrations.monitoring import refresh_queue_gauges
 from application.integrations.webhooks import (
     VerifiedWebhook,
@@ -278,8 +283,9 @@ def _job_kinds() -> Mapping[str, ProviderJob]:
     notifications (``conversation.notify``: push or e-mail to the other parties, D25), the
     platform incidents' "status update due" reminders (D46), the incidents' re-dispatch
     and replacement notices (``order.dispatch``, D72), the sellers' payouts
-    (``seller.payout``, posted to the ledger when they complete, D89) and the re-issues of
-    refunds the provider returned (``dispute.refund_reissue``, D136)."""
+    (``seller.payout``, posted to the ledger when they complete, D89), the re-issues of
+    refunds the provider returned (``dispute.refund_reissue``, D136) and the buyer's notice
+    of a re-issue to the card (``dispute.refund_reissue_notice``, D155)."""
     return MappingProxyType(
         {
             NOTIFY_JOB_KIND: conversation_notify_job,
@@ -287,6 +293,7 @@ def _job_kinds() -> Mapping[str, ProviderJob]:
             DISPATCH_JOB_KIND: order_dispatch_job,
             PAYOUT_JOB_KIND: SellerPayoutJob(),
             REISSUE_JOB_KIND: RefundReissueJob(),
+            REISSUE_NOTICE_JOB_KIND: RefundReissueNoticeJob(),
         }
     )
 

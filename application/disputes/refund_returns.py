@@ -62,6 +62,8 @@ log = logging.getLogger("supportos.refund_returns")
 REISSUE_JOB_KIND: Final = "dispute.refund_reissue"
 NOTIFICATIONS_PROVIDER: Final = "notifications"
 CREDIT_NOTICE_TEMPLATE: Final = "refund.reissued_as_credit.buyer"
+CARD_NOTICE_TEMPLATE: Final = "refund.reissued_to_card.buyer"
+REISSUE_NOTICE_JOB_KIND: Final = "dispute.refund_reissue_notice"
 _SETTLED: Final = frozenset({JobStatus.DONE, JobStatus.DISCARDED})
 
 
@@ -345,6 +347,29 @@ class RefundReissueJob:
             template=CREDIT_NOTICE_TEMPLATE,
         )
 
+    def follow_ups(self, job: Job, now: datetime) -> list[NewJob]:
+        """A card re-issue the provider confirmed: the buyer is told (D155), by a notice job
+        of its own (``<re-issue key>/notice``), enqueued with the job's completion. A credit
+        re-issue's job is its notice."""
+        reissue = _parse(job)
+        if reissue is None or reissue.method is not ReissueMethod.CARD:
+            return []
+        notice = NewJob(
+            country=job.country,
+            idempotency_key=f"{job.idempotency_key}/notice",
+            kind=REISSUE_NOTICE_JOB_KIND,
+            provider=NOTIFICATIONS_PROVIDER,
+            reference=job.reference,
+            payload={
+                "for_dispute": reissue.dispute_id,
+                "buyer_id": reissue.buyer_id,
+                "amount_minor": reissue.amount.minor,
+                "currency": reissue.amount.currency.code,
+            },
+            available_at=now,
+        )
+        return [notice]
+
     def ledger_transaction(self, job: Job) -> LedgerTransaction:
         reissue = _parse(job)
         if reissue is None:  # the handler refused it before any call: never completed
@@ -388,4 +413,31 @@ class RefundReissueJob:
             provider_reference=provider_reference,
             failure_code=failure_code,
             now=now,
+        )
+
+
+class RefundReissueNoticeJob:
+    """The worker's handler for ``dispute.refund_reissue_notice`` (D155): tells the buyer that
+    a returned refund went back to their card (``refund.reissued_to_card.buyer``), once the
+    provider confirmed the re-issue. A job without a buyer fails for good (an alert)."""
+
+    async def __call__(
+        self, job: Job, providers: WithRefundProviders
+    ) -> Result[ProviderReceipt, ProviderError]:
+        buyer_id = job.payload.get("buyer_id")
+        if not isinstance(buyer_id, str) or not buyer_id:
+            return Failure(
+                ProviderError(
+                    job.provider,
+                    job.kind,
+                    ProviderFailureKind.PERMANENT,
+                    f"malformed {job.kind} job: no buyer",
+                )
+            )
+        return await providers.notifications.notify(
+            idempotency_key=job.provider_key,
+            country=job.country,
+            recipient_role="BUYER",
+            recipient_id=buyer_id,
+            template=CARD_NOTICE_TEMPLATE,
         )

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -76,6 +76,7 @@ from application.ports.outbox import (
     Job,
     JobError,
     JobStatus,
+    NewJob,
     job_by_provider_key,
 )
 from application.ports.providers import (
@@ -259,6 +260,16 @@ class PostsToLedger(Protocol):
 
 
 @runtime_checkable
+class FollowsUp(Protocol):
+    """A provider job kind whose success leads to more jobs (a card re-issue the provider
+    confirmed: the buyer's notice, D155): the runner enqueues ``follow_ups(job, now)`` in the
+    transaction that completes the job, so they exist if and only if the job completed; each
+    has a key of its own derived from the job's, so the outbox keeps it once."""
+
+    def follow_ups(self, job: Job, now: datetime) -> Sequence[NewJob]: ...
+
+
+@runtime_checkable
 class ReversesWhenReturned(Protocol):
     """A provider job kind whose money can come back after its provider confirmed it (a
     seller payout returned by the bank, D130). For a verified failure of a DONE job of this
@@ -368,7 +379,7 @@ class SagaRunner:
                 batch.circuits.forget((country, provider))  # read it clean next time
             for job, receipt, latency_ms in done:
                 if job.id in completed:
-                    await self._post_provider_job(uow, job)
+                    await self._post_provider_job(uow, job, now)
                     await self._audit_provider_completed(uow, job, receipt, latency_ms, now)
             await uow.commit()
         outcomes = []
@@ -860,20 +871,24 @@ class SagaRunner:
                 return StepOutcome.LEASE_LOST
             if clear_breaker:
                 await uow.circuits.clear_failures(job.country, job.provider, now=now)
-            await self._post_provider_job(uow, job)
+            await self._post_provider_job(uow, job, now)
             await self._audit_provider_completed(uow, job, receipt, latency_ms, now)
             if recovering:
                 await self._audit_recovered(uow, job, receipt, now)
             await uow.commit()
         return self._recovered(job) if recovering else StepOutcome.COMPLETED
 
-    async def _post_provider_job(self, uow: UnitOfWork, job: Job) -> None:
-        """The ledger transaction of a job kind that moves money (``PostsToLedger``), if any."""
+    async def _post_provider_job(self, uow: UnitOfWork, job: Job, now: datetime) -> None:
+        """What a completed job of its kind leaves: the ledger transaction of a kind that moves
+        money (``PostsToLedger``) and the jobs of a kind that is followed up (``FollowsUp``)."""
         handler: object = self.job_kinds.get(job.kind)
         if isinstance(handler, PostsToLedger):
             posted = await uow.ledger.post(handler.ledger_transaction(job))
             if isinstance(posted, Failure):  # only an escrow debit is refused; a payout has none
                 raise RuntimeError(f"{job.kind} {job.idempotency_key}: {posted.failure()}")
+        if isinstance(handler, FollowsUp):
+            for follow_up in handler.follow_ups(job, now):
+                await uow.outbox.enqueue(follow_up, now=now)  # its own key: kept once
 
     async def _audit_provider_completed(
         self, uow: UnitOfWork, job: Job, receipt: ProviderReceipt, latency_ms: int, now: datetime

@@ -20,7 +20,12 @@ from adapters.persistence.unit_of_work import SqlAlchemyUnitOfWork
 from adapters.providers.sandbox import SandboxNotifications, SandboxPayments, SandboxWebhooks
 from adapters.providers.webhook_delivery import HttpWebhookSender, sign_webhook
 from application.context import Services
-from application.disputes.refund_returns import REISSUE_JOB_KIND, RefundReissueJob
+from application.disputes.refund_returns import (
+    REISSUE_JOB_KIND,
+    REISSUE_NOTICE_JOB_KIND,
+    RefundReissueJob,
+    RefundReissueNoticeJob,
+)
 from application.integrations.webhooks import (
     VerifiedWebhook,
     WebhookProcessing,
@@ -106,7 +111,11 @@ async def late_failure_harness(
             Providers(through, notifications, payouts=through),
             worker_id="w1",
             metrics=metrics,
-            job_kinds={PAYOUT_JOB_KIND: SellerPayoutJob(), REISSUE_JOB_KIND: RefundReissueJob()},
+            job_kinds={
+                PAYOUT_JOB_KIND: SellerPayoutJob(),
+                REISSUE_JOB_KIND: RefundReissueJob(),
+                REISSUE_NOTICE_JOB_KIND: RefundReissueNoticeJob(),
+            },
         )
         processing = WebhookProcessing(svc, runner, settles=WEBHOOK_JOB_PROVIDERS)
         yield Harness(svc, clock, client, runner, payments, notifications, metrics, secret)

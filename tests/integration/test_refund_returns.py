@@ -23,8 +23,10 @@ from adapters.providers.sandbox import SandboxPayments, WebhookDelivery
 from application.context import RequestContext
 from application.disputes.queries import amount_refunded
 from application.disputes.refund_returns import (
+    CARD_NOTICE_TEMPLATE,
     CREDIT_NOTICE_TEMPLATE,
     REISSUE_JOB_KIND,
+    REISSUE_NOTICE_JOB_KIND,
     RefundReissue,
     ReissueFailure,
     ReissueRefund,
@@ -78,6 +80,11 @@ async def refunded_and_resolved(
     await h.runner.drain()  # the postings and the notices
     assert await status_of(h, dispute.id) is DisputeStatus.RESOLVED
     return dispute, key
+
+
+async def no_job(h: Harness, key: str) -> bool:
+    async with h.svc.uow() as uow:
+        return await uow.outbox.by_key(key) is None
 
 
 async def status_of(h: Harness, dispute_id: str) -> DisputeStatus:
@@ -216,10 +223,25 @@ async def test_a_returned_refund_goes_to_the_card_again_then_as_credit_when_that
     assert code(await reissue(h, dispute, ReissueMethod.STORE_CREDIT)) == "REFUND_REISSUE_IN_FLIGHT"
 
     assert await h.runner.drain() == [StepOutcome.AWAITING_CONFIRMATION]
+    notice_key = f"{first}/notice"
+    assert await no_job(h, notice_key)  # the buyer is told only once the provider confirms
     [succeeded] = await h.webhooks.deliver_pending()
     assert (succeeded.event_type, succeeded.status) == ("refund.succeeded", 200)
     assert h.payments.refunded == {first: Money(T, MXN)}
     assert (await job(h.svc, first)).status is JobStatus.DONE
+    # the buyer's notice (D155), enqueued with the job's completion, sent by the worker, once
+    card_notice = await job(h.svc, notice_key)
+    assert (card_notice.kind, card_notice.provider, card_notice.status, card_notice.payload) == (
+        REISSUE_NOTICE_JOB_KIND,
+        "notifications",
+        JobStatus.PENDING,
+        {"for_dispute": dispute.id, "buyer_id": "buy_1", "amount_minor": T, "currency": "MXN"},
+    )
+    assert await h.runner.drain() == [StepOutcome.COMPLETED]
+    assert h.notifications.sent[notice_key] == ("BUYER", "buy_1", CARD_NOTICE_TEMPLATE)
+    assert (await h.webhooks.redeliver(succeeded.webhook_id)).status == 200
+    assert await h.runner.drain() == []
+    assert (await job(h.svc, notice_key)).status is JobStatus.DONE
     assert await ledger_of(h.svc, first) == [(first, TransactionKind.REFUND_REISSUED, None, T)]
     assert (await balance(h.svc, Account.escrow("o1")), await balance(h.svc, Account.psp_clearing())) == (
         0,
@@ -351,6 +373,18 @@ async def test_a_malformed_reissue_job_is_dead_lettered_not_paid(h: Harness) -> 
     assert await ledger_of(h.svc, bad) == []
     # it holds later re-issues back until an L3 discards it (a refusal: it moved nothing)
     assert code(await reissue(h, dispute, ReissueMethod.STORE_CREDIT)) == "REFUND_REISSUE_IN_FLIGHT"
+
+
+async def test_a_reissue_notice_without_a_buyer_is_dead_lettered_not_sent(h: Harness) -> None:
+    bad = "dispute:dsp_x/refund_reissue/1/notice"
+    async with h.svc.uow() as uow:
+        new = NewJob(MX, bad, REISSUE_NOTICE_JOB_KIND, "notifications", "dispute:dsp_x", {}, h.clock.now())
+        assert await uow.outbox.enqueue(new, now=h.clock.now())
+        await uow.commit()
+    assert await h.runner.drain() == [StepOutcome.DEAD_LETTERED]
+    dead = await job(h.svc, bad)
+    assert dead.status is JobStatus.DEAD and "no buyer" in dead.errors[-1].detail
+    assert bad not in h.notifications.sent
 
 
 class RefusesReissues:

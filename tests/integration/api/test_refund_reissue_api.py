@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from application.disputes.refund_returns import REISSUE_JOB_KIND, RefundReissueJob
+from application.disputes.refund_returns import (
+    CARD_NOTICE_TEMPLATE,
+    REISSUE_JOB_KIND,
+    REISSUE_NOTICE_JOB_KIND,
+    RefundReissueJob,
+    RefundReissueNoticeJob,
+)
 from application.disputes.use_cases import DecideDispute, decide_dispute
 from application.ports.providers import ProviderFailureKind
 from application.saga.executor import Providers, SagaRunner, StepOutcome
@@ -53,7 +59,7 @@ async def refunded(api: Api) -> tuple[Dispute, SagaRunner]:
         api.svc,
         Providers(FakePayments(), FakeNotifications()),
         worker_id="w-test",
-        job_kinds={REISSUE_JOB_KIND: RefundReissueJob()},
+        job_kinds={REISSUE_JOB_KIND: RefundReissueJob(), REISSUE_NOTICE_JOB_KIND: RefundReissueNoticeJob()},
     )
     dispute = await api.dispute("ord_1", review=True)
     decided = DecideDispute(MX, dispute.id, OutcomeCode.FULL_REFUND, DecisionReasonCode.GOODWILL, "k1")
@@ -119,7 +125,15 @@ async def test_an_l3_reissues_a_returned_refund_to_the_card(api: Api) -> None:
     again = (await api.gql(REISSUE, reissue_input(dispute.id, "STORE_CREDIT"), l3))["disputeRefundReissue"]
     assert (again["__typename"], again["code"]) == ("RuleViolationError", "REFUND_REISSUE_IN_FLIGHT")
 
-    assert await runner.drain() == [StepOutcome.COMPLETED]
+    # the re-issue (the provider answers at once), then the buyer's notice it enqueued (D155)
+    assert await runner.drain() == [StepOutcome.COMPLETED, StepOutcome.COMPLETED]
+    notifications = runner.providers.notifications
+    assert isinstance(notifications, FakeNotifications)
+    assert notifications.sent[f"dispute:{dispute.id}/refund_reissue/1/notice"] == (
+        "BUYER",
+        "buy_1",
+        CARD_NOTICE_TEMPLATE,
+    )
     seen = (await api.gql(DISPUTE, {"id": dispute.id}, l2))["dispute"]
     assert (seen["amountRefunded"], seen["refundAwaitingReissue"]) == ({"minor": T, "currency": "MXN"}, None)
     assert (
