@@ -63,18 +63,21 @@ from returns.result import Failure, Result, Success
 
 from application.audit.trail import record
 from application.context import RequestContext, Services
+from application.errors import NotFound
 from application.ports.ledger import LedgerAccountKey
 from application.ports.outbox import PAYMENTS_PROVIDER, PROVIDER_LATE_FAILURE, Job, JobStatus, NewJob
 from application.ports.providers import PayoutsProvider, ProviderError, ProviderFailureKind, ProviderReceipt
 from application.ports.unit_of_work import UnitOfWork
 from application.security.principal import Forbidden, Operation, Principal, Role, authorize
 from application.security.scope import ALL, scoped_to, system_scope
+from application.security.visibility import party_scope
 from domain.ledger import Account, AlreadyPosted, LedgerTransaction, TransactionKind, rules
 from domain.shared import CountryCode, Currency, InvariantViolation, Money
 
 log = logging.getLogger("supportos.payouts")
 
 PAYOUT_JOB_KIND: Final = "seller.payout"
+NOT_ITS_SELLER: Final = "the seller is not one the caller acts for"
 PAYOUT_PROVIDER: Final = PAYMENTS_PROVIDER
 PAYABLE_PREFIX: Final = "seller:payable:"
 PAYOUT_RUN_ID: Final = "payout-run"
@@ -451,11 +454,28 @@ class ReadSellerBalance:
     currency: Currency
 
 
+def own_seller(principal: Principal, query: ReadSellerBalance) -> Result[None, Forbidden]:
+    """Whose balance the caller reads (D156): support and auditors any seller's; a seller
+    (its token) and a seller org's partner key (whose partner id is the seller's id, D88)
+    their own; nobody else any. A refusal names no reason a caller could probe with."""
+    scope = party_scope(principal)
+    others = (scope.buyer_id, scope.courier_id, scope.payment_partner_id)
+    if scope.seller_id is None and not scope.nothing and all(other is None for other in others):
+        return Success(None)  # not a party: staff
+    if scope.seller_id == query.seller_id and all(other is None for other in others):
+        return Success(None)
+    return Failure(Forbidden(Operation.SELLER_BALANCE_READ.value, query.country.value, NOT_ITS_SELLER))
+
+
 async def seller_balance(
     svc: Services, ctx: RequestContext, query: ReadSellerBalance
-) -> Result[SellerBalanceView, Forbidden]:
-    """ "Where is my money?": the seller's balances and newest payouts (``LEDGER_READ``)."""
-    allowed = authorize(ctx.principal, Operation.LEDGER_READ, query.country)
+) -> Result[SellerBalanceView, Forbidden | NotFound]:
+    """ "Where is my money?": the seller's balances and newest payouts (``SELLER_BALANCE_READ``:
+    support and auditors for any seller; a seller and its seller org's partner key their own,
+    D156). Another seller's, to those, is ``Forbidden`` (:data:`NOT_ITS_SELLER`) when it holds
+    anything - a balance or a payout - and ``NotFound`` when it holds nothing, as an id that
+    names nothing is for every other read; both read as not found to the caller."""
+    allowed = authorize(ctx.principal, Operation.SELLER_BALANCE_READ, query.country)
     if isinstance(allowed, Failure):
         return allowed
     async with svc.uow() as uow:  # read only: left without commit, so it rolls back
@@ -466,6 +486,11 @@ async def seller_balance(
             query.country, Account.seller_receivable(query.seller_id), query.currency
         )
         jobs = await uow.outbox.jobs_for(query.country, payout_reference(query.seller_id))
+    own = own_seller(ctx.principal, query)
+    if isinstance(own, Failure):
+        if jobs or not payable.normal.is_zero or not receivable.normal.is_zero:
+            return own
+        return Failure(NotFound("seller", query.seller_id))
     payouts = sorted(
         (view for job in jobs if job.kind == PAYOUT_JOB_KIND and (view := _payout_view(job)) is not None),
         key=lambda view: (view.created_at, view.idempotency_key),

@@ -58,6 +58,9 @@ class Operation(StrEnum):
     DISPUTE_REFUND_REISSUE = "dispute.refund_reissue"
     SAGA_EXECUTE = "saga.execute"
     LEDGER_READ = "ledger.read"
+    # a seller's balance and payouts: support's and auditors' for any seller, a seller org's
+    # partner key for its own seller only (D156)
+    SELLER_BALANCE_READ = "seller_balance.read"
     EVIDENCE_READ = "evidence.read"
     AUDIT_READ = "audit.read"
     API_KEY_MANAGE = "api_key.manage"
@@ -113,6 +116,7 @@ _L1: Final = _STAFF_READS | {
     Operation.DISPUTE_SUBMIT_EVIDENCE,
     Operation.DISPUTE_START_REVIEW,
     Operation.LEDGER_READ,
+    Operation.SELLER_BALANCE_READ,
     Operation.EVIDENCE_READ,
     Operation.CONVERSATION_READ,
     Operation.CONVERSATION_OPEN,
@@ -180,6 +184,7 @@ PERMISSIONS: Final[dict[Role, frozenset[Operation]]] = {
     | _INTEGRATION_READS
     | {
         Operation.LEDGER_READ,
+        Operation.SELLER_BALANCE_READ,
         Operation.EVIDENCE_READ,
         Operation.AUDIT_READ,
         Operation.CONVERSATION_READ,
@@ -189,9 +194,9 @@ PERMISSIONS: Final[dict[Role, frozenset[Operation]]] = {
         Operation.PLATFORM_INCIDENT_READ,
         Operation.CASE_REPORT_READ,
     },
-    Role.PARTNER: _READS,
+    Role.PARTNER: _READS | {Operation.SELLER_BALANCE_READ},  # its own seller's only (D156)
     Role.BUYER: _PARTY | {Operation.DISPUTE_OPEN, Operation.DISPUTE_WITHDRAW, Operation.CASE_RATE},
-    Role.SELLER: _PARTY,
+    Role.SELLER: _PARTY | {Operation.SELLER_BALANCE_READ},  # its own (D156)
     Role.COURIER: _PARTY,
     # The marketplace reports its orders: created, captured (the snapshot's amounts), each
     # plain step of their life and the courier dispatch gives them; it reads them back, and

@@ -9,6 +9,7 @@ import strawberry
 from returns.result import Failure
 
 from application.audit.denials import DenialTarget
+from application.errors import NotFound
 from application.ledger.payouts import ReadSellerBalance, seller_balance
 from application.ledger.queries import ReadBalance, account_balance
 from application.security.principal import Operation
@@ -19,16 +20,18 @@ from interfaces.graphql.context import GraphQLInfo
 from interfaces.graphql.errors import (
     ForbiddenError,
     InvalidInputError,
+    NotFoundError,
     UnauthenticatedError,
     forbidden,
     invalid_input,
+    not_found,
 )
 from interfaces.graphql.ledger.types import AccountPosting, LedgerAccount, SellerBalance
 from interfaces.graphql.orders.queries import AfterArgument, CountryArgument, FirstArgument
 from interfaces.graphql.scope import Scope, guard
 
 SellerBalanceResult: TypeAlias = Annotated[
-    SellerBalance | UnauthenticatedError | ForbiddenError | InvalidInputError,
+    SellerBalance | UnauthenticatedError | ForbiddenError | NotFoundError | InvalidInputError,
     strawberry.union("SellerBalanceResult"),
 ]
 LedgerAccountResult: TypeAlias = Annotated[
@@ -81,7 +84,8 @@ async def resolve_seller_balance(
     seller_id: Annotated[str, strawberry.argument(description="The seller's id, e.g. sel_1.")],
     currency: CurrencyArgument,
 ) -> SellerBalanceResult:
-    scope = await guard(info, country_code, Operation.LEDGER_READ, DenialTarget("seller", seller_id))
+    target = DenialTarget("seller", seller_id)
+    scope = await guard(info, country_code, Operation.SELLER_BALANCE_READ, target)
     if not isinstance(scope, Scope):
         return scope
     problem = check_id("sellerId", seller_id)
@@ -92,8 +96,10 @@ async def resolve_seller_balance(
         return invalid_input(parsed_currency.failure())
     query = ReadSellerBalance(scope.country, seller_id, parsed_currency.unwrap())
     read = await seller_balance(scope.services, scope.request, query)
-    if isinstance(read, Failure):  # pragma: no cover - the guard authorized the same operation
-        return forbidden(read.failure())
+    if isinstance(read, Failure):  # a seller, or its partner key, asking for another's (D156)
+        if isinstance(read.failure(), NotFound):
+            return not_found("seller", seller_id)
+        return await scope.hidden("seller", seller_id)
     return SellerBalance.from_view(read.unwrap())
 
 
@@ -105,5 +111,8 @@ class LedgerQueries:
     )
     seller_balance: SellerBalanceResult = strawberry.field(
         resolver=resolve_seller_balance,
-        description="A seller's payable, receivable, what the next payout pays, its payouts (L1+, AUDITOR).",
+        description=(
+            "A seller's payable, receivable, what the next payout pays, its payouts "
+            "(L1+, AUDITOR; a seller and its seller org's partner key: its own, D156)."
+        ),
     )

@@ -36,7 +36,7 @@ OPERATIONS: dict[str, tuple[Operation, str]] = {
         f'{{ ledgerAccount(countryCode: "MX", account: "psp:clearing", currency: "MXN") {{ {FIELDS} }} }}',
     ),
     "sellerBalance": (
-        Operation.LEDGER_READ,
+        Operation.SELLER_BALANCE_READ,
         f'{{ sellerBalance(countryCode: "MX", sellerId: "sel_1", currency: "MXN") {{ {FIELDS} }} }}',
     ),
     "auditTrail": (

@@ -10,7 +10,7 @@ from application.ledger.payouts import PAYOUT_JOB_KIND, SellerPayoutJob, run_pay
 from application.orders.completion import CompleteDueOrdersTask
 from application.ports.providers import ProviderFailureKind
 from application.saga.executor import Providers, SagaRunner, StepOutcome
-from application.security.principal import Role
+from application.security.principal import PartnerKind, Role
 from tests.fakes.providers import FakeNotifications, FakePayments
 from tests.integration.api.conftest import Api
 
@@ -126,14 +126,61 @@ async def test_a_payout_returned_after_it_was_paid_is_owed_again_and_marked_retu
 
 
 async def test_only_ledger_readers_in_their_countries_and_a_clear_error_for_bad_input(api: Api) -> None:
-    for role in (Role.BUYER, Role.SELLER, Role.COURIER):
+    for role in (Role.BUYER, Role.COURIER):
         refused = (await api.gql(BALANCE, {"c": "MX", "s": "sel_1"}, api.bearer(role)))["sellerBalance"]
         assert refused["__typename"] == "ForbiddenError", role
-    partner = await api.partner_key("sel_1")
-    assert (await api.gql(BALANCE, {"c": "MX", "s": "sel_1"}, partner))["sellerBalance"][
-        "code"
-    ] == "FORBIDDEN"
     elsewhere = (await api.gql(BALANCE, {"c": "CO", "s": "sel_1"}, api.bearer(Role.L1)))["sellerBalance"]
     assert elsewhere["__typename"] == "ForbiddenError"
     blank = (await api.gql(BALANCE, {"c": "MX", "s": " "}, api.bearer(Role.L1)))["sellerBalance"]
     assert (blank["code"], blank["field"]) == ("INVALID_INPUT", "sellerId")
+
+
+async def test_a_seller_and_its_partner_key_read_their_own_balance_only(api: Api) -> None:
+    """D156: "where is my money?" asked by the seller itself (its token) or its seller org's
+    partner key; another seller's balance is not found to them (their asking audited when it
+    holds anything), as another seller's orders are; a payment partner's key reads no seller's."""
+    await completed(api, "o1")
+    own = {
+        "__typename": "SellerBalance",
+        "sellerId": "sel_1",
+        "payable": {"minor": PAYOUT, "currency": "MXN"},
+        "receivable": {"minor": 0},
+        "owed": {"minor": PAYOUT},
+        "inFlight": {"minor": 0},
+        "payouts": [],
+    }
+    seller = api.bearer(Role.SELLER, subject="sel_1")
+    partner = await api.partner_key("sel_1")
+    for caller in (seller, partner):
+        assert (await api.gql(BALANCE, {"c": "MX", "s": "sel_1"}, caller))["sellerBalance"] == own
+
+    payment_partner = await api.partner_key("mx-psp-1", kind=PartnerKind.PAYMENT_PARTNER)
+    other_partner = await api.partner_key("sel_2")
+    other_seller = api.bearer(Role.SELLER, subject="sel_2")
+    before = len(await api.denials())
+    for caller, asked in (
+        (seller, "sel_2"),
+        (partner, "sel_2"),
+        (other_partner, "sel_1"),
+        (other_seller, "sel_1"),
+        (payment_partner, "sel_1"),
+    ):
+        hidden = (await api.gql(BALANCE, {"c": "MX", "s": asked}, caller))["sellerBalance"]
+        assert (hidden["__typename"], hidden["code"]) == ("NotFoundError", "NOT_FOUND"), (caller, asked)
+    denials = (await api.denials())[before:]
+    # audited where the balance asked for holds something (sel_1's); sel_2 holds nothing, and
+    # is not found to anyone, as an id that names nothing
+    assert [(d["actor_id"], d["target_type"], d["target_id"]) for d in denials] == [
+        ("partner:sel_2", "seller", "sel_1"),
+        ("sel_2", "seller", "sel_1"),
+        ("partner:mx-psp-1", "seller", "sel_1"),
+    ]
+    nobody = (await api.gql(BALANCE, {"c": "MX", "s": "sel_2"}, api.bearer(Role.L1)))["sellerBalance"]
+    assert (nobody["__typename"], nobody["payable"], nobody["payouts"]) == (
+        "SellerBalance",
+        {"minor": 0, "currency": "MXN"},
+        [],
+    )
+    # its own seller's, in another country: the key is for MX only
+    abroad = (await api.gql(BALANCE, {"c": "CO", "s": "sel_1"}, partner))["sellerBalance"]
+    assert abroad["__typename"] == "ForbiddenError"
