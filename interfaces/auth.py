@@ -5,12 +5,22 @@ JWKS file in production. Claims: ``sub`` (actor id), ``role``, ``countries`` (IS
 ``iss``, ``aud``, ``iat``, ``exp``. Every failure is the same typed ``UNAUTHENTICATED``
 answer (the reason is logged, not returned). API keys for partners are checked against
 their hashes in the database (see ``application/security/api_keys.py``).
+
+A token this process verified is remembered, with the principal it names, until it expires
+(D157): a console sends the same token with every request, and its signature, claims and
+key never change. The memory is keyed by the whole token, bounded (least recently used
+first out), holds no failure, and answers nothing for a token past its ``exp`` (with the
+same leeway), which is verified again - and refused. The verification keys are parsed once:
+a JWKS's keys by ``kid``, a PEM public key.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
@@ -31,6 +41,37 @@ LEEWAY: Final = timedelta(seconds=30)
 MAX_SUBJECT_CHARS: Final = 128  # the audit log keeps actor ids of up to 200 characters
 
 Algorithm = Literal["HS256", "RS256"]
+VERIFIED_TOKENS_KEPT: Final = 4096
+
+
+class VerifiedTokens:
+    """Tokens verified by this process and the principal each names, until they expire
+    (D157); at most ``size``, the least recently used forgotten first."""
+
+    def __init__(self, size: int = VERIFIED_TOKENS_KEPT, clock: Callable[[], float] = time.time) -> None:
+        self._size = size
+        self._clock = clock
+        self._held: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def get(self, token: str) -> Principal | None:
+        held = self._held.get(token)
+        if held is None:
+            return None
+        principal, expires = held
+        if self._clock() >= expires + LEEWAY.total_seconds():  # expired: verified again, refused
+            del self._held[token]
+            return None
+        self._held.move_to_end(token)
+        return principal
+
+    def keep(self, token: str, principal: Principal, expires: float) -> None:
+        self._held[token] = (principal, expires)
+        self._held.move_to_end(token)
+        while len(self._held) > self._size:
+            self._held.popitem(last=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +93,8 @@ class TokenKeys:
     public_key_pem: str | None = None  # RS256, single key
     jwks: dict[str, Any] | None = None  # RS256, key set selected by ``kid``
     private_key_pem: str | None = None  # RS256 minting (tests and tools only)
+    verified: VerifiedTokens = field(default_factory=VerifiedTokens, compare=False, repr=False)
+    _parsed: dict[str | None, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @staticmethod
     def from_files(
@@ -67,13 +110,21 @@ class TokenKeys:
     def verification_key(self, token: str) -> Any:
         if self.algorithm == "HS256":
             return self.secret
+        parsed = self._parsed
+        if not parsed:  # once: a key object instead of a text PyJWT would parse every time
+            if self.jwks is not None:
+                for candidate in jwt.PyJWKSet.from_dict(self.jwks).keys:
+                    parsed.setdefault(candidate.key_id, candidate.key)  # a kid's first key, as before
+            elif self.public_key_pem is not None:
+                parsed[None] = jwt.algorithms.RSAAlgorithm(jwt.algorithms.RSAAlgorithm.SHA256).prepare_key(
+                    self.public_key_pem
+                )
         if self.jwks is not None:
             kid = jwt.get_unverified_header(token).get("kid")
-            for candidate in jwt.PyJWKSet.from_dict(self.jwks).keys:
-                if candidate.key_id == kid:
-                    return candidate.key
-            raise jwt.InvalidKeyError(f"no key {kid!r} in the JWKS")
-        return self.public_key_pem
+            if kid not in parsed:
+                raise jwt.InvalidKeyError(f"no key {kid!r} in the JWKS")
+            return parsed[kid]
+        return parsed.get(None, self.public_key_pem)
 
     def signing_key(self) -> Any:
         return self.secret if self.algorithm == "HS256" else self.private_key_pem
@@ -119,6 +170,10 @@ def mint_token(
 
 
 def verify_token(keys: TokenKeys, token: str) -> Result[Principal, Unauthenticated]:
+    """The principal ``token`` names, if it is valid now (remembered once verified, D157)."""
+    remembered = keys.verified.get(token)
+    if remembered is not None:
+        return Success(remembered)
     try:
         claims = jwt.decode(
             token,
@@ -131,7 +186,11 @@ def verify_token(keys: TokenKeys, token: str) -> Result[Principal, Unauthenticat
         )
     except (jwt.PyJWTError, ValueError) as error:
         return Failure(Unauthenticated(f"{type(error).__name__}: {error}"))
-    return _principal(claims)
+    principal = _principal(claims)
+    expires = claims["exp"]
+    if isinstance(principal, Success) and isinstance(expires, int | float) and not isinstance(expires, bool):
+        keys.verified.keep(token, principal.unwrap(), float(expires))
+    return principal
 
 
 def _principal(claims: dict[str, Any]) -> Result[Principal, Unauthenticated]:
