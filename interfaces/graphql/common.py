@@ -247,16 +247,20 @@ async def load_one(loader: DataLoader[K, V], key: K) -> V:
     held = loader.cache_map.get(key)
     if held is not None and not held.cancelled():
         return await held
-    [future] = await _load_now(loader, [key])
-    return future.result()
+    [value] = await _load_now(loader, [key])
+    if isinstance(value, BaseException):
+        raise value
+    return value
 
 
-async def _load_now(loader: DataLoader[K, V], keys: list[K]) -> list[asyncio.Future[V]]:
-    """``keys`` (none held by ``loader``) loaded by one call of its batch function, at once:
-    each key's future is in the loader's cache while the call runs (a concurrent ``load``
-    waits for it) and holds the key's value or error after it, as ``dispatch_batch`` leaves
-    it. The call's own failure is in every future and raised; a cancellation cancels them
-    (the next load asks again). An error is marked retrieved once it is in its future: it is
+async def _load_now(loader: DataLoader[K, V], keys: list[K]) -> list[V | BaseException]:
+    """``keys`` (none held by ``loader``) loaded by one call of its batch function, at once;
+    each key's value or error. Each key's future is in the loader's cache while the call
+    runs (a concurrent ``load`` waits for it) and holds the key's value or error after it, as
+    ``dispatch_batch`` leaves it - unless a waiter's cancellation cancelled it meanwhile
+    (asyncio cancels the future a cancelled task awaits): then it stays cancelled and the next
+    load asks again. The call's own failure is in every future and raised; a cancellation of
+    this call cancels them. An error is marked retrieved once it is in its future: it is
     raised to whoever reads it, never logged as lost."""
     futures: list[asyncio.Future[V]] = []
     for key in keys:
@@ -273,16 +277,19 @@ async def _load_now(loader: DataLoader[K, V], keys: list[K]) -> list[asyncio.Fut
         raise
     except Exception as error:
         for future in futures:
-            future.set_exception(error)
-            future.exception()
+            if not future.cancelled():
+                future.set_exception(error)
+                future.exception()
         raise
     for future, value in zip(futures, values, strict=True):
+        if future.cancelled():
+            continue
         if isinstance(value, BaseException):
             future.set_exception(value)
             future.exception()
         else:
             future.set_result(value)
-    return futures
+    return values
 
 
 def _holds(loader: DataLoader[Any, Any], key: Hashable) -> bool:

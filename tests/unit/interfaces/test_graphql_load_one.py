@@ -102,3 +102,26 @@ async def test_a_loader_without_a_cache_loads_through_its_batch() -> None:
     loader = DataLoader(load_fn=source, cache=False)
     assert list(await asyncio.gather(load_one(loader, "a"), load_one(loader, "b"))) == ["A", "B"]
     assert source.batches == [["a", "b"]]
+
+
+async def test_a_waiter_cancelled_while_the_key_loads_leaves_the_load_whole() -> None:
+    """asyncio cancels the future a cancelled task awaits: the load's own caller still gets
+    its value, and the cancelled key is asked again by the next load."""
+    gate = asyncio.Event()
+    source = Source(gate=gate)
+    loader = DataLoader(load_fn=source)
+    first = asyncio.ensure_future(load_one(loader, "a"))
+    await asyncio.sleep(0)
+
+    async def nested_field() -> str:
+        return await loader.load("a")
+
+    waiter = asyncio.ensure_future(nested_field())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    await asyncio.sleep(0)
+    gate.set()
+    assert await asyncio.wait_for(first, timeout=5) == "A"
+    assert waiter.cancelled()
+    assert await asyncio.wait_for(loader.load("a"), timeout=5) == "A"
+    assert source.batches == [["a"], ["a"]]

@@ -131,3 +131,26 @@ async def test_a_loader_without_a_cache_is_not_preloaded() -> None:
 
     assert source.batches == []
     assert await loader.load("a") == "A"
+
+
+async def test_a_waiter_cancelled_while_the_page_loads_leaves_the_other_keys_loaded() -> None:
+    gate = asyncio.Event()
+    source = Source(gate=gate)
+    loader = DataLoader(load_fn=source)
+    started = asyncio.ensure_future(preload([(loader, ["a", "b"])]))
+    await asyncio.sleep(0)
+
+    async def nested_field() -> str:
+        return await loader.load("a")
+
+    waiter = asyncio.ensure_future(nested_field())
+    await asyncio.sleep(0)
+    waiter.cancel()
+    await asyncio.sleep(0)
+    gate.set()
+    await asyncio.wait_for(started, timeout=5)
+
+    assert settled(loader, "b") == "B"  # not left pending: its field would wait for ever
+    assert settled(loader, "a") is PENDING
+    assert await asyncio.wait_for(loader.load("a"), timeout=5) == "A"
+    assert source.batches == [["a", "b"], ["a"]]
