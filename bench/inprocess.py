@@ -1,6 +1,6 @@
 """CPU per request of the read benchmarks' requests, in-process, before and after a change.
 
-    .venv/bin/python -m bench.inprocess console-list|partner-read [--requests 400]
+    .venv/bin/python -m bench.inprocess console-list|partner-read|sqlite-read [--requests 400]
         [--concurrency 8] [--profile pyinstrument|cprofile] [--output FILE]
 
 The real app (``container.http_app()``) over httpx's ASGI transport, no socket and no
@@ -8,9 +8,11 @@ uvicorn: ``--concurrency`` requests at a time, the collector tuned as ``supporto
 tunes it (``tune_gc``, after a warm-up), CPU milliseconds (this process; PostgreSQL's own
 CPU is not in it) and wall milliseconds per request. The database is the one the HTTP
 benchmark builds (``bench.console_list.seed``, ``bench.partner_read.prepare``), fresh, and
-dropped at the end. With ``--profile`` the measured requests run under pyinstrument (a
-call tree, including the dataloaders' batch tasks, which a profile of the request's
-coroutine alone misses) or cProfile (by own time); ``--output`` writes it to a file.
+dropped at the end; ``sqlite-read`` is ``bench.sqlite_bench``'s partner-read on the
+embedded SQLite (a file in a temporary directory; the aiosqlite thread's CPU is counted).
+With ``--profile`` the measured requests run under pyinstrument (a call tree, including the
+dataloaders' batch tasks, which a profile of the request's coroutine alone misses) or
+cProfile (by own time); ``--output`` writes it to a file.
 
 Not a ratio: compare two builds by running it on each, alternately, in the same half hour
 (``git worktree add /tmp/base <commit>``, then ``cd /tmp/base && PYTHONPATH=/tmp/base
@@ -26,16 +28,19 @@ import cProfile
 import importlib
 import io
 import json
+import os
 import pstats
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench import console_list, partner_read, server
+from bench import console_list, partner_read, server, sqlite_bench
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,21 @@ def _partner_read(db: server.BenchDatabase) -> Workload:
     key, ids = partner_read.prepare(db, 3000)
     bodies = [request.body.encode() for request in partner_read.requests_for(ids)]
     return Workload(db.app_url, bodies, {"X-Api-Key": key}, partner_read.EXPECT)
+
+
+def _sqlite_read(directory: Path) -> Workload:
+    url = f"sqlite+aiosqlite:///{directory / 'supportos.db'}"
+    env = {**os.environ, "SUPPORTOS_DATABASE_URL": url, "SUPPORTOS_LOG_LEVEL": "WARNING"}
+    env.pop("SUPPORTOS_MIGRATION_DATABASE_URL", None)
+    server.supportos(["migrate"], env)
+    keys = [f"r{n}" for n in range(1000)]
+    asyncio.run(sqlite_bench.seed(url, [sqlite_bench.MARKER, *keys]))
+    created = server.supportos(["apikey", "create", "--partner", sqlite_bench.SELLER, "--country", "MX"], env)
+    bodies = [
+        json.dumps({"query": sqlite_bench.READ_QUERY, "variables": {"id": f"dsp_{key}"}}).encode()
+        for key in keys
+    ]
+    return Workload(url, bodies, {"X-Api-Key": created.strip().splitlines()[-1]}, sqlite_bench.READ_EXPECT)
 
 
 WORKLOADS = {"console-list": _console_list, "partner-read": _partner_read}
@@ -121,15 +141,20 @@ async def measure(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.inprocess", description=__doc__.split("\n")[0])
-    parser.add_argument("workload", choices=sorted(WORKLOADS))
+    parser.add_argument("workload", choices=sorted([*WORKLOADS, "sqlite-read"]))
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--profile", choices=("pyinstrument", "cprofile"))
     parser.add_argument("--output", help="write the profile here instead of printing it")
     args = parser.parse_args(argv)
-    with server.fresh_database(f"inprocess_{args.workload.replace('-', '_')}") as db:
-        work = WORKLOADS[args.workload](db)
-        cpu, wall, text = asyncio.run(measure(work, args.requests, args.concurrency, args.profile))
+    if args.workload == "sqlite-read":
+        with tempfile.TemporaryDirectory(prefix="supportos-inprocess-") as directory:
+            work = _sqlite_read(Path(directory))
+            cpu, wall, text = asyncio.run(measure(work, args.requests, args.concurrency, args.profile))
+    else:
+        with server.fresh_database(f"inprocess_{args.workload.replace('-', '_')}") as db:
+            work = WORKLOADS[args.workload](db)
+            cpu, wall, text = asyncio.run(measure(work, args.requests, args.concurrency, args.profile))
     if text and args.output:
         with open(args.output, "w", encoding="utf-8") as out:
             out.write(text)
