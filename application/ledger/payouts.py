@@ -70,7 +70,7 @@ from application.ports.providers import PayoutsProvider, ProviderError, Provider
 from application.ports.unit_of_work import UnitOfWork
 from application.security.principal import Forbidden, Operation, Principal, Role, authorize
 from application.security.scope import ALL, scoped_to, system_scope
-from application.security.visibility import party_scope
+from application.security.visibility import may_see_seller
 from domain.ledger import Account, AlreadyPosted, LedgerTransaction, TransactionKind, rules
 from domain.shared import CountryCode, Currency, InvariantViolation, Money
 
@@ -455,14 +455,9 @@ class ReadSellerBalance:
 
 
 def own_seller(principal: Principal, query: ReadSellerBalance) -> Result[None, Forbidden]:
-    """Whose balance the caller reads (D156): support and auditors any seller's; a seller
-    (its token) and a seller org's partner key (whose partner id is the seller's id, D88)
-    their own; nobody else any. A refusal names no reason a caller could probe with."""
-    scope = party_scope(principal)
-    others = (scope.buyer_id, scope.courier_id, scope.payment_partner_id)
-    if scope.seller_id is None and not scope.nothing and all(other is None for other in others):
-        return Success(None)  # not a party: staff
-    if scope.seller_id == query.seller_id and all(other is None for other in others):
+    """Whose balance the caller reads: the party rule :func:`may_see_seller` (D156). A refusal
+    names no reason a caller could probe with."""
+    if may_see_seller(principal, query.seller_id):
         return Success(None)
     return Failure(Forbidden(Operation.SELLER_BALANCE_READ.value, query.country.value, NOT_ITS_SELLER))
 

@@ -84,6 +84,15 @@ def may_see_order(principal: Principal, order: Order) -> bool:
     )
 
 
+def may_see_seller(principal: Principal, seller_id: str) -> bool:
+    """Whether ``principal`` may read what belongs to the seller ``seller_id`` itself - its
+    balance and payouts (D156): staff any seller's, the seller (its token) and a seller
+    org's partner key (whose partner id is the seller's id) their own, no other party any.
+    The caller has already checked the country is in scope."""
+    scope = party_scope(principal)
+    return scope.unrestricted or scope == PartyScope(seller_id=seller_id)
+
+
 def sees_support_internals(principal: Principal | None, country: CountryCode) -> bool:
     """Whether the caller reads support's own fields of an object of ``country``;
     ``None`` (a caller not known) reads none."""
