@@ -114,7 +114,7 @@ def _reader(field: GraphQLField, definition: StrawberryField) -> Callable[[Any],
     """What the field's basic resolver does for a source, without its two calls (D152):
     ``getattr(source, python_name)`` when the field's default resolver is ``getattr`` (the
     schema's configuration), else the resolver itself."""
-    if definition.default_resolver is getattr and not definition.base_resolver:
+    if definition.default_resolver is getattr:  # a basic field has no Python resolver
         return attrgetter(definition.python_name)
     resolve = field.resolve
 
