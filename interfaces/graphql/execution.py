@@ -1,4 +1,4 @@
-"""The executor: graphql-core's, with plain fields completed without its per-field machinery (D141).
+"""The executor: graphql-core's, with plain fields completed without its per-field machinery (D141, D158).
 
 A page of the console's ``disputes`` list is ~750 resolved fields, and most of them are a
 Strawberry field without a resolver (``status: DisputeStatus``, ``minor: int``,
@@ -29,6 +29,10 @@ own ``complete_awaitable_value`` or ``complete_value`` with the resolve info, in
 ``execute_field``'s error handling (:meth:`SupportOsExecutor._complete`), so its answer and
 error (message, path, locations) are graphql-core's. The resolver is never called twice.
 
+Within an object, :meth:`SupportOsExecutor.execute_fields` answers a plain leaf's common values
+in its loop (D158): the selection's plans looked up once per execution, and a value of a type
+its coercion answers at once coerced with no ``Path`` and no call of ``execute_field``.
+
 A field qualifies when Strawberry gave it ``_get_basic_result``: its resolver is marked
 ``_is_default`` (no Python resolver) and the field ``is_basic_field`` (no field extensions or
 permission classes; exception handlers only apply to union types, which are not plain here);
@@ -50,8 +54,11 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Awaitable, Callable
+from datetime import date, datetime
+from decimal import Decimal
 from operator import attrgetter
 from typing import Any, Final, NamedTuple
+from uuid import UUID
 
 from graphql import (
     GraphQLField,
@@ -61,9 +68,9 @@ from graphql import (
     GraphQLSchema,
     is_leaf_type,
 )
-from graphql.execution.collect_fields import FieldDetailsList
+from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.execution.executor import to_nodes
-from graphql.pyutils import AwaitableOrValue, Path, Undefined, UndefinedType
+from graphql.pyutils import AwaitableOrValue, Path, Undefined, UndefinedType, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
@@ -78,9 +85,16 @@ class _Plain(NamedTuple):
     non_null: bool
     coerce: Callable[[Any], Any] | None  # a scalar's or enum's ``coerce_output_value``
     object_type: GraphQLObjectType | None  # an object type without ``is_type_of``
+    direct: frozenset[type]  # a leaf's value types coerced at once (D158); empty for objects
 
 
 _Plans = dict[str, dict[str, _Plain]]
+_Step = tuple[str, FieldDetailsList, _Plain | None]  # response name, its fields, its plan
+
+# Types of the values a scalar's coercion answers at once when it gives a value (D158): none
+# of them is None, Undefined, an exception or awaitable, the checks ``_after_read`` makes.
+# An enum's plan adds its class. Exact types: a subclass takes ``_after_read``'s path.
+_SCALAR_VALUES: Final = frozenset({str, int, float, bool, datetime, date, Decimal, UUID})
 _NO_PLANS: Final[_Plans] = {}
 _plans_by_schema: weakref.WeakKeyDictionary[GraphQLSchema, _Plans] = weakref.WeakKeyDictionary()
 
@@ -102,11 +116,12 @@ def _plain(field: GraphQLField) -> _Plain | None:
     named = output.of_type if isinstance(output, GraphQLNonNull) else output
     read = _reader(field, definition)
     if isinstance(named, CustomGraphQLEnumType):
-        return _Plain(field, read, output, non_null, _enum_output(named), None)
+        members = frozenset({named.wrapped_cls})
+        return _Plain(field, read, output, non_null, _enum_output(named), None, _SCALAR_VALUES | members)
     if is_leaf_type(named):
-        return _Plain(field, read, output, non_null, named.coerce_output_value, None)
+        return _Plain(field, read, output, non_null, named.coerce_output_value, None, _SCALAR_VALUES)
     if isinstance(named, GraphQLObjectType) and named.is_type_of is None:
-        return _Plain(field, read, output, non_null, None, named)
+        return _Plain(field, read, output, non_null, None, named, frozenset())
     return None  # lists, interfaces, unions and checked object types: graphql-core's walk
 
 
@@ -167,6 +182,7 @@ class SupportOsExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's execution context; plain fields answered directly (see the module)."""
 
     _plans: _Plans
+    _memo: dict[int, tuple[GroupedFieldSet, list[_Step]]]
 
     def _plain_fields(self) -> _Plans:
         middleware = self.middleware_manager
@@ -196,6 +212,131 @@ class SupportOsExecutor(StrawberryGraphQLCoreExecutionContext):
                 )
         return super().execute_field(parent_type, source, field_details_list, path, position_context)
 
+    def execute_fields(
+        self,
+        parent_type: GraphQLObjectType,
+        source_value: Any,
+        path: Path | None,
+        grouped_field_set: GroupedFieldSet,
+        position_context: Any,
+    ) -> AwaitableOrValue[dict[str, Any]]:
+        """graphql-core's ``execute_fields`` with a plain leaf field's common answers given in
+        the loop (D158): its attribute read, a null for a nullable field, a scalar or enum
+        coerced, without the field's ``Path``, its call of :meth:`execute_field` and the
+        plan's lookups, which are made once per selection (:meth:`_steps`). Every other field
+        and value takes :meth:`execute_field`'s path (or :meth:`_after_read`'s, for a value
+        already read), with its ``Path``. As graphql-core's: results in the selection's
+        order, awaited together when any is awaitable, and an error raised through the object
+        (a non-null field's) settles the awaitables already started before it goes on."""
+        try:
+            plans = self._plans
+        except AttributeError:
+            plans = self._plain_fields()
+        by_field = plans.get(parent_type.name)
+        if by_field is None:
+            return super().execute_fields(
+                parent_type, source_value, path, grouped_field_set, position_context
+            )
+        results: dict[str, Any] = {}
+        is_awaitable = self.is_awaitable
+        awaitable_fields: list[str] = []
+        type_name = parent_type.name
+        try:
+            for response_name, field_details_list, plain in self._steps(grouped_field_set, by_field):
+                if plain is None:  # graphql-core's own (a plain field with arguments too)
+                    result = super().execute_field(
+                        parent_type,
+                        source_value,
+                        field_details_list,
+                        Path(path, response_name, type_name),
+                        position_context,
+                    )
+                    if result is Undefined:
+                        continue
+                else:
+                    result = self._read_plain(
+                        plain,
+                        parent_type,
+                        source_value,
+                        field_details_list,
+                        path,
+                        response_name,
+                        position_context,
+                    )
+                results[response_name] = result
+                if is_awaitable(result):
+                    awaitable_fields.append(response_name)
+        except Exception:
+            if awaitable_fields:  # as graphql-core's: they may fail too
+                self.settle_in_background([results[field] for field in awaitable_fields])
+            raise
+        if not awaitable_fields:
+            return results
+        return self._gathered(results, awaitable_fields)
+
+    def _read_plain(  # noqa: PLR0917 - execute_fields' arguments, the plan and the field's name
+        self,
+        plain: _Plain,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        field_details_list: FieldDetailsList,
+        path: Path | None,
+        response_name: str,
+        position_context: Any,
+    ) -> AwaitableOrValue[Any]:
+        """:meth:`_execute_plain` with the field's ``Path`` made only when it is needed: for
+        an error, or for a value :meth:`_after_read` completes. A leaf's value of a type
+        in ``plain.direct`` is coerced here; a null for a nullable field answered here."""
+        try:
+            value = plain.read(source)
+        except Exception as raw_error:  # as execute_field handles a resolver's error
+            field_path = Path(path, response_name, parent_type.name)
+            self.handle_field_error(raw_error, plain.output, field_details_list, field_path)
+            return None
+        if type(value) in plain.direct:
+            try:
+                coerced = plain.coerce(value)  # type: ignore[misc]  # a leaf's plan has one
+            except Exception:  # graphql-core coerces it again in _complete and answers the error
+                coerced = None
+            if coerced is not None and coerced is not Undefined:
+                return coerced
+        elif value is None and not plain.non_null:
+            return None
+        field_path = Path(path, response_name, parent_type.name)
+        return self._after_read(plain, parent_type, value, field_details_list, field_path, position_context)
+
+    @staticmethod
+    async def _gathered(results: dict[str, Any], awaitable_fields: list[str]) -> dict[str, Any]:
+        """``results`` with its awaitable values awaited together, as graphql-core's
+        ``execute_fields`` awaits them (one awaited alone)."""
+        if len(awaitable_fields) == 1:
+            field = awaitable_fields[0]
+            results[field] = await results[field]
+        else:
+            awaited = await gather_with_cancel(*(results[field] for field in awaitable_fields))
+            results.update(zip(awaitable_fields, awaited, strict=True))
+        return results
+
+    def _steps(self, grouped_field_set: GroupedFieldSet, by_field: dict[str, _Plain]) -> list[_Step]:
+        """Each field of a selection with its plan (None: not plain, or given arguments),
+        made once per selection for this execution: graphql-core collects a list's item
+        selection once (``collect_subfields`` memoizes it), so its items share one. Kept by the
+        selection's identity, with the selection itself, so the identity is not reused."""
+        try:
+            memo = self._memo
+        except AttributeError:
+            memo = self._memo = {}
+        held = memo.get(id(grouped_field_set))
+        if held is not None:
+            return held[1]
+        steps: list[_Step] = []
+        for response_name, field_details_list in grouped_field_set.items():
+            node = field_details_list[0].node
+            plain = None if node.arguments else by_field.get(node.name.value)
+            steps.append((response_name, field_details_list, plain))
+        memo[id(grouped_field_set)] = (grouped_field_set, steps)
+        return steps
+
     def _execute_plain(  # noqa: PLR0917 - execute_field's arguments and the plan
         self,
         plain: _Plain,
@@ -212,6 +353,18 @@ class SupportOsExecutor(StrawberryGraphQLCoreExecutionContext):
         except Exception as raw_error:  # as execute_field handles a resolver's error
             self.handle_field_error(raw_error, plain.output, field_details_list, path)
             return None
+        return self._after_read(plain, parent_type, value, field_details_list, path, position_context)
+
+    def _after_read(  # noqa: PLR0917 - as above, the value read instead of the source
+        self,
+        plain: _Plain,
+        parent_type: GraphQLObjectType,
+        value: Any,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        position_context: Any,
+    ) -> AwaitableOrValue[Any]:
+        """What :meth:`_execute_plain` does with the value the field's resolver returned."""
         if value is None:
             if not plain.non_null:
                 return None

@@ -103,6 +103,12 @@ class Changing(Broken):
         return next(self._names)
 
 
+class Label(str):
+    """A ``str`` subclass: not one of the exact types a leaf answers in the loop (D158)."""
+
+    __slots__ = ()
+
+
 def _item(**changes: Any) -> Item:
     values: dict[str, Any] = {
         "name": "gift",
@@ -119,6 +125,15 @@ def _item(**changes: Any) -> Item:
 async def _later(value: Any) -> Any:
     await asyncio.sleep(0)
     return value
+
+
+SETTLED: list[str] = []
+
+
+async def _fails_noted() -> Any:
+    SETTLED.append("started")
+    await asyncio.sleep(0)
+    raise ValueError("the awaited value failed")
 
 
 async def _fails() -> Any:
@@ -150,6 +165,11 @@ SOURCES: dict[str, Callable[[], Any]] = {
     "not_an_object": lambda: _item(extra="a string where an object belongs"),
     "undefined": lambda: _item(maybe=Undefined, extra=Undefined, blob=Undefined),
     "undefined_in_non_null": lambda: _item(name=Undefined),
+    "str_subclass": lambda: _item(name=Label("labelled")),
+    "bool_for_int": lambda: _item(count=True, maybe=False),
+    "float_for_int": lambda: _item(count=2.5, maybe=3.0),
+    "int_for_string": lambda: _item(name=42),
+    "member_value_for_enum": lambda: _item(colour="blue"),
 }
 
 
@@ -165,6 +185,10 @@ AWAITABLE_SOURCES: dict[str, Callable[[], Any]] = {
     "a_future": lambda: _item(count=_future(4)),
     "awaitables_that_fail": lambda: _item(count=_fails(), extra=_fails(), blob=_fails()),
 }
+# Asked for only with ``count`` before ``name``: the awaitable is read (and started) first.
+ORDERED_SOURCES: dict[str, Callable[[], Any]] = {
+    "failing_after_awaitable": lambda: _item(count=_fails_noted(), name=None),
+}
 AWAITABLE_FIELDS = "name count amount { minor currency } extra { minor currency } blob"
 
 
@@ -176,7 +200,7 @@ async def _load_amounts(keys: list[int]) -> list[Amount]:
 class Query:
     @strawberry.field
     def item(self, case: str) -> Item | None:
-        source: Item | None = (SOURCES.get(case) or AWAITABLE_SOURCES[case])()
+        source: Item | None = (SOURCES.get(case) or AWAITABLE_SOURCES.get(case) or ORDERED_SOURCES[case])()
         return source
 
     @strawberry.field
@@ -540,3 +564,59 @@ def test_a_configured_default_resolver_is_the_one_used() -> None:
     assert (data, errors) == _answer(plain, query)
     assert data == {"keyed": [{"name": "first", "colour": "RED"}, None]}
     assert [(e["path"], e["original"]) for e in errors] == [(["keyed", 1, "colour"], "KeyError")]
+
+
+# D158: a selection's plain leaves answered in execute_fields' loop.
+
+
+def test_a_lists_item_selection_is_planned_once_per_execution(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[int] = []
+    steps = SupportOsExecutor._steps
+
+    def counted(executor: SupportOsExecutor, grouped_field_set: Any, by_field: Any) -> Any:
+        answer = steps(executor, grouped_field_set, by_field)
+        built.append(len(executor._memo))
+        return answer
+
+    monkeypatch.setattr(SupportOsExecutor, "_steps", counted)
+    plain, fast = _schemas()
+    query = "{ items { name count maybe amount { minor currency } } }"
+
+    data, errors = _answer(fast, query)
+
+    assert (data, errors) == _answer(plain, query)
+    assert [item["count"] for item in data["items"]] == [0, 1, 2, 3, 4]
+    # five items and their five amounts: two selections, each planned once
+    assert len(built) == 10
+    assert built[-1] == 2
+
+
+def test_an_error_through_an_object_settles_the_awaitables_before_it() -> None:
+    """A non-null field that fails after a field holding an awaitable: graphql-core nulls the
+    object and settles the awaitable in the background (started, never left unawaited). The
+    same on both executors."""
+    plain, fast = _schemas()
+    query = '{ item(case: "failing_after_awaitable") { count name } }'
+    answers = []
+    for schema in (plain, fast):
+        SETTLED.clear()
+        answers.append(_answer(schema, query))
+        assert SETTLED == ["started"]  # not left unawaited
+
+    assert answers[1] == answers[0]
+    data, errors = answers[1]
+    assert data == {"item": None}
+    assert [(e["path"], e["original"]) for e in errors] == [(["item", "name"], "TypeError")]
+
+
+def test_leaves_of_the_service_schema_answer_their_exact_types_in_the_loop() -> None:
+    plans = plain_fields(supportos_schema._schema)
+    money = plans["Money"]
+
+    assert int in money["minor"].direct
+    assert money["minor"].coerce is not None
+    assert plans["OrderSnapshot"]["totalCharged"].direct == frozenset()  # an object: its sub-fields
+    status = plans["DisputeState"]["status"]
+    named = status.output.of_type if isinstance(status.output, GraphQLNonNull) else status.output
+    assert isinstance(named, CustomGraphQLEnumType)
+    assert named.wrapped_cls in status.direct
