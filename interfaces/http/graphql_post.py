@@ -15,8 +15,10 @@ that router which answers exactly this shape itself, with the same pieces:
   pipeline), ``Schema.execute`` (parser and validation caches, limits, masking, operation
   metrics: every schema extension runs) for anything else, allowing queries and mutations
   as Strawberry allows them over POST,
-- the same answer: ``strawberry.http.process_result`` encoded as Strawberry encodes it,
-  ``application/json``, 200.
+- the same answer: ``strawberry.http.process_result``, ``application/json``, 200 - encoded
+  by orjson (D159; UTF-8 where Strawberry's ``json.dumps`` escapes non-ASCII text, the same
+  JSON value), or by ``json.dumps`` as Strawberry encodes it for a value orjson refuses (an
+  integer past 64 bits or a non-string key in a ``JSON`` scalar's value).
 
 Everything else - GET, GraphiQL, websockets, multipart uploads, batches, streaming
 ``Accept`` headers, a body that is not a JSON object of that shape, a subscription or an
@@ -32,6 +34,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Final
 
+import orjson
 from starlette.requests import HTTPConnection, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.exceptions import MissingQueryError
@@ -53,7 +56,7 @@ class _NotOurs(Exception):
 
 def _json_request(body: bytes) -> tuple[str, dict[str, object] | None, str | None]:
     try:
-        data = json.loads(body)
+        data = json.loads(body)  # not orjson's: it reads an integer past 64 bits as a float (D159)
     except ValueError:
         raise _NotOurs from None
     if not isinstance(data, dict):
@@ -152,7 +155,16 @@ class GraphQLPost:
                 except (CannotGetOperationTypeError, InvalidOperationTypeError, MissingQueryError):
                     # nothing ran (the operation was not even chosen): Strawberry answers these
                     raise _NotOurs from None
-        return json.dumps(process_result(result), separators=(",", ":")).encode()
+        return encoded(process_result(result))
+
+
+def encoded(answer: object) -> bytes:
+    """The answer's JSON (D159): orjson's, or, for a value orjson refuses (an integer past 64
+    bits, a non-string key), the standard library's as Strawberry writes it."""
+    try:
+        return orjson.dumps(answer)
+    except orjson.JSONEncodeError:
+        return json.dumps(answer, separators=(",", ":")).encode()
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

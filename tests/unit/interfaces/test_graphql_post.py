@@ -16,7 +16,7 @@ from interfaces.auth import TokenKeys
 from interfaces.graphql.context import GraphQLContext, make_context_getter
 from interfaces.graphql.schema import build_schema
 from interfaces.http.app import MAX_BODY_BYTES, create_app
-from interfaces.http.graphql_post import GraphQLPost
+from interfaces.http.graphql_post import GraphQLPost, encoded
 from interfaces.settings import Settings
 from interfaces.version import supportos_version
 
@@ -196,3 +196,50 @@ async def test_the_app_answers_plain_posts_directly_with_the_request_id() -> Non
     # Strawberry's own answer for a body that is not JSON, through the replayed body
     assert malformed.status_code == 400 and malformed.headers["x-request-id"] == "req-2"
     assert "JSON" in malformed.text
+
+
+# D159: the answer's JSON written by orjson, the standard library's for what orjson refuses.
+
+
+def test_the_answer_is_the_same_json_value_as_the_standard_librarys() -> None:
+    answer = {
+        "data": {
+            "disputes": {
+                "nodes": [
+                    {"id": "d-1", "reason": "ITEM_DAMAGED", "minor": 12_345, "note": "José, 東京 \u2028"}
+                ],
+                "rate": 0.125,
+                "open": True,
+                "decision": None,
+            }
+        },
+        "errors": [{"message": 'not "allowed"', "path": ["disputes", 0], "locations": [{"line": 1}]}],
+    }
+
+    written = encoded(answer)
+
+    assert json.loads(written) == answer
+    assert "José, 東京".encode() in written  # UTF-8, not escaped
+
+
+async def test_a_request_is_read_exactly_by_the_standard_library() -> None:
+    """orjson would read an integer past 64 bits as a float (D159): a variable keeps its value."""
+    app, _, _ = route()
+    big = 123456789012345678901234567890
+    query = 'query($n: Int!) { disputes(countryCode: "MX", first: $n) { __typename } }'
+    body = json.dumps({"query": query, "variables": {"n": big}})
+
+    response = await post(app, body.encode())
+
+    assert str(big) in response.json()["errors"][0]["message"]
+
+
+def test_values_orjson_refuses_are_written_by_the_standard_library() -> None:
+    past_64_bits = {"data": {"blob": {"n": 2**70}}}
+    int_keys = {"data": {"blob": {1: "one"}}}
+
+    assert encoded(past_64_bits) == json.dumps(past_64_bits, separators=(",", ":")).encode()
+    assert json.loads(encoded(past_64_bits))["data"]["blob"]["n"] == 2**70
+    assert json.loads(encoded(int_keys)) == {"data": {"blob": {"1": "one"}}}
+    with pytest.raises(TypeError):  # neither writes an object JSON has no word for
+        encoded({"data": {"blob": object()}})
