@@ -81,11 +81,20 @@ AIOSQLITE: Final = "aiosqlite"
 class PreparedRead:
     """One read statement, built once; see the module's docstring."""
 
-    __slots__ = ("_compiled", "_statement", "_transactional")
+    __slots__ = ("_compiled", "_sqlite_on_loop", "_statement", "_transactional")
 
-    def __init__(self, statement: Select[Any] | TextualSelect, *, transactional: bool = True) -> None:
+    def __init__(
+        self,
+        statement: Select[Any] | TextualSelect,
+        *,
+        transactional: bool = True,
+        sqlite_on_loop: bool = True,
+    ) -> None:
+        """``sqlite_on_loop=False``: on SQLite the statement keeps aiosqlite's thread (a list
+        whose cost the caller chooses, D147); the driver path on PostgreSQL is unchanged."""
         self._statement = statement
         self._transactional = transactional
+        self._sqlite_on_loop = sqlite_on_loop
         self._compiled: dict[str, _Compiled] = {}  # by dialect name
 
     def _compile(self, dialect: Dialect) -> _Compiled:
@@ -124,7 +133,7 @@ class PreparedRead:
             if driver is not None:
                 arguments = _arguments(compiled, parameters)
                 return _mapped(compiled, await driver_fetch(connection, driver, compiled.sql, arguments))
-            handle = await sqlite_in_transaction(connection)
+            handle = await sqlite_in_transaction(connection) if self._sqlite_on_loop else None
             if handle is not None:
                 arguments = _arguments(compiled, parameters)
                 return _mapped(compiled, sqlite_fetch(connection, handle, compiled.sql, arguments))

@@ -27,7 +27,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final, Protocol, TypeVar, overload
+from functools import lru_cache
+from typing import Any, Final, Literal, Protocol, TypeVar, overload
 
 from returns.result import Failure, Result, Success
 from sqlalchemy import (
@@ -46,6 +47,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.sql.elements import BindParameter
 
 from adapters.persistence.audit_log import row_to_entry
 from adapters.persistence.mappers import dispute_from_row, order_from_row
@@ -355,6 +357,83 @@ class SqlAlchemyOrderReads:
 # ----------------------------------------------------------------------------- disputes
 
 
+_OrderIds = Literal["postgresql", "sqlite", "expanding"] | None
+_PAGE_DATES: Final = ("opened_before", "opened_from", "evidence_deadline_before")
+_PAGE_PARTIES: Final = ("seller_id", "buyer_id", "courier_id", "payment_partner_id")
+
+
+@dataclass(frozen=True, slots=True)
+class _DisputePage:
+    """The shape of a page of disputes: which filters it has (and how many values in each
+    list), the form of its order ids for the dialect, whether it starts after a cursor."""
+
+    statuses: int
+    reasons: int
+    dates: tuple[bool, ...]  # opened_before, opened_from, evidence_deadline_before
+    order_ids: _OrderIds
+    after: bool
+    parties: tuple[bool, ...]  # seller_id, buyer_id, courier_id, payment_partner_id
+
+
+def _present(names: Sequence[str], values: Sequence[object]) -> dict[str, object]:
+    return {name: value for name, value in zip(names, values, strict=True) if value is not None}
+
+
+def _order_ids_form(connection: AsyncConnection, ids: Sequence[str]) -> _OrderIds:
+    """How a page's order ids are bound, as ``_by_ids`` binds ids: an array on PostgreSQL,
+    a JSON text on SQLite (expanded per call when an id holds a NUL, which JSON text can't)."""
+    if connection.dialect.name == POSTGRESQL:
+        return "postgresql"
+    return "expanding" if _has_nul(ids) else "sqlite"
+
+
+@lru_cache(maxsize=256)
+def _dispute_page(shape: _DisputePage) -> PreparedRead:
+    """The page statement of one shape, built once (D160): every value a named parameter, so
+    the statement's text is the same for every page of the shape and, on PostgreSQL, runs on
+    the driver path (``PreparedRead``). On SQLite it stays on aiosqlite's thread, as every
+    list does (D147), built once instead of per call."""
+    d = disputes.c
+    conditions: list[ColumnElement[bool]] = [d.country_code == bindparam("country")]
+    if shape.statuses:
+        conditions.append(d.status.in_([bindparam(f"status_{n}") for n in range(shape.statuses)]))
+    if shape.reasons:
+        conditions.append(d.reason.in_([bindparam(f"reason_{n}") for n in range(shape.reasons)]))
+    before, since, deadline = shape.dates
+    if before:
+        conditions.append(d.opened_at < bindparam("opened_before"))
+    if since:
+        conditions.append(d.opened_at >= bindparam("opened_from"))
+    if deadline:
+        conditions.append(d.evidence_deadline < bindparam("evidence_deadline_before"))
+    if shape.order_ids == "postgresql":
+        conditions.append(d.order_id == any_(bindparam("ids", type_=ARRAY(d.order_id.type))))
+    elif shape.order_ids == "sqlite":
+        ids = select(func.json_each(bindparam("ids", type_=JSON)).table_valued("value").c.value)
+        conditions.append(d.order_id.in_(ids))
+    elif shape.order_ids == "expanding":
+        conditions.append(d.order_id.in_(bindparam("ids", expanding=True)))
+    if shape.after:
+        at: BindParameter[datetime] = bindparam("after_at")
+        conditions.append(d.opened_at <= at)  # an index range, as for orders
+        conditions.append(or_(d.opened_at < at, and_(d.opened_at == at, d.id < bindparam("after_id"))))
+    query: Select[Any] = select(*_DISPUTE_COLUMNS)
+    if any(shape.parties):
+        # The parties are the order's: join it (same country, so the same shard).
+        query = query.select_from(
+            disputes.join(orders, and_(orders.c.country_code == d.country_code, orders.c.id == d.order_id))
+        )
+        conditions.append(orders.c.country_code == bindparam("country"))
+        columns = (orders.c.seller_id, orders.c.buyer_id, orders.c.courier_id, orders.c.payment_partner_id)
+        conditions.extend(
+            column == bindparam(name)
+            for column, name, present in zip(columns, _PAGE_PARTIES, shape.parties, strict=True)
+            if present
+        )
+    page = query.where(*conditions).order_by(d.opened_at.desc(), d.id.desc()).limit(bindparam("limit"))
+    return PreparedRead(page, sqlite_on_loop=False)  # a filter may scan: not on the loop (D147)
+
+
 class SqlAlchemyDisputeReads:
     """``DisputeReads``: newest first, keyset on ``(opened_at, id)``."""
 
@@ -367,47 +446,43 @@ class SqlAlchemyDisputeReads:
         self, country: CountryCode, where: DisputeFilter, page: PageRequest
     ) -> Result[Page[Dispute], InvalidInput]:
         page = page.clamped()
-        d = disputes.c
-        conditions: list[ColumnElement[bool]] = [d.country_code == country.value]
-        if where.statuses:
-            conditions.append(d.status.in_(sorted(s.value for s in where.statuses)))
-        if where.reasons:
-            conditions.append(d.reason.in_(sorted(r.value for r in where.reasons)))
-        if where.opened_before is not None:
-            conditions.append(d.opened_at < where.opened_before)
-        if where.opened_from is not None:
-            conditions.append(d.opened_at >= where.opened_from)
-        if where.evidence_deadline_before is not None:
-            conditions.append(d.evidence_deadline < where.evidence_deadline_before)
-        if where.order_ids is not None:
-            conditions.append(d.order_id.in_(sorted(where.order_ids)))
+        parameters: dict[str, Any] = {"country": country.value, "limit": page.first + 1}
+        after = False
         if page.after is not None:
             key = decode_cursor(self.KIND, page.after, (str, str))
             moment = None if key is None else _moment(key[0])
             if key is None or moment is None:
                 return _bad_cursor()
-            conditions.append(d.opened_at <= moment)  # an index range, as for orders
-            conditions.append(or_(d.opened_at < moment, and_(d.opened_at == moment, d.id < key[1])))
-        query: Select[Any] = select(*_DISPUTE_COLUMNS)
-        parties = [
-            (orders.c.seller_id, where.seller_id),
-            (orders.c.buyer_id, where.buyer_id),
-            (orders.c.courier_id, where.courier_id),
-            (orders.c.payment_partner_id, where.payment_partner_id),
-        ]
-        if any(value is not None for _, value in parties):
-            # The parties are the order's: join it (same country, so the same shard).
-            query = query.select_from(
-                disputes.join(
-                    orders, and_(orders.c.country_code == d.country_code, orders.c.id == d.order_id)
-                )
-            )
-            conditions.append(orders.c.country_code == country.value)
-            conditions.extend(column == value for column, value in parties if value is not None)
-        query = query.where(*conditions).order_by(d.opened_at.desc(), d.id.desc()).limit(page.first + 1)
+            parameters.update(after_at=moment, after_id=key[1])
+            after = True
+        statuses = sorted(s.value for s in where.statuses)
+        reasons = sorted(r.value for r in where.reasons)
+        parameters.update({f"status_{n}": value for n, value in enumerate(statuses)})
+        parameters.update({f"reason_{n}": value for n, value in enumerate(reasons)})
+        dates = (where.opened_before, where.opened_from, where.evidence_deadline_before)
+        parameters.update(
+            {name: value for name, value in zip(_PAGE_DATES, dates, strict=True) if value is not None}
+        )
+        parties = (where.seller_id, where.buyer_id, where.courier_id, where.payment_partner_id)
+        parameters.update(
+            {name: value for name, value in zip(_PAGE_PARTIES, parties, strict=True) if value is not None}
+        )
         async with self._connections.connection() as connection:
-            rows = (await connection.execute(query)).all()
-        found = [dispute_from_row(row._mapping) for row in rows]
+            order_ids: _OrderIds = None
+            if where.order_ids is not None:
+                wanted = sorted(where.order_ids)
+                parameters["ids"] = wanted
+                order_ids = _order_ids_form(connection, wanted)
+            shape = _DisputePage(
+                statuses=len(statuses),
+                reasons=len(reasons),
+                dates=tuple(value is not None for value in dates),
+                order_ids=order_ids,
+                after=after,
+                parties=tuple(value is not None for value in parties),
+            )
+            rows = await _dispute_page(shape).rows(connection, parameters)
+        found = [dispute_from_row(row) for row in rows]
         return Success(_page(found, page, lambda x: encode_cursor(self.KIND, x.opened_at.isoformat(), x.id)))
 
     async def get_many(self, country: CountryCode, ids: Sequence[str]) -> dict[str, Dispute]:

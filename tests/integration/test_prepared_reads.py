@@ -193,3 +193,84 @@ async def test_the_ledger_ranges_statement_is_driven_by_the_ranges(
     assert "uq_ledger_transactions_country_code_idempotency_key" in plan, plan
     assert "(idempotency_key)::text >= (r.low)::text" in plan, plan  # an index range per range
     assert "pk_ledger_transactions" not in plan and "Seq Scan on ledger_transactions" not in plan, plan
+
+
+async def test_a_page_of_disputes_is_one_statement_per_shape_whatever_its_values(
+    uow_factory: Callable[[], SqlAlchemyUnitOfWork], app_engine: AsyncEngine, backend: str
+) -> None:
+    """D160: a page's statement is built once per shape (which filters, how many values), its
+    values bound as parameters: every filter and cursor answers what it should, pages of one
+    shape send one text, on the driver in a request's transaction on PostgreSQL and on
+    aiosqlite's thread on SQLite (a list stays off the loop's thread, D147)."""
+    await seed_demo(uow=uow_factory, ids=TimeOrderedIds(), providers=demo_providers(), clock=FixedClock())
+    country = CountryCode("MX")
+    with scoped_to(everything(country)):
+        plain = read_models(app_engine)
+        every = (
+            await plain.disputes.list_disputes(country, DisputeFilter(), PageRequest(first=200))
+        ).unwrap()
+        disputes_ = every.items
+        orders_ = await plain.orders.get_many(country, [d.order_id for d in disputes_])
+        assert len(disputes_) >= 3 and len({d.status for d in disputes_}) >= 2
+        assert [(d.opened_at, d.id) for d in disputes_] == sorted(
+            ((d.opened_at, d.id) for d in disputes_), reverse=True
+        )
+        middle = disputes_[len(disputes_) // 2]
+        filters = [
+            *(DisputeFilter(statuses=frozenset({status})) for status in {d.status for d in disputes_}),
+            DisputeFilter(statuses=frozenset(d.status for d in disputes_)),
+            *(DisputeFilter(reasons=frozenset({reason})) for reason in {d.reason for d in disputes_}),
+            DisputeFilter(opened_before=middle.opened_at),
+            DisputeFilter(opened_from=middle.opened_at),
+            DisputeFilter(evidence_deadline_before=middle.evidence_deadline),
+            *(DisputeFilter(seller_id=orders_[d.order_id].seller_id) for d in disputes_[:2]),
+            DisputeFilter(buyer_id=orders_[middle.order_id].buyer_id, statuses=frozenset({middle.status})),
+            DisputeFilter(order_ids=frozenset({disputes_[0].order_id, disputes_[-1].order_id})),
+            DisputeFilter(order_ids=frozenset()),
+        ]
+
+        def matches(where: DisputeFilter, dispute: Any) -> bool:
+            order = orders_[dispute.order_id]
+            return (
+                (not where.statuses or dispute.status in where.statuses)
+                and (not where.reasons or dispute.reason in where.reasons)
+                and (where.opened_before is None or dispute.opened_at < where.opened_before)
+                and (where.opened_from is None or dispute.opened_at >= where.opened_from)
+                and (
+                    where.evidence_deadline_before is None
+                    or dispute.evidence_deadline < where.evidence_deadline_before
+                )
+                and (where.order_ids is None or dispute.order_id in where.order_ids)
+                and (where.seller_id is None or order.seller_id == where.seller_id)
+                and (where.buyer_id is None or order.buyer_id == where.buyer_id)
+            )
+
+        seen = DriverStatements(app_engine)
+        transaction = RequestTransaction(app_engine)
+        request = read_models(transaction)
+        try:
+            for where in filters:
+                found = await request.disputes.list_disputes(country, where, PageRequest(first=200))
+                assert [d.id for d in found.unwrap().items] == [d.id for d in disputes_ if matches(where, d)]
+            walked: list[str] = []
+            after: str | None = None
+            walks = 0
+            while True:  # pages of two, each after the last one's cursor
+                listed = await request.disputes.list_disputes(country, DisputeFilter(), PageRequest(2, after))
+                page = listed.unwrap()
+                walks += 1
+                walked.extend(d.id for d in page.items)
+                if not page.has_next_page:
+                    break
+                after = page.end_cursor
+            assert walked == [d.id for d in disputes_]
+        finally:
+            await transaction.close()
+    pages = [s for s in seen.driver + seen.through_sqlalchemy if "FROM disputes" in s and "LIMIT" in s]
+    statuses_alone = len({d.status for d in disputes_})
+    assert len(pages) == len(filters) + walks
+    assert len(set(pages[:statuses_alone])) == 1  # one status each, other values: one text
+    if backend == "postgresql":
+        assert all(s in seen.driver for s in pages)
+    else:
+        assert all(s in seen.through_sqlalchemy for s in pages)
