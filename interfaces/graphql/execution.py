@@ -61,10 +61,12 @@ from typing import Any, Final, NamedTuple
 from uuid import UUID
 
 from graphql import (
+    ExecutionResult,
     GraphQLField,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLResolveInfoHelpers,
     GraphQLSchema,
     is_leaf_type,
 )
@@ -178,11 +180,32 @@ def plain_fields(schema: GraphQLSchema) -> _Plans:
     return plans
 
 
+def _finished(*_: object) -> Any:
+    raise RuntimeError("this execution has answered: nothing resolves on its executor any more (D161)")
+
+
+_FINISHED: Final = GraphQLResolveInfoHelpers(gather=_finished, track=_finished)
+
+
 class SupportOsExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's execution context; plain fields answered directly (see the module)."""
 
     _plans: _Plans
     _memo: dict[int, tuple[GroupedFieldSet, list[_Step]]]
+
+    def build_response(self, data: dict[str, Any] | None) -> Any:
+        """graphql-core's answer; then, when it is the whole answer (no deferred or streamed
+        part still to run on this executor), the executor's resolver helpers are replaced
+        (D161). graphql-core builds them from the executor's own bound methods: a reference
+        cycle through which every request left its whole graph - the context, its loaders and
+        transaction, the rows and domain objects, the collected fields - for the cyclic
+        collector instead of being freed when the answer is sent. The infos of resolvers still
+        running keep the original helpers, so what they do is unchanged; nothing resolves on
+        this executor after its answer, and :data:`_FINISHED` says so if anything tried."""
+        response = super().build_response(data)
+        if isinstance(response, ExecutionResult):
+            self.async_helpers = _FINISHED
+        return response
 
     def _plain_fields(self) -> _Plans:
         middleware = self.middleware_manager

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import gc
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -620,3 +621,55 @@ def test_leaves_of_the_service_schema_answer_their_exact_types_in_the_loop() -> 
     named = status.output.of_type if isinstance(status.output, GraphQLNonNull) else status.output
     assert isinstance(named, CustomGraphQLEnumType)
     assert named.wrapped_cls in status.direct
+
+
+# D161: an execution leaves no reference cycle through its executor.
+
+
+def _cyclic_garbage_of(run: Callable[[], object]) -> list[object]:
+    """What ``run`` left that only the cyclic collector frees (collected before, saved)."""
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        run()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        found = list(gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        if was_enabled:
+            gc.enable()
+    return found
+
+
+def test_an_execution_is_freed_when_it_answers_not_left_to_the_collector() -> None:
+    plain, fast = _schemas()
+    query = "{ items { name count amount { minor currency } } loaded { amount { minor } } }"
+
+    left_by_graphql_core = _cyclic_garbage_of(lambda: _answer(plain, query))
+    left = _cyclic_garbage_of(lambda: _answer(fast, query))
+
+    # graphql-core's executor holds its helpers, bound methods of itself: a cycle that keeps
+    # the executor, the context and every value it reached until the collector runs
+    assert any(isinstance(o, StrawberryGraphQLCoreExecutionContext) for o in left_by_graphql_core)
+    assert not any(isinstance(o, StrawberryGraphQLCoreExecutionContext) for o in left)
+    assert not any(isinstance(o, Item | Amount) for o in left)
+    assert _answer(fast, query) == _answer(plain, query)
+
+
+def test_a_finished_executor_refuses_further_resolving() -> None:
+    captured: list[SupportOsExecutor] = []
+
+    class Capturing(SupportOsExecutor):
+        def build_response(self, data: dict[str, Any] | None) -> Any:
+            captured.append(self)
+            return super().build_response(data)
+
+    schema = strawberry.Schema(query=Query, execution_context_class=Capturing)
+    assert asyncio.run(schema.execute("{ items { name } }")).errors is None
+
+    [executor] = captured
+    with pytest.raises(RuntimeError, match="has answered"):
+        executor.async_helpers.track([])
