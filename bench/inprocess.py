@@ -1,7 +1,7 @@
 """CPU per request of the read benchmarks' requests, in-process, before and after a change.
 
     .venv/bin/python -m bench.inprocess console-list|partner-read|sqlite-read [--requests 400]
-        [--concurrency 8] [--profile pyinstrument|cprofile] [--output FILE]
+        [--concurrency 8] [--profile pyinstrument|cprofile] [--output FILE] [--gc]
 
 The real app (``container.http_app()``) over httpx's ASGI transport, no socket and no
 uvicorn: ``--concurrency`` requests at a time, the collector tuned as ``supportos serve``
@@ -12,7 +12,10 @@ dropped at the end; ``sqlite-read`` is ``bench.sqlite_bench``'s partner-read on 
 embedded SQLite (a file in a temporary directory; the aiosqlite thread's CPU is counted).
 With ``--profile`` the measured requests run under pyinstrument (a call tree, including the
 dataloaders' batch tasks, which a profile of the request's coroutine alone misses) or
-cProfile (by own time); ``--output`` writes it to a file.
+cProfile (by own time); ``--output`` writes it to a file. ``--gc`` also reports the
+cyclic collector: its passes and their time during the measured requests, then what further
+requests leave that only the collector frees (objects a request, by type: D161 found every
+execution held in a reference cycle this way; httpx's own client objects are this harness's).
 
 Not a ratio: compare two builds by running it on each, alternately, in the same half hour
 (``git worktree add /tmp/base <commit>``, then ``cd /tmp/base && PYTHONPATH=/tmp/base
@@ -24,7 +27,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import cProfile
+import gc
 import importlib
 import io
 import json
@@ -85,10 +90,80 @@ def _sqlite_read(directory: Path) -> Workload:
 WORKLOADS = {"console-list": _console_list, "partner-read": _partner_read}
 
 
+class _Passes:
+    """The cyclic collector's passes (by generation) and their time, while ``on``."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.passes: collections.Counter[int] = collections.Counter()
+        self.seconds = 0.0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if not self.on:
+            return
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.passes[info["generation"]] += 1
+            self.seconds += time.perf_counter() - self._started
+
+    def report(self) -> str:
+        by_generation = ", ".join(f"generation {g}: {n}" for g, n in sorted(self.passes.items())) or "none"
+        return f"collector passes while measured: {by_generation} ({self.seconds * 1000:.0f} ms)"
+
+
+class _Profiling:
+    """The measured requests' profiler (pyinstrument's or cProfile's), started at once."""
+
+    def __init__(self, profile: str | None) -> None:
+        self.profile = profile
+        self.profiler: Any = None
+        if profile == "pyinstrument":
+            pyinstrument = importlib.import_module("pyinstrument")  # the bench extra
+            self.profiler = pyinstrument.Profiler(interval=0.0005, async_mode="disabled")
+            self.profiler.start()
+        elif profile == "cprofile":
+            self.profiler = cProfile.Profile()
+            self.profiler.enable()
+
+    def stop(self) -> str:
+        """The profile's text ("" without one)."""
+        if self.profile == "pyinstrument":
+            self.profiler.stop()
+            return str(self.profiler.output_text(unicode=False, color=False))
+        if self.profile == "cprofile":
+            self.profiler.disable()
+            out = io.StringIO()
+            pstats.Stats(self.profiler, stream=out).sort_stats("tottime").print_stats(60)
+            return out.getvalue()
+        return ""
+
+
+async def _left_in_cycles(one: Any, requests: int) -> str:
+    """What ``requests`` more requests leave that only the cyclic collector frees."""
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(requests):
+            await one()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        kinds = collections.Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in gc.garbage)
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    lines = [f"left for the collector: {sum(kinds.values()) / requests:.1f} objects a request"]
+    lines += [f"  {count / requests:7.1f}  {kind}" for kind, count in kinds.most_common(12)]
+    return "\n".join(lines)
+
+
 async def measure(
-    work: Workload, requests: int, concurrency: int, profile: str | None
+    work: Workload, requests: int, concurrency: int, profile: str | None, census: bool = False
 ) -> tuple[float, float, str]:
-    """(CPU ms, wall ms) per request, and the profile's text ("" without one)."""
+    """(CPU ms, wall ms) per request, and the profile's text ("" without one) followed by the
+    collector's report when ``census``."""
     from interfaces.container import build_container, dispose_engines  # noqa: PLC0415 - the service
     from interfaces.runtime import tune_gc  # noqa: PLC0415
     from interfaces.settings import Settings  # noqa: PLC0415
@@ -111,28 +186,20 @@ async def measure(
             for _ in range(50):  # warm: caches, pools, prepared statements
                 await one()
             tune_gc()
+            passes = _Passes()
+            gc.callbacks.append(passes)
+            passes.on = census
             rounds = max(1, requests // concurrency)
-            profiler: Any = None
-            if profile == "pyinstrument":
-                pyinstrument = importlib.import_module("pyinstrument")  # the bench extra
-                profiler = pyinstrument.Profiler(interval=0.0005, async_mode="disabled")
-                profiler.start()
-            elif profile == "cprofile":
-                profiler = cProfile.Profile()
-                profiler.enable()
+            profiling = _Profiling(profile)
             cpu, wall = time.process_time(), time.perf_counter()
             for _ in range(rounds):
                 await asyncio.gather(*(one() for _ in range(concurrency)))
             cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-            text = ""
-            if profile == "pyinstrument":
-                profiler.stop()
-                text = profiler.output_text(unicode=False, color=False)
-            elif profile == "cprofile":
-                profiler.disable()
-                out = io.StringIO()
-                pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(60)
-                text = out.getvalue()
+            text = profiling.stop()
+            passes.on = False
+            gc.callbacks.remove(passes)
+            if census:
+                text = "\n".join(filter(None, [text, passes.report(), await _left_in_cycles(one, 100)]))
     finally:
         await dispose_engines(container)
     done = rounds * concurrency
@@ -146,15 +213,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--profile", choices=("pyinstrument", "cprofile"))
     parser.add_argument("--output", help="write the profile here instead of printing it")
+    parser.add_argument(
+        "--gc", action="store_true", help="report the cyclic collector's passes and leftovers"
+    )
     args = parser.parse_args(argv)
     if args.workload == "sqlite-read":
         with tempfile.TemporaryDirectory(prefix="supportos-inprocess-") as directory:
             work = _sqlite_read(Path(directory))
-            cpu, wall, text = asyncio.run(measure(work, args.requests, args.concurrency, args.profile))
+            cpu, wall, text = asyncio.run(
+                measure(work, args.requests, args.concurrency, args.profile, args.gc)
+            )
     else:
         with server.fresh_database(f"inprocess_{args.workload.replace('-', '_')}") as db:
             work = WORKLOADS[args.workload](db)
-            cpu, wall, text = asyncio.run(measure(work, args.requests, args.concurrency, args.profile))
+            cpu, wall, text = asyncio.run(
+                measure(work, args.requests, args.concurrency, args.profile, args.gc)
+            )
     if text and args.output:
         with open(args.output, "w", encoding="utf-8") as out:
             out.write(text)
