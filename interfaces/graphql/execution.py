@@ -73,7 +73,7 @@ from graphql import (
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
 from graphql.execution.executor import to_nodes
 from graphql.pyutils import AwaitableOrValue, Path, Undefined, UndefinedType, gather_with_cancel
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema import Schema, StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
@@ -459,3 +459,61 @@ class SupportOsExecutor(StrawberryGraphQLCoreExecutionContext):
         except Exception as raw_error:  # as execute_field's await_completed
             self.handle_field_error(raw_error, output, field_details_list, path)
             return None
+
+
+# ----------------------------------------------------------------------------- direct resolvers (D162)
+
+
+def direct_resolvers(schema: Schema) -> int:
+    """Give each eligible field of ``schema`` a direct resolver (D162); how many got one.
+
+    Strawberry's resolver for a field with a Python resolver goes through six calls before
+    the resolver's: the ``Info``, the extension chain (built per call even when empty: a
+    closure and a ``reduce``), the arguments' conversion, ``_get_result`` and the field's
+    ``get_result``. For a field with no arguments, no field extensions (permission classes are
+    one), no exception handler that could apply to it and a synchronous resolver, all of that
+    comes down to ``field.get_result(source, info, args, kwargs)`` with the source in
+    ``args`` (a ``self`` parameter) or ``kwargs`` (``root``/``parent``) and the ``Info`` in
+    ``kwargs`` - which the direct resolver calls at once. Anything else keeps Strawberry's."""
+    converter = schema.schema_converter
+    info_class = schema.config.info_class
+    count = 0
+    for name, named in schema._schema.type_map.items():
+        if not isinstance(named, GraphQLObjectType) or name.startswith("__"):
+            continue
+        for field in named.fields.values():
+            direct = _direct(field, converter, info_class)
+            if direct is not None:
+                field.resolve = direct
+                count += 1
+    return count
+
+
+def _direct(field: GraphQLField, converter: GraphQLCoreConverter, info_class: type[Any]) -> Any:
+    """The direct resolver of one graphql-core field, when it may have one; else None."""
+    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if not isinstance(definition, StrawberryField) or field.args:
+        return None
+    resolver = definition.base_resolver
+    if (
+        resolver is None
+        or definition.extensions
+        or definition.arguments
+        or definition.is_async
+        or definition.is_subscription
+        or converter._get_field_exception_handlers(definition)
+    ):
+        return None
+    as_self = resolver.self_parameter is not None
+    as_source = tuple(p.name for p in (resolver.parent_parameter, resolver.root_parameter) if p is not None)
+    info_name = None if resolver.info_parameter is None else resolver.info_parameter.name
+    get_result = definition.get_result
+
+    def resolve(source: Any, info: Any) -> Any:
+        strawberry_info = info_class(_raw_info=info, _field=definition)
+        kwargs = dict.fromkeys(as_source, source)
+        if info_name is not None:
+            kwargs[info_name] = strawberry_info
+        return get_result(source, info=strawberry_info, args=[source] if as_self else [], kwargs=kwargs)
+
+    return resolve

@@ -46,7 +46,7 @@ from interfaces.graphql.disputes.mutations import DisputeMutations
 from interfaces.graphql.disputes.queries import DisputeQueries
 from interfaces.graphql.documents import DocumentCache, PreparedDocuments
 from interfaces.graphql.errors import ERROR_TYPES
-from interfaces.graphql.execution import SupportOsExecutor
+from interfaces.graphql.execution import SupportOsExecutor, direct_resolvers
 from interfaces.graphql.integrations.mutations import IntegrationMutations
 from interfaces.graphql.integrations.queries import IntegrationQueries
 from interfaces.graphql.ledger.queries import LedgerQueries
@@ -299,6 +299,7 @@ def build_schema(*, production: bool = False) -> SupportOsSchema:
         execution_context_class=SupportOsExecutor,  # plain fields without the per-field walk (D141)
     )
     built.documents = documents
+    direct_resolvers(built)  # resolvers without arguments or extensions called at once (D162)
     return built
 
 

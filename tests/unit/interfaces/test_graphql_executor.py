@@ -12,13 +12,13 @@ from __future__ import annotations
 import asyncio
 import enum
 import gc
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 import strawberry
-from graphql import GraphQLError, GraphQLNonNull, Undefined
+from graphql import GraphQLError, GraphQLNonNull, GraphQLObjectType, Undefined
 from strawberry.dataloader import DataLoader
 from strawberry.extensions import SchemaExtension
 from strawberry.permission import BasePermission
@@ -27,7 +27,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import CustomGraphQLEnumType
 
-from interfaces.graphql.execution import SupportOsExecutor, plain_fields
+from interfaces.graphql.execution import SupportOsExecutor, direct_resolvers, plain_fields
 from interfaces.graphql.schema import schema as supportos_schema
 
 
@@ -673,3 +673,147 @@ def test_a_finished_executor_refuses_further_resolving() -> None:
     [executor] = captured
     with pytest.raises(RuntimeError, match="has answered"):
         executor.async_helpers.track([])
+
+
+# D162: resolvers without arguments or extensions called at once.
+
+CALLS: list[str] = []
+
+
+def _with_root(root: Shelf, info: strawberry.Info) -> int:
+    CALLS.append(f"root {type(info.context).__name__}")
+    return len(root.names)
+
+
+def _with_parent(parent: strawberry.Parent[Shelf]) -> str:
+    return ",".join(parent.names)
+
+
+def _no_parameters() -> str:
+    return "constant"
+
+
+def _later_count(root: Shelf) -> Awaitable[int]:
+    return _later(len(root.names))
+
+
+def _raising(root: Shelf) -> int:
+    raise ValueError(f"no count for {root.names[0]}")
+
+
+def _nullable_raising(root: Shelf) -> int | None:
+    raise ValueError("nullable failure")
+
+
+def _renamed_info(root: Shelf, information: strawberry.Info) -> str:
+    return information.field_name + ":" + information.python_name
+
+
+@strawberry.type
+class Shelf:
+    names: list[str]
+    counted: int = strawberry.field(resolver=_with_root)
+    joined: str = strawberry.field(resolver=_with_parent)
+    constant: str = strawberry.field(resolver=_no_parameters)
+    later: int = strawberry.field(resolver=_later_count)
+    failing: int | None = strawberry.field(resolver=_nullable_raising)
+    renamed: str = strawberry.field(resolver=_renamed_info)
+    guarded: int = strawberry.field(resolver=_with_root, permission_classes=[Deny])
+
+    @strawberry.field
+    def method(self) -> str:
+        return self.names[-1]
+
+    @strawberry.field
+    def times(self, n: int = 2) -> int:
+        return len(self.names) * n
+
+    @strawberry.field
+    async def slow(self) -> int:
+        return len(self.names)
+
+
+@strawberry.type
+class BrokenShelf(Shelf):
+    broken: int = strawberry.field(resolver=_raising)
+
+
+@strawberry.type
+class ShelfQuery:
+    @strawberry.field
+    def shelves(self) -> list[Shelf]:
+        return [Shelf(names=["a", "b"]), Shelf(names=["c"])]
+
+    @strawberry.field
+    def broken(self) -> BrokenShelf | None:
+        return BrokenShelf(names=["x"])
+
+
+def _shelf_schemas() -> tuple[strawberry.Schema, strawberry.Schema]:
+    plain = strawberry.Schema(query=ShelfQuery, execution_context_class=SupportOsExecutor)
+    direct = strawberry.Schema(query=ShelfQuery, execution_context_class=SupportOsExecutor)
+    direct_resolvers(direct)
+    return plain, direct
+
+
+def _directed(schema: strawberry.Schema) -> set[str]:
+    return {
+        f"{type_name}.{field_name}"
+        for type_name, named in schema._schema.type_map.items()
+        if isinstance(named, GraphQLObjectType)
+        for field_name, field in named.fields.items()
+        if getattr(field.resolve, "__qualname__", "").startswith("_direct")
+    }
+
+
+def test_direct_resolvers_answer_as_strawberrys() -> None:
+    plain, direct = _shelf_schemas()
+    query = (
+        "{ shelves { counted joined constant later failing renamed method times slow } "
+        "broken { counted broken } }"
+    )
+    CALLS.clear()
+    answer = _answer(direct, query)
+    calls = list(CALLS)
+    CALLS.clear()
+
+    assert answer == _answer(plain, query)
+    assert calls == CALLS  # the same resolvers called, with an Info of the same context
+    data, errors = answer
+    assert data["shelves"][0] == {
+        "counted": 2,
+        "joined": "a,b",
+        "constant": "constant",
+        "later": 2,
+        "failing": None,
+        "renamed": "renamed:renamed",
+        "method": "b",
+        "times": 4,
+        "slow": 2,
+    }
+    assert data["broken"] is None  # a non-null field raised: the nullable object is null
+    assert sorted(e["message"] for e in errors) == [
+        "no count for x",
+        "nullable failure",
+        "nullable failure",
+    ]
+    denied = "{ shelves { guarded } }"
+    assert _answer(direct, denied) == _answer(plain, denied)
+
+
+def test_only_fields_without_arguments_extensions_or_async_resolvers_are_direct() -> None:
+    _, direct = _shelf_schemas()
+
+    assert _directed(direct) == {
+        f"{shelf}.{field}"
+        for shelf in ("Shelf", "BrokenShelf")
+        for field in ("counted", "joined", "constant", "later", "failing", "renamed", "method")
+    } | {"BrokenShelf.broken", "ShelfQuery.shelves", "ShelfQuery.broken"}
+    # not: guarded (a permission class: a field extension), times (an argument), slow (async)
+
+
+def test_the_service_schema_calls_its_relations_directly() -> None:
+    directed = _directed(supportos_schema)
+
+    assert {"Dispute.order", "Dispute.ledgerTransactions", "Dispute.amountRefunded", "Case.order"} <= directed
+    assert not any(name.startswith(("Query.", "Mutation.", "Subscription.")) for name in directed)
