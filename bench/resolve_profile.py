@@ -2,7 +2,7 @@
 ``disputeResolve``), one request at a time, without HTTP or GraphQL.
 
     .venv/bin/python -m bench.resolve_profile [--requests 300] [--profile cprofile|pyinstrument]
-        [--http] [--show-sql]
+        [--http] [--show-sql] [--sqlite]
 
 A fresh ``supportos_bench_resolve_profile`` database (migrated, seeded like ``bench.resolve``,
 dropped at the end); the use case runs through the composition root's ``Services`` as the
@@ -11,7 +11,9 @@ milliseconds (this process only: PostgreSQL's own CPU is not in it) and wall mil
 request, and the statements and transactions one request sends on the write engine.
 ``--http`` sends the whole GraphQL mutation through the ASGI app instead (httpx's
 ASGITransport, no socket), which adds authentication, GraphQL and the read-back (whose
-statements go to the read engine and are not counted). Run it under ``flock /tmp/bench.lock``.
+statements go to the read engine and are not counted). ``--sqlite`` does the same on the
+embedded SQLite default (a file in a temporary directory, seeded like ``bench.sqlite_bench``;
+the aiosqlite thread's CPU is counted). Run it under ``flock /tmp/bench.lock``.
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ import argparse
 import asyncio
 import cProfile
 import importlib
+import os
 import pstats
 import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,6 +42,7 @@ from application.context import RequestContext
 from application.disputes.use_cases import DecideDispute, decide_dispute
 from application.security.principal import Principal, Role
 from application.security.scope import bind_scope
+from bench import sqlite_bench
 from bench.dispute_seed import DisputeSpec, seed_start, seed_under_review
 from bench.resolve import SUCCESS, agent_token, resolve_body
 from bench.server import BenchDatabase, fresh_database, supportos
@@ -130,9 +136,8 @@ async def measure(
     return cpu, wall
 
 
-async def run(
-    database: BenchDatabase, requests: int, profile: str | None, http: bool, show_sql: bool
-) -> None:
+async def seed_postgresql(database: BenchDatabase, requests: int) -> str:
+    """``dsp_s<i>`` for the warm-up, the measured requests and ``--show-sql``; the app's URL."""
     owner = create_engine(database.owner_url, poolclass=NullPool)
     try:
         specs = [DisputeSpec(f"s{i}") for i in range(WARMUP + requests + 1)]
@@ -141,7 +146,11 @@ async def run(
             await connection.execute(text("ANALYZE"))
     finally:
         await owner.dispose()
-    settings = Settings(database_url=database.app_url, log_level="WARNING")
+    return database.app_url
+
+
+async def run(url: str, requests: int, profile: str | None, http: bool, show_sql: bool) -> None:
+    settings = Settings(database_url=url, log_level="WARNING")
     container = build_container(settings)
     counter = Counter(container.engine())
     one = requester(container, settings, http=http)
@@ -172,10 +181,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", choices=["cprofile", "pyinstrument"])
     parser.add_argument("--http", action="store_true", help="the whole mutation through the ASGI app")
     parser.add_argument("--show-sql", action="store_true", help="print one request's statements")
+    parser.add_argument("--sqlite", action="store_true", help="on the embedded SQLite default")
     args = parser.parse_args(argv)
+    measured = (args.requests, args.profile, args.http, args.show_sql)
+    if args.sqlite:
+        with tempfile.TemporaryDirectory(prefix="supportos-resolve-profile-") as directory:
+            url = f"sqlite+aiosqlite:///{Path(directory) / 'supportos.db'}"
+            env = {**os.environ, "SUPPORTOS_DATABASE_URL": url, "SUPPORTOS_LOG_LEVEL": "WARNING"}
+            env.pop("SUPPORTOS_MIGRATION_DATABASE_URL", None)
+            supportos(["migrate"], env)
+            asyncio.run(sqlite_bench.seed(url, [f"s{i}" for i in range(WARMUP + args.requests + 1)]))
+            asyncio.run(run(url, *measured))
+        return 0
     with fresh_database("resolve_profile") as database:
         supportos(["migrate"], database.env())
-        asyncio.run(run(database, args.requests, args.profile, args.http, args.show_sql))
+        url = asyncio.run(seed_postgresql(database, args.requests))
+        asyncio.run(run(url, *measured))
     return 0
 
 
