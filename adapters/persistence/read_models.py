@@ -203,10 +203,31 @@ class _ByIds:
     expanding: PreparedRead  # SQLite's JSON functions end a string at a NUL: for such ids
 
 
-def _by_ids(connection: AsyncConnection, statements: _ByIds, ids: Sequence[object]) -> PreparedRead:
+_IdsForm = Literal["postgresql", "sqlite", "expanding"]
+
+
+def _ids_form(connection: AsyncConnection, ids: Sequence[object]) -> _IdsForm:
+    """How a list of ids is bound on ``connection``: an array on PostgreSQL, a JSON text on
+    SQLite, expanded per call when an id holds a NUL (which SQLite's JSON functions cut)."""
     if connection.dialect.name == POSTGRESQL:
+        return "postgresql"
+    return "expanding" if _has_nul(ids) else "sqlite"
+
+
+def _by_ids(connection: AsyncConnection, statements: _ByIds, ids: Sequence[object]) -> PreparedRead:
+    form = _ids_form(connection, ids)
+    if form == "postgresql":
         return statements.postgresql
-    return statements.expanding if _has_nul(ids) else statements.sqlite
+    return statements.expanding if form == "expanding" else statements.sqlite
+
+
+def _in_ids(target: ColumnElement[Any], form: _IdsForm) -> ColumnElement[bool]:
+    """``target`` is one of the ``ids`` parameter's values, bound in ``form``."""
+    if form == "postgresql":
+        return target == any_(bindparam("ids", type_=ARRAY(target.type)))
+    if form == "expanding":
+        return target.in_(bindparam("ids", expanding=True))
+    return target.in_(select(func.json_each(bindparam("ids", type_=JSON)).table_valued("value").c.value))
 
 
 def _has_nul(values: Sequence[object]) -> bool:
@@ -225,11 +246,9 @@ def _ids_statements(
 
     target = table.c[column]
     return _ByIds(
-        postgresql=build(target == any_(bindparam("ids", type_=ARRAY(target.type)))),
-        expanding=build(target.in_(bindparam("ids", expanding=True))),
-        sqlite=build(
-            target.in_(select(func.json_each(bindparam("ids", type_=JSON)).table_valued("value").c.value))
-        ),
+        postgresql=build(_in_ids(target, "postgresql")),
+        expanding=build(_in_ids(target, "expanding")),
+        sqlite=build(_in_ids(target, "sqlite")),
     )
 
 
@@ -357,7 +376,6 @@ class SqlAlchemyOrderReads:
 # ----------------------------------------------------------------------------- disputes
 
 
-_OrderIds = Literal["postgresql", "sqlite", "expanding"] | None
 _PAGE_DATES: Final = ("opened_before", "opened_from", "evidence_deadline_before")
 _PAGE_PARTIES: Final = ("seller_id", "buyer_id", "courier_id", "payment_partner_id")
 
@@ -370,21 +388,13 @@ class _DisputePage:
     statuses: int
     reasons: int
     dates: tuple[bool, ...]  # opened_before, opened_from, evidence_deadline_before
-    order_ids: _OrderIds
+    order_ids: _IdsForm | None  # how the order ids are bound (``_ids_form``), or no such filter
     after: bool
     parties: tuple[bool, ...]  # seller_id, buyer_id, courier_id, payment_partner_id
 
 
 def _present(names: Sequence[str], values: Sequence[object]) -> dict[str, object]:
     return {name: value for name, value in zip(names, values, strict=True) if value is not None}
-
-
-def _order_ids_form(connection: AsyncConnection, ids: Sequence[str]) -> _OrderIds:
-    """How a page's order ids are bound, as ``_by_ids`` binds ids: an array on PostgreSQL,
-    a JSON text on SQLite (expanded per call when an id holds a NUL, which JSON text can't)."""
-    if connection.dialect.name == POSTGRESQL:
-        return "postgresql"
-    return "expanding" if _has_nul(ids) else "sqlite"
 
 
 @lru_cache(maxsize=256)
@@ -406,13 +416,8 @@ def _dispute_page(shape: _DisputePage) -> PreparedRead:
         conditions.append(d.opened_at >= bindparam("opened_from"))
     if deadline:
         conditions.append(d.evidence_deadline < bindparam("evidence_deadline_before"))
-    if shape.order_ids == "postgresql":
-        conditions.append(d.order_id == any_(bindparam("ids", type_=ARRAY(d.order_id.type))))
-    elif shape.order_ids == "sqlite":
-        ids = select(func.json_each(bindparam("ids", type_=JSON)).table_valued("value").c.value)
-        conditions.append(d.order_id.in_(ids))
-    elif shape.order_ids == "expanding":
-        conditions.append(d.order_id.in_(bindparam("ids", expanding=True)))
+    if shape.order_ids is not None:
+        conditions.append(_in_ids(d.order_id, shape.order_ids))
     if shape.after:
         at: BindParameter[datetime] = bindparam("after_at")
         conditions.append(d.opened_at <= at)  # an index range, as for orders
@@ -460,19 +465,15 @@ class SqlAlchemyDisputeReads:
         parameters.update({f"status_{n}": value for n, value in enumerate(statuses)})
         parameters.update({f"reason_{n}": value for n, value in enumerate(reasons)})
         dates = (where.opened_before, where.opened_from, where.evidence_deadline_before)
-        parameters.update(
-            {name: value for name, value in zip(_PAGE_DATES, dates, strict=True) if value is not None}
-        )
+        parameters.update(_present(_PAGE_DATES, dates))
         parties = (where.seller_id, where.buyer_id, where.courier_id, where.payment_partner_id)
-        parameters.update(
-            {name: value for name, value in zip(_PAGE_PARTIES, parties, strict=True) if value is not None}
-        )
+        parameters.update(_present(_PAGE_PARTIES, parties))
         async with self._connections.connection() as connection:
-            order_ids: _OrderIds = None
+            order_ids: _IdsForm | None = None
             if where.order_ids is not None:
                 wanted = sorted(where.order_ids)
                 parameters["ids"] = wanted
-                order_ids = _order_ids_form(connection, wanted)
+                order_ids = _ids_form(connection, wanted)
             shape = _DisputePage(
                 statuses=len(statuses),
                 reasons=len(reasons),
